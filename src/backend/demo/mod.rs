@@ -1,0 +1,1 @@
+//! Demo fault injection at the backend boundary.

@@ -1,0 +1,1 @@
+//! libvirt adapter (the only module that imports `virt`).

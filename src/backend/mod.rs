@@ -1,0 +1,4 @@
+//! Hypervisor backends behind the supervisor's seams.
+
+pub mod demo;
+pub mod libvirt;

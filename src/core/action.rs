@@ -1,0 +1,167 @@
+//! What the core asks the supervisor to do, what operators ask the core, and what came back.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Identifies one action from decision to outcome.
+pub type ActionId = u64;
+
+/// Who decided an action: a policy of the core, or a person. Journaled with every action.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Decider {
+    /// The rule that fired, e.g. "ladder step 1 (restart 1 of 2)".
+    Policy(String),
+    /// Who asked, e.g. "console:alice" or "cli:root".
+    Operator(String),
+}
+
+impl fmt::Display for Decider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Decider::Policy(p) => write!(f, "policy: {p}"),
+            Decider::Operator(o) => write!(f, "operator {o}"),
+        }
+    }
+}
+
+/// A side effect the supervisor must carry out; its outcome comes back through
+/// `Engine::outcome`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ActionKind {
+    /// Start a domain that is defined on `host`.
+    Start { vm: String, host: String },
+    /// Destroy the domain on `host` if it is active, then start it there again.
+    Restart { vm: String, host: String },
+    /// Start the VM on `to` from its inventory XML. `from` is a live source to stop and
+    /// undefine first (ladder step 2); `None` when the source is fenced or unknown.
+    Relocate { vm: String, from: Option<String>, to: String },
+    /// Live-migrate; where the driver cannot, relocate cold (stop, define, start).
+    Migrate { vm: String, from: String, to: String },
+    /// Stop the VM (graceful shutdown, then destroy).
+    Stop { vm: String, host: String },
+    /// Destroy a stale copy; `undefine` also removes its definition from that host.
+    Destroy { vm: String, host: String, undefine: bool },
+    /// Power the host off through its fence agent.
+    Fence { host: String },
+    /// Recreate the VM from its golden image and start it on `host`.
+    Reinstall { vm: String, host: String },
+}
+
+impl ActionKind {
+    /// True for actions that destroy state: they need a policy or an operator, and are journaled.
+    pub fn is_destructive(&self) -> bool {
+        matches!(
+            self,
+            ActionKind::Restart { .. }
+                | ActionKind::Relocate { from: Some(_), .. }
+                | ActionKind::Stop { .. }
+                | ActionKind::Destroy { .. }
+                | ActionKind::Fence { .. }
+                | ActionKind::Reinstall { .. }
+        )
+    }
+
+    /// The VM this action is about, if any.
+    pub fn vm(&self) -> Option<&str> {
+        match self {
+            ActionKind::Start { vm, .. }
+            | ActionKind::Restart { vm, .. }
+            | ActionKind::Relocate { vm, .. }
+            | ActionKind::Migrate { vm, .. }
+            | ActionKind::Stop { vm, .. }
+            | ActionKind::Destroy { vm, .. }
+            | ActionKind::Reinstall { vm, .. } => Some(vm),
+            ActionKind::Fence { .. } => None,
+        }
+    }
+}
+
+impl fmt::Display for ActionKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ActionKind::Start { vm, host } => write!(f, "start {vm} on {host}"),
+            ActionKind::Restart { vm, host } => write!(f, "restart {vm} on {host}"),
+            ActionKind::Relocate { vm, from: Some(from), to } => {
+                write!(f, "relocate {vm} from {from} to {to}")
+            }
+            ActionKind::Relocate { vm, from: None, to } => write!(f, "recover {vm} on {to}"),
+            ActionKind::Migrate { vm, from, to } => write!(f, "migrate {vm} from {from} to {to}"),
+            ActionKind::Stop { vm, host } => write!(f, "stop {vm} on {host}"),
+            ActionKind::Destroy { vm, host, undefine: true } => {
+                write!(f, "destroy and undefine stale {vm} on {host}")
+            }
+            ActionKind::Destroy { vm, host, undefine: false } => {
+                write!(f, "destroy stale {vm} on {host}")
+            }
+            ActionKind::Fence { host } => write!(f, "fence {host}"),
+            ActionKind::Reinstall { vm, host } => write!(f, "reinstall {vm} on {host}"),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Action {
+    pub id: ActionId,
+    pub kind: ActionKind,
+    pub decided_by: Decider,
+}
+
+/// How an action ended.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Outcome {
+    Done,
+    Failed(String),
+    /// The executor cannot do this kind of action yet (e.g. reinstall before its issue lands).
+    NotAvailable(String),
+}
+
+/// A request from an operator (console, CLI).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Command {
+    Migrate { vm: String, to: String },
+    Start { vm: String },
+    Stop { vm: String },
+    Restart { vm: String },
+    Reinstall { vm: String },
+    /// Arm HA for one VM, or for the whole cluster when `vm` is `None`.
+    Arm { vm: Option<String> },
+    /// Disarm HA for one VM, or for the whole cluster when `vm` is `None`.
+    Disarm { vm: Option<String> },
+    Maintenance { host: String, on: bool },
+    /// A person confirms the host is powered off (manual fence).
+    ConfirmHostOff { host: String },
+    AckAlarm { id: u64 },
+}
+
+impl fmt::Display for Command {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Command::Migrate { vm, to } => write!(f, "migrate {vm} to {to}"),
+            Command::Start { vm } => write!(f, "start {vm}"),
+            Command::Stop { vm } => write!(f, "stop {vm}"),
+            Command::Restart { vm } => write!(f, "restart {vm}"),
+            Command::Reinstall { vm } => write!(f, "reinstall {vm}"),
+            Command::Arm { vm: Some(vm) } => write!(f, "arm {vm}"),
+            Command::Arm { vm: None } => write!(f, "arm cluster"),
+            Command::Disarm { vm: Some(vm) } => write!(f, "disarm {vm}"),
+            Command::Disarm { vm: None } => write!(f, "disarm cluster"),
+            Command::Maintenance { host, on: true } => write!(f, "maintenance on {host}"),
+            Command::Maintenance { host, on: false } => write!(f, "maintenance off {host}"),
+            Command::ConfirmHostOff { host } => write!(f, "confirm {host} is off"),
+            Command::AckAlarm { id } => write!(f, "acknowledge alarm {id}"),
+        }
+    }
+}
+
+impl Command {
+    /// True for commands that destroy state and need a confirmation in the console.
+    pub fn is_destructive(&self) -> bool {
+        matches!(
+            self,
+            Command::Stop { .. }
+                | Command::Restart { .. }
+                | Command::Reinstall { .. }
+                | Command::ConfirmHostOff { .. }
+        )
+    }
+}

@@ -1,0 +1,1 @@
+//! Host state machine.

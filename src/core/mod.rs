@@ -1,0 +1,25 @@
+//! The pure core: models, the VM and host state machines with hysteresis, the escalation ladder,
+//! placement, and the decision trace.
+//!
+//! Architecture invariant: nothing here does I/O, reads a clock, spawns, awaits, or knows about
+//! libvirt. Time is an argument. Same inputs, same outputs, in the same order.
+
+pub mod action;
+pub mod engine;
+pub mod event;
+pub mod host_fsm;
+pub mod model;
+pub mod placement;
+pub mod state;
+pub mod time;
+pub mod view;
+pub mod vm_fsm;
+pub mod window;
+
+pub use action::{Action, ActionId, ActionKind, Command, Decider, Outcome};
+pub use engine::Engine;
+pub use event::{Event, EventKind, Severity, Subject};
+pub use model::*;
+pub use state::{HostState, VmState};
+pub use time::Time;
+pub use view::*;

@@ -1,0 +1,159 @@
+//! The cluster as the core knows it: what was configured (specs, policies) and what a probe saw
+//! (observations). Plain data, no behaviour beyond small helpers.
+
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// How a protected VM is supervised. Every field has a default; a VM may override any of them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Policy {
+    /// Consecutive bad probes before the ladder is climbed.
+    pub fail_threshold: u32,
+    /// Consecutive good probes before Suspect/Probation is cleared.
+    pub ok_threshold: u32,
+    /// Time a restarted VM must stay up (on top of `ok_threshold` probes) before it is Healthy.
+    pub min_uptime: Duration,
+    /// Restarts in place allowed within `restart_window` before the VM is moved.
+    pub max_restart: u32,
+    /// Relocations to another host allowed within `restart_window` before reinstall is tried.
+    pub max_relocate: u32,
+    /// Each restart or relocation is forgotten this long after it happened (one by one).
+    pub restart_window: Duration,
+    /// Whether the ladder may reinstall the VM from its golden image.
+    pub reinstall: bool,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            fail_threshold: 3,
+            ok_threshold: 3,
+            min_uptime: Duration::from_secs(10),
+            max_restart: 2,
+            max_relocate: 1,
+            restart_window: Duration::from_secs(600),
+            reinstall: false,
+        }
+    }
+}
+
+/// Hysteresis settings for hosts.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostPolicy {
+    /// Consecutive failed probes before a host is declared Down.
+    pub fail_threshold: u32,
+    /// Consecutive good probes before a Suspect or Rejoining host is Online again.
+    pub ok_threshold: u32,
+    /// Wait between two fence attempts after a failure.
+    pub fence_retry: Duration,
+}
+
+impl Default for HostPolicy {
+    fn default() -> Self {
+        HostPolicy { fail_threshold: 3, ok_threshold: 3, fence_retry: Duration::from_secs(10) }
+    }
+}
+
+/// Cluster-wide placement settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PlacementPolicy {
+    /// vCPUs that may be allocated per physical CPU thread.
+    pub cpu_overcommit: f64,
+    /// Memory that may be allocated per byte of host memory.
+    pub mem_overcommit: f64,
+}
+
+impl Default for PlacementPolicy {
+    fn default() -> Self {
+        PlacementPolicy { cpu_overcommit: 4.0, mem_overcommit: 1.0 }
+    }
+}
+
+/// A physical host as configured.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HostSpec {
+    pub name: String,
+    pub uri: String,
+    /// Whether a fence agent is configured; without one a person must confirm the host is off.
+    pub fence_agent: Option<String>,
+}
+
+/// A protected VM as configured.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct VmSpec {
+    pub name: String,
+    /// Higher is more important: placed first when capacity is short.
+    pub priority: i32,
+    /// VMs sharing a group never share a host.
+    pub anti_affinity: Option<String>,
+    pub policy: Policy,
+    /// Host preferred when the VM is first started, if any.
+    pub preferred_host: Option<String>,
+}
+
+/// Everything the core needs to start: hosts, VMs, and the policies.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ClusterSpec {
+    pub hosts: Vec<HostSpec>,
+    pub vms: Vec<VmSpec>,
+    pub host_policy: HostPolicy,
+    pub placement: PlacementPolicy,
+}
+
+/// Run state of a libvirt domain, reduced to what HA decisions need.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum DomState {
+    Running,
+    Paused,
+    ShutOff,
+    Crashed,
+    /// Shutting down, suspended to memory, or a state this version does not know.
+    Other,
+}
+
+impl DomState {
+    pub fn is_active(self) -> bool {
+        matches!(self, DomState::Running | DomState::Paused | DomState::Other)
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            DomState::Running => "running",
+            DomState::Paused => "paused",
+            DomState::ShutOff => "shut off",
+            DomState::Crashed => "crashed",
+            DomState::Other => "other",
+        }
+    }
+}
+
+/// One domain seen on a host by a probe.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DomainObs {
+    pub name: String,
+    pub state: DomState,
+    pub vcpus: u32,
+    pub memory_kib: u64,
+}
+
+/// A host's size as libvirt reports it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Capacity {
+    /// Logical CPUs (threads).
+    pub cpus: u32,
+    pub memory_kib: u64,
+}
+
+/// What one probe of a host returned: its capacity and every domain defined on it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct HostProbe {
+    pub capacity: Capacity,
+    pub domains: Vec<DomainObs>,
+}
+
+/// The result of probing one host in one cycle.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HostObservation {
+    pub host: String,
+    pub result: Result<HostProbe, String>,
+}

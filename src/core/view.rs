@@ -1,0 +1,98 @@
+//! Snapshots of the cluster for people: what the console renders and `3rc status` prints.
+//! Plain data, cheap to clone behind an `Arc`, with no way back into the engine.
+
+use super::event::{Severity, Subject};
+use super::model::{Capacity, DomState};
+use super::placement::PlacementTrace;
+use super::state::{HostState, VmState};
+use super::time::Time;
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ClusterView {
+    /// When the snapshot was taken (supervisor clock).
+    pub at: Time,
+    /// False when HA is disarmed cluster-wide.
+    pub armed: bool,
+    pub hosts: Vec<HostView>,
+    pub vms: Vec<VmView>,
+    /// Alarms not yet acknowledged come first.
+    pub alarms: Vec<AlarmView>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HostView {
+    pub name: String,
+    pub uri: String,
+    pub state: HostState,
+    /// Why it is in this state.
+    pub reason: String,
+    pub since: Time,
+    /// Last capacity seen, `None` if never probed.
+    pub capacity: Option<Capacity>,
+    /// vCPUs and memory allocated to the VMs placed here (protected or not).
+    pub used_vcpus: u32,
+    pub used_memory_kib: u64,
+    /// Domains running here (protected or not).
+    pub vm_count: usize,
+    pub fence_agent: Option<String>,
+    /// Last probe or action error.
+    pub last_error: Option<String>,
+    /// Recent transitions, oldest first.
+    pub history: Vec<Transition>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct VmView {
+    pub name: String,
+    /// Where the VM runs or should run.
+    pub host: Option<String>,
+    pub state: VmState,
+    pub reason: String,
+    pub since: Time,
+    pub priority: i32,
+    pub anti_affinity: Option<String>,
+    pub vcpus: u32,
+    pub memory_kib: u64,
+    /// What the last probe of its host saw, `None` if the host did not answer.
+    pub observed: Option<DomState>,
+    pub restarts_in_window: u32,
+    pub relocations_in_window: u32,
+    pub max_restart: u32,
+    pub max_relocate: u32,
+    /// Consecutive bad and good probes.
+    pub bad_probes: u32,
+    pub good_probes: u32,
+    /// Recent transitions, oldest first.
+    pub history: Vec<Transition>,
+    /// The last placement decision for this VM ("why here, why not there").
+    pub placement: Option<PlacementTrace>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Transition {
+    pub at: Time,
+    pub from: String,
+    pub to: String,
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AlarmView {
+    pub id: u64,
+    pub at: Time,
+    pub subject: Subject,
+    pub severity: Severity,
+    pub message: String,
+    pub acked: bool,
+}
+
+impl ClusterView {
+    pub fn host(&self, name: &str) -> Option<&HostView> {
+        self.hosts.iter().find(|h| h.name == name)
+    }
+
+    pub fn vm(&self, name: &str) -> Option<&VmView> {
+        self.vms.iter().find(|v| v.name == name)
+    }
+}

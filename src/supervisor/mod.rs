@@ -1,0 +1,3 @@
+//! The supervisor: observe -> decide -> act. The only place where decisions become side effects.
+
+pub mod seams;

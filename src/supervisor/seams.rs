@@ -1,0 +1,89 @@
+//! The seams between the supervisor and the world: one `Hypervisor` per host, one `Fencer` per
+//! host, and the clock. Production plugs libvirt and fence agents in; the demo wraps libvirt's
+//! test driver with fault injection; the simulator plugs in a virtual cluster.
+//!
+//! Every method here blocks. The supervisor calls them only from worker threads, never from an
+//! async runtime thread, and puts a timeout around each call.
+
+use crate::core::HostProbe;
+use std::fmt;
+
+/// Why a hypervisor call failed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum HvError {
+    /// The host did not answer (connection refused, closed, keepalive timeout).
+    #[error("host unreachable: {0}")]
+    Unreachable(String),
+    /// The domain does not exist on this host.
+    #[error("no domain named {0}")]
+    NoDomain(String),
+    /// The driver cannot do this (e.g. the test driver cannot migrate).
+    #[error("not supported by this hypervisor: {0}")]
+    Unsupported(String),
+    /// The call did not return in time.
+    #[error("timed out: {0}")]
+    Timeout(String),
+    /// Any other libvirt error, with libvirt's message.
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// Where a live migration goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MigrateTo {
+    /// The destination host's libvirt URI as the source daemon reaches it (peer-to-peer).
+    pub dest_uri: String,
+    /// Optional migration data URI (`tcp://ADDR`).
+    pub migration_uri: Option<String>,
+    /// Storage is shared but libvirt cannot tell (plain shared directory): pass `UNSAFE`.
+    pub unsafe_shared_storage: bool,
+}
+
+/// One physical host, as the supervisor drives it. Implementations reconnect by themselves:
+/// a call on a lost connection tries to reconnect once and answers `Unreachable` if it cannot.
+pub trait Hypervisor: Send {
+    /// One bulk probe: the host's capacity and every domain defined on it with its state,
+    /// vCPUs and memory.
+    fn probe(&mut self) -> Result<HostProbe, HvError>;
+    /// The persistent (inactive) domain XML, for the inventory.
+    fn domain_xml(&mut self, vm: &str) -> Result<String, HvError>;
+    /// Define (or redefine) a persistent domain from XML.
+    fn define(&mut self, xml: &str) -> Result<(), HvError>;
+    /// Remove the persistent definition (the domain must not be running).
+    fn undefine(&mut self, vm: &str) -> Result<(), HvError>;
+    /// Start a defined domain.
+    fn start(&mut self, vm: &str) -> Result<(), HvError>;
+    /// Hard power-off of a domain. Succeeds if it is already off.
+    fn destroy(&mut self, vm: &str) -> Result<(), HvError>;
+    /// Ask the guest to shut down (ACPI); returns at once.
+    fn shutdown(&mut self, vm: &str) -> Result<(), HvError>;
+    /// Live-migrate to another host. `Unsupported` where the driver cannot.
+    fn migrate_live(&mut self, vm: &str, dest: &MigrateTo) -> Result<(), HvError>;
+}
+
+/// Power state as a fence agent reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PowerStatus {
+    On,
+    Off,
+}
+
+impl fmt::Display for PowerStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            PowerStatus::On => "on",
+            PowerStatus::Off => "off",
+        })
+    }
+}
+
+/// Powers one host off so that none of its VMs can still be running. Blocking.
+pub trait Fencer: Send + Sync {
+    /// Short description for logs and the console, without secrets ("demo", "fence_ipmilan").
+    fn describe(&self) -> String;
+    fn status(&self) -> Result<PowerStatus, String>;
+    fn off(&self) -> Result<(), String>;
+}
+
+/// Opens the hypervisor for one host. Called once per host at start-up, on the host's worker.
+pub type Connector = dyn Fn(&crate::core::HostSpec) -> Box<dyn Hypervisor> + Send + Sync;

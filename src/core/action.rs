@@ -34,13 +34,25 @@ pub enum ActionKind {
     Restart { vm: String, host: String },
     /// Start the VM on `to` from its inventory XML. `from` is a live source to stop and
     /// undefine first (ladder step 2); `None` when the source is fenced or unknown.
-    Relocate { vm: String, from: Option<String>, to: String },
+    Relocate {
+        vm: String,
+        from: Option<String>,
+        to: String,
+    },
     /// Live-migrate; where the driver cannot, relocate cold (stop, define, start).
-    Migrate { vm: String, from: String, to: String },
+    Migrate {
+        vm: String,
+        from: String,
+        to: String,
+    },
     /// Stop the VM (graceful shutdown, then destroy).
     Stop { vm: String, host: String },
     /// Destroy a stale copy; `undefine` also removes its definition from that host.
-    Destroy { vm: String, host: String, undefine: bool },
+    Destroy {
+        vm: String,
+        host: String,
+        undefine: bool,
+    },
     /// Power the host off through its fence agent.
     Fence { host: String },
     /// Recreate the VM from its golden image and start it on `host`.
@@ -81,16 +93,28 @@ impl fmt::Display for ActionKind {
         match self {
             ActionKind::Start { vm, host } => write!(f, "start {vm} on {host}"),
             ActionKind::Restart { vm, host } => write!(f, "restart {vm} on {host}"),
-            ActionKind::Relocate { vm, from: Some(from), to } => {
+            ActionKind::Relocate {
+                vm,
+                from: Some(from),
+                to,
+            } => {
                 write!(f, "relocate {vm} from {from} to {to}")
             }
             ActionKind::Relocate { vm, from: None, to } => write!(f, "recover {vm} on {to}"),
             ActionKind::Migrate { vm, from, to } => write!(f, "migrate {vm} from {from} to {to}"),
             ActionKind::Stop { vm, host } => write!(f, "stop {vm} on {host}"),
-            ActionKind::Destroy { vm, host, undefine: true } => {
+            ActionKind::Destroy {
+                vm,
+                host,
+                undefine: true,
+            } => {
                 write!(f, "destroy and undefine stale {vm} on {host}")
             }
-            ActionKind::Destroy { vm, host, undefine: false } => {
+            ActionKind::Destroy {
+                vm,
+                host,
+                undefine: false,
+            } => {
                 write!(f, "destroy stale {vm} on {host}")
             }
             ActionKind::Fence { host } => write!(f, "fence {host}"),
@@ -118,19 +142,41 @@ pub enum Outcome {
 /// A request from an operator (console, CLI).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Command {
-    Migrate { vm: String, to: String },
-    Start { vm: String },
-    Stop { vm: String },
-    Restart { vm: String },
-    Reinstall { vm: String },
+    Migrate {
+        vm: String,
+        to: String,
+    },
+    Start {
+        vm: String,
+    },
+    Stop {
+        vm: String,
+    },
+    Restart {
+        vm: String,
+    },
+    Reinstall {
+        vm: String,
+    },
     /// Arm HA for one VM, or for the whole cluster when `vm` is `None`.
-    Arm { vm: Option<String> },
+    Arm {
+        vm: Option<String>,
+    },
     /// Disarm HA for one VM, or for the whole cluster when `vm` is `None`.
-    Disarm { vm: Option<String> },
-    Maintenance { host: String, on: bool },
+    Disarm {
+        vm: Option<String>,
+    },
+    Maintenance {
+        host: String,
+        on: bool,
+    },
     /// A person confirms the host is powered off (manual fence).
-    ConfirmHostOff { host: String },
-    AckAlarm { id: u64 },
+    ConfirmHostOff {
+        host: String,
+    },
+    AckAlarm {
+        id: u64,
+    },
 }
 
 impl fmt::Display for Command {

@@ -33,14 +33,33 @@ pub enum Severity {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum EventKind {
-    VmTransition { from: VmState, to: VmState },
-    HostTransition { from: HostState, to: HostState },
+    VmTransition {
+        from: VmState,
+        to: VmState,
+    },
+    HostTransition {
+        from: HostState,
+        to: HostState,
+    },
     /// An action was decided; the supervisor journals it before running it.
-    ActionDecided { id: ActionId, action: String, decided_by: Decider },
-    ActionFinished { id: ActionId, outcome: Outcome },
+    ActionDecided {
+        id: ActionId,
+        action: String,
+        decided_by: Decider,
+    },
+    ActionFinished {
+        id: ActionId,
+        outcome: Outcome,
+    },
     /// An operator command was accepted.
-    Command { origin: String, command: String },
-    Alarm { id: u64, severity: Severity },
+    Command {
+        origin: String,
+        command: String,
+    },
+    Alarm {
+        id: u64,
+        severity: Severity,
+    },
     Note,
 }
 
@@ -60,9 +79,11 @@ impl fmt::Display for Event {
         match &self.kind {
             EventKind::VmTransition { from, to } => write!(f, "{from} -> {to}")?,
             EventKind::HostTransition { from, to } => write!(f, "{from} -> {to}")?,
-            EventKind::ActionDecided { id, action, decided_by } => {
-                write!(f, "action #{id} {action} ({decided_by})")?
-            }
+            EventKind::ActionDecided {
+                id,
+                action,
+                decided_by,
+            } => write!(f, "action #{id} {action} ({decided_by})")?,
             EventKind::ActionFinished { id, outcome } => match outcome {
                 Outcome::Done => write!(f, "action #{id} done")?,
                 Outcome::Failed(e) => write!(f, "action #{id} failed: {e}")?,

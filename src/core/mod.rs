@@ -5,11 +5,13 @@
 //! libvirt. Time is an argument. Same inputs, same outputs, in the same order.
 
 pub mod action;
+pub mod commands;
 pub mod engine;
 pub mod event;
 pub mod host_fsm;
 pub mod model;
 pub mod placement;
+pub mod snapshot;
 pub mod state;
 pub mod time;
 pub mod view;
@@ -17,7 +19,7 @@ pub mod vm_fsm;
 pub mod window;
 
 pub use action::{Action, ActionId, ActionKind, Command, Decider, Outcome};
-pub use engine::Engine;
+pub use engine::{Engine, Output};
 pub use event::{Event, EventKind, Severity, Subject};
 pub use model::*;
 pub use state::{HostState, VmState};

@@ -1,0 +1,349 @@
+//! Operator commands: validated against the current state, refused with a reason a person can
+//! act on, and turned into the same actions the policies use, decided by the operator.
+
+use super::action::{ActionKind, Command, Decider};
+use super::engine::{Engine, Output};
+use super::event::{Event, EventKind, Subject};
+use super::state::{HostState, VmState};
+use super::time::Time;
+use super::vm_fsm::VmRec;
+
+impl Engine {
+    /// Apply an operator command. `origin` says who asked ("console:alice"); it is journaled
+    /// with every action the command causes. A refused command changes nothing.
+    pub fn command(&mut self, now: Time, origin: &str, cmd: &Command) -> Result<Output, String> {
+        self.now = now;
+        let mut out = Output::default();
+        let who = Decider::Operator(origin.to_string());
+        let subject = match cmd {
+            Command::Migrate { vm, .. }
+            | Command::Start { vm }
+            | Command::Stop { vm }
+            | Command::Restart { vm }
+            | Command::Reinstall { vm }
+            | Command::Arm { vm: Some(vm) }
+            | Command::Disarm { vm: Some(vm) } => Subject::Vm(vm.clone()),
+            Command::Maintenance { host, .. } | Command::ConfirmHostOff { host } => {
+                Subject::Host(host.clone())
+            }
+            Command::Arm { vm: None } | Command::Disarm { vm: None } | Command::AckAlarm { .. } => {
+                Subject::Cluster
+            }
+        };
+        out.events.push(Event {
+            at: now,
+            subject,
+            kind: EventKind::Command {
+                origin: origin.into(),
+                command: cmd.to_string(),
+            },
+            reason: String::new(),
+        });
+        match cmd {
+            Command::Migrate { vm, to } => self.cmd_migrate(vm, to, who, &mut out)?,
+            Command::Start { vm } => self.cmd_start(vm, who, &mut out)?,
+            Command::Stop { vm } => self.cmd_stop(vm, who, &mut out)?,
+            Command::Restart { vm } => {
+                let host = self.home_answering(self.idle_vm(vm)?, "restart")?;
+                let reason = format!("restart requested by {origin}");
+                let kind = ActionKind::Restart {
+                    vm: vm.clone(),
+                    host,
+                };
+                self.start_action(vm, VmState::Restarting, reason, kind, who, &mut out);
+            }
+            Command::Reinstall { vm } => {
+                let rec = self.idle_vm(vm)?;
+                let host = match self.home_answering(rec, "reinstall") {
+                    Ok(h) => h,
+                    Err(_) => self.choose(vm, None)?,
+                };
+                let reason = format!("reinstall requested by {origin}");
+                let kind = ActionKind::Reinstall {
+                    vm: vm.clone(),
+                    host,
+                };
+                self.start_action(vm, VmState::Reinstalling, reason, kind, who, &mut out);
+            }
+            Command::Arm { vm: None } => {
+                if self.armed {
+                    return Err("HA is already armed".into());
+                }
+                self.armed = true;
+            }
+            Command::Disarm { vm: None } => {
+                if !self.armed {
+                    return Err("HA is already disarmed".into());
+                }
+                self.armed = false;
+            }
+            Command::Arm { vm: Some(vm) } => {
+                let rec = self.vm(vm)?;
+                if !matches!(rec.state, VmState::Unmanaged | VmState::NeedsOperator) {
+                    return Err(format!("{vm} is already armed ({})", rec.state));
+                }
+                let running = rec.observed == Some(super::model::DomState::Running);
+                let v = self.vm_mut(vm);
+                v.restarts.clear();
+                v.relocations.clear();
+                let (to, why) = if running {
+                    (VmState::Healthy, format!("armed by {origin}: running"))
+                } else {
+                    (
+                        VmState::Suspect,
+                        format!("armed by {origin}: not running, checking"),
+                    )
+                };
+                self.vm_transition(vm, to, why, &mut out);
+            }
+            Command::Disarm { vm: Some(vm) } => {
+                let rec = self.idle_vm(vm)?;
+                if rec.state == VmState::Unmanaged {
+                    return Err(format!("{vm} is already disarmed"));
+                }
+                self.vm_transition(
+                    vm,
+                    VmState::Unmanaged,
+                    format!("disarmed by {origin}"),
+                    &mut out,
+                );
+            }
+            Command::Maintenance { host, on } => {
+                let h = self
+                    .hosts
+                    .get(host)
+                    .ok_or_else(|| format!("no host named {host}"))?;
+                if h.maintenance == *on {
+                    return Err(format!(
+                        "{host} is {} in maintenance",
+                        if *on { "already" } else { "not" }
+                    ));
+                }
+                let state = h.state;
+                let h = self.hosts.get_mut(host).expect("checked above");
+                h.maintenance = *on;
+                let reason = if *on {
+                    format!("maintenance by {origin}: draining by live migration")
+                } else {
+                    format!("maintenance ended by {origin}")
+                };
+                self.host_transition(host, state, reason, &mut out);
+            }
+            Command::ConfirmHostOff { host } => {
+                let h = self
+                    .hosts
+                    .get(host)
+                    .ok_or_else(|| format!("no host named {host}"))?;
+                if !matches!(
+                    h.state,
+                    HostState::Down | HostState::Suspect | HostState::Fencing
+                ) || h.answered
+                {
+                    return Err(format!(
+                        "{host} is {} and answers probes: it is not off",
+                        h.state
+                    ));
+                }
+                let h = self.hosts.get_mut(host).expect("checked above");
+                h.fence_action = None;
+                self.host_transition(
+                    host,
+                    HostState::Fenced,
+                    format!("confirmed powered off by {origin}"),
+                    &mut out,
+                );
+                self.recover_now(&mut out);
+            }
+            Command::AckAlarm { id } => {
+                let a = self
+                    .alarms
+                    .iter_mut()
+                    .find(|a| a.id == *id)
+                    .ok_or_else(|| format!("no alarm #{id}"))?;
+                if a.acked {
+                    return Err(format!("alarm #{id} is already acknowledged"));
+                }
+                a.acked = true;
+            }
+        }
+        Ok(out)
+    }
+
+    fn vm(&self, name: &str) -> Result<&VmRec, String> {
+        self.vms
+            .get(name)
+            .ok_or_else(|| format!("no protected VM named {name}"))
+    }
+
+    /// The VM, if no action is under way for it.
+    fn idle_vm(&self, name: &str) -> Result<&VmRec, String> {
+        let rec = self.vm(name)?;
+        if rec.action.is_some() || rec.state.is_busy() {
+            return Err(format!("{name} is busy: {} ({})", rec.state, rec.reason));
+        }
+        Ok(rec)
+    }
+
+    /// The VM's host, if it answers probes and may run it.
+    fn home_answering(&self, rec: &VmRec, what: &str) -> Result<String, String> {
+        let name = &rec.spec.name;
+        let host = rec
+            .host
+            .clone()
+            .ok_or_else(|| format!("cannot {what} {name}: it has no host yet"))?;
+        let h = self
+            .hosts
+            .get(&host)
+            .ok_or_else(|| format!("cannot {what} {name}: unknown host {host}"))?;
+        if !(h.answered && matches!(h.state, HostState::Online | HostState::Rejoining)) {
+            return Err(format!(
+                "cannot {what} {name}: its host {host} is {}",
+                h.shown_state()
+            ));
+        }
+        Ok(host)
+    }
+
+    /// Pick a host for the VM, or say why none fits.
+    fn choose(&self, vm: &str, only: Option<&str>) -> Result<String, String> {
+        let trace = self.place_one(vm, None, only);
+        trace
+            .chosen
+            .clone()
+            .ok_or_else(|| format!("no host can take {vm}: {}", trace.summary()))
+    }
+
+    /// Where the VM is seen active by a probe this cycle, if anywhere.
+    fn running_on(&self, vm: &str) -> Option<String> {
+        self.hosts.iter().find_map(|(hn, h)| {
+            let p = h.last_probe.as_ref().filter(|_| h.answered)?;
+            p.domains
+                .iter()
+                .any(|d| d.name == vm && d.state.is_active())
+                .then(|| hn.clone())
+        })
+    }
+
+    fn cmd_migrate(
+        &mut self,
+        vm: &str,
+        to: &str,
+        who: Decider,
+        out: &mut Output,
+    ) -> Result<(), String> {
+        let rec = self.idle_vm(vm)?;
+        if rec.state == VmState::Unmanaged {
+            return Err(format!(
+                "{vm} is not managed (HA disarmed for it): arm it first"
+            ));
+        }
+        if !self.hosts.contains_key(to) {
+            return Err(format!("no host named {to}"));
+        }
+        let from = self.home_answering(rec, "migrate").or_else(|e| {
+            let h = rec.host.clone().unwrap_or_default();
+            match self.hosts.get(&h) {
+                Some(hr) if hr.answered && hr.maintenance => Ok(h),
+                _ => Err(e),
+            }
+        })?;
+        if from == to {
+            return Err(format!("{vm} already runs on {to}"));
+        }
+        if self.running_on(vm).as_deref() != Some(from.as_str()) {
+            return Err(format!("{vm} is not running on {from}: start it instead"));
+        }
+        let trace = self.place_one(vm, None, Some(to));
+        if trace.chosen.is_none() {
+            return Err(format!(
+                "cannot migrate {vm} to {to}: {}",
+                trace.summary().trim_start_matches("no host fits; ")
+            ));
+        }
+        let v = self.vm_mut(vm);
+        v.placement = Some(trace);
+        v.target = Some(to.into());
+        let reason = format!("migration to {to} requested by {who}");
+        let kind = ActionKind::Migrate {
+            vm: vm.into(),
+            from,
+            to: to.into(),
+        };
+        self.start_action(vm, VmState::Migrating, reason, kind, who, out);
+        Ok(())
+    }
+
+    fn cmd_start(&mut self, vm: &str, who: Decider, out: &mut Output) -> Result<(), String> {
+        let rec = self.idle_vm(vm)?;
+        if let Some(h) = self.running_on(vm) {
+            return Err(format!("{vm} is already running on {h}"));
+        }
+        // Never start a VM whose host may still run it: the host must answer, or be fenced.
+        let home = rec.host.clone();
+        let home_state = home
+            .as_deref()
+            .and_then(|h| self.hosts.get(h))
+            .map(|h| (h.state, h.answered));
+        let kind = match home_state {
+            Some((HostState::Online | HostState::Rejoining, true)) if rec.observed.is_some() => {
+                ActionKind::Start { vm: vm.into(), host: home.clone().unwrap_or_default() }
+            }
+            Some((HostState::Fenced, _)) | Some((HostState::Online | HostState::Rejoining, true)) | None => {
+                let to = self.choose(vm, None)?;
+                ActionKind::Relocate { vm: vm.into(), from: None, to }
+            }
+            Some((state, _)) => {
+                return Err(format!(
+                    "{vm}'s host {} is {state} and not fenced: it may still run there; confirm the host is off first",
+                    home.unwrap_or_default()
+                ))
+            }
+        };
+        let v = self.vm_mut(vm);
+        v.restarts.clear();
+        v.relocations.clear();
+        if let ActionKind::Relocate { to, .. } = &kind {
+            v.target = Some(to.clone());
+        }
+        let reason = format!("start requested by {who}");
+        self.start_action(vm, VmState::Starting, reason, kind, who, out);
+        Ok(())
+    }
+
+    fn cmd_stop(&mut self, vm: &str, who: Decider, out: &mut Output) -> Result<(), String> {
+        let rec = self.idle_vm(vm)?;
+        if rec.state == VmState::Stopped {
+            return Err(format!("{vm} is already stopped"));
+        }
+        match self.running_on(vm) {
+            Some(host) => {
+                let reason = format!("stop requested by {who}");
+                let kind = ActionKind::Stop {
+                    vm: vm.into(),
+                    host,
+                };
+                self.start_action(vm, VmState::Stopping, reason, kind, who, out);
+            }
+            None => {
+                let host_answers = rec
+                    .host
+                    .as_deref()
+                    .and_then(|h| self.hosts.get(h))
+                    .is_none_or(|h| h.answered);
+                if !host_answers {
+                    return Err(format!(
+                        "cannot stop {vm}: its host {} does not answer",
+                        rec.host.clone().unwrap_or_default()
+                    ));
+                }
+                self.vm_transition(
+                    vm,
+                    VmState::Stopped,
+                    format!("marked stopped by {who}: it was not running"),
+                    out,
+                );
+            }
+        }
+        Ok(())
+    }
+}

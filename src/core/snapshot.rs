@@ -1,0 +1,87 @@
+//! Snapshots of the engine for people (console, `3rc status`).
+
+use super::engine::Engine;
+use super::view::{AlarmView, ClusterView, HostView, VmView};
+
+impl Engine {
+    pub fn snapshot(&self) -> ClusterView {
+        let now = self.now;
+        let slots = self.slots(None);
+        let hosts = self
+            .hosts
+            .values()
+            .map(|h| {
+                let slot = slots.iter().find(|s| s.host == h.spec.name);
+                let running = h
+                    .last_probe
+                    .iter()
+                    .flat_map(|p| p.domains.iter())
+                    .filter(|d| d.state.is_active())
+                    .count();
+                HostView {
+                    name: h.spec.name.clone(),
+                    uri: h.spec.uri.clone(),
+                    state: h.shown_state(),
+                    reason: h.reason.clone(),
+                    since: h.since,
+                    capacity: h.capacity,
+                    used_vcpus: slot.map(|s| s.used_vcpus).unwrap_or(0),
+                    used_memory_kib: slot.map(|s| s.used_memory_kib).unwrap_or(0),
+                    vm_count: if h.answered { running } else { 0 },
+                    fence_agent: h.spec.fence_agent.clone(),
+                    last_error: h.last_error.clone(),
+                    history: h.history.iter().cloned().collect(),
+                }
+            })
+            .collect();
+        let vms = self
+            .vms
+            .values()
+            .map(|v| VmView {
+                name: v.spec.name.clone(),
+                host: v.host.clone(),
+                state: v.state,
+                reason: v.reason.clone(),
+                since: v.since,
+                priority: v.spec.priority,
+                anti_affinity: v.spec.anti_affinity.clone(),
+                vcpus: v.vcpus,
+                memory_kib: v.memory_kib,
+                observed: v.observed,
+                restarts_in_window: v.restarts_in_window(now),
+                relocations_in_window: v.relocations_in_window(now),
+                max_restart: v.spec.policy.max_restart,
+                max_relocate: v.spec.policy.max_relocate,
+                bad_probes: v.bad,
+                good_probes: v.good,
+                history: v.history.iter().cloned().collect(),
+                placement: v.placement.clone(),
+            })
+            .collect();
+        let mut alarms: Vec<AlarmView> = self
+            .alarms
+            .iter()
+            .map(|a| AlarmView {
+                id: a.id,
+                at: a.at,
+                subject: a.subject.clone(),
+                severity: a.severity,
+                message: a.message.clone(),
+                acked: a.acked,
+            })
+            .collect();
+        alarms.sort_by(|a, b| {
+            a.acked
+                .cmp(&b.acked)
+                .then(b.severity.cmp(&a.severity))
+                .then(b.id.cmp(&a.id))
+        });
+        ClusterView {
+            at: now,
+            armed: self.armed,
+            hosts,
+            vms,
+            alarms,
+        }
+    }
+}

@@ -5,5 +5,7 @@ pub mod backend;
 pub mod config;
 pub mod core;
 pub mod fence;
+pub mod ops;
+pub mod store;
 pub mod supervisor;
 pub mod ui;

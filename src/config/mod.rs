@@ -1,1 +1,366 @@
-//! Configuration.
+//! Configuration, in two stages (as ripgrep does): the file is parsed into raw serde structs
+//! (`raw`), then validated into a `Config` that can build the working parts. Every error names
+//! the file, line and column.
+//!
+//! Architecture invariant: invalid input never reaches the core.
+
+pub mod duration;
+pub mod raw;
+
+use crate::core::{ClusterSpec, HostPolicy, HostSpec, PlacementPolicy, Policy, VmSpec};
+use crate::ops::Timeouts;
+use crate::supervisor::seams::MigrateTo;
+use crate::supervisor::Settings;
+use raw::{RawConfig, RawPolicy};
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// A config error: where, and what.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}:{line}:{column}: {message}")]
+pub struct ConfigError {
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+/// How one host is fenced.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FenceConfig {
+    pub agent: String,
+    pub options: BTreeMap<String, String>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct HostConfig {
+    pub name: String,
+    /// With `{config_dir}` expanded.
+    pub uri: String,
+    pub fence: Option<FenceConfig>,
+    pub migration: MigrateTo,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct ConsoleConfig {
+    pub theme: Option<String>,
+    pub readonly: bool,
+}
+
+/// A validated configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub path: PathBuf,
+    pub cluster: ClusterSpec,
+    pub hosts: Vec<HostConfig>,
+    pub settings: Settings,
+    pub timeouts: Timeouts,
+    pub console: ConsoleConfig,
+    pub state_dir: Option<PathBuf>,
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: path.display().to_string(),
+            line: 0,
+            column: 0,
+            message: format!("cannot read: {e}"),
+        })?;
+        Config::parse(&text, path)
+    }
+
+    /// Parse and validate `text`, reporting errors against `path`.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let at = Locator {
+            text,
+            file: path.display().to_string(),
+        };
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            let msg = e.message().trim().to_string();
+            at.err(e.span(), msg)
+        })?;
+        let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let dir = std::fs::canonicalize(&dir).unwrap_or(dir);
+        validate(raw, &at, &dir, path)
+    }
+}
+
+/// Turns byte spans into line and column.
+struct Locator<'a> {
+    text: &'a str,
+    file: String,
+}
+
+impl Locator<'_> {
+    fn err(&self, span: Option<Range<usize>>, message: impl Into<String>) -> ConfigError {
+        let (line, column) = match span {
+            Some(r) => {
+                let before = &self.text[..r.start.min(self.text.len())];
+                let line = before.matches('\n').count() + 1;
+                let column = before
+                    .rsplit('\n')
+                    .next()
+                    .map(|l| l.chars().count())
+                    .unwrap_or(0)
+                    + 1;
+                (line, column)
+            }
+            None => (0, 0),
+        };
+        ConfigError {
+            file: self.file.clone(),
+            line,
+            column,
+            message: message.into(),
+        }
+    }
+}
+
+fn valid_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+}
+
+fn policy(base: &Policy, raw: &RawPolicy, at: &Locator) -> Result<Policy, ConfigError> {
+    let mut p = base.clone();
+    if let Some(v) = &raw.fail_threshold {
+        if *v.get_ref() == 0 {
+            return Err(at.err(Some(v.span()), "fail_threshold must be at least 1"));
+        }
+        p.fail_threshold = *v.get_ref();
+    }
+    if let Some(v) = &raw.ok_threshold {
+        if *v.get_ref() == 0 {
+            return Err(at.err(Some(v.span()), "ok_threshold must be at least 1"));
+        }
+        p.ok_threshold = *v.get_ref();
+    }
+    if let Some(v) = raw.min_uptime {
+        p.min_uptime = v.0;
+    }
+    if let Some(v) = raw.max_restart {
+        p.max_restart = v;
+    }
+    if let Some(v) = raw.max_relocate {
+        p.max_relocate = v;
+    }
+    if let Some(v) = &raw.restart_window {
+        if v.get_ref().0.is_zero() {
+            return Err(at.err(Some(v.span()), "restart_window must be longer than 0"));
+        }
+        p.restart_window = v.get_ref().0;
+    }
+    if let Some(v) = raw.reinstall {
+        p.reinstall = v;
+    }
+    Ok(p)
+}
+
+fn validate(raw: RawConfig, at: &Locator, dir: &Path, path: &Path) -> Result<Config, ConfigError> {
+    if raw.hosts.is_empty() {
+        return Err(at.err(None, "no [[host]] defined: at least one host is needed"));
+    }
+    let d = &raw.defaults;
+    let mut settings = Settings::default();
+    if let Some(i) = &d.interval {
+        if i.get_ref().0 < Duration::from_millis(50) {
+            return Err(at.err(Some(i.span()), "interval must be at least 50ms"));
+        }
+        settings.interval = i.get_ref().0;
+    }
+    if let Some(t) = d.probe_timeout {
+        settings.probe_timeout = t.0;
+    }
+    let mut timeouts = Timeouts::default();
+    if let Some(t) = d.action_timeout {
+        timeouts.call = t.0;
+    }
+    if let Some(t) = d.stop_grace {
+        timeouts.stop_grace = t.0;
+    }
+    if let Some(t) = d.fence_timeout {
+        timeouts.fence = t.0;
+    }
+    let base = policy(&Policy::default(), &d.policy(), at)?;
+
+    let mut host_policy = HostPolicy::default();
+    let hd = &raw.host_defaults;
+    for (field, v, dst) in [
+        (
+            "fail_threshold",
+            &hd.fail_threshold,
+            &mut host_policy.fail_threshold,
+        ),
+        (
+            "ok_threshold",
+            &hd.ok_threshold,
+            &mut host_policy.ok_threshold,
+        ),
+    ] {
+        if let Some(v) = v {
+            if *v.get_ref() == 0 {
+                return Err(at.err(
+                    Some(v.span()),
+                    format!("host_defaults.{field} must be at least 1"),
+                ));
+            }
+            *dst = *v.get_ref();
+        }
+    }
+    if let Some(r) = hd.fence_retry {
+        host_policy.fence_retry = r.0;
+    }
+
+    let mut placement = PlacementPolicy::default();
+    for (field, v, dst) in [
+        (
+            "cpu_overcommit",
+            &raw.placement.cpu_overcommit,
+            &mut placement.cpu_overcommit,
+        ),
+        (
+            "mem_overcommit",
+            &raw.placement.mem_overcommit,
+            &mut placement.mem_overcommit,
+        ),
+    ] {
+        if let Some(v) = v {
+            let x = *v.get_ref();
+            if !(x.is_finite() && x > 0.0 && x <= 64.0) {
+                return Err(at.err(
+                    Some(v.span()),
+                    format!("placement.{field} must be between 0 and 64, got {x}"),
+                ));
+            }
+            *dst = x;
+        }
+    }
+
+    let config_dir = dir.display().to_string();
+    let mut names = BTreeSet::new();
+    let mut hosts = Vec::new();
+    let mut host_specs = Vec::new();
+    for h in &raw.hosts {
+        let name = h.name.get_ref();
+        if !valid_name(name) {
+            return Err(at.err(
+                Some(h.name.span()),
+                format!("invalid host name {name:?}: use letters, digits, '.', '_' or '-'"),
+            ));
+        }
+        if !names.insert(name.clone()) {
+            return Err(at.err(Some(h.name.span()), format!("host {name} is defined twice")));
+        }
+        let uri = h.uri.get_ref().replace("{config_dir}", &config_dir);
+        if uri.trim().is_empty() || !uri.contains(':') {
+            return Err(at.err(
+                Some(h.uri.span()),
+                format!("host {name}: invalid libvirt URI {uri:?}"),
+            ));
+        }
+        let fence = match &h.fence {
+            None => None,
+            Some(f) => {
+                let agent = f.get_ref().agent.get_ref().trim().to_string();
+                if agent.is_empty() || agent.contains(char::is_whitespace) {
+                    return Err(at.err(
+                        Some(f.get_ref().agent.span()),
+                        format!("host {name}: invalid fence agent {agent:?}"),
+                    ));
+                }
+                for (k, v) in &f.get_ref().options {
+                    if k.contains(['=', '\n']) || v.contains('\n') {
+                        return Err(at.err(Some(f.span()), format!("host {name}: fence option {k:?} must be one line without '=' in its key")));
+                    }
+                }
+                Some(FenceConfig {
+                    agent,
+                    options: f.get_ref().options.clone(),
+                })
+            }
+        };
+        let migration = MigrateTo {
+            dest_uri: h.migration_peer_uri.clone().unwrap_or_else(|| uri.clone()),
+            migration_uri: h.migration_uri.clone(),
+            unsafe_shared_storage: d.unsafe_migration.unwrap_or(false),
+        };
+        host_specs.push(HostSpec {
+            name: name.clone(),
+            uri: uri.clone(),
+            fence_agent: fence.as_ref().map(|f| f.agent.clone()),
+        });
+        hosts.push(HostConfig {
+            name: name.clone(),
+            uri,
+            fence,
+            migration,
+        });
+    }
+
+    let mut vm_names = BTreeSet::new();
+    let mut vms = Vec::new();
+    for v in &raw.vms {
+        let name = v.name.get_ref();
+        if !valid_name(name) {
+            return Err(at.err(
+                Some(v.name.span()),
+                format!("invalid VM name {name:?}: use letters, digits, '.', '_' or '-'"),
+            ));
+        }
+        if !vm_names.insert(name.clone()) {
+            return Err(at.err(Some(v.name.span()), format!("VM {name} is defined twice")));
+        }
+        if let Some(p) = &v.preferred_host {
+            if !names.contains(p.get_ref()) {
+                return Err(at.err(
+                    Some(p.span()),
+                    format!(
+                        "VM {name}: preferred_host {} is not a [[host]]",
+                        p.get_ref()
+                    ),
+                ));
+            }
+        }
+        vms.push(VmSpec {
+            name: name.clone(),
+            priority: v.priority,
+            anti_affinity: v.anti_affinity.clone().filter(|g| !g.is_empty()),
+            policy: policy(&base, &v.policy, at)?,
+            preferred_host: v.preferred_host.as_ref().map(|p| p.get_ref().clone()),
+        });
+    }
+
+    let state_dir = raw.state_dir.as_ref().map(|s| {
+        let p = PathBuf::from(s.get_ref());
+        if p.is_absolute() {
+            p
+        } else {
+            dir.join(p)
+        }
+    });
+    Ok(Config {
+        path: path.to_path_buf(),
+        cluster: ClusterSpec {
+            hosts: host_specs,
+            vms,
+            host_policy,
+            placement,
+        },
+        hosts,
+        settings,
+        timeouts,
+        console: ConsoleConfig {
+            theme: raw.console.theme,
+            readonly: raw.console.readonly.unwrap_or(false),
+        },
+        state_dir,
+    })
+}
+
+#[cfg(test)]
+mod tests;

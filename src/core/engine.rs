@@ -100,6 +100,18 @@ impl Engine {
         self.vms.get(vm).map(|v| (v.state, v.host.as_deref()))
     }
 
+    /// Every protected VM with its state and host, and whether that host answered this cycle.
+    pub fn vm_placements(&self) -> impl Iterator<Item = (&str, VmState, Option<&str>, bool)> {
+        self.vms.values().map(|v| {
+            let answered = v
+                .host
+                .as_deref()
+                .and_then(|h| self.hosts.get(h))
+                .is_some_and(|h| h.answered);
+            (v.spec.name.as_str(), v.state, v.host.as_deref(), answered)
+        })
+    }
+
     pub fn host_state(&self, host: &str) -> Option<HostState> {
         self.hosts.get(host).map(|h| h.shown_state())
     }

@@ -52,13 +52,13 @@ pub fn human(d: Duration) -> String {
     if ms < 1000 {
         format!("{ms} ms")
     } else if ms < 60_000 {
-        if ms % 1000 == 0 {
+        if ms.is_multiple_of(1000) {
             format!("{} s", ms / 1000)
         } else {
             format!("{:.1} s", ms as f64 / 1000.0)
         }
     } else if ms < 3_600_000 {
-        if ms % 60_000 == 0 {
+        if ms.is_multiple_of(60_000) {
             format!("{} min", ms / 60_000)
         } else {
             format!("{} min {} s", ms / 60_000, (ms % 60_000) / 1000)

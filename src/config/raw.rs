@@ -1,0 +1,128 @@
+//! The config file as written: serde structs that mirror the TOML, nothing validated yet.
+//! Unknown keys are errors, so a typo never silently falls back to a default.
+
+use super::duration::Dur;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use toml::Spanned;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    #[serde(default)]
+    pub defaults: RawDefaults,
+    #[serde(default)]
+    pub host_defaults: RawHostDefaults,
+    #[serde(default)]
+    pub placement: RawPlacement,
+    #[serde(default)]
+    pub console: RawConsole,
+    /// Directory for the journal and the inventory; relative paths are relative to the file.
+    pub state_dir: Option<Spanned<String>>,
+    #[serde(default, rename = "host")]
+    pub hosts: Vec<RawHost>,
+    #[serde(default, rename = "vm")]
+    pub vms: Vec<RawVm>,
+}
+
+/// Supervision defaults; every policy field may be overridden per VM.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDefaults {
+    pub interval: Option<Spanned<Dur>>,
+    pub probe_timeout: Option<Dur>,
+    pub action_timeout: Option<Dur>,
+    pub stop_grace: Option<Dur>,
+    pub fence_timeout: Option<Dur>,
+    /// Pass libvirt's UNSAFE flag to live migrations (disks on a plain shared directory).
+    pub unsafe_migration: Option<bool>,
+    // The policy fields, as in `RawPolicy` (serde's flatten would lose their positions).
+    pub fail_threshold: Option<Spanned<u32>>,
+    pub ok_threshold: Option<Spanned<u32>>,
+    pub min_uptime: Option<Dur>,
+    pub max_restart: Option<u32>,
+    pub max_relocate: Option<u32>,
+    pub restart_window: Option<Spanned<Dur>>,
+    pub reinstall: Option<bool>,
+}
+
+impl RawDefaults {
+    pub fn policy(&self) -> RawPolicy {
+        RawPolicy {
+            fail_threshold: self.fail_threshold.clone(),
+            ok_threshold: self.ok_threshold.clone(),
+            min_uptime: self.min_uptime,
+            max_restart: self.max_restart,
+            max_relocate: self.max_relocate,
+            restart_window: self.restart_window.clone(),
+            reinstall: self.reinstall,
+        }
+    }
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPolicy {
+    pub fail_threshold: Option<Spanned<u32>>,
+    pub ok_threshold: Option<Spanned<u32>>,
+    pub min_uptime: Option<Dur>,
+    pub max_restart: Option<u32>,
+    pub max_relocate: Option<u32>,
+    pub restart_window: Option<Spanned<Dur>>,
+    pub reinstall: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHostDefaults {
+    pub fail_threshold: Option<Spanned<u32>>,
+    pub ok_threshold: Option<Spanned<u32>>,
+    pub fence_retry: Option<Dur>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPlacement {
+    pub cpu_overcommit: Option<Spanned<f64>>,
+    pub mem_overcommit: Option<Spanned<f64>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConsole {
+    pub theme: Option<String>,
+    pub readonly: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHost {
+    pub name: Spanned<String>,
+    pub uri: Spanned<String>,
+    pub fence: Option<Spanned<RawFence>>,
+    /// URI the source daemon uses to reach this host for live migration (default: `uri`).
+    pub migration_peer_uri: Option<String>,
+    /// Migration data URI, e.g. "tcp://10.0.0.2".
+    pub migration_uri: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFence {
+    /// "demo" (the demo cluster's built-in agent) or a fence-agents program.
+    pub agent: Spanned<String>,
+    #[serde(default)]
+    pub options: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawVm {
+    pub name: Spanned<String>,
+    #[serde(default)]
+    pub priority: i32,
+    pub anti_affinity: Option<String>,
+    pub preferred_host: Option<Spanned<String>>,
+    #[serde(default)]
+    pub policy: RawPolicy,
+}

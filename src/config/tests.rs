@@ -1,0 +1,124 @@
+use super::*;
+
+fn parse(text: &str) -> Result<Config, ConfigError> {
+    Config::parse(text, Path::new("/etc/3rc/cluster.toml"))
+}
+
+const GOOD: &str = r#"
+[defaults]
+interval = "500ms"
+fail_threshold = 2
+max_restart = 3
+restart_window = "5m"
+
+[host_defaults]
+ok_threshold = 4
+
+[placement]
+cpu_overcommit = 2.0
+
+[[host]]
+name = "hv1"
+uri = "test://{config_dir}/hv1.xml"
+fence = { agent = "demo" }
+
+[[host]]
+name = "hv2"
+uri = "qemu+ssh://root@hv2/system"
+fence = { agent = "fence_ipmilan", options = { ip = "10.0.0.2", username = "admin", password_file = "/etc/3rc/ipmi" } }
+
+[[vm]]
+name = "web1"
+priority = 50
+anti_affinity = "web"
+policy = { max_restart = 1, reinstall = true }
+
+[[vm]]
+name = "db1"
+preferred_host = "hv2"
+"#;
+
+#[test]
+fn a_good_file_is_understood() {
+    let c = parse(GOOD).unwrap();
+    assert_eq!(c.settings.interval, Duration::from_millis(500));
+    assert_eq!(c.hosts[0].uri, "test:///etc/3rc/hv1.xml");
+    assert_eq!(c.hosts[1].fence.as_ref().unwrap().options["ip"], "10.0.0.2");
+    assert_eq!(c.cluster.host_policy.ok_threshold, 4);
+    assert_eq!(c.cluster.placement.cpu_overcommit, 2.0);
+    let web1 = &c.cluster.vms[0];
+    assert_eq!(
+        (
+            web1.policy.max_restart,
+            web1.policy.fail_threshold,
+            web1.policy.reinstall
+        ),
+        (1, 2, true)
+    );
+    assert_eq!(web1.policy.restart_window, Duration::from_secs(300));
+    let db1 = &c.cluster.vms[1];
+    assert_eq!((db1.policy.max_restart, db1.priority), (3, 0));
+    assert_eq!(db1.preferred_host.as_deref(), Some("hv2"));
+}
+
+fn err(text: &str) -> String {
+    parse(text).unwrap_err().to_string()
+}
+
+#[test]
+fn errors_name_file_line_and_column() {
+    let e = err(
+        "[[host]]\nname = \"hv1\"\nuri = \"test:///x\"\n\n[[vm]]\nname = \"a\"\nprioritty = 3\n",
+    );
+    assert!(
+        e.starts_with("/etc/3rc/cluster.toml:7:1: unknown field `prioritty`"),
+        "{e}"
+    );
+    let e =
+        err("[defaults]\ninterval = \"3 weeks\"\n[[host]]\nname = \"hv1\"\nuri = \"test:///x\"\n");
+    assert!(
+        e.starts_with("/etc/3rc/cluster.toml:2:12: invalid duration"),
+        "{e}"
+    );
+    let e = err("[[host]]\nname = \"hv1\"\nuri = \"test:///x\"\n[[host]]\nname = \"hv1\"\nuri = \"test:///y\"\n");
+    assert_eq!(e, "/etc/3rc/cluster.toml:5:8: host hv1 is defined twice");
+}
+
+#[test]
+fn semantic_errors_point_at_the_value() {
+    let host = "[[host]]\nname = \"hv1\"\nuri = \"test:///x\"\n";
+    let e = err(&format!(
+        "{host}[[vm]]\nname = \"a\"\npreferred_host = \"hv9\"\n"
+    ));
+    assert_eq!(
+        e,
+        "/etc/3rc/cluster.toml:6:18: VM a: preferred_host hv9 is not a [[host]]"
+    );
+    let e = err(&format!("[defaults]\nfail_threshold = 0\n{host}"));
+    assert_eq!(
+        e,
+        "/etc/3rc/cluster.toml:2:18: fail_threshold must be at least 1"
+    );
+    let e = err(&format!("{host}[[vm]]\nname = \"bad name\"\n"));
+    assert!(e.contains(":5:8: invalid VM name"), "{e}");
+    let e = err(&format!("[placement]\ncpu_overcommit = -1.0\n{host}"));
+    assert!(
+        e.contains(":2:18: placement.cpu_overcommit must be between"),
+        "{e}"
+    );
+    let e = err("[[host]]\nname = \"hv1\"\nuri = \"nonsense\"\n");
+    assert!(e.contains(":3:7: host hv1: invalid libvirt URI"), "{e}");
+    assert!(err("").contains("no [[host]] defined"));
+    let e = err("[[host]\nname = 1");
+    assert!(e.starts_with("/etc/3rc/cluster.toml:1:"), "{e}");
+}
+
+#[test]
+fn the_shipped_example_configs_are_valid() {
+    for f in ["assets/example.toml", "assets/demo/cluster.toml"] {
+        let p = Path::new(env!("CARGO_MANIFEST_DIR")).join(f);
+        if let Err(e) = Config::load(&p) {
+            panic!("{f}: {e}");
+        }
+    }
+}

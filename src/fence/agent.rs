@@ -1,0 +1,233 @@
+//! Fence agents run as commands, in the fence-agents convention, so Debian's `fence-agents`
+//! (fence_ipmilan, fence_redfish, fence_virsh, ...) work unchanged: options are written to the
+//! agent's standard input as `key=value` lines, `action=status|off|on|reboot` among them, and the
+//! exit code answers (for `status`: 0 on, 2 off, anything else an error).
+//!
+//! Secrets stay out of logs: options whose key contains "passw" are never shown; pass them with
+//! the agents' own `password_script` option, or `password_file` here (read when the agent runs).
+
+use crate::supervisor::seams::{Fencer, PowerStatus};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct CommandAgent {
+    program: PathBuf,
+    options: BTreeMap<String, String>,
+    /// The agent is killed if it runs longer than this.
+    timeout: Duration,
+}
+
+impl CommandAgent {
+    pub fn new(
+        program: &str,
+        options: BTreeMap<String, String>,
+        timeout: Duration,
+    ) -> CommandAgent {
+        CommandAgent {
+            program: PathBuf::from(program),
+            options,
+            timeout,
+        }
+    }
+
+    /// The stdin text for one action; `password_file` is read now and sent as `password`.
+    fn stdin_text(&self, action: &str) -> Result<String, String> {
+        let mut text = format!("action={action}\n");
+        for (k, v) in &self.options {
+            if k == "password_file" {
+                let secret = std::fs::read_to_string(v)
+                    .map_err(|e| format!("cannot read password_file {v}: {e}"))?;
+                text.push_str(&format!(
+                    "password={}\n",
+                    secret.trim_end_matches(['\n', '\r'])
+                ));
+            } else {
+                text.push_str(&format!("{k}={v}\n"));
+            }
+        }
+        Ok(text)
+    }
+
+    /// Run the agent for one action; returns its exit code.
+    fn run(&self, action: &str) -> Result<i32, String> {
+        let input = self.stdin_text(action)?;
+        let name = self.program.display().to_string();
+        let spawn = || {
+            Command::new(&self.program)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+        };
+        // ETXTBSY: another thread forked while the agent file was open for writing (a freshly
+        // installed agent); it clears at once.
+        let mut attempt = spawn();
+        for _ in 0..5 {
+            match &attempt {
+                Err(e) if e.raw_os_error() == Some(26) => {
+                    std::thread::sleep(Duration::from_millis(20));
+                    attempt = spawn();
+                }
+                _ => break,
+            }
+        }
+        let mut child = attempt.map_err(|e| format!("cannot run fence agent {name}: {e}"))?;
+        if let Some(mut stdin) = child.stdin.take() {
+            // An agent may exit without reading everything; that is its answer, not ours.
+            let _ = stdin.write_all(input.as_bytes());
+        }
+        let deadline = Instant::now() + self.timeout;
+        loop {
+            match child.try_wait() {
+                Ok(Some(status)) => {
+                    let out = child.wait_with_output().map_err(|e| e.to_string())?;
+                    let code = status.code().unwrap_or(-1);
+                    if code != 0 && !(action == "status" && code == 2) {
+                        let err = String::from_utf8_lossy(&out.stderr);
+                        let last = err
+                            .lines()
+                            .rev()
+                            .find(|l| !l.trim().is_empty())
+                            .unwrap_or("");
+                        return Err(format!(
+                            "{name} action={action} exited with {code}: {}",
+                            self.redact(last)
+                        ));
+                    }
+                    return Ok(code);
+                }
+                Ok(None) if Instant::now() >= deadline => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(format!(
+                        "{name} action={action} did not finish in {}; killed",
+                        crate::core::time::human(self.timeout)
+                    ));
+                }
+                Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+                Err(e) => return Err(format!("waiting for {name}: {e}")),
+            }
+        }
+    }
+
+    /// Remove any secret value that an agent might echo in its error output.
+    fn redact(&self, text: &str) -> String {
+        let mut t = text.to_string();
+        for (k, v) in &self.options {
+            if k.contains("passw") && !v.is_empty() {
+                t = t.replace(v.as_str(), "***");
+            }
+        }
+        t
+    }
+}
+
+impl Fencer for CommandAgent {
+    fn describe(&self) -> String {
+        let target = ["ip", "plug", "port", "ipaddr"]
+            .iter()
+            .find_map(|k| self.options.get(*k).map(|v| format!(" {k}={v}")))
+            .unwrap_or_default();
+        format!("{}{target}", self.program.display())
+    }
+
+    fn status(&self) -> Result<PowerStatus, String> {
+        match self.run("status")? {
+            0 => Ok(PowerStatus::On),
+            _ => Ok(PowerStatus::Off),
+        }
+    }
+
+    fn off(&self) -> Result<(), String> {
+        self.run("off").map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    /// A fence agent written in shell: it records its stdin and keeps power state in a file.
+    fn agent(dir: &std::path::Path, body: &str) -> String {
+        let path = dir.join("fence_test");
+        std::fs::write(
+            &path,
+            format!(
+                "#!/bin/sh\nin=$(cat)\necho \"$in\" >> {0}/calls\n{body}\n",
+                dir.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        path.display().to_string()
+    }
+
+    const POWER: &str = r#"state=$(cat "$(dirname "$0")/power" 2>/dev/null || echo on)
+case "$in" in
+  *action=status*) [ "$state" = on ] && exit 0 || exit 2 ;;
+  *action=off*) echo off > "$(dirname "$0")/power"; exit 0 ;;
+esac
+exit 1"#;
+
+    #[test]
+    fn status_and_off_follow_the_convention() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("secret"), "s3cret\n").unwrap();
+        let opts = BTreeMap::from([
+            ("ip".to_string(), "10.0.0.9".to_string()),
+            (
+                "password_file".to_string(),
+                dir.path().join("secret").display().to_string(),
+            ),
+        ]);
+        let a = CommandAgent::new(&agent(dir.path(), POWER), opts, Duration::from_secs(10));
+        assert_eq!(a.status(), Ok(PowerStatus::On));
+        a.off().unwrap();
+        assert_eq!(a.status(), Ok(PowerStatus::Off));
+        let calls = std::fs::read_to_string(dir.path().join("calls")).unwrap();
+        assert!(
+            calls.contains("action=off\nip=10.0.0.9\npassword=s3cret"),
+            "{calls}"
+        );
+        assert!(a.describe().ends_with("fence_test ip=10.0.0.9"));
+        assert!(!a.describe().contains("s3cret"));
+    }
+
+    #[test]
+    fn failures_are_reported_without_secrets() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = BTreeMap::from([("passwd".to_string(), "hunter2".to_string())]);
+        let a = CommandAgent::new(
+            &agent(dir.path(), "echo \"login failed for hunter2\" >&2; exit 1"),
+            opts,
+            Duration::from_secs(10),
+        );
+        let e = a.off().unwrap_err();
+        assert!(e.contains("exited with 1: login failed for ***"), "{e}");
+        let missing = CommandAgent::new(
+            "/nonexistent/fence_x",
+            BTreeMap::new(),
+            Duration::from_secs(1),
+        );
+        assert!(missing
+            .status()
+            .unwrap_err()
+            .starts_with("cannot run fence agent /nonexistent/fence_x"));
+    }
+
+    #[test]
+    fn a_hung_agent_is_killed() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = CommandAgent::new(
+            &agent(dir.path(), "sleep 30"),
+            BTreeMap::new(),
+            Duration::from_millis(300),
+        );
+        let e = a.status().unwrap_err();
+        assert!(e.contains("did not finish in 300 ms; killed"), "{e}");
+    }
+}

@@ -1,0 +1,208 @@
+//! Carrying out the core's actions: each one a short sequence of hypervisor and fence calls,
+//! logged step by step. Runs on the async side; every hypervisor call goes to the host's worker
+//! thread with a timeout, every fence call to a blocking thread with a timeout.
+//!
+//! Architecture invariant: an operation never decides. If a step fails it stops and reports;
+//! the core decides what happens next.
+
+pub mod relocate;
+
+use crate::core::{Action, ActionKind, Outcome};
+use crate::supervisor::inventory::Inventory;
+use crate::supervisor::seams::{Fencer, HvError, MigrateTo, PowerStatus};
+use crate::supervisor::worker::HostHandle;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tracing::{info, warn};
+
+/// Time limits for operations.
+#[derive(Clone, Debug)]
+pub struct Timeouts {
+    /// Each hypervisor call inside an action.
+    pub call: Duration,
+    /// A graceful shutdown before the domain is destroyed.
+    pub stop_grace: Duration,
+    /// One fence agent call.
+    pub fence: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            call: Duration::from_secs(60),
+            stop_grace: Duration::from_secs(30),
+            fence: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Everything an operation may use.
+#[derive(Clone)]
+pub struct ExecCtx {
+    pub hosts: Arc<BTreeMap<String, HostHandle>>,
+    pub fencers: Arc<BTreeMap<String, Arc<dyn Fencer>>>,
+    pub inventory: Arc<Inventory>,
+    pub timeouts: Timeouts,
+    /// How each host is reached for live migration, by host name.
+    pub migration: Arc<BTreeMap<String, MigrateTo>>,
+}
+
+impl ExecCtx {
+    pub fn host(&self, name: &str) -> Result<&HostHandle, String> {
+        self.hosts
+            .get(name)
+            .ok_or_else(|| format!("no host named {name}"))
+    }
+}
+
+/// Carry out one action and say how it ended.
+pub async fn execute(ctx: &ExecCtx, action: &Action) -> Outcome {
+    let id = action.id;
+    info!(target: "3rc::ops", "#{id} {} ({})", action.kind, action.decided_by);
+    let result = match &action.kind {
+        ActionKind::Start { vm, host } => start(ctx, vm, host).await,
+        ActionKind::Restart { vm, host } => restart(ctx, vm, host).await,
+        ActionKind::Relocate { vm, from, to } => {
+            relocate::relocate(ctx, vm, from.as_deref(), to).await
+        }
+        ActionKind::Migrate { vm, from, to } => relocate::migrate(ctx, vm, from, to).await,
+        ActionKind::Stop { vm, host } => stop(ctx, vm, host).await,
+        ActionKind::Destroy { vm, host, undefine } => destroy(ctx, vm, host, *undefine).await,
+        ActionKind::Fence { host } => fence(ctx, host).await,
+        ActionKind::Reinstall { .. } => {
+            return Outcome::NotAvailable(
+                "reinstall from a golden image is not available in this version".into(),
+            )
+        }
+    };
+    match result {
+        Ok(()) => {
+            info!(target: "3rc::ops", "#{id} {} done", action.kind);
+            Outcome::Done
+        }
+        Err(e) => {
+            warn!(target: "3rc::ops", "#{id} {} failed: {e}", action.kind);
+            Outcome::Failed(e)
+        }
+    }
+}
+
+/// One hypervisor call on a host's worker, with the call timeout, errors as text.
+pub(crate) async fn on<R, F>(ctx: &ExecCtx, host: &str, what: &str, f: F) -> Result<R, HvError>
+where
+    R: Send + 'static,
+    F: FnOnce(&mut dyn crate::supervisor::seams::Hypervisor) -> Result<R, HvError> + Send + 'static,
+{
+    let h = ctx.host(host).map_err(HvError::Failed)?;
+    h.call(ctx.timeouts.call, what, f).await
+}
+
+async fn start(ctx: &ExecCtx, vm: &str, host: &str) -> Result<(), String> {
+    let name = vm.to_string();
+    match on(ctx, host, "start", move |hv| hv.start(&name)).await {
+        Ok(()) => Ok(()),
+        // Defined nowhere here any more (someone undefined it): define it from the inventory.
+        Err(HvError::NoDomain(_)) => relocate::define_and_start(ctx, vm, host).await,
+        Err(e) => Err(format!("start on {host}: {e}")),
+    }
+}
+
+async fn restart(ctx: &ExecCtx, vm: &str, host: &str) -> Result<(), String> {
+    let name = vm.to_string();
+    match on(ctx, host, "destroy", move |hv| hv.destroy(&name)).await {
+        Ok(()) | Err(HvError::NoDomain(_)) => {}
+        Err(e) => return Err(format!("destroy on {host}: {e}")),
+    }
+    start(ctx, vm, host).await
+}
+
+async fn stop(ctx: &ExecCtx, vm: &str, host: &str) -> Result<(), String> {
+    let name = vm.to_string();
+    match on(ctx, host, "shutdown", move |hv| hv.shutdown(&name)).await {
+        Ok(()) => {}
+        Err(HvError::NoDomain(_)) => return Ok(()),
+        Err(e) => {
+            warn!(target: "3rc::ops", "graceful shutdown of {vm} on {host} refused ({e}); destroying")
+        }
+    }
+    let deadline = tokio::time::Instant::now() + ctx.timeouts.stop_grace;
+    while tokio::time::Instant::now() < deadline {
+        let probe = on(ctx, host, "probe", |hv| hv.probe())
+            .await
+            .map_err(|e| format!("probe {host}: {e}"))?;
+        let active = probe
+            .domains
+            .iter()
+            .any(|d| d.name == vm && d.state.is_active());
+        if !active {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    info!(target: "3rc::ops", "{vm} did not shut down in {}; destroying", crate::core::time::human(ctx.timeouts.stop_grace));
+    let name = vm.to_string();
+    on(ctx, host, "destroy", move |hv| hv.destroy(&name))
+        .await
+        .map_err(|e| format!("destroy on {host}: {e}"))
+}
+
+async fn destroy(ctx: &ExecCtx, vm: &str, host: &str, undefine: bool) -> Result<(), String> {
+    let name = vm.to_string();
+    match on(ctx, host, "destroy", move |hv| hv.destroy(&name)).await {
+        Ok(()) | Err(HvError::NoDomain(_)) => {}
+        Err(e) => return Err(format!("destroy on {host}: {e}")),
+    }
+    if undefine {
+        let name = vm.to_string();
+        match on(ctx, host, "undefine", move |hv| hv.undefine(&name)).await {
+            Ok(()) | Err(HvError::NoDomain(_)) => {}
+            Err(e) => return Err(format!("undefine on {host}: {e}")),
+        }
+    }
+    Ok(())
+}
+
+/// Status before off; "already off" counts as fenced; off is confirmed by a second status.
+async fn fence(ctx: &ExecCtx, host: &str) -> Result<(), String> {
+    let fencer = ctx
+        .fencers
+        .get(host)
+        .cloned()
+        .ok_or_else(|| format!("no fence agent for {host}"))?;
+    let t = ctx.timeouts.fence;
+    let f = fencer.clone();
+    let status = blocking(t, "fence status", move || f.status()).await?;
+    if status == PowerStatus::Off {
+        info!(target: "3rc::fence", "{host} is already off ({})", fencer.describe());
+        return Ok(());
+    }
+    let f = fencer.clone();
+    blocking(t, "fence off", move || f.off()).await?;
+    let f = fencer.clone();
+    match blocking(t, "fence status", move || f.status()).await? {
+        PowerStatus::Off => {
+            info!(target: "3rc::fence", "{host} powered off ({})", fencer.describe());
+            Ok(())
+        }
+        PowerStatus::On => Err(format!(
+            "{} said off, but {host} still reports power on",
+            fencer.describe()
+        )),
+    }
+}
+
+async fn blocking<R: Send + 'static>(
+    t: Duration,
+    what: &str,
+    f: impl FnOnce() -> Result<R, String> + Send + 'static,
+) -> Result<R, String> {
+    match tokio::time::timeout(t, tokio::task::spawn_blocking(f)).await {
+        Ok(Ok(r)) => r.map_err(|e| format!("{what}: {e}")),
+        Ok(Err(e)) => Err(format!("{what}: agent thread failed: {e}")),
+        Err(_) => Err(format!(
+            "{what}: no answer in {}",
+            crate::core::time::human(t)
+        )),
+    }
+}

@@ -1,0 +1,114 @@
+//! Moving a VM between hosts: live migration where the driver can, cold relocation (stop on
+//! the source, define from the inventory on the target, start, undefine on the source) where it
+//! cannot, e.g. libvirt's test driver.
+//!
+//! Safety: when the source is given, the copy there is destroyed *before* anything starts on
+//! the target; if the source cannot be reached, the relocation stops. A relocation without a
+//! source happens only after the core saw the old host fenced.
+
+use super::{on, ExecCtx};
+use crate::supervisor::seams::HvError;
+use tracing::{info, warn};
+
+pub async fn relocate(ctx: &ExecCtx, vm: &str, from: Option<&str>, to: &str) -> Result<(), String> {
+    if let Some(src) = from {
+        // Keep the freshest definition before the source copy goes away.
+        let name = vm.to_string();
+        if let Ok(xml) = on(ctx, src, "domain_xml", move |hv| hv.domain_xml(&name)).await {
+            remember(ctx, vm, src, xml).await;
+        }
+        let name = vm.to_string();
+        match on(ctx, src, "destroy", move |hv| hv.destroy(&name)).await {
+            Ok(()) | Err(HvError::NoDomain(_)) => {}
+            Err(e) => {
+                return Err(format!(
+                    "could not stop the copy on {src}, so not starting it on {to}: {e}"
+                ))
+            }
+        }
+    }
+    define_and_start(ctx, vm, to).await?;
+    if let Some(src) = from {
+        let name = vm.to_string();
+        match on(ctx, src, "undefine", move |hv| hv.undefine(&name)).await {
+            Ok(()) | Err(HvError::NoDomain(_)) => {}
+            Err(e) => {
+                warn!(target: "3rc::ops", "{vm} runs on {to}, but its old definition on {src} stays: {e}")
+            }
+        }
+    }
+    moved(ctx, vm, to).await;
+    Ok(())
+}
+
+/// Define the VM on `host` from the inventory and start it. On a failed start the new
+/// definition is removed again, so a failure leaves nothing behind on the target.
+pub async fn define_and_start(ctx: &ExecCtx, vm: &str, host: &str) -> Result<(), String> {
+    let entry = ctx
+        .inventory
+        .get(vm)
+        .ok_or_else(|| format!("no domain XML for {vm} in the inventory"))?;
+    let xml = entry.xml.clone();
+    on(ctx, host, "define", move |hv| hv.define(&xml))
+        .await
+        .map_err(|e| format!("define on {host}: {e}"))?;
+    let name = vm.to_string();
+    if let Err(e) = on(ctx, host, "start", move |hv| hv.start(&name)).await {
+        let name = vm.to_string();
+        if entry.host != host {
+            if let Err(u) = on(ctx, host, "undefine", move |hv| hv.undefine(&name)).await {
+                warn!(target: "3rc::ops", "start of {vm} on {host} failed and its definition could not be removed: {u}");
+            }
+        }
+        return Err(format!("start on {host}: {e}"));
+    }
+    Ok(())
+}
+
+pub async fn migrate(ctx: &ExecCtx, vm: &str, from: &str, to: &str) -> Result<(), String> {
+    let dest = ctx
+        .migration
+        .get(to)
+        .cloned()
+        .ok_or_else(|| format!("no migration settings for {to}"))?;
+    let name = vm.to_string();
+    match on(ctx, from, "migrate", move |hv| {
+        hv.migrate_live(&name, &dest)
+    })
+    .await
+    {
+        Ok(()) => {
+            moved(ctx, vm, to).await;
+            Ok(())
+        }
+        Err(HvError::Unsupported(why)) => {
+            info!(target: "3rc::ops", "live migration of {vm} not supported ({why}): relocating cold");
+            relocate(ctx, vm, Some(from), to).await
+        }
+        Err(e) => Err(format!("live migration from {from} to {to}: {e}")),
+    }
+}
+
+async fn remember(ctx: &ExecCtx, vm: &str, host: &str, xml: String) {
+    let (vm, host) = (vm.to_string(), host.to_string());
+    persist(ctx, move |inv| inv.put(&vm, &host, xml)).await
+}
+
+async fn moved(ctx: &ExecCtx, vm: &str, host: &str) {
+    let (vm, host) = (vm.to_string(), host.to_string());
+    persist(ctx, move |inv| inv.moved(&vm, &host)).await
+}
+
+/// Inventory writes touch the disk: run them on a blocking thread. A failed write is logged;
+/// the in-memory copy is still updated, so recovery goes on.
+pub async fn persist<F>(ctx: &ExecCtx, f: F)
+where
+    F: FnOnce(&crate::supervisor::inventory::Inventory) -> std::io::Result<()> + Send + 'static,
+{
+    let inv = ctx.inventory.clone();
+    match tokio::task::spawn_blocking(move || f(&inv)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => warn!(target: "3rc::ops", "inventory write failed: {e}"),
+        Err(e) => warn!(target: "3rc::ops", "inventory write thread failed: {e}"),
+    }
+}

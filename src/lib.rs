@@ -1,6 +1,7 @@
 //! 3RC: keeps a data center's services available by running them as VMs and supervising them
 //! through libvirt. See ARCHITECTURE.md for the code map and the invariants.
 
+pub mod app;
 pub mod backend;
 pub mod config;
 pub mod core;

@@ -116,6 +116,15 @@ impl Engine {
         self.hosts.get(host).map(|h| h.shown_state())
     }
 
+    /// One cycle for a one-shot view (`3rc status`): states are updated, nothing is decided.
+    pub fn observe_readonly(&mut self, now: Time, observations: &[HostObservation]) {
+        let armed = self.armed;
+        self.armed = false;
+        let _ = self.observe(now, observations);
+        self.armed = armed;
+        self.inflight.clear();
+    }
+
     /// One supervision cycle.
     pub fn observe(&mut self, now: Time, observations: &[HostObservation]) -> Output {
         self.now = now;

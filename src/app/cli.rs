@@ -1,0 +1,55 @@
+//! Command-line interface of the `3rc` binary.
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(name = "3rc", version, about = "3RC: VM high availability over libvirt, with an on-call console")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Cmd {
+    /// Run the console on the embedded demo cluster (libvirt's test driver, no daemon), with a
+    /// fault injector that crashes VMs and hosts now and then.
+    Demo {
+        /// Folder holding demo/ (the cluster) and example.toml.
+        #[arg(long)]
+        assets: Option<PathBuf>,
+        /// Theme name (a file in themes/) or path.
+        #[arg(long)]
+        theme: Option<String>,
+        /// Start with the fault injector off (the `f` key turns it on).
+        #[arg(long)]
+        no_faults: bool,
+        /// Seed of the fault injector: same seed, same faults.
+        #[arg(long, default_value_t = 3)]
+        seed: u64,
+        /// Log file (default: 3rc-demo.log in the system's temporary folder).
+        #[arg(long)]
+        log_file: Option<PathBuf>,
+    },
+    /// Supervise the cluster described by a config file.
+    Run {
+        #[arg(long, short)]
+        config: PathBuf,
+        /// No console: log to stderr and the log file.
+        #[arg(long)]
+        headless: bool,
+        #[arg(long)]
+        theme: Option<String>,
+        /// Log file (default: 3rc.log in the state_dir, or in the current folder).
+        #[arg(long)]
+        log_file: Option<PathBuf>,
+    },
+    /// Probe every host once and print the cluster (read-only).
+    Status {
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}

@@ -1,0 +1,149 @@
+//! The application shell: turns a validated config into running parts (host workers, fencers,
+//! inventory, journal, supervisor) and wires them to a front end (console, headless, status).
+//! Thin on purpose: the logic lives in the modules it assembles.
+
+pub mod cli;
+pub mod console;
+pub mod status;
+
+use crate::config::{Config, HostConfig};
+use crate::core::HostSpec;
+use crate::fence::agent::CommandAgent;
+use crate::ops::ExecCtx;
+use crate::store::Journal;
+use crate::supervisor::clock::TokioClock;
+use crate::supervisor::inventory::Inventory;
+use crate::supervisor::seams::{Connector, Fencer, Hypervisor};
+use crate::supervisor::worker::HostHandle;
+use crate::supervisor::{Supervisor, SupervisorHandle};
+use anyhow::Context;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// The libvirt connector used outside the demo.
+pub fn libvirt_connector() -> Arc<Connector> {
+    crate::backend::libvirt::init();
+    Arc::new(|spec: &HostSpec| -> Box<dyn Hypervisor> { Box::new(crate::backend::libvirt::LibvirtHost::new(&spec.uri)) })
+}
+
+/// Fence agents that run as commands, for every host that names one.
+pub fn command_fencers(cfg: &Config) -> BTreeMap<String, Arc<dyn Fencer>> {
+    cfg.hosts
+        .iter()
+        .filter_map(|h: &HostConfig| {
+            let f = h.fence.as_ref()?;
+            let agent: Arc<dyn Fencer> = Arc::new(CommandAgent::new(&f.agent, f.options.clone(), cfg.timeouts.fence));
+            Some((h.name.clone(), agent))
+        })
+        .collect()
+}
+
+/// Start one worker per host.
+pub fn spawn_hosts(cfg: &Config, connector: Arc<Connector>) -> anyhow::Result<BTreeMap<String, HostHandle>> {
+    cfg.cluster
+        .hosts
+        .iter()
+        .map(|h| {
+            let handle = HostHandle::spawn(h, connector.clone()).with_context(|| format!("starting the worker for {}", h.name))?;
+            Ok((h.name.clone(), handle))
+        })
+        .collect()
+}
+
+/// Build the supervisor for a config. Must be called inside a tokio runtime.
+pub fn assemble(
+    cfg: &Config,
+    connector: Arc<Connector>,
+    fencers: BTreeMap<String, Arc<dyn Fencer>>,
+) -> anyhow::Result<(Supervisor, SupervisorHandle)> {
+    let hosts = spawn_hosts(cfg, connector)?;
+    let (inventory, journal) = match &cfg.state_dir {
+        Some(dir) => (
+            Inventory::persistent(&dir.join("inventory"))?,
+            Some(Journal::open(&dir.join("journal.jsonl"))?),
+        ),
+        None => (Inventory::in_memory(), None),
+    };
+    let migration = cfg.hosts.iter().map(|h| (h.name.clone(), h.migration.clone())).collect();
+    let ctx = ExecCtx {
+        hosts: Arc::new(hosts),
+        fencers: Arc::new(fencers),
+        inventory: Arc::new(inventory),
+        timeouts: cfg.timeouts.clone(),
+        migration: Arc::new(migration),
+    };
+    Ok(Supervisor::new(cfg.cluster.clone(), ctx, cfg.settings.clone(), Arc::new(TokioClock::new()), journal))
+}
+
+/// Resolves when the process gets SIGINT or SIGTERM.
+pub async fn terminated() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        _ = term => {},
+    }
+}
+
+/// The fencer for every host with an agent: "demo" is the demo cluster's built-in agent, any
+/// other name a fence-agents command.
+pub fn fencers(
+    cfg: &Config,
+    demo: Option<&Arc<crate::backend::demo::DemoCluster>>,
+) -> anyhow::Result<BTreeMap<String, Arc<dyn Fencer>>> {
+    let mut out = command_fencers(cfg);
+    for h in &cfg.hosts {
+        let Some(f) = &h.fence else { continue };
+        if f.agent != "demo" {
+            continue;
+        }
+        let Some(cluster) = demo else {
+            anyhow::bail!("host {}: fence agent \"demo\" exists only in `3rc demo`; name a fence-agents program", h.name);
+        };
+        let agent = crate::fence::demo::DemoFencer::new(cluster.clone(), &h.name)
+            .map_err(|e| anyhow::anyhow!("host {}: {e}", h.name))?;
+        out.insert(h.name.clone(), Arc::new(agent));
+    }
+    Ok(out)
+}
+
+/// Where the program's assets are: `--assets`, else next to the source tree it was built from,
+/// else `./assets`.
+pub fn assets_dir(given: Option<std::path::PathBuf>) -> std::path::PathBuf {
+    if let Some(d) = given {
+        return d;
+    }
+    let built = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets");
+    if built.is_dir() {
+        built
+    } else {
+        std::path::PathBuf::from("assets")
+    }
+}
+
+/// Where themes are: next to the assets.
+pub fn themes_dir(assets: &std::path::Path) -> std::path::PathBuf {
+    assets.parent().map(|p| p.join("themes")).unwrap_or_else(|| "themes".into())
+}
+
+/// Headless logging: stderr and a file, filter from `RUST_LOG` (default info).
+pub fn init_headless_logging(file: &std::path::Path) -> anyhow::Result<()> {
+    use tracing_subscriber::prelude::*;
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(file)
+        .with_context(|| format!("opening log file {}", file.display()))?;
+    let filter = || tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    tracing_subscriber::registry()
+        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_filter(filter()))
+        .with(tracing_subscriber::fmt::layer().with_ansi(false).with_writer(std::sync::Mutex::new(f)).with_filter(filter()))
+        .try_init()
+        .map_err(|e| anyhow::anyhow!("logging: {e}"))
+}

@@ -1,0 +1,74 @@
+//! `3rc status`: probe every host once and print the cluster, as a table or JSON. Read-only:
+//! nothing is decided, nothing is executed.
+
+use crate::config::Config;
+use crate::core::{time::human, ClusterView, Engine, HostObservation, Time};
+use crate::supervisor::seams::Connector;
+use std::fmt::Write;
+use std::sync::Arc;
+
+/// Probe all hosts once and build the view.
+pub async fn probe_once(cfg: &Config, connector: Arc<Connector>) -> anyhow::Result<ClusterView> {
+    let hosts = super::spawn_hosts(cfg, connector)?;
+    let mut observations = Vec::new();
+    let timeout = cfg.settings.probe_timeout;
+    let pending: Vec<_> = hosts
+        .values()
+        .map(|h| {
+            let h = h.clone();
+            tokio::spawn(async move { HostObservation { host: h.name.clone(), result: h.probe(timeout).await.map_err(|e| e.to_string()) } })
+        })
+        .collect();
+    for p in pending {
+        observations.push(p.await?);
+    }
+    let mut engine = Engine::new(cfg.cluster.clone(), Time::ZERO);
+    engine.observe_readonly(Time::ZERO, &observations);
+    Ok(engine.snapshot())
+}
+
+fn gib(kib: u64) -> String {
+    format!("{:.1}", kib as f64 / 1024.0 / 1024.0)
+}
+
+/// The plain-text report.
+pub fn render(view: &ClusterView) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "{:<12} {:<12} {:>9} {:>13} {:>4}  {}", "HOST", "STATE", "VCPU", "MEM GiB", "VMS", "REASON");
+    for h in &view.hosts {
+        let (cpus, mem) = h.capacity.map(|c| (c.cpus.to_string(), gib(c.memory_kib))).unwrap_or(("?".into(), "?".into()));
+        let _ = writeln!(
+            s,
+            "{:<12} {:<12} {:>9} {:>13} {:>4}  {}",
+            h.name,
+            h.state.label(),
+            format!("{}/{}", h.used_vcpus, cpus),
+            format!("{}/{}", gib(h.used_memory_kib), mem),
+            h.vm_count,
+            h.last_error.as_deref().unwrap_or(&h.reason)
+        );
+    }
+    let _ = writeln!(s);
+    let _ = writeln!(s, "{:<14} {:<8} {:<14} {:>5} {:>8} {:>4}  {}", "VM", "HOST", "STATE", "VCPU", "MEM MiB", "PRIO", "REASON");
+    for v in &view.vms {
+        let _ = writeln!(
+            s,
+            "{:<14} {:<8} {:<14} {:>5} {:>8} {:>4}  {}",
+            v.name,
+            v.host.as_deref().unwrap_or("-"),
+            v.state.label(),
+            v.vcpus,
+            v.memory_kib / 1024,
+            v.priority,
+            v.reason
+        );
+    }
+    let open: Vec<_> = view.alarms.iter().filter(|a| !a.acked).collect();
+    if !open.is_empty() {
+        let _ = writeln!(s);
+        for a in open {
+            let _ = writeln!(s, "ALARM #{} {:?} {} ({} ago): {}", a.id, a.severity, a.subject, human(view.at.since(a.at)), a.message);
+        }
+    }
+    s
+}

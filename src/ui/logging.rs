@@ -1,0 +1,73 @@
+//! Logging: `tracing` events go to the console's log pane (tui-logger) and, when asked, to a
+//! plain-text file. Nothing is written to stdout or stderr, which the console owns.
+
+use anyhow::{anyhow, Context};
+use std::fs::OpenOptions;
+use std::path::Path;
+use std::sync::Mutex;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{fmt, EnvFilter, Layer};
+
+/// The filter when `RUST_LOG` is not set.
+const DEFAULT_FILTER: &str = "info";
+
+/// Install the global `tracing` subscriber: filter from `RUST_LOG` (default `info`), the
+/// tui-logger layer, and a file layer appending to `log_file` when given. Call once.
+pub fn init_logging(log_file: Option<&Path>) -> anyhow::Result<()> {
+    let filter = match std::env::var(EnvFilter::DEFAULT_ENV) {
+        Ok(spec) => EnvFilter::try_new(&spec)
+            .with_context(|| format!("RUST_LOG={spec:?}: invalid log filter"))?,
+        Err(_) => EnvFilter::new(DEFAULT_FILTER),
+    };
+    let file = match log_file {
+        Some(path) => {
+            let file = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .with_context(|| format!("{}: cannot open the log file", path.display()))?;
+            // Plain lines, no colour codes. Writes are small and the kernel buffers them; a
+            // non-blocking writer would need a guard this signature cannot hand back.
+            Some(
+                fmt::layer()
+                    .with_ansi(false)
+                    .with_writer(Mutex::new(file))
+                    .boxed(),
+            )
+        }
+        None => None,
+    };
+    // The env filter decides; tui-logger keeps everything it is given.
+    tui_logger::init_logger(tui_logger::LevelFilter::Trace)
+        .map_err(|e| anyhow!("cannot start tui-logger: {e}"))?;
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(tui_logger::TuiTracingSubscriberLayer)
+        .with(file)
+        .try_init()
+        .context("a tracing subscriber is already installed")?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The only test in this crate that installs the global subscriber.
+    #[test]
+    fn events_reach_the_log_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("3rc.log");
+        init_logging(Some(&path)).unwrap();
+        tracing::info!(vm = "web1", "restarted");
+        tracing::trace!("below the default filter");
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.contains("restarted") && text.contains("web1"),
+            "{text}"
+        );
+        assert!(!text.contains("below the default filter"), "{text}");
+        assert!(init_logging(None).is_err(), "a second install is refused");
+    }
+}

@@ -1,0 +1,61 @@
+//! Rendering: one function per region of the screen, all reading the app state and the theme.
+//!
+//! Views never change what the user sees as state; the only thing they write back is each
+//! table's scroll position (how many rows fit is known only while drawing).
+//!
+//! Layout, top to bottom: title line, unacknowledged alarms (when any), hosts, VMs, log pane
+//! (toggled with `l`), status bar.
+
+mod header;
+mod hosts;
+mod log;
+mod status;
+mod table;
+mod text;
+mod vms;
+
+#[cfg(test)]
+mod tests;
+
+use super::app::App;
+use super::theme::Theme;
+use ratatui::layout::{Constraint, Layout};
+use ratatui::widgets::Block;
+use ratatui::Frame;
+use tui_logger::TuiWidgetState;
+
+/// Draw the whole console.
+pub fn draw(frame: &mut Frame, app: &mut App, theme: &Theme, log_state: &TuiWidgetState) {
+    let area = frame.area();
+    frame.render_widget(Block::new().style(theme.base()), area);
+
+    let max_alarms = if area.height >= 30 { 4 } else { 2 };
+    let alarms = header::alarm_lines(app.view(), theme, max_alarms);
+    // Hosts get their rows plus borders and header, but never more than a third of the screen.
+    let hosts_height = (app.view().hosts.len() as u16 + 3).min((area.height / 3).max(4));
+    let log_height = if app.show_log() {
+        (area.height / 4).clamp(4, 12)
+    } else {
+        0
+    };
+
+    let [title_area, alarms_area, hosts_area, vms_area, log_area, status_area] =
+        Layout::vertical([
+            Constraint::Length(1),
+            Constraint::Length(alarms.len() as u16),
+            Constraint::Length(hosts_height),
+            Constraint::Min(4),
+            Constraint::Length(log_height),
+            Constraint::Length(1),
+        ])
+        .areas(area);
+
+    header::draw_title(frame, title_area, app, theme);
+    header::draw_alarms(frame, alarms_area, alarms);
+    hosts::draw(frame, hosts_area, app, theme);
+    vms::draw(frame, vms_area, app, theme);
+    if app.show_log() {
+        log::draw(frame, log_area, theme, log_state);
+    }
+    status::draw(frame, status_area, app, theme);
+}

@@ -1,0 +1,52 @@
+//! The status bar: key hints from the keymap on the left, the flash message on the right.
+
+use super::text::width;
+use crate::ui::app::App;
+use crate::ui::flash::FlashLevel;
+use crate::ui::theme::Theme;
+use ratatui::layout::Rect;
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+use ratatui::Frame;
+
+pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+    let ui = &theme.ui;
+    let bar = Style::new().fg(ui.status_fg).bg(ui.status_bg);
+    let key = Style::new()
+        .fg(ui.key_hint)
+        .bg(ui.status_bg)
+        .add_modifier(Modifier::BOLD);
+
+    let flash: Vec<Span> = match app.flash() {
+        Some(f) => {
+            let colour = match f.level {
+                FlashLevel::Info => theme.flash.info,
+                FlashLevel::Warning => theme.flash.warning,
+                FlashLevel::Error => theme.flash.error,
+            };
+            vec![Span::styled(
+                format!(" {} ", f.text),
+                Style::new().fg(colour).bg(ui.status_bg),
+            )]
+        }
+        None => vec![],
+    };
+    // The flash wins: hints are dropped from the end to make room for it.
+    let room = (area.width as usize).saturating_sub(width(&flash));
+    let mut line = Vec::new();
+    for (k, d) in app.keymap().hints() {
+        let hint = [
+            Span::styled(format!(" {k}"), key),
+            Span::styled(format!(" {d} "), bar),
+        ];
+        if width(&line) + width(&hint) > room {
+            break;
+        }
+        line.extend(hint);
+    }
+    let pad = room.saturating_sub(width(&line));
+    line.push(Span::styled(" ".repeat(pad), bar));
+    line.extend(flash);
+    frame.render_widget(Paragraph::new(Line::from(line)).style(bar), area);
+}

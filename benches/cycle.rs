@@ -1,1 +1,85 @@
-fn main() {}
+//! One supervision cycle of the engine (judge every host and VM, decide) at demo size and at
+//! 100 hosts x 2,000 VMs, in steady state and in the cycle where a host's VMs are recovered.
+//! Figures, not assertions: `cargo bench --bench cycle`.
+
+use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion};
+use threerc::core::*;
+
+/// A cluster of `hosts` hosts with `vms` protected VMs spread round-robin, all running.
+fn cluster(hosts: usize, vms: usize) -> (ClusterSpec, Vec<HostObservation>) {
+    let host_names: Vec<String> = (0..hosts).map(|i| format!("hv{i:03}")).collect();
+    let spec = ClusterSpec {
+        hosts: host_names
+            .iter()
+            .map(|h| HostSpec { name: h.clone(), uri: format!("test:///{h}.xml"), fence_agent: Some("demo".into()) })
+            .collect(),
+        vms: (0..vms)
+            .map(|i| VmSpec {
+                name: format!("vm{i:05}"),
+                priority: (i % 5) as i32 * 10,
+                anti_affinity: (i % 10 == 0).then(|| format!("g{}", i % 7)),
+                policy: Policy::default(),
+                preferred_host: None,
+            })
+            .collect(),
+        host_policy: HostPolicy::default(),
+        placement: PlacementPolicy::default(),
+    };
+    let mut probes: Vec<HostProbe> = (0..hosts)
+        .map(|_| HostProbe { capacity: Capacity { cpus: 64, memory_kib: 512 * 1024 * 1024 }, domains: vec![] })
+        .collect();
+    for i in 0..vms {
+        probes[i % hosts].domains.push(DomainObs {
+            name: format!("vm{i:05}"),
+            state: DomState::Running,
+            vcpus: 2,
+            memory_kib: 2 * 1024 * 1024,
+        });
+    }
+    let obs = host_names.into_iter().zip(probes).map(|(host, p)| HostObservation { host, result: Ok(p) }).collect();
+    (spec, obs)
+}
+
+/// An engine after a few cycles, with every VM Healthy.
+fn steady(hosts: usize, vms: usize) -> (Engine, Vec<HostObservation>) {
+    let (spec, obs) = cluster(hosts, vms);
+    let mut e = Engine::new(spec, Time::ZERO);
+    for s in 1..=5 {
+        e.observe(Time::from_secs(s), &obs);
+    }
+    (e, obs)
+}
+
+fn bench(c: &mut Criterion) {
+    for (hosts, vms, label) in [(4, 10, "demo 4x10"), (100, 2000, "100x2000")] {
+        let (mut e, obs) = steady(hosts, vms);
+        let mut t = 6;
+        c.bench_function(&format!("cycle steady {label}"), |b| {
+            b.iter(|| {
+                t += 1;
+                black_box(e.observe(Time::from_secs(t), &obs))
+            })
+        });
+        c.bench_function(&format!("snapshot {label}"), |b| b.iter(|| black_box(e.snapshot())));
+        // The cycle in which a fenced host's VMs are placed on the others (placement-heavy).
+        c.bench_function(&format!("fence outcome + recovery {label}"), |b| {
+            b.iter_batched(
+                || {
+                    let (mut e, mut obs) = steady(hosts, vms);
+                    obs[0].result = Err("connection refused".into());
+                    let mut fence = None;
+                    for s in 6..=8 {
+                        let out = e.observe(Time::from_secs(s), &obs);
+                        fence = fence.or(out.actions.into_iter().find(|a| matches!(a.kind, ActionKind::Fence { .. })));
+                    }
+                    (e, fence.expect("the dead host is fenced").id)
+                },
+                |(mut e, id)| black_box(e.outcome(Time::from_secs(9), id, Outcome::Done)),
+                BatchSize::LargeInput,
+            )
+        });
+    }
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

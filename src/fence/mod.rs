@@ -1,1 +1,3 @@
 //! Fence agents.
+
+pub mod demo;

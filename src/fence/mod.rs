@@ -5,3 +5,4 @@
 //! report honestly (status before off; "already off" counts as fenced).
 
 pub mod agent;
+pub mod demo;

@@ -1,0 +1,86 @@
+//! `FaultyHost`: the `Hypervisor` the supervisor gets in the demo. It asks the cluster for its
+//! host's power state on every call and either delegates to the inner hypervisor or answers
+//! `Unreachable`, exactly as a lost libvirt connection would.
+
+use super::cluster::{lock, DemoCluster, Power};
+use crate::core::HostProbe;
+use crate::supervisor::seams::{HvError, Hypervisor, MigrateTo};
+use std::sync::Arc;
+
+pub struct FaultyHost {
+    cluster: Arc<DemoCluster>,
+    index: usize,
+}
+
+impl FaultyHost {
+    pub(super) fn new(cluster: Arc<DemoCluster>, index: usize) -> Self {
+        FaultyHost { cluster, index }
+    }
+
+    pub fn host(&self) -> &str {
+        self.cluster
+            .hosts()
+            .get(self.index)
+            .map_or("?", |h| h.name.as_str())
+    }
+
+    fn with_inner<T>(
+        &mut self,
+        f: impl FnOnce(&mut dyn Hypervisor) -> Result<T, HvError>,
+    ) -> Result<T, HvError> {
+        let Some(h) = self.cluster.hosts().get(self.index) else {
+            return Err(HvError::Unreachable(format!(
+                "demo host #{} does not exist",
+                self.index
+            )));
+        };
+        // Power is read under the hypervisor lock, so a call never runs half-way through a
+        // power-off.
+        let mut hv = lock(&h.hv);
+        match h.power() {
+            Power::On => f(hv.as_mut()),
+            Power::Failed => Err(HvError::Unreachable(format!(
+                "connection to {} lost (injected)",
+                h.name
+            ))),
+            Power::Off => Err(HvError::Unreachable(format!(
+                "connection to {} lost: host is powered off (injected)",
+                h.name
+            ))),
+        }
+    }
+}
+
+impl Hypervisor for FaultyHost {
+    fn probe(&mut self) -> Result<HostProbe, HvError> {
+        self.with_inner(|hv| hv.probe())
+    }
+
+    fn domain_xml(&mut self, vm: &str) -> Result<String, HvError> {
+        self.with_inner(|hv| hv.domain_xml(vm))
+    }
+
+    fn define(&mut self, xml: &str) -> Result<(), HvError> {
+        self.with_inner(|hv| hv.define(xml))
+    }
+
+    fn undefine(&mut self, vm: &str) -> Result<(), HvError> {
+        self.with_inner(|hv| hv.undefine(vm))
+    }
+
+    fn start(&mut self, vm: &str) -> Result<(), HvError> {
+        self.with_inner(|hv| hv.start(vm))
+    }
+
+    fn destroy(&mut self, vm: &str) -> Result<(), HvError> {
+        self.with_inner(|hv| hv.destroy(vm))
+    }
+
+    fn shutdown(&mut self, vm: &str) -> Result<(), HvError> {
+        self.with_inner(|hv| hv.shutdown(vm))
+    }
+
+    fn migrate_live(&mut self, vm: &str, dest: &MigrateTo) -> Result<(), HvError> {
+        self.with_inner(|hv| hv.migrate_live(vm, dest))
+    }
+}

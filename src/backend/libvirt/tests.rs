@@ -1,0 +1,255 @@
+//! Behaviour of `LibvirtHost` against libvirt's embedded test driver (no daemon needed): each
+//! test writes its own host file, so tests are independent and can run in parallel.
+
+use super::LibvirtHost;
+use crate::core::{DomState, DomainObs};
+use crate::supervisor::seams::{HvError, Hypervisor, MigrateTo};
+use std::path::PathBuf;
+
+const GIB: u64 = 1024 * 1024;
+
+fn domain(name: &str, vcpus: u32, mem_gib: u64, runstate: Option<u32>) -> String {
+    let runstate = runstate
+        .map(|s| format!("<test:runstate>{s}</test:runstate>"))
+        .unwrap_or_default();
+    format!(
+        "<domain type='test' xmlns:test='http://libvirt.org/schemas/domain/test/1.0'>
+           <name>{name}</name><memory unit='GiB'>{mem_gib}</memory>
+           <currentMemory unit='MiB'>512</currentMemory>
+           <vcpu>{vcpus}</vcpu><os><type>hvm</type></os>{runstate}</domain>"
+    )
+}
+
+/// A host file with 12 threads (1 node x 1 socket x 6 cores x 2 threads), 24 GiB and the domains.
+fn host_file(dir: &tempfile::TempDir, domains: &[String]) -> PathBuf {
+    let path = dir.path().join("host.xml");
+    let xml = format!(
+        "<node><cpu><nodes>1</nodes><sockets>1</sockets><cores>6</cores><threads>2</threads>
+           <active>12</active><mhz>2400</mhz><model>x86_64</model></cpu>
+           <memory>{}</memory>{}</node>",
+        24 * GIB,
+        domains.concat()
+    );
+    if let Err(e) = std::fs::write(&path, xml) {
+        panic!("cannot write test host file: {e}");
+    }
+    path
+}
+
+fn tmp() -> tempfile::TempDir {
+    match tempfile::tempdir() {
+        Ok(d) => d,
+        Err(e) => panic!("no temp dir: {e}"),
+    }
+}
+
+fn host(domains: &[String]) -> (tempfile::TempDir, LibvirtHost) {
+    let dir = tmp();
+    let path = host_file(&dir, domains);
+    (dir, LibvirtHost::new(format!("test://{}", path.display())))
+}
+
+fn standard() -> (tempfile::TempDir, LibvirtHost) {
+    host(&[
+        domain("web1", 2, 2, None),
+        domain("db1", 4, 8, None),
+        domain("batch1", 1, 1, Some(3)), // paused
+        domain("ci1", 4, 4, Some(5)),    // shut off
+    ])
+}
+
+fn state_of(h: &mut LibvirtHost, vm: &str) -> Option<DomState> {
+    h.probe()
+        .ok()?
+        .domains
+        .into_iter()
+        .find(|d| d.name == vm)
+        .map(|d| d.state)
+}
+
+#[test]
+fn probe_reports_capacity_and_every_domain_with_state_and_size() {
+    let (_dir, mut h) = standard();
+    let p = h.probe();
+    let Ok(p) = p else {
+        panic!("probe failed: {p:?}")
+    };
+    assert_eq!(p.capacity.cpus, 12);
+    assert_eq!(p.capacity.memory_kib, 24 * GIB);
+    let obs = |name: &str, state, vcpus, gib: u64| DomainObs {
+        name: name.into(),
+        state,
+        vcpus,
+        memory_kib: gib * GIB,
+    };
+    // Sorted by name; memory is the maximum memory, not the 512 MiB balloon.
+    assert_eq!(
+        p.domains,
+        vec![
+            obs("batch1", DomState::Paused, 1, 1),
+            obs("ci1", DomState::ShutOff, 4, 4),
+            obs("db1", DomState::Running, 4, 8),
+            obs("web1", DomState::Running, 2, 2),
+        ]
+    );
+    // A second probe on the same connection (bulk support now known) sees the same.
+    assert_eq!(h.probe().map(|q| q.domains.len()), Ok(4));
+    assert!(h.is_connected());
+}
+
+#[test]
+fn destroy_then_start_round_trip() {
+    let (_dir, mut h) = standard();
+    assert_eq!(h.destroy("web1"), Ok(()));
+    assert_eq!(state_of(&mut h, "web1"), Some(DomState::ShutOff));
+    assert_eq!(h.start("web1"), Ok(()));
+    assert_eq!(state_of(&mut h, "web1"), Some(DomState::Running));
+    // Starting a running domain is an error the supervisor sees, not a silent success.
+    assert!(matches!(h.start("web1"), Err(HvError::Failed(m)) if m.contains("already running")));
+}
+
+#[test]
+fn destroy_and_shutdown_of_an_off_domain_succeed() {
+    let (_dir, mut h) = standard();
+    assert_eq!(h.destroy("ci1"), Ok(()));
+    assert_eq!(h.destroy("ci1"), Ok(()));
+    assert_eq!(h.shutdown("ci1"), Ok(()));
+    assert_eq!(state_of(&mut h, "ci1"), Some(DomState::ShutOff));
+}
+
+#[test]
+fn shutdown_stops_a_running_domain() {
+    let (_dir, mut h) = standard();
+    assert_eq!(h.shutdown("db1"), Ok(()));
+    assert_eq!(state_of(&mut h, "db1"), Some(DomState::ShutOff));
+}
+
+#[test]
+fn define_start_destroy_undefine_round_trip() {
+    let (_dir, mut h) = standard();
+    let xml = domain("mail1", 2, 3, None);
+    assert_eq!(h.define(&xml), Ok(()));
+    // A defined domain starts shut off.
+    assert_eq!(state_of(&mut h, "mail1"), Some(DomState::ShutOff));
+    assert_eq!(h.start("mail1"), Ok(()));
+    assert_eq!(state_of(&mut h, "mail1"), Some(DomState::Running));
+    assert_eq!(h.destroy("mail1"), Ok(()));
+    assert_eq!(h.undefine("mail1"), Ok(()));
+    assert_eq!(state_of(&mut h, "mail1"), None);
+    assert_eq!(h.undefine("mail1"), Err(HvError::NoDomain("mail1".into())));
+}
+
+#[test]
+fn inactive_xml_relocates_a_domain_cold_to_another_host() {
+    let (_a, mut src) = standard();
+    let (_b, mut dst) = host(&[]);
+    let xml = src.domain_xml("db1");
+    let Ok(xml) = xml else {
+        panic!("domain_xml failed: {xml:?}")
+    };
+    assert!(xml.contains("<name>db1</name>"));
+    // Inactive XML: no runtime id of the running domain.
+    assert!(!xml.contains(" id='"), "runtime XML leaked: {xml}");
+    assert_eq!(src.destroy("db1"), Ok(()));
+    assert_eq!(src.undefine("db1"), Ok(()));
+    assert_eq!(dst.define(&xml), Ok(()));
+    assert_eq!(dst.start("db1"), Ok(()));
+    let moved = dst.probe().map(|p| p.domains);
+    assert_eq!(
+        moved,
+        Ok(vec![DomainObs {
+            name: "db1".into(),
+            state: DomState::Running,
+            vcpus: 4,
+            memory_kib: 8 * GIB
+        }])
+    );
+    assert_eq!(state_of(&mut src, "db1"), None);
+}
+
+#[test]
+fn unknown_domains_answer_no_domain_with_the_name_asked_for() {
+    let (_dir, mut h) = standard();
+    let ghost = || Err::<(), _>(HvError::NoDomain("ghost".into()));
+    assert_eq!(h.start("ghost"), ghost());
+    assert_eq!(h.destroy("ghost"), ghost());
+    assert_eq!(h.shutdown("ghost"), ghost());
+    assert_eq!(h.undefine("ghost"), ghost());
+    assert_eq!(
+        h.domain_xml("ghost"),
+        Err(HvError::NoDomain("ghost".into()))
+    );
+    // Not a connection problem: the connection stays.
+    assert!(h.is_connected());
+}
+
+#[test]
+fn bad_xml_is_a_plain_failure() {
+    let (_dir, mut h) = standard();
+    assert!(matches!(h.define("<domain"), Err(HvError::Failed(_))));
+    assert!(h.is_connected());
+}
+
+#[test]
+fn live_migration_is_unsupported_on_the_test_driver() {
+    let (_dir, mut h) = standard();
+    let dest = MigrateTo {
+        dest_uri: "test:///default".into(),
+        migration_uri: Some("tcp://127.0.0.1".into()),
+        unsafe_shared_storage: true,
+    };
+    let r = h.migrate_live("web1", &dest);
+    assert!(matches!(r, Err(HvError::Unsupported(_))), "got {r:?}");
+    assert_eq!(state_of(&mut h, "web1"), Some(DomState::Running));
+}
+
+#[test]
+fn a_missing_host_file_is_unreachable_with_libvirts_reason() {
+    let mut h = LibvirtHost::new("test:///nonexistent/3rc/file.xml");
+    let r = h.probe();
+    match r {
+        Err(HvError::Unreachable(m)) => {
+            assert!(m.contains("test:///nonexistent/3rc/file.xml"), "{m}");
+            assert!(m.contains("does not exist"), "{m}");
+        }
+        other => panic!("expected Unreachable, got {other:?}"),
+    }
+    assert!(!h.is_connected());
+}
+
+#[test]
+fn an_unreadable_host_file_is_unreachable_with_libvirts_message() {
+    let dir = tmp();
+    let path = dir.path().join("host.xml");
+    if let Err(e) = std::fs::write(&path, "this is not xml") {
+        panic!("cannot write: {e}");
+    }
+    let mut h = LibvirtHost::new(format!("test://{}", path.display()));
+    let r = h.probe();
+    assert!(
+        matches!(&r, Err(HvError::Unreachable(m)) if m.contains("Start tag expected")),
+        "got {r:?}"
+    );
+}
+
+#[test]
+fn a_dead_daemon_socket_is_unreachable() {
+    let mut h = LibvirtHost::new("qemu+unix:///system?socket=/nonexistent/3rc/libvirt-sock");
+    let r = h.start("web1");
+    assert!(
+        matches!(&r, Err(HvError::Unreachable(m)) if m.contains("/nonexistent/3rc/libvirt-sock")),
+        "got {r:?}"
+    );
+}
+
+#[test]
+fn reconnects_on_the_next_call_once_the_host_is_back() {
+    let dir = tmp();
+    let path = dir.path().join("host.xml");
+    let mut h = LibvirtHost::new(format!("test://{}", path.display()));
+    assert!(matches!(h.probe(), Err(HvError::Unreachable(_))));
+    // The "host" comes back: the next call opens a new connection by itself.
+    host_file(&dir, &[domain("web1", 2, 2, None)]);
+    assert_eq!(h.probe().map(|p| p.domains.len()), Ok(1));
+    assert!(h.is_connected());
+}

@@ -23,7 +23,9 @@ use std::sync::Arc;
 /// The libvirt connector used outside the demo.
 pub fn libvirt_connector() -> Arc<Connector> {
     crate::backend::libvirt::init();
-    Arc::new(|spec: &HostSpec| -> Box<dyn Hypervisor> { Box::new(crate::backend::libvirt::LibvirtHost::new(&spec.uri)) })
+    Arc::new(|spec: &HostSpec| -> Box<dyn Hypervisor> {
+        Box::new(crate::backend::libvirt::LibvirtHost::new(&spec.uri))
+    })
 }
 
 /// Fence agents that run as commands, for every host that names one.
@@ -32,19 +34,27 @@ pub fn command_fencers(cfg: &Config) -> BTreeMap<String, Arc<dyn Fencer>> {
         .iter()
         .filter_map(|h: &HostConfig| {
             let f = h.fence.as_ref()?;
-            let agent: Arc<dyn Fencer> = Arc::new(CommandAgent::new(&f.agent, f.options.clone(), cfg.timeouts.fence));
+            let agent: Arc<dyn Fencer> = Arc::new(CommandAgent::new(
+                &f.agent,
+                f.options.clone(),
+                cfg.timeouts.fence,
+            ));
             Some((h.name.clone(), agent))
         })
         .collect()
 }
 
 /// Start one worker per host.
-pub fn spawn_hosts(cfg: &Config, connector: Arc<Connector>) -> anyhow::Result<BTreeMap<String, HostHandle>> {
+pub fn spawn_hosts(
+    cfg: &Config,
+    connector: Arc<Connector>,
+) -> anyhow::Result<BTreeMap<String, HostHandle>> {
     cfg.cluster
         .hosts
         .iter()
         .map(|h| {
-            let handle = HostHandle::spawn(h, connector.clone()).with_context(|| format!("starting the worker for {}", h.name))?;
+            let handle = HostHandle::spawn(h, connector.clone())
+                .with_context(|| format!("starting the worker for {}", h.name))?;
             Ok((h.name.clone(), handle))
         })
         .collect()
@@ -64,7 +74,11 @@ pub fn assemble(
         ),
         None => (Inventory::in_memory(), None),
     };
-    let migration = cfg.hosts.iter().map(|h| (h.name.clone(), h.migration.clone())).collect();
+    let migration = cfg
+        .hosts
+        .iter()
+        .map(|h| (h.name.clone(), h.migration.clone()))
+        .collect();
     let ctx = ExecCtx {
         hosts: Arc::new(hosts),
         fencers: Arc::new(fencers),
@@ -72,7 +86,13 @@ pub fn assemble(
         timeouts: cfg.timeouts.clone(),
         migration: Arc::new(migration),
     };
-    Ok(Supervisor::new(cfg.cluster.clone(), ctx, cfg.settings.clone(), Arc::new(TokioClock::new()), journal))
+    Ok(Supervisor::new(
+        cfg.cluster.clone(),
+        ctx,
+        cfg.settings.clone(),
+        Arc::new(TokioClock::new()),
+        journal,
+    ))
 }
 
 /// Resolves when the process gets SIGINT or SIGTERM.
@@ -129,7 +149,10 @@ pub fn assets_dir(given: Option<std::path::PathBuf>) -> std::path::PathBuf {
 
 /// Where themes are: next to the assets.
 pub fn themes_dir(assets: &std::path::Path) -> std::path::PathBuf {
-    assets.parent().map(|p| p.join("themes")).unwrap_or_else(|| "themes".into())
+    assets
+        .parent()
+        .map(|p| p.join("themes"))
+        .unwrap_or_else(|| "themes".into())
 }
 
 /// Headless logging: stderr and a file, filter from `RUST_LOG` (default info).
@@ -140,10 +163,20 @@ pub fn init_headless_logging(file: &std::path::Path) -> anyhow::Result<()> {
         .append(true)
         .open(file)
         .with_context(|| format!("opening log file {}", file.display()))?;
-    let filter = || tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let filter =
+        || tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
     tracing_subscriber::registry()
-        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_filter(filter()))
-        .with(tracing_subscriber::fmt::layer().with_ansi(false).with_writer(std::sync::Mutex::new(f)).with_filter(filter()))
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_filter(filter()),
+        )
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_ansi(false)
+                .with_writer(std::sync::Mutex::new(f))
+                .with_filter(filter()),
+        )
         .try_init()
         .map_err(|e| anyhow::anyhow!("logging: {e}"))
 }

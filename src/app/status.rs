@@ -16,7 +16,12 @@ pub async fn probe_once(cfg: &Config, connector: Arc<Connector>) -> anyhow::Resu
         .values()
         .map(|h| {
             let h = h.clone();
-            tokio::spawn(async move { HostObservation { host: h.name.clone(), result: h.probe(timeout).await.map_err(|e| e.to_string()) } })
+            tokio::spawn(async move {
+                HostObservation {
+                    host: h.name.clone(),
+                    result: h.probe(timeout).await.map_err(|e| e.to_string()),
+                }
+            })
         })
         .collect();
     for p in pending {
@@ -34,9 +39,16 @@ fn gib(kib: u64) -> String {
 /// The plain-text report.
 pub fn render(view: &ClusterView) -> String {
     let mut s = String::new();
-    let _ = writeln!(s, "{:<12} {:<12} {:>9} {:>13} {:>4}  {}", "HOST", "STATE", "VCPU", "MEM GiB", "VMS", "REASON");
+    let _ = writeln!(
+        s,
+        "{:<12} {:<12} {:>9} {:>13} {:>4}  {}",
+        "HOST", "STATE", "VCPU", "MEM GiB", "VMS", "REASON"
+    );
     for h in &view.hosts {
-        let (cpus, mem) = h.capacity.map(|c| (c.cpus.to_string(), gib(c.memory_kib))).unwrap_or(("?".into(), "?".into()));
+        let (cpus, mem) = h
+            .capacity
+            .map(|c| (c.cpus.to_string(), gib(c.memory_kib)))
+            .unwrap_or(("?".into(), "?".into()));
         let _ = writeln!(
             s,
             "{:<12} {:<12} {:>9} {:>13} {:>4}  {}",
@@ -49,7 +61,11 @@ pub fn render(view: &ClusterView) -> String {
         );
     }
     let _ = writeln!(s);
-    let _ = writeln!(s, "{:<14} {:<8} {:<14} {:>5} {:>8} {:>4}  {}", "VM", "HOST", "STATE", "VCPU", "MEM MiB", "PRIO", "REASON");
+    let _ = writeln!(
+        s,
+        "{:<14} {:<8} {:<14} {:>5} {:>8} {:>4}  {}",
+        "VM", "HOST", "STATE", "VCPU", "MEM MiB", "PRIO", "REASON"
+    );
     for v in &view.vms {
         let _ = writeln!(
             s,
@@ -67,7 +83,15 @@ pub fn render(view: &ClusterView) -> String {
     if !open.is_empty() {
         let _ = writeln!(s);
         for a in open {
-            let _ = writeln!(s, "ALARM #{} {:?} {} ({} ago): {}", a.id, a.severity, a.subject, human(view.at.since(a.at)), a.message);
+            let _ = writeln!(
+                s,
+                "ALARM #{} {:?} {} ({} ago): {}",
+                a.id,
+                a.severity,
+                a.subject,
+                human(view.at.since(a.at)),
+                a.message
+            );
         }
     }
     s

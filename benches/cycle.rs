@@ -11,11 +11,7 @@ fn cluster(hosts: usize, vms: usize) -> (ClusterSpec, Vec<HostObservation>) {
     let spec = ClusterSpec {
         hosts: host_names
             .iter()
-            .map(|h| HostSpec {
-                name: h.clone(),
-                uri: format!("test:///{h}.xml"),
-                fence_agent: Some("demo".into()),
-            })
+            .map(|h| HostSpec { name: h.clone(), uri: format!("test:///{h}.xml"), fence_agent: Some("demo".into()) })
             .collect(),
         vms: (0..vms)
             .map(|i| VmSpec {
@@ -30,13 +26,7 @@ fn cluster(hosts: usize, vms: usize) -> (ClusterSpec, Vec<HostObservation>) {
         placement: PlacementPolicy::default(),
     };
     let mut probes: Vec<HostProbe> = (0..hosts)
-        .map(|_| HostProbe {
-            capacity: Capacity {
-                cpus: 64,
-                memory_kib: 512 * 1024 * 1024,
-            },
-            domains: vec![],
-        })
+        .map(|_| HostProbe { capacity: Capacity { cpus: 64, memory_kib: 512 * 1024 * 1024 }, domains: vec![] })
         .collect();
     for i in 0..vms {
         probes[i % hosts].domains.push(DomainObs {
@@ -46,14 +36,7 @@ fn cluster(hosts: usize, vms: usize) -> (ClusterSpec, Vec<HostObservation>) {
             memory_kib: 2 * 1024 * 1024,
         });
     }
-    let obs = host_names
-        .into_iter()
-        .zip(probes)
-        .map(|(host, p)| HostObservation {
-            host,
-            result: Ok(p),
-        })
-        .collect();
+    let obs = host_names.into_iter().zip(probes).map(|(host, p)| HostObservation { host, result: Ok(p) }).collect();
     (spec, obs)
 }
 
@@ -77,9 +60,7 @@ fn bench(c: &mut Criterion) {
                 black_box(e.observe(Time::from_secs(t), &obs))
             })
         });
-        c.bench_function(&format!("snapshot {label}"), |b| {
-            b.iter(|| black_box(e.snapshot()))
-        });
+        c.bench_function(&format!("snapshot {label}"), |b| b.iter(|| black_box(e.snapshot())));
         // The cycle in which a fenced host's VMs are placed on the others (placement-heavy).
         c.bench_function(&format!("fence outcome + recovery {label}"), |b| {
             b.iter_batched(
@@ -89,10 +70,7 @@ fn bench(c: &mut Criterion) {
                     let mut fence = None;
                     for s in 6..=8 {
                         let out = e.observe(Time::from_secs(s), &obs);
-                        fence = fence.or(out
-                            .actions
-                            .into_iter()
-                            .find(|a| matches!(a.kind, ActionKind::Fence { .. })));
+                        fence = fence.or(out.actions.into_iter().find(|a| matches!(a.kind, ActionKind::Fence { .. })));
                     }
                     (e, fence.expect("the dead host is fenced").id)
                 },

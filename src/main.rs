@@ -9,11 +9,7 @@ use threerc::config::Config;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_name("3rc-rt")
-        .build()
-    {
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("3rc-rt").build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("3rc: cannot start the runtime: {e}");
@@ -45,15 +41,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Cmd::Run {
-            config,
-            headless,
-            theme,
-            log_file,
-        } => {
+        Cmd::Run { config, headless, theme, log_file } => {
             let cfg = Config::load(&config)?;
-            let log = log_file
-                .unwrap_or_else(|| cfg.state_dir.clone().unwrap_or_default().join("3rc.log"));
+            let log = log_file.unwrap_or_else(|| cfg.state_dir.clone().unwrap_or_default().join("3rc.log"));
             let fencers = app::fencers(&cfg, None)?;
             if headless {
                 app::init_headless_logging(&log)?;
@@ -64,22 +54,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let theme = load_theme(theme.or(cfg.console.theme.clone()), &app::assets_dir(None))?;
             threerc::ui::init_logging(Some(&log))?;
             let (sup, handle) = app::assemble(&cfg, app::libvirt_connector(), fencers)?;
-            app::console::run(
-                sup,
-                handle,
-                theme,
-                format!("3RC {}", cfg.path.display()),
-                None,
-            )
-            .await
+            app::console::run(sup, handle, theme, format!("3RC {}", cfg.path.display()), None).await
         }
-        Cmd::Demo {
-            assets,
-            theme,
-            no_faults,
-            seed,
-            log_file,
-        } => {
+        Cmd::Demo { assets, theme, no_faults, seed, log_file } => {
             let assets = app::assets_dir(assets);
             let cfg = Config::load(&assets.join("demo").join("cluster.toml"))?;
             let theme = load_theme(theme.or(cfg.console.theme.clone()), &assets)?;
@@ -87,9 +64,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             threerc::ui::init_logging(Some(&log))?;
             threerc::backend::libvirt::init();
             let cluster = threerc::backend::demo::DemoCluster::from_specs(&cfg.cluster.hosts);
+            cluster.set_latency(std::time::Duration::from_millis(1500), std::time::Duration::from_secs(3));
             let fencers = app::fencers(&cfg, Some(&cluster))?;
-            let connector: Arc<threerc::supervisor::seams::Connector> =
-                Arc::from(cluster.connector());
+            let connector: Arc<threerc::supervisor::seams::Connector> = Arc::from(cluster.connector());
             let (sup, handle) = app::assemble(&cfg, connector, fencers)?;
             let enabled = Arc::new(AtomicBool::new(!no_faults));
             let vms = cfg.cluster.vms.iter().map(|v| v.name.clone()).collect();
@@ -98,18 +75,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 threerc::backend::demo::InjectorConfig::new(seed, vms),
                 enabled.clone(),
             )?;
-            let result =
-                app::console::run(sup, handle, theme, "3RC demo".into(), Some(enabled)).await;
+            let result = app::console::run(sup, handle, theme, "3RC demo".into(), Some(enabled)).await;
             drop(injector);
             result
         }
     }
 }
 
-fn load_theme(
-    name: Option<String>,
-    assets: &std::path::Path,
-) -> anyhow::Result<threerc::ui::Theme> {
+fn load_theme(name: Option<String>, assets: &std::path::Path) -> anyhow::Result<threerc::ui::Theme> {
     match name {
         None => Ok(threerc::ui::Theme::builtin_default()),
         Some(n) => threerc::ui::Theme::load(&n, &app::themes_dir(assets)),

@@ -39,22 +39,11 @@ fn load() -> Demo {
     };
     let dir_str = dir.display().to_string();
     let mut hosts = Vec::new();
-    for h in cfg
-        .get("host")
-        .and_then(|v| v.as_array())
-        .into_iter()
-        .flatten()
-    {
-        let name = h
-            .get("name")
-            .and_then(|v| v.as_str())
-            .unwrap_or_default()
-            .to_string();
+    for h in cfg.get("host").and_then(|v| v.as_array()).into_iter().flatten() {
+        let name = h.get("name").and_then(|v| v.as_str()).unwrap_or_default().to_string();
         let uri = h.get("uri").and_then(|v| v.as_str()).unwrap_or_default();
         assert_eq!(
-            h.get("fence")
-                .and_then(|f| f.get("agent"))
-                .and_then(|a| a.as_str()),
+            h.get("fence").and_then(|f| f.get("agent")).and_then(|a| a.as_str()),
             Some("demo"),
             "{name} has no demo fence agent"
         );
@@ -71,34 +60,17 @@ fn load() -> Demo {
         .into_iter()
         .flatten()
         .map(|v| Vm {
-            name: v
-                .get("name")
-                .and_then(|n| n.as_str())
-                .unwrap_or_default()
-                .to_string(),
+            name: v.get("name").and_then(|n| n.as_str()).unwrap_or_default().to_string(),
             priority: v.get("priority").and_then(|p| p.as_integer()).unwrap_or(0),
-            group: v
-                .get("anti_affinity")
-                .and_then(|g| g.as_str())
-                .map(str::to_string),
+            group: v.get("anti_affinity").and_then(|g| g.as_str()).map(str::to_string),
         })
         .collect();
     let p = cfg.get("placement");
     let placement = PlacementPolicy {
-        cpu_overcommit: p
-            .and_then(|p| p.get("cpu_overcommit"))
-            .and_then(|v| v.as_float())
-            .unwrap_or(4.0),
-        mem_overcommit: p
-            .and_then(|p| p.get("mem_overcommit"))
-            .and_then(|v| v.as_float())
-            .unwrap_or(1.0),
+        cpu_overcommit: p.and_then(|p| p.get("cpu_overcommit")).and_then(|v| v.as_float()).unwrap_or(4.0),
+        mem_overcommit: p.and_then(|p| p.get("mem_overcommit")).and_then(|v| v.as_float()).unwrap_or(1.0),
     };
-    Demo {
-        hosts,
-        vms,
-        placement,
-    }
+    Demo { hosts, vms, placement }
 }
 
 /// Where each domain is defined, and its observation.
@@ -118,38 +90,16 @@ fn four_hosts_of_different_sizes_and_ten_domains() {
     let d = load();
     let names: Vec<&str> = d.hosts.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(names, ["hv1", "hv2", "hv3", "hv4"]);
-    let sizes: BTreeSet<(u32, u64)> = d
-        .hosts
-        .iter()
-        .map(|(_, p)| (p.capacity.cpus, p.capacity.memory_kib))
-        .collect();
+    let sizes: BTreeSet<(u32, u64)> = d.hosts.iter().map(|(_, p)| (p.capacity.cpus, p.capacity.memory_kib)).collect();
     assert_eq!(sizes.len(), 4, "hosts should differ in size");
     for (name, p) in &d.hosts {
-        assert!(
-            (8..=16).contains(&p.capacity.cpus),
-            "{name}: {} CPUs",
-            p.capacity.cpus
-        );
+        assert!((8..=16).contains(&p.capacity.cpus), "{name}: {} CPUs", p.capacity.cpus);
         let gib = p.capacity.memory_kib / (1024 * 1024);
         assert!((16..=32).contains(&gib), "{name}: {gib} GiB");
     }
     let doms = domains(&d);
-    let expected = [
-        "build1",
-        "cache1",
-        "ci-runner1",
-        "db1",
-        "db2",
-        "mail1",
-        "monitor1",
-        "web1",
-        "web2",
-        "web3",
-    ];
-    assert_eq!(
-        doms.keys().map(String::as_str).collect::<Vec<_>>(),
-        expected
-    );
+    let expected = ["build1", "cache1", "ci-runner1", "db1", "db2", "mail1", "monitor1", "web1", "web2", "web3"];
+    assert_eq!(doms.keys().map(String::as_str).collect::<Vec<_>>(), expected);
 }
 
 #[test]
@@ -159,20 +109,12 @@ fn protected_vms_run_and_the_ci_runner_is_off_and_unprotected() {
     assert_eq!(d.vms.len(), 9);
     for vm in &d.vms {
         match doms.get(&vm.name) {
-            Some((_, obs)) => assert_eq!(
-                obs.state,
-                DomState::Running,
-                "{} should start running",
-                vm.name
-            ),
+            Some((_, obs)) => assert_eq!(obs.state, DomState::Running, "{} should start running", vm.name),
             None => panic!("protected VM {} is not defined on any host", vm.name),
         }
     }
     assert!(d.vms.iter().all(|v| v.name != "ci-runner1"));
-    assert_eq!(
-        doms.get("ci-runner1").map(|(_, o)| o.state),
-        Some(DomState::ShutOff)
-    );
+    assert_eq!(doms.get("ci-runner1").map(|(_, o)| o.state), Some(DomState::ShutOff));
     // The databases come first when capacity is short.
     let top = d.vms.iter().map(|v| v.priority).max();
     for db in ["db1", "db2"] {
@@ -187,10 +129,7 @@ fn anti_affinity_groups_start_on_distinct_hosts() {
     let mut seen: BTreeSet<(String, String)> = BTreeSet::new();
     for vm in &d.vms {
         if let (Some(g), Some((host, _))) = (&vm.group, doms.get(&vm.name)) {
-            assert!(
-                seen.insert((g.clone(), host.clone())),
-                "group {g} twice on {host}"
-            );
+            assert!(seen.insert((g.clone(), host.clone())), "group {g} twice on {host}");
         }
     }
     let groups: Vec<_> = d.vms.iter().filter_map(|v| v.group.as_deref()).collect();
@@ -202,11 +141,8 @@ fn anti_affinity_groups_start_on_distinct_hosts() {
 fn every_protected_vm_fits_elsewhere_if_any_one_host_dies() {
     let d = load();
     let doms = domains(&d);
-    let group_of: BTreeMap<&str, &str> = d
-        .vms
-        .iter()
-        .filter_map(|v| v.group.as_deref().map(|g| (v.name.as_str(), g)))
-        .collect();
+    let group_of: BTreeMap<&str, &str> =
+        d.vms.iter().filter_map(|v| v.group.as_deref().map(|g| (v.name.as_str(), g))).collect();
     for (dead, _) in &d.hosts {
         // Survivors with what already runs on them.
         let mut slots: Vec<Slot> = d
@@ -229,11 +165,8 @@ fn every_protected_vm_fits_elsewhere_if_any_one_host_dies() {
                 }
             })
             .collect();
-        let mut victims: Vec<&Vm> = d
-            .vms
-            .iter()
-            .filter(|v| doms.get(&v.name).is_some_and(|(h, _)| h == dead))
-            .collect();
+        let mut victims: Vec<&Vm> =
+            d.vms.iter().filter(|v| doms.get(&v.name).is_some_and(|(h, _)| h == dead)).collect();
         victims.sort_by_key(|v| std::cmp::Reverse(v.priority));
         for vm in victims {
             let Some((_, obs)) = doms.get(&vm.name) else {

@@ -4,11 +4,7 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
-#[command(
-    name = "3rc",
-    version,
-    about = "3RC: VM high availability over libvirt, with an on-call console"
-)]
+#[command(name = "3rc", version, about = "3RC: VM high availability over libvirt, with an on-call console")]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Cmd,

@@ -10,9 +10,7 @@ use tracing::{info, warn};
 
 /// Who is at the keyboard, for the journal: "console:alice".
 pub fn origin() -> String {
-    let user = std::env::var("SUDO_USER")
-        .or_else(|_| std::env::var("USER"))
-        .unwrap_or_else(|_| "unknown".into());
+    let user = std::env::var("SUDO_USER").or_else(|_| std::env::var("USER")).unwrap_or_else(|_| "unknown".into());
     format!("console:{user}")
 }
 
@@ -28,8 +26,7 @@ pub async fn run(
         let _ = stop_rx.await;
     }));
     let (req_tx, mut req_rx) = mpsc::unbounded_channel::<UiRequest>();
-    let (inj_tx, inj_rx) =
-        watch::channel(injector.as_ref().is_some_and(|f| f.load(Ordering::Relaxed)));
+    let (inj_tx, inj_rx) = watch::channel(injector.as_ref().is_some_and(|f| f.load(Ordering::Relaxed)));
     let has_injector = injector.is_some();
     let origin = origin();
     let h = handle.clone();
@@ -57,11 +54,7 @@ pub async fn run(
             }
         }
     });
-    let opts = UiOptions {
-        theme,
-        title,
-        injector: has_injector.then_some(inj_rx),
-    };
+    let opts = UiOptions { theme, title, injector: has_injector.then_some(inj_rx) };
     let result = ui::run(opts, handle.snapshots(), req_tx).await;
     let _ = stop_tx.send(());
     let _ = supervisor.await;

@@ -34,21 +34,14 @@ pub fn command_fencers(cfg: &Config) -> BTreeMap<String, Arc<dyn Fencer>> {
         .iter()
         .filter_map(|h: &HostConfig| {
             let f = h.fence.as_ref()?;
-            let agent: Arc<dyn Fencer> = Arc::new(CommandAgent::new(
-                &f.agent,
-                f.options.clone(),
-                cfg.timeouts.fence,
-            ));
+            let agent: Arc<dyn Fencer> = Arc::new(CommandAgent::new(&f.agent, f.options.clone(), cfg.timeouts.fence));
             Some((h.name.clone(), agent))
         })
         .collect()
 }
 
 /// Start one worker per host.
-pub fn spawn_hosts(
-    cfg: &Config,
-    connector: Arc<Connector>,
-) -> anyhow::Result<BTreeMap<String, HostHandle>> {
+pub fn spawn_hosts(cfg: &Config, connector: Arc<Connector>) -> anyhow::Result<BTreeMap<String, HostHandle>> {
     cfg.cluster
         .hosts
         .iter()
@@ -68,17 +61,10 @@ pub fn assemble(
 ) -> anyhow::Result<(Supervisor, SupervisorHandle)> {
     let hosts = spawn_hosts(cfg, connector)?;
     let (inventory, journal) = match &cfg.state_dir {
-        Some(dir) => (
-            Inventory::persistent(&dir.join("inventory"))?,
-            Some(Journal::open(&dir.join("journal.jsonl"))?),
-        ),
+        Some(dir) => (Inventory::persistent(&dir.join("inventory"))?, Some(Journal::open(&dir.join("journal.jsonl"))?)),
         None => (Inventory::in_memory(), None),
     };
-    let migration = cfg
-        .hosts
-        .iter()
-        .map(|h| (h.name.clone(), h.migration.clone()))
-        .collect();
+    let migration = cfg.hosts.iter().map(|h| (h.name.clone(), h.migration.clone())).collect();
     let ctx = ExecCtx {
         hosts: Arc::new(hosts),
         fencers: Arc::new(fencers),
@@ -86,13 +72,7 @@ pub fn assemble(
         timeouts: cfg.timeouts.clone(),
         migration: Arc::new(migration),
     };
-    Ok(Supervisor::new(
-        cfg.cluster.clone(),
-        ctx,
-        cfg.settings.clone(),
-        Arc::new(TokioClock::new()),
-        journal,
-    ))
+    Ok(Supervisor::new(cfg.cluster.clone(), ctx, cfg.settings.clone(), Arc::new(TokioClock::new()), journal))
 }
 
 /// Resolves when the process gets SIGINT or SIGTERM.
@@ -124,7 +104,10 @@ pub fn fencers(
             continue;
         }
         let Some(cluster) = demo else {
-            anyhow::bail!("host {}: fence agent \"demo\" exists only in `3rc demo`; name a fence-agents program", h.name);
+            anyhow::bail!(
+                "host {}: fence agent \"demo\" exists only in `3rc demo`; name a fence-agents program",
+                h.name
+            );
         };
         let agent = crate::fence::demo::DemoFencer::new(cluster.clone(), &h.name)
             .map_err(|e| anyhow::anyhow!("host {}: {e}", h.name))?;
@@ -149,10 +132,7 @@ pub fn assets_dir(given: Option<std::path::PathBuf>) -> std::path::PathBuf {
 
 /// Where themes are: next to the assets.
 pub fn themes_dir(assets: &std::path::Path) -> std::path::PathBuf {
-    assets
-        .parent()
-        .map(|p| p.join("themes"))
-        .unwrap_or_else(|| "themes".into())
+    assets.parent().map(|p| p.join("themes")).unwrap_or_else(|| "themes".into())
 }
 
 /// Headless logging: stderr and a file, filter from `RUST_LOG` (default info).
@@ -163,14 +143,9 @@ pub fn init_headless_logging(file: &std::path::Path) -> anyhow::Result<()> {
         .append(true)
         .open(file)
         .with_context(|| format!("opening log file {}", file.display()))?;
-    let filter =
-        || tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let filter = || tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
     tracing_subscriber::registry()
-        .with(
-            tracing_subscriber::fmt::layer()
-                .with_writer(std::io::stderr)
-                .with_filter(filter()),
-        )
+        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_filter(filter()))
         .with(
             tracing_subscriber::fmt::layer()
                 .with_ansi(false)

@@ -17,10 +17,7 @@ pub async fn probe_once(cfg: &Config, connector: Arc<Connector>) -> anyhow::Resu
         .map(|h| {
             let h = h.clone();
             tokio::spawn(async move {
-                HostObservation {
-                    host: h.name.clone(),
-                    result: h.probe(timeout).await.map_err(|e| e.to_string()),
-                }
+                HostObservation { host: h.name.clone(), result: h.probe(timeout).await.map_err(|e| e.to_string()) }
             })
         })
         .collect();
@@ -39,16 +36,10 @@ fn gib(kib: u64) -> String {
 /// The plain-text report.
 pub fn render(view: &ClusterView) -> String {
     let mut s = String::new();
-    let _ = writeln!(
-        s,
-        "{:<12} {:<12} {:>9} {:>13} {:>4}  {}",
-        "HOST", "STATE", "VCPU", "MEM GiB", "VMS", "REASON"
-    );
+    let _ = writeln!(s, "{:<12} {:<12} {:>9} {:>13} {:>4}  {}", "HOST", "STATE", "VCPU", "MEM GiB", "VMS", "REASON");
     for h in &view.hosts {
-        let (cpus, mem) = h
-            .capacity
-            .map(|c| (c.cpus.to_string(), gib(c.memory_kib)))
-            .unwrap_or(("?".into(), "?".into()));
+        let (cpus, mem) =
+            h.capacity.map(|c| (c.cpus.to_string(), gib(c.memory_kib))).unwrap_or(("?".into(), "?".into()));
         let _ = writeln!(
             s,
             "{:<12} {:<12} {:>9} {:>13} {:>4}  {}",

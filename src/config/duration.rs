@@ -5,30 +5,18 @@ use std::time::Duration;
 
 pub fn parse(s: &str) -> Result<Duration, String> {
     let s = s.trim();
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(s.len());
+    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
     let n: f64 = num.parse().map_err(|_| {
-        format!(
-            "invalid duration {s:?}: expected a number and a unit, like \"500ms\", \"3s\", \"10m\""
-        )
+        format!("invalid duration {s:?}: expected a number and a unit, like \"500ms\", \"3s\", \"10m\"")
     })?;
     let factor = match unit.trim() {
         "ms" => 0.001,
         "s" => 1.0,
         "m" | "min" => 60.0,
         "h" => 3600.0,
-        "" => {
-            return Err(format!(
-                "invalid duration {s:?}: missing unit (ms, s, m or h)"
-            ))
-        }
-        u => {
-            return Err(format!(
-                "invalid duration {s:?}: unknown unit {u:?} (ms, s, m or h)"
-            ))
-        }
+        "" => return Err(format!("invalid duration {s:?}: missing unit (ms, s, m or h)")),
+        u => return Err(format!("invalid duration {s:?}: unknown unit {u:?} (ms, s, m or h)")),
     };
     if !n.is_finite() || n < 0.0 {
         return Err(format!("invalid duration {s:?}"));

@@ -74,10 +74,7 @@ impl Config {
 
     /// Parse and validate `text`, reporting errors against `path`.
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
-        let at = Locator {
-            text,
-            file: path.display().to_string(),
-        };
+        let at = Locator { text, file: path.display().to_string() };
         let raw: RawConfig = toml::from_str(text).map_err(|e| {
             let msg = e.message().trim().to_string();
             at.err(e.span(), msg)
@@ -100,30 +97,17 @@ impl Locator<'_> {
             Some(r) => {
                 let before = &self.text[..r.start.min(self.text.len())];
                 let line = before.matches('\n').count() + 1;
-                let column = before
-                    .rsplit('\n')
-                    .next()
-                    .map(|l| l.chars().count())
-                    .unwrap_or(0)
-                    + 1;
+                let column = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
                 (line, column)
             }
             None => (0, 0),
         };
-        ConfigError {
-            file: self.file.clone(),
-            line,
-            column,
-            message: message.into(),
-        }
+        ConfigError { file: self.file.clone(), line, column, message: message.into() }
     }
 }
 
 fn valid_name(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 64
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+    !s.is_empty() && s.len() <= 64 && s.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
 }
 
 fn policy(base: &Policy, raw: &RawPolicy, at: &Locator) -> Result<Policy, ConfigError> {
@@ -191,23 +175,12 @@ fn validate(raw: RawConfig, at: &Locator, dir: &Path, path: &Path) -> Result<Con
     let mut host_policy = HostPolicy::default();
     let hd = &raw.host_defaults;
     for (field, v, dst) in [
-        (
-            "fail_threshold",
-            &hd.fail_threshold,
-            &mut host_policy.fail_threshold,
-        ),
-        (
-            "ok_threshold",
-            &hd.ok_threshold,
-            &mut host_policy.ok_threshold,
-        ),
+        ("fail_threshold", &hd.fail_threshold, &mut host_policy.fail_threshold),
+        ("ok_threshold", &hd.ok_threshold, &mut host_policy.ok_threshold),
     ] {
         if let Some(v) = v {
             if *v.get_ref() == 0 {
-                return Err(at.err(
-                    Some(v.span()),
-                    format!("host_defaults.{field} must be at least 1"),
-                ));
+                return Err(at.err(Some(v.span()), format!("host_defaults.{field} must be at least 1")));
             }
             *dst = *v.get_ref();
         }
@@ -218,24 +191,13 @@ fn validate(raw: RawConfig, at: &Locator, dir: &Path, path: &Path) -> Result<Con
 
     let mut placement = PlacementPolicy::default();
     for (field, v, dst) in [
-        (
-            "cpu_overcommit",
-            &raw.placement.cpu_overcommit,
-            &mut placement.cpu_overcommit,
-        ),
-        (
-            "mem_overcommit",
-            &raw.placement.mem_overcommit,
-            &mut placement.mem_overcommit,
-        ),
+        ("cpu_overcommit", &raw.placement.cpu_overcommit, &mut placement.cpu_overcommit),
+        ("mem_overcommit", &raw.placement.mem_overcommit, &mut placement.mem_overcommit),
     ] {
         if let Some(v) = v {
             let x = *v.get_ref();
             if !(x.is_finite() && x > 0.0 && x <= 64.0) {
-                return Err(at.err(
-                    Some(v.span()),
-                    format!("placement.{field} must be between 0 and 64, got {x}"),
-                ));
+                return Err(at.err(Some(v.span()), format!("placement.{field} must be between 0 and 64, got {x}")));
             }
             *dst = x;
         }
@@ -258,30 +220,26 @@ fn validate(raw: RawConfig, at: &Locator, dir: &Path, path: &Path) -> Result<Con
         }
         let uri = h.uri.get_ref().replace("{config_dir}", &config_dir);
         if uri.trim().is_empty() || !uri.contains(':') {
-            return Err(at.err(
-                Some(h.uri.span()),
-                format!("host {name}: invalid libvirt URI {uri:?}"),
-            ));
+            return Err(at.err(Some(h.uri.span()), format!("host {name}: invalid libvirt URI {uri:?}")));
         }
         let fence = match &h.fence {
             None => None,
             Some(f) => {
                 let agent = f.get_ref().agent.get_ref().trim().to_string();
                 if agent.is_empty() || agent.contains(char::is_whitespace) {
-                    return Err(at.err(
-                        Some(f.get_ref().agent.span()),
-                        format!("host {name}: invalid fence agent {agent:?}"),
-                    ));
+                    return Err(
+                        at.err(Some(f.get_ref().agent.span()), format!("host {name}: invalid fence agent {agent:?}"))
+                    );
                 }
                 for (k, v) in &f.get_ref().options {
                     if k.contains(['=', '\n']) || v.contains('\n') {
-                        return Err(at.err(Some(f.span()), format!("host {name}: fence option {k:?} must be one line without '=' in its key")));
+                        return Err(at.err(
+                            Some(f.span()),
+                            format!("host {name}: fence option {k:?} must be one line without '=' in its key"),
+                        ));
                     }
                 }
-                Some(FenceConfig {
-                    agent,
-                    options: f.get_ref().options.clone(),
-                })
+                Some(FenceConfig { agent, options: f.get_ref().options.clone() })
             }
         };
         let migration = MigrateTo {
@@ -294,12 +252,7 @@ fn validate(raw: RawConfig, at: &Locator, dir: &Path, path: &Path) -> Result<Con
             uri: uri.clone(),
             fence_agent: fence.as_ref().map(|f| f.agent.clone()),
         });
-        hosts.push(HostConfig {
-            name: name.clone(),
-            uri,
-            fence,
-            migration,
-        });
+        hosts.push(HostConfig { name: name.clone(), uri, fence, migration });
     }
 
     let mut vm_names = BTreeSet::new();
@@ -307,23 +260,18 @@ fn validate(raw: RawConfig, at: &Locator, dir: &Path, path: &Path) -> Result<Con
     for v in &raw.vms {
         let name = v.name.get_ref();
         if !valid_name(name) {
-            return Err(at.err(
-                Some(v.name.span()),
-                format!("invalid VM name {name:?}: use letters, digits, '.', '_' or '-'"),
-            ));
+            return Err(
+                at.err(Some(v.name.span()), format!("invalid VM name {name:?}: use letters, digits, '.', '_' or '-'"))
+            );
         }
         if !vm_names.insert(name.clone()) {
             return Err(at.err(Some(v.name.span()), format!("VM {name} is defined twice")));
         }
         if let Some(p) = &v.preferred_host {
             if !names.contains(p.get_ref()) {
-                return Err(at.err(
-                    Some(p.span()),
-                    format!(
-                        "VM {name}: preferred_host {} is not a [[host]]",
-                        p.get_ref()
-                    ),
-                ));
+                return Err(
+                    at.err(Some(p.span()), format!("VM {name}: preferred_host {} is not a [[host]]", p.get_ref()))
+                );
             }
         }
         vms.push(VmSpec {
@@ -345,19 +293,11 @@ fn validate(raw: RawConfig, at: &Locator, dir: &Path, path: &Path) -> Result<Con
     });
     Ok(Config {
         path: path.to_path_buf(),
-        cluster: ClusterSpec {
-            hosts: host_specs,
-            vms,
-            host_policy,
-            placement,
-        },
+        cluster: ClusterSpec { hosts: host_specs, vms, host_policy, placement },
         hosts,
         settings,
         timeouts,
-        console: ConsoleConfig {
-            theme: raw.console.theme,
-            readonly: raw.console.readonly.unwrap_or(false),
-        },
+        console: ConsoleConfig { theme: raw.console.theme, readonly: raw.console.readonly.unwrap_or(false) },
         state_dir,
     })
 }

@@ -47,14 +47,7 @@ fn a_good_file_is_understood() {
     assert_eq!(c.cluster.host_policy.ok_threshold, 4);
     assert_eq!(c.cluster.placement.cpu_overcommit, 2.0);
     let web1 = &c.cluster.vms[0];
-    assert_eq!(
-        (
-            web1.policy.max_restart,
-            web1.policy.fail_threshold,
-            web1.policy.reinstall
-        ),
-        (1, 2, true)
-    );
+    assert_eq!((web1.policy.max_restart, web1.policy.fail_threshold, web1.policy.reinstall), (1, 2, true));
     assert_eq!(web1.policy.restart_window, Duration::from_secs(300));
     let db1 = &c.cluster.vms[1];
     assert_eq!((db1.policy.max_restart, db1.priority), (3, 0));
@@ -67,19 +60,10 @@ fn err(text: &str) -> String {
 
 #[test]
 fn errors_name_file_line_and_column() {
-    let e = err(
-        "[[host]]\nname = \"hv1\"\nuri = \"test:///x\"\n\n[[vm]]\nname = \"a\"\nprioritty = 3\n",
-    );
-    assert!(
-        e.starts_with("/etc/3rc/cluster.toml:7:1: unknown field `prioritty`"),
-        "{e}"
-    );
-    let e =
-        err("[defaults]\ninterval = \"3 weeks\"\n[[host]]\nname = \"hv1\"\nuri = \"test:///x\"\n");
-    assert!(
-        e.starts_with("/etc/3rc/cluster.toml:2:12: invalid duration"),
-        "{e}"
-    );
+    let e = err("[[host]]\nname = \"hv1\"\nuri = \"test:///x\"\n\n[[vm]]\nname = \"a\"\nprioritty = 3\n");
+    assert!(e.starts_with("/etc/3rc/cluster.toml:7:1: unknown field `prioritty`"), "{e}");
+    let e = err("[defaults]\ninterval = \"3 weeks\"\n[[host]]\nname = \"hv1\"\nuri = \"test:///x\"\n");
+    assert!(e.starts_with("/etc/3rc/cluster.toml:2:12: invalid duration"), "{e}");
     let e = err("[[host]]\nname = \"hv1\"\nuri = \"test:///x\"\n[[host]]\nname = \"hv1\"\nuri = \"test:///y\"\n");
     assert_eq!(e, "/etc/3rc/cluster.toml:5:8: host hv1 is defined twice");
 }
@@ -87,25 +71,14 @@ fn errors_name_file_line_and_column() {
 #[test]
 fn semantic_errors_point_at_the_value() {
     let host = "[[host]]\nname = \"hv1\"\nuri = \"test:///x\"\n";
-    let e = err(&format!(
-        "{host}[[vm]]\nname = \"a\"\npreferred_host = \"hv9\"\n"
-    ));
-    assert_eq!(
-        e,
-        "/etc/3rc/cluster.toml:6:18: VM a: preferred_host hv9 is not a [[host]]"
-    );
+    let e = err(&format!("{host}[[vm]]\nname = \"a\"\npreferred_host = \"hv9\"\n"));
+    assert_eq!(e, "/etc/3rc/cluster.toml:6:18: VM a: preferred_host hv9 is not a [[host]]");
     let e = err(&format!("[defaults]\nfail_threshold = 0\n{host}"));
-    assert_eq!(
-        e,
-        "/etc/3rc/cluster.toml:2:18: fail_threshold must be at least 1"
-    );
+    assert_eq!(e, "/etc/3rc/cluster.toml:2:18: fail_threshold must be at least 1");
     let e = err(&format!("{host}[[vm]]\nname = \"bad name\"\n"));
     assert!(e.contains(":5:8: invalid VM name"), "{e}");
     let e = err(&format!("[placement]\ncpu_overcommit = -1.0\n{host}"));
-    assert!(
-        e.contains(":2:18: placement.cpu_overcommit must be between"),
-        "{e}"
-    );
+    assert!(e.contains(":2:18: placement.cpu_overcommit must be between"), "{e}");
     let e = err("[[host]]\nname = \"hv1\"\nuri = \"nonsense\"\n");
     assert!(e.contains(":3:7: host hv1: invalid libvirt URI"), "{e}");
     assert!(err("").contains("no [[host]] defined"));

@@ -34,25 +34,13 @@ pub enum ActionKind {
     Restart { vm: String, host: String },
     /// Start the VM on `to` from its inventory XML. `from` is a live source to stop and
     /// undefine first (ladder step 2); `None` when the source is fenced or unknown.
-    Relocate {
-        vm: String,
-        from: Option<String>,
-        to: String,
-    },
+    Relocate { vm: String, from: Option<String>, to: String },
     /// Live-migrate; where the driver cannot, relocate cold (stop, define, start).
-    Migrate {
-        vm: String,
-        from: String,
-        to: String,
-    },
+    Migrate { vm: String, from: String, to: String },
     /// Stop the VM (graceful shutdown, then destroy).
     Stop { vm: String, host: String },
     /// Destroy a stale copy; `undefine` also removes its definition from that host.
-    Destroy {
-        vm: String,
-        host: String,
-        undefine: bool,
-    },
+    Destroy { vm: String, host: String, undefine: bool },
     /// Power the host off through its fence agent.
     Fence { host: String },
     /// Recreate the VM from its golden image and start it on `host`.
@@ -93,28 +81,16 @@ impl fmt::Display for ActionKind {
         match self {
             ActionKind::Start { vm, host } => write!(f, "start {vm} on {host}"),
             ActionKind::Restart { vm, host } => write!(f, "restart {vm} on {host}"),
-            ActionKind::Relocate {
-                vm,
-                from: Some(from),
-                to,
-            } => {
+            ActionKind::Relocate { vm, from: Some(from), to } => {
                 write!(f, "relocate {vm} from {from} to {to}")
             }
             ActionKind::Relocate { vm, from: None, to } => write!(f, "recover {vm} on {to}"),
             ActionKind::Migrate { vm, from, to } => write!(f, "migrate {vm} from {from} to {to}"),
             ActionKind::Stop { vm, host } => write!(f, "stop {vm} on {host}"),
-            ActionKind::Destroy {
-                vm,
-                host,
-                undefine: true,
-            } => {
+            ActionKind::Destroy { vm, host, undefine: true } => {
                 write!(f, "destroy and undefine stale {vm} on {host}")
             }
-            ActionKind::Destroy {
-                vm,
-                host,
-                undefine: false,
-            } => {
+            ActionKind::Destroy { vm, host, undefine: false } => {
                 write!(f, "destroy stale {vm} on {host}")
             }
             ActionKind::Fence { host } => write!(f, "fence {host}"),
@@ -204,10 +180,7 @@ impl Command {
     pub fn is_destructive(&self) -> bool {
         matches!(
             self,
-            Command::Stop { .. }
-                | Command::Restart { .. }
-                | Command::Reinstall { .. }
-                | Command::ConfirmHostOff { .. }
+            Command::Stop { .. } | Command::Restart { .. } | Command::Reinstall { .. } | Command::ConfirmHostOff { .. }
         )
     }
 }

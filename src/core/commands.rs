@@ -23,20 +23,13 @@ impl Engine {
             | Command::Reinstall { vm }
             | Command::Arm { vm: Some(vm) }
             | Command::Disarm { vm: Some(vm) } => Subject::Vm(vm.clone()),
-            Command::Maintenance { host, .. } | Command::ConfirmHostOff { host } => {
-                Subject::Host(host.clone())
-            }
-            Command::Arm { vm: None } | Command::Disarm { vm: None } | Command::AckAlarm { .. } => {
-                Subject::Cluster
-            }
+            Command::Maintenance { host, .. } | Command::ConfirmHostOff { host } => Subject::Host(host.clone()),
+            Command::Arm { vm: None } | Command::Disarm { vm: None } | Command::AckAlarm { .. } => Subject::Cluster,
         };
         out.events.push(Event {
             at: now,
             subject,
-            kind: EventKind::Command {
-                origin: origin.into(),
-                command: cmd.to_string(),
-            },
+            kind: EventKind::Command { origin: origin.into(), command: cmd.to_string() },
             reason: String::new(),
         });
         match cmd {
@@ -46,10 +39,7 @@ impl Engine {
             Command::Restart { vm } => {
                 let host = self.home_answering(self.idle_vm(vm)?, "restart")?;
                 let reason = format!("restart requested by {origin}");
-                let kind = ActionKind::Restart {
-                    vm: vm.clone(),
-                    host,
-                };
+                let kind = ActionKind::Restart { vm: vm.clone(), host };
                 self.start_action(vm, VmState::Restarting, reason, kind, who, &mut out);
             }
             Command::Reinstall { vm } => {
@@ -59,10 +49,7 @@ impl Engine {
                     Err(_) => self.choose(vm, None)?,
                 };
                 let reason = format!("reinstall requested by {origin}");
-                let kind = ActionKind::Reinstall {
-                    vm: vm.clone(),
-                    host,
-                };
+                let kind = ActionKind::Reinstall { vm: vm.clone(), host };
                 self.start_action(vm, VmState::Reinstalling, reason, kind, who, &mut out);
             }
             Command::Arm { vm: None } => {
@@ -89,10 +76,7 @@ impl Engine {
                 let (to, why) = if running {
                     (VmState::Healthy, format!("armed by {origin}: running"))
                 } else {
-                    (
-                        VmState::Suspect,
-                        format!("armed by {origin}: not running, checking"),
-                    )
+                    (VmState::Suspect, format!("armed by {origin}: not running, checking"))
                 };
                 self.vm_transition(vm, to, why, &mut out);
             }
@@ -101,23 +85,12 @@ impl Engine {
                 if rec.state == VmState::Unmanaged {
                     return Err(format!("{vm} is already disarmed"));
                 }
-                self.vm_transition(
-                    vm,
-                    VmState::Unmanaged,
-                    format!("disarmed by {origin}"),
-                    &mut out,
-                );
+                self.vm_transition(vm, VmState::Unmanaged, format!("disarmed by {origin}"), &mut out);
             }
             Command::Maintenance { host, on } => {
-                let h = self
-                    .hosts
-                    .get(host)
-                    .ok_or_else(|| format!("no host named {host}"))?;
+                let h = self.hosts.get(host).ok_or_else(|| format!("no host named {host}"))?;
                 if h.maintenance == *on {
-                    return Err(format!(
-                        "{host} is {} in maintenance",
-                        if *on { "already" } else { "not" }
-                    ));
+                    return Err(format!("{host} is {} in maintenance", if *on { "already" } else { "not" }));
                 }
                 let state = h.state;
                 let h = self.hosts.get_mut(host).expect("checked above");
@@ -130,36 +103,17 @@ impl Engine {
                 self.host_transition(host, state, reason, &mut out);
             }
             Command::ConfirmHostOff { host } => {
-                let h = self
-                    .hosts
-                    .get(host)
-                    .ok_or_else(|| format!("no host named {host}"))?;
-                if !matches!(
-                    h.state,
-                    HostState::Down | HostState::Suspect | HostState::Fencing
-                ) || h.answered
-                {
-                    return Err(format!(
-                        "{host} is {} and answers probes: it is not off",
-                        h.state
-                    ));
+                let h = self.hosts.get(host).ok_or_else(|| format!("no host named {host}"))?;
+                if !matches!(h.state, HostState::Down | HostState::Suspect | HostState::Fencing) || h.answered {
+                    return Err(format!("{host} is {} and answers probes: it is not off", h.state));
                 }
                 let h = self.hosts.get_mut(host).expect("checked above");
                 h.fence_action = None;
-                self.host_transition(
-                    host,
-                    HostState::Fenced,
-                    format!("confirmed powered off by {origin}"),
-                    &mut out,
-                );
+                self.host_transition(host, HostState::Fenced, format!("confirmed powered off by {origin}"), &mut out);
                 self.recover_now(&mut out);
             }
             Command::AckAlarm { id } => {
-                let a = self
-                    .alarms
-                    .iter_mut()
-                    .find(|a| a.id == *id)
-                    .ok_or_else(|| format!("no alarm #{id}"))?;
+                let a = self.alarms.iter_mut().find(|a| a.id == *id).ok_or_else(|| format!("no alarm #{id}"))?;
                 if a.acked {
                     return Err(format!("alarm #{id} is already acknowledged"));
                 }
@@ -170,9 +124,7 @@ impl Engine {
     }
 
     fn vm(&self, name: &str) -> Result<&VmRec, String> {
-        self.vms
-            .get(name)
-            .ok_or_else(|| format!("no protected VM named {name}"))
+        self.vms.get(name).ok_or_else(|| format!("no protected VM named {name}"))
     }
 
     /// The VM, if no action is under way for it.
@@ -187,19 +139,10 @@ impl Engine {
     /// The VM's host, if it answers probes and may run it.
     fn home_answering(&self, rec: &VmRec, what: &str) -> Result<String, String> {
         let name = &rec.spec.name;
-        let host = rec
-            .host
-            .clone()
-            .ok_or_else(|| format!("cannot {what} {name}: it has no host yet"))?;
-        let h = self
-            .hosts
-            .get(&host)
-            .ok_or_else(|| format!("cannot {what} {name}: unknown host {host}"))?;
+        let host = rec.host.clone().ok_or_else(|| format!("cannot {what} {name}: it has no host yet"))?;
+        let h = self.hosts.get(&host).ok_or_else(|| format!("cannot {what} {name}: unknown host {host}"))?;
         if !(h.answered && matches!(h.state, HostState::Online | HostState::Rejoining)) {
-            return Err(format!(
-                "cannot {what} {name}: its host {host} is {}",
-                h.shown_state()
-            ));
+            return Err(format!("cannot {what} {name}: its host {host} is {}", h.shown_state()));
         }
         Ok(host)
     }
@@ -207,35 +150,21 @@ impl Engine {
     /// Pick a host for the VM, or say why none fits.
     fn choose(&self, vm: &str, only: Option<&str>) -> Result<String, String> {
         let trace = self.place_one(vm, None, only);
-        trace
-            .chosen
-            .clone()
-            .ok_or_else(|| format!("no host can take {vm}: {}", trace.summary()))
+        trace.chosen.clone().ok_or_else(|| format!("no host can take {vm}: {}", trace.summary()))
     }
 
     /// Where the VM is seen active by a probe this cycle, if anywhere.
     fn running_on(&self, vm: &str) -> Option<String> {
         self.hosts.iter().find_map(|(hn, h)| {
             let p = h.last_probe.as_ref().filter(|_| h.answered)?;
-            p.domains
-                .iter()
-                .any(|d| d.name == vm && d.state.is_active())
-                .then(|| hn.clone())
+            p.domains.iter().any(|d| d.name == vm && d.state.is_active()).then(|| hn.clone())
         })
     }
 
-    fn cmd_migrate(
-        &mut self,
-        vm: &str,
-        to: &str,
-        who: Decider,
-        out: &mut Output,
-    ) -> Result<(), String> {
+    fn cmd_migrate(&mut self, vm: &str, to: &str, who: Decider, out: &mut Output) -> Result<(), String> {
         let rec = self.idle_vm(vm)?;
         if rec.state == VmState::Unmanaged {
-            return Err(format!(
-                "{vm} is not managed (HA disarmed for it): arm it first"
-            ));
+            return Err(format!("{vm} is not managed (HA disarmed for it): arm it first"));
         }
         if !self.hosts.contains_key(to) {
             return Err(format!("no host named {to}"));
@@ -264,11 +193,7 @@ impl Engine {
         v.placement = Some(trace);
         v.target = Some(to.into());
         let reason = format!("migration to {to} requested by {who}");
-        let kind = ActionKind::Migrate {
-            vm: vm.into(),
-            from,
-            to: to.into(),
-        };
+        let kind = ActionKind::Migrate { vm: vm.into(), from, to: to.into() };
         self.start_action(vm, VmState::Migrating, reason, kind, who, out);
         Ok(())
     }
@@ -280,10 +205,7 @@ impl Engine {
         }
         // Never start a VM whose host may still run it: the host must answer, or be fenced.
         let home = rec.host.clone();
-        let home_state = home
-            .as_deref()
-            .and_then(|h| self.hosts.get(h))
-            .map(|h| (h.state, h.answered));
+        let home_state = home.as_deref().and_then(|h| self.hosts.get(h)).map(|h| (h.state, h.answered));
         let kind = match home_state {
             Some((HostState::Online | HostState::Rejoining, true)) if rec.observed.is_some() => {
                 ActionKind::Start { vm: vm.into(), host: home.clone().unwrap_or_default() }
@@ -318,30 +240,18 @@ impl Engine {
         match self.running_on(vm) {
             Some(host) => {
                 let reason = format!("stop requested by {who}");
-                let kind = ActionKind::Stop {
-                    vm: vm.into(),
-                    host,
-                };
+                let kind = ActionKind::Stop { vm: vm.into(), host };
                 self.start_action(vm, VmState::Stopping, reason, kind, who, out);
             }
             None => {
-                let host_answers = rec
-                    .host
-                    .as_deref()
-                    .and_then(|h| self.hosts.get(h))
-                    .is_none_or(|h| h.answered);
+                let host_answers = rec.host.as_deref().and_then(|h| self.hosts.get(h)).is_none_or(|h| h.answered);
                 if !host_answers {
                     return Err(format!(
                         "cannot stop {vm}: its host {} does not answer",
                         rec.host.clone().unwrap_or_default()
                     ));
                 }
-                self.vm_transition(
-                    vm,
-                    VmState::Stopped,
-                    format!("marked stopped by {who}: it was not running"),
-                    out,
-                );
+                self.vm_transition(vm, VmState::Stopped, format!("marked stopped by {who}: it was not running"), out);
             }
         }
         Ok(())

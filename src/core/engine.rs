@@ -68,16 +68,8 @@ impl Engine {
         Engine {
             host_policy: spec.host_policy,
             placement_policy: spec.placement,
-            hosts: spec
-                .hosts
-                .into_iter()
-                .map(|h| (h.name.clone(), HostRec::new(h, now)))
-                .collect(),
-            vms: spec
-                .vms
-                .into_iter()
-                .map(|v| (v.name.clone(), VmRec::new(v, now)))
-                .collect(),
+            hosts: spec.hosts.into_iter().map(|h| (h.name.clone(), HostRec::new(h, now))).collect(),
+            vms: spec.vms.into_iter().map(|v| (v.name.clone(), VmRec::new(v, now))).collect(),
             armed: true,
             next_action: 1,
             inflight: BTreeMap::new(),
@@ -103,11 +95,7 @@ impl Engine {
     /// Every protected VM with its state and host, and whether that host answered this cycle.
     pub fn vm_placements(&self) -> impl Iterator<Item = (&str, VmState, Option<&str>, bool)> {
         self.vms.values().map(|v| {
-            let answered = v
-                .host
-                .as_deref()
-                .and_then(|h| self.hosts.get(h))
-                .is_some_and(|h| h.answered);
+            let answered = v.host.as_deref().and_then(|h| self.hosts.get(h)).is_some_and(|h| h.answered);
             (v.spec.name.as_str(), v.state, v.host.as_deref(), answered)
         })
     }
@@ -179,8 +167,7 @@ impl Engine {
     fn judge_vm(&mut self, name: &str, sightings: &Sightings, out: &mut Output) {
         let now = self.now;
         let found: &[Sighting] = sightings.get(name).map(|v| v.as_slice()).unwrap_or(&[]);
-        let seen: Vec<(&str, DomState)> =
-            found.iter().map(|s| (s.host.as_str(), s.state)).collect();
+        let seen: Vec<(&str, DomState)> = found.iter().map(|s| (s.host.as_str(), s.state)).collect();
         let Some(vm) = self.vms.get_mut(name) else {
             return;
         };
@@ -205,11 +192,7 @@ impl Engine {
         {
             return;
         }
-        let active: Vec<&str> = seen
-            .iter()
-            .filter(|(_, s)| s.is_active())
-            .map(|(h, _)| *h)
-            .collect();
+        let active: Vec<&str> = seen.iter().filter(|(_, s)| s.is_active()).map(|(h, _)| *h).collect();
         if active.len() > 1 {
             self.duplicate(name, &active, out);
             return;
@@ -222,17 +205,8 @@ impl Engine {
                 } else if let Some((h, s)) = seen.first() {
                     self.vm_mut(name).host = Some(h.to_string());
                     VmProbe::Bad(format!("{} on {h}", s.label()))
-                } else if self
-                    .hosts
-                    .values()
-                    .all(|h| h.answered || h.state == HostState::Fenced)
-                {
-                    self.vm_transition(
-                        name,
-                        VmState::NeedsOperator,
-                        "not defined on any host".into(),
-                        out,
-                    );
+                } else if self.hosts.values().all(|h| h.answered || h.state == HostState::Fenced) {
+                    self.vm_transition(name, VmState::NeedsOperator, "not defined on any host".into(), out);
                     self.raise(
                         format!("missing:{name}"),
                         Subject::Vm(name.into()),
@@ -251,10 +225,7 @@ impl Engine {
                 };
                 match hrec.state {
                     HostState::Down | HostState::Fencing | HostState::Fenced => {
-                        let reason = format!(
-                            "host {h} is {}: waiting for fence before any restart",
-                            hrec.state
-                        );
+                        let reason = format!("host {h} is {}: waiting for fence before any restart", hrec.state);
                         self.vm_transition(name, VmState::AwaitingFence, reason, out);
                         return;
                     }
@@ -292,18 +263,12 @@ impl Engine {
     /// otherwise the copy on the VM's own host is kept and the others are destroyed, as
     /// Pacemaker's `multiple-active=stop_start` would, with a critical alarm.
     fn duplicate(&mut self, name: &str, active: &[&str], out: &mut Output) {
-        let rejoining = active.iter().any(|h| {
-            self.hosts
-                .get(*h)
-                .is_some_and(|r| r.state == HostState::Rejoining)
-        });
+        let rejoining = active.iter().any(|h| self.hosts.get(*h).is_some_and(|r| r.state == HostState::Rejoining));
         if rejoining {
             return;
         }
         let home = self.vms.get(name).and_then(|v| v.host.clone());
-        let keep = home
-            .filter(|h| active.contains(&h.as_str()))
-            .unwrap_or_else(|| active[0].to_string());
+        let keep = home.filter(|h| active.contains(&h.as_str())).unwrap_or_else(|| active[0].to_string());
         let list = active.join(", ");
         self.raise(
             format!("duplicate:{name}"),
@@ -317,11 +282,7 @@ impl Engine {
         }
         for h in active.iter().filter(|h| **h != keep) {
             self.act(
-                ActionKind::Destroy {
-                    vm: name.into(),
-                    host: h.to_string(),
-                    undefine: false,
-                },
+                ActionKind::Destroy { vm: name.into(), host: h.to_string(), undefine: false },
                 Decider::Policy(format!("multiple-active: keep the copy on {keep}")),
                 out,
             );
@@ -329,24 +290,13 @@ impl Engine {
     }
 
     /// Climb the ladder for a VM that stays bad. `avoid`: a host not to relocate to, and why.
-    pub(super) fn climb(
-        &mut self,
-        name: &str,
-        why: String,
-        avoid: Option<(String, String)>,
-        out: &mut Output,
-    ) {
+    pub(super) fn climb(&mut self, name: &str, why: String, avoid: Option<(String, String)>, out: &mut Output) {
         let now = self.now;
         if !self.armed {
             let vm = self.vm_mut(name);
             vm.reason = format!("{why}; HA disarmed: no action");
             if vm.state != VmState::Suspect {
-                self.vm_transition(
-                    name,
-                    VmState::Suspect,
-                    format!("{why}; HA disarmed: no action"),
-                    out,
-                );
+                self.vm_transition(name, VmState::Suspect, format!("{why}; HA disarmed: no action"), out);
             }
             return;
         }
@@ -356,33 +306,27 @@ impl Engine {
             .and_then(|h| self.hosts.get(h))
             .is_some_and(|h| h.state == HostState::Online && h.answered && !h.maintenance);
         let rung = self.vms[name].next_rung(now, home_online);
-        let (relocate, reinstall_or_stop): (Option<String>, Option<Result<String, String>>) =
-            match rung {
-                Rung::Restart(r) => {
-                    let host = home.unwrap_or_default();
-                    self.vm_mut(name).restarts.record(now);
-                    self.start_action(
-                        name,
-                        VmState::Restarting,
-                        format!("{why}; {r}"),
-                        ActionKind::Restart {
-                            vm: name.into(),
-                            host,
-                        },
-                        Decider::Policy(format!("ladder step 1, {r}")),
-                        out,
-                    );
-                    return;
-                }
-                Rung::Relocate(r) => (Some(r), None),
-                Rung::Reinstall(r) => (None, Some(Ok(r))),
-                Rung::Exhausted(r) => (None, Some(Err(r))),
-            };
+        let (relocate, reinstall_or_stop): (Option<String>, Option<Result<String, String>>) = match rung {
+            Rung::Restart(r) => {
+                let host = home.unwrap_or_default();
+                self.vm_mut(name).restarts.record(now);
+                self.start_action(
+                    name,
+                    VmState::Restarting,
+                    format!("{why}; {r}"),
+                    ActionKind::Restart { vm: name.into(), host },
+                    Decider::Policy(format!("ladder step 1, {r}")),
+                    out,
+                );
+                return;
+            }
+            Rung::Relocate(r) => (Some(r), None),
+            Rung::Reinstall(r) => (None, Some(Ok(r))),
+            Rung::Exhausted(r) => (None, Some(Err(r))),
+        };
         let mut why = why;
         if let Some(r) = relocate {
-            let avoid_here = home
-                .as_ref()
-                .map(|h| (h.clone(), "the VM just failed here".to_string()));
+            let avoid_here = home.as_ref().map(|h| (h.clone(), "the VM just failed here".to_string()));
             let trace = self.place_one(name, avoid.clone().or(avoid_here), None);
             if let Some(to) = trace.chosen.clone() {
                 self.vm_mut(name).relocations.record(now);
@@ -394,11 +338,7 @@ impl Engine {
                     name,
                     VmState::Relocating,
                     format!("{why}; {r} to {to} ({summary})"),
-                    ActionKind::Relocate {
-                        vm: name.into(),
-                        from,
-                        to,
-                    },
+                    ActionKind::Relocate { vm: name.into(), from, to },
                     Decider::Policy(format!("ladder step 2, {r}")),
                     out,
                 );
@@ -415,31 +355,18 @@ impl Engine {
                     name,
                     VmState::Reinstalling,
                     format!("{why}; reinstalling from its golden image"),
-                    ActionKind::Reinstall {
-                        vm: name.into(),
-                        host,
-                    },
+                    ActionKind::Reinstall { vm: name.into(), host },
                     Decider::Policy("ladder step 3, reinstall from golden image".into()),
                     out,
                 );
             }
-            _ => self.needs_operator(
-                name,
-                format!("{why}; ladder exhausted, reinstall not allowed by policy"),
-                out,
-            ),
+            _ => self.needs_operator(name, format!("{why}; ladder exhausted, reinstall not allowed by policy"), out),
         }
     }
 
     pub(super) fn needs_operator(&mut self, name: &str, reason: String, out: &mut Output) {
         self.vm_transition(name, VmState::NeedsOperator, reason.clone(), out);
-        self.raise(
-            format!("operator:{name}"),
-            Subject::Vm(name.into()),
-            Severity::Critical,
-            reason,
-            out,
-        );
+        self.raise(format!("operator:{name}"), Subject::Vm(name.into()), Severity::Critical, reason, out);
     }
 
     /// Record and emit an action for a VM, moving it to the state that owns the action.
@@ -458,12 +385,7 @@ impl Engine {
     }
 
     /// Emit an action and remember it until its outcome arrives.
-    pub(super) fn act(
-        &mut self,
-        kind: ActionKind,
-        decided_by: Decider,
-        out: &mut Output,
-    ) -> ActionId {
+    pub(super) fn act(&mut self, kind: ActionKind, decided_by: Decider, out: &mut Output) -> ActionId {
         let id = self.next_action;
         self.next_action += 1;
         let subject = match (&kind, kind.vm()) {
@@ -474,18 +396,10 @@ impl Engine {
         out.events.push(Event {
             at: self.now,
             subject,
-            kind: EventKind::ActionDecided {
-                id,
-                action: kind.to_string(),
-                decided_by: decided_by.clone(),
-            },
+            kind: EventKind::ActionDecided { id, action: kind.to_string(), decided_by: decided_by.clone() },
             reason: String::new(),
         });
-        let action = Action {
-            id,
-            kind,
-            decided_by,
-        };
+        let action = Action { id, kind, decided_by };
         self.inflight.insert(id, action.clone());
         out.actions.push(action);
         id
@@ -501,9 +415,7 @@ impl Engine {
             match h.state {
                 HostState::Down => self.maybe_fence(hn, out),
                 HostState::Rejoining if h.answered => self.rejoin(hn, out),
-                HostState::Online if h.maintenance && h.answered && self.armed => {
-                    self.drain(hn, out)
-                }
+                HostState::Online if h.maintenance && h.answered && self.armed => self.drain(hn, out),
                 _ => {}
             }
         }
@@ -516,11 +428,7 @@ impl Engine {
         if !self.armed || h.fence_action.is_some() || h.fence_retry_at.is_some_and(|t| now < t) {
             return;
         }
-        let vms = self
-            .vms
-            .values()
-            .filter(|v| v.host.as_deref() == Some(hn))
-            .count();
+        let vms = self.vms.values().filter(|v| v.host.as_deref() == Some(hn)).count();
         match h.spec.fence_agent.clone() {
             Some(agent) => {
                 let id = self.act(
@@ -551,8 +459,7 @@ impl Engine {
             .flat_map(|p| p.domains.iter())
             .filter_map(|d| {
                 let vm = self.vms.get(&d.name)?;
-                let elsewhere =
-                    vm.host.as_deref().is_some_and(|h| h != hn) && vm.target.as_deref() != Some(hn);
+                let elsewhere = vm.host.as_deref().is_some_and(|h| h != hn) && vm.target.as_deref() != Some(hn);
                 elsewhere.then(|| (d.name.clone(), vm.host.clone().unwrap_or_default()))
             })
             .collect();
@@ -561,29 +468,16 @@ impl Engine {
                 continue;
             }
             let id = self.act(
-                ActionKind::Destroy {
-                    vm: vm.clone(),
-                    host: hn.into(),
-                    undefine: true,
-                },
-                Decider::Policy(format!(
-                    "rejoin: stale copy of {vm}, which now runs on {now_on}"
-                )),
+                ActionKind::Destroy { vm: vm.clone(), host: hn.into(), undefine: true },
+                Decider::Policy(format!("rejoin: stale copy of {vm}, which now runs on {now_on}")),
                 out,
             );
-            self.hosts
-                .get_mut(hn)
-                .expect("host exists")
-                .cleanups
-                .insert(vm.clone(), id);
+            self.hosts.get_mut(hn).expect("host exists").cleanups.insert(vm.clone(), id);
         }
         let ok = self.host_policy.ok_threshold.max(1);
         let h = &self.hosts[hn];
         if stale.is_empty() && h.cleanups.is_empty() && h.good >= ok {
-            let reason = format!(
-                "{} good probes (threshold {ok}) and no stale copies",
-                h.good
-            );
+            let reason = format!("{} good probes (threshold {ok}) and no stale copies", h.good);
             self.host_transition(hn, HostState::Online, reason, out);
         }
     }
@@ -596,10 +490,7 @@ impl Engine {
             .filter(|v| {
                 v.host.as_deref() == Some(hn)
                     && v.action.is_none()
-                    && matches!(
-                        v.state,
-                        VmState::Healthy | VmState::Probation | VmState::Suspect
-                    )
+                    && matches!(v.state, VmState::Healthy | VmState::Probation | VmState::Suspect)
             })
             .map(|v| v.spec.name.clone())
             .collect();
@@ -621,11 +512,7 @@ impl Engine {
                 &name,
                 VmState::Migrating,
                 format!("draining {hn} for maintenance: to {to} ({summary})"),
-                ActionKind::Migrate {
-                    vm: name.clone(),
-                    from: hn.into(),
-                    to,
-                },
+                ActionKind::Migrate { vm: name.clone(), from: hn.into(), to },
                 Decider::Policy(format!("maintenance drain of {hn}")),
                 out,
             );
@@ -649,11 +536,9 @@ impl Engine {
             .filter(|v| v.action.is_none())
             .filter(|v| match v.state {
                 VmState::Pending => true,
-                VmState::AwaitingFence => v
-                    .host
-                    .as_deref()
-                    .and_then(|h| self.hosts.get(h))
-                    .is_some_and(|h| h.state == HostState::Fenced),
+                VmState::AwaitingFence => {
+                    v.host.as_deref().and_then(|h| self.hosts.get(h)).is_some_and(|h| h.state == HostState::Fenced)
+                }
                 _ => false,
             })
             .map(|v| (v.spec.priority, v.spec.name.clone()))
@@ -676,11 +561,7 @@ impl Engine {
                         &name,
                         VmState::Relocating,
                         format!("recovering from {from}: starting on {to} ({summary})"),
-                        ActionKind::Relocate {
-                            vm: name.clone(),
-                            from: None,
-                            to,
-                        },
+                        ActionKind::Relocate { vm: name.clone(), from: None, to },
                         Decider::Policy(format!("recovery: {from} is fenced")),
                         out,
                     );
@@ -740,12 +621,7 @@ impl Engine {
         slots
     }
 
-    fn place_in(
-        &self,
-        name: &str,
-        slots: &[Slot],
-        avoid: Option<(String, String)>,
-    ) -> PlacementTrace {
+    fn place_in(&self, name: &str, slots: &[Slot], avoid: Option<(String, String)>) -> PlacementTrace {
         let vm = &self.vms[name];
         let req = Request {
             vm: name,
@@ -758,12 +634,7 @@ impl Engine {
     }
 
     /// Place one VM against the current cluster (its own room not counted).
-    pub(super) fn place_one(
-        &self,
-        name: &str,
-        avoid: Option<(String, String)>,
-        only: Option<&str>,
-    ) -> PlacementTrace {
+    pub(super) fn place_one(&self, name: &str, avoid: Option<(String, String)>, only: Option<&str>) -> PlacementTrace {
         let mut slots = self.slots(Some(name));
         if let Some(only) = only {
             slots.retain(|s| s.host == only);
@@ -772,18 +643,10 @@ impl Engine {
     }
 
     pub(super) fn vm_mut(&mut self, name: &str) -> &mut VmRec {
-        self.vms
-            .get_mut(name)
-            .expect("VM names come from the engine's own map")
+        self.vms.get_mut(name).expect("VM names come from the engine's own map")
     }
 
-    pub(super) fn vm_transition(
-        &mut self,
-        name: &str,
-        to: VmState,
-        reason: String,
-        out: &mut Output,
-    ) {
+    pub(super) fn vm_transition(&mut self, name: &str, to: VmState, reason: String, out: &mut Output) {
         let now = self.now;
         if let Some((from, to)) = self.vm_mut(name).set_state(now, to, reason.clone()) {
             out.events.push(Event {
@@ -796,13 +659,7 @@ impl Engine {
     }
 
     /// Change a host's state and carry the consequences to its VMs.
-    pub(super) fn host_transition(
-        &mut self,
-        hn: &str,
-        to: HostState,
-        reason: String,
-        out: &mut Output,
-    ) {
+    pub(super) fn host_transition(&mut self, hn: &str, to: HostState, reason: String, out: &mut Output) {
         let now = self.now;
         let Some(h) = self.hosts.get_mut(hn) else {
             return;
@@ -828,10 +685,7 @@ impl Engine {
         match to {
             HostState::Down => {
                 for name in on_host {
-                    if matches!(
-                        self.vms[&name].state,
-                        VmState::Stopped | VmState::Unmanaged | VmState::NeedsOperator
-                    ) {
+                    if matches!(self.vms[&name].state, VmState::Stopped | VmState::Unmanaged | VmState::NeedsOperator) {
                         continue;
                     }
                     self.vm_transition(
@@ -846,10 +700,7 @@ impl Engine {
                 for name in on_host {
                     if matches!(
                         self.vms[&name].state,
-                        VmState::Stopped
-                            | VmState::Unmanaged
-                            | VmState::NeedsOperator
-                            | VmState::AwaitingFence
+                        VmState::Stopped | VmState::Unmanaged | VmState::NeedsOperator | VmState::AwaitingFence
                     ) {
                         continue;
                     }
@@ -861,9 +712,7 @@ impl Engine {
                     );
                 }
             }
-            HostState::Rejoining | HostState::Online
-                if matches!(before, HostState::Down | HostState::Fencing) =>
-            {
+            HostState::Rejoining | HostState::Online if matches!(before, HostState::Down | HostState::Fencing) => {
                 // No fence happened, so none of its VMs was started elsewhere: judge them again.
                 for name in on_host {
                     if self.vms[&name].state == VmState::AwaitingFence {
@@ -881,12 +730,7 @@ impl Engine {
     }
 
     pub(super) fn note(&mut self, subject: Subject, reason: String, out: &mut Output) {
-        out.events.push(Event {
-            at: self.now,
-            subject,
-            kind: EventKind::Note,
-            reason,
-        });
+        out.events.push(Event { at: self.now, subject, kind: EventKind::Note, reason });
     }
 
     /// Raise an alarm unless one with the same key is still unacknowledged.
@@ -909,15 +753,7 @@ impl Engine {
             kind: EventKind::Alarm { id, severity },
             reason: message.clone(),
         });
-        self.alarms.push(AlarmRec {
-            id,
-            key,
-            at: self.now,
-            subject,
-            severity,
-            message,
-            acked: false,
-        });
+        self.alarms.push(AlarmRec { id, key, at: self.now, subject, severity, message, acked: false });
         const KEEP: usize = 200;
         if self.alarms.len() > KEEP {
             if let Some(i) = self.alarms.iter().position(|a| a.acked) {
@@ -941,10 +777,7 @@ impl Engine {
         out.events.push(Event {
             at: now,
             subject,
-            kind: EventKind::ActionFinished {
-                id,
-                outcome: outcome.clone(),
-            },
+            kind: EventKind::ActionFinished { id, outcome: outcome.clone() },
             reason: String::new(),
         });
         match &action.kind {
@@ -977,19 +810,12 @@ impl Engine {
         let agent = h.spec.fence_agent.clone().unwrap_or_default();
         match outcome {
             Outcome::Done => {
-                self.host_transition(
-                    host,
-                    HostState::Fenced,
-                    format!("powered off by fence agent {agent}"),
-                    out,
-                );
+                self.host_transition(host, HostState::Fenced, format!("powered off by fence agent {agent}"), out);
             }
             Outcome::Failed(e) | Outcome::NotAvailable(e) => {
                 h.fence_retry_at = Some(self.now.plus(retry));
-                let reason = format!(
-                    "fence failed: {e}; retry in {}; its VMs stay where they are",
-                    super::time::human(retry)
-                );
+                let reason =
+                    format!("fence failed: {e}; retry in {}; its VMs stay where they are", super::time::human(retry));
                 self.host_transition(host, HostState::Down, reason.clone(), out);
                 self.raise(
                     format!("fencefail:{host}"),
@@ -1042,42 +868,26 @@ impl Engine {
             Outcome::Done => unreachable!("handled above"),
         };
         // If its host died meanwhile, the host's path (fence, then recovery) takes over.
+        // A failed recovery from a fenced host is the VM's own failure: it climbs the ladder
+        // (bounded by max_relocate) instead of being retried every cycle.
+        let recovery = matches!(action.kind, ActionKind::Relocate { from: None, .. });
         let home = self.vms[&name].host.clone();
-        if let Some(hs) = home
-            .as_deref()
-            .and_then(|h| self.hosts.get(h))
-            .map(|h| h.state)
-        {
-            if matches!(hs, HostState::Down | HostState::Fencing | HostState::Fenced) {
-                let reason = format!(
-                    "{err}; host {} is {hs}: waiting for fence",
-                    home.unwrap_or_default()
-                );
+        if let Some(hs) = home.as_deref().and_then(|h| self.hosts.get(h)).map(|h| h.state) {
+            if matches!(hs, HostState::Down | HostState::Fencing) || (hs == HostState::Fenced && !recovery) {
+                let reason = format!("{err}; host {} is {hs}: waiting for fence", home.unwrap_or_default());
                 self.vm_transition(&name, VmState::AwaitingFence, reason, out);
                 return;
             }
         }
         let by_operator = matches!(action.decided_by, Decider::Operator(_));
         match &action.kind {
-            ActionKind::Migrate { .. } => self.vm_transition(
-                &name,
-                VmState::Suspect,
-                format!("{err}; checking where it runs"),
-                out,
-            ),
-            ActionKind::Reinstall { .. }
-                if by_operator && matches!(outcome, Outcome::NotAvailable(_)) =>
-            {
-                self.vm_transition(
-                    &name,
-                    VmState::Suspect,
-                    format!("{err}; nothing was changed"),
-                    out,
-                )
+            ActionKind::Migrate { .. } => {
+                self.vm_transition(&name, VmState::Suspect, format!("{err}; checking where it runs"), out)
             }
-            ActionKind::Reinstall { .. } | ActionKind::Stop { .. } => {
-                self.needs_operator(&name, err, out)
+            ActionKind::Reinstall { .. } if by_operator && matches!(outcome, Outcome::NotAvailable(_)) => {
+                self.vm_transition(&name, VmState::Suspect, format!("{err}; nothing was changed"), out)
             }
+            ActionKind::Reinstall { .. } | ActionKind::Stop { .. } => self.needs_operator(&name, err, out),
             ActionKind::Start { .. } if by_operator => self.needs_operator(&name, err, out),
             ActionKind::Relocate { .. } => {
                 let avoid = target.map(|t| (t, "starting the VM here just failed".to_string()));

@@ -79,11 +79,7 @@ impl fmt::Display for Event {
         match &self.kind {
             EventKind::VmTransition { from, to } => write!(f, "{from} -> {to}")?,
             EventKind::HostTransition { from, to } => write!(f, "{from} -> {to}")?,
-            EventKind::ActionDecided {
-                id,
-                action,
-                decided_by,
-            } => write!(f, "action #{id} {action} ({decided_by})")?,
+            EventKind::ActionDecided { id, action, decided_by } => write!(f, "action #{id} {action} ({decided_by})")?,
             EventKind::ActionFinished { id, outcome } => match outcome {
                 Outcome::Done => write!(f, "action #{id} done")?,
                 Outcome::Failed(e) => write!(f, "action #{id} failed: {e}")?,

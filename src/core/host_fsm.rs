@@ -99,19 +99,10 @@ impl HostRec {
 
     /// Whether this host's probe result can be trusted to judge its VMs this cycle.
     pub fn can_judge_vms(&self) -> bool {
-        self.answered
-            && matches!(
-                self.state,
-                HostState::Online | HostState::Rejoining | HostState::Maintenance
-            )
+        self.answered && matches!(self.state, HostState::Online | HostState::Rejoining | HostState::Maintenance)
     }
 
-    pub fn set_state(
-        &mut self,
-        now: Time,
-        to: HostState,
-        reason: String,
-    ) -> Option<(HostState, HostState)> {
+    pub fn set_state(&mut self, now: Time, to: HostState, reason: String) -> Option<(HostState, HostState)> {
         let from = self.shown_state();
         self.state = to;
         self.reason = reason.clone();
@@ -120,12 +111,7 @@ impl HostRec {
             return None;
         }
         self.since = now;
-        self.history.push_back(Transition {
-            at: now,
-            from: from.label().into(),
-            to: shown.label().into(),
-            reason,
-        });
+        self.history.push_back(Transition { at: now, from: from.label().into(), to: shown.label().into(), reason });
         while self.history.len() > HISTORY {
             self.history.pop_front();
         }
@@ -133,12 +119,7 @@ impl HostRec {
     }
 
     /// Apply one probe result. Returns the transition to make, if any.
-    pub fn on_probe(
-        &mut self,
-        now: Time,
-        result: Result<&HostProbe, &str>,
-        policy: &HostPolicy,
-    ) -> Option<HostStep> {
+    pub fn on_probe(&mut self, now: Time, result: Result<&HostProbe, &str>, policy: &HostPolicy) -> Option<HostStep> {
         match result {
             Ok(probe) => {
                 self.answered = true;
@@ -164,19 +145,13 @@ impl HostRec {
     fn on_good(&mut self, policy: &HostPolicy) -> Option<HostStep> {
         let ok = policy.ok_threshold.max(1);
         match self.state {
-            HostState::Unknown => Some(HostStep {
-                to: HostState::Online,
-                reason: "first probe answered".into(),
-            }),
+            HostState::Unknown => Some(HostStep { to: HostState::Online, reason: "first probe answered".into() }),
             HostState::Suspect if self.good >= ok => Some(HostStep {
                 to: HostState::Online,
                 reason: format!("{} good probes in a row (threshold {ok})", self.good),
             }),
             HostState::Suspect => {
-                self.reason = format!(
-                    "answering again: {} of {ok} good probes (threshold {ok})",
-                    self.good
-                );
+                self.reason = format!("answering again: {} of {ok} good probes (threshold {ok})", self.good);
                 None
             }
             // A Down host that answers before any fence was started never had its VMs moved:
@@ -193,13 +168,7 @@ impl HostRec {
         }
     }
 
-    fn on_bad(
-        &mut self,
-        now: Time,
-        first: Time,
-        err: &str,
-        policy: &HostPolicy,
-    ) -> Option<HostStep> {
+    fn on_bad(&mut self, now: Time, first: Time, err: &str, policy: &HostPolicy) -> Option<HostStep> {
         let ft = policy.fail_threshold.max(1);
         let down = HostStep {
             to: HostState::Down,
@@ -210,18 +179,12 @@ impl HostRec {
             ),
         };
         match self.state {
-            HostState::Online
-            | HostState::Unknown
-            | HostState::Rejoining
-            | HostState::Maintenance
+            HostState::Online | HostState::Unknown | HostState::Rejoining | HostState::Maintenance
                 if self.bad >= ft =>
             {
                 Some(down)
             }
-            HostState::Online
-            | HostState::Unknown
-            | HostState::Rejoining
-            | HostState::Maintenance => Some(HostStep {
+            HostState::Online | HostState::Unknown | HostState::Rejoining | HostState::Maintenance => Some(HostStep {
                 to: HostState::Suspect,
                 reason: format!("{} failed probe (threshold {ft}): {err}", self.bad),
             }),
@@ -241,11 +204,7 @@ mod tests {
 
     fn rec() -> HostRec {
         let mut r = HostRec::new(
-            HostSpec {
-                name: "hv1".into(),
-                uri: "test:///x".into(),
-                fence_agent: Some("demo".into()),
-            },
+            HostSpec { name: "hv1".into(), uri: "test:///x".into(), fence_agent: Some("demo".into()) },
             Time::ZERO,
         );
         r.state = HostState::Online;
@@ -265,11 +224,7 @@ mod tests {
             .enumerate()
             .map(|(i, c)| {
                 let now = Time::from_secs(i as u64);
-                let res = if c == '+' {
-                    Ok(&probe)
-                } else {
-                    Err("connection refused")
-                };
+                let res = if c == '+' { Ok(&probe) } else { Err("connection refused") };
                 if let Some(step) = r.on_probe(now, res, &p) {
                     r.set_state(now, step.to, step.reason);
                 }
@@ -325,10 +280,7 @@ mod tests {
     fn down_reason_says_how_many_in_how_long() {
         let mut r = rec();
         run(&mut r, "---");
-        assert_eq!(
-            r.reason,
-            "3 failed probes in 2 s (threshold 3): connection refused"
-        );
+        assert_eq!(r.reason, "3 failed probes in 2 s (threshold 3): connection refused");
     }
 
     #[test]

@@ -50,11 +50,7 @@ pub struct HostPolicy {
 
 impl Default for HostPolicy {
     fn default() -> Self {
-        HostPolicy {
-            fail_threshold: 3,
-            ok_threshold: 3,
-            fence_retry: Duration::from_secs(10),
-        }
+        HostPolicy { fail_threshold: 3, ok_threshold: 3, fence_retry: Duration::from_secs(10) }
     }
 }
 
@@ -69,10 +65,7 @@ pub struct PlacementPolicy {
 
 impl Default for PlacementPolicy {
     fn default() -> Self {
-        PlacementPolicy {
-            cpu_overcommit: 4.0,
-            mem_overcommit: 1.0,
-        }
+        PlacementPolicy { cpu_overcommit: 4.0, mem_overcommit: 1.0 }
     }
 }
 

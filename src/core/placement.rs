@@ -90,9 +90,7 @@ fn judge(slot: &Slot, req: &Request, policy: &PlacementPolicy) -> Result<i64, St
             return Err(why.to_string());
         }
     }
-    let cap = slot
-        .capacity
-        .ok_or_else(|| "capacity unknown (never probed)".to_string())?;
+    let cap = slot.capacity.ok_or_else(|| "capacity unknown (never probed)".to_string())?;
     if let Some(group) = req.anti_affinity {
         if slot.groups.contains(group) {
             return Err(format!("anti-affinity group {group} already has a VM here"));
@@ -123,10 +121,8 @@ fn judge(slot: &Slot, req: &Request, policy: &PlacementPolicy) -> Result<i64, St
 
 /// Choose a host for one VM. Ties go to the host named first, so the answer is deterministic.
 pub fn place(slots: &[Slot], req: &Request, policy: &PlacementPolicy) -> PlacementTrace {
-    let judged: Vec<(String, Result<i64, String>)> = slots
-        .iter()
-        .map(|s| (s.host.clone(), judge(s, req, policy)))
-        .collect();
+    let judged: Vec<(String, Result<i64, String>)> =
+        slots.iter().map(|s| (s.host.clone(), judge(s, req, policy))).collect();
     let best = judged
         .iter()
         .filter_map(|(h, r)| r.as_ref().ok().map(|s| (h, *s)))
@@ -146,11 +142,7 @@ pub fn place(slots: &[Slot], req: &Request, policy: &PlacementPolicy) -> Placeme
             Candidate { host, verdict }
         })
         .collect();
-    PlacementTrace {
-        vm: req.vm.to_string(),
-        chosen: best,
-        candidates,
-    }
+    PlacementTrace { vm: req.vm.to_string(), chosen: best, candidates }
 }
 
 #[cfg(test)]
@@ -161,10 +153,7 @@ mod tests {
         Slot {
             host: host.into(),
             accepts: Ok(()),
-            capacity: Some(Capacity {
-                cpus,
-                memory_kib: mem_mib * 1024,
-            }),
+            capacity: Some(Capacity { cpus, memory_kib: mem_mib * 1024 }),
             used_vcpus: used_cpu,
             used_memory_kib: used_mib * 1024,
             groups: BTreeSet::new(),
@@ -172,31 +161,17 @@ mod tests {
     }
 
     fn req<'a>(vm: &'a str, vcpus: u32, mib: u64, group: Option<&'a str>) -> Request<'a> {
-        Request {
-            vm,
-            vcpus,
-            memory_kib: mib * 1024,
-            anti_affinity: group,
-            avoid: None,
-        }
+        Request { vm, vcpus, memory_kib: mib * 1024, anti_affinity: group, avoid: None }
     }
 
     fn verdict<'a>(t: &'a PlacementTrace, host: &str) -> &'a Verdict {
-        &t.candidates
-            .iter()
-            .find(|c| c.host == host)
-            .unwrap()
-            .verdict
+        &t.candidates.iter().find(|c| c.host == host).unwrap().verdict
     }
 
     #[test]
     fn picks_the_host_with_most_free_memory() {
         let slots = vec![slot("hv1", 8, 8192, 2, 6000), slot("hv2", 8, 8192, 2, 1000)];
-        let t = place(
-            &slots,
-            &req("web1", 2, 1024, None),
-            &PlacementPolicy::default(),
-        );
+        let t = place(&slots, &req("web1", 2, 1024, None), &PlacementPolicy::default());
         assert_eq!(t.chosen.as_deref(), Some("hv2"));
         assert!(matches!(verdict(&t, "hv1"), Verdict::Eligible { .. }));
     }
@@ -204,11 +179,7 @@ mod tests {
     #[test]
     fn rejects_hosts_without_memory_and_says_why() {
         let slots = vec![slot("hv1", 8, 4096, 0, 3500)];
-        let t = place(
-            &slots,
-            &req("db1", 1, 1024, None),
-            &PlacementPolicy::default(),
-        );
+        let t = place(&slots, &req("db1", 1, 1024, None), &PlacementPolicy::default());
         assert_eq!(t.chosen, None);
         match verdict(&t, "hv1") {
             Verdict::Rejected { reason } => {
@@ -222,14 +193,8 @@ mod tests {
     #[test]
     fn vcpu_overcommit_ratio_is_applied() {
         let slots = vec![slot("hv1", 2, 65536, 7, 0)];
-        let mut p = PlacementPolicy {
-            cpu_overcommit: 4.0,
-            mem_overcommit: 1.0,
-        };
-        assert_eq!(
-            place(&slots, &req("a", 1, 1, None), &p).chosen.as_deref(),
-            Some("hv1")
-        );
+        let mut p = PlacementPolicy { cpu_overcommit: 4.0, mem_overcommit: 1.0 };
+        assert_eq!(place(&slots, &req("a", 1, 1, None), &p).chosen.as_deref(), Some("hv1"));
         assert_eq!(place(&slots, &req("a", 2, 1, None), &p).chosen, None);
         p.cpu_overcommit = 1.0;
         assert_eq!(place(&slots, &req("a", 1, 1, None), &p).chosen, None);
@@ -240,15 +205,9 @@ mod tests {
         let mut a = slot("hv1", 8, 8192, 0, 0);
         a.groups.insert("db".into());
         let b = slot("hv2", 8, 8192, 4, 7000);
-        let t = place(
-            &[a, b],
-            &req("db2", 1, 512, Some("db")),
-            &PlacementPolicy::default(),
-        );
+        let t = place(&[a, b], &req("db2", 1, 512, Some("db")), &PlacementPolicy::default());
         assert_eq!(t.chosen.as_deref(), Some("hv2"));
-        assert!(
-            matches!(verdict(&t, "hv1"), Verdict::Rejected { reason } if reason.contains("anti-affinity"))
-        );
+        assert!(matches!(verdict(&t, "hv1"), Verdict::Rejected { reason } if reason.contains("anti-affinity")));
     }
 
     #[test]
@@ -260,12 +219,8 @@ mod tests {
         r.avoid = Some(("hv2", "the VM just failed here"));
         let t = place(&[down, cur], &r, &PlacementPolicy::default());
         assert_eq!(t.chosen, None);
-        assert!(
-            matches!(verdict(&t, "hv1"), Verdict::Rejected { reason } if reason == "host is Down")
-        );
-        assert!(
-            matches!(verdict(&t, "hv2"), Verdict::Rejected { reason } if reason.contains("just failed"))
-        );
+        assert!(matches!(verdict(&t, "hv1"), Verdict::Rejected { reason } if reason == "host is Down"));
+        assert!(matches!(verdict(&t, "hv2"), Verdict::Rejected { reason } if reason.contains("just failed")));
     }
 
     #[test]

@@ -12,12 +12,8 @@ impl Engine {
             .values()
             .map(|h| {
                 let slot = slots.iter().find(|s| s.host == h.spec.name);
-                let running = h
-                    .last_probe
-                    .iter()
-                    .flat_map(|p| p.domains.iter())
-                    .filter(|d| d.state.is_active())
-                    .count();
+                let running =
+                    h.last_probe.iter().flat_map(|p| p.domains.iter()).filter(|d| d.state.is_active()).count();
                 HostView {
                     name: h.spec.name.clone(),
                     uri: h.spec.uri.clone(),
@@ -70,18 +66,7 @@ impl Engine {
                 acked: a.acked,
             })
             .collect();
-        alarms.sort_by(|a, b| {
-            a.acked
-                .cmp(&b.acked)
-                .then(b.severity.cmp(&a.severity))
-                .then(b.id.cmp(&a.id))
-        });
-        ClusterView {
-            at: now,
-            armed: self.armed,
-            hosts,
-            vms,
-            alarms,
-        }
+        alarms.sort_by(|a, b| a.acked.cmp(&b.acked).then(b.severity.cmp(&a.severity)).then(b.id.cmp(&a.id)));
+        ClusterView { at: now, armed: self.armed, hosts, vms, alarms }
     }
 }

@@ -8,9 +8,7 @@ use std::fmt;
 use std::time::Duration;
 
 /// A point on the supervisor's monotonic clock, in milliseconds since it started.
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Time(pub u64);
 
 impl Time {

@@ -99,12 +99,7 @@ impl VmRec {
     }
 
     /// Change state, recording the transition. Returns `(from, to)` if the state changed.
-    pub fn set_state(
-        &mut self,
-        now: Time,
-        to: VmState,
-        reason: impl Into<String>,
-    ) -> Option<(VmState, VmState)> {
+    pub fn set_state(&mut self, now: Time, to: VmState, reason: impl Into<String>) -> Option<(VmState, VmState)> {
         let reason = reason.into();
         let from = self.state;
         self.state = to;
@@ -118,12 +113,7 @@ impl VmRec {
             self.first_bad_at = None;
         }
         self.good = 0;
-        self.history.push_back(Transition {
-            at: now,
-            from: from.label().into(),
-            to: to.label().into(),
-            reason,
-        });
+        self.history.push_back(Transition { at: now, from: from.label().into(), to: to.label().into(), reason });
         while self.history.len() > super::host_fsm::HISTORY {
             self.history.pop_front();
         }
@@ -148,9 +138,7 @@ impl VmRec {
                 self.first_bad_at = None;
                 self.good = self.good.saturating_add(1);
                 match self.state {
-                    VmState::Discovering => {
-                        Some(VmStep::To(VmState::Healthy, "found running".into()))
-                    }
+                    VmState::Discovering => Some(VmStep::To(VmState::Healthy, "found running".into())),
                     VmState::Suspect if self.good >= ok => Some(VmStep::To(
                         VmState::Healthy,
                         format!("{} good probes in a row (threshold {ok})", self.good),
@@ -196,23 +184,16 @@ impl VmRec {
                     ))
                 };
                 match self.state {
-                    VmState::Healthy | VmState::Discovering | VmState::Suspect
-                        if self.bad >= ft =>
-                    {
-                        Some(climbed())
-                    }
+                    VmState::Healthy | VmState::Discovering | VmState::Suspect if self.bad >= ft => Some(climbed()),
                     VmState::Healthy | VmState::Discovering => Some(VmStep::To(
                         VmState::Suspect,
                         format!("{} failed probe ({what}), threshold {ft}", self.bad),
                     )),
                     VmState::Suspect => {
-                        self.reason =
-                            format!("{} failed probes ({what}), threshold {ft}", self.bad);
+                        self.reason = format!("{} failed probes ({what}), threshold {ft}", self.bad);
                         None
                     }
-                    VmState::Probation => Some(VmStep::Escalate(format!(
-                        "failed during probation ({what})"
-                    ))),
+                    VmState::Probation => Some(VmStep::Escalate(format!("failed during probation ({what})"))),
                     _ => None,
                 }
             }
@@ -226,18 +207,10 @@ impl VmRec {
         let restarts = self.restarts_in_window(now);
         let relocations = self.relocations_in_window(now);
         if home_online && restarts < p.max_restart {
-            return Rung::Restart(format!(
-                "restart {} of {} in {window}",
-                restarts + 1,
-                p.max_restart
-            ));
+            return Rung::Restart(format!("restart {} of {} in {window}", restarts + 1, p.max_restart));
         }
         if relocations < p.max_relocate {
-            return Rung::Relocate(format!(
-                "relocation {} of {} in {window}",
-                relocations + 1,
-                p.max_relocate
-            ));
+            return Rung::Relocate(format!("relocation {} of {} in {window}", relocations + 1, p.max_relocate));
         }
         let spent = format!(
             "{restarts} of {} restarts and {relocations} of {} relocations used in {window}",
@@ -246,9 +219,7 @@ impl VmRec {
         if p.reinstall {
             Rung::Reinstall(format!("reinstall from golden image ({spent})"))
         } else {
-            Rung::Exhausted(format!(
-                "ladder exhausted: {spent}, reinstall not allowed by policy"
-            ))
+            Rung::Exhausted(format!("ladder exhausted: {spent}, reinstall not allowed by policy"))
         }
     }
 }
@@ -280,11 +251,7 @@ mod tests {
         let mut states = vec![];
         for (i, c) in probes.chars().enumerate() {
             let now = Time::from_secs(i as u64 + 1);
-            let probe = if c == '+' {
-                VmProbe::Good
-            } else {
-                VmProbe::Bad("shut off".into())
-            };
+            let probe = if c == '+' { VmProbe::Good } else { VmProbe::Bad("shut off".into()) };
             match r.on_probe(now, &probe) {
                 Some(VmStep::To(s, why)) => {
                     r.set_state(now, s, why);
@@ -345,10 +312,7 @@ mod tests {
     fn escalation_reason_is_readable() {
         let mut r = rec(Healthy);
         let (_, esc) = feed(&mut r, "---");
-        assert_eq!(
-            esc.as_deref(),
-            Some("3 failed probes in 2 s (shut off), threshold 3")
-        );
+        assert_eq!(esc.as_deref(), Some("3 failed probes in 2 s (shut off), threshold 3"));
     }
 
     #[test]
@@ -376,20 +340,11 @@ mod tests {
     fn ladder_climbs_restart_relocate_then_operator() {
         let mut r = rec(Suspect);
         let now = Time::from_secs(100);
-        assert_eq!(
-            r.next_rung(now, true),
-            Rung::Restart("restart 1 of 2 in 10 min".into())
-        );
+        assert_eq!(r.next_rung(now, true), Rung::Restart("restart 1 of 2 in 10 min".into()));
         r.restarts.record(now);
-        assert_eq!(
-            r.next_rung(now, true),
-            Rung::Restart("restart 2 of 2 in 10 min".into())
-        );
+        assert_eq!(r.next_rung(now, true), Rung::Restart("restart 2 of 2 in 10 min".into()));
         r.restarts.record(now);
-        assert_eq!(
-            r.next_rung(now, true),
-            Rung::Relocate("relocation 1 of 1 in 10 min".into())
-        );
+        assert_eq!(r.next_rung(now, true), Rung::Relocate("relocation 1 of 1 in 10 min".into()));
         r.relocations.record(now);
         assert!(matches!(r.next_rung(now, true), Rung::Exhausted(_)));
         r.spec.policy.reinstall = true;
@@ -409,9 +364,7 @@ mod tests {
         r.restarts.record(Time::from_secs(300));
         assert_eq!(r.restarts_in_window(Time::from_secs(599)), 2);
         assert_eq!(r.restarts_in_window(Time::from_secs(600)), 1);
-        assert!(
-            matches!(r.next_rung(Time::from_secs(600), true), Rung::Restart(s) if s.starts_with("restart 2"))
-        );
+        assert!(matches!(r.next_rung(Time::from_secs(600), true), Rung::Restart(s) if s.starts_with("restart 2")));
         assert_eq!(r.restarts_in_window(Time::from_secs(900)), 0);
     }
 }

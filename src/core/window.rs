@@ -38,10 +38,7 @@ impl SlidingWindow {
 
     /// When the oldest entry still inside the window will leave it.
     pub fn next_expiry(&self, now: Time, window: Duration) -> Option<Time> {
-        self.at
-            .iter()
-            .find(|t| now.since(**t) < window)
-            .map(|t| t.plus(window))
+        self.at.iter().find(|t| now.since(**t) < window).map(|t| t.plus(window))
     }
 }
 
@@ -57,10 +54,7 @@ mod tests {
         s.record(Time::from_secs(30));
         assert_eq!(s.count(Time::from_secs(59), w), 2);
         assert_eq!(s.count(Time::from_secs(60), w), 1, "the first leaves alone");
-        assert_eq!(
-            s.next_expiry(Time::from_secs(60), w),
-            Some(Time::from_secs(90))
-        );
+        assert_eq!(s.next_expiry(Time::from_secs(60), w), Some(Time::from_secs(90)));
         assert_eq!(s.count(Time::from_secs(90), w), 0);
         s.expire(Time::from_secs(61), w);
         assert_eq!(s.count(Time::from_secs(61), w), 1);

@@ -21,16 +21,8 @@ pub struct CommandAgent {
 }
 
 impl CommandAgent {
-    pub fn new(
-        program: &str,
-        options: BTreeMap<String, String>,
-        timeout: Duration,
-    ) -> CommandAgent {
-        CommandAgent {
-            program: PathBuf::from(program),
-            options,
-            timeout,
-        }
+    pub fn new(program: &str, options: BTreeMap<String, String>, timeout: Duration) -> CommandAgent {
+        CommandAgent { program: PathBuf::from(program), options, timeout }
     }
 
     /// The stdin text for one action; `password_file` is read now and sent as `password`.
@@ -38,12 +30,8 @@ impl CommandAgent {
         let mut text = format!("action={action}\n");
         for (k, v) in &self.options {
             if k == "password_file" {
-                let secret = std::fs::read_to_string(v)
-                    .map_err(|e| format!("cannot read password_file {v}: {e}"))?;
-                text.push_str(&format!(
-                    "password={}\n",
-                    secret.trim_end_matches(['\n', '\r'])
-                ));
+                let secret = std::fs::read_to_string(v).map_err(|e| format!("cannot read password_file {v}: {e}"))?;
+                text.push_str(&format!("password={}\n", secret.trim_end_matches(['\n', '\r'])));
             } else {
                 text.push_str(&format!("{k}={v}\n"));
             }
@@ -55,13 +43,8 @@ impl CommandAgent {
     fn run(&self, action: &str) -> Result<i32, String> {
         let input = self.stdin_text(action)?;
         let name = self.program.display().to_string();
-        let spawn = || {
-            Command::new(&self.program)
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-        };
+        let spawn =
+            || Command::new(&self.program).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn();
         // ETXTBSY: another thread forked while the agent file was open for writing (a freshly
         // installed agent); it clears at once.
         let mut attempt = spawn();
@@ -87,15 +70,8 @@ impl CommandAgent {
                     let code = status.code().unwrap_or(-1);
                     if code != 0 && !(action == "status" && code == 2) {
                         let err = String::from_utf8_lossy(&out.stderr);
-                        let last = err
-                            .lines()
-                            .rev()
-                            .find(|l| !l.trim().is_empty())
-                            .unwrap_or("");
-                        return Err(format!(
-                            "{name} action={action} exited with {code}: {}",
-                            self.redact(last)
-                        ));
+                        let last = err.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
+                        return Err(format!("{name} action={action} exited with {code}: {}", self.redact(last)));
                     }
                     return Ok(code);
                 }
@@ -154,14 +130,8 @@ mod tests {
     /// A fence agent written in shell: it records its stdin and keeps power state in a file.
     fn agent(dir: &std::path::Path, body: &str) -> String {
         let path = dir.join("fence_test");
-        std::fs::write(
-            &path,
-            format!(
-                "#!/bin/sh\nin=$(cat)\necho \"$in\" >> {0}/calls\n{body}\n",
-                dir.display()
-            ),
-        )
-        .unwrap();
+        std::fs::write(&path, format!("#!/bin/sh\nin=$(cat)\necho \"$in\" >> {0}/calls\n{body}\n", dir.display()))
+            .unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
         path.display().to_string()
     }
@@ -179,20 +149,14 @@ exit 1"#;
         std::fs::write(dir.path().join("secret"), "s3cret\n").unwrap();
         let opts = BTreeMap::from([
             ("ip".to_string(), "10.0.0.9".to_string()),
-            (
-                "password_file".to_string(),
-                dir.path().join("secret").display().to_string(),
-            ),
+            ("password_file".to_string(), dir.path().join("secret").display().to_string()),
         ]);
         let a = CommandAgent::new(&agent(dir.path(), POWER), opts, Duration::from_secs(10));
         assert_eq!(a.status(), Ok(PowerStatus::On));
         a.off().unwrap();
         assert_eq!(a.status(), Ok(PowerStatus::Off));
         let calls = std::fs::read_to_string(dir.path().join("calls")).unwrap();
-        assert!(
-            calls.contains("action=off\nip=10.0.0.9\npassword=s3cret"),
-            "{calls}"
-        );
+        assert!(calls.contains("action=off\nip=10.0.0.9\npassword=s3cret"), "{calls}");
         assert!(a.describe().ends_with("fence_test ip=10.0.0.9"));
         assert!(!a.describe().contains("s3cret"));
     }
@@ -208,25 +172,14 @@ exit 1"#;
         );
         let e = a.off().unwrap_err();
         assert!(e.contains("exited with 1: login failed for ***"), "{e}");
-        let missing = CommandAgent::new(
-            "/nonexistent/fence_x",
-            BTreeMap::new(),
-            Duration::from_secs(1),
-        );
-        assert!(missing
-            .status()
-            .unwrap_err()
-            .starts_with("cannot run fence agent /nonexistent/fence_x"));
+        let missing = CommandAgent::new("/nonexistent/fence_x", BTreeMap::new(), Duration::from_secs(1));
+        assert!(missing.status().unwrap_err().starts_with("cannot run fence agent /nonexistent/fence_x"));
     }
 
     #[test]
     fn a_hung_agent_is_killed() {
         let dir = tempfile::tempdir().unwrap();
-        let a = CommandAgent::new(
-            &agent(dir.path(), "sleep 30"),
-            BTreeMap::new(),
-            Duration::from_millis(300),
-        );
+        let a = CommandAgent::new(&agent(dir.path(), "sleep 30"), BTreeMap::new(), Duration::from_millis(300));
         let e = a.status().unwrap_err();
         assert!(e.contains("did not finish in 300 ms; killed"), "{e}");
     }

@@ -15,10 +15,7 @@ impl DemoFencer {
     /// A fencer for one host of the demo cluster; the host must exist.
     pub fn new(cluster: Arc<DemoCluster>, host: &str) -> Result<Self, DemoError> {
         cluster.power(host)?;
-        Ok(DemoFencer {
-            cluster,
-            host: host.to_string(),
-        })
+        Ok(DemoFencer { cluster, host: host.to_string() })
     }
 }
 
@@ -36,9 +33,8 @@ impl Fencer for DemoFencer {
     }
 
     fn off(&self) -> Result<(), String> {
-        self.cluster
-            .power_off(&self.host)
-            .map_err(|e| format!("demo fence of {} failed: {e}", self.host))
+        std::thread::sleep(self.cluster.fence_latency());
+        self.cluster.power_off(&self.host).map_err(|e| format!("demo fence of {} failed: {e}", self.host))
     }
 }
 

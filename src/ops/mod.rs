@@ -14,7 +14,7 @@ use crate::supervisor::worker::HostHandle;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 /// Time limits for operations.
 #[derive(Clone, Debug)]
@@ -29,11 +29,7 @@ pub struct Timeouts {
 
 impl Default for Timeouts {
     fn default() -> Self {
-        Timeouts {
-            call: Duration::from_secs(60),
-            stop_grace: Duration::from_secs(30),
-            fence: Duration::from_secs(60),
-        }
+        Timeouts { call: Duration::from_secs(60), stop_grace: Duration::from_secs(30), fence: Duration::from_secs(60) }
     }
 }
 
@@ -50,39 +46,34 @@ pub struct ExecCtx {
 
 impl ExecCtx {
     pub fn host(&self, name: &str) -> Result<&HostHandle, String> {
-        self.hosts
-            .get(name)
-            .ok_or_else(|| format!("no host named {name}"))
+        self.hosts.get(name).ok_or_else(|| format!("no host named {name}"))
     }
 }
 
 /// Carry out one action and say how it ended.
 pub async fn execute(ctx: &ExecCtx, action: &Action) -> Outcome {
     let id = action.id;
-    info!(target: "3rc::ops", "#{id} {} ({})", action.kind, action.decided_by);
+    debug!(target: "3rc::ops", "#{id} {} ({}): started", action.kind, action.decided_by);
     let result = match &action.kind {
         ActionKind::Start { vm, host } => start(ctx, vm, host).await,
         ActionKind::Restart { vm, host } => restart(ctx, vm, host).await,
-        ActionKind::Relocate { vm, from, to } => {
-            relocate::relocate(ctx, vm, from.as_deref(), to).await
-        }
+        ActionKind::Relocate { vm, from, to } => relocate::relocate(ctx, vm, from.as_deref(), to).await,
         ActionKind::Migrate { vm, from, to } => relocate::migrate(ctx, vm, from, to).await,
         ActionKind::Stop { vm, host } => stop(ctx, vm, host).await,
         ActionKind::Destroy { vm, host, undefine } => destroy(ctx, vm, host, *undefine).await,
         ActionKind::Fence { host } => fence(ctx, host).await,
         ActionKind::Reinstall { .. } => {
-            return Outcome::NotAvailable(
-                "reinstall from a golden image is not available in this version".into(),
-            )
+            return Outcome::NotAvailable("reinstall from a golden image is not available in this version".into())
         }
     };
     match result {
+        // The engine's events log the outcome; this is the operation's own trace.
         Ok(()) => {
-            info!(target: "3rc::ops", "#{id} {} done", action.kind);
+            debug!(target: "3rc::ops", "#{id} {} done", action.kind);
             Outcome::Done
         }
         Err(e) => {
-            warn!(target: "3rc::ops", "#{id} {} failed: {e}", action.kind);
+            debug!(target: "3rc::ops", "#{id} {} failed: {e}", action.kind);
             Outcome::Failed(e)
         }
     }
@@ -128,13 +119,8 @@ async fn stop(ctx: &ExecCtx, vm: &str, host: &str) -> Result<(), String> {
     }
     let deadline = tokio::time::Instant::now() + ctx.timeouts.stop_grace;
     while tokio::time::Instant::now() < deadline {
-        let probe = on(ctx, host, "probe", |hv| hv.probe())
-            .await
-            .map_err(|e| format!("probe {host}: {e}"))?;
-        let active = probe
-            .domains
-            .iter()
-            .any(|d| d.name == vm && d.state.is_active());
+        let probe = on(ctx, host, "probe", |hv| hv.probe()).await.map_err(|e| format!("probe {host}: {e}"))?;
+        let active = probe.domains.iter().any(|d| d.name == vm && d.state.is_active());
         if !active {
             return Ok(());
         }
@@ -142,9 +128,7 @@ async fn stop(ctx: &ExecCtx, vm: &str, host: &str) -> Result<(), String> {
     }
     info!(target: "3rc::ops", "{vm} did not shut down in {}; destroying", crate::core::time::human(ctx.timeouts.stop_grace));
     let name = vm.to_string();
-    on(ctx, host, "destroy", move |hv| hv.destroy(&name))
-        .await
-        .map_err(|e| format!("destroy on {host}: {e}"))
+    on(ctx, host, "destroy", move |hv| hv.destroy(&name)).await.map_err(|e| format!("destroy on {host}: {e}"))
 }
 
 async fn destroy(ctx: &ExecCtx, vm: &str, host: &str, undefine: bool) -> Result<(), String> {
@@ -165,11 +149,7 @@ async fn destroy(ctx: &ExecCtx, vm: &str, host: &str, undefine: bool) -> Result<
 
 /// Status before off; "already off" counts as fenced; off is confirmed by a second status.
 async fn fence(ctx: &ExecCtx, host: &str) -> Result<(), String> {
-    let fencer = ctx
-        .fencers
-        .get(host)
-        .cloned()
-        .ok_or_else(|| format!("no fence agent for {host}"))?;
+    let fencer = ctx.fencers.get(host).cloned().ok_or_else(|| format!("no fence agent for {host}"))?;
     let t = ctx.timeouts.fence;
     let f = fencer.clone();
     let status = blocking(t, "fence status", move || f.status()).await?;
@@ -185,10 +165,7 @@ async fn fence(ctx: &ExecCtx, host: &str) -> Result<(), String> {
             info!(target: "3rc::fence", "{host} powered off ({})", fencer.describe());
             Ok(())
         }
-        PowerStatus::On => Err(format!(
-            "{} said off, but {host} still reports power on",
-            fencer.describe()
-        )),
+        PowerStatus::On => Err(format!("{} said off, but {host} still reports power on", fencer.describe())),
     }
 }
 
@@ -200,9 +177,6 @@ async fn blocking<R: Send + 'static>(
     match tokio::time::timeout(t, tokio::task::spawn_blocking(f)).await {
         Ok(Ok(r)) => r.map_err(|e| format!("{what}: {e}")),
         Ok(Err(e)) => Err(format!("{what}: agent thread failed: {e}")),
-        Err(_) => Err(format!(
-            "{what}: no answer in {}",
-            crate::core::time::human(t)
-        )),
+        Err(_) => Err(format!("{what}: no answer in {}", crate::core::time::human(t))),
     }
 }

@@ -20,11 +20,7 @@ pub async fn relocate(ctx: &ExecCtx, vm: &str, from: Option<&str>, to: &str) -> 
         let name = vm.to_string();
         match on(ctx, src, "destroy", move |hv| hv.destroy(&name)).await {
             Ok(()) | Err(HvError::NoDomain(_)) => {}
-            Err(e) => {
-                return Err(format!(
-                    "could not stop the copy on {src}, so not starting it on {to}: {e}"
-                ))
-            }
+            Err(e) => return Err(format!("could not stop the copy on {src}, so not starting it on {to}: {e}")),
         }
     }
     define_and_start(ctx, vm, to).await?;
@@ -44,14 +40,9 @@ pub async fn relocate(ctx: &ExecCtx, vm: &str, from: Option<&str>, to: &str) -> 
 /// Define the VM on `host` from the inventory and start it. On a failed start the new
 /// definition is removed again, so a failure leaves nothing behind on the target.
 pub async fn define_and_start(ctx: &ExecCtx, vm: &str, host: &str) -> Result<(), String> {
-    let entry = ctx
-        .inventory
-        .get(vm)
-        .ok_or_else(|| format!("no domain XML for {vm} in the inventory"))?;
+    let entry = ctx.inventory.get(vm).ok_or_else(|| format!("no domain XML for {vm} in the inventory"))?;
     let xml = entry.xml.clone();
-    on(ctx, host, "define", move |hv| hv.define(&xml))
-        .await
-        .map_err(|e| format!("define on {host}: {e}"))?;
+    on(ctx, host, "define", move |hv| hv.define(&xml)).await.map_err(|e| format!("define on {host}: {e}"))?;
     let name = vm.to_string();
     if let Err(e) = on(ctx, host, "start", move |hv| hv.start(&name)).await {
         let name = vm.to_string();
@@ -66,17 +57,9 @@ pub async fn define_and_start(ctx: &ExecCtx, vm: &str, host: &str) -> Result<(),
 }
 
 pub async fn migrate(ctx: &ExecCtx, vm: &str, from: &str, to: &str) -> Result<(), String> {
-    let dest = ctx
-        .migration
-        .get(to)
-        .cloned()
-        .ok_or_else(|| format!("no migration settings for {to}"))?;
+    let dest = ctx.migration.get(to).cloned().ok_or_else(|| format!("no migration settings for {to}"))?;
     let name = vm.to_string();
-    match on(ctx, from, "migrate", move |hv| {
-        hv.migrate_live(&name, &dest)
-    })
-    .await
-    {
+    match on(ctx, from, "migrate", move |hv| hv.migrate_live(&name, &dest)).await {
         Ok(()) => {
             moved(ctx, vm, to).await;
             Ok(())

@@ -28,8 +28,7 @@ impl Journal {
     pub fn open(path: &Path) -> anyhow::Result<Journal> {
         use anyhow::Context;
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)
-                .with_context(|| format!("creating {}", parent.display()))?;
+            std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
         }
         let file = std::fs::OpenOptions::new()
             .create(true)
@@ -61,10 +60,7 @@ impl Journal {
                 }
             }
         })?;
-        Ok(Journal {
-            tx: Some(tx),
-            thread: Some(thread),
-        })
+        Ok(Journal { tx: Some(tx), thread: Some(thread) })
     }
 
     pub fn record(&self, ev: &Event) {

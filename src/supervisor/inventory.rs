@@ -28,40 +28,27 @@ impl Inventory {
     /// An inventory persisted under `dir` (created if missing), loaded from what is there.
     pub fn persistent(dir: &Path) -> anyhow::Result<Inventory> {
         use anyhow::Context;
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("creating inventory directory {}", dir.display()))?;
+        std::fs::create_dir_all(dir).with_context(|| format!("creating inventory directory {}", dir.display()))?;
         let mut entries = BTreeMap::new();
         for f in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
             let path = f?.path();
             if path.extension().and_then(|e| e.to_str()) != Some("xml") {
                 continue;
             }
-            let Some(vm) = path
-                .file_stem()
-                .and_then(|s| s.to_str())
-                .map(str::to_string)
-            else {
+            let Some(vm) = path.file_stem().and_then(|s| s.to_str()).map(str::to_string) else {
                 continue;
             };
-            let text = std::fs::read_to_string(&path)
-                .with_context(|| format!("reading {}", path.display()))?;
+            let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
             // First line: "<!-- host: NAME -->", then the XML.
             let (host, xml) = match text.split_once('\n') {
-                Some((first, rest)) if first.starts_with("<!-- host: ") => (
-                    first
-                        .trim_start_matches("<!-- host: ")
-                        .trim_end_matches(" -->")
-                        .to_string(),
-                    rest.to_string(),
-                ),
+                Some((first, rest)) if first.starts_with("<!-- host: ") => {
+                    (first.trim_start_matches("<!-- host: ").trim_end_matches(" -->").to_string(), rest.to_string())
+                }
                 _ => (String::new(), text),
             };
             entries.insert(vm, Entry { host, xml });
         }
-        Ok(Inventory {
-            entries: Mutex::new(entries),
-            dir: Some(dir.to_path_buf()),
-        })
+        Ok(Inventory { entries: Mutex::new(entries), dir: Some(dir.to_path_buf()) })
     }
 
     pub fn get(&self, vm: &str) -> Option<Entry> {
@@ -78,10 +65,7 @@ impl Inventory {
 
     /// Store a definition. Blocking when persistent: call from a blocking context.
     pub fn put(&self, vm: &str, host: &str, xml: String) -> std::io::Result<()> {
-        let entry = Entry {
-            host: host.to_string(),
-            xml,
-        };
+        let entry = Entry { host: host.to_string(), xml };
         if let Some(dir) = &self.dir {
             let tmp = dir.join(format!(".{vm}.xml.tmp"));
             std::fs::write(&tmp, format!("<!-- host: {host} -->\n{}", entry.xml))?;
@@ -113,16 +97,12 @@ mod tests {
     fn persistent_inventory_survives_reopening() {
         let dir = tempfile::tempdir().unwrap();
         let inv = Inventory::persistent(dir.path()).unwrap();
-        inv.put("web1", "hv1", "<domain><name>web1</name></domain>".into())
-            .unwrap();
+        inv.put("web1", "hv1", "<domain><name>web1</name></domain>".into()).unwrap();
         inv.moved("web1", "hv2").unwrap();
         let again = Inventory::persistent(dir.path()).unwrap();
         assert_eq!(
             again.get("web1"),
-            Some(Entry {
-                host: "hv2".into(),
-                xml: "<domain><name>web1</name></domain>".into()
-            })
+            Some(Entry { host: "hv2".into(), xml: "<domain><name>web1</name></domain>".into() })
         );
         assert_eq!(again.len(), 1);
     }

@@ -13,8 +13,8 @@ pub mod seams;
 pub mod worker;
 
 use crate::core::{
-    Action, ActionId, ClusterSpec, ClusterView, Command, Engine, Event, EventKind, HostObservation,
-    Outcome, Output, Severity, VmState,
+    Action, ActionId, ClusterSpec, ClusterView, Command, Engine, Event, EventKind, HostObservation, Outcome, Output,
+    Severity, VmState,
 };
 use crate::ops::{self, ExecCtx};
 use crate::store::Journal;
@@ -38,11 +38,7 @@ pub struct Settings {
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings {
-            interval: Duration::from_secs(1),
-            probe_timeout: Duration::from_secs(3),
-            xml_reads_per_cycle: 32,
-        }
+        Settings { interval: Duration::from_secs(1), probe_timeout: Duration::from_secs(3), xml_reads_per_cycle: 32 }
     }
 }
 
@@ -56,6 +52,7 @@ pub struct CommandRequest {
 /// How the rest of the program talks to a running supervisor.
 #[derive(Clone)]
 pub struct SupervisorHandle {
+    inventory: Arc<inventory::Inventory>,
     commands: mpsc::UnboundedSender<CommandRequest>,
     snapshots: watch::Receiver<Arc<ClusterView>>,
     events: broadcast::Sender<Event>,
@@ -65,16 +62,9 @@ impl SupervisorHandle {
     /// Send a command and wait for the engine's verdict (accepted, or refused and why).
     pub async fn command(&self, origin: &str, command: Command) -> Result<(), String> {
         let (tx, rx) = oneshot::channel();
-        let req = CommandRequest {
-            origin: origin.to_string(),
-            command,
-            reply: Some(tx),
-        };
-        self.commands
-            .send(req)
-            .map_err(|_| "the supervisor has stopped".to_string())?;
-        rx.await
-            .map_err(|_| "the supervisor has stopped".to_string())?
+        let req = CommandRequest { origin: origin.to_string(), command, reply: Some(tx) };
+        self.commands.send(req).map_err(|_| "the supervisor has stopped".to_string())?;
+        rx.await.map_err(|_| "the supervisor has stopped".to_string())?
     }
 
     pub fn snapshots(&self) -> watch::Receiver<Arc<ClusterView>> {
@@ -83,6 +73,12 @@ impl SupervisorHandle {
 
     pub fn events(&self) -> broadcast::Receiver<Event> {
         self.events.subscribe()
+    }
+
+    /// How many VM definitions the inventory holds (a VM can be recovered elsewhere only once
+    /// its definition has been read).
+    pub fn inventory_len(&self) -> usize {
+        self.inventory.len()
     }
 }
 
@@ -115,6 +111,7 @@ impl Supervisor {
         let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
         let (done_tx, done_rx) = mpsc::unbounded_channel();
         let handle = SupervisorHandle {
+            inventory: ctx.inventory.clone(),
             commands: cmd_tx,
             snapshots: snap_rx,
             events: events.clone(),
@@ -164,10 +161,7 @@ impl Supervisor {
                 let h = h.clone();
                 tokio::spawn(async move {
                     let result = h.probe(timeout).await.map_err(|e| e.to_string());
-                    HostObservation {
-                        host: h.name.clone(),
-                        result,
-                    }
+                    HostObservation { host: h.name.clone(), result }
                 })
             })
             .collect();
@@ -194,10 +188,7 @@ impl Supervisor {
     }
 
     fn command(&mut self, req: CommandRequest) {
-        let verdict = match self
-            .engine
-            .command(self.clock.now(), &req.origin, &req.command)
-        {
+        let verdict = match self.engine.command(self.clock.now(), &req.origin, &req.command) {
             Ok(out) => {
                 self.apply(out);
                 self.publish();
@@ -244,10 +235,7 @@ impl Supervisor {
                 break;
             }
             let Some(host) = host else { continue };
-            if !answered
-                || state.is_busy()
-                || matches!(state, VmState::AwaitingFence | VmState::Pending)
-            {
+            if !answered || state.is_busy() || matches!(state, VmState::AwaitingFence | VmState::Pending) {
                 continue;
             }
             if self.ctx.inventory.get(vm).is_some_and(|e| e.host == host) {
@@ -258,12 +246,8 @@ impl Supervisor {
                 continue;
             }
             budget -= 1;
-            let (ctx, vm, host, reading) = (
-                self.ctx.clone(),
-                vm.to_string(),
-                host.to_string(),
-                self.reading_xml.clone(),
-            );
+            let (ctx, vm, host, reading) =
+                (self.ctx.clone(), vm.to_string(), host.to_string(), self.reading_xml.clone());
             tokio::spawn(async move {
                 let name = vm.clone();
                 match ops::on(&ctx, &host, "domain_xml", move |hv| hv.domain_xml(&name)).await {
@@ -275,17 +259,13 @@ impl Supervisor {
                         warn!(target: "3rc", "cannot read the definition of {vm} on {host}: {e}")
                     }
                 }
-                reading
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .remove(&vm);
+                reading.lock().unwrap_or_else(|e| e.into_inner()).remove(&vm);
             });
         }
     }
 
     fn publish(&self) {
-        self.snapshots
-            .send_replace(Arc::new(self.engine.snapshot()));
+        self.snapshots.send_replace(Arc::new(self.engine.snapshot()));
     }
 
     /// The engine, for tests and benchmarks that drive cycles by hand.
@@ -296,15 +276,9 @@ impl Supervisor {
 
 fn log_event(ev: &Event) {
     match &ev.kind {
-        EventKind::Alarm {
-            severity: Severity::Critical,
-            ..
-        } => error!(target: "3rc", "{ev}"),
+        EventKind::Alarm { severity: Severity::Critical, .. } => error!(target: "3rc", "{ev}"),
         EventKind::Alarm { .. } => warn!(target: "3rc", "{ev}"),
-        EventKind::ActionFinished {
-            outcome: Outcome::Failed(_),
-            ..
-        } => warn!(target: "3rc", "{ev}"),
+        EventKind::ActionFinished { outcome: Outcome::Failed(_), .. } => warn!(target: "3rc", "{ev}"),
         _ => info!(target: "3rc", "{ev}"),
     }
 }

@@ -26,14 +26,12 @@ impl HostHandle {
     pub fn spawn(spec: &HostSpec, connector: Arc<Connector>) -> std::io::Result<HostHandle> {
         let (tx, rx) = mpsc::channel::<Job>();
         let thread_spec = spec.clone();
-        std::thread::Builder::new()
-            .name(format!("host-{}", spec.name))
-            .spawn(move || {
-                let mut hv = connector(&thread_spec);
-                while let Ok(job) = rx.recv() {
-                    job(hv.as_mut());
-                }
-            })?;
+        std::thread::Builder::new().name(format!("host-{}", spec.name)).spawn(move || {
+            let mut hv = connector(&thread_spec);
+            while let Ok(job) = rx.recv() {
+                job(hv.as_mut());
+            }
+        })?;
         Ok(HostHandle {
             name: spec.name.clone(),
             uri: spec.uri.clone(),
@@ -52,15 +50,10 @@ impl HostHandle {
         let job: Job = Box::new(move |hv| {
             let _ = tx.send(f(hv));
         });
-        self.jobs
-            .send(job)
-            .map_err(|_| HvError::Failed(format!("{}: worker thread is gone", self.name)))?;
+        self.jobs.send(job).map_err(|_| HvError::Failed(format!("{}: worker thread is gone", self.name)))?;
         match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(r)) => r,
-            Ok(Err(_)) => Err(HvError::Failed(format!(
-                "{}: worker dropped the call ({what})",
-                self.name
-            ))),
+            Ok(Err(_)) => Err(HvError::Failed(format!("{}: worker dropped the call ({what})", self.name))),
             Err(_) => Err(HvError::Timeout(format!(
                 "{what} on {} got no answer in {}",
                 self.name,
@@ -72,10 +65,7 @@ impl HostHandle {
     /// Probe the host, unless the previous probe has not come back yet.
     pub async fn probe(&self, timeout: Duration) -> Result<crate::core::HostProbe, HvError> {
         if self.probing.swap(true, Ordering::SeqCst) {
-            return Err(HvError::Timeout(format!(
-                "previous probe of {} has not returned (hung?)",
-                self.name
-            )));
+            return Err(HvError::Timeout(format!("previous probe of {} has not returned (hung?)", self.name)));
         }
         let flag = self.probing.clone();
         self.call(timeout, "probe", move |hv| {

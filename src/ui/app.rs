@@ -44,9 +44,7 @@ impl App {
             vms: Selection::default(),
             show_log: true,
             injector,
-            keymap: Keymap::new(Context {
-                has_injector: injector.is_some(),
-            }),
+            keymap: Keymap::new(Context { has_injector: injector.is_some() }),
             flash: None,
             quit: false,
         };
@@ -93,18 +91,12 @@ impl App {
             Action::PageUp => self.move_focused(|s, n| s.move_page(n, false)),
             Action::PageDown => self.move_focused(|s, n| s.move_page(n, true)),
             Action::Top => self.move_focused(|s, n| s.select_index(n, 0)),
-            Action::Bottom => {
-                self.move_focused(|s, n| s.select_index(n, n.len().saturating_sub(1)))
-            }
+            Action::Bottom => self.move_focused(|s, n| s.select_index(n, n.len().saturating_sub(1))),
             Action::ToggleLog => self.show_log = !self.show_log,
             Action::ToggleFaultInjector => {
                 let on = self.injector?;
                 let what = if on { "off" } else { "on" };
-                self.flash = Some(Flash::new(
-                    FlashLevel::Info,
-                    format!("fault injector: turning {what}"),
-                    now,
-                ));
+                self.flash = Some(Flash::new(FlashLevel::Info, format!("fault injector: turning {what}"), now));
                 return Some(UiRequest::ToggleFaultInjector);
             }
         }
@@ -208,19 +200,13 @@ mod tests {
     /// Feed a key string ("jj<tab>k") and collect the requests.
     fn press(app: &mut App, seq: &str) -> Vec<UiRequest> {
         let now = Instant::now();
-        keys(seq)
-            .into_iter()
-            .filter_map(|k| app.handle_key(k, now))
-            .collect()
+        keys(seq).into_iter().filter_map(|k| app.handle_key(k, now)).collect()
     }
 
     #[test]
     fn j_and_k_move_the_vm_selection_and_tab_switches_to_hosts() {
         let mut a = app(None);
-        let vms = vm_names(a.view())
-            .iter()
-            .map(|s| s.to_string())
-            .collect::<Vec<_>>();
+        let vms = vm_names(a.view()).iter().map(|s| s.to_string()).collect::<Vec<_>>();
         assert_eq!(a.focus(), Focus::Vms);
         assert_eq!(a.selected_vm(), Some(vms[0].as_str()));
         press(&mut a, "jj");
@@ -230,11 +216,7 @@ mod tests {
         press(&mut a, "<tab>j");
         assert_eq!(a.focus(), Focus::Hosts);
         assert_eq!(a.selected_host(), Some("hv2"));
-        assert_eq!(
-            a.selected_vm(),
-            Some(vms[2].as_str()),
-            "VM selection untouched while hosts have focus"
-        );
+        assert_eq!(a.selected_vm(), Some(vms[2].as_str()), "VM selection untouched while hosts have focus");
         press(&mut a, "<tab>G");
         assert_eq!(a.selected_vm(), vms.last().map(String::as_str));
         press(&mut a, "g");
@@ -252,10 +234,7 @@ mod tests {
         a.set_view(Arc::new(next));
         assert_eq!(a.selected_vm(), Some(chosen.as_str()));
         // And movement continues from its new position.
-        let names = vm_names(a.view())
-            .iter()
-            .map(|s| s.to_string())
-            .collect::<Vec<_>>();
+        let names = vm_names(a.view()).iter().map(|s| s.to_string()).collect::<Vec<_>>();
         let pos = names.iter().position(|n| *n == chosen).unwrap();
         press(&mut a, "j");
         assert_eq!(a.selected_vm(), names.get(pos + 1).map(String::as_str));

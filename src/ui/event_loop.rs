@@ -20,11 +20,7 @@ pub async fn run(
     mut snapshots: watch::Receiver<Arc<ClusterView>>,
     requests: mpsc::UnboundedSender<UiRequest>,
 ) -> anyhow::Result<()> {
-    let UiOptions {
-        theme,
-        title,
-        mut injector,
-    } = opts;
+    let UiOptions { theme, title, mut injector } = opts;
     let first = Arc::clone(&snapshots.borrow_and_update());
     let injector_on = injector.as_mut().map(|rx| *rx.borrow_and_update());
     let mut app = App::new(title, first, injector_on);
@@ -84,9 +80,7 @@ pub async fn run(
 }
 
 /// The injector's next value; never ready when there is no injector.
-async fn injector_changed(
-    rx: &mut Option<watch::Receiver<bool>>,
-) -> Result<bool, watch::error::RecvError> {
+async fn injector_changed(rx: &mut Option<watch::Receiver<bool>>) -> Result<bool, watch::error::RecvError> {
     match rx {
         Some(rx) => {
             rx.changed().await?;
@@ -101,9 +95,6 @@ fn send(requests: &mpsc::UnboundedSender<UiRequest>, request: UiRequest, app: &m
     tracing::info!("console: {request}");
     if requests.send(request).is_err() {
         tracing::error!("the supervisor no longer accepts requests");
-        app.set_flash(Flash::sticky(
-            FlashLevel::Error,
-            "request not sent: the supervisor stopped",
-        ));
+        app.set_flash(Flash::sticky(FlashLevel::Error, "request not sent: the supervisor stopped"));
     }
 }

@@ -1,32 +1,20 @@
 //! Test fixtures: a hand-built cluster snapshot and a key-string parser (`"jj<tab><C-c>"`).
 
 use crate::core::{
-    AlarmView, Capacity, ClusterView, DomState, HostState, HostView, Severity, Subject, Time,
-    VmState, VmView,
+    AlarmView, Capacity, ClusterView, DomState, HostState, HostView, Severity, Subject, Time, VmState, VmView,
 };
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 const GIB: u64 = 1024 * 1024;
 
-fn host(
-    name: &str,
-    state: HostState,
-    reason: &str,
-    cpus: u32,
-    mem_gib: u64,
-    used: (u32, u64),
-    vms: usize,
-) -> HostView {
+fn host(name: &str, state: HostState, reason: &str, cpus: u32, mem_gib: u64, used: (u32, u64), vms: usize) -> HostView {
     HostView {
         name: name.into(),
         uri: format!("qemu+ssh://{name}/system"),
         state,
         reason: reason.into(),
         since: Time::from_secs(10),
-        capacity: Some(Capacity {
-            cpus,
-            memory_kib: mem_gib * GIB,
-        }),
+        capacity: Some(Capacity { cpus, memory_kib: mem_gib * GIB }),
         used_vcpus: used.0,
         used_memory_kib: used.1 * GIB,
         vm_count: vms,
@@ -63,15 +51,7 @@ fn vm(name: &str, host: Option<&str>, state: VmState, restarts: u32, reason: &st
 pub fn cluster() -> ClusterView {
     use HostState as H;
     use VmState as V;
-    let mut hv3 = host(
-        "hv3",
-        H::Suspect,
-        "2 of 3 probes failed",
-        16,
-        64,
-        (6, 24),
-        3,
-    );
+    let mut hv3 = host("hv3", H::Suspect, "2 of 3 probes failed", 16, 64, (6, 24), 3);
     hv3.capacity = None;
     ClusterView {
         at: Time::from_secs(120),
@@ -84,22 +64,10 @@ pub fn cluster() -> ClusterView {
         vms: vec![
             vm("web1", Some("hv1"), V::Healthy, 0, "running, probes good"),
             vm("web2", Some("hv3"), V::Healthy, 1, "running, probes good"),
-            vm(
-                "cache1",
-                Some("hv1"),
-                V::Restarting,
-                1,
-                "crashed: restart 1 of 2",
-            ),
+            vm("cache1", Some("hv1"), V::Restarting, 1, "crashed: restart 1 of 2"),
             vm("mail", Some("hv3"), V::Suspect, 0, "1 bad probe"),
             vm("ci", Some("hv1"), V::Probation, 2, "started 12 s ago"),
-            vm(
-                "db2",
-                Some("hv2"),
-                V::AwaitingFence,
-                0,
-                "host hv2 down, waiting for fence",
-            ),
+            vm("db2", Some("hv2"), V::AwaitingFence, 0, "host hv2 down, waiting for fence"),
             vm("legacy", None, V::Stopped, 0, "stopped by operator"),
             vm("dns", Some("hv3"), V::Relocating, 2, "relocating to hv3"),
             vm("backup", Some("hv1"), V::Unmanaged, 0, "HA disarmed"),
@@ -133,9 +101,7 @@ pub fn keys(seq: &str) -> Vec<KeyEvent> {
     let mut rest = seq;
     while let Some(c) = rest.chars().next() {
         if c == '<' {
-            let end = rest
-                .find('>')
-                .unwrap_or_else(|| panic!("unclosed < in {seq:?}"));
+            let end = rest.find('>').unwrap_or_else(|| panic!("unclosed < in {seq:?}"));
             let name = &rest[1..end];
             rest = &rest[end + 1..];
             let ev = match name {
@@ -148,20 +114,15 @@ pub fn keys(seq: &str) -> Vec<KeyEvent> {
                 "end" => KeyEvent::from(KeyCode::End),
                 "enter" => KeyEvent::from(KeyCode::Enter),
                 "esc" => KeyEvent::from(KeyCode::Esc),
-                n if n.starts_with("C-") && n.len() == 3 => KeyEvent::new(
-                    KeyCode::Char(n.as_bytes()[2] as char),
-                    KeyModifiers::CONTROL,
-                ),
+                n if n.starts_with("C-") && n.len() == 3 => {
+                    KeyEvent::new(KeyCode::Char(n.as_bytes()[2] as char), KeyModifiers::CONTROL)
+                }
                 n => panic!("unknown key <{n}> in {seq:?}"),
             };
             out.push(ev);
         } else {
             rest = &rest[c.len_utf8()..];
-            let mods = if c.is_ascii_uppercase() {
-                KeyModifiers::SHIFT
-            } else {
-                KeyModifiers::NONE
-            };
+            let mods = if c.is_ascii_uppercase() { KeyModifiers::SHIFT } else { KeyModifiers::NONE };
             out.push(KeyEvent::new(KeyCode::Char(c), mods));
         }
     }

@@ -24,19 +24,11 @@ pub struct Flash {
 
 impl Flash {
     pub fn new(level: FlashLevel, text: impl Into<String>, now: Instant) -> Flash {
-        Flash {
-            level,
-            text: text.into(),
-            until: Some(now + FLASH_TTL),
-        }
+        Flash { level, text: text.into(), until: Some(now + FLASH_TTL) }
     }
 
     pub fn sticky(level: FlashLevel, text: impl Into<String>) -> Flash {
-        Flash {
-            level,
-            text: text.into(),
-            until: None,
-        }
+        Flash { level, text: text.into(), until: None }
     }
 
     pub fn expired(&self, now: Instant) -> bool {

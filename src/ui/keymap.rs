@@ -41,10 +41,7 @@ pub struct Key {
 
 impl Key {
     pub const fn plain(code: KeyCode) -> Key {
-        Key {
-            code,
-            mods: KeyModifiers::NONE,
-        }
+        Key { code, mods: KeyModifiers::NONE }
     }
 
     pub const fn ch(c: char) -> Key {
@@ -52,10 +49,7 @@ impl Key {
     }
 
     pub const fn ctrl(c: char) -> Key {
-        Key {
-            code: KeyCode::Char(c),
-            mods: KeyModifiers::CONTROL,
-        }
+        Key { code: KeyCode::Char(c), mods: KeyModifiers::CONTROL }
     }
 
     pub fn matches(&self, ev: &KeyEvent) -> bool {
@@ -65,9 +59,7 @@ impl Key {
         }
         let code = match ev.code {
             // Terminals disagree on the case of Ctrl-letter.
-            KeyCode::Char(c) if mods.contains(KeyModifiers::CONTROL) => {
-                KeyCode::Char(c.to_ascii_lowercase())
-            }
+            KeyCode::Char(c) if mods.contains(KeyModifiers::CONTROL) => KeyCode::Char(c.to_ascii_lowercase()),
             code => code,
         };
         self.code == code && self.mods == mods
@@ -113,66 +105,20 @@ pub struct Binding {
     pub requires: Requires,
 }
 
-const fn bind(
-    keys: &'static [Key],
-    action: Action,
-    description: &'static str,
-    hint: bool,
-) -> Binding {
-    Binding {
-        keys,
-        action,
-        description,
-        hint,
-        requires: Requires::Always,
-    }
+const fn bind(keys: &'static [Key], action: Action, description: &'static str, hint: bool) -> Binding {
+    Binding { keys, action, description, hint, requires: Requires::Always }
 }
 
 /// The keymap of the first console version, in hint order.
 pub const BINDINGS: &[Binding] = &[
     bind(&[Key::ch('q'), Key::ctrl('c')], Action::Quit, "quit", true),
-    bind(
-        &[Key::plain(KeyCode::Tab), Key::plain(KeyCode::BackTab)],
-        Action::NextFocus,
-        "focus",
-        true,
-    ),
-    bind(
-        &[Key::ch('k'), Key::plain(KeyCode::Up)],
-        Action::Up,
-        "up",
-        true,
-    ),
-    bind(
-        &[Key::ch('j'), Key::plain(KeyCode::Down)],
-        Action::Down,
-        "down",
-        true,
-    ),
-    bind(
-        &[Key::plain(KeyCode::PageUp), Key::ctrl('b')],
-        Action::PageUp,
-        "page up",
-        false,
-    ),
-    bind(
-        &[Key::plain(KeyCode::PageDown), Key::ctrl('f')],
-        Action::PageDown,
-        "page down",
-        false,
-    ),
-    bind(
-        &[Key::ch('g'), Key::plain(KeyCode::Home)],
-        Action::Top,
-        "first row",
-        false,
-    ),
-    bind(
-        &[Key::ch('G'), Key::plain(KeyCode::End)],
-        Action::Bottom,
-        "last row",
-        false,
-    ),
+    bind(&[Key::plain(KeyCode::Tab), Key::plain(KeyCode::BackTab)], Action::NextFocus, "focus", true),
+    bind(&[Key::ch('k'), Key::plain(KeyCode::Up)], Action::Up, "up", true),
+    bind(&[Key::ch('j'), Key::plain(KeyCode::Down)], Action::Down, "down", true),
+    bind(&[Key::plain(KeyCode::PageUp), Key::ctrl('b')], Action::PageUp, "page up", false),
+    bind(&[Key::plain(KeyCode::PageDown), Key::ctrl('f')], Action::PageDown, "page down", false),
+    bind(&[Key::ch('g'), Key::plain(KeyCode::Home)], Action::Top, "first row", false),
+    bind(&[Key::ch('G'), Key::plain(KeyCode::End)], Action::Bottom, "last row", false),
     bind(&[Key::ch('l')], Action::ToggleLog, "log", true),
     Binding {
         keys: &[Key::ch('f')],
@@ -201,24 +147,16 @@ impl Keymap {
             Requires::Always => true,
             Requires::Injector => ctx.has_injector,
         };
-        Keymap {
-            bindings: BINDINGS.iter().filter(applies).copied().collect(),
-        }
+        Keymap { bindings: BINDINGS.iter().filter(applies).copied().collect() }
     }
 
     pub fn action_for(&self, ev: &KeyEvent) -> Option<Action> {
-        self.bindings
-            .iter()
-            .find(|b| b.keys.iter().any(|k| k.matches(ev)))
-            .map(|b| b.action)
+        self.bindings.iter().find(|b| b.keys.iter().any(|k| k.matches(ev))).map(|b| b.action)
     }
 
     /// `(key, description)` for the status bar, in table order.
     pub fn hints(&self) -> impl Iterator<Item = (String, &'static str)> + '_ {
-        self.bindings
-            .iter()
-            .filter(|b| b.hint)
-            .filter_map(|b| b.keys.first().map(|k| (k.to_string(), b.description)))
+        self.bindings.iter().filter(|b| b.hint).filter_map(|b| b.keys.first().map(|k| (k.to_string(), b.description)))
     }
 }
 
@@ -233,42 +171,19 @@ mod tests {
     #[test]
     fn keys_map_to_actions_and_shift_is_ignored_for_letters() {
         let km = Keymap::new(Context::default());
-        assert_eq!(
-            km.action_for(&ev(KeyCode::Char('q'), KeyModifiers::NONE)),
-            Some(Action::Quit)
-        );
-        assert_eq!(
-            km.action_for(&ev(KeyCode::Char('c'), KeyModifiers::CONTROL)),
-            Some(Action::Quit)
-        );
-        assert_eq!(
-            km.action_for(&ev(KeyCode::Char('C'), KeyModifiers::CONTROL)),
-            Some(Action::Quit)
-        );
-        assert_eq!(
-            km.action_for(&ev(KeyCode::Char('c'), KeyModifiers::NONE)),
-            None
-        );
-        assert_eq!(
-            km.action_for(&ev(KeyCode::Char('G'), KeyModifiers::SHIFT)),
-            Some(Action::Bottom)
-        );
-        assert_eq!(
-            km.action_for(&ev(KeyCode::BackTab, KeyModifiers::SHIFT)),
-            Some(Action::NextFocus)
-        );
-        assert_eq!(
-            km.action_for(&ev(KeyCode::Down, KeyModifiers::NONE)),
-            Some(Action::Down)
-        );
+        assert_eq!(km.action_for(&ev(KeyCode::Char('q'), KeyModifiers::NONE)), Some(Action::Quit));
+        assert_eq!(km.action_for(&ev(KeyCode::Char('c'), KeyModifiers::CONTROL)), Some(Action::Quit));
+        assert_eq!(km.action_for(&ev(KeyCode::Char('C'), KeyModifiers::CONTROL)), Some(Action::Quit));
+        assert_eq!(km.action_for(&ev(KeyCode::Char('c'), KeyModifiers::NONE)), None);
+        assert_eq!(km.action_for(&ev(KeyCode::Char('G'), KeyModifiers::SHIFT)), Some(Action::Bottom));
+        assert_eq!(km.action_for(&ev(KeyCode::BackTab, KeyModifiers::SHIFT)), Some(Action::NextFocus));
+        assert_eq!(km.action_for(&ev(KeyCode::Down, KeyModifiers::NONE)), Some(Action::Down));
     }
 
     #[test]
     fn the_injector_binding_and_its_hint_exist_only_with_an_injector() {
         let f = ev(KeyCode::Char('f'), KeyModifiers::NONE);
-        let without = Keymap::new(Context {
-            has_injector: false,
-        });
+        let without = Keymap::new(Context { has_injector: false });
         let with = Keymap::new(Context { has_injector: true });
         assert_eq!(without.action_for(&f), None);
         assert_eq!(with.action_for(&f), Some(Action::ToggleFaultInjector));
@@ -278,10 +193,7 @@ mod tests {
 
     #[test]
     fn no_key_is_bound_twice() {
-        let all: Vec<Key> = BINDINGS
-            .iter()
-            .flat_map(|b| b.keys.iter().copied())
-            .collect();
+        let all: Vec<Key> = BINDINGS.iter().flat_map(|b| b.keys.iter().copied()).collect();
         for (i, a) in all.iter().enumerate() {
             assert!(!all[i + 1..].contains(a), "{a} is bound twice");
         }

@@ -16,8 +16,7 @@ const DEFAULT_FILTER: &str = "info";
 /// tui-logger layer, and a file layer appending to `log_file` when given. Call once.
 pub fn init_logging(log_file: Option<&Path>) -> anyhow::Result<()> {
     let filter = match std::env::var(EnvFilter::DEFAULT_ENV) {
-        Ok(spec) => EnvFilter::try_new(&spec)
-            .with_context(|| format!("RUST_LOG={spec:?}: invalid log filter"))?,
+        Ok(spec) => EnvFilter::try_new(&spec).with_context(|| format!("RUST_LOG={spec:?}: invalid log filter"))?,
         Err(_) => EnvFilter::new(DEFAULT_FILTER),
     };
     let file = match log_file {
@@ -29,18 +28,12 @@ pub fn init_logging(log_file: Option<&Path>) -> anyhow::Result<()> {
                 .with_context(|| format!("{}: cannot open the log file", path.display()))?;
             // Plain lines, no colour codes. Writes are small and the kernel buffers them; a
             // non-blocking writer would need a guard this signature cannot hand back.
-            Some(
-                fmt::layer()
-                    .with_ansi(false)
-                    .with_writer(Mutex::new(file))
-                    .boxed(),
-            )
+            Some(fmt::layer().with_ansi(false).with_writer(Mutex::new(file)).boxed())
         }
         None => None,
     };
     // The env filter decides; tui-logger keeps everything it is given.
-    tui_logger::init_logger(tui_logger::LevelFilter::Trace)
-        .map_err(|e| anyhow!("cannot start tui-logger: {e}"))?;
+    tui_logger::init_logger(tui_logger::LevelFilter::Trace).map_err(|e| anyhow!("cannot start tui-logger: {e}"))?;
     tracing_subscriber::registry()
         .with(filter)
         .with(tui_logger::TuiTracingSubscriberLayer)
@@ -63,10 +56,7 @@ mod tests {
         tracing::info!(vm = "web1", "restarted");
         tracing::trace!("below the default filter");
         let text = std::fs::read_to_string(&path).unwrap();
-        assert!(
-            text.contains("restarted") && text.contains("web1"),
-            "{text}"
-        );
+        assert!(text.contains("restarted") && text.contains("web1"), "{text}");
         assert!(!text.contains("below the default filter"), "{text}");
         assert!(init_logging(None).is_err(), "a second install is refused");
     }

@@ -33,10 +33,7 @@ impl Selection {
             self.index = 0;
             return;
         }
-        let found = self
-            .name
-            .as_deref()
-            .and_then(|n| names.iter().position(|m| *m == n));
+        let found = self.name.as_deref().and_then(|n| names.iter().position(|m| *m == n));
         self.index = found.unwrap_or(self.index.min(names.len() - 1));
         self.name = Some(names[self.index].to_string());
     }

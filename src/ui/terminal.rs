@@ -7,9 +7,7 @@
 use anyhow::Context as _;
 use crossterm::event::{self, Event};
 use crossterm::execute;
-use crossterm::terminal::{
-    disable_raw_mode, enable_raw_mode, EnterAlternateScreen, LeaveAlternateScreen,
-};
+use crossterm::terminal::{disable_raw_mode, enable_raw_mode, EnterAlternateScreen, LeaveAlternateScreen};
 use ratatui::backend::CrosstermBackend;
 use ratatui::{Frame, Terminal};
 use std::io::{self, Stdout};
@@ -51,9 +49,7 @@ impl Session {
     }
 
     pub fn draw(&mut self, render: impl FnOnce(&mut Frame)) -> anyhow::Result<()> {
-        self.terminal
-            .draw(render)
-            .context("cannot draw on the terminal")?;
+        self.terminal.draw(render).context("cannot draw on the terminal")?;
         Ok(())
     }
 }
@@ -115,11 +111,7 @@ impl Events {
                 }
             })
             .context("cannot start the terminal input thread")?;
-        Ok(Events {
-            rx,
-            stop,
-            thread: Some(thread),
-        })
+        Ok(Events { rx, stop, thread: Some(thread) })
     }
 
     /// The next event; `None` when the reader stopped.

@@ -115,17 +115,12 @@ impl Theme {
                 if name_or_path == "default" {
                     return Ok(Theme::builtin_default());
                 }
-                bail!(
-                    "theme \"{name_or_path}\": no file {} (themes there: {})",
-                    path.display(),
-                    available(themes_dir)
-                );
+                bail!("theme \"{name_or_path}\": no file {} (themes there: {})", path.display(), available(themes_dir));
             }
             path
         };
         let origin = path.display().to_string();
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("{origin}: cannot read theme"))?;
+        let text = std::fs::read_to_string(&path).with_context(|| format!("{origin}: cannot read theme"))?;
         let base = Theme::builtin_default();
         Theme::parse(&text, &origin, Some(&base))
     }
@@ -134,15 +129,9 @@ impl Theme {
     /// `base`; without a base every key is required.
     pub fn parse(text: &str, origin: &str, base: Option<&Theme>) -> anyhow::Result<Theme> {
         let table: toml::Table = toml::from_str(text).map_err(|e| anyhow!("{origin}: {e}"))?;
-        let mut colours = Colours {
-            origin,
-            map: base.map(Theme::to_map).unwrap_or_default(),
-        };
+        let mut colours = Colours { origin, map: base.map(Theme::to_map).unwrap_or_default() };
         // A theme without a name is called after its file.
-        let mut name = Path::new(origin)
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let mut name = Path::new(origin).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
         for (section, value) in &table {
             match (section.as_str(), value) {
                 ("name", toml::Value::String(s)) => name = s.clone(),
@@ -150,9 +139,7 @@ impl Theme {
                 (_, toml::Value::Table(keys)) => colours.read_section(section, keys)?,
                 (_, _) => {
                     let sections = SECTIONS.join(", ");
-                    bail!(
-                        "{origin}: {section}: unknown key (expected name or a section: {sections})"
-                    )
+                    bail!("{origin}: {section}: unknown key (expected name or a section: {sections})")
                 }
             }
         }
@@ -216,14 +203,8 @@ impl Theme {
 }
 
 /// The sections of a theme file, in the order of `themes/default.toml`.
-const SECTIONS: [&str; 6] = [
-    UiColours::SECTION,
-    VM_STATE,
-    HOST_STATE,
-    AlarmColours::SECTION,
-    FlashColours::SECTION,
-    LogColours::SECTION,
-];
+const SECTIONS: [&str; 6] =
+    [UiColours::SECTION, VM_STATE, HOST_STATE, AlarmColours::SECTION, FlashColours::SECTION, LogColours::SECTION];
 
 /// The keys of a section, `None` for an unknown section.
 fn section_keys(section: &str) -> Option<Vec<&'static str>> {
@@ -248,26 +229,17 @@ impl Colours<'_> {
     fn read_section(&mut self, section: &str, keys: &toml::Table) -> anyhow::Result<()> {
         let origin = self.origin;
         let Some(known) = section_keys(section) else {
-            bail!(
-                "{origin}: [{section}]: unknown section (expected one of {})",
-                SECTIONS.join(", ")
-            );
+            bail!("{origin}: [{section}]: unknown section (expected one of {})", SECTIONS.join(", "));
         };
         for (key, value) in keys {
             if !known.contains(&key.as_str()) {
-                bail!(
-                    "{origin}: {section}.{key}: unknown key (expected one of {})",
-                    known.join(", ")
-                );
+                bail!("{origin}: {section}.{key}: unknown key (expected one of {})", known.join(", "));
             }
             let toml::Value::String(text) = value else {
-                bail!(
-                    "{origin}: {section}.{key}: expected a colour string, found {}",
-                    value.type_str()
-                );
+                bail!("{origin}: {section}.{key}: expected a colour string, found {}", value.type_str());
             };
-            let colour = parse_colour(text)
-                .ok_or_else(|| anyhow!("{origin}: {section}.{key}: unknown colour \"{text}\""))?;
+            let colour =
+                parse_colour(text).ok_or_else(|| anyhow!("{origin}: {section}.{key}: unknown colour \"{text}\""))?;
             self.map.insert((section.to_string(), key.clone()), colour);
         }
         Ok(())
@@ -295,9 +267,7 @@ fn try_array<const N: usize>(items: [anyhow::Result<Color>; N]) -> anyhow::Resul
 }
 
 fn is_path(name_or_path: &str) -> bool {
-    name_or_path.contains('/')
-        || name_or_path.contains(std::path::MAIN_SEPARATOR)
-        || name_or_path.ends_with(".toml")
+    name_or_path.contains('/') || name_or_path.contains(std::path::MAIN_SEPARATOR) || name_or_path.ends_with(".toml")
 }
 
 /// The theme names in a folder, for the "no such theme" error.
@@ -338,10 +308,7 @@ mod tests {
     fn every_state_has_its_own_key_in_the_default_file() {
         // Without a base, a missing key is an error: this proves the file names every state.
         for s in VmState::ALL {
-            assert!(
-                DEFAULT_TOML.contains(&format!("\n{} = ", s.label())),
-                "vm_state.{s} missing"
-            );
+            assert!(DEFAULT_TOML.contains(&format!("\n{} = ", s.label())), "vm_state.{s} missing");
         }
         let text = DEFAULT_TOML.replace("\nRejoining = \"cyan\"", "");
         let err = Theme::parse(&text, "x.toml", None).unwrap_err().to_string();
@@ -352,26 +319,16 @@ mod tests {
     fn a_bad_colour_names_the_file_and_the_key() {
         let text = "[vm_state]\nHealthy = \"gren\"\n";
         let err = Theme::parse(text, "themes/x.toml", Some(&Theme::builtin_default())).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            r#"themes/x.toml: vm_state.Healthy: unknown colour "gren""#
-        );
+        assert_eq!(err.to_string(), r#"themes/x.toml: vm_state.Healthy: unknown colour "gren""#);
     }
 
     #[test]
     fn unknown_keys_sections_and_types_are_errors() {
         let base = Theme::builtin_default();
-        let err = |text: &str| {
-            Theme::parse(text, "t.toml", Some(&base))
-                .unwrap_err()
-                .to_string()
-        };
-        assert!(err("[vm_state]\nHelthy = \"green\"\n")
-            .starts_with("t.toml: vm_state.Helthy: unknown key"));
+        let err = |text: &str| Theme::parse(text, "t.toml", Some(&base)).unwrap_err().to_string();
+        assert!(err("[vm_state]\nHelthy = \"green\"\n").starts_with("t.toml: vm_state.Helthy: unknown key"));
         assert!(err("[vm]\nHealthy = \"green\"\n").starts_with("t.toml: [vm]: unknown section"));
-        assert!(
-            err("[ui]\nborder = 3\n").starts_with("t.toml: ui.border: expected a colour string")
-        );
+        assert!(err("[ui]\nborder = 3\n").starts_with("t.toml: ui.border: expected a colour string"));
         assert!(err("[ui]\nborder = \"#12345\"\n").contains("unknown colour \"#12345\""));
         assert!(err("[ui\n").starts_with("t.toml: "));
     }
@@ -379,43 +336,26 @@ mod tests {
     #[test]
     fn a_partial_theme_takes_the_rest_from_the_default() {
         let base = Theme::builtin_default();
-        let text =
-            "name = \"mine\"\n[vm_state]\nHealthy = \"#00ff7f\"\n[ui]\nbackground = \"reset\"\n";
+        let text = "name = \"mine\"\n[vm_state]\nHealthy = \"#00ff7f\"\n[ui]\nbackground = \"reset\"\n";
         let t = Theme::parse(text, "mine.toml", Some(&base)).unwrap();
         assert_eq!(t.name, "mine");
         assert_eq!(t.vm_state(VmState::Healthy), Color::Rgb(0, 0xff, 0x7f));
         assert_eq!(t.ui.background, Color::Reset);
-        assert_eq!(
-            t.vm_state(VmState::NeedsOperator),
-            base.vm_state(VmState::NeedsOperator)
-        );
+        assert_eq!(t.vm_state(VmState::NeedsOperator), base.vm_state(VmState::NeedsOperator));
     }
 
     #[test]
     fn load_by_name_by_path_and_the_builtin_fallback() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(
-            dir.path().join("x.toml"),
-            "[vm_state]\nHealthy = \"gren\"\n",
-        )
-        .unwrap();
+        std::fs::write(dir.path().join("x.toml"), "[vm_state]\nHealthy = \"gren\"\n").unwrap();
         std::fs::write(dir.path().join("blue.toml"), "[ui]\nborder = \"blue\"\n").unwrap();
 
-        assert_eq!(
-            Theme::load("default", dir.path()).unwrap(),
-            Theme::builtin_default()
-        );
-        assert_eq!(
-            Theme::load("blue", dir.path()).unwrap().ui.border,
-            Color::Blue
-        );
+        assert_eq!(Theme::load("default", dir.path()).unwrap(), Theme::builtin_default());
+        assert_eq!(Theme::load("blue", dir.path()).unwrap().ui.border, Color::Blue);
 
         let x = dir.path().join("x.toml");
         let err = Theme::load("x", dir.path()).unwrap_err().to_string();
-        assert_eq!(
-            err,
-            format!("{}: vm_state.Healthy: unknown colour \"gren\"", x.display())
-        );
+        assert_eq!(err, format!("{}: vm_state.Healthy: unknown colour \"gren\"", x.display()));
         let by_path = Theme::load(x.to_str().unwrap(), Path::new("/nonexistent")).unwrap_err();
         assert!(by_path.to_string().contains("vm_state.Healthy"));
 
@@ -427,9 +367,6 @@ mod tests {
     #[test]
     fn the_repository_themes_folder_loads() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("themes");
-        assert_eq!(
-            Theme::load("default", &dir).unwrap(),
-            Theme::builtin_default()
-        );
+        assert_eq!(Theme::load("default", &dir).unwrap(), Theme::builtin_default());
     }
 }

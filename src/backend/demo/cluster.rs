@@ -12,7 +12,9 @@ use crate::backend::libvirt::LibvirtHost;
 use crate::core::HostSpec;
 use crate::supervisor::seams::{Connector, HvError, Hypervisor};
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 /// A hypervisor shared by the supervisor's wrapper and the fault injection.
 pub type SharedHypervisor = Arc<Mutex<Box<dyn Hypervisor>>>;
@@ -72,6 +74,10 @@ pub(super) fn lock<T: ?Sized>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// The demo's hosts, in configuration order. Share it as `Arc<DemoCluster>`.
 pub struct DemoCluster {
     hosts: Vec<DemoHost>,
+    /// Simulated boot time of a VM start, in ms (0 in tests).
+    start_ms: AtomicU64,
+    /// Simulated time a power-off takes at the BMC, in ms (0 in tests).
+    fence_ms: AtomicU64,
 }
 
 impl DemoCluster {
@@ -79,13 +85,9 @@ impl DemoCluster {
     pub fn new(hosts: Vec<(String, Box<dyn Hypervisor>)>) -> Arc<Self> {
         let hosts = hosts
             .into_iter()
-            .map(|(name, hv)| DemoHost {
-                name,
-                power: Mutex::new(Power::On),
-                hv: Arc::new(Mutex::new(hv)),
-            })
+            .map(|(name, hv)| DemoHost { name, power: Mutex::new(Power::On), hv: Arc::new(Mutex::new(hv)) })
             .collect();
-        Arc::new(DemoCluster { hosts })
+        Arc::new(DemoCluster { hosts, start_ms: AtomicU64::new(0), fence_ms: AtomicU64::new(0) })
     }
 
     /// One `LibvirtHost` per configured host (the demo's test-driver URIs). Connects lazily.
@@ -93,14 +95,24 @@ impl DemoCluster {
         Self::new(
             specs
                 .iter()
-                .map(|s| {
-                    (
-                        s.name.clone(),
-                        Box::new(LibvirtHost::new(s.uri.clone())) as Box<dyn Hypervisor>,
-                    )
-                })
+                .map(|s| (s.name.clone(), Box::new(LibvirtHost::new(s.uri.clone())) as Box<dyn Hypervisor>))
                 .collect(),
         )
+    }
+
+    /// Make VM starts and fence power-offs take time, as on real hardware, so that the demo's
+    /// states (Restarting, Fencing, Relocating) stay on screen long enough to be seen.
+    pub fn set_latency(&self, start: Duration, fence: Duration) {
+        self.start_ms.store(start.as_millis() as u64, Ordering::Relaxed);
+        self.fence_ms.store(fence.as_millis() as u64, Ordering::Relaxed);
+    }
+
+    pub(crate) fn start_latency(&self) -> Duration {
+        Duration::from_millis(self.start_ms.load(Ordering::Relaxed))
+    }
+
+    pub(crate) fn fence_latency(&self) -> Duration {
+        Duration::from_millis(self.fence_ms.load(Ordering::Relaxed))
     }
 
     pub fn host_names(&self) -> Vec<String> {
@@ -112,10 +124,7 @@ impl DemoCluster {
     }
 
     pub(super) fn index(&self, host: &str) -> Result<usize, DemoError> {
-        self.hosts
-            .iter()
-            .position(|h| h.name == host)
-            .ok_or_else(|| DemoError::UnknownHost(host.to_string()))
+        self.hosts.iter().position(|h| h.name == host).ok_or_else(|| DemoError::UnknownHost(host.to_string()))
     }
 
     fn host(&self, host: &str) -> Result<&DemoHost, DemoError> {
@@ -135,15 +144,13 @@ impl DemoCluster {
     /// cluster gets a plain `LibvirtHost` on its URI (with a warning), so nothing is silently lost.
     pub fn connector(self: &Arc<Self>) -> Box<Connector> {
         let cluster = Arc::clone(self);
-        Box::new(
-            move |spec: &HostSpec| match cluster.hypervisor(&spec.name) {
-                Ok(h) => Box::new(h) as Box<dyn Hypervisor>,
-                Err(e) => {
-                    tracing::warn!(target: "demo", "{e}: no fault injection for it");
-                    Box::new(LibvirtHost::new(spec.uri.clone()))
-                }
-            },
-        )
+        Box::new(move |spec: &HostSpec| match cluster.hypervisor(&spec.name) {
+            Ok(h) => Box::new(h) as Box<dyn Hypervisor>,
+            Err(e) => {
+                tracing::warn!(target: "demo", "{e}: no fault injection for it");
+                Box::new(LibvirtHost::new(spec.uri.clone()))
+            }
+        })
     }
 
     /// Names of the domains actually running on `host`, whatever its power state says about
@@ -177,15 +184,9 @@ impl DemoCluster {
             return Err(DemoError::HostOff(host.to_string()));
         }
         if !active_domains(h, hv.as_mut())?.iter().any(|d| d == vm) {
-            return Err(DemoError::NotRunning {
-                host: host.to_string(),
-                vm: vm.to_string(),
-            });
+            return Err(DemoError::NotRunning { host: host.to_string(), vm: vm.to_string() });
         }
-        hv.destroy(vm).map_err(|source| DemoError::Hypervisor {
-            host: host.to_string(),
-            source,
-        })
+        hv.destroy(vm).map_err(|source| DemoError::Hypervisor { host: host.to_string(), source })
     }
 
     /// Power the host off: destroy every active domain, then mark it `Off`, all under the
@@ -196,10 +197,7 @@ impl DemoCluster {
         let h = self.host(host)?;
         let mut hv = lock(&h.hv);
         for vm in active_domains(h, hv.as_mut())? {
-            hv.destroy(&vm).map_err(|source| DemoError::Hypervisor {
-                host: host.to_string(),
-                source,
-            })?;
+            hv.destroy(&vm).map_err(|source| DemoError::Hypervisor { host: host.to_string(), source })?;
         }
         h.set_power(Power::Off);
         Ok(())
@@ -217,14 +215,6 @@ impl DemoCluster {
 }
 
 fn active_domains(h: &DemoHost, hv: &mut dyn Hypervisor) -> Result<Vec<String>, DemoError> {
-    let probe = hv.probe().map_err(|source| DemoError::Hypervisor {
-        host: h.name.clone(),
-        source,
-    })?;
-    Ok(probe
-        .domains
-        .into_iter()
-        .filter(|d| d.state.is_active())
-        .map(|d| d.name)
-        .collect())
+    let probe = hv.probe().map_err(|source| DemoError::Hypervisor { host: h.name.clone(), source })?;
+    Ok(probe.domains.into_iter().filter(|d| d.state.is_active()).map(|d| d.name).collect())
 }

@@ -18,35 +18,22 @@ impl FaultyHost {
     }
 
     pub fn host(&self) -> &str {
-        self.cluster
-            .hosts()
-            .get(self.index)
-            .map_or("?", |h| h.name.as_str())
+        self.cluster.hosts().get(self.index).map_or("?", |h| h.name.as_str())
     }
 
-    fn with_inner<T>(
-        &mut self,
-        f: impl FnOnce(&mut dyn Hypervisor) -> Result<T, HvError>,
-    ) -> Result<T, HvError> {
+    fn with_inner<T>(&mut self, f: impl FnOnce(&mut dyn Hypervisor) -> Result<T, HvError>) -> Result<T, HvError> {
         let Some(h) = self.cluster.hosts().get(self.index) else {
-            return Err(HvError::Unreachable(format!(
-                "demo host #{} does not exist",
-                self.index
-            )));
+            return Err(HvError::Unreachable(format!("demo host #{} does not exist", self.index)));
         };
         // Power is read under the hypervisor lock, so a call never runs half-way through a
         // power-off.
         let mut hv = lock(&h.hv);
         match h.power() {
             Power::On => f(hv.as_mut()),
-            Power::Failed => Err(HvError::Unreachable(format!(
-                "connection to {} lost (injected)",
-                h.name
-            ))),
-            Power::Off => Err(HvError::Unreachable(format!(
-                "connection to {} lost: host is powered off (injected)",
-                h.name
-            ))),
+            Power::Failed => Err(HvError::Unreachable(format!("connection to {} lost (injected)", h.name))),
+            Power::Off => {
+                Err(HvError::Unreachable(format!("connection to {} lost: host is powered off (injected)", h.name)))
+            }
         }
     }
 }
@@ -69,6 +56,8 @@ impl Hypervisor for FaultyHost {
     }
 
     fn start(&mut self, vm: &str) -> Result<(), HvError> {
+        // The boot time is spent outside the hypervisor lock, as a real start would be.
+        std::thread::sleep(self.cluster.start_latency());
         self.with_inner(|hv| hv.start(vm))
     }
 

@@ -66,10 +66,7 @@ impl fmt::Display for Injection {
         match self {
             Injection::CrashVm { host, vm } => write!(f, "crashed VM {vm} on {host}"),
             Injection::FailHost { host } => {
-                write!(
-                    f,
-                    "failed host {host}: connection lost, its VMs keep running"
-                )
+                write!(f, "failed host {host}: connection lost, its VMs keep running")
             }
             Injection::PowerOn { host } => {
                 write!(f, "powered {host} back on (its VMs stay shut off)")
@@ -104,28 +101,21 @@ impl FaultInjector {
             history: Arc::clone(&history),
         };
         let flag = Arc::clone(&enabled);
-        let thread = std::thread::Builder::new()
-            .name("demo-faults".into())
-            .spawn(move || {
-                let mut next = Instant::now() + core.period();
-                // Sleep one poll; a message or a dropped sender (stop) ends the thread at once.
-                while let Err(RecvTimeoutError::Timeout) = stop_rx.recv_timeout(core.config.poll) {
-                    let now = Instant::now();
-                    core.power_on_fenced(now);
-                    if now >= next {
-                        if flag.load(Ordering::Relaxed) {
-                            core.inject();
-                        }
-                        next = now + core.period();
+        let thread = std::thread::Builder::new().name("demo-faults".into()).spawn(move || {
+            let mut next = Instant::now() + core.period();
+            // Sleep one poll; a message or a dropped sender (stop) ends the thread at once.
+            while let Err(RecvTimeoutError::Timeout) = stop_rx.recv_timeout(core.config.poll) {
+                let now = Instant::now();
+                core.power_on_fenced(now);
+                if now >= next {
+                    if flag.load(Ordering::Relaxed) {
+                        core.inject();
                     }
+                    next = now + core.period();
                 }
-            })?;
-        Ok(FaultInjector {
-            stop: Some(stop_tx),
-            thread: Some(thread),
-            enabled,
-            history,
-        })
+            }
+        })?;
+        Ok(FaultInjector { stop: Some(stop_tx), thread: Some(thread), enabled, history })
     }
 
     /// The flag the console toggles.
@@ -171,8 +161,7 @@ struct Core {
 
 impl Core {
     fn period(&mut self) -> Duration {
-        self.rng
-            .between(self.config.period_min, self.config.period_max)
+        self.rng.between(self.config.period_min, self.config.period_max)
     }
 
     fn record(&self, injection: Injection) {
@@ -197,9 +186,7 @@ impl Core {
             }
             self.off_since.remove(&host.name);
             match self.cluster.power_on(&host.name) {
-                Ok(()) => self.record(Injection::PowerOn {
-                    host: host.name.clone(),
-                }),
+                Ok(()) => self.record(Injection::PowerOn { host: host.name.clone() }),
                 Err(e) => {
                     tracing::warn!(target: "demo", "fault injection: cannot power {} on: {e}", host.name)
                 }

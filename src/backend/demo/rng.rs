@@ -31,11 +31,7 @@ impl XorShift {
     }
 
     /// A duration in `[min, max]` (millisecond steps); `min` if the range is empty.
-    pub(super) fn between(
-        &mut self,
-        min: std::time::Duration,
-        max: std::time::Duration,
-    ) -> std::time::Duration {
+    pub(super) fn between(&mut self, min: std::time::Duration, max: std::time::Duration) -> std::time::Duration {
         let (lo, hi) = (min.as_millis() as u64, max.as_millis() as u64);
         if hi <= lo {
             return min;
@@ -82,9 +78,6 @@ mod tests {
             assert!(d >= Duration::from_secs(15) && d <= Duration::from_secs(25));
         }
         assert_eq!(r.below(0), 0);
-        assert_eq!(
-            r.between(Duration::from_secs(3), Duration::from_secs(1)),
-            Duration::from_secs(3)
-        );
+        assert_eq!(r.between(Duration::from_secs(3), Duration::from_secs(1)), Duration::from_secs(3));
     }
 }

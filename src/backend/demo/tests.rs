@@ -10,9 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 fn domain(name: &str, runstate: Option<u32>) -> String {
-    let runstate = runstate
-        .map(|s| format!("<test:runstate>{s}</test:runstate>"))
-        .unwrap_or_default();
+    let runstate = runstate.map(|s| format!("<test:runstate>{s}</test:runstate>")).unwrap_or_default();
     format!(
         "<domain type='test' xmlns:test='http://libvirt.org/schemas/domain/test/1.0'>
            <name>{name}</name><memory unit='GiB'>1</memory><vcpu>1</vcpu>
@@ -28,14 +26,7 @@ pub(crate) fn fixture() -> (tempfile::TempDir, Arc<DemoCluster>) {
         Err(e) => panic!("no temp dir: {e}"),
     };
     let hosts = [
-        (
-            "hv1",
-            vec![
-                domain("web1", None),
-                domain("db1", None),
-                domain("ci1", Some(5)),
-            ],
-        ),
+        ("hv1", vec![domain("web1", None), domain("db1", None), domain("ci1", Some(5))]),
         ("hv2", vec![domain("web2", None), domain("build1", None)]),
         ("hv3", vec![]),
     ];
@@ -51,10 +42,7 @@ pub(crate) fn fixture() -> (tempfile::TempDir, Arc<DemoCluster>) {
         if let Err(e) = std::fs::write(&path, xml) {
             panic!("cannot write {}: {e}", path.display());
         }
-        list.push((
-            name.to_string(),
-            Box::new(LibvirtHost::new(format!("test://{}", path.display()))),
-        ));
+        list.push((name.to_string(), Box::new(LibvirtHost::new(format!("test://{}", path.display())))));
     }
     (dir, DemoCluster::new(list))
 }
@@ -87,26 +75,15 @@ fn a_failed_host_is_unreachable_while_its_vms_keep_running() {
     assert_eq!(states(&mut hv1).len(), 3);
     assert_eq!(c.fail_host("hv1"), Ok(()));
     assert_eq!(c.power("hv1"), Ok(Power::Failed));
-    assert_eq!(
-        hv1.probe(),
-        Err(HvError::Unreachable(
-            "connection to hv1 lost (injected)".into()
-        ))
-    );
+    assert_eq!(hv1.probe(), Err(HvError::Unreachable("connection to hv1 lost (injected)".into())));
     assert!(matches!(hv1.start("ci1"), Err(HvError::Unreachable(_))));
     assert!(matches!(hv1.destroy("web1"), Err(HvError::Unreachable(_))));
     // The split-brain trap: both VMs still run behind the failed connection.
-    assert_eq!(
-        running(&c, "hv1"),
-        vec!["db1".to_string(), "web1".to_string()]
-    );
+    assert_eq!(running(&c, "hv1"), vec!["db1".to_string(), "web1".to_string()]);
     // Other hosts are unaffected.
     assert_eq!(
         states(&mut faulty(&c, "hv2")),
-        vec![
-            ("build1".to_string(), DomState::Running),
-            ("web2".to_string(), DomState::Running)
-        ]
+        vec![("build1".to_string(), DomState::Running), ("web2".to_string(), DomState::Running)]
     );
 }
 
@@ -144,27 +121,12 @@ fn crash_vm_kills_one_running_vm_and_explains_refusals() {
     assert_eq!(c.crash_vm("hv1", "web1"), Ok(()));
     assert_eq!(running(&c, "hv1"), vec!["db1".to_string()]);
     assert!(states(&mut hv1).contains(&("web1".to_string(), DomState::ShutOff)));
-    assert_eq!(
-        c.crash_vm("hv1", "ci1"),
-        Err(DemoError::NotRunning {
-            host: "hv1".into(),
-            vm: "ci1".into()
-        })
-    );
-    assert_eq!(
-        c.crash_vm("hv9", "web1"),
-        Err(DemoError::UnknownHost("hv9".into()))
-    );
+    assert_eq!(c.crash_vm("hv1", "ci1"), Err(DemoError::NotRunning { host: "hv1".into(), vm: "ci1".into() }));
+    assert_eq!(c.crash_vm("hv9", "web1"), Err(DemoError::UnknownHost("hv9".into())));
     assert!(c.crash_vm("hv1", "nope").is_err());
     assert_eq!(c.power_off("hv2"), Ok(()));
-    assert_eq!(
-        c.crash_vm("hv2", "web2"),
-        Err(DemoError::HostOff("hv2".into()))
-    );
-    assert_eq!(
-        c.crash_vm("hv1", "web1").map_err(|e| e.to_string()),
-        Err("web1 is not running on hv1".into())
-    );
+    assert_eq!(c.crash_vm("hv2", "web2"), Err(DemoError::HostOff("hv2".into())));
+    assert_eq!(c.crash_vm("hv1", "web1").map_err(|e| e.to_string()), Err("web1 is not running on hv1".into()));
 }
 
 #[test]
@@ -172,14 +134,8 @@ fn unknown_hosts_are_errors_not_panics() {
     let (_d, c) = fixture();
     assert!(c.hypervisor("hv9").is_err());
     assert_eq!(c.power("hv9"), Err(DemoError::UnknownHost("hv9".into())));
-    assert_eq!(
-        c.fail_host("hv9"),
-        Err(DemoError::UnknownHost("hv9".into()))
-    );
-    assert_eq!(
-        c.power_off("hv9"),
-        Err(DemoError::UnknownHost("hv9".into()))
-    );
+    assert_eq!(c.fail_host("hv9"), Err(DemoError::UnknownHost("hv9".into())));
+    assert_eq!(c.power_off("hv9"), Err(DemoError::UnknownHost("hv9".into())));
     assert_eq!(c.power_on("hv9"), Err(DemoError::UnknownHost("hv9".into())));
     assert_eq!(c.host_names(), vec!["hv1", "hv2", "hv3"]);
 }
@@ -225,10 +181,7 @@ fn run_to_the_end(seed: u64) -> (Vec<Injection>, Arc<DemoCluster>, tempfile::Tem
         let nothing_to_crash = hosts
             .iter()
             .filter(|h| c.power(h) == Ok(Power::On))
-            .all(|h| {
-                c.running_domains(h)
-                    .is_ok_and(|vms| vms.iter().all(|vm| !protected.contains(&vm.as_str())))
-            });
+            .all(|h| c.running_domains(h).is_ok_and(|vms| vms.iter().all(|vm| !protected.contains(&vm.as_str()))));
         some_failed && nothing_to_crash
     });
     // Stopping waits for an injection in flight, so the history is complete afterwards.
@@ -243,19 +196,13 @@ fn the_injector_is_deterministic_for_a_seed_and_only_touches_protected_vms() {
     let (b, _, _d2) = run_to_the_end(42);
     assert_eq!(a, b, "same seed, same cluster: same faults");
     assert!(!a.is_empty());
-    let failed_hosts = a
-        .iter()
-        .filter(|i| matches!(i, Injection::FailHost { .. }))
-        .count();
+    let failed_hosts = a.iter().filter(|i| matches!(i, Injection::FailHost { .. })).count();
     assert!(failed_hosts <= 1, "more than one host failed: {a:?}");
     for i in &a {
         match i {
             Injection::CrashVm { host, vm } => {
                 assert_ne!(vm, "build1", "an unprotected VM was crashed");
-                assert!(
-                    !running(&cluster, host).contains(vm),
-                    "{vm} still runs on {host}"
-                );
+                assert!(!running(&cluster, host).contains(vm), "{vm} still runs on {host}");
             }
             Injection::FailHost { host } => assert_eq!(cluster.power(host), Ok(Power::Failed)),
             Injection::PowerOn { .. } => panic!("nothing was fenced, nothing to power on: {a:?}"),
@@ -277,8 +224,7 @@ fn a_disabled_injector_injects_nothing() {
     assert_eq!(inj.injections(), vec![]);
     assert_eq!(running(&c, "hv1").len(), 2);
     // Enabling it through the shared flag starts the faults.
-    inj.enabled()
-        .store(true, std::sync::atomic::Ordering::Relaxed);
+    inj.enabled().store(true, std::sync::atomic::Ordering::Relaxed);
     assert!(wait_for(|| !inj.injections().is_empty()));
     inj.stop();
 }
@@ -295,18 +241,12 @@ fn a_fenced_host_is_powered_back_on_later_and_only_one_host_fails_at_a_time() {
     };
     // Meanwhile no second host fails: injections go to VM crashes.
     std::thread::sleep(Duration::from_millis(30));
-    let failed = c
-        .host_names()
-        .into_iter()
-        .filter(|h| c.power(h) == Ok(Power::Failed))
-        .count();
+    let failed = c.host_names().into_iter().filter(|h| c.power(h) == Ok(Power::Failed)).count();
     assert_eq!(failed, 1);
     // The supervisor fences it...
     assert_eq!(c.power_off(&host), Ok(()));
     // ...and the injector brings it back.
-    assert!(wait_for(|| inj
-        .injections()
-        .contains(&Injection::PowerOn { host: host.clone() })));
+    assert!(wait_for(|| inj.injections().contains(&Injection::PowerOn { host: host.clone() })));
     assert_ne!(c.power(&host), Ok(Power::Off));
     inj.stop();
 }

@@ -40,11 +40,9 @@ impl Drop for RecordList {
 
 /// State, vCPU and balloon statistics of every domain, active and inactive, in one call.
 pub(super) fn all_domain_stats(conn: &Connect) -> Result<Vec<StatsRecord>, Error> {
-    let stats =
-        sys::VIR_DOMAIN_STATS_STATE | sys::VIR_DOMAIN_STATS_VCPU | sys::VIR_DOMAIN_STATS_BALLOON;
+    let stats = sys::VIR_DOMAIN_STATS_STATE | sys::VIR_DOMAIN_STATS_VCPU | sys::VIR_DOMAIN_STATS_BALLOON;
     // No ENFORCE_STATS: a driver that lacks some groups still answers with what it has.
-    let flags = sys::VIR_CONNECT_GET_ALL_DOMAINS_STATS_ACTIVE
-        | sys::VIR_CONNECT_GET_ALL_DOMAINS_STATS_INACTIVE;
+    let flags = sys::VIR_CONNECT_GET_ALL_DOMAINS_STATS_ACTIVE | sys::VIR_CONNECT_GET_ALL_DOMAINS_STATS_INACTIVE;
     let mut raw: *mut sys::virDomainStatsRecordPtr = ptr::null_mut();
     // SAFETY: `conn` is a live connection for the duration of the call; libvirt stores a newly
     // allocated, NULL-terminated array in `raw`, which `RecordList` frees.
@@ -101,25 +99,21 @@ impl Params {
     fn int(&self, name: &CStr) -> Option<i32> {
         let mut v: c_int = 0;
         // SAFETY: params/nparams describe the record's array, alive while the list lives.
-        let found =
-            unsafe { sys::virTypedParamsGetInt(self.params, self.nparams, name.as_ptr(), &mut v) };
+        let found = unsafe { sys::virTypedParamsGetInt(self.params, self.nparams, name.as_ptr(), &mut v) };
         (found == 1).then_some(v)
     }
 
     fn uint(&self, name: &CStr) -> Option<u32> {
         let mut v = 0;
         // SAFETY: as in `int`.
-        let found =
-            unsafe { sys::virTypedParamsGetUInt(self.params, self.nparams, name.as_ptr(), &mut v) };
+        let found = unsafe { sys::virTypedParamsGetUInt(self.params, self.nparams, name.as_ptr(), &mut v) };
         (found == 1).then_some(v)
     }
 
     fn ulong(&self, name: &CStr) -> Option<u64> {
         let mut v = 0;
         // SAFETY: as in `int`.
-        let found = unsafe {
-            sys::virTypedParamsGetULLong(self.params, self.nparams, name.as_ptr(), &mut v)
-        };
+        let found = unsafe { sys::virTypedParamsGetULLong(self.params, self.nparams, name.as_ptr(), &mut v) };
         (found == 1).then_some(v)
     }
 }

@@ -20,22 +20,14 @@ pub(super) enum Kind {
 
 /// Classify an error by its parts (kept free of `virt::error::Error`, whose fields are private,
 /// so that the table can be tested).
-pub(super) fn classify(
-    code: Option<ErrorNumber>,
-    domain: Option<ErrorDomain>,
-    message: &str,
-) -> Kind {
+pub(super) fn classify(code: Option<ErrorNumber>, domain: Option<ErrorDomain>, message: &str) -> Kind {
     let lower = message.to_ascii_lowercase();
     match code {
         Some(ErrorNumber::NoDomain) => return Kind::NoDomain,
-        Some(
-            ErrorNumber::NoSupport
-            | ErrorNumber::ArgumentUnsupported
-            | ErrorNumber::OperationUnsupported,
-        ) => return Kind::Unsupported,
-        Some(ErrorNumber::NoConnect | ErrorNumber::InvalidConn | ErrorNumber::Rpc) => {
-            return Kind::Unreachable
+        Some(ErrorNumber::NoSupport | ErrorNumber::ArgumentUnsupported | ErrorNumber::OperationUnsupported) => {
+            return Kind::Unsupported
         }
+        Some(ErrorNumber::NoConnect | ErrorNumber::InvalidConn | ErrorNumber::Rpc) => return Kind::Unreachable,
         _ => {}
     }
     // RPC-layer errors (socket closed, keepalive timeout, connection refused) all come from the
@@ -43,11 +35,8 @@ pub(super) fn classify(
     if domain == Some(ErrorDomain::Rpc) {
         return Kind::Unreachable;
     }
-    const CONNECTION_LOST: [&str; 3] = [
-        "client socket is closed",
-        "keepalive timeout",
-        "end of file while reading data",
-    ];
+    const CONNECTION_LOST: [&str; 3] =
+        ["client socket is closed", "keepalive timeout", "end of file while reading data"];
     if CONNECTION_LOST.iter().any(|m| lower.contains(m)) {
         return Kind::Unreachable;
     }
@@ -75,8 +64,7 @@ pub(super) fn to_hv(e: &Error, vm: Option<&str>) -> HvError {
 
 /// "Requested operation is not valid: domain is not running" (destroy/shutdown of an off domain).
 pub(super) fn is_not_running(e: &Error) -> bool {
-    e.code().known() == Some(ErrorNumber::OperationInvalid)
-        && e.message().to_ascii_lowercase().contains("not running")
+    e.code().known() == Some(ErrorNumber::OperationInvalid) && e.message().to_ascii_lowercase().contains("not running")
 }
 
 /// The driver rejected the flags of a call, not the call itself: retry with fewer flags.
@@ -84,9 +72,7 @@ pub(super) fn is_not_running(e: &Error) -> bool {
 pub(super) fn is_flags_rejected(e: &Error) -> bool {
     kind(e) == Kind::Unsupported
         || (e.code().known() == Some(ErrorNumber::InvalidArg)
-            && e.message()
-                .to_ascii_lowercase()
-                .contains("unsupported flags"))
+            && e.message().to_ascii_lowercase().contains("unsupported flags"))
 }
 
 #[cfg(test)]
@@ -96,82 +82,29 @@ mod tests {
     #[test]
     fn codes_decide_before_messages() {
         let k = |c, d, m| classify(Some(c), Some(d), m);
+        assert_eq!(k(ErrorNumber::NoDomain, ErrorDomain::Test, "Domain not found"), Kind::NoDomain);
+        assert_eq!(k(ErrorNumber::NoSupport, ErrorDomain::Domain, "this function is not supported"), Kind::Unsupported);
         assert_eq!(
-            k(ErrorNumber::NoDomain, ErrorDomain::Test, "Domain not found"),
-            Kind::NoDomain
-        );
-        assert_eq!(
-            k(
-                ErrorNumber::NoSupport,
-                ErrorDomain::Domain,
-                "this function is not supported"
-            ),
+            k(ErrorNumber::ArgumentUnsupported, ErrorDomain::Domain, "p2p migration is not supported"),
             Kind::Unsupported
         );
         assert_eq!(
-            k(
-                ErrorNumber::ArgumentUnsupported,
-                ErrorDomain::Domain,
-                "p2p migration is not supported"
-            ),
-            Kind::Unsupported
-        );
-        assert_eq!(
-            k(
-                ErrorNumber::SystemError,
-                ErrorDomain::Rpc,
-                "Failed to connect socket to '/x'"
-            ),
+            k(ErrorNumber::SystemError, ErrorDomain::Rpc, "Failed to connect socket to '/x'"),
             Kind::Unreachable
         );
-        assert_eq!(
-            k(
-                ErrorNumber::InternalError,
-                ErrorDomain::Rpc,
-                "client socket is closed"
-            ),
-            Kind::Unreachable
-        );
-        assert_eq!(
-            k(
-                ErrorNumber::InvalidConn,
-                ErrorDomain::Remote,
-                "invalid connection"
-            ),
-            Kind::Unreachable
-        );
-        assert_eq!(
-            k(
-                ErrorNumber::XmlError,
-                ErrorDomain::Test,
-                "failed to parse xml document"
-            ),
-            Kind::Failed
-        );
-        assert_eq!(
-            k(
-                ErrorNumber::OperationInvalid,
-                ErrorDomain::Domain,
-                "domain is already running"
-            ),
-            Kind::Failed
-        );
+        assert_eq!(k(ErrorNumber::InternalError, ErrorDomain::Rpc, "client socket is closed"), Kind::Unreachable);
+        assert_eq!(k(ErrorNumber::InvalidConn, ErrorDomain::Remote, "invalid connection"), Kind::Unreachable);
+        assert_eq!(k(ErrorNumber::XmlError, ErrorDomain::Test, "failed to parse xml document"), Kind::Failed);
+        assert_eq!(k(ErrorNumber::OperationInvalid, ErrorDomain::Domain, "domain is already running"), Kind::Failed);
     }
 
     #[test]
     fn messages_are_the_last_resort() {
         assert_eq!(
-            classify(
-                None,
-                None,
-                "internal error: connection closed due to keepalive timeout"
-            ),
+            classify(None, None, "internal error: connection closed due to keepalive timeout"),
             Kind::Unreachable
         );
-        assert_eq!(
-            classify(None, None, "operation not supported here"),
-            Kind::Unsupported
-        );
+        assert_eq!(classify(None, None, "operation not supported here"), Kind::Unsupported);
         assert_eq!(classify(None, None, "something else"), Kind::Failed);
     }
 }

@@ -28,9 +28,7 @@ pub fn init() {
             );
             return;
         }
-        let spawned = std::thread::Builder::new()
-            .name("libvirt-events".into())
-            .spawn(run_forever);
+        let spawned = std::thread::Builder::new().name("libvirt-events".into()).spawn(run_forever);
         if let Err(e) = spawned {
             tracing::error!(target: "libvirt", "cannot start the libvirt event thread: {e}");
         }

@@ -30,10 +30,7 @@ pub struct Keepalive {
 
 impl Default for Keepalive {
     fn default() -> Self {
-        Keepalive {
-            interval_secs: 2,
-            count: 2,
-        }
+        Keepalive { interval_secs: 2, count: 2 }
     }
 }
 
@@ -48,12 +45,7 @@ pub struct LibvirtHost {
 impl LibvirtHost {
     /// No connection is opened here: the first call opens it.
     pub fn new(uri: impl Into<String>) -> Self {
-        LibvirtHost {
-            uri: uri.into(),
-            conn: None,
-            keepalive: Some(Keepalive::default()),
-            bulk: BulkSupport::Unknown,
-        }
+        LibvirtHost { uri: uri.into(), conn: None, keepalive: Some(Keepalive::default()), bulk: BulkSupport::Unknown }
     }
 
     /// Keepalive settings for connections opened from now on; `None` disables keepalive.
@@ -94,9 +86,8 @@ impl LibvirtHost {
             )));
         }
         init();
-        let conn = Connect::open(Some(&self.uri)).map_err(|e| {
-            HvError::Unreachable(format!("cannot connect to {}: {}", self.uri, e.message()))
-        })?;
+        let conn = Connect::open(Some(&self.uri))
+            .map_err(|e| HvError::Unreachable(format!("cannot connect to {}: {}", self.uri, e.message())))?;
         self.bulk = BulkSupport::Unknown;
         if let Some(ka) = self.keepalive {
             let interval = i32::try_from(ka.interval_secs).unwrap_or(i32::MAX);
@@ -119,11 +110,7 @@ impl LibvirtHost {
     }
 
     /// Run one operation on the connection; drop the connection if the failure was its own.
-    fn call<T>(
-        &mut self,
-        what: &str,
-        f: impl FnOnce(&Connect) -> Result<T, HvError>,
-    ) -> Result<T, HvError> {
+    fn call<T>(&mut self, what: &str, f: impl FnOnce(&Connect) -> Result<T, HvError>) -> Result<T, HvError> {
         let result = f(self.connection()?);
         if let Err(HvError::Unreachable(msg)) = &result {
             tracing::info!(
@@ -140,9 +127,7 @@ impl LibvirtHost {
 impl Hypervisor for LibvirtHost {
     fn probe(&mut self) -> Result<HostProbe, HvError> {
         let mut bulk = self.bulk;
-        let result = self.call("probe", |c| {
-            probe::probe(c, &mut bulk).map_err(|e| to_hv(&e, None))
-        });
+        let result = self.call("probe", |c| probe::probe(c, &mut bulk).map_err(|e| to_hv(&e, None)));
         self.bulk = bulk;
         result
     }

@@ -12,22 +12,17 @@ use virt::domain::{Domain, MigrateParameters};
 use virt::sys;
 
 fn lookup(conn: &Connect, vm: &str) -> Result<Domain, HvError> {
-    conn.lookup_domain_by_name(vm)
-        .map_err(|e| to_hv(&e, Some(vm)))
+    conn.lookup_domain_by_name(vm).map_err(|e| to_hv(&e, Some(vm)))
 }
 
 /// The persistent definition. `VIR_DOMAIN_XML_INACTIVE` only: `SECURE` would put passwords
 /// (VNC/SPICE) into 3RC's inventory, and the inactive XML is what `define` on another host needs.
 pub(super) fn domain_xml(conn: &Connect, vm: &str) -> Result<String, HvError> {
-    lookup(conn, vm)?
-        .xml_desc(sys::VIR_DOMAIN_XML_INACTIVE)
-        .map_err(|e| to_hv(&e, Some(vm)))
+    lookup(conn, vm)?.xml_desc(sys::VIR_DOMAIN_XML_INACTIVE).map_err(|e| to_hv(&e, Some(vm)))
 }
 
 pub(super) fn define(conn: &Connect, xml: &str) -> Result<(), HvError> {
-    conn.define_domain_xml(xml)
-        .map(drop)
-        .map_err(|e| to_hv(&e, None))
+    conn.define_domain_xml(xml).map(drop).map_err(|e| to_hv(&e, None))
 }
 
 /// Flags tried in order until the driver accepts them.
@@ -118,12 +113,8 @@ pub(super) fn migrate_flags(dest: &MigrateTo) -> u32 {
 /// `VIR_ERR_ARGUMENT_UNSUPPORTED` ("p2p migration is not supported"), i.e. `Unsupported`.
 pub(super) fn migrate_live(conn: &Connect, vm: &str, dest: &MigrateTo) -> Result<(), HvError> {
     let dom = lookup(conn, vm)?;
-    let params = MigrateParameters {
-        uri: dest.migration_uri.clone(),
-        ..MigrateParameters::default()
-    };
-    dom.migrate_to_uri3(Some(&dest.dest_uri), params, migrate_flags(dest))
-        .map_err(|e| to_hv(&e, Some(vm)))
+    let params = MigrateParameters { uri: dest.migration_uri.clone(), ..MigrateParameters::default() };
+    dom.migrate_to_uri3(Some(&dest.dest_uri), params, migrate_flags(dest)).map_err(|e| to_hv(&e, Some(vm)))
 }
 
 #[cfg(test)]
@@ -148,9 +139,6 @@ mod tests {
         }
         assert_eq!(f & sys::VIR_MIGRATE_UNSAFE, 0);
         dest.unsafe_shared_storage = true;
-        assert_eq!(
-            migrate_flags(&dest) & sys::VIR_MIGRATE_UNSAFE,
-            sys::VIR_MIGRATE_UNSAFE
-        );
+        assert_eq!(migrate_flags(&dest) & sys::VIR_MIGRATE_UNSAFE, sys::VIR_MIGRATE_UNSAFE);
     }
 }

@@ -60,15 +60,9 @@ fn capacity(info: &NodeInfo) -> Capacity {
     let cpus = if info.cpus > 0 {
         info.cpus
     } else {
-        info.nodes
-            .saturating_mul(info.sockets)
-            .saturating_mul(info.cores)
-            .saturating_mul(info.threads)
+        info.nodes.saturating_mul(info.sockets).saturating_mul(info.cores).saturating_mul(info.threads)
     };
-    Capacity {
-        cpus,
-        memory_kib: info.memory,
-    }
+    Capacity { cpus, memory_kib: info.memory }
 }
 
 fn from_records(records: Vec<StatsRecord>) -> Result<Vec<DomainObs>, Error> {
@@ -129,10 +123,5 @@ fn observe(dom: &Domain, name: String) -> Result<Option<DomainObs>, Error> {
         },
         s => map_state(i64::from(s.to_raw()), -1),
     };
-    Ok(Some(DomainObs {
-        name,
-        state,
-        vcpus: info.nr_virt_cpu,
-        memory_kib: info.max_mem,
-    }))
+    Ok(Some(DomainObs { name, state, vcpus: info.nr_virt_cpu, memory_kib: info.max_mem }))
 }

@@ -39,14 +39,8 @@ mod tests {
         assert_eq!(s(sys::VIR_DOMAIN_RUNNING, 0), DomState::Running);
         assert_eq!(s(sys::VIR_DOMAIN_BLOCKED, 0), DomState::Running);
         assert_eq!(s(sys::VIR_DOMAIN_PAUSED, 0), DomState::Paused);
-        assert_eq!(
-            s(sys::VIR_DOMAIN_SHUTOFF, sys::VIR_DOMAIN_SHUTOFF_DESTROYED),
-            DomState::ShutOff
-        );
-        assert_eq!(
-            s(sys::VIR_DOMAIN_SHUTOFF, sys::VIR_DOMAIN_SHUTOFF_CRASHED),
-            DomState::Crashed
-        );
+        assert_eq!(s(sys::VIR_DOMAIN_SHUTOFF, sys::VIR_DOMAIN_SHUTOFF_DESTROYED), DomState::ShutOff);
+        assert_eq!(s(sys::VIR_DOMAIN_SHUTOFF, sys::VIR_DOMAIN_SHUTOFF_CRASHED), DomState::Crashed);
         assert_eq!(s(sys::VIR_DOMAIN_CRASHED, 0), DomState::Crashed);
         assert_eq!(s(sys::VIR_DOMAIN_SHUTDOWN, 0), DomState::Other);
         assert_eq!(s(sys::VIR_DOMAIN_PMSUSPENDED, 0), DomState::Other);

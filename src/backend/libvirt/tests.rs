@@ -9,9 +9,7 @@ use std::path::PathBuf;
 const GIB: u64 = 1024 * 1024;
 
 fn domain(name: &str, vcpus: u32, mem_gib: u64, runstate: Option<u32>) -> String {
-    let runstate = runstate
-        .map(|s| format!("<test:runstate>{s}</test:runstate>"))
-        .unwrap_or_default();
+    let runstate = runstate.map(|s| format!("<test:runstate>{s}</test:runstate>")).unwrap_or_default();
     format!(
         "<domain type='test' xmlns:test='http://libvirt.org/schemas/domain/test/1.0'>
            <name>{name}</name><memory unit='GiB'>{mem_gib}</memory>
@@ -59,29 +57,17 @@ fn standard() -> (tempfile::TempDir, LibvirtHost) {
 }
 
 fn state_of(h: &mut LibvirtHost, vm: &str) -> Option<DomState> {
-    h.probe()
-        .ok()?
-        .domains
-        .into_iter()
-        .find(|d| d.name == vm)
-        .map(|d| d.state)
+    h.probe().ok()?.domains.into_iter().find(|d| d.name == vm).map(|d| d.state)
 }
 
 #[test]
 fn probe_reports_capacity_and_every_domain_with_state_and_size() {
     let (_dir, mut h) = standard();
     let p = h.probe();
-    let Ok(p) = p else {
-        panic!("probe failed: {p:?}")
-    };
+    let Ok(p) = p else { panic!("probe failed: {p:?}") };
     assert_eq!(p.capacity.cpus, 12);
     assert_eq!(p.capacity.memory_kib, 24 * GIB);
-    let obs = |name: &str, state, vcpus, gib: u64| DomainObs {
-        name: name.into(),
-        state,
-        vcpus,
-        memory_kib: gib * GIB,
-    };
+    let obs = |name: &str, state, vcpus, gib: u64| DomainObs { name: name.into(), state, vcpus, memory_kib: gib * GIB };
     // Sorted by name; memory is the maximum memory, not the 512 MiB balloon.
     assert_eq!(
         p.domains,
@@ -144,9 +130,7 @@ fn inactive_xml_relocates_a_domain_cold_to_another_host() {
     let (_a, mut src) = standard();
     let (_b, mut dst) = host(&[]);
     let xml = src.domain_xml("db1");
-    let Ok(xml) = xml else {
-        panic!("domain_xml failed: {xml:?}")
-    };
+    let Ok(xml) = xml else { panic!("domain_xml failed: {xml:?}") };
     assert!(xml.contains("<name>db1</name>"));
     // Inactive XML: no runtime id of the running domain.
     assert!(!xml.contains(" id='"), "runtime XML leaked: {xml}");
@@ -157,12 +141,7 @@ fn inactive_xml_relocates_a_domain_cold_to_another_host() {
     let moved = dst.probe().map(|p| p.domains);
     assert_eq!(
         moved,
-        Ok(vec![DomainObs {
-            name: "db1".into(),
-            state: DomState::Running,
-            vcpus: 4,
-            memory_kib: 8 * GIB
-        }])
+        Ok(vec![DomainObs { name: "db1".into(), state: DomState::Running, vcpus: 4, memory_kib: 8 * GIB }])
     );
     assert_eq!(state_of(&mut src, "db1"), None);
 }
@@ -175,10 +154,7 @@ fn unknown_domains_answer_no_domain_with_the_name_asked_for() {
     assert_eq!(h.destroy("ghost"), ghost());
     assert_eq!(h.shutdown("ghost"), ghost());
     assert_eq!(h.undefine("ghost"), ghost());
-    assert_eq!(
-        h.domain_xml("ghost"),
-        Err(HvError::NoDomain("ghost".into()))
-    );
+    assert_eq!(h.domain_xml("ghost"), Err(HvError::NoDomain("ghost".into())));
     // Not a connection problem: the connection stays.
     assert!(h.is_connected());
 }
@@ -226,20 +202,14 @@ fn an_unreadable_host_file_is_unreachable_with_libvirts_message() {
     }
     let mut h = LibvirtHost::new(format!("test://{}", path.display()));
     let r = h.probe();
-    assert!(
-        matches!(&r, Err(HvError::Unreachable(m)) if m.contains("Start tag expected")),
-        "got {r:?}"
-    );
+    assert!(matches!(&r, Err(HvError::Unreachable(m)) if m.contains("Start tag expected")), "got {r:?}");
 }
 
 #[test]
 fn a_dead_daemon_socket_is_unreachable() {
     let mut h = LibvirtHost::new("qemu+unix:///system?socket=/nonexistent/3rc/libvirt-sock");
     let r = h.start("web1");
-    assert!(
-        matches!(&r, Err(HvError::Unreachable(m)) if m.contains("/nonexistent/3rc/libvirt-sock")),
-        "got {r:?}"
-    );
+    assert!(matches!(&r, Err(HvError::Unreachable(m)) if m.contains("/nonexistent/3rc/libvirt-sock")), "got {r:?}");
 }
 
 #[test]

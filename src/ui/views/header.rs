@@ -13,32 +13,12 @@ use ratatui::Frame;
 
 /// VM counts in the title, most urgent first: (label, states counted, state whose colour is used).
 const COUNTS: &[(&str, &[VmState], VmState)] = &[
-    (
-        "needs operator",
-        &[VmState::NeedsOperator],
-        VmState::NeedsOperator,
-    ),
-    (
-        "awaiting fence",
-        &[VmState::AwaitingFence],
-        VmState::AwaitingFence,
-    ),
+    ("needs operator", &[VmState::NeedsOperator], VmState::NeedsOperator),
+    ("awaiting fence", &[VmState::AwaitingFence], VmState::AwaitingFence),
     ("pending", &[VmState::Pending], VmState::Pending),
     ("suspect", &[VmState::Suspect], VmState::Suspect),
-    (
-        "recovering",
-        &[
-            VmState::Restarting,
-            VmState::Relocating,
-            VmState::Reinstalling,
-        ],
-        VmState::Restarting,
-    ),
-    (
-        "busy",
-        &[VmState::Migrating, VmState::Starting, VmState::Stopping],
-        VmState::Migrating,
-    ),
+    ("recovering", &[VmState::Restarting, VmState::Relocating, VmState::Reinstalling], VmState::Restarting),
+    ("busy", &[VmState::Migrating, VmState::Starting, VmState::Stopping], VmState::Migrating),
     ("healthy", &[VmState::Healthy], VmState::Healthy),
     ("probation", &[VmState::Probation], VmState::Probation),
     ("discovering", &[VmState::Discovering], VmState::Discovering),
@@ -49,47 +29,25 @@ const COUNTS: &[(&str, &[VmState], VmState)] = &[
 pub fn draw_title(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let ui = &theme.ui;
     let view = app.view();
-    let mut line = vec![Span::styled(
-        format!(" {} ", app.title()),
-        Style::new().fg(ui.title).add_modifier(Modifier::BOLD),
-    )];
+    let mut line =
+        vec![Span::styled(format!(" {} ", app.title()), Style::new().fg(ui.title).add_modifier(Modifier::BOLD))];
     line.push(if view.armed {
-        Span::styled(
-            " ARMED ",
-            Style::new().fg(ui.armed).add_modifier(Modifier::BOLD),
-        )
+        Span::styled(" ARMED ", Style::new().fg(ui.armed).add_modifier(Modifier::BOLD))
     } else {
-        Span::styled(
-            " DISARMED ",
-            Style::new()
-                .fg(ui.background)
-                .bg(ui.disarmed)
-                .add_modifier(Modifier::BOLD),
-        )
+        Span::styled(" DISARMED ", Style::new().fg(ui.background).bg(ui.disarmed).add_modifier(Modifier::BOLD))
     });
     match app.injector() {
-        Some(true) => line.push(Span::styled(
-            " faults ON ",
-            Style::new().fg(ui.injector_on).add_modifier(Modifier::BOLD),
-        )),
-        Some(false) => line.push(Span::styled(
-            " faults off ",
-            Style::new().fg(ui.injector_off),
-        )),
+        Some(true) => {
+            line.push(Span::styled(" faults ON ", Style::new().fg(ui.injector_on).add_modifier(Modifier::BOLD)))
+        }
+        Some(false) => line.push(Span::styled(" faults off ", Style::new().fg(ui.injector_off))),
         None => {}
     }
-    line.push(Span::styled(
-        format!(" {} VMs", view.vms.len()),
-        Style::new().fg(ui.foreground),
-    ));
+    line.push(Span::styled(format!(" {} VMs", view.vms.len()), Style::new().fg(ui.foreground)));
 
     let mut groups = Vec::new();
     for (label, states, colour) in COUNTS {
-        let n = view
-            .vms
-            .iter()
-            .filter(|v| states.contains(&v.state))
-            .count();
+        let n = view.vms.iter().filter(|v| states.contains(&v.state)).count();
         if n > 0 {
             let style = Style::new().fg(theme.vm_state(*colour));
             groups.push(vec![Span::styled(format!("  {n} {label}"), style)]);
@@ -102,21 +60,10 @@ pub fn draw_title(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
 /// Unacknowledged alarms as lines, at most `max` (the last says how many more there are).
 pub fn alarm_lines(view: &ClusterView, theme: &Theme, max: usize) -> Vec<Line<'static>> {
     let unacked: Vec<&AlarmView> = view.alarms.iter().filter(|a| !a.acked).collect();
-    let shown = if unacked.len() > max {
-        max.saturating_sub(1)
-    } else {
-        unacked.len()
-    };
-    let mut lines: Vec<Line> = unacked[..shown]
-        .iter()
-        .map(|a| alarm_line(a, theme))
-        .collect();
+    let shown = if unacked.len() > max { max.saturating_sub(1) } else { unacked.len() };
+    let mut lines: Vec<Line> = unacked[..shown].iter().map(|a| alarm_line(a, theme)).collect();
     if unacked.len() > shown {
-        let worst = unacked[shown..]
-            .iter()
-            .map(|a| a.severity)
-            .max()
-            .unwrap_or(Severity::Info);
+        let worst = unacked[shown..].iter().map(|a| a.severity).max().unwrap_or(Severity::Info);
         lines.push(Line::styled(
             format!(" +{} more unacknowledged alarms", unacked.len() - shown),
             Style::new().fg(theme.alarm(worst)),
@@ -133,10 +80,7 @@ fn alarm_line(a: &AlarmView, theme: &Theme) -> Line<'static> {
         Severity::Critical => "CRITICAL",
     };
     Line::from(vec![
-        Span::styled(
-            format!(" ALARM {severity}"),
-            style.add_modifier(Modifier::BOLD),
-        ),
+        Span::styled(format!(" ALARM {severity}"), style.add_modifier(Modifier::BOLD)),
         Span::styled(format!(" #{} {}: {}", a.id, a.subject, a.message), style),
     ])
 }

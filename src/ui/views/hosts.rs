@@ -39,13 +39,8 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, theme: &Theme) {
         Constraint::Length(4),
         Constraint::Fill(1),
     ];
-    let spec = Spec {
-        title: "Hosts",
-        focused: app.focus() == Focus::Hosts,
-        headers: &HEADERS,
-        widths,
-        len: hosts.len(),
-    };
+    let spec =
+        Spec { title: "Hosts", focused: app.focus() == Focus::Hosts, headers: &HEADERS, widths, len: hosts.len() };
     let base = theme.base();
     let (selection, _) = app.selections_mut();
     table::draw(frame, area, theme, spec, selection, |i| {

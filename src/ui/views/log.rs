@@ -12,10 +12,7 @@ pub fn draw(frame: &mut Frame, area: Rect, theme: &Theme, state: &TuiWidgetState
     let ui = &theme.ui;
     let block = Block::bordered()
         .border_style(Style::new().fg(ui.border))
-        .title(Line::styled(
-            " Log ",
-            Style::new().fg(ui.title).add_modifier(Modifier::BOLD),
-        ));
+        .title(Line::styled(" Log ", Style::new().fg(ui.title).add_modifier(Modifier::BOLD)));
     let fg = |c| Style::new().fg(c).bg(ui.background);
     let widget = TuiLoggerWidget::default()
         .block(block)

@@ -33,22 +33,17 @@ pub fn draw(frame: &mut Frame, app: &mut App, theme: &Theme, log_state: &TuiWidg
     let alarms = header::alarm_lines(app.view(), theme, max_alarms);
     // Hosts get their rows plus borders and header, but never more than a third of the screen.
     let hosts_height = (app.view().hosts.len() as u16 + 3).min((area.height / 3).max(4));
-    let log_height = if app.show_log() {
-        (area.height / 4).clamp(4, 12)
-    } else {
-        0
-    };
+    let log_height = if app.show_log() { (area.height / 4).clamp(4, 12) } else { 0 };
 
-    let [title_area, alarms_area, hosts_area, vms_area, log_area, status_area] =
-        Layout::vertical([
-            Constraint::Length(1),
-            Constraint::Length(alarms.len() as u16),
-            Constraint::Length(hosts_height),
-            Constraint::Min(4),
-            Constraint::Length(log_height),
-            Constraint::Length(1),
-        ])
-        .areas(area);
+    let [title_area, alarms_area, hosts_area, vms_area, log_area, status_area] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Length(alarms.len() as u16),
+        Constraint::Length(hosts_height),
+        Constraint::Min(4),
+        Constraint::Length(log_height),
+        Constraint::Length(1),
+    ])
+    .areas(area);
 
     header::draw_title(frame, title_area, app, theme);
     header::draw_alarms(frame, alarms_area, alarms);

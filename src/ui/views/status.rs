@@ -13,10 +13,7 @@ use ratatui::Frame;
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let ui = &theme.ui;
     let bar = Style::new().fg(ui.status_fg).bg(ui.status_bg);
-    let key = Style::new()
-        .fg(ui.key_hint)
-        .bg(ui.status_bg)
-        .add_modifier(Modifier::BOLD);
+    let key = Style::new().fg(ui.key_hint).bg(ui.status_bg).add_modifier(Modifier::BOLD);
 
     let flash: Vec<Span> = match app.flash() {
         Some(f) => {
@@ -25,10 +22,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                 FlashLevel::Warning => theme.flash.warning,
                 FlashLevel::Error => theme.flash.error,
             };
-            vec![Span::styled(
-                format!(" {} ", f.text),
-                Style::new().fg(colour).bg(ui.status_bg),
-            )]
+            vec![Span::styled(format!(" {} ", f.text), Style::new().fg(colour).bg(ui.status_bg))]
         }
         None => vec![],
     };
@@ -36,10 +30,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let room = (area.width as usize).saturating_sub(width(&flash));
     let mut line = Vec::new();
     for (k, d) in app.keymap().hints() {
-        let hint = [
-            Span::styled(format!(" {k}"), key),
-            Span::styled(format!(" {d} "), bar),
-        ];
+        let hint = [Span::styled(format!(" {k}"), key), Span::styled(format!(" {d} "), bar)];
         if width(&line) + width(&hint) > room {
             break;
         }

@@ -38,24 +38,15 @@ pub fn draw<'a>(
         Some(i) => format!(" {} {}/{} ", spec.title, i + 1, spec.len),
         None => format!(" {} 0 ", spec.title),
     };
-    let border = if spec.focused {
-        ui.border_focus
-    } else {
-        ui.border
-    };
+    let border = if spec.focused { ui.border_focus } else { ui.border };
     let block = Block::bordered()
         .border_style(Style::new().fg(border))
-        .title(Line::styled(
-            position,
-            Style::new().fg(ui.title).add_modifier(Modifier::BOLD),
-        ));
+        .title(Line::styled(position, Style::new().fg(ui.title).add_modifier(Modifier::BOLD)));
 
     let selected_style = if spec.focused {
         Style::new().fg(ui.selection_fg).bg(ui.selection_bg)
     } else {
-        Style::new()
-            .fg(ui.selection_inactive_fg)
-            .bg(ui.selection_inactive_bg)
+        Style::new().fg(ui.selection_inactive_fg).bg(ui.selection_inactive_bg)
     };
     let rows: Vec<Row> = window
         .map(|i| {
@@ -69,20 +60,12 @@ pub fn draw<'a>(
         .collect();
     let header = Row::new(spec.headers.iter().map(|h| Cell::from(*h)))
         .style(Style::new().fg(ui.header).add_modifier(Modifier::BOLD));
-    let table = Table::new(rows, spec.widths)
-        .header(header)
-        .block(block)
-        .column_spacing(1)
-        .style(theme.base());
+    let table = Table::new(rows, spec.widths).header(header).block(block).column_spacing(1).style(theme.base());
     frame.render_widget(table, area);
 }
 
 /// A column as wide as its widest cell or header, between `min` and `max`.
 pub fn fit_column<'s>(header: &str, cells: impl Iterator<Item = &'s str>, max: u16) -> Constraint {
-    let widest = cells
-        .map(|c| c.chars().count())
-        .max()
-        .unwrap_or(0)
-        .max(header.chars().count());
+    let widest = cells.map(|c| c.chars().count()).max().unwrap_or(0).max(header.chars().count());
     Constraint::Length((widest as u16).min(max))
 }

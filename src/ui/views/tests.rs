@@ -33,20 +33,15 @@ fn screen(buf: &Buffer) -> String {
 fn find(buf: &Buffer, text: &str) -> Option<(u16, u16)> {
     (0..buf.area.height).find_map(|y| {
         let cells: Vec<&str> = (0..buf.area.width).map(|x| buf[(x, y)].symbol()).collect();
-        (0..cells.len())
-            .find(|&x| cells[x..].concat().starts_with(text))
-            .map(|x| (x as u16, y))
+        (0..cells.len()).find(|&x| cells[x..].concat().starts_with(text)).map(|x| (x as u16, y))
     })
 }
 
 /// Where `text` appears on the row that contains `anchor` (a VM or host name).
 fn find_in_row(buf: &Buffer, anchor: &str, text: &str) -> (u16, u16) {
-    let (_, y) =
-        find(buf, anchor).unwrap_or_else(|| panic!("{anchor} not on screen:\n{}", screen(buf)));
+    let (_, y) = find(buf, anchor).unwrap_or_else(|| panic!("{anchor} not on screen:\n{}", screen(buf)));
     let line = row(buf, y);
-    let x = line
-        .find(text)
-        .unwrap_or_else(|| panic!("{text} not on the row of {anchor}: {line}"));
+    let x = line.find(text).unwrap_or_else(|| panic!("{text} not on the row of {anchor}: {line}"));
     (line[..x].chars().count() as u16, y)
 }
 
@@ -74,29 +69,17 @@ fn host_and_vm_names_appear_at_80x24_and_120x40() {
         let mut a = app(None);
         let buf = render(&mut a, &theme, w, h);
         for host in ["hv1", "hv2", "hv3"] {
-            assert!(
-                table_row(&buf, host).is_some(),
-                "{host} at {w}x{h}:\n{}",
-                screen(&buf)
-            );
+            assert!(table_row(&buf, host).is_some(), "{host} at {w}x{h}:\n{}", screen(&buf));
         }
         for vm in ["web1", "web2", "cache1", "mail", "ci", "db2"] {
-            assert!(
-                table_row(&buf, vm).is_some(),
-                "{vm} at {w}x{h}:\n{}",
-                screen(&buf)
-            );
+            assert!(table_row(&buf, vm).is_some(), "{vm} at {w}x{h}:\n{}", screen(&buf));
         }
         assert!(find(&buf, " VMs 1/10 ").is_some(), "{}", screen(&buf));
     }
     let mut a = app(None);
     let buf = render(&mut a, &theme, 120, 40);
     for vm in ["legacy", "dns", "backup", "db1"] {
-        assert!(
-            table_row(&buf, vm).is_some(),
-            "{vm} at 120x40:\n{}",
-            screen(&buf)
-        );
+        assert!(table_row(&buf, vm).is_some(), "{vm} at 120x40:\n{}", screen(&buf));
     }
 }
 
@@ -105,11 +88,7 @@ fn at_80x24_only_the_visible_vms_are_drawn_and_the_list_scrolls_with_the_selecti
     let theme = Theme::builtin_default();
     let mut a = app(None);
     let buf = render(&mut a, &theme, 80, 24);
-    assert!(
-        table_row(&buf, "db1").is_none(),
-        "db1 is below the fold:\n{}",
-        screen(&buf)
-    );
+    assert!(table_row(&buf, "db1").is_none(), "db1 is below the fold:\n{}", screen(&buf));
     press(&mut a, "G");
     let buf = render(&mut a, &theme, 80, 24);
     assert!(table_row(&buf, "db1").is_some(), "{}", screen(&buf));
@@ -130,24 +109,13 @@ fn state_cells_have_their_theme_colours() {
         press(&mut a, "jj");
         let buf = render(&mut a, &theme, w, h);
         let (x, y) = find_in_row(&buf, "│web2 ", "Healthy");
-        assert_eq!(
-            buf[(x, y)].fg,
-            theme.vm_state(VmState::Healthy),
-            "Healthy at {w}x{h}"
-        );
+        assert_eq!(buf[(x, y)].fg, theme.vm_state(VmState::Healthy), "Healthy at {w}x{h}");
         let (x, y) = find_in_row(&buf, "│hv2 ", "Down");
         assert_eq!(buf[(x, y)].fg, theme.host_state(HostState::Down));
         let (x, y) = find_in_row(&buf, "│hv1 ", "Online");
-        assert_eq!(
-            buf[(x, y)].bg,
-            theme.ui.selection_inactive_bg,
-            "host selection without focus"
-        );
+        assert_eq!(buf[(x, y)].bg, theme.ui.selection_inactive_bg, "host selection without focus");
         let (x, y) = find_in_row(&buf, "│cache1 ", "Restarting");
-        assert_eq!(
-            (buf[(x, y)].fg, buf[(x, y)].bg),
-            (theme.ui.selection_fg, theme.ui.selection_bg)
-        );
+        assert_eq!((buf[(x, y)].fg, buf[(x, y)].bg), (theme.ui.selection_fg, theme.ui.selection_bg));
 
         // db1 is last: select it (the list scrolls), then the row above so it is not highlighted.
         press(&mut a, "G");
@@ -185,32 +153,17 @@ fn unacknowledged_alarms_are_shown_on_top() {
     // More alarms than room: the last line counts the rest.
     let mut view = cluster();
     let alarm = view.alarms[0].clone();
-    view.alarms = (0..5)
-        .map(|i| crate::core::AlarmView {
-            id: i,
-            ..alarm.clone()
-        })
-        .collect();
+    view.alarms = (0..5).map(|i| crate::core::AlarmView { id: i, ..alarm.clone() }).collect();
     a.set_view(Arc::new(view));
     let buf = render(&mut a, &theme, 80, 24);
     assert!(find(&buf, "ALARM CRITICAL #0").is_some());
     assert!(find(&buf, "ALARM CRITICAL #1").is_none());
-    assert!(
-        find(&buf, "+4 more unacknowledged alarms").is_some(),
-        "{}",
-        screen(&buf)
-    );
+    assert!(find(&buf, "+4 more unacknowledged alarms").is_some(), "{}", screen(&buf));
 
-    a.set_view(Arc::new(crate::core::ClusterView {
-        alarms: vec![],
-        ..cluster()
-    }));
+    a.set_view(Arc::new(crate::core::ClusterView { alarms: vec![], ..cluster() }));
     let buf = render(&mut a, &theme, 80, 24);
     assert!(find(&buf, "ALARM").is_none());
-    assert!(
-        row(&buf, 1).starts_with("┌ Hosts"),
-        "hosts move up when there is no alarm"
-    );
+    assert!(row(&buf, 1).starts_with("┌ Hosts"), "hosts move up when there is no alarm");
 }
 
 #[test]
@@ -219,30 +172,18 @@ fn title_shows_disarmed_injector_and_counts_and_hints_follow_the_keymap() {
     let mut a = app(None);
     let buf = render(&mut a, &theme, 80, 24);
     let title = row(&buf, 0);
-    assert!(
-        title.contains("3RC test") && title.contains("ARMED") && title.contains("10 VMs"),
-        "{title}"
-    );
+    assert!(title.contains("3RC test") && title.contains("ARMED") && title.contains("10 VMs"), "{title}");
     assert!(title.contains("1 needs operator"), "{title}");
     assert!(!title.contains("faults"), "{title}");
     let status = row(&buf, 23);
-    assert!(
-        status.contains("q quit") && status.contains("Tab focus") && status.contains("l log"),
-        "{status}"
-    );
+    assert!(status.contains("q quit") && status.contains("Tab focus") && status.contains("l log"), "{status}");
     assert!(!status.contains("faults"), "{status}");
 
     let mut a = app(Some(true));
-    a.set_view(Arc::new(crate::core::ClusterView {
-        armed: false,
-        ..cluster()
-    }));
+    a.set_view(Arc::new(crate::core::ClusterView { armed: false, ..cluster() }));
     let buf = render(&mut a, &theme, 80, 24);
     let title = row(&buf, 0);
-    assert!(
-        title.contains("DISARMED") && title.contains("faults ON"),
-        "{title}"
-    );
+    assert!(title.contains("DISARMED") && title.contains("faults ON"), "{title}");
     let (x, y) = find(&buf, "DISARMED").unwrap();
     assert_eq!(buf[(x, y)].bg, theme.ui.disarmed);
     assert!(row(&buf, 23).contains("f faults"));

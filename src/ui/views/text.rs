@@ -44,9 +44,6 @@ mod tests {
         let line = vec![Span::raw("abc")];
         let groups = vec![vec![Span::raw("12345")], vec![Span::raw("12")]];
         let out = fit(line, groups, 6);
-        assert_eq!(
-            out.iter().map(|s| s.content.as_ref()).collect::<String>(),
-            "abc12"
-        );
+        assert_eq!(out.iter().map(|s| s.content.as_ref()).collect::<String>(), "abc12");
     }
 }

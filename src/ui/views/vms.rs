@@ -16,22 +16,12 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, theme: &Theme) {
     let vms = &view.vms;
     let widths = vec![
         fit_column(HEADERS[0], vms.iter().map(|v| v.name.as_str()), 24),
-        fit_column(
-            HEADERS[1],
-            vms.iter().map(|v| v.host.as_deref().unwrap_or(NO_HOST)),
-            16,
-        ),
+        fit_column(HEADERS[1], vms.iter().map(|v| v.host.as_deref().unwrap_or(NO_HOST)), 16),
         Constraint::Length(13),
         Constraint::Length(8),
         Constraint::Fill(1),
     ];
-    let spec = Spec {
-        title: "VMs",
-        focused: app.focus() == Focus::Vms,
-        headers: &HEADERS,
-        widths,
-        len: vms.len(),
-    };
+    let spec = Spec { title: "VMs", focused: app.focus() == Focus::Vms, headers: &HEADERS, widths, len: vms.len() };
     let base = theme.base();
     let dim = Style::new().fg(theme.ui.dim);
     let (_, selection) = app.selections_mut();

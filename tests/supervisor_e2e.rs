@@ -1,0 +1,281 @@
+//! The supervisor end to end on several libvirt test-driver hosts (the demo cluster), with
+//! faults injected at the backend boundary. A monitor thread reads the ground truth (what each
+//! test-driver host really runs) all along and records any VM active on two hosts at once.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use threerc::backend::demo::DemoCluster;
+use threerc::config::Config;
+use threerc::core::{ClusterView, Command, Event, EventKind, HostState, VmState};
+use threerc::supervisor::SupervisorHandle;
+
+/// The demo cluster's config with a fast loop: 100 ms cycles, 300 ms minimum uptime.
+fn config() -> Config {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo");
+    let text = std::fs::read_to_string(dir.join("cluster.toml")).expect("demo config");
+    let text = text
+        .replace("interval = \"1s\"", "interval = \"100ms\"")
+        .replace("min_uptime = \"8s\"", "min_uptime = \"300ms\"");
+    Config::parse(&text, &dir.join("cluster.toml")).expect("valid config")
+}
+
+struct Harness {
+    cluster: Arc<DemoCluster>,
+    handle: SupervisorHandle,
+    events: Arc<Mutex<Vec<Event>>>,
+    violations: Arc<Mutex<Vec<String>>>,
+    stop: Arc<AtomicBool>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Harness {
+    fn start() -> Harness {
+        let cfg = config();
+        threerc::backend::libvirt::init();
+        let cluster = DemoCluster::from_specs(&cfg.cluster.hosts);
+        let fencers = threerc::app::fencers(&cfg, Some(&cluster)).expect("fencers");
+        let (sup, handle) = threerc::app::assemble(&cfg, Arc::from(cluster.connector()), fencers).expect("assemble");
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let mut rx = handle.events();
+        let sink = events.clone();
+        tokio::spawn(async move {
+            while let Ok(ev) = rx.recv().await {
+                sink.lock().unwrap().push(ev);
+            }
+        });
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(sup.run(async {
+            let _ = rx.await;
+        }));
+        let violations = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (c, v, s) = (cluster.clone(), violations.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !s.load(Ordering::Relaxed) {
+                let mut seen: BTreeMap<String, Vec<String>> = BTreeMap::new();
+                for h in c.host_names() {
+                    for vm in c.running_domains(&h).unwrap_or_default() {
+                        seen.entry(vm).or_default().push(h.clone());
+                    }
+                }
+                for (vm, hosts) in seen {
+                    if hosts.len() > 1 {
+                        v.lock().unwrap().push(format!("{vm} active on {hosts:?}"));
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        });
+        Harness { cluster, handle, events, violations, stop, shutdown: Some(tx) }
+    }
+
+    /// Wait until `pred` holds on a snapshot; fail with the event log if it does not in time.
+    async fn until(&self, what: &str, pred: impl Fn(&ClusterView) -> bool) -> ClusterView {
+        let mut rx = self.handle.snapshots();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let view = rx.borrow_and_update().clone();
+            if pred(&view) {
+                // Events are published before the snapshot; let the event sink catch up.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                return (*view).clone();
+            }
+            if tokio::time::timeout_at(deadline, rx.changed()).await.is_err() {
+                panic!("timed out waiting for: {what}\n{}", self.log());
+            }
+        }
+    }
+
+    fn log(&self) -> String {
+        self.events.lock().unwrap().iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n")
+    }
+
+    /// The transitions of one VM, in order.
+    fn vm_path(&self, vm: &str) -> Vec<VmState> {
+        let evs = self.events.lock().unwrap();
+        evs.iter()
+            .filter(|e| matches!(&e.subject, threerc::core::Subject::Vm(v) if v == vm))
+            .filter_map(|e| match e.kind {
+                EventKind::VmTransition { to, .. } => Some(to),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn host_path(&self, host: &str) -> Vec<HostState> {
+        let evs = self.events.lock().unwrap();
+        evs.iter()
+            .filter(|e| matches!(&e.subject, threerc::core::Subject::Host(h) if h == host))
+            .filter_map(|e| match e.kind {
+                EventKind::HostTransition { to, .. } => Some(to),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Hosts each VM really runs on (ground truth).
+    fn truth(&self) -> BTreeMap<String, Vec<String>> {
+        let mut seen: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for h in self.cluster.host_names() {
+            for vm in self.cluster.running_domains(&h).unwrap_or_default() {
+                seen.entry(vm).or_default().push(h.clone());
+            }
+        }
+        seen
+    }
+
+    fn finish(mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        let v = self.violations.lock().unwrap();
+        assert!(v.is_empty(), "a VM ran on two hosts: {v:?}\n{}", self.log());
+    }
+}
+
+fn all_healthy(v: &ClusterView) -> bool {
+    v.vms.iter().all(|vm| vm.state == VmState::Healthy)
+}
+
+impl Harness {
+    /// Every VM healthy and its definition in the inventory.
+    async fn settled(&self) {
+        self.until("every VM healthy", all_healthy).await;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while self.handle.inventory_len() < 9 {
+            assert!(tokio::time::Instant::now() < deadline, "inventory incomplete\n{}", self.log());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crashed_vm_is_restarted_in_place() {
+    let h = Harness::start();
+    h.settled().await;
+    h.cluster.crash_vm("hv1", "web1").unwrap();
+    let view = h
+        .until("web1 restarted and healthy", |v| {
+            let w = v.vm("web1").unwrap();
+            w.state == VmState::Healthy && w.restarts_in_window == 1
+        })
+        .await;
+    assert_eq!(view.vm("web1").unwrap().host.as_deref(), Some("hv1"));
+    let path = h.vm_path("web1");
+    let tail: Vec<_> = path.iter().skip_while(|s| **s != VmState::Suspect).copied().collect();
+    assert_eq!(tail, vec![VmState::Suspect, VmState::Restarting, VmState::Probation, VmState::Healthy], "{}", h.log());
+    assert_eq!(h.truth()["web1"], vec!["hv1".to_string()]);
+    h.finish();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_host_is_fenced_and_its_vms_relocated_with_capacity_and_anti_affinity() {
+    let h = Harness::start();
+    h.settled().await;
+    let on_hv1: BTreeSet<String> =
+        h.truth().into_iter().filter(|(_, hs)| hs == &["hv1".to_string()]).map(|(vm, _)| vm).collect();
+    assert_eq!(on_hv1, BTreeSet::from(["build1".into(), "db1".into(), "web1".into()]));
+    // The connection is lost but the VMs keep running: the split-brain trap.
+    h.cluster.fail_host("hv1").unwrap();
+    let view = h
+        .until("hv1's VMs healthy elsewhere", |v| {
+            on_hv1.iter().all(|n| {
+                let vm = v.vm(n).unwrap();
+                vm.state == VmState::Healthy && vm.host.as_deref() != Some("hv1")
+            })
+        })
+        .await;
+    assert_eq!(
+        h.host_path("hv1"),
+        vec![HostState::Online, HostState::Suspect, HostState::Down, HostState::Fencing, HostState::Fenced],
+        "{}",
+        h.log()
+    );
+    for vm in &on_hv1 {
+        let path = h.vm_path(vm);
+        let tail: Vec<_> = path.iter().skip_while(|s| **s != VmState::AwaitingFence).copied().collect();
+        assert_eq!(
+            tail,
+            vec![VmState::AwaitingFence, VmState::Relocating, VmState::Probation, VmState::Healthy],
+            "{vm}: {}",
+            h.log()
+        );
+    }
+    // Each runs exactly once, where the supervisor says, and hosts are not over capacity.
+    let truth = h.truth();
+    for vm in &on_hv1 {
+        assert_eq!(truth[vm].len(), 1, "{vm}: {truth:?}");
+        assert_eq!(Some(truth[vm][0].as_str()), view.vm(vm).unwrap().host.as_deref());
+    }
+    for host in &view.hosts {
+        if let Some(cap) = host.capacity {
+            assert!(host.used_memory_kib <= cap.memory_kib, "{} over memory: {host:?}", host.name);
+        }
+    }
+    // Anti-affinity: the web VMs and the db VMs each on distinct hosts.
+    for group in ["web", "db"] {
+        let hosts: Vec<_> = view
+            .vms
+            .iter()
+            .filter(|v| v.anti_affinity.as_deref() == Some(group))
+            .map(|v| truth[&v.name][0].clone())
+            .collect();
+        let distinct: BTreeSet<_> = hosts.iter().collect();
+        assert_eq!(distinct.len(), hosts.len(), "group {group} shares a host: {hosts:?}");
+    }
+    h.finish();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fenced_host_that_returns_rejoins_after_its_stale_copies_are_removed() {
+    let h = Harness::start();
+    h.settled().await;
+    h.cluster.fail_host("hv4").unwrap();
+    h.until("monitor1 healthy elsewhere", |v| {
+        let m = v.vm("monitor1").unwrap();
+        m.state == VmState::Healthy && m.host.as_deref() != Some("hv4")
+    })
+    .await;
+    h.cluster.power_on("hv4").unwrap();
+    h.until("hv4 online", |v| v.host("hv4").unwrap().state == HostState::Online).await;
+    assert_eq!(h.host_path("hv4").last(), Some(&HostState::Online));
+    assert!(h.host_path("hv4").contains(&HostState::Rejoining));
+    // The stale definition of monitor1 on hv4 is gone; it runs once, elsewhere.
+    assert_eq!(h.truth()["monitor1"].len(), 1);
+    assert!(h.log().contains("destroy and undefine stale monitor1 on hv4"), "{}", h.log());
+    h.finish();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_migration_moves_the_vm_cold_on_the_test_driver() {
+    let h = Harness::start();
+    h.settled().await;
+    let refused = h.handle.command("test:op", Command::Migrate { vm: "web1".into(), to: "hv2".into() }).await;
+    assert!(refused.unwrap_err().contains("anti-affinity group web already has a VM here"));
+    h.handle.command("test:op", Command::Migrate { vm: "web1".into(), to: "hv4".into() }).await.unwrap();
+    h.until("web1 healthy on hv4", |v| {
+        let w = v.vm("web1").unwrap();
+        w.state == VmState::Healthy && w.host.as_deref() == Some("hv4")
+    })
+    .await;
+    assert_eq!(h.truth()["web1"], vec!["hv4".to_string()]);
+    assert!(h.log().contains("migrate web1 from hv1 to hv4 (operator test:op)"), "{}", h.log());
+    h.finish();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_stop_is_never_undone() {
+    let h = Harness::start();
+    h.settled().await;
+    h.handle.command("test:op", Command::Stop { vm: "mail1".into() }).await.unwrap();
+    h.until("mail1 stopped", |v| v.vm("mail1").unwrap().state == VmState::Stopped).await;
+    // Twenty more cycles: nobody restarts it.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(!h.truth().contains_key("mail1"));
+    assert_eq!(h.vm_path("mail1").last(), Some(&VmState::Stopped));
+    h.finish();
+}

@@ -1,0 +1,78 @@
+//! The `3rc` binary as a user runs it: `status` on the demo cluster, and bad configs that must
+//! be refused with a clear error before anything starts.
+
+use std::path::Path;
+use std::process::Command;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_3rc"))
+}
+
+fn demo_config() -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo/cluster.toml").display().to_string()
+}
+
+#[test]
+fn status_prints_every_host_and_vm() {
+    let out = bin().args(["status", "--config", &demo_config()]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    for name in ["hv1", "hv2", "hv3", "hv4", "db1", "web3", "monitor1"] {
+        assert!(text.contains(name), "{name} missing:\n{text}");
+    }
+    let web1 = text.lines().find(|l| l.starts_with("web1 ")).unwrap();
+    assert!(web1.contains("hv1") && web1.contains("Healthy"), "{web1}");
+    assert!(!text.contains("ci-runner1"), "unprotected VMs are not listed as protected:\n{text}");
+}
+
+#[test]
+fn status_json_is_machine_readable() {
+    let out = bin().args(["status", "--json", "--config", &demo_config()]).output().unwrap();
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["hosts"].as_array().unwrap().len(), 4);
+    assert_eq!(v["vms"].as_array().unwrap().len(), 9);
+    assert_eq!(v["hosts"][0]["state"], "Online");
+}
+
+#[test]
+fn an_unreachable_host_is_reported_not_fatal() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(&cfg, "[[host]]\nname = \"gone\"\nuri = \"test:///nonexistent/dir/gone.xml\"\n").unwrap();
+    let out = bin().args(["status", "--config", cfg.to_str().unwrap()]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let line = text.lines().find(|l| l.starts_with("gone ")).unwrap();
+    assert!(line.contains("Suspect") && line.contains("unreachable"), "{line}");
+}
+
+#[test]
+fn a_bad_config_is_refused_with_file_line_and_column_and_starts_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let cfg = dir.path().join("bad.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "state_dir = \"{}\"\n[defaults]\ninterval = \"fast\"\n[[host]]\nname = \"hv1\"\nuri = \"test:///x.xml\"\n",
+            state.display()
+        ),
+    )
+    .unwrap();
+    for args in [vec!["run", "--headless", "--config"], vec!["status", "--config"], vec!["run", "--config"]] {
+        let out = bin().args(&args).arg(&cfg).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(err.contains(&format!("{}:3:12: invalid duration \"fast\"", cfg.display())), "{args:?}: {err}");
+        assert!(!state.exists(), "{args:?} created its state directory before refusing the config");
+    }
+}
+
+#[test]
+fn a_missing_config_file_is_a_clear_error() {
+    let out = bin().args(["status", "--config", "/nonexistent/3rc.toml"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("/nonexistent/3rc.toml") && err.contains("cannot read"), "{err}");
+}

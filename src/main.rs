@@ -52,6 +52,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 return Ok(());
             }
             let theme = load_theme(theme.or(cfg.console.theme.clone()), &app::assets_dir(None))?;
+            app::ensure_parent(&log)?;
             threerc::ui::init_logging(Some(&log))?;
             let (sup, handle) = app::assemble(&cfg, app::libvirt_connector(), fencers)?;
             app::console::run(sup, handle, theme, format!("3RC {}", cfg.path.display()), None).await

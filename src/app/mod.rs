@@ -138,6 +138,7 @@ pub fn themes_dir(assets: &std::path::Path) -> std::path::PathBuf {
 /// Headless logging: stderr and a file, filter from `RUST_LOG` (default info).
 pub fn init_headless_logging(file: &std::path::Path) -> anyhow::Result<()> {
     use tracing_subscriber::prelude::*;
+    ensure_parent(file)?;
     let f = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -154,4 +155,14 @@ pub fn init_headless_logging(file: &std::path::Path) -> anyhow::Result<()> {
         )
         .try_init()
         .map_err(|e| anyhow::anyhow!("logging: {e}"))
+}
+
+/// Create the folder a file goes in.
+pub fn ensure_parent(file: &std::path::Path) -> anyhow::Result<()> {
+    match file.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))
+        }
+        _ => Ok(()),
+    }
 }

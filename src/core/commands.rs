@@ -329,7 +329,7 @@ impl Engine {
                     .host
                     .as_deref()
                     .and_then(|h| self.hosts.get(h))
-                    .is_none_or(|h| h.answered);
+                    .is_none_or(|h| h.answered || h.state == HostState::Fenced);
                 if !host_answers {
                     return Err(format!(
                         "cannot stop {vm}: its host {} does not answer",

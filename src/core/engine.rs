@@ -165,7 +165,7 @@ impl Engine {
         };
         // Size and observation are kept up to date whatever the state; the copy on its own
         // host is the one that counts.
-        let home = vm.host.clone();
+        let mut home = vm.host.clone();
         let at_home = found.iter().find(|s| Some(&s.host) == home.as_ref());
         vm.observed = at_home.map(|s| s.state);
         if let Some(s) = at_home.or(found.first()) {
@@ -175,14 +175,37 @@ impl Engine {
         if vm.action.is_some()
             || matches!(
                 vm.state,
-                VmState::Stopped
-                    | VmState::Unmanaged
-                    | VmState::NeedsOperator
-                    | VmState::Pending
-                    | VmState::AwaitingFence
+                VmState::Stopped | VmState::Unmanaged | VmState::NeedsOperator
             )
         {
             return;
+        }
+        if matches!(vm.state, VmState::Pending | VmState::AwaitingFence) {
+            // Waiting for a host, yet seen running on one whose probes can be trusted (its
+            // fenced host came back with it autostarted, or it was started by hand): it must
+            // not be recovered anywhere else. Follow it and judge it there.
+            let Some(h) = found
+                .iter()
+                .find(|s| {
+                    s.state.is_active()
+                        && self.hosts.get(&s.host).is_some_and(|r| r.can_judge_vms())
+                })
+                .map(|s| s.host.clone())
+            else {
+                return;
+            };
+            let was = vm.state;
+            vm.host = Some(h.clone());
+            vm.observed = found.iter().find(|s| s.host == h).map(|s| s.state);
+            self.vm_transition(
+                name,
+                VmState::Suspect,
+                format!(
+                    "found running on {h} while {was}: not started elsewhere, checking it there"
+                ),
+                out,
+            );
+            home = Some(h);
         }
         let active: Vec<&str> = seen
             .iter()
@@ -295,6 +318,12 @@ impl Engine {
             return;
         }
         for h in active.iter().filter(|h| **h != keep) {
+            let under_way = self.inflight.values().any(|a| {
+                matches!(&a.kind, ActionKind::Destroy { vm, host, .. } if vm == name && host == h)
+            });
+            if under_way {
+                continue;
+            }
             self.act(
                 ActionKind::Destroy {
                     vm: name.into(),
@@ -359,6 +388,19 @@ impl Engine {
             };
         let mut why = why;
         if let Some(r) = relocate {
+            // The safety rule: never start it elsewhere while its host may still run it.
+            let silent_home = home.as_deref().filter(|h| {
+                self.hosts
+                    .get(*h)
+                    .is_some_and(|r| !r.answered && r.state != HostState::Fenced)
+            });
+            if let Some(h) = silent_home {
+                let reason = format!(
+                    "{why}; host {h} does not answer: not started elsewhere until it answers or is fenced"
+                );
+                self.vm_transition(name, VmState::Suspect, reason, out);
+                return;
+            }
             let avoid_here = home
                 .as_ref()
                 .map(|h| (h.clone(), "the VM just failed here".to_string()));

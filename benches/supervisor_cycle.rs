@@ -39,7 +39,8 @@ fn generated(dir: &Path, hosts: usize, vms_per_host: usize) -> Config {
 fn measure(label: &str, cfg: &Config, cycles: usize) {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     rt.block_on(async {
-        let (mut sup, _handle) = threerc::app::assemble(cfg, threerc::app::libvirt_connector(), Default::default()).unwrap();
+        let (mut sup, _handle) =
+            threerc::app::assemble(cfg, threerc::app::libvirt_connector(), Default::default()).unwrap();
         // Warm-up: connections opened, every VM discovered.
         for _ in 0..3 {
             sup.cycle().await;

@@ -188,6 +188,9 @@ fn validate(raw: RawConfig, at: &Locator, dir: &Path, path: &Path) -> Result<Con
     if let Some(r) = hd.fence_retry {
         host_policy.fence_retry = r.0;
     }
+    if let Some(r) = hd.drain_retry {
+        host_policy.drain_retry = r.0;
+    }
 
     let mut placement = PlacementPolicy::default();
     for (field, v, dst) in [

@@ -78,6 +78,7 @@ pub struct RawHostDefaults {
     pub fail_threshold: Option<Spanned<u32>>,
     pub ok_threshold: Option<Spanned<u32>>,
     pub fence_retry: Option<Dur>,
+    pub drain_retry: Option<Dur>,
 }
 
 #[derive(Debug, Default, Deserialize)]

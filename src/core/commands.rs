@@ -244,7 +244,11 @@ impl Engine {
                 self.start_action(vm, VmState::Stopping, reason, kind, who, out);
             }
             None => {
-                let host_answers = rec.host.as_deref().and_then(|h| self.hosts.get(h)).is_none_or(|h| h.answered);
+                let host_answers = rec
+                    .host
+                    .as_deref()
+                    .and_then(|h| self.hosts.get(h))
+                    .is_none_or(|h| h.answered || h.state == HostState::Fenced);
                 if !host_answers {
                     return Err(format!(
                         "cannot stop {vm}: its host {} does not answer",

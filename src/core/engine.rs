@@ -173,24 +173,37 @@ impl Engine {
         };
         // Size and observation are kept up to date whatever the state; the copy on its own
         // host is the one that counts.
-        let home = vm.host.clone();
+        let mut home = vm.host.clone();
         let at_home = found.iter().find(|s| Some(&s.host) == home.as_ref());
         vm.observed = at_home.map(|s| s.state);
         if let Some(s) = at_home.or(found.first()) {
             vm.vcpus = s.vcpus;
             vm.memory_kib = s.memory_kib;
         }
-        if vm.action.is_some()
-            || matches!(
-                vm.state,
-                VmState::Stopped
-                    | VmState::Unmanaged
-                    | VmState::NeedsOperator
-                    | VmState::Pending
-                    | VmState::AwaitingFence
-            )
-        {
+        if vm.action.is_some() || matches!(vm.state, VmState::Stopped | VmState::Unmanaged | VmState::NeedsOperator) {
             return;
+        }
+        if matches!(vm.state, VmState::Pending | VmState::AwaitingFence) {
+            // Waiting for a host, yet seen running on one whose probes can be trusted (its
+            // fenced host came back with it autostarted, or it was started by hand): it must
+            // not be recovered anywhere else. Follow it and judge it there.
+            let Some(h) = found
+                .iter()
+                .find(|s| s.state.is_active() && self.hosts.get(&s.host).is_some_and(|r| r.can_judge_vms()))
+                .map(|s| s.host.clone())
+            else {
+                return;
+            };
+            let was = vm.state;
+            vm.host = Some(h.clone());
+            vm.observed = found.iter().find(|s| s.host == h).map(|s| s.state);
+            self.vm_transition(
+                name,
+                VmState::Suspect,
+                format!("found running on {h} while {was}: not started elsewhere, checking it there"),
+                out,
+            );
+            home = Some(h);
         }
         let active: Vec<&str> = seen.iter().filter(|(_, s)| s.is_active()).map(|(h, _)| *h).collect();
         if active.len() > 1 {
@@ -281,6 +294,13 @@ impl Engine {
             return;
         }
         for h in active.iter().filter(|h| **h != keep) {
+            let under_way = self
+                .inflight
+                .values()
+                .any(|a| matches!(&a.kind, ActionKind::Destroy { vm, host, .. } if vm == name && host == h));
+            if under_way {
+                continue;
+            }
             self.act(
                 ActionKind::Destroy { vm: name.into(), host: h.to_string(), undefine: false },
                 Decider::Policy(format!("multiple-active: keep the copy on {keep}")),
@@ -309,7 +329,8 @@ impl Engine {
         let (relocate, reinstall_or_stop): (Option<String>, Option<Result<String, String>>) = match rung {
             Rung::Restart(r) => {
                 let host = home.unwrap_or_default();
-                self.vm_mut(name).restarts.record(now);
+                let w = self.vms[name].spec.policy.restart_window;
+                self.vm_mut(name).restarts.record(now, w);
                 self.start_action(
                     name,
                     VmState::Restarting,
@@ -326,10 +347,21 @@ impl Engine {
         };
         let mut why = why;
         if let Some(r) = relocate {
+            // The safety rule: never start it elsewhere while its host may still run it.
+            let silent_home = home
+                .as_deref()
+                .filter(|h| self.hosts.get(*h).is_some_and(|r| !r.answered && r.state != HostState::Fenced));
+            if let Some(h) = silent_home {
+                let reason =
+                    format!("{why}; host {h} does not answer: not started elsewhere until it answers or is fenced");
+                self.vm_transition(name, VmState::Suspect, reason, out);
+                return;
+            }
             let avoid_here = home.as_ref().map(|h| (h.clone(), "the VM just failed here".to_string()));
             let trace = self.place_one(name, avoid.clone().or(avoid_here), None);
             if let Some(to) = trace.chosen.clone() {
-                self.vm_mut(name).relocations.record(now);
+                let w = self.vms[name].spec.policy.restart_window;
+                self.vm_mut(name).relocations.record(now, w);
                 let from = home.filter(|h| self.hosts.get(h).is_some_and(|r| r.answered));
                 let summary = trace.summary();
                 self.vm_mut(name).placement = Some(trace);
@@ -490,6 +522,7 @@ impl Engine {
             .filter(|v| {
                 v.host.as_deref() == Some(hn)
                     && v.action.is_none()
+                    && v.drain_after.is_none_or(|t| self.now >= t)
                     && matches!(v.state, VmState::Healthy | VmState::Probation | VmState::Suspect)
             })
             .map(|v| v.spec.name.clone())
@@ -868,10 +901,10 @@ impl Engine {
             Outcome::Done => unreachable!("handled above"),
         };
         // If its host died meanwhile, the host's path (fence, then recovery) takes over.
+        let home = self.vms[&name].host.clone();
         // A failed recovery from a fenced host is the VM's own failure: it climbs the ladder
         // (bounded by max_relocate) instead of being retried every cycle.
         let recovery = matches!(action.kind, ActionKind::Relocate { from: None, .. });
-        let home = self.vms[&name].host.clone();
         if let Some(hs) = home.as_deref().and_then(|h| self.hosts.get(h)).map(|h| h.state) {
             if matches!(hs, HostState::Down | HostState::Fencing) || (hs == HostState::Fenced && !recovery) {
                 let reason = format!("{err}; host {} is {hs}: waiting for fence", home.unwrap_or_default());
@@ -882,7 +915,11 @@ impl Engine {
         let by_operator = matches!(action.decided_by, Decider::Operator(_));
         match &action.kind {
             ActionKind::Migrate { .. } => {
-                self.vm_transition(&name, VmState::Suspect, format!("{err}; checking where it runs"), out)
+                let retry = self.host_policy.drain_retry;
+                self.vm_mut(&name).drain_after = Some(self.now.plus(retry));
+                let reason =
+                    format!("{err}; checking where it runs; a drain tries again in {}", super::time::human(retry));
+                self.vm_transition(&name, VmState::Suspect, reason, out)
             }
             ActionKind::Reinstall { .. } if by_operator && matches!(outcome, Outcome::NotAvailable(_)) => {
                 self.vm_transition(&name, VmState::Suspect, format!("{err}; nothing was changed"), out)

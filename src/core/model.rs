@@ -46,11 +46,18 @@ pub struct HostPolicy {
     pub ok_threshold: u32,
     /// Wait between two fence attempts after a failure.
     pub fence_retry: Duration,
+    /// Wait before a VM whose maintenance-drain migration failed is tried again.
+    pub drain_retry: Duration,
 }
 
 impl Default for HostPolicy {
     fn default() -> Self {
-        HostPolicy { fail_threshold: 3, ok_threshold: 3, fence_retry: Duration::from_secs(10) }
+        HostPolicy {
+            fail_threshold: 3,
+            ok_threshold: 3,
+            fence_retry: Duration::from_secs(10),
+            drain_retry: Duration::from_secs(60),
+        }
     }
 }
 

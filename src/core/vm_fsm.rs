@@ -42,6 +42,8 @@ pub struct VmRec {
     pub action: Option<ActionId>,
     /// When the VM was last (re)started, for `min_uptime`.
     pub started_at: Option<Time>,
+    /// No maintenance-drain migration before this time (set after one failed).
+    pub drain_after: Option<Time>,
     pub placement: Option<PlacementTrace>,
     pub history: VecDeque<Transition>,
 }
@@ -93,6 +95,7 @@ impl VmRec {
             relocations: SlidingWindow::default(),
             action: None,
             started_at: None,
+            drain_after: None,
             placement: None,
             history: VecDeque::new(),
         }
@@ -341,11 +344,11 @@ mod tests {
         let mut r = rec(Suspect);
         let now = Time::from_secs(100);
         assert_eq!(r.next_rung(now, true), Rung::Restart("restart 1 of 2 in 10 min".into()));
-        r.restarts.record(now);
+        r.restarts.record(now, r.spec.policy.restart_window);
         assert_eq!(r.next_rung(now, true), Rung::Restart("restart 2 of 2 in 10 min".into()));
-        r.restarts.record(now);
+        r.restarts.record(now, r.spec.policy.restart_window);
         assert_eq!(r.next_rung(now, true), Rung::Relocate("relocation 1 of 1 in 10 min".into()));
-        r.relocations.record(now);
+        r.relocations.record(now, r.spec.policy.restart_window);
         assert!(matches!(r.next_rung(now, true), Rung::Exhausted(_)));
         r.spec.policy.reinstall = true;
         assert!(matches!(r.next_rung(now, true), Rung::Reinstall(_)));
@@ -360,8 +363,8 @@ mod tests {
     #[test]
     fn restarts_decay_one_by_one() {
         let mut r = rec(Suspect);
-        r.restarts.record(Time::from_secs(0));
-        r.restarts.record(Time::from_secs(300));
+        r.restarts.record(Time::from_secs(0), r.spec.policy.restart_window);
+        r.restarts.record(Time::from_secs(300), r.spec.policy.restart_window);
         assert_eq!(r.restarts_in_window(Time::from_secs(599)), 2);
         assert_eq!(r.restarts_in_window(Time::from_secs(600)), 1);
         assert!(matches!(r.next_rung(Time::from_secs(600), true), Rung::Restart(s) if s.starts_with("restart 2")));

@@ -12,7 +12,9 @@ pub struct SlidingWindow {
 }
 
 impl SlidingWindow {
-    pub fn record(&mut self, now: Time) {
+    /// Record an entry at `now`, dropping those that have left the window.
+    pub fn record(&mut self, now: Time, window: Duration) {
+        self.expire(now, window);
         self.at.push_back(now);
     }
 
@@ -50,8 +52,8 @@ mod tests {
     fn entries_decay_one_by_one() {
         let w = Duration::from_secs(60);
         let mut s = SlidingWindow::default();
-        s.record(Time::from_secs(0));
-        s.record(Time::from_secs(30));
+        s.record(Time::from_secs(0), w);
+        s.record(Time::from_secs(30), w);
         assert_eq!(s.count(Time::from_secs(59), w), 2);
         assert_eq!(s.count(Time::from_secs(60), w), 1, "the first leaves alone");
         assert_eq!(s.next_expiry(Time::from_secs(60), w), Some(Time::from_secs(90)));

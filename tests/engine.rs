@@ -1,0 +1,930 @@
+//! Behaviour of the engine as a person on call would judge it, driven through the public API
+//! against a small in-memory cluster (`support/mini_cluster.rs`) on a virtual clock with
+//! one-second cycles. Every action the engine emits is carried out and its outcome fed back;
+//! the harness fails a test if a VM is ever started while it still runs on another host.
+
+mod support;
+
+use std::time::Duration;
+use support::mini_cluster::{Builder, MiniCluster};
+use threerc::core::placement::Verdict;
+use threerc::core::{ActionKind, Command, Decider, DomState, EventKind, HostState, Severity, Subject, Time, VmState};
+use HostState as H;
+use VmState as V;
+
+const ALICE: &str = "console:alice";
+
+/// Actions that make a VM run somewhere.
+fn starts_a_vm(k: &ActionKind) -> bool {
+    matches!(
+        k,
+        ActionKind::Start { .. }
+            | ActionKind::Restart { .. }
+            | ActionKind::Relocate { .. }
+            | ActionKind::Migrate { .. }
+            | ActionKind::Reinstall { .. }
+    )
+}
+
+fn count(c: &MiniCluster, pred: impl Fn(&ActionKind) -> bool) -> usize {
+    c.decided_kinds().iter().filter(|k| pred(k)).count()
+}
+
+fn alarms(c: &MiniCluster, subject: Subject, severity: Severity) -> Vec<String> {
+    c.snapshot()
+        .alarms
+        .into_iter()
+        .filter(|a| a.subject == subject && a.severity == severity)
+        .map(|a| a.message)
+        .collect()
+}
+
+/// Three equal hosts; web1 and web2 on hv1, db1 on hv2.
+fn three_hosts() -> Builder {
+    Builder::new()
+        .host("hv1", 8, 16384)
+        .host("hv2", 8, 16384)
+        .host("hv3", 8, 16384)
+        .vm("web1", "hv1", 2, 2048)
+        .vm("web2", "hv1", 2, 2048)
+        .vm("db1", "hv2", 2, 4096)
+}
+
+// ---- 1. a crashed VM ----
+
+#[test]
+fn crashed_vm_is_restarted_in_place_then_healthy_only_after_probes_and_uptime() {
+    // web1: default policy (3 probes, 10 s uptime: the uptime binds).
+    // web2: 1 s uptime, so the 3 good probes bind.
+    let mut c = Builder::new()
+        .host("hv1", 8, 16384)
+        .host("hv2", 8, 16384)
+        .vm("web1", "hv1", 2, 2048)
+        .vm_with("web2", "hv1", 2, 2048, |s| s.policy.min_uptime = Duration::from_secs(1))
+        .boot();
+    assert_eq!(c.vm_state("web1"), V::Healthy);
+    assert_eq!(c.vm_state("web2"), V::Healthy);
+
+    let mark = c.mark();
+    c.crash("web1");
+    c.crash("web2");
+    c.tick();
+    assert_eq!(c.vm_state("web1"), V::Suspect, "one bad probe only makes it Suspect");
+    assert_eq!(c.vm("web1").reason, "1 failed probe (crashed), threshold 3");
+    c.tick();
+    assert_eq!(c.vm_state("web1"), V::Suspect);
+    assert_eq!(c.vm("web1").bad_probes, 2);
+    assert!(c.decided_since(mark).is_empty(), "no action below the threshold");
+
+    c.tick(); // third bad probe: ladder step 1
+    let restarted_at = c.now;
+    assert_eq!(
+        c.decided_since(mark),
+        vec![
+            ActionKind::Restart { vm: "web1".into(), host: "hv1".into() },
+            ActionKind::Restart { vm: "web2".into(), host: "hv1".into() },
+        ]
+    );
+    let (_, restart, _) = &c.applied[c.applied.len() - 2];
+    assert_eq!(restart.decided_by, Decider::Policy("ladder step 1, restart 1 of 2 in 10 min".into()));
+    assert_eq!(c.vm_path("web1"), vec![V::Discovering, V::Healthy, V::Suspect, V::Restarting, V::Probation]);
+    let restarting = c.log().into_iter().find(|l| l.contains("vm web1 Suspect -> Restarting")).unwrap();
+    assert!(
+        restarting.ends_with("3 failed probes in 2 s (crashed), threshold 3; restart 1 of 2 in 10 min"),
+        "{restarting}"
+    );
+    assert_eq!(c.vm("web1").restarts_in_window, 1);
+    assert_eq!(c.running_on("web1"), vec!["hv1"]);
+
+    c.run(2);
+    assert_eq!(c.vm_state("web2"), V::Probation, "2 good probes are not enough");
+    c.tick();
+    assert_eq!(c.vm_state("web2"), V::Healthy, "3 good probes and 1 s up");
+    assert_eq!(c.vm_state("web1"), V::Probation, "3 good probes but only 3 s up");
+    assert_eq!(c.vm("web1").reason, "3 of 3 good probes, up 3 s of 10 s");
+
+    c.run_until(20, "web1 healthy", |c| c.vm_state("web1") == V::Healthy);
+    assert_eq!(c.now, restarted_at.plus(Duration::from_secs(10)), "healthy at min_uptime");
+    assert_eq!(count(&c, starts_a_vm), 2, "one restart each, nothing else");
+    assert_eq!(c.vm_host("web1").as_deref(), Some("hv1"));
+}
+
+// ---- 2. hysteresis ----
+
+#[test]
+fn bad_probes_below_the_threshold_then_a_good_one_never_act() {
+    let mut c = three_hosts().boot();
+    for _ in 0..20 {
+        c.crash("web1");
+        c.run(2); // fail_threshold - 1 bad probes
+        c.revive("web1", "hv1");
+        c.tick(); // one good probe
+    }
+    assert!(c.decided_kinds().is_empty(), "{:?}", c.decided_kinds());
+    assert_eq!(c.vm_state("web1"), V::Suspect, "one good probe does not clear it either");
+    c.run(2);
+    assert_eq!(c.vm_state("web1"), V::Healthy, "3 good probes in a row clear it");
+}
+
+#[test]
+fn a_vm_alternating_good_and_bad_for_500_cycles_is_never_acted_on() {
+    let mut c = three_hosts().boot();
+    for i in 0..500 {
+        if i % 2 == 0 {
+            c.crash("web1");
+        } else {
+            c.revive("web1", "hv1");
+        }
+        c.tick();
+        assert_eq!(c.vm_state("web1"), V::Suspect, "cycle {i}");
+    }
+    assert!(c.decided_kinds().is_empty(), "{:?}", c.decided_kinds());
+}
+
+#[test]
+fn a_host_connection_blip_shorter_than_the_threshold_fences_nothing() {
+    let mut c = three_hosts().boot();
+    for _ in 0..10 {
+        c.cut("hv1");
+        c.run(2); // host fail_threshold - 1
+        assert_eq!(c.host_state("hv1"), H::Suspect);
+        assert_eq!(c.vm_state("web1"), V::Healthy, "a Suspect host does not judge its VMs");
+        c.reconnect("hv1");
+        c.run(3);
+        assert_eq!(c.host_state("hv1"), H::Online);
+    }
+    assert!(c.decided_kinds().is_empty(), "{:?}", c.decided_kinds());
+    assert!(!c.vm_path("web1").contains(&V::AwaitingFence));
+    assert!(!c.host_path("hv1").contains(&H::Down));
+}
+
+// ---- 3. a host cut off: fence first, then recover ----
+
+#[test]
+fn a_cut_off_host_is_fenced_before_its_vms_run_elsewhere() {
+    let mut c = three_hosts().boot();
+    c.hold = Some(|k| matches!(k, ActionKind::Fence { .. }));
+    c.cut("hv1"); // its VMs keep running: starting them elsewhere now would be split brain
+    c.run(2);
+    assert_eq!(c.host_state("hv1"), H::Suspect);
+    assert_eq!(c.vm_state("web1"), V::Healthy);
+    assert!(c.decided_kinds().is_empty());
+
+    c.tick();
+    assert_eq!(c.host_state("hv1"), H::Fencing);
+    assert_eq!(c.decided_kinds(), vec![ActionKind::Fence { host: "hv1".into() }]);
+    for vm in ["web1", "web2"] {
+        assert_eq!(c.vm_state(vm), V::AwaitingFence);
+        assert_eq!(c.vm(vm).reason, "host hv1 is Down: waiting for fence before any restart");
+    }
+    // The fence agent takes its time: nothing starts anywhere meanwhile.
+    c.run_checked(30, |c| {
+        assert_eq!(c.host_state("hv1"), H::Fencing);
+        assert_eq!(c.vm_state("web1"), V::AwaitingFence);
+        assert_eq!(c.vm_state("web2"), V::AwaitingFence);
+        assert_eq!(count(c, starts_a_vm), 0);
+        assert_eq!(c.running_on("web1"), vec!["hv1"], "still running behind the cut");
+    });
+
+    c.release(); // the fence agent answers: hv1 is off
+    assert_eq!(c.host_state("hv1"), H::Fenced);
+    assert_eq!(c.vm_state("web1"), V::Probation);
+    assert_eq!(c.vm_state("web2"), V::Probation);
+    let relocations: Vec<_> = c.decided.iter().filter(|(_, a)| matches!(a.kind, ActionKind::Relocate { .. })).collect();
+    assert_eq!(relocations.len(), 2);
+    for (_, a) in &relocations {
+        assert!(matches!(&a.kind, ActionKind::Relocate { from: None, to, .. } if to != "hv1"));
+        assert_eq!(a.decided_by, Decider::Policy("recovery: hv1 is fenced".into()));
+    }
+    // web1 took hv3 (most room); web2 was judged with web1's room already taken there.
+    let score = |vm: &str| {
+        let t = c.vm(vm).placement.unwrap();
+        t.candidates
+            .iter()
+            .find_map(|k| match (&k.host[..], &k.verdict) {
+                ("hv3", Verdict::Chosen { score }) => Some(*score),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("{vm}: {}", t.summary()))
+    };
+    assert!(score("web2") < score("web1"), "the first placement reserved its room");
+
+    c.run_until(20, "both healthy", |c| c.vm_state("web1") == V::Healthy && c.vm_state("web2") == V::Healthy);
+    c.run(30);
+    assert_eq!(c.host_path("hv1"), vec![H::Unknown, H::Online, H::Suspect, H::Down, H::Fencing, H::Fenced]);
+    for vm in ["web1", "web2"] {
+        assert_eq!(
+            c.vm_path(vm),
+            vec![V::Discovering, V::Healthy, V::AwaitingFence, V::Relocating, V::Probation, V::Healthy]
+        );
+        assert_eq!(c.running_on(vm), vec![c.vm_host(vm).unwrap()]);
+    }
+    assert_eq!(count(&c, |k| matches!(k, ActionKind::Fence { .. })), 1);
+    assert_eq!(count(&c, starts_a_vm), 2);
+    assert_eq!(c.vm_state("db1"), V::Healthy);
+}
+
+// ---- 4. fence failure ----
+
+#[test]
+fn a_failed_fence_moves_nothing_alarms_and_is_retried() {
+    let mut c = three_hosts().boot();
+    c.fail_next_fences("hv1", 1);
+    c.cut("hv1");
+    c.run(3);
+    let failed_at = c.now;
+    assert_eq!(c.host_state("hv1"), H::Down, "back to Down after the failed fence");
+    assert_eq!(
+        c.host("hv1").reason,
+        "fence failed: fence agent ipmi: timed out talking to the BMC; retry in 10 s; its VMs stay where they are"
+    );
+    assert_eq!(
+        alarms(&c, Subject::Host("hv1".into()), Severity::Critical),
+        vec!["fencing hv1 failed: fence agent ipmi: timed out talking to the BMC"]
+    );
+    assert_eq!(c.vm_state("web1"), V::AwaitingFence);
+
+    // Until the retry: no second fence, no relocation.
+    while c.now < failed_at.plus(Duration::from_secs(9)) {
+        c.tick();
+        assert_eq!(count(&c, |k| matches!(k, ActionKind::Fence { .. })), 1, "at {}", c.now);
+        assert_eq!(count(&c, starts_a_vm), 0);
+        assert_eq!(c.vm_state("web1"), V::AwaitingFence);
+        assert_eq!(c.vm_state("web2"), V::AwaitingFence);
+    }
+    c.tick();
+    assert_eq!(c.now, failed_at.plus(Duration::from_secs(10)));
+    let fences: Vec<Time> =
+        c.decided.iter().filter(|(_, a)| matches!(a.kind, ActionKind::Fence { .. })).map(|(t, _)| *t).collect();
+    assert_eq!(fences, vec![failed_at, failed_at.plus(Duration::from_secs(10))]);
+    assert_eq!(c.host_state("hv1"), H::Fenced, "the retry succeeded");
+    assert_eq!(c.vm_state("web1"), V::Probation);
+    assert_eq!(c.vm_state("web2"), V::Probation);
+    c.run_until(20, "recovered", |c| c.vm_state("web1") == V::Healthy && c.vm_state("web2") == V::Healthy);
+    assert_eq!(count(&c, starts_a_vm), 2);
+}
+
+// ---- 5. no fence agent: a person decides ----
+
+#[test]
+fn a_host_without_fence_agent_waits_for_a_person_to_confirm_it_is_off() {
+    let mut c = Builder::new()
+        .host("hv1", 8, 16384)
+        .host("hv2", 8, 16384)
+        .host_without_fence("hv3", 8, 16384)
+        .vm("web3", "hv3", 2, 2048)
+        .boot();
+    c.power_off("hv3");
+    c.run(3);
+    assert_eq!(c.host_state("hv3"), H::Down);
+    assert_eq!(
+        alarms(&c, Subject::Host("hv3".into()), Severity::Critical),
+        vec!["hv3 is down and has no fence agent: its 1 VMs wait until a person confirms it is off"]
+    );
+    c.run(60);
+    assert!(c.decided_kinds().is_empty(), "{:?}", c.decided_kinds());
+    assert_eq!(c.vm_state("web3"), V::AwaitingFence);
+    assert_eq!(c.host_state("hv3"), H::Down);
+    assert_eq!(alarms(&c, Subject::Host("hv3".into()), Severity::Critical).len(), 1, "raised once, not every cycle");
+
+    // A host that answers probes cannot be confirmed off.
+    let before = c.snapshot();
+    assert_eq!(
+        c.command(ALICE, Command::ConfirmHostOff { host: "hv2".into() }),
+        Err("hv2 is Online and answers probes: it is not off".into())
+    );
+    assert_eq!(c.snapshot(), before, "a refused command changes nothing");
+
+    c.command(ALICE, Command::ConfirmHostOff { host: "hv3".into() }).unwrap();
+    assert_eq!(c.host_state("hv3"), H::Fenced);
+    assert_eq!(c.host("hv3").reason, "confirmed powered off by console:alice");
+    assert_eq!(c.vm_state("web3"), V::Probation);
+    assert!(matches!(c.vm_host("web3").as_deref(), Some("hv1" | "hv2")));
+    c.run_until(20, "web3 healthy", |c| c.vm_state("web3") == V::Healthy);
+    assert_eq!(count(&c, starts_a_vm), 1);
+}
+
+// ---- 6. anti-affinity ----
+
+#[test]
+fn vms_of_one_anti_affinity_group_never_share_a_host_after_a_failure() {
+    // hv2 has by far the most room, so only the group rule keeps db1 off it.
+    let db = |s: &mut threerc::core::VmSpec| s.anti_affinity = Some("db".into());
+    let mut c = Builder::new()
+        .host("hv1", 8, 16384)
+        .host("hv2", 16, 65536)
+        .host("hv3", 8, 8192)
+        .vm_with("db1", "hv1", 2, 2048, db)
+        .vm_with("db2", "hv2", 2, 2048, db)
+        .vm("web1", "hv1", 2, 2048)
+        .boot();
+    let group_apart = |c: &MiniCluster| {
+        let a = c.running_on("db1");
+        let b = c.running_on("db2");
+        assert!(a.iter().all(|h| !b.contains(h)), "db1 on {a:?} and db2 on {b:?} at {}", c.now);
+        if c.vm_state("db1") != V::AwaitingFence {
+            assert_ne!(c.vm_host("db1"), c.vm_host("db2"), "engine's view at {}", c.now);
+        }
+    };
+    c.power_off("hv1");
+    c.run_checked(60, group_apart);
+    assert_eq!(c.vm_host("db1").as_deref(), Some("hv3"));
+    assert_eq!(c.vm_host("web1").as_deref(), Some("hv2"), "most room wins without a group");
+    assert_eq!(c.vm_state("db1"), V::Healthy);
+    let trace = c.vm("db1").placement.unwrap();
+    assert!(trace.summary().contains("not hv2: anti-affinity group db already has a VM here"), "{}", trace.summary());
+}
+
+// ---- 7. capacity shortage ----
+
+#[test]
+fn when_capacity_is_short_the_higher_priority_vm_goes_first_and_the_other_waits() {
+    // "alpha" sorts first by name but has the lower priority.
+    let mut c = Builder::new()
+        .host("hv1", 8, 16384)
+        .host("hv2", 8, 8192)
+        .vm_with("alpha", "hv1", 2, 4096, |s| s.priority = 1)
+        .vm_with("zulu", "hv1", 2, 4096, |s| s.priority = 10)
+        .unprotected("batch", "hv2", 2, 3072)
+        .boot();
+    c.power_off("hv1");
+    c.run(3); // Down, fenced, recovered
+    assert_eq!(c.host_state("hv1"), H::Fenced);
+    assert_eq!(c.vm_state("zulu"), V::Probation);
+    assert_eq!(c.vm_host("zulu").as_deref(), Some("hv2"));
+    assert_eq!(c.vm_state("alpha"), V::Pending);
+    let reason = c.vm("alpha").reason;
+    assert!(reason.starts_with("waiting for capacity: no host fits"), "{reason}");
+    assert!(reason.contains("not hv1: host is Fenced"), "{reason}");
+    assert!(
+        reason.contains("not hv2: not enough memory: 7168 MiB used + 4096 MiB needed > 8192 MiB allowed"),
+        "{reason}"
+    );
+    let warnings = alarms(&c, Subject::Vm("alpha".into()), Severity::Warning);
+    assert_eq!(warnings.len(), 1);
+    assert!(warnings[0].starts_with("alpha cannot run anywhere now: waiting for capacity"));
+
+    c.run(20);
+    assert_eq!(c.vm_state("alpha"), V::Pending, "still no room");
+    assert_eq!(count(&c, |k| k.vm() == Some("alpha")), 0);
+
+    // hv1 comes back: once Online (not while rejoining) alpha is placed there.
+    c.power_on("hv1");
+    let mut alpha_placed_at = None;
+    for _ in 0..10 {
+        c.tick();
+        if alpha_placed_at.is_none() && count(&c, |k| k.vm() == Some("alpha")) > 0 {
+            alpha_placed_at = Some(c.now);
+            assert_eq!(c.host_state("hv1"), H::Online, "placed only once hv1 is Online");
+        }
+        if c.host_state("hv1") == H::Rejoining {
+            assert_eq!(c.vm_state("alpha"), V::Pending);
+        }
+    }
+    assert!(alpha_placed_at.is_some(), "alpha was never placed");
+    assert_eq!(c.vm_host("alpha").as_deref(), Some("hv1"));
+    assert_eq!(c.running_on("alpha"), vec!["hv1"]);
+    assert!(matches!(c.vm_state("alpha"), V::Probation | V::Healthy));
+    assert_eq!(c.running_on("zulu"), vec!["hv2"]);
+}
+
+// ---- 8. the escalation ladder ----
+
+/// A VM that crashes after every start, until the ladder gives up.
+fn climb_the_ladder(reinstall: bool) -> MiniCluster {
+    let mut c = Builder::new()
+        .host("hv1", 8, 16384)
+        .host("hv2", 8, 16384)
+        .vm_with("web1", "hv1", 2, 2048, |s| s.policy.reinstall = reinstall)
+        .boot();
+    c.make_flaky("web1");
+    c.run(3); // Suspect, Suspect, restart 1
+    c.run(1); // fails in probation: restart 2
+    c.run(1); // fails in probation: relocation 1
+    c.run(1); // fails in probation on hv2: ladder exhausted
+    let steps: Vec<(ActionKind, Decider)> =
+        c.decided.iter().map(|(_, a)| (a.kind.clone(), a.decided_by.clone())).collect();
+    let mut want = vec![
+        (
+            ActionKind::Restart { vm: "web1".into(), host: "hv1".into() },
+            Decider::Policy("ladder step 1, restart 1 of 2 in 10 min".into()),
+        ),
+        (
+            ActionKind::Restart { vm: "web1".into(), host: "hv1".into() },
+            Decider::Policy("ladder step 1, restart 2 of 2 in 10 min".into()),
+        ),
+        (
+            ActionKind::Relocate { vm: "web1".into(), from: Some("hv1".into()), to: "hv2".into() },
+            Decider::Policy("ladder step 2, relocation 1 of 1 in 10 min".into()),
+        ),
+    ];
+    if reinstall {
+        want.push((
+            ActionKind::Reinstall { vm: "web1".into(), host: "hv2".into() },
+            Decider::Policy("ladder step 3, reinstall from golden image".into()),
+        ));
+    }
+    assert_eq!(steps, want);
+    c
+}
+
+#[test]
+fn the_ladder_restarts_twice_relocates_once_then_asks_a_person() {
+    let mut c = climb_the_ladder(false);
+    assert_eq!(
+        c.vm_path("web1"),
+        vec![
+            V::Discovering,
+            V::Healthy,
+            V::Suspect,
+            V::Restarting,
+            V::Probation,
+            V::Restarting,
+            V::Probation,
+            V::Relocating,
+            V::Probation,
+            V::NeedsOperator
+        ]
+    );
+    let v = c.vm("web1");
+    assert_eq!(v.host.as_deref(), Some("hv2"));
+    assert_eq!(
+        v.reason,
+        "failed during probation (crashed); ladder exhausted: 2 of 2 restarts and 1 of 1 relocations used in 10 min, reinstall not allowed by policy"
+    );
+    assert_eq!(alarms(&c, Subject::Vm("web1".into()), Severity::Critical), vec![v.reason.clone()]);
+    assert!(c.running_on("web1").is_empty());
+    assert!(!c.hosts["hv1"].domains.contains_key("web1"), "undefined on the host it left");
+    // A person's problem now: nothing more happens on its own.
+    let mark = c.mark();
+    c.run(30);
+    assert!(c.decided_since(mark).is_empty());
+    assert_eq!(c.vm_state("web1"), V::NeedsOperator);
+}
+
+#[test]
+fn the_ladder_tries_a_reinstall_when_allowed_and_asks_a_person_when_it_is_not_available() {
+    let c = climb_the_ladder(true);
+    let path = c.vm_path("web1");
+    assert_eq!(path[path.len() - 3..], [V::Probation, V::Reinstalling, V::NeedsOperator]);
+    let reason = c.vm("web1").reason;
+    assert_eq!(reason, "reinstall web1 on hv2 not available: reinstall is not implemented by this executor");
+    assert_eq!(alarms(&c, Subject::Vm("web1".into()), Severity::Critical), vec![reason]);
+}
+
+#[test]
+fn restarts_and_relocations_are_forgotten_one_by_one_after_the_window() {
+    let mut c = climb_the_ladder(false);
+    let restarts: Vec<Time> =
+        c.decided.iter().filter(|(_, a)| matches!(a.kind, ActionKind::Restart { .. })).map(|(t, _)| *t).collect();
+    let relocated =
+        c.decided.iter().find(|(_, a)| matches!(a.kind, ActionKind::Relocate { .. })).map(|(t, _)| *t).unwrap();
+    let window = Duration::from_secs(600);
+    let counts = |c: &MiniCluster| {
+        let v = c.vm("web1");
+        (v.restarts_in_window, v.relocations_in_window)
+    };
+    assert_eq!(counts(&c), (2, 1));
+    c.run_until(700, "one window after the first restart", |c| {
+        c.now == restarts[0].plus(window).plus(Duration::from_secs(0)) || {
+            assert_eq!(counts(c), (2, 1), "at {}", c.now);
+            false
+        }
+    });
+    assert_eq!(counts(&c), (1, 1), "the first restart leaves the window alone");
+    c.run_until(10, "one window after the second restart", |c| c.now == restarts[1].plus(window));
+    assert_eq!(counts(&c), (0, 1));
+    c.run_until(10, "one window after the relocation", |c| c.now == relocated.plus(window));
+    assert_eq!(counts(&c), (0, 0));
+}
+
+// ---- 9. a fenced host comes back ----
+
+#[test]
+fn a_fenced_host_rejoins_only_after_its_stale_copies_are_cleaned() {
+    // Each VM needs 5000 MiB: hv2 and hv3 take one each, web3 must wait.
+    let mut c = Builder::new()
+        .host("hv1", 8, 16384)
+        .host("hv2", 8, 8192)
+        .host("hv3", 8, 8192)
+        .vm("web1", "hv1", 2, 5000)
+        .vm("web2", "hv1", 2, 5000)
+        .vm("web3", "hv1", 2, 5000)
+        .boot();
+    c.power_off("hv1");
+    c.run(5);
+    assert_eq!(c.host_state("hv1"), H::Fenced);
+    assert_eq!(c.vm_host("web1").as_deref(), Some("hv2"));
+    assert_eq!(c.vm_host("web2").as_deref(), Some("hv3"));
+    assert_eq!(c.vm_state("web3"), V::Pending);
+
+    // hv1 powers back on: web1 defined but shut off, web2 even autostarted (split brain!).
+    c.power_on("hv1");
+    c.set_domain("hv1", "web2", DomState::Running);
+    c.hold = Some(|k| matches!(k, ActionKind::Destroy { .. }));
+    let mark = c.mark();
+    c.tick();
+    assert_eq!(c.host_state("hv1"), H::Rejoining);
+    assert_eq!(
+        c.decided_since(mark),
+        vec![
+            ActionKind::Destroy { vm: "web1".into(), host: "hv1".into(), undefine: true },
+            ActionKind::Destroy { vm: "web2".into(), host: "hv1".into(), undefine: true },
+        ],
+        "web3's copy is its own, not stale"
+    );
+    assert!(
+        alarms(&c, Subject::Vm("web2".into()), Severity::Critical).is_empty(),
+        "a copy on a rejoining host is its cleanup, not a duplicate"
+    );
+    // Enough good probes, but the cleanup is not done: still Rejoining, nothing placed there.
+    c.run_checked(5, |c| {
+        assert_eq!(c.host_state("hv1"), H::Rejoining);
+        assert_eq!(c.vm_state("web3"), V::Pending);
+        assert_eq!(c.decided.len(), mark + 2, "no new action");
+    });
+    assert!(c.host("hv1").reason.contains("good probes"));
+    let reason = c.vm("web3").reason;
+    assert!(reason.contains("not hv1: rejoining"), "{reason}");
+    assert_eq!(
+        c.command(ALICE, Command::Migrate { vm: "web1".into(), to: "hv1".into() }).unwrap_err(),
+        format!("cannot migrate web1 to hv1: not hv1: rejoining: 6 of 3 good probes, 2 stale copies being cleaned")
+    );
+
+    c.release();
+    assert!(c.hosts["hv1"].domains.keys().eq(["web3"]), "stale copies undefined");
+    c.tick();
+    assert_eq!(c.host_state("hv1"), H::Online);
+    assert_eq!(c.host("hv1").reason, "7 good probes (threshold 3) and no stale copies");
+    assert_eq!(
+        c.decided_since(mark + 2),
+        vec![ActionKind::Relocate { vm: "web3".into(), from: None, to: "hv1".into() }]
+    );
+    assert_eq!(c.host_path("hv1")[c.host_path("hv1").len() - 3..], [H::Fenced, H::Rejoining, H::Online]);
+    for vm in ["web1", "web2", "web3"] {
+        assert_eq!(c.running_on(vm).len(), 1, "{vm}");
+    }
+    assert_eq!(count(&c, |k| matches!(k, ActionKind::Destroy { .. })), 2);
+}
+
+// ---- 10. operator commands ----
+
+/// hv2 is almost full; hv3 is empty.
+fn for_commands() -> MiniCluster {
+    Builder::new()
+        .host("hv1", 8, 16384)
+        .host("hv2", 8, 16384)
+        .host("hv3", 8, 16384)
+        .vm("web1", "hv1", 2, 2048)
+        .vm("web2", "hv1", 2, 2048)
+        .unprotected("filler", "hv2", 4, 15360)
+        .boot()
+}
+
+#[test]
+fn operator_migration_moves_the_vm_and_bad_requests_are_refused_with_a_reason() {
+    let mut c = for_commands();
+    let refuse = |c: &mut MiniCluster, to: &str, why: &str| {
+        let before = c.snapshot();
+        let mark = c.mark();
+        let got = c.command(ALICE, Command::Migrate { vm: "web1".into(), to: to.into() });
+        assert_eq!(got.unwrap_err(), why, "migrate to {to}");
+        assert_eq!(c.snapshot(), before, "a refused command changes nothing");
+        assert_eq!(c.mark(), mark);
+    };
+    refuse(&mut c, "hv9", "no host named hv9");
+    refuse(&mut c, "hv1", "web1 already runs on hv1");
+    refuse(
+        &mut c,
+        "hv2",
+        "cannot migrate web1 to hv2: not hv2: not enough memory: 15360 MiB used + 2048 MiB needed > 16384 MiB allowed",
+    );
+
+    c.hold = Some(|k| matches!(k, ActionKind::Migrate { .. }));
+    c.command(ALICE, Command::Migrate { vm: "web1".into(), to: "hv3".into() }).unwrap();
+    assert_eq!(c.vm_state("web1"), V::Migrating);
+    let (_, a) = c.decided.last().unwrap();
+    assert_eq!(a.kind, ActionKind::Migrate { vm: "web1".into(), from: "hv1".into(), to: "hv3".into() });
+    assert_eq!(a.decided_by, Decider::Operator(ALICE.into()));
+    refuse(&mut c, "hv3", "web1 is busy: Migrating (migration to hv3 requested by operator console:alice)");
+    c.release();
+    assert_eq!(c.vm_state("web1"), V::Probation);
+    assert_eq!(c.vm_host("web1").as_deref(), Some("hv3"));
+    assert_eq!(c.running_on("web1"), vec!["hv3"]);
+    c.run_until(20, "healthy on hv3", |c| c.vm_state("web1") == V::Healthy);
+    assert_eq!(c.vm_path("web1"), vec![V::Discovering, V::Healthy, V::Migrating, V::Probation, V::Healthy]);
+    assert_eq!(count(&c, starts_a_vm), 1);
+}
+
+#[test]
+fn a_stopped_vm_is_never_restarted_until_an_operator_starts_it() {
+    let mut c = for_commands();
+    c.command(ALICE, Command::Stop { vm: "web1".into() }).unwrap();
+    assert_eq!(c.decided_kinds(), vec![ActionKind::Stop { vm: "web1".into(), host: "hv1".into() }]);
+    assert_eq!(c.vm_state("web1"), V::Stopped);
+    assert_eq!(c.vm_path("web1"), vec![V::Discovering, V::Healthy, V::Stopping, V::Stopped]);
+    c.run(200);
+    assert_eq!(c.vm_state("web1"), V::Stopped);
+    assert_eq!(c.decided.len(), 1, "shut off on purpose: never restarted");
+    assert!(c.running_on("web1").is_empty());
+    assert_eq!(c.command(ALICE, Command::Stop { vm: "web1".into() }), Err("web1 is already stopped".into()));
+
+    c.command(ALICE, Command::Start { vm: "web1".into() }).unwrap();
+    assert_eq!(c.decided_since(1), vec![ActionKind::Start { vm: "web1".into(), host: "hv1".into() }]);
+    assert_eq!(c.vm_state("web1"), V::Probation);
+    let path = c.vm_path("web1");
+    assert_eq!(path[path.len() - 3..], [V::Stopped, V::Starting, V::Probation]);
+    c.run_until(20, "healthy", |c| c.vm_state("web1") == V::Healthy);
+    assert_eq!(c.command(ALICE, Command::Start { vm: "web1".into() }), Err("web1 is already running on hv1".into()));
+}
+
+#[test]
+fn with_the_cluster_disarmed_a_crashed_vm_is_left_alone_until_rearmed() {
+    let mut c = for_commands();
+    c.command(ALICE, Command::Disarm { vm: None }).unwrap();
+    assert!(!c.snapshot().armed);
+    c.crash("web1");
+    c.run(60);
+    assert!(c.decided_kinds().is_empty(), "{:?}", c.decided_kinds());
+    assert_eq!(c.vm_state("web1"), V::Suspect);
+    let reason = c.vm("web1").reason;
+    assert!(reason.ends_with("HA disarmed: no action"), "{reason}");
+
+    c.command(ALICE, Command::Arm { vm: None }).unwrap();
+    c.tick();
+    assert_eq!(c.decided_kinds(), vec![ActionKind::Restart { vm: "web1".into(), host: "hv1".into() }]);
+    assert_eq!(c.vm_state("web1"), V::Probation);
+    assert_eq!(c.running_on("web1"), vec!["hv1"]);
+}
+
+#[test]
+fn a_disarmed_vm_is_watched_but_never_acted_on() {
+    let mut c = for_commands();
+    c.command(ALICE, Command::Disarm { vm: Some("web1".into()) }).unwrap();
+    assert_eq!(c.vm_state("web1"), V::Unmanaged);
+    assert_eq!(c.vm("web1").reason, "disarmed by console:alice");
+    c.crash("web1");
+    c.run(60);
+    assert_eq!(c.vm_state("web1"), V::Unmanaged);
+    assert_eq!(c.vm("web1").observed, Some(DomState::Crashed), "still watched");
+    assert!(c.decided_kinds().is_empty(), "{:?}", c.decided_kinds());
+    assert_eq!(
+        c.command(ALICE, Command::Migrate { vm: "web1".into(), to: "hv3".into() }),
+        Err("web1 is not managed (HA disarmed for it): arm it first".into())
+    );
+    // Its neighbour is still protected.
+    c.crash("web2");
+    c.run(3);
+    assert_eq!(c.decided_kinds(), vec![ActionKind::Restart { vm: "web2".into(), host: "hv1".into() }]);
+}
+
+#[test]
+fn maintenance_drains_a_host_by_live_migration_and_places_nothing_there() {
+    let mut c = for_commands();
+    c.command(ALICE, Command::Maintenance { host: "hv1".into(), on: true }).unwrap();
+    assert_eq!(c.host_state("hv1"), H::Maintenance);
+    c.tick();
+    let drains: Vec<_> = c.decided.iter().map(|(_, a)| a.clone()).collect();
+    assert_eq!(drains.len(), 2, "{drains:?}");
+    for a in &drains {
+        assert!(matches!(&a.kind, ActionKind::Migrate { from, to, .. } if from == "hv1" && to == "hv3"));
+        assert_eq!(a.decided_by, Decider::Policy("maintenance drain of hv1".into()));
+    }
+    assert!(c.hosts["hv1"].domains.is_empty());
+    c.run_until(20, "drained and healthy", |c| c.vm_state("web1") == V::Healthy && c.vm_state("web2") == V::Healthy);
+    assert_eq!(
+        c.command(ALICE, Command::Migrate { vm: "web1".into(), to: "hv1".into() }),
+        Err("cannot migrate web1 to hv1: not hv1: in maintenance".into())
+    );
+    // hv3 dies: its VMs may not go to hv1, and hv2 is full: they wait.
+    c.power_off("hv3");
+    c.run(10);
+    assert_eq!(c.host_state("hv3"), H::Fenced);
+    for vm in ["web1", "web2"] {
+        assert_eq!(c.vm_state(vm), V::Pending);
+        assert!(c.vm(vm).reason.contains("not hv1: in maintenance"));
+    }
+    assert!(c.hosts["hv1"].domains.is_empty(), "nothing placed on hv1");
+    assert_eq!(c.host_state("hv1"), H::Maintenance);
+    // Maintenance over: they come back on hv1.
+    c.command(ALICE, Command::Maintenance { host: "hv1".into(), on: false }).unwrap();
+    c.tick();
+    assert_eq!(c.running_on("web1"), vec!["hv1"]);
+    assert_eq!(c.running_on("web2"), vec!["hv1"]);
+}
+
+// ---- 11. a VM running twice ----
+
+#[test]
+fn a_vm_found_active_on_two_hosts_keeps_its_home_copy_and_the_other_is_destroyed() {
+    let mut c = three_hosts().boot();
+    c.set_domain("hv2", "web1", DomState::Running); // started by hand on hv2
+    c.tick();
+    assert_eq!(
+        alarms(&c, Subject::Vm("web1".into()), Severity::Critical),
+        vec!["web1 was active on several hosts (hv1, hv2): kept the copy on hv1, destroyed the others"]
+    );
+    assert_eq!(c.decided.len(), 1);
+    let (_, a) = &c.decided[0];
+    assert_eq!(a.kind, ActionKind::Destroy { vm: "web1".into(), host: "hv2".into(), undefine: false });
+    assert_eq!(a.decided_by, Decider::Policy("multiple-active: keep the copy on hv1".into()));
+    assert_eq!(c.running_on("web1"), vec!["hv1"]);
+    c.run(20);
+    assert_eq!(c.decided.len(), 1);
+    assert_eq!(c.vm_state("web1"), V::Healthy);
+    assert_eq!(c.vm_host("web1").as_deref(), Some("hv1"));
+}
+
+/// Regression: the destroy of a duplicate was decided again every cycle while the first one
+/// was still under way.
+#[test]
+fn a_duplicate_is_destroyed_once_even_when_the_destroy_takes_several_cycles() {
+    let mut c = three_hosts().boot();
+    c.hold = Some(|k| matches!(k, ActionKind::Destroy { .. }));
+    c.set_domain("hv2", "web1", DomState::Running);
+    c.run(10);
+    assert_eq!(c.decided_kinds(), vec![ActionKind::Destroy { vm: "web1".into(), host: "hv2".into(), undefine: false }]);
+    assert_eq!(alarms(&c, Subject::Vm("web1".into()), Severity::Critical).len(), 1);
+    c.release();
+    c.run(5);
+    assert_eq!(c.decided.len(), 1);
+    assert_eq!(c.running_on("web1"), vec!["hv1"]);
+}
+
+// ---- 12. determinism ----
+
+fn scripted_run() -> Vec<threerc::core::Event> {
+    let mut c = three_hosts().boot();
+    c.crash("db1");
+    c.run(5);
+    c.cut("hv1");
+    c.run(4);
+    c.command(ALICE, Command::Migrate { vm: "db1".into(), to: "hv3".into() }).ok();
+    c.make_flaky("web2");
+    c.run(40);
+    c.power_on("hv1");
+    c.run(20);
+    std::mem::take(&mut c.events)
+}
+
+#[test]
+fn the_same_scripted_run_gives_the_same_events() {
+    let a = scripted_run();
+    let b = scripted_run();
+    assert!(a.len() > 30, "the script should do something: {} events", a.len());
+    assert!(a.iter().any(|e| matches!(e.kind, EventKind::HostTransition { to: H::Fenced, .. })));
+    assert_eq!(a, b);
+}
+
+// ---- regressions ----
+
+/// Regression (split brain): a VM waiting for capacity after its host was fenced was started
+/// on another host while the fenced host, back and rejoining, already ran it again.
+#[test]
+fn a_waiting_vm_found_running_on_its_returning_host_is_followed_not_started_twice() {
+    let mut c = Builder::new()
+        .host("hv1", 8, 16384)
+        .host("hv2", 8, 8192)
+        .host("hv3", 8, 8192)
+        .vm("web1", "hv1", 2, 5000)
+        .vm("web2", "hv1", 2, 5000)
+        .vm("web3", "hv1", 2, 5000)
+        .boot();
+    c.power_off("hv1");
+    c.run(5);
+    assert_eq!(c.vm_state("web3"), V::Pending);
+    c.power_on("hv1");
+    c.set_domain("hv1", "web3", DomState::Running); // autostart
+    c.tick();
+    assert_eq!(c.host_state("hv1"), H::Rejoining);
+    assert_eq!(c.vm_state("web3"), V::Suspect);
+    assert!(c.log().contains(
+        &"7.0s vm web3 Pending -> Suspect: found running on hv1 while Pending: not started elsewhere, checking it there"
+            .to_string()
+    ));
+    // Room frees up on hv2: web3 must not be started there.
+    c.command(ALICE, Command::Stop { vm: "web1".into() }).unwrap();
+    c.run(15);
+    assert_eq!(count(&c, |k| k.vm() == Some("web3")), 0, "{:?}", c.decided_kinds());
+    assert_eq!(c.running_on("web3"), vec!["hv1"]);
+    assert_eq!(c.vm_state("web3"), V::Healthy);
+    assert_eq!(c.host_state("hv1"), H::Online);
+}
+
+/// Regression (split brain): a restart whose answer was lost because its host stopped
+/// answering led the ladder to start the VM on another host, unfenced.
+#[test]
+fn a_vm_whose_host_stops_answering_mid_restart_waits_for_the_fence() {
+    let mut c = three_hosts().boot();
+    c.hold = Some(|k| matches!(k, ActionKind::Restart { .. }));
+    c.crash("web1");
+    c.run(3);
+    assert_eq!(c.held.len(), 1);
+    c.cut("hv1");
+    c.tick();
+    c.release_answers_lost(); // the restart happened, but its answer never came back
+    assert_eq!(c.running_on("web1"), vec!["hv1"]);
+    assert_eq!(c.vm_state("web1"), V::Suspect);
+    assert!(
+        c.vm("web1").reason.ends_with("host hv1 does not answer: not started elsewhere until it answers or is fenced"),
+        "{}",
+        c.vm("web1").reason
+    );
+    assert_eq!(count(&c, |k| matches!(k, ActionKind::Relocate { .. })), 0);
+    c.run_until(10, "hv1 fenced", |c| c.host_state("hv1") == H::Fenced);
+    c.run_until(20, "web1 healthy elsewhere", |c| c.vm_state("web1") == V::Healthy);
+    assert_ne!(c.vm_host("web1").as_deref(), Some("hv1"));
+    assert_eq!(count(&c, |k| matches!(k, ActionKind::Relocate { .. })), 2, "web1 and web2");
+}
+
+#[test]
+fn a_vm_whose_host_answers_again_after_a_lost_restart_answer_is_kept_there() {
+    let mut c = three_hosts().boot();
+    c.hold = Some(|k| matches!(k, ActionKind::Restart { .. }));
+    c.crash("web1");
+    c.run(3);
+    c.cut("hv1");
+    c.tick();
+    c.release_answers_lost();
+    c.reconnect("hv1");
+    c.run_until(10, "web1 healthy", |c| c.vm_state("web1") == V::Healthy);
+    assert_eq!(c.decided.len(), 1, "{:?}", c.decided_kinds());
+    assert_eq!(c.vm_host("web1").as_deref(), Some("hv1"));
+}
+
+/// Regression: a VM waiting for capacity could not be stopped because its fenced host "does
+/// not answer"; a fenced host runs nothing.
+#[test]
+fn an_operator_can_stop_a_vm_that_waits_for_capacity() {
+    let mut c = Builder::new()
+        .host("hv1", 8, 16384)
+        .host("hv2", 8, 8192)
+        .vm("web1", "hv1", 2, 5000)
+        .vm("web2", "hv1", 2, 5000)
+        .boot();
+    c.power_off("hv1");
+    c.run(5);
+    assert_eq!(c.vm_state("web2"), V::Pending);
+    c.command(ALICE, Command::Stop { vm: "web2".into() }).unwrap();
+    assert_eq!(c.vm_state("web2"), V::Stopped);
+    assert_eq!(c.vm("web2").reason, "marked stopped by operator console:alice: it was not running");
+    c.power_on("hv1");
+    c.run(20);
+    assert_eq!(c.vm_state("web2"), V::Stopped, "never started again on its own");
+    assert!(c.running_on("web2").is_empty());
+}
+
+/// Regression (split brain): a live migration that finished although its source host died
+/// before answering left the VM AwaitingFence, and the recovery after the fence started it a
+/// second time while it ran on the migration's target.
+#[test]
+fn a_vm_that_migrated_before_its_source_host_died_is_not_started_again() {
+    let mut c = three_hosts().boot();
+    c.hold = Some(|k| matches!(k, ActionKind::Migrate { .. }));
+    c.command(ALICE, Command::Migrate { vm: "web1".into(), to: "hv2".into() }).unwrap();
+    c.cut("hv1");
+    c.tick();
+    c.release_answers_lost(); // the migration went through; its answer did not
+    assert_eq!(c.running_on("web1"), vec!["hv2"]);
+    c.run_until(10, "hv1 fenced", |c| c.host_state("hv1") == H::Fenced);
+    c.run(20);
+    assert_eq!(c.running_on("web1"), vec!["hv2"]);
+    assert_eq!(c.vm_host("web1").as_deref(), Some("hv2"));
+    assert_eq!(c.vm_state("web1"), V::Healthy);
+    assert_eq!(count(&c, |k| k.vm() == Some("web1")), 1, "only the migration: {:?}", c.decided_kinds());
+    assert_eq!(c.vm_state("web2"), V::Healthy, "web2 recovered after the fence");
+}
+
+// Regressions: retries that never backed off.
+
+
+/// Recovery after a fence retries the same failing host every cycle, forever.
+#[test]
+fn a_recovery_that_fails_on_one_host_tries_another_and_does_not_retry_every_second() {
+    // hv2 has the most room but cannot start anything; hv3 can.
+    let mut c = Builder::new()
+        .host("hv1", 8, 16384)
+        .host("hv2", 8, 16384)
+        .host("hv3", 8, 8192)
+        .vm("web1", "hv1", 2, 2048)
+        .boot();
+    c.fail_starts("hv2", true);
+    c.power_off("hv1");
+    c.run(30);
+    let recoveries: Vec<ActionKind> =
+        c.decided_kinds().into_iter().filter(|k| matches!(k, ActionKind::Relocate { .. })).collect();
+    assert_eq!(c.running_on("web1"), vec!["hv3"], "tries another host");
+    assert!(recoveries.len() <= 2, "{} recovery attempts in 30 s", recoveries.len());
+}
+
+/// A maintenance drain whose migration fails is retried every cycle, forever.
+#[test]
+fn a_failing_maintenance_drain_is_not_retried_every_second() {
+    let mut c = Builder::new().host("hv1", 8, 16384).host("hv2", 8, 16384).vm("web1", "hv1", 2, 2048).boot();
+    c.fail_starts("hv2", true); // the destination cannot start qemu
+    c.command("console:alice", Command::Maintenance { host: "hv1".into(), on: true }).unwrap();
+    c.run(30);
+    let migrations = c.decided_kinds().iter().filter(|k| matches!(k, ActionKind::Migrate { .. })).count();
+    assert!(migrations <= 3, "{migrations} migration attempts in 30 s");
+    assert_ne!(c.vm_state("web1"), VmState::Migrating);
+}

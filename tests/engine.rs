@@ -897,7 +897,6 @@ fn a_vm_that_migrated_before_its_source_host_died_is_not_started_again() {
 
 // Regressions: retries that never backed off.
 
-
 /// Recovery after a fence retries the same failing host every cycle, forever.
 #[test]
 fn a_recovery_that_fails_on_one_host_tries_another_and_does_not_retry_every_second() {

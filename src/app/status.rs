@@ -36,7 +36,7 @@ fn gib(kib: u64) -> String {
 /// The plain-text report.
 pub fn render(view: &ClusterView) -> String {
     let mut s = String::new();
-    let _ = writeln!(s, "{:<12} {:<12} {:>9} {:>13} {:>4}  {}", "HOST", "STATE", "VCPU", "MEM GiB", "VMS", "REASON");
+    let _ = writeln!(s, "{:<12} {:<12} {:>9} {:>13} {:>4}  REASON", "HOST", "STATE", "VCPU", "MEM GiB", "VMS");
     for h in &view.hosts {
         let (cpus, mem) =
             h.capacity.map(|c| (c.cpus.to_string(), gib(c.memory_kib))).unwrap_or(("?".into(), "?".into()));
@@ -52,11 +52,8 @@ pub fn render(view: &ClusterView) -> String {
         );
     }
     let _ = writeln!(s);
-    let _ = writeln!(
-        s,
-        "{:<14} {:<8} {:<14} {:>5} {:>8} {:>4}  {}",
-        "VM", "HOST", "STATE", "VCPU", "MEM MiB", "PRIO", "REASON"
-    );
+    let _ =
+        writeln!(s, "{:<14} {:<8} {:<14} {:>5} {:>8} {:>4}  REASON", "VM", "HOST", "STATE", "VCPU", "MEM MiB", "PRIO");
     for v in &view.vms {
         let _ = writeln!(
             s,

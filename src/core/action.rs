@@ -61,6 +61,14 @@ impl ActionKind {
         )
     }
 
+    /// The host a move sends the VM to.
+    pub fn destination(&self) -> Option<&str> {
+        match self {
+            ActionKind::Relocate { to, .. } | ActionKind::Migrate { to, .. } => Some(to),
+            _ => None,
+        }
+    }
+
     /// The VM this action is about, if any.
     pub fn vm(&self) -> Option<&str> {
         match self {

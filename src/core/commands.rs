@@ -189,12 +189,9 @@ impl Engine {
                 trace.summary().trim_start_matches("no host fits; ")
             ));
         }
-        let v = self.vm_mut(vm);
-        v.placement = Some(trace);
-        v.target = Some(to.into());
         let reason = format!("migration to {to} requested by {who}");
         let kind = ActionKind::Migrate { vm: vm.into(), from, to: to.into() };
-        self.start_action(vm, VmState::Migrating, reason, kind, who, out);
+        self.start_move(vm, trace, reason, kind, who, out);
         Ok(())
     }
 

@@ -5,11 +5,15 @@
 //! libvirt. Time is an argument. Same inputs, same outputs, in the same order.
 
 pub mod action;
+pub mod capacity;
 pub mod commands;
 pub mod engine;
 pub mod event;
 pub mod host_fsm;
+pub mod hostwork;
+pub mod ladder;
 pub mod model;
+pub mod outcomes;
 pub mod placement;
 pub mod snapshot;
 pub mod state;

@@ -1,0 +1,189 @@
+//! Host-level work after the VMs were judged: fence `Down` hosts, clean stale copies on
+//! `Rejoining` hosts, drain hosts in maintenance, and recover the VMs of fenced hosts in priority
+//! order.
+
+use super::action::{ActionKind, Decider};
+use super::capacity::reserve;
+use super::engine::{Engine, Output};
+use super::event::{Severity, Subject};
+use super::state::{HostState, VmState};
+
+impl Engine {
+    /// Host-level work after the VMs were judged: fence Down hosts, clean stale copies on
+    /// rejoining hosts, drain hosts in maintenance.
+    pub(super) fn host_work(&mut self, out: &mut Output) {
+        let now = self.now;
+        let names: Vec<String> = self.hosts.keys().cloned().collect();
+        for hn in &names {
+            let h = &self.hosts[hn];
+            match h.state {
+                HostState::Down => self.maybe_fence(hn, out),
+                HostState::Rejoining if h.answered => self.rejoin(hn, out),
+                HostState::Online if h.maintenance && h.answered && self.armed => self.drain(hn, out),
+                _ => {}
+            }
+        }
+        let _ = now;
+    }
+
+    fn maybe_fence(&mut self, hn: &str, out: &mut Output) {
+        let now = self.now;
+        let h = &self.hosts[hn];
+        if !self.armed || h.fence_action.is_some() || h.fence_retry_at.is_some_and(|t| now < t) {
+            return;
+        }
+        let vms = self.vms.values().filter(|v| v.host.as_deref() == Some(hn)).count();
+        match h.spec.fence_agent.clone() {
+            Some(agent) => {
+                let id = self.act(
+                    ActionKind::Fence { host: hn.into() },
+                    Decider::Policy("host down: fence before its VMs run elsewhere".into()),
+                    out,
+                );
+                let h = self.hosts.get_mut(hn).expect("host exists");
+                h.fence_action = Some(id);
+                let reason = format!("fencing with agent {agent} before restarting its {vms} VMs elsewhere");
+                self.host_transition(hn, HostState::Fencing, reason, out);
+            }
+            None => self.raise(
+                format!("nofence:{hn}"),
+                Subject::Host(hn.into()),
+                Severity::Critical,
+                format!("{hn} is down and has no fence agent: its {vms} VMs wait until a person confirms it is off"),
+                out,
+            ),
+        }
+    }
+
+    /// Clean stale copies of VMs that now run elsewhere; go Online once clean and stable.
+    fn rejoin(&mut self, hn: &str, out: &mut Output) {
+        let stale: Vec<(String, String)> = self.hosts[hn]
+            .last_probe
+            .iter()
+            .flat_map(|p| p.domains.iter())
+            .filter_map(|d| {
+                let vm = self.vms.get(&d.name)?;
+                let elsewhere = vm.host.as_deref().is_some_and(|h| h != hn) && vm.target.as_deref() != Some(hn);
+                elsewhere.then(|| (d.name.clone(), vm.host.clone().unwrap_or_default()))
+            })
+            .collect();
+        for (vm, now_on) in &stale {
+            if self.hosts[hn].cleanups.contains_key(vm) || !self.armed {
+                continue;
+            }
+            let id = self.act(
+                ActionKind::Destroy { vm: vm.clone(), host: hn.into(), undefine: true },
+                Decider::Policy(format!("rejoin: stale copy of {vm}, which now runs on {now_on}")),
+                out,
+            );
+            self.hosts.get_mut(hn).expect("host exists").cleanups.insert(vm.clone(), id);
+        }
+        let ok = self.host_policy.ok_threshold.max(1);
+        let h = &self.hosts[hn];
+        if stale.is_empty() && h.cleanups.is_empty() && h.good >= ok {
+            let reason = format!("{} good probes (threshold {ok}) and no stale copies", h.good);
+            self.host_transition(hn, HostState::Online, reason, out);
+        }
+    }
+
+    /// Live-migrate every movable VM off a host in maintenance.
+    fn drain(&mut self, hn: &str, out: &mut Output) {
+        let movable: Vec<String> = self
+            .vms
+            .values()
+            .filter(|v| {
+                v.host.as_deref() == Some(hn)
+                    && v.action.is_none()
+                    && v.drain_after.is_none_or(|t| self.now >= t)
+                    && matches!(v.state, VmState::Healthy | VmState::Probation | VmState::Suspect)
+            })
+            .map(|v| v.spec.name.clone())
+            .collect();
+        for name in movable {
+            let trace = self.place_one(&name, Some((hn.into(), "in maintenance".into())), None);
+            let Some(to) = trace.chosen.clone() else {
+                let reason = format!("cannot drain from {hn}: {}", trace.summary());
+                if self.vms[&name].reason != reason {
+                    self.vm_mut(&name).reason = reason.clone();
+                    self.note(Subject::Vm(name.clone()), reason, out);
+                }
+                self.vm_mut(&name).placement = Some(trace);
+                continue;
+            };
+            let reason = format!("draining {hn} for maintenance: to {to} ({})", trace.summary());
+            self.start_move(
+                &name,
+                trace,
+                reason,
+                ActionKind::Migrate { vm: name.clone(), from: hn.into(), to },
+                Decider::Policy(format!("maintenance drain of {hn}")),
+                out,
+            );
+        }
+    }
+
+    /// Place VMs whose host is fenced, and VMs waiting for capacity: highest priority first,
+    /// each placement reserving its room before the next is judged.
+    /// Run recovery placement outside a cycle (after a fence or an operator's confirmation).
+    pub(super) fn recover_now(&mut self, out: &mut Output) {
+        self.recover(out)
+    }
+
+    pub(super) fn recover(&mut self, out: &mut Output) {
+        if !self.armed {
+            return;
+        }
+        let mut queue: Vec<(i32, String)> = self
+            .vms
+            .values()
+            .filter(|v| v.action.is_none())
+            .filter(|v| match v.state {
+                VmState::Pending => true,
+                VmState::AwaitingFence => {
+                    v.host.as_deref().and_then(|h| self.hosts.get(h)).is_some_and(|h| h.state == HostState::Fenced)
+                }
+                _ => false,
+            })
+            .map(|v| (v.spec.priority, v.spec.name.clone()))
+            .collect();
+        if queue.is_empty() {
+            return;
+        }
+        queue.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        let mut slots = self.slots(None);
+        for (_, name) in queue {
+            let trace = self.place_in(&name, &slots, None);
+            let from = self.vms[&name].host.clone().unwrap_or_default();
+            match trace.chosen.clone() {
+                Some(to) => {
+                    reserve(&mut slots, &to, &self.vms[&name]);
+                    let reason = format!("recovering from {from}: starting on {to} ({})", trace.summary());
+                    self.start_move(
+                        &name,
+                        trace,
+                        reason,
+                        ActionKind::Relocate { vm: name.clone(), from: None, to },
+                        Decider::Policy(format!("recovery: {from} is fenced")),
+                        out,
+                    );
+                }
+                None => {
+                    let reason = format!("waiting for capacity: {}", trace.summary());
+                    self.vm_mut(&name).placement = Some(trace);
+                    if self.vms[&name].state == VmState::Pending {
+                        self.vm_mut(&name).reason = reason;
+                    } else {
+                        self.vm_transition(&name, VmState::Pending, reason.clone(), out);
+                        self.raise(
+                            format!("pending:{name}"),
+                            Subject::Vm(name.clone()),
+                            Severity::Warning,
+                            format!("{name} cannot run anywhere now: {reason}"),
+                            out,
+                        );
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,102 @@
+//! The escalation ladder in action: what to do with a VM that stays bad. The rung is chosen by
+//! `VmRec::next_rung` (pure counting); this file turns it into an action, with placement for
+//! the relocation rung and the safety rule that a VM whose host does not answer is never started
+//! elsewhere.
+
+use super::action::{ActionKind, Decider};
+use super::engine::{Engine, Output};
+use super::event::{Severity, Subject};
+use super::state::{HostState, VmState};
+use super::vm_fsm::Rung;
+
+impl Engine {
+    /// Climb the ladder for a VM that stays bad. `avoid`: a host not to relocate to, and why.
+    pub(super) fn climb(&mut self, name: &str, why: String, avoid: Option<(String, String)>, out: &mut Output) {
+        let now = self.now;
+        if !self.armed {
+            let vm = self.vm_mut(name);
+            vm.reason = format!("{why}; HA disarmed: no action");
+            if vm.state != VmState::Suspect {
+                self.vm_transition(name, VmState::Suspect, format!("{why}; HA disarmed: no action"), out);
+            }
+            return;
+        }
+        let home = self.vms[name].host.clone();
+        let home_online = home
+            .as_deref()
+            .and_then(|h| self.hosts.get(h))
+            .is_some_and(|h| h.state == HostState::Online && h.answered && !h.maintenance);
+        let rung = self.vms[name].next_rung(now, home_online);
+        let (relocate, reinstall_or_stop): (Option<String>, Option<Result<String, String>>) = match rung {
+            Rung::Restart(r) => {
+                let host = home.unwrap_or_default();
+                let w = self.vms[name].spec.policy.restart_window;
+                self.vm_mut(name).restarts.record(now, w);
+                self.start_action(
+                    name,
+                    VmState::Restarting,
+                    format!("{why}; {r}"),
+                    ActionKind::Restart { vm: name.into(), host },
+                    Decider::Policy(format!("ladder step 1, {r}")),
+                    out,
+                );
+                return;
+            }
+            Rung::Relocate(r) => (Some(r), None),
+            Rung::Reinstall(r) => (None, Some(Ok(r))),
+            Rung::Exhausted(r) => (None, Some(Err(r))),
+        };
+        let mut why = why;
+        if let Some(r) = relocate {
+            // The safety rule: never start it elsewhere while its host may still run it.
+            let silent_home = home
+                .as_deref()
+                .filter(|h| self.hosts.get(*h).is_some_and(|r| !r.answered && r.state != HostState::Fenced));
+            if let Some(h) = silent_home {
+                let reason =
+                    format!("{why}; host {h} does not answer: not started elsewhere until it answers or is fenced");
+                self.vm_transition(name, VmState::Suspect, reason, out);
+                return;
+            }
+            let avoid_here = home.as_ref().map(|h| (h.clone(), "the VM just failed here".to_string()));
+            let trace = self.place_one(name, avoid.clone().or(avoid_here), None);
+            if let Some(to) = trace.chosen.clone() {
+                let w = self.vms[name].spec.policy.restart_window;
+                self.vm_mut(name).relocations.record(now, w);
+                let from = home.filter(|h| self.hosts.get(h).is_some_and(|r| r.answered));
+                let reason = format!("{why}; {r} to {to} ({})", trace.summary());
+                self.start_move(
+                    name,
+                    trace,
+                    reason,
+                    ActionKind::Relocate { vm: name.into(), from, to },
+                    Decider::Policy(format!("ladder step 2, {r}")),
+                    out,
+                );
+                return;
+            }
+            why = format!("{why}; no other host can take it ({})", trace.summary());
+            self.vm_mut(name).placement = Some(trace);
+        }
+        match reinstall_or_stop {
+            Some(Err(r)) => self.needs_operator(name, format!("{why}; {r}"), out),
+            _ if self.vms[name].spec.policy.reinstall => {
+                let host = self.vms[name].host.clone().unwrap_or_default();
+                self.start_action(
+                    name,
+                    VmState::Reinstalling,
+                    format!("{why}; reinstalling from its golden image"),
+                    ActionKind::Reinstall { vm: name.into(), host },
+                    Decider::Policy("ladder step 3, reinstall from golden image".into()),
+                    out,
+                );
+            }
+            _ => self.needs_operator(name, format!("{why}; ladder exhausted, reinstall not allowed by policy"), out),
+        }
+    }
+
+    pub(super) fn needs_operator(&mut self, name: &str, reason: String, out: &mut Output) {
+        self.vm_transition(name, VmState::NeedsOperator, reason.clone(), out);
+        self.raise(format!("operator:{name}"), Subject::Vm(name.into()), Severity::Critical, reason, out);
+    }
+}

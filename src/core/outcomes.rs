@@ -1,0 +1,148 @@
+//! Outcomes of actions: what a done or failed action means for its VM or host.
+
+use super::action::{Action, ActionId, ActionKind, Decider, Outcome};
+use super::engine::{Engine, Output};
+use super::event::{Event, EventKind, Severity, Subject};
+use super::state::{HostState, VmState};
+use super::time::Time;
+
+impl Engine {
+    /// The outcome of an action decided earlier.
+    pub fn outcome(&mut self, now: Time, id: ActionId, outcome: Outcome) -> Output {
+        self.now = now;
+        let mut out = Output::default();
+        let Some(action) = self.inflight.remove(&id) else {
+            return out;
+        };
+        let subject = match (&action.kind, action.kind.vm()) {
+            (_, Some(vm)) => Subject::Vm(vm.into()),
+            (ActionKind::Fence { host }, None) => Subject::Host(host.clone()),
+            _ => Subject::Cluster,
+        };
+        out.events.push(Event {
+            at: now,
+            subject,
+            kind: EventKind::ActionFinished { id, outcome: outcome.clone() },
+            reason: String::new(),
+        });
+        match &action.kind {
+            ActionKind::Fence { host } => self.fence_done(host, id, &outcome, &mut out),
+            ActionKind::Destroy { vm, host, .. } => {
+                if let Some(h) = self.hosts.get_mut(host) {
+                    if h.cleanups.get(vm) == Some(&id) {
+                        h.cleanups.remove(vm);
+                    }
+                }
+            }
+            _ => self.vm_action_done(&action, &outcome, &mut out),
+        }
+        if matches!(action.kind, ActionKind::Fence { .. }) {
+            self.recover(&mut out);
+        }
+        out
+    }
+
+    fn fence_done(&mut self, host: &str, id: ActionId, outcome: &Outcome, out: &mut Output) {
+        let retry = self.host_policy.fence_retry;
+        let Some(h) = self.hosts.get_mut(host) else {
+            return;
+        };
+        if h.fence_action != Some(id) {
+            // A person confirmed the host off meanwhile; this late answer changes nothing.
+            return;
+        }
+        h.fence_action = None;
+        let agent = h.spec.fence_agent.clone().unwrap_or_default();
+        match outcome {
+            Outcome::Done => {
+                self.host_transition(host, HostState::Fenced, format!("powered off by fence agent {agent}"), out);
+            }
+            Outcome::Failed(e) | Outcome::NotAvailable(e) => {
+                h.fence_retry_at = Some(self.now.plus(retry));
+                let reason =
+                    format!("fence failed: {e}; retry in {}; its VMs stay where they are", super::time::human(retry));
+                self.host_transition(host, HostState::Down, reason.clone(), out);
+                self.raise(
+                    format!("fencefail:{host}"),
+                    Subject::Host(host.into()),
+                    Severity::Critical,
+                    format!("fencing {host} failed: {e}"),
+                    out,
+                );
+            }
+        }
+    }
+
+    fn vm_action_done(&mut self, action: &Action, outcome: &Outcome, out: &mut Output) {
+        let Some(name) = action.kind.vm() else { return };
+        let Some(vm) = self.vms.get_mut(name) else {
+            return;
+        };
+        if vm.action != Some(action.id) {
+            return;
+        }
+        vm.action = None;
+        let target = vm.target.take();
+        let now = self.now;
+        let name = name.to_string();
+        if *outcome == Outcome::Done {
+            let vm = self.vm_mut(&name);
+            let reason = match &action.kind {
+                ActionKind::Stop { host, .. } => {
+                    self.vm_transition(
+                        &name,
+                        VmState::Stopped,
+                        format!("stopped on {host} ({})", action.decided_by),
+                        out,
+                    );
+                    return;
+                }
+                ActionKind::Relocate { to, .. } | ActionKind::Migrate { to, .. } => {
+                    vm.host = Some(to.clone());
+                    format!("{} done: now running on {to}", action.kind)
+                }
+                _ => format!("{} done", action.kind),
+            };
+            vm.started_at = Some(now);
+            self.vm_transition(&name, VmState::Probation, reason, out);
+            return;
+        }
+        let err = match outcome {
+            Outcome::Failed(e) => format!("{} failed: {e}", action.kind),
+            Outcome::NotAvailable(e) => format!("{} not available: {e}", action.kind),
+            Outcome::Done => unreachable!("handled above"),
+        };
+        // If its host died meanwhile, the host's path (fence, then recovery) takes over.
+        let home = self.vms[&name].host.clone();
+        // A failed recovery from a fenced host is the VM's own failure: it climbs the ladder
+        // (bounded by max_relocate) instead of being retried every cycle.
+        let recovery = matches!(action.kind, ActionKind::Relocate { from: None, .. });
+        if let Some(hs) = home.as_deref().and_then(|h| self.hosts.get(h)).map(|h| h.state) {
+            if matches!(hs, HostState::Down | HostState::Fencing) || (hs == HostState::Fenced && !recovery) {
+                let reason = format!("{err}; host {} is {hs}: waiting for fence", home.unwrap_or_default());
+                self.vm_transition(&name, VmState::AwaitingFence, reason, out);
+                return;
+            }
+        }
+        let by_operator = matches!(action.decided_by, Decider::Operator(_));
+        match &action.kind {
+            ActionKind::Migrate { .. } => {
+                let retry = self.host_policy.drain_retry;
+                self.vm_mut(&name).drain_after = Some(self.now.plus(retry));
+                let reason =
+                    format!("{err}; checking where it runs; a drain tries again in {}", super::time::human(retry));
+                self.vm_transition(&name, VmState::Suspect, reason, out)
+            }
+            ActionKind::Reinstall { .. } if by_operator && matches!(outcome, Outcome::NotAvailable(_)) => {
+                self.vm_transition(&name, VmState::Suspect, format!("{err}; nothing was changed"), out)
+            }
+            ActionKind::Reinstall { .. } | ActionKind::Stop { .. } => self.needs_operator(&name, err, out),
+            ActionKind::Start { .. } if by_operator => self.needs_operator(&name, err, out),
+            ActionKind::Relocate { .. } => {
+                let avoid = target.map(|t| (t, "starting the VM here just failed".to_string()));
+                self.climb(&name, err, avoid, out)
+            }
+            _ => self.climb(&name, err, None, out),
+        }
+    }
+}

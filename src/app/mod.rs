@@ -71,6 +71,7 @@ pub fn assemble(
         inventory: Arc::new(inventory),
         timeouts: cfg.timeouts.clone(),
         migration: Arc::new(migration),
+        inline: false,
     };
     Ok(Supervisor::new(cfg.cluster.clone(), ctx, cfg.settings.clone(), Arc::new(TokioClock::new()), journal))
 }

@@ -42,6 +42,9 @@ pub struct ExecCtx {
     pub timeouts: Timeouts,
     /// How each host is reached for live migration, by host name.
     pub migration: Arc<BTreeMap<String, MigrateTo>>,
+    /// Run fence agents and inventory writes in the calling task instead of on blocking
+    /// threads: only for the simulator, whose agents and inventory are in memory.
+    pub inline: bool,
 }
 
 impl ExecCtx {
@@ -152,15 +155,15 @@ async fn fence(ctx: &ExecCtx, host: &str) -> Result<(), String> {
     let fencer = ctx.fencers.get(host).cloned().ok_or_else(|| format!("no fence agent for {host}"))?;
     let t = ctx.timeouts.fence;
     let f = fencer.clone();
-    let status = blocking(t, "fence status", move || f.status()).await?;
+    let status = blocking(ctx.inline, t, "fence status", move || f.status()).await?;
     if status == PowerStatus::Off {
         info!(target: "3rc::fence", "{host} is already off ({})", fencer.describe());
         return Ok(());
     }
     let f = fencer.clone();
-    blocking(t, "fence off", move || f.off()).await?;
+    blocking(ctx.inline, t, "fence off", move || f.off()).await?;
     let f = fencer.clone();
-    match blocking(t, "fence status", move || f.status()).await? {
+    match blocking(ctx.inline, t, "fence status", move || f.status()).await? {
         PowerStatus::Off => {
             info!(target: "3rc::fence", "{host} powered off ({})", fencer.describe());
             Ok(())
@@ -170,10 +173,14 @@ async fn fence(ctx: &ExecCtx, host: &str) -> Result<(), String> {
 }
 
 async fn blocking<R: Send + 'static>(
+    inline: bool,
     t: Duration,
     what: &str,
     f: impl FnOnce() -> Result<R, String> + Send + 'static,
 ) -> Result<R, String> {
+    if inline {
+        return f().map_err(|e| format!("{what}: {e}"));
+    }
     match tokio::time::timeout(t, tokio::task::spawn_blocking(f)).await {
         Ok(Ok(r)) => r.map_err(|e| format!("{what}: {e}")),
         Ok(Err(e)) => Err(format!("{what}: agent thread failed: {e}")),

@@ -89,6 +89,12 @@ where
     F: FnOnce(&crate::supervisor::inventory::Inventory) -> std::io::Result<()> + Send + 'static,
 {
     let inv = ctx.inventory.clone();
+    if ctx.inline {
+        if let Err(e) = f(&inv) {
+            warn!(target: "3rc::ops", "inventory write failed: {e}");
+        }
+        return;
+    }
     match tokio::task::spawn_blocking(move || f(&inv)).await {
         Ok(Ok(())) => {}
         Ok(Err(e)) => warn!(target: "3rc::ops", "inventory write failed: {e}"),

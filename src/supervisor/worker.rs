@@ -1,6 +1,10 @@
 //! One worker thread per host. It owns that host's `Hypervisor` (and so its libvirt
 //! connection, whose last error is per thread) and runs calls one at a time. The async side
 //! sends jobs and awaits the answer with a timeout, so a hung daemon never stalls the loop.
+//!
+//! The simulator uses the inline mode instead: its hypervisors are in memory and answer at once,
+//! and calls must run inside the task so that a paused (virtual) tokio clock only moves when the
+//! whole loop waits — waiting on an OS thread would let it jump and fire false timeouts.
 
 use super::seams::{Connector, HvError, Hypervisor};
 use crate::core::HostSpec;
@@ -11,12 +15,21 @@ use tokio::sync::oneshot;
 
 type Job = Box<dyn FnOnce(&mut dyn Hypervisor) + Send>;
 
+/// How calls reach a host's hypervisor.
+#[derive(Clone)]
+enum Route {
+    /// A dedicated OS thread (production).
+    Thread(mpsc::Sender<Job>),
+    /// Called in the calling task, under a lock (simulator: in-memory, instant hypervisors).
+    Inline(Arc<std::sync::Mutex<Box<dyn Hypervisor>>>),
+}
+
 /// A cheap, cloneable handle on a host's worker.
 #[derive(Clone)]
 pub struct HostHandle {
     pub name: String,
     pub uri: String,
-    jobs: mpsc::Sender<Job>,
+    route: Route,
     /// Set while a probe is queued or running, so a hung host does not pile up probes.
     probing: Arc<AtomicBool>,
 }
@@ -35,9 +48,25 @@ impl HostHandle {
         Ok(HostHandle {
             name: spec.name.clone(),
             uri: spec.uri.clone(),
-            jobs: tx,
+            route: Route::Thread(tx),
             probing: Arc::new(AtomicBool::new(false)),
         })
+    }
+
+    /// A handle whose calls run in the calling task (for in-memory hypervisors only: a call
+    /// that blocks would block the runtime).
+    pub fn inline(spec: &HostSpec, hv: Box<dyn Hypervisor>) -> HostHandle {
+        HostHandle {
+            name: spec.name.clone(),
+            uri: spec.uri.clone(),
+            route: Route::Inline(Arc::new(std::sync::Mutex::new(hv))),
+            probing: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// Whether calls run in the calling task (the simulator's mode).
+    pub fn is_inline(&self) -> bool {
+        matches!(self.route, Route::Inline(_))
     }
 
     /// Run `f` on the worker and wait at most `timeout` for its answer.
@@ -46,11 +75,18 @@ impl HostHandle {
         R: Send + 'static,
         F: FnOnce(&mut dyn Hypervisor) -> Result<R, HvError> + Send + 'static,
     {
+        let jobs = match &self.route {
+            Route::Inline(hv) => {
+                let mut hv = hv.lock().unwrap_or_else(|e| e.into_inner());
+                return f(hv.as_mut());
+            }
+            Route::Thread(jobs) => jobs,
+        };
         let (tx, rx) = oneshot::channel();
         let job: Job = Box::new(move |hv| {
             let _ = tx.send(f(hv));
         });
-        self.jobs.send(job).map_err(|_| HvError::Failed(format!("{}: worker thread is gone", self.name)))?;
+        jobs.send(job).map_err(|_| HvError::Failed(format!("{}: worker thread is gone", self.name)))?;
         match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(r)) => r,
             Ok(Err(_)) => Err(HvError::Failed(format!("{}: worker dropped the call ({what})", self.name))),

@@ -19,7 +19,7 @@ use crate::core::{
 use crate::ops::{self, ExecCtx};
 use crate::store::Journal;
 use clock::Clock;
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
@@ -38,7 +38,7 @@ pub struct Settings {
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings { interval: Duration::from_secs(1), probe_timeout: Duration::from_secs(3), xml_reads_per_cycle: 32 }
+        Settings { interval: Duration::from_secs(1), probe_timeout: Duration::from_secs(1), xml_reads_per_cycle: 32 }
     }
 }
 
@@ -94,6 +94,8 @@ pub struct Supervisor {
     done_tx: mpsc::UnboundedSender<(ActionId, Outcome)>,
     done_rx: mpsc::UnboundedReceiver<(ActionId, Outcome)>,
     reading_xml: Arc<Mutex<HashSet<String>>>,
+    /// Probes under way, by host: at most one per host.
+    probes: BTreeMap<String, tokio::task::JoinHandle<Result<crate::core::HostProbe, String>>>,
     cycles: u64,
 }
 
@@ -128,6 +130,7 @@ impl Supervisor {
             done_tx,
             done_rx,
             reading_xml: Arc::new(Mutex::new(HashSet::new())),
+            probes: BTreeMap::new(),
             cycles: 0,
         };
         (sup, handle)
@@ -151,25 +154,32 @@ impl Supervisor {
     }
 
     /// One cycle: probe every host at once, decide, act, publish.
+    ///
+    /// The cycle waits for the probes at most half an interval. A probe still running then is
+    /// carried over to the next cycle (a host never has two probes at once) and its host is not
+    /// judged this cycle; the probe itself gives up after `probe_timeout`, and that failure is
+    /// what the host's state machine counts. So one hung host never stalls the loop.
     pub async fn cycle(&mut self) {
         let timeout = self.settings.probe_timeout;
-        let probes: Vec<_> = self
-            .ctx
-            .hosts
-            .values()
-            .map(|h| {
-                let h = h.clone();
-                tokio::spawn(async move {
-                    let result = h.probe(timeout).await.map_err(|e| e.to_string());
-                    HostObservation { host: h.name.clone(), result }
-                })
-            })
-            .collect();
-        let mut observations = Vec::with_capacity(probes.len());
-        for p in probes {
-            match p.await {
-                Ok(o) => observations.push(o),
-                Err(e) => error!(target: "3rc", "probe task failed: {e}"),
+        for h in self.ctx.hosts.values() {
+            if !self.probes.contains_key(&h.name) {
+                let (h, name) = (h.clone(), h.name.clone());
+                let task = tokio::spawn(async move { h.probe(timeout).await.map_err(|e| e.to_string()) });
+                self.probes.insert(name, task);
+            }
+        }
+        let deadline = tokio::time::Instant::now() + (self.settings.interval / 2).min(timeout);
+        let mut observations = Vec::with_capacity(self.probes.len());
+        let names: Vec<String> = self.probes.keys().cloned().collect();
+        for name in names {
+            let Some(task) = self.probes.get_mut(&name) else { continue };
+            match tokio::time::timeout_at(deadline, task).await {
+                Ok(done) => {
+                    self.probes.remove(&name);
+                    let result = done.unwrap_or_else(|e| Err(format!("probe task failed: {e}")));
+                    observations.push(HostObservation { host: name, result });
+                }
+                Err(_) => {} // still running: judged when it ends or times out
             }
         }
         let now = self.clock.now();

@@ -1,0 +1,196 @@
+#!/usr/bin/env bash
+# A lab of real libvirt hosts on one machine (root only): each "physical host" is a libvirtd of
+# its own in network + mount + UTS namespaces of its own, on a private bridge that exists only
+# inside the lab's namespaces, with real qemu VMs (TCG) whose disks live in a shared directory.
+#
+#   lab.sh up DIR N [VMS_PER_HOST]   bring up hosts hv1..hvN and VMS_PER_HOST tiny VMs on each
+#   lab.sh down DIR                  tear everything down (safe to repeat, safe after a failure)
+#   lab.sh power-off DIR hvN         SIGKILL its libvirtd and qemu, and its bridge port down
+#   lab.sh isolate DIR hvN           bridge port down only: the VMs keep running
+#   lab.sh reconnect DIR hvN         bridge port up again
+#   lab.sh hang DIR hvN              SIGSTOP its libvirtd (calls hang);  lab.sh unhang DIR hvN
+#   lab.sh crash-vm DIR hvN VM       SIGKILL one VM's qemu
+#   lab.sh power-on DIR hvN          start its libvirtd again (VMs stay off, as after a crash)
+#   lab.sh running DIR hvN           names of the VMs whose qemu runs on hvN (ground truth)
+#   lab.sh exec DIR CMD...           run a command in the lab's client namespace (reaches hosts by TCP)
+#
+# Nothing is added to the machine's own network namespace: hosts are reached through unix
+# sockets (qemu+unix) or from the lab's client namespace (qemu+tcp). Every namespace and link is
+# named after the lab's id, so `down` removes exactly what `up` made.
+set -eEuo pipefail
+
+die() { echo "lab: $*" >&2; exit 1; }
+[ "$(id -u)" -eq 0 ] || die "needs root (network namespaces, libvirtd)"
+
+cmd=${1:-}; DIR=${2:-}
+[ -n "$cmd" ] && [ -n "$DIR" ] || die "usage: lab.sh up|down|power-off|isolate|reconnect|hang|unhang|crash-vm|power-on|running|exec DIR ..."
+
+SUBNET=10.233.7      # exists only inside the lab's namespaces
+
+env_file() { echo "$DIR/lab.env"; }
+load() { [ -f "$(env_file)" ] || die "$DIR is not a lab (no lab.env)"; . "$(env_file)"; }
+ns() { echo "${ID}-$1"; }              # namespace of a host
+port() { echo "${ID}p${1#hv}"; }        # its port on the bridge (<= 15 chars)
+
+host_addr() { echo "$SUBNET.$((10 + ${1#hv}))"; }
+
+write_conf() {
+  local h=$1 dir=$DIR/hosts/$1 addr; addr=$(host_addr "$h")
+  mkdir -p "$dir"/{etc,run,lib,cache,log}
+  cat > "$dir/etc/libvirtd.conf" <<EOF
+listen_tls = 0
+listen_tcp = 1
+listen_addr = "$addr"
+auth_tcp = "none"
+auth_unix_rw = "none"
+unix_sock_group = "root"
+host_uuid = "3c0e1ab0-0000-4000-8000-0000000000$(printf %02d "${h#hv}")"
+log_outputs = "3:file:/var/log/libvirt/libvirtd.log"
+keepalive_interval = 2
+keepalive_count = 2
+EOF
+  cat > "$dir/etc/qemu.conf" <<EOF
+user = "root"
+group = "root"
+security_driver = "none"
+stdio_handler = "file"
+migration_address = "$addr"
+migration_host = "$addr"
+EOF
+}
+
+start_daemon() {
+  local h=$1 dir=$DIR/hosts/$1
+  rm -f "$dir/libvirtd.pid" "$dir/run/libvirt-sock"
+  # Shared warm qemu capability cache: the first start on a fresh daemon probes qemu (~4 s).
+  if [ -d "$DIR/qemu-cache" ] && [ ! -d "$dir/cache/qemu" ]; then cp -a "$DIR/qemu-cache" "$dir/cache/qemu"; fi
+  ip netns exec "$(ns "$h")" unshare -m -u --propagation private sh -c "
+    mount --bind '$dir/etc' /etc/libvirt &&
+    mount --bind '$dir/run' /run/libvirt &&
+    mount --bind '$dir/lib' /var/lib/libvirt &&
+    mount --bind '$dir/cache' /var/cache/libvirt &&
+    mount --bind '$dir/log' /var/log/libvirt &&
+    hostname '$h' &&
+    exec libvirtd --daemon --listen --pid-file '$dir/libvirtd.pid'"
+  for _ in $(seq 100); do [ -S "$dir/run/libvirt-sock" ] && return 0; sleep 0.05; done
+  die "$h: libvirtd did not start (see $dir/log/libvirtd.log)"
+}
+
+virsh_h() { local h=$1; shift; virsh -q -c "qemu+unix:///system?socket=$DIR/hosts/$h/run/libvirt-sock" "$@"; }
+
+vm_xml() { # name disk
+  cat <<EOF
+<domain type='qemu'>
+  <name>$1</name>
+  <memory unit='MiB'>64</memory>
+  <vcpu>1</vcpu>
+  <os><type arch='x86_64' machine='pc'>hvm</type><boot dev='hd'/></os>
+  <on_crash>destroy</on_crash>
+  <devices>
+    <emulator>/usr/bin/qemu-system-x86_64</emulator>
+    <disk type='file' device='disk'>
+      <driver name='qemu' type='qcow2' cache='none'/>
+      <source file='$2'/>
+      <target dev='vda' bus='virtio'/>
+    </disk>
+    <serial type='file'><source path='$DIR/shared/$1.serial'/></serial>
+    <video><model type='none'/></video>
+    <memballoon model='none'/>
+  </devices>
+</domain>
+EOF
+}
+
+up() {
+  local n=${3:-} per=${4:-2}
+  [ -n "$n" ] || die "usage: lab.sh up DIR N [VMS_PER_HOST]"
+  [ -e "$(env_file)" ] && die "$DIR already holds a lab: lab.sh down $DIR first"
+  getent group kvm >/dev/null || groupadd -r kvm
+  getent group libvirt-qemu >/dev/null || groupadd -r libvirt-qemu
+  id libvirt-qemu >/dev/null 2>&1 || useradd -r -g kvm -s /usr/sbin/nologin libvirt-qemu
+  mkdir -p "$DIR/shared" "$DIR/hosts"
+  ID="3rl$(printf %04x $((RANDOM % 65536)))"
+  printf 'ID=%s\nN=%s\n' "$ID" "$n" > "$(env_file)"
+  # Whatever fails from here on, nothing is left behind.
+  trap 'if [ -z "${LAB_UP_OK:-}" ]; then echo "lab: up failed, tearing down" >&2; down_quiet; fi' EXIT
+  mkdir -p /etc/libvirt /run/libvirt /var/lib/libvirt /var/cache/libvirt /var/log/libvirt
+  ip netns add "$(ns br)"
+  ip -n "$(ns br)" link add br0 type bridge
+  ip -n "$(ns br)" link set br0 up
+  # The client namespace: where a supervisor runs to reach the hosts over TCP.
+  ip netns add "$(ns cl)"
+  ip link add "${ID}pc" type veth peer name eth0 netns "$(ns cl)"
+  ip link set "${ID}pc" netns "$(ns br)"
+  ip -n "$(ns br)" link set "${ID}pc" master br0 up
+  ip -n "$(ns cl)" link set lo up
+  ip -n "$(ns cl)" addr add "$SUBNET.2/24" dev eth0
+  ip -n "$(ns cl)" link set eth0 address 02:3c:00:00:00:02 up
+  qemu-img create -q -f qcow2 "$DIR/shared/golden.qcow2" 64M
+  for i in $(seq 1 "$n"); do
+    local h=hv$i
+    ip netns add "$(ns "$h")"
+    ip link add "$(port "$h")" type veth peer name eth0 netns "$(ns "$h")"
+    ip link set "$(port "$h")" netns "$(ns br)"
+    ip -n "$(ns br)" link set "$(port "$h")" master br0 up
+    ip -n "$(ns "$h")" link set lo up
+    ip -n "$(ns "$h")" link set eth0 address "02:3c:00:00:00:$(printf %02x $((16 + i)))"
+    ip -n "$(ns "$h")" addr add "$(host_addr "$h")/24" dev eth0
+    ip -n "$(ns "$h")" link set eth0 up
+    write_conf "$h"
+    start_daemon "$h"
+    for j in $(seq 1 "$per"); do
+      local vm="vm$i$j" disk="$DIR/shared/vm$i$j.qcow2"
+      qemu-img create -q -f qcow2 -F qcow2 -b "$DIR/shared/golden.qcow2" "$disk"
+      vm_xml "$vm" "$disk" > "$DIR/shared/$vm.xml"
+      virsh_h "$h" define "$DIR/shared/$vm.xml" >/dev/null
+      virsh_h "$h" start "$vm" >/dev/null
+    done
+    if [ ! -d "$DIR/qemu-cache" ] && [ -d "$DIR/hosts/$h/cache/qemu" ]; then cp -a "$DIR/hosts/$h/cache/qemu" "$DIR/qemu-cache"; fi
+  done
+  LAB_UP_OK=1
+  echo "lab $ID up in $DIR: $n hosts, $per VMs each"
+}
+
+host_pids() { ip netns pids "$(ns "$1")" 2>/dev/null || true; }
+
+down_quiet() {
+  [ -f "$(env_file)" ] || return 0
+  . "$(env_file)"
+  for i in $(seq 1 "${N:-0}"); do
+    local pids; pids=$(host_pids "hv$i")
+    [ -n "$pids" ] && kill -CONT $pids 2>/dev/null; [ -n "$pids" ] && kill -9 $pids 2>/dev/null
+  done
+  local pids; pids=$(ip netns pids "$(ns cl)" 2>/dev/null || true)
+  [ -n "$pids" ] && kill -9 $pids 2>/dev/null
+  sleep 0.2
+  for i in $(seq 1 "${N:-0}"); do ip netns del "$(ns "hv$i")" 2>/dev/null || true; done
+  ip netns del "$(ns cl)" 2>/dev/null || true
+  ip netns del "$(ns br)" 2>/dev/null || true
+  rm -f "$(env_file)"
+  return 0
+}
+
+case "$cmd" in
+  up) up "$@" ;;
+  down) down_quiet; echo "lab in $DIR down" ;;
+  power-off)
+    load; h=${3:?host}; pids=$(host_pids "$h")
+    [ -n "$pids" ] && kill -9 $pids
+    ip -n "$(ns br)" link set "$(port "$h")" down ;;
+  isolate) load; ip -n "$(ns br)" link set "$(port "${3:?host}")" down ;;
+  reconnect) load; ip -n "$(ns br)" link set "$(port "${3:?host}")" up ;;
+  hang) load; kill -STOP "$(cat "$DIR/hosts/${3:?host}/libvirtd.pid")" ;;
+  unhang) load; kill -CONT "$(cat "$DIR/hosts/${3:?host}/libvirtd.pid")" ;;
+  crash-vm)
+    load; h=${3:?host}; vm=${4:?vm}
+    pid=$(cat "$DIR/hosts/$h/run/qemu/$vm.pid" 2>/dev/null) || die "$vm does not run on $h"
+    kill -9 "$pid" ;;
+  power-on) load; h=${3:?host}; ip -n "$(ns br)" link set "$(port "$h")" up; start_daemon "$h" ;;
+  running)
+    load; h=${3:?host}
+    for p in $(host_pids "$h"); do
+      { tr '\0' ' ' < "/proc/$p/cmdline" 2>/dev/null | grep -o -- '-name guest=[^, ]*' | sed 's/-name guest=//'; } || true
+    done | sort ;;
+  exec) load; shift 2; exec ip netns exec "$(ns cl)" "$@" ;;
+  *) die "unknown command $cmd" ;;
+esac

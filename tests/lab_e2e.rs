@@ -1,0 +1,230 @@
+//! 3RC on a lab of real libvirt hosts (tests/lab/lab.sh): real libvirtd daemons in network
+//! namespaces of their own, real qemu VMs, the real `3rc run --headless` supervising them over
+//! TCP from the lab's client namespace, and real fencing through a fence-agents style command.
+//! The ground truth is the qemu processes of each host; the supervisor's view is its journal.
+//!
+//! Needs root (namespaces, libvirtd) and the lab packages (`.ci/deps` installs them). As any
+//! other test it runs in CI. A non-root developer sets THREERC_SKIP_LAB=1 to leave it out; the
+//! test then says so rather than passing silently.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn lab_script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/lab/lab.sh")
+}
+
+/// A lab that is torn down when dropped, whatever happened.
+struct Lab {
+    dir: tempfile::TempDir,
+    hosts: usize,
+}
+
+impl Lab {
+    fn up(hosts: usize, vms_per_host: usize) -> Lab {
+        let dir = tempfile::Builder::new().prefix("3rc-lab-").tempdir().expect("tempdir");
+        let out = Command::new(lab_script())
+            .args(["up", dir.path().to_str().unwrap(), &hosts.to_string(), &vms_per_host.to_string()])
+            .output()
+            .expect("run lab.sh");
+        assert!(
+            out.status.success(),
+            "lab up failed:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Lab { dir, hosts }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn run(&self, args: &[&str]) -> String {
+        let out = Command::new(lab_script()).arg(args[0]).arg(self.path()).args(&args[1..]).output().expect("lab.sh");
+        assert!(out.status.success(), "lab.sh {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Which hosts run each VM's qemu right now.
+    fn truth(&self) -> BTreeMap<String, Vec<String>> {
+        let mut map: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for i in 1..=self.hosts {
+            let h = format!("hv{i}");
+            for vm in self.run(&["running", &h]).lines().filter(|l| !l.is_empty()) {
+                map.entry(vm.to_string()).or_default().push(h.clone());
+            }
+        }
+        map
+    }
+
+    /// A 3RC config for the lab: hosts over TCP, the lab fence agent, every VM protected.
+    fn config(&self, vms: &[String], extra_defaults: &str) -> PathBuf {
+        let fence = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/lab/fence_lab");
+        let mut c = format!("state_dir = \"state\"\n[defaults]\n{extra_defaults}\n");
+        for i in 1..=self.hosts {
+            c.push_str(&format!(
+                "[[host]]\nname = \"hv{i}\"\nuri = \"qemu+tcp://10.233.7.{}/system\"\nfence = {{ agent = \"{}\", options = {{ plug = \"hv{i}\", lab_dir = \"{}\" }} }}\n",
+                10 + i,
+                fence.display(),
+                self.path().display()
+            ));
+        }
+        for vm in vms {
+            c.push_str(&format!("[[vm]]\nname = \"{vm}\"\n"));
+        }
+        let p = self.path().join("lab.toml");
+        std::fs::write(&p, c).unwrap();
+        p
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        let _ = Command::new(lab_script()).args(["down", self.dir.path().to_str().unwrap()]).output();
+    }
+}
+
+/// `3rc run --headless` inside the lab's client namespace; killed when dropped.
+struct Supervisor {
+    child: Child,
+    journal: PathBuf,
+}
+
+impl Supervisor {
+    fn start(lab: &Lab, config: &Path) -> Supervisor {
+        let child = Command::new(lab_script())
+            .arg("exec")
+            .arg(lab.path())
+            .arg(env!("CARGO_BIN_EXE_3rc"))
+            .args(["run", "--headless", "--config"])
+            .arg(config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start 3rc");
+        Supervisor { child, journal: lab.path().join("state/journal.jsonl") }
+    }
+
+    /// The journal's event lines ("12.0s vm vm11 Suspect -> Restarting: ...").
+    fn log(&self) -> Vec<(u64, String)> {
+        std::fs::read_to_string(&self.journal)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .map(|v| (v["at"].as_u64().unwrap_or(0), v["text"].as_str().unwrap_or("").to_string()))
+            .collect()
+    }
+
+    fn text(&self) -> String {
+        self.log().into_iter().map(|(_, t)| t).collect::<Vec<_>>().join("\n")
+    }
+
+    /// Virtual time (ms) of the first journal line containing all of `parts`.
+    fn at(&self, parts: &[&str]) -> Option<u64> {
+        self.log().into_iter().find(|(_, t)| parts.iter().all(|p| t.contains(p))).map(|(at, _)| at)
+    }
+
+    fn wait_for(&self, lab: &Lab, what: &str, timeout: Duration, mut pred: impl FnMut(&Self) -> bool) {
+        let deadline = Instant::now() + timeout;
+        while !pred(self) {
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}\njournal:\n{}\ntruth: {:?}",
+                self.text(),
+                lab.truth()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Supervisor {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn lab_allowed() -> bool {
+    if std::env::var_os("THREERC_SKIP_LAB").is_some() {
+        eprintln!("THREERC_SKIP_LAB is set: the real-libvirt lab test is NOT run");
+        return false;
+    }
+    true
+}
+
+fn vm_names(hosts: usize, per: usize) -> Vec<String> {
+    (1..=hosts).flat_map(|i| (1..=per).map(move |j| format!("vm{i}{j}"))).collect()
+}
+
+/// Every VM healthy in the journal and its definition in the inventory.
+fn settled(sup: &Supervisor, lab: &Lab, vms: &[String]) {
+    sup.wait_for(lab, "every VM healthy and in the inventory", Duration::from_secs(60), |s| {
+        let text = s.text();
+        vms.iter().all(|v| text.contains(&format!("vm {v} Discovering -> Healthy")))
+            && vms.iter().all(|v| lab.path().join(format!("state/inventory/{v}.xml")).exists())
+    });
+}
+
+#[test]
+fn lab_host_power_off_is_fenced_then_its_vms_run_once_on_the_survivors_and_a_crashed_vm_restarts() {
+    if !lab_allowed() {
+        return;
+    }
+    let lab = Lab::up(3, 2);
+    let vms = vm_names(3, 2);
+    let cfg = lab.config(&vms, "min_uptime = \"2s\"");
+    let sup = Supervisor::start(&lab, &cfg);
+    settled(&sup, &lab, &vms);
+
+    // A VM crash (its qemu killed): restarted in place.
+    lab.run(&["crash-vm", "hv3", "vm31"]);
+    sup.wait_for(&lab, "vm31 restarted on hv3", Duration::from_secs(30), |s| {
+        s.text().contains("vm vm31 Restarting -> Probation")
+            && lab.truth().get("vm31") == Some(&vec!["hv3".to_string()])
+    });
+
+    // Power off hv1: fenced, then vm11 and vm12 run exactly once on the survivors.
+    lab.run(&["power-off", "hv1"]);
+    let t0 = Instant::now();
+    let mut max_copies = 0;
+    sup.wait_for(&lab, "hv1's VMs running elsewhere", Duration::from_secs(60), |s| {
+        let truth = lab.truth();
+        max_copies = max_copies.max(truth.values().map(Vec::len).max().unwrap_or(0));
+        ["vm11", "vm12"].iter().all(|v| truth.get(*v).is_some_and(|h| h.len() == 1 && h[0] != "hv1"))
+            && s.text().contains("vm vm12 Relocating -> Probation")
+            && s.text().contains("vm vm11 Relocating -> Probation")
+    });
+    let wall = t0.elapsed();
+    assert_eq!(max_copies, 1, "a VM ran on two hosts\n{}", sup.text());
+    let text = sup.text();
+    for step in [
+        "host hv1 Online -> Suspect",
+        "host hv1 Suspect -> Down",
+        "host hv1 Down -> Fencing",
+        "host hv1 Fencing -> Fenced",
+    ] {
+        assert!(text.contains(step), "missing {step:?}\n{text}");
+    }
+    // Nothing started elsewhere before the fence was confirmed.
+    let fenced = sup.at(&["host hv1 Fencing -> Fenced"]).unwrap();
+    let first_start = sup.at(&["AwaitingFence -> Relocating"]).unwrap();
+    assert!(first_start >= fenced, "a VM was started before hv1 was fenced\n{text}");
+    let down = sup.at(&["host hv1 Suspect -> Down"]).unwrap();
+    let suspect = sup.at(&["host hv1 Online -> Suspect"]).unwrap();
+    let running = sup
+        .at(&["vm vm12 Relocating -> Probation"])
+        .unwrap()
+        .max(sup.at(&["vm vm11 Relocating -> Probation"]).unwrap());
+    eprintln!(
+        "lab recovery: first failed probe {} ms after the previous cycle, Down after {} ms more, fenced after {} ms more, both VMs running {} ms after the fence; {:.1} s wall clock from power-off",
+        suspect % 1000,
+        down - suspect,
+        fenced - down,
+        running - fenced,
+        wall.as_secs_f64()
+    );
+}

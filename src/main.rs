@@ -41,13 +41,31 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Cmd::Ctl { config, json, words } => {
+            let cfg = Config::load(&config)?;
+            let Some(dir) = &cfg.state_dir else {
+                anyhow::bail!(
+                    "{}: no state_dir, so no control socket: set state_dir to use `3rc ctl`",
+                    config.display()
+                );
+            };
+            let reply = threerc::supervisor::control::request(&dir.join("control.sock"), words).await?;
+            match (reply.ok, reply.status, reply.error) {
+                (true, Some(view), _) if json => println!("{}", serde_json::to_string_pretty(&view)?),
+                (true, Some(view), _) => print!("{}", app::status::render(&view)),
+                (true, None, _) => println!("accepted"),
+                (false, _, e) => anyhow::bail!("refused: {}", e.unwrap_or_default()),
+            }
+            Ok(())
+        }
         Cmd::Run { config, headless, theme, log_file } => {
             let cfg = Config::load(&config)?;
             let log = log_file.unwrap_or_else(|| cfg.state_dir.clone().unwrap_or_default().join("3rc.log"));
             let fencers = app::fencers(&cfg, None)?;
             if headless {
                 app::init_headless_logging(&log)?;
-                let (sup, _handle) = app::assemble(&cfg, app::libvirt_connector(), fencers)?;
+                let (sup, handle) = app::assemble(&cfg, app::libvirt_connector(), fencers)?;
+                let _control = app::control(&cfg, &handle).await?;
                 sup.run(app::terminated()).await;
                 return Ok(());
             }
@@ -55,6 +73,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             app::ensure_parent(&log)?;
             threerc::ui::init_logging(Some(&log))?;
             let (sup, handle) = app::assemble(&cfg, app::libvirt_connector(), fencers)?;
+            let _control = app::control(&cfg, &handle).await?;
             app::console::run(sup, handle, theme, format!("3RC {}", cfg.path.display()), None).await
         }
         Cmd::Demo { assets, theme, no_faults, seed, log_file } => {

@@ -63,10 +63,11 @@ impl Lab {
     /// A 3RC config for the lab: hosts over TCP, the lab fence agent, every VM protected.
     fn config(&self, vms: &[String], extra_defaults: &str) -> PathBuf {
         let fence = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/lab/fence_lab");
-        let mut c = format!("state_dir = \"state\"\n[defaults]\n{extra_defaults}\n");
+        let mut c = format!("state_dir = \"state\"\n[defaults]\nunsafe_migration = true\n{extra_defaults}\n");
         for i in 1..=self.hosts {
             c.push_str(&format!(
-                "[[host]]\nname = \"hv{i}\"\nuri = \"qemu+tcp://10.233.7.{}/system\"\nfence = {{ agent = \"{}\", options = {{ plug = \"hv{i}\", lab_dir = \"{}\" }} }}\n",
+                "[[host]]\nname = \"hv{i}\"\nuri = \"qemu+tcp://10.233.7.{}/system\"\nmigration_uri = \"tcp://10.233.7.{}\"\nfence = {{ agent = \"{}\", options = {{ plug = \"hv{i}\", lab_dir = \"{}\" }} }}\n",
+                10 + i,
                 10 + i,
                 fence.display(),
                 self.path().display()
@@ -227,4 +228,68 @@ fn lab_host_power_off_is_fenced_then_its_vms_run_once_on_the_survivors_and_a_cra
         running - fenced,
         wall.as_secs_f64()
     );
+}
+
+/// `3rc ctl` against the lab's supervisor.
+fn ctl(config: &Path, words: &[&str]) -> Result<String, String> {
+    let out =
+        Command::new(env!("CARGO_BIN_EXE_3rc")).args(["ctl", "--config"]).arg(config).args(words).output().unwrap();
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+#[test]
+fn lab_live_migration_a_hung_daemon_and_an_isolated_host() {
+    if !lab_allowed() {
+        return;
+    }
+    let lab = Lab::up(3, 1);
+    let vms = vm_names(3, 1);
+    let cfg = lab.config(&vms, "min_uptime = \"2s\"");
+    let sup = Supervisor::start(&lab, &cfg);
+    settled(&sup, &lab, &vms);
+
+    // Operator live migration through the control socket: qemu migrates, nothing restarts.
+    let refused = ctl(&cfg, &["migrate", "vm11", "hv9"]).unwrap_err();
+    assert!(refused.contains("no host named hv9"), "{refused}");
+    ctl(&cfg, &["migrate", "vm11", "hv2"]).unwrap();
+    sup.wait_for(&lab, "vm11 migrated to hv2", Duration::from_secs(60), |s| {
+        s.text().contains("vm vm11 Migrating -> Probation") && lab.truth().get("vm11") == Some(&vec!["hv2".to_string()])
+    });
+    let log = std::fs::read_to_string(lab.path().join("state/3rc.log")).unwrap_or_default();
+    assert!(!log.contains("relocating cold"), "the migration was not live:\n{log}");
+    assert!(sup.text().contains("migrate vm11 from hv1 to hv2 (operator cli:"), "{}", sup.text());
+    let status = ctl(&cfg, &["status"]).unwrap();
+    assert!(status.lines().any(|l| l.starts_with("vm11 ") && l.contains("hv2")), "{status}");
+
+    // A hung libvirtd (SIGSTOP): Suspect, then Down, fenced, its VM recovered once.
+    lab.run(&["hang", "hv3"]);
+    let mut max_copies = 0;
+    sup.wait_for(&lab, "vm31 recovered after hv3 hung", Duration::from_secs(60), |s| {
+        let truth = lab.truth();
+        max_copies = max_copies.max(truth.values().map(Vec::len).max().unwrap_or(0));
+        s.text().contains("vm vm31 Relocating -> Probation")
+            && truth.get("vm31").is_some_and(|h| h.len() == 1 && h[0] != "hv3")
+    });
+    let text = sup.text();
+    for step in ["host hv3 Online -> Suspect", "host hv3 Suspect -> Down", "host hv3 Fencing -> Fenced"] {
+        assert!(text.contains(step), "missing {step:?}\n{text}");
+    }
+
+    // Isolation: the link is cut, the VMs keep running behind it (the split-brain trap). They
+    // must not start elsewhere before the fence, and two qemu must never run for one VM.
+    lab.run(&["isolate", "hv2"]);
+    sup.wait_for(&lab, "hv2's VMs recovered after isolation", Duration::from_secs(60), |s| {
+        let truth = lab.truth();
+        max_copies = max_copies.max(truth.values().map(Vec::len).max().unwrap_or(0));
+        ["vm11", "vm21"].iter().all(|v| truth.get(*v).is_some_and(|h| h == &vec!["hv1".to_string()]))
+            && s.text().contains("vm vm21 Relocating -> Probation")
+    });
+    assert_eq!(max_copies, 1, "a VM ran on two hosts\n{}", sup.text());
+    let fenced = sup.at(&["host hv2 Fencing -> Fenced"]).unwrap();
+    let started = sup.at(&["vm vm21 AwaitingFence -> Relocating"]).unwrap();
+    assert!(started >= fenced, "vm21 started before hv2 was fenced\n{}", sup.text());
 }

@@ -44,6 +44,18 @@ pub enum Cmd {
         #[arg(long)]
         log_file: Option<PathBuf>,
     },
+    /// Send a command to the running supervisor of this config (through its control socket):
+    /// migrate VM HOST | start VM | stop VM | restart VM | reinstall VM | arm [VM] | disarm [VM] |
+    /// maintenance HOST on|off | confirm-off HOST | ack ALARM | status
+    Ctl {
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Print JSON (for `status`).
+        #[arg(long)]
+        json: bool,
+        #[arg(required = true, trailing_var_arg = true)]
+        words: Vec<String>,
+    },
     /// Probe every host once and print the cluster (read-only).
     Status {
         #[arg(long, short)]

@@ -167,3 +167,14 @@ pub fn ensure_parent(file: &std::path::Path) -> anyhow::Result<()> {
         _ => Ok(()),
     }
 }
+
+/// Serve the control socket in the state directory, if there is one.
+pub async fn control(cfg: &Config, handle: &SupervisorHandle) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
+    match &cfg.state_dir {
+        Some(dir) => {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            Ok(Some(crate::supervisor::control::serve(&dir.join("control.sock"), handle.clone()).await?))
+        }
+        None => Ok(None),
+    }
+}

@@ -192,3 +192,100 @@ impl Command {
         )
     }
 }
+
+impl Command {
+    /// Parse the words people type (`3rc ctl`, the console's `:` mode): `migrate web1 hv3`,
+    /// `start web1`, `stop web1`, `restart web1`, `reinstall web1`, `arm [web1]`,
+    /// `disarm [web1]`, `maintenance hv1 on|off`, `confirm-off hv2`, `ack 7`.
+    pub fn parse(words: &[&str]) -> Result<Command, String> {
+        let usage = "commands: migrate VM HOST | start VM | stop VM | restart VM | reinstall VM | arm [VM] | disarm [VM] | maintenance HOST on|off | confirm-off HOST | ack ALARM";
+        let one = |what: &str| -> Result<String, String> {
+            match words {
+                [_, x] => Ok(x.to_string()),
+                _ => Err(format!("{} takes one {what}", words[0])),
+            }
+        };
+        let Some(verb) = words.first() else { return Err(usage.to_string()) };
+        Ok(match *verb {
+            "migrate" => match words {
+                [_, vm, to] => Command::Migrate { vm: vm.to_string(), to: to.to_string() },
+                _ => return Err("migrate takes a VM and a host: migrate web1 hv3".into()),
+            },
+            "start" => Command::Start { vm: one("VM")? },
+            "stop" => Command::Stop { vm: one("VM")? },
+            "restart" => Command::Restart { vm: one("VM")? },
+            "reinstall" => Command::Reinstall { vm: one("VM")? },
+            "arm" | "disarm" => {
+                let vm = match words {
+                    [_] => None,
+                    [_, vm] => Some(vm.to_string()),
+                    _ => return Err(format!("{verb} takes at most one VM (none: the whole cluster)")),
+                };
+                if *verb == "arm" {
+                    Command::Arm { vm }
+                } else {
+                    Command::Disarm { vm }
+                }
+            }
+            "maintenance" => match words {
+                [_, host, "on"] => Command::Maintenance { host: host.to_string(), on: true },
+                [_, host, "off"] => Command::Maintenance { host: host.to_string(), on: false },
+                _ => return Err("maintenance takes a host and on or off: maintenance hv1 on".into()),
+            },
+            "confirm-off" => Command::ConfirmHostOff { host: one("host")? },
+            "ack" => {
+                let id = one("alarm number")?;
+                Command::AckAlarm {
+                    id: id.trim_start_matches('#').parse().map_err(|_| format!("not an alarm number: {id}"))?,
+                }
+            }
+            other => return Err(format!("unknown command {other:?}; {usage}")),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> Result<Command, String> {
+        Command::parse(&s.split_whitespace().collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn parses_what_people_type() {
+        assert_eq!(p("migrate web1 hv3"), Ok(Command::Migrate { vm: "web1".into(), to: "hv3".into() }));
+        assert_eq!(p("disarm"), Ok(Command::Disarm { vm: None }));
+        assert_eq!(p("arm db1"), Ok(Command::Arm { vm: Some("db1".into()) }));
+        assert_eq!(p("maintenance hv1 off"), Ok(Command::Maintenance { host: "hv1".into(), on: false }));
+        assert_eq!(p("ack #7"), Ok(Command::AckAlarm { id: 7 }));
+        assert_eq!(p("confirm-off hv2"), Ok(Command::ConfirmHostOff { host: "hv2".into() }));
+    }
+
+    #[test]
+    fn bad_input_says_what_is_wrong() {
+        assert_eq!(p("migrate web1"), Err("migrate takes a VM and a host: migrate web1 hv3".into()));
+        assert_eq!(p("stop"), Err("stop takes one VM".into()));
+        assert_eq!(
+            p("maintenance hv1 maybe"),
+            Err("maintenance takes a host and on or off: maintenance hv1 on".into())
+        );
+        assert!(p("ack x").unwrap_err().contains("not an alarm number"));
+        assert!(p("explode web1").unwrap_err().starts_with("unknown command \"explode\""));
+        assert!(p("").unwrap_err().starts_with("commands:"));
+    }
+
+    #[test]
+    fn every_command_parses_back_from_its_display() {
+        for c in [
+            Command::Migrate { vm: "a".into(), to: "b".into() },
+            Command::Start { vm: "a".into() },
+            Command::Stop { vm: "a".into() },
+            Command::Restart { vm: "a".into() },
+            Command::Reinstall { vm: "a".into() },
+        ] {
+            let text = c.to_string().replace(" to ", " ");
+            assert_eq!(p(&text), Ok(c));
+        }
+    }
+}

@@ -8,6 +8,7 @@
 //! agents and disk writes on blocking threads, all with timeouts.
 
 pub mod clock;
+pub mod control;
 pub mod inventory;
 pub mod seams;
 pub mod worker;

@@ -1,0 +1,113 @@
+//! The control socket: how `3rc ctl` reaches a running supervisor. One JSON line in
+//! (`{"user": "alice", "words": ["migrate", "web1", "hv3"]}`), one JSON line out
+//! (`{"ok": true}` or `{"ok": false, "error": "..."}`; `status` answers the cluster view).
+//! The socket is `state_dir/control.sock`, mode 0600 (root's, as the supervisor is); the journal
+//! records each command with the peer's uid as the kernel reports it, not only the name the
+//! client claims.
+
+use super::SupervisorHandle;
+use crate::core::Command;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+use tracing::{info, warn};
+
+#[derive(Serialize, Deserialize)]
+pub struct Request {
+    pub user: String,
+    pub words: Vec<String>,
+}
+
+#[derive(Serialize, Deserialize, Debug)]
+pub struct Reply {
+    pub ok: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<crate::core::ClusterView>,
+}
+
+/// Listen on `path` and forward commands to the supervisor until the task is dropped.
+pub async fn serve(path: &Path, handle: SupervisorHandle) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    use anyhow::Context;
+    if path.exists() {
+        if UnixStream::connect(path).await.is_ok() {
+            anyhow::bail!("{} is in use: another 3rc supervises with this state_dir", path.display());
+        }
+        std::fs::remove_file(path).with_context(|| format!("removing stale {}", path.display()))?;
+    }
+    let listener = UnixListener::bind(path).with_context(|| format!("listening on {}", path.display()))?;
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+            .with_context(|| format!("protecting {}", path.display()))?;
+    }
+    info!(target: "3rc", "control socket {}", path.display());
+    Ok(tokio::spawn(async move {
+        loop {
+            match listener.accept().await {
+                Ok((stream, _)) => {
+                    let h = handle.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = answer(stream, h).await {
+                            warn!(target: "3rc", "control connection: {e}");
+                        }
+                    });
+                }
+                Err(e) => {
+                    warn!(target: "3rc", "control socket: {e}");
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                }
+            }
+        }
+    }))
+}
+
+async fn answer(stream: UnixStream, handle: SupervisorHandle) -> std::io::Result<()> {
+    let uid = stream.peer_cred().map(|c| c.uid()).ok();
+    let (read, mut write) = stream.into_split();
+    let mut line = String::new();
+    BufReader::new(read).read_line(&mut line).await?;
+    let reply = match serde_json::from_str::<Request>(&line) {
+        Err(e) => Reply { ok: false, error: Some(format!("bad request: {e}")), status: None },
+        Ok(req) if req.words.first().map(String::as_str) == Some("status") => {
+            Reply { ok: true, error: None, status: Some((*handle.snapshots().borrow()).as_ref().clone()) }
+        }
+        Ok(req) => {
+            let words: Vec<&str> = req.words.iter().map(String::as_str).collect();
+            match Command::parse(&words) {
+                Err(e) => Reply { ok: false, error: Some(e), status: None },
+                Ok(cmd) => {
+                    let origin = match uid {
+                        Some(uid) => format!("cli:{} (uid {uid})", req.user),
+                        None => format!("cli:{}", req.user),
+                    };
+                    match handle.command(&origin, cmd).await {
+                        Ok(()) => Reply { ok: true, error: None, status: None },
+                        Err(e) => Reply { ok: false, error: Some(e), status: None },
+                    }
+                }
+            }
+        }
+    };
+    let mut out = serde_json::to_string(&reply).unwrap_or_else(|_| "{\"ok\":false}".into());
+    out.push('\n');
+    write.write_all(out.as_bytes()).await
+}
+
+/// The client side, for `3rc ctl`: send one request, return the reply.
+pub async fn request(path: &Path, words: Vec<String>) -> anyhow::Result<Reply> {
+    use anyhow::Context;
+    let stream = UnixStream::connect(path).await.with_context(|| {
+        format!("cannot reach the supervisor at {} (is `3rc run` running with this config?)", path.display())
+    })?;
+    let (read, mut write) = stream.into_split();
+    let user = std::env::var("SUDO_USER").or_else(|_| std::env::var("USER")).unwrap_or_else(|_| "unknown".into());
+    let mut req = serde_json::to_string(&Request { user, words })?;
+    req.push('\n');
+    write.write_all(req.as_bytes()).await?;
+    let mut line = String::new();
+    BufReader::new(read).read_line(&mut line).await?;
+    serde_json::from_str(&line).with_context(|| format!("bad reply from the supervisor: {line:?}"))
+}

@@ -174,13 +174,11 @@ impl Supervisor {
         let names: Vec<String> = self.probes.keys().cloned().collect();
         for name in names {
             let Some(task) = self.probes.get_mut(&name) else { continue };
-            match tokio::time::timeout_at(deadline, task).await {
-                Ok(done) => {
-                    self.probes.remove(&name);
-                    let result = done.unwrap_or_else(|e| Err(format!("probe task failed: {e}")));
-                    observations.push(HostObservation { host: name, result });
-                }
-                Err(_) => {} // still running: judged when it ends or times out
+            // Still running: its host is judged when it ends or times out.
+            if let Ok(done) = tokio::time::timeout_at(deadline, task).await {
+                self.probes.remove(&name);
+                let result = done.unwrap_or_else(|e| Err(format!("probe task failed: {e}")));
+                observations.push(HostObservation { host: name, result });
             }
         }
         let now = self.clock.now();

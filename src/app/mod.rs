@@ -60,9 +60,13 @@ pub fn assemble(
     fencers: BTreeMap<String, Arc<dyn Fencer>>,
 ) -> anyhow::Result<(Supervisor, SupervisorHandle)> {
     let hosts = spawn_hosts(cfg, connector)?;
-    let (inventory, journal) = match &cfg.state_dir {
-        Some(dir) => (Inventory::persistent(&dir.join("inventory"))?, Some(Journal::open(&dir.join("journal.jsonl"))?)),
-        None => (Inventory::in_memory(), None),
+    let (inventory, journal, recovered) = match &cfg.state_dir {
+        Some(dir) => {
+            let (j, recovered, failures) = Journal::open(&dir.join("journal.db"))?;
+            let j = Arc::new(j);
+            (Inventory::journaled(j.clone(), &recovered.inventory), Some((j, failures)), Some(recovered))
+        }
+        None => (Inventory::in_memory(), None, None),
     };
     let migration = cfg.hosts.iter().map(|h| (h.name.clone(), h.migration.clone())).collect();
     let ctx = ExecCtx {
@@ -73,7 +77,12 @@ pub fn assemble(
         migration: Arc::new(migration),
         inline: false,
     };
-    Ok(Supervisor::new(cfg.cluster.clone(), ctx, cfg.settings.clone(), Arc::new(TokioClock::new()), journal))
+    let (mut sup, handle) =
+        Supervisor::new(cfg.cluster.clone(), ctx, cfg.settings.clone(), Arc::new(TokioClock::new()), journal);
+    if let Some(r) = &recovered {
+        sup.restore(r);
+    }
+    Ok((sup, handle))
 }
 
 /// Resolves when the process gets SIGINT or SIGTERM.

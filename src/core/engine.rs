@@ -103,6 +103,46 @@ impl Engine {
         self.hosts.get(host).map(|h| h.shown_state())
     }
 
+    /// Seed a VM known from an earlier run (the journal's inventory): its last host and size,
+    /// so that it can be recovered even if that host is gone. Only before it was seen.
+    pub fn restore(&mut self, vm: &str, host: &str, vcpus: u32, memory_kib: u64) {
+        let known_host = self.hosts.contains_key(host);
+        if let Some(v) = self.vms.get_mut(vm) {
+            if v.state == VmState::Discovering {
+                if known_host {
+                    v.host = Some(host.to_string());
+                }
+                if v.vcpus == 0 && v.memory_kib == 0 {
+                    v.vcpus = vcpus;
+                    v.memory_kib = memory_kib;
+                }
+            }
+        }
+    }
+
+    /// An alarm about something outside the core (the journal cannot be written, ...).
+    pub fn external_alarm(
+        &mut self,
+        now: Time,
+        key: &str,
+        subject: Subject,
+        severity: Severity,
+        message: String,
+    ) -> Output {
+        self.now = now;
+        let mut out = Output::default();
+        self.raise(key.to_string(), subject, severity, message, &mut out);
+        out
+    }
+
+    /// A note in the event log, from outside the core.
+    pub fn external_note(&mut self, now: Time, subject: Subject, message: String) -> Output {
+        self.now = now;
+        let mut out = Output::default();
+        self.note(subject, message, &mut out);
+        out
+    }
+
     /// One cycle for a one-shot view (`3rc status`): states are updated, nothing is decided.
     pub fn observe_readonly(&mut self, now: Time, observations: &[HostObservation]) {
         let armed = self.armed;

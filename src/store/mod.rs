@@ -1,71 +1,143 @@
-//! The journal: every event (transitions, actions decided with who decided them, outcomes,
-//! operator commands, alarms) appended as one JSON line, by a writer thread so the loop never
-//! blocks on the disk. A write failure raises an error in the log once and supervision goes on.
+//! The durable journal, in SQLite (WAL, synchronous=FULL): every event; each action's intent,
+//! written and synced *before* the action runs, and its outcome after; the inventory of every
+//! protected VM's domain XML. One writer thread owns the database, so the loop never waits for
+//! the disk except for an intent. After a crash (`kill -9`) the next start reads back the
+//! inventory and the actions that never got an outcome (`Recovered`).
+//!
+//! A write failure (full disk, read-only file) is reported once on the `failures` channel — the
+//! supervisor turns it into an alarm — and supervision goes on.
 
-use crate::core::Event;
-use serde::Serialize;
-use std::io::Write;
-use std::path::Path;
+use crate::core::{Action, ActionId, Event, Outcome};
+use rusqlite::{params, Connection, OptionalExtension};
+use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::{SystemTime, UNIX_EPOCH};
+use tokio::sync::{mpsc as tmpsc, oneshot};
 
-#[derive(Serialize)]
-struct Line<'a> {
-    /// Wall-clock time, seconds since the Unix epoch.
-    wall: f64,
-    #[serde(flatten)]
-    event: &'a Event,
-    text: String,
+/// One VM definition in the inventory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InventoryRow {
+    pub vm: String,
+    pub host: String,
+    pub xml: String,
 }
 
-/// Append-only journal file. Dropping it flushes and closes the file.
+/// What a previous run left behind.
+#[derive(Clone, Debug, Default)]
+pub struct Recovered {
+    /// This run's number (1 for a fresh journal).
+    pub run: i64,
+    pub inventory: Vec<InventoryRow>,
+    /// Actions decided by an earlier run that never got an outcome, as text.
+    pub interrupted: Vec<String>,
+}
+
+enum Msg {
+    Event(Event, f64),
+    Intent(Action, f64, oneshot::Sender<Result<(), String>>),
+    Outcome(ActionId, Outcome, f64),
+    Inventory(InventoryRow, f64),
+}
+
 pub struct Journal {
-    tx: Option<mpsc::Sender<Event>>,
+    tx: Option<mpsc::Sender<Msg>>,
     thread: Option<std::thread::JoinHandle<()>>,
+    path: PathBuf,
 }
+
+fn wall() -> f64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+}
+
+const SCHEMA: &str = "
+PRAGMA journal_mode = WAL;
+PRAGMA synchronous = FULL;
+CREATE TABLE IF NOT EXISTS runs (id INTEGER PRIMARY KEY, started REAL NOT NULL, pid INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY, run INTEGER NOT NULL, wall REAL NOT NULL, at INTEGER NOT NULL,
+    subject TEXT NOT NULL, text TEXT NOT NULL, json TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS actions (
+    run INTEGER NOT NULL, id INTEGER NOT NULL, text TEXT NOT NULL, decided_by TEXT NOT NULL,
+    json TEXT NOT NULL, intent_wall REAL NOT NULL, outcome TEXT, outcome_wall REAL,
+    PRIMARY KEY (run, id));
+CREATE TABLE IF NOT EXISTS inventory (
+    vm TEXT PRIMARY KEY, host TEXT NOT NULL, xml TEXT NOT NULL, updated REAL NOT NULL);
+";
 
 impl Journal {
-    pub fn open(path: &Path) -> anyhow::Result<Journal> {
+    /// Open (or create) the journal, read back what an earlier run left, and start this run.
+    pub fn open(path: &Path) -> anyhow::Result<(Journal, Recovered, tmpsc::UnboundedReceiver<String>)> {
+        Journal::open_limited(path, None)
+    }
+
+    /// As `open`, with the database capped at `max_pages` pages (4 KiB each): past it, writes
+    /// fail exactly as on a full disk.
+    pub fn open_limited(
+        path: &Path,
+        max_pages: Option<u32>,
+    ) -> anyhow::Result<(Journal, Recovered, tmpsc::UnboundedReceiver<String>)> {
         use anyhow::Context;
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
         }
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .with_context(|| format!("opening journal {}", path.display()))?;
-        let (tx, rx) = mpsc::channel::<Event>();
         let shown = path.display().to_string();
-        let thread = std::thread::Builder::new().name("journal".into()).spawn(move || {
-            let mut out = std::io::BufWriter::new(file);
-            let mut failing = false;
-            while let Ok(ev) = rx.recv() {
-                let wall = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
-                let line = Line { wall, event: &ev, text: ev.to_string() };
-                let res = serde_json::to_string(&line)
-                    .map_err(std::io::Error::other)
-                    .and_then(|l| writeln!(out, "{l}"))
-                    .and_then(|_| out.flush());
-                match res {
-                    Err(e) if !failing => {
-                        failing = true;
-                        tracing::error!(target: "3rc::journal", "journal {shown} cannot be written: {e}; events are only in the log until it recovers");
-                    }
-                    Ok(()) if failing => {
-                        failing = false;
-                        tracing::info!(target: "3rc::journal", "journal {shown} writable again");
-                    }
-                    _ => {}
-                }
-            }
-        })?;
-        Ok(Journal { tx: Some(tx), thread: Some(thread) })
+        let conn = Connection::open(path).with_context(|| format!("opening journal {shown}"))?;
+        conn.execute_batch(SCHEMA).with_context(|| format!("preparing journal {shown}"))?;
+        if let Some(max) = max_pages {
+            conn.query_row(&format!("PRAGMA max_page_count = {max}"), [], |_| Ok(()))?;
+        }
+        let mut rec = Recovered::default();
+        {
+            let mut q = conn.prepare("SELECT vm, host, xml FROM inventory ORDER BY vm")?;
+            rec.inventory = q
+                .query_map([], |r| Ok(InventoryRow { vm: r.get(0)?, host: r.get(1)?, xml: r.get(2)? }))?
+                .collect::<Result<_, _>>()?;
+            let mut q = conn.prepare("SELECT text, decided_by FROM actions WHERE outcome IS NULL ORDER BY run, id")?;
+            rec.interrupted = q
+                .query_map([], |r| Ok(format!("{} ({})", r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
+                .collect::<Result<_, _>>()?;
+        }
+        conn.execute(
+            "UPDATE actions SET outcome = 'interrupted: 3rc stopped before it ended', outcome_wall = ?1 WHERE outcome IS NULL",
+            params![wall()],
+        )?;
+        conn.execute("INSERT INTO runs (started, pid) VALUES (?1, ?2)", params![wall(), std::process::id()])?;
+        rec.run = conn.last_insert_rowid();
+        let run = rec.run;
+        let (tx, rx) = mpsc::channel::<Msg>();
+        let (fail_tx, fail_rx) = tmpsc::unbounded_channel();
+        let thread =
+            std::thread::Builder::new().name("journal".into()).spawn(move || writer(conn, run, rx, fail_tx, shown))?;
+        Ok((Journal { tx: Some(tx), thread: Some(thread), path: path.to_path_buf() }, rec, fail_rx))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
     pub fn record(&self, ev: &Event) {
+        self.send(Msg::Event(ev.clone(), wall()));
+    }
+
+    /// Write an action's intent and wait until it is on disk. An error means the journal could
+    /// not keep it (the failure is also reported as an alarm); the caller decides what to do.
+    pub async fn intent(&self, action: &Action) -> Result<(), String> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Msg::Intent(action.clone(), wall(), tx));
+        rx.await.unwrap_or_else(|_| Err("the journal writer stopped".into()))
+    }
+
+    pub fn outcome(&self, id: ActionId, outcome: &Outcome) {
+        self.send(Msg::Outcome(id, outcome.clone(), wall()));
+    }
+
+    pub fn inventory(&self, row: InventoryRow) {
+        self.send(Msg::Inventory(row, wall()));
+    }
+
+    fn send(&self, m: Msg) {
         if let Some(tx) = &self.tx {
-            let _ = tx.send(ev.clone());
+            let _ = tx.send(m);
         }
     }
 }
@@ -79,27 +151,111 @@ impl Drop for Journal {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::core::{EventKind, Subject, Time};
-
-    #[test]
-    fn events_are_appended_as_json_lines() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("j/journal.jsonl");
-        {
-            let j = Journal::open(&path).unwrap();
-            j.record(&Event {
-                at: Time(1500),
-                subject: Subject::Vm("web1".into()),
-                kind: EventKind::Note,
-                reason: "hello".into(),
-            });
+fn write(conn: &Connection, run: i64, m: &Msg) -> rusqlite::Result<()> {
+    match m {
+        Msg::Event(ev, w) => {
+            let json = serde_json::to_string(ev).unwrap_or_default();
+            conn.execute(
+                "INSERT INTO events (run, wall, at, subject, text, json) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![run, w, ev.at.millis() as i64, ev.subject.to_string(), ev.to_string(), json],
+            )?;
         }
-        let text = std::fs::read_to_string(&path).unwrap();
-        let v: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
-        assert_eq!(v["text"], "1.5s vm web1 note: hello");
-        assert_eq!(v["subject"]["Vm"], "web1");
+        Msg::Intent(a, w, _) => {
+            conn.execute(
+                "INSERT OR REPLACE INTO actions (run, id, text, decided_by, json, intent_wall) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    run,
+                    a.id as i64,
+                    a.kind.to_string(),
+                    a.decided_by.to_string(),
+                    serde_json::to_string(&a.kind).unwrap_or_default(),
+                    w
+                ],
+            )?;
+        }
+        Msg::Outcome(id, o, w) => {
+            let text = match o {
+                Outcome::Done => "done".to_string(),
+                Outcome::Failed(e) => format!("failed: {e}"),
+                Outcome::NotAvailable(e) => format!("not available: {e}"),
+            };
+            conn.execute(
+                "UPDATE actions SET outcome = ?1, outcome_wall = ?2 WHERE run = ?3 AND id = ?4",
+                params![text, w, run, *id as i64],
+            )?;
+        }
+        Msg::Inventory(r, w) => {
+            conn.execute(
+                "INSERT OR REPLACE INTO inventory (vm, host, xml, updated) VALUES (?1, ?2, ?3, ?4)",
+                params![r.vm, r.host, r.xml, w],
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// The writer: takes whatever is queued, writes it in one transaction, acknowledges intents
+/// once committed (synchronous=FULL: on disk).
+fn writer(
+    mut conn: Connection,
+    run: i64,
+    rx: mpsc::Receiver<Msg>,
+    failures: tmpsc::UnboundedSender<String>,
+    shown: String,
+) {
+    let mut failing = false;
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while let Ok(m) = rx.try_recv() {
+            batch.push(m);
+            if batch.len() >= 512 {
+                break;
+            }
+        }
+        let result = (|| -> rusqlite::Result<()> {
+            let tx = conn.transaction()?;
+            for m in &batch {
+                write(&tx, run, m)?;
+            }
+            tx.commit()
+        })();
+        match &result {
+            Err(e) if !failing => {
+                failing = true;
+                let msg = format!(
+                    "journal {shown} cannot be written ({e}): events and intents are not kept until it recovers"
+                );
+                tracing::error!(target: "3rc::journal", "{msg}");
+                let _ = failures.send(msg);
+            }
+            Ok(()) if failing => {
+                failing = false;
+                tracing::info!(target: "3rc::journal", "journal {shown} writable again");
+            }
+            _ => {}
+        }
+        for m in batch {
+            if let Msg::Intent(_, _, ack) = m {
+                let _ = ack.send(result.as_ref().map(|_| ()).map_err(|e| e.to_string()));
+            }
+        }
     }
 }
+
+/// Read the event lines of a journal (for tests, tools and `3rc journal`): (wall, at ms, text).
+pub fn read_events(path: &Path) -> anyhow::Result<Vec<(f64, u64, String)>> {
+    let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    let mut q = conn.prepare("SELECT wall, at, text FROM events ORDER BY id")?;
+    let rows = q.query_map([], |r| Ok((r.get::<_, f64>(0)?, r.get::<_, i64>(1)? as u64, r.get::<_, String>(2)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// How many VM definitions the journal's inventory holds.
+pub fn inventory_count(path: &Path) -> anyhow::Result<usize> {
+    let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    let n: Option<i64> = conn.query_row("SELECT COUNT(*) FROM inventory", [], |r| r.get(0)).optional()?;
+    Ok(n.unwrap_or(0) as usize)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,11 +1,10 @@
 //! The inventory: each protected VM's last known domain XML and where it was read. A dead
 //! host cannot be asked for its VMs' definitions, so 3RC keeps them to define the VMs
-//! elsewhere. With a state directory the inventory survives a restart of 3RC (one file per VM,
-//! written atomically).
+//! elsewhere. With a journal the inventory is written there and read back after a restart.
 
+use crate::store::{InventoryRow, Journal};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry {
@@ -16,7 +15,7 @@ pub struct Entry {
 #[derive(Default)]
 pub struct Inventory {
     entries: Mutex<BTreeMap<String, Entry>>,
-    dir: Option<PathBuf>,
+    journal: Option<Arc<Journal>>,
 }
 
 impl Inventory {
@@ -25,30 +24,10 @@ impl Inventory {
         Inventory::default()
     }
 
-    /// An inventory persisted under `dir` (created if missing), loaded from what is there.
-    pub fn persistent(dir: &Path) -> anyhow::Result<Inventory> {
-        use anyhow::Context;
-        std::fs::create_dir_all(dir).with_context(|| format!("creating inventory directory {}", dir.display()))?;
-        let mut entries = BTreeMap::new();
-        for f in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
-            let path = f?.path();
-            if path.extension().and_then(|e| e.to_str()) != Some("xml") {
-                continue;
-            }
-            let Some(vm) = path.file_stem().and_then(|s| s.to_str()).map(str::to_string) else {
-                continue;
-            };
-            let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-            // First line: "<!-- host: NAME -->", then the XML.
-            let (host, xml) = match text.split_once('\n') {
-                Some((first, rest)) if first.starts_with("<!-- host: ") => {
-                    (first.trim_start_matches("<!-- host: ").trim_end_matches(" -->").to_string(), rest.to_string())
-                }
-                _ => (String::new(), text),
-            };
-            entries.insert(vm, Entry { host, xml });
-        }
-        Ok(Inventory { entries: Mutex::new(entries), dir: Some(dir.to_path_buf()) })
+    /// An inventory written to the journal, starting from what the journal recovered.
+    pub fn journaled(journal: Arc<Journal>, rows: &[InventoryRow]) -> Inventory {
+        let entries = rows.iter().map(|r| (r.vm.clone(), Entry { host: r.host.clone(), xml: r.xml.clone() })).collect();
+        Inventory { entries: Mutex::new(entries), journal: Some(journal) }
     }
 
     pub fn get(&self, vm: &str) -> Option<Entry> {
@@ -63,15 +42,12 @@ impl Inventory {
         self.len() == 0
     }
 
-    /// Store a definition. Blocking when persistent: call from a blocking context.
+    /// Store a definition (queued to the journal; never blocks on the disk).
     pub fn put(&self, vm: &str, host: &str, xml: String) -> std::io::Result<()> {
-        let entry = Entry { host: host.to_string(), xml };
-        if let Some(dir) = &self.dir {
-            let tmp = dir.join(format!(".{vm}.xml.tmp"));
-            std::fs::write(&tmp, format!("<!-- host: {host} -->\n{}", entry.xml))?;
-            std::fs::rename(&tmp, dir.join(format!("{vm}.xml")))?;
+        if let Some(j) = &self.journal {
+            j.inventory(InventoryRow { vm: vm.to_string(), host: host.to_string(), xml: xml.clone() });
         }
-        self.lock().insert(vm.to_string(), entry);
+        self.lock().insert(vm.to_string(), Entry { host: host.to_string(), xml });
         Ok(())
     }
 
@@ -89,21 +65,71 @@ impl Inventory {
     }
 }
 
+/// vCPUs and memory (KiB) declared by a domain XML, for VMs known only from the inventory
+/// (their host is gone). Zero where the XML does not say.
+pub fn size_from_xml(xml: &str) -> (u32, u64) {
+    fn element<'a>(xml: &'a str, tag: &str) -> Option<(&'a str, &'a str)> {
+        let start = xml.find(&format!("<{tag}"))?;
+        let rest = &xml[start + tag.len() + 1..];
+        if !rest.starts_with(['>', ' ']) {
+            return None;
+        }
+        let close = rest.find('>')?;
+        let attrs = &rest[..close];
+        let body = &rest[close + 1..];
+        let end = body.find('<')?;
+        Some((attrs, body[..end].trim()))
+    }
+    let vcpus = element(xml, "vcpu").and_then(|(_, v)| v.parse().ok()).unwrap_or(0);
+    let memory = element(xml, "memory")
+        .and_then(|(attrs, v)| {
+            let n: u64 = v.parse().ok()?;
+            let unit = attrs
+                .split("unit=")
+                .nth(1)
+                .map(|u| u.trim_matches(|c| c == '\'' || c == '"' || c == ' '))
+                .unwrap_or("KiB");
+            let unit = unit.split(['\'', '"']).next().unwrap_or("KiB");
+            Some(match unit {
+                "b" | "bytes" => n / 1024,
+                "KB" => n * 1000 / 1024,
+                "k" | "KiB" => n,
+                "MB" => n * 1_000_000 / 1024,
+                "M" | "MiB" => n * 1024,
+                "GB" => n * 1_000_000_000 / 1024,
+                "G" | "GiB" => n * 1024 * 1024,
+                _ => n,
+            })
+        })
+        .unwrap_or(0);
+    (vcpus, memory)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn persistent_inventory_survives_reopening() {
+    fn sizes_are_read_from_domain_xml() {
+        let xml = "<domain type='kvm'><name>a</name><memory unit='KiB'>2097152</memory><currentMemory unit='KiB'>1048576</currentMemory><vcpu placement='static'>4</vcpu></domain>";
+        assert_eq!(size_from_xml(xml), (4, 2097152));
+        assert_eq!(size_from_xml("<domain><memory unit='GiB'>2</memory><vcpu>1</vcpu></domain>"), (1, 2097152));
+        assert_eq!(size_from_xml("<domain><memory>1024</memory></domain>"), (0, 1024));
+        assert_eq!(size_from_xml("not xml"), (0, 0));
+    }
+
+    #[tokio::test]
+    async fn a_journaled_inventory_survives_reopening() {
         let dir = tempfile::tempdir().unwrap();
-        let inv = Inventory::persistent(dir.path()).unwrap();
-        inv.put("web1", "hv1", "<domain><name>web1</name></domain>".into()).unwrap();
-        inv.moved("web1", "hv2").unwrap();
-        let again = Inventory::persistent(dir.path()).unwrap();
-        assert_eq!(
-            again.get("web1"),
-            Some(Entry { host: "hv2".into(), xml: "<domain><name>web1</name></domain>".into() })
-        );
-        assert_eq!(again.len(), 1);
+        let path = dir.path().join("j.db");
+        {
+            let (j, rec, _f) = Journal::open(&path).unwrap();
+            let inv = Inventory::journaled(Arc::new(j), &rec.inventory);
+            inv.put("web1", "hv1", "<domain/>".into()).unwrap();
+            inv.moved("web1", "hv2").unwrap();
+        }
+        let (j, rec, _f) = Journal::open(&path).unwrap();
+        let inv = Inventory::journaled(Arc::new(j), &rec.inventory);
+        assert_eq!(inv.get("web1"), Some(Entry { host: "hv2".into(), xml: "<domain/>".into() }));
     }
 }

@@ -88,7 +88,9 @@ pub struct Supervisor {
     ctx: ExecCtx,
     settings: Settings,
     clock: Arc<dyn Clock>,
-    journal: Option<Journal>,
+    journal: Option<Arc<Journal>>,
+    /// Journal write failures, turned into alarms.
+    journal_failures: Option<mpsc::UnboundedReceiver<String>>,
     snapshots: watch::Sender<Arc<ClusterView>>,
     events: broadcast::Sender<Event>,
     commands: mpsc::UnboundedReceiver<CommandRequest>,
@@ -106,8 +108,12 @@ impl Supervisor {
         ctx: ExecCtx,
         settings: Settings,
         clock: Arc<dyn Clock>,
-        journal: Option<Journal>,
+        journal: Option<(Arc<Journal>, mpsc::UnboundedReceiver<String>)>,
     ) -> (Supervisor, SupervisorHandle) {
+        let (journal, journal_failures) = match journal {
+            Some((j, f)) => (Some(j), Some(f)),
+            None => (None, None),
+        };
         let engine = Engine::new(spec, clock.now());
         let (snap_tx, snap_rx) = watch::channel(Arc::new(engine.snapshot()));
         let (events, _) = broadcast::channel(4096);
@@ -125,6 +131,7 @@ impl Supervisor {
             settings,
             clock,
             journal,
+            journal_failures,
             snapshots: snap_tx,
             events,
             commands: cmd_rx,
@@ -149,6 +156,11 @@ impl Supervisor {
                 _ = ticker.tick() => self.cycle().await,
                 Some((id, outcome)) = self.done_rx.recv() => self.finished(id, outcome),
                 Some(req) = self.commands.recv() => self.command(req),
+                Some(msg) = recv_opt(&mut self.journal_failures) => {
+                    let out = self.engine.external_alarm(self.clock.now(), "journal", crate::core::Subject::Cluster, Severity::Critical, msg);
+                    self.apply(out);
+                    self.publish();
+                }
             }
         }
         info!(target: "3rc", "supervisor stopped after {} cycles", self.cycles);
@@ -227,13 +239,42 @@ impl Supervisor {
         }
     }
 
+    /// Run an action: its intent is on disk before it starts (if the journal cannot keep it,
+    /// the journal's alarm says so and the action runs anyway: supervision goes on), its
+    /// outcome is journaled after.
     fn spawn_action(&self, action: Action) {
         let ctx = self.ctx.clone();
         let done = self.done_tx.clone();
+        let journal = self.journal.clone();
         tokio::spawn(async move {
+            if let Some(j) = &journal {
+                if let Err(e) = j.intent(&action).await {
+                    warn!(target: "3rc", "intent of #{} not journaled ({e}); running it anyway", action.id);
+                }
+            }
             let outcome = ops::execute(&ctx, &action).await;
+            if let Some(j) = &journal {
+                j.outcome(action.id, &outcome);
+            }
             let _ = done.send((action.id, outcome));
         });
+    }
+
+    /// Take over from an earlier run: seed the engine with the inventory it left (last host and
+    /// size of each VM), and say which of its actions were cut short. What libvirt reports on
+    /// the first probes then decides, as for any VM: nothing is replayed blindly.
+    pub fn restore(&mut self, recovered: &crate::store::Recovered) {
+        for row in &recovered.inventory {
+            let (vcpus, mem) = inventory::size_from_xml(&row.xml);
+            self.engine.restore(&row.vm, &row.host, vcpus, mem);
+        }
+        let now = self.clock.now();
+        for a in &recovered.interrupted {
+            let msg = format!("interrupted by a stop of 3rc: {a}; reconciling with what the hosts report");
+            let out = self.engine.external_note(now, crate::core::Subject::Cluster, msg);
+            self.apply(out);
+        }
+        self.publish();
     }
 
     /// Read the domain XML of protected VMs that run where the inventory does not know them.
@@ -289,5 +330,13 @@ fn log_event(ev: &Event) {
         EventKind::Alarm { .. } => warn!(target: "3rc", "{ev}"),
         EventKind::ActionFinished { outcome: Outcome::Failed(_), .. } => warn!(target: "3rc", "{ev}"),
         _ => info!(target: "3rc", "{ev}"),
+    }
+}
+
+/// Receive from an optional channel; pending forever when there is none.
+async fn recv_opt<T>(rx: &mut Option<mpsc::UnboundedReceiver<T>>) -> Option<T> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
     }
 }

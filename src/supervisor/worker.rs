@@ -1,6 +1,8 @@
-//! One worker thread per host. It owns that host's `Hypervisor` (and so its libvirt
-//! connection, whose last error is per thread) and runs calls one at a time. The async side
-//! sends jobs and awaits the answer with a timeout, so a hung daemon never stalls the loop.
+//! Worker threads per host, each owning a `Hypervisor` (and so a libvirt connection, whose last
+//! error is per thread): one thread for probes only, so a probe never waits behind an
+//! operation (a healthy host busy starting VMs must not look dead), and a small pool for
+//! operations, so several VMs recovered onto one host start in parallel. The async side sends
+//! jobs and awaits the answer with a timeout, so a hung daemon never stalls the loop.
 //!
 //! The simulator uses the inline mode instead: its hypervisors are in memory and answer at once,
 //! and calls must run inside the task so that a paused (virtual) tokio clock only moves when the
@@ -15,11 +17,14 @@ use tokio::sync::oneshot;
 
 type Job = Box<dyn FnOnce(&mut dyn Hypervisor) + Send>;
 
+/// Operation threads per host (each with its own connection).
+pub const OPS_THREADS: usize = 2;
+
 /// How calls reach a host's hypervisor.
 #[derive(Clone)]
 enum Route {
-    /// A dedicated OS thread (production).
-    Thread(mpsc::Sender<Job>),
+    /// Dedicated OS threads (production): probes on one, operations on a pool.
+    Thread { probes: mpsc::Sender<Job>, ops: mpsc::Sender<Job> },
     /// Called in the calling task, under a lock (simulator: in-memory, instant hypervisors).
     Inline(Arc<std::sync::Mutex<Box<dyn Hypervisor>>>),
 }
@@ -35,20 +40,20 @@ pub struct HostHandle {
 }
 
 impl HostHandle {
-    /// Start the worker thread; the hypervisor is opened on that thread.
+    /// Start the worker threads; each opens its own hypervisor connection on its thread.
     pub fn spawn(spec: &HostSpec, connector: Arc<Connector>) -> std::io::Result<HostHandle> {
-        let (tx, rx) = mpsc::channel::<Job>();
-        let thread_spec = spec.clone();
-        std::thread::Builder::new().name(format!("host-{}", spec.name)).spawn(move || {
-            let mut hv = connector(&thread_spec);
-            while let Ok(job) = rx.recv() {
-                job(hv.as_mut());
-            }
-        })?;
+        let (probe_tx, probe_rx) = mpsc::channel::<Job>();
+        let probe_rx = Arc::new(std::sync::Mutex::new(probe_rx));
+        worker(spec, &connector, "probe", probe_rx)?;
+        let (ops_tx, ops_rx) = mpsc::channel::<Job>();
+        let ops_rx = Arc::new(std::sync::Mutex::new(ops_rx));
+        for i in 0..OPS_THREADS {
+            worker(spec, &connector, &format!("ops{i}"), ops_rx.clone())?;
+        }
         Ok(HostHandle {
             name: spec.name.clone(),
             uri: spec.uri.clone(),
-            route: Route::Thread(tx),
+            route: Route::Thread { probes: probe_tx, ops: ops_tx },
             probing: Arc::new(AtomicBool::new(false)),
         })
     }
@@ -69,8 +74,17 @@ impl HostHandle {
         matches!(self.route, Route::Inline(_))
     }
 
-    /// Run `f` on the worker and wait at most `timeout` for its answer.
+    /// Run an operation's call `f` on the host's operation workers and wait at most `timeout`
+    /// for its answer.
     pub async fn call<R, F>(&self, timeout: Duration, what: &str, f: F) -> Result<R, HvError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut dyn Hypervisor) -> Result<R, HvError> + Send + 'static,
+    {
+        self.dispatch(false, timeout, what, f).await
+    }
+
+    async fn dispatch<R, F>(&self, probe: bool, timeout: Duration, what: &str, f: F) -> Result<R, HvError>
     where
         R: Send + 'static,
         F: FnOnce(&mut dyn Hypervisor) -> Result<R, HvError> + Send + 'static,
@@ -80,7 +94,8 @@ impl HostHandle {
                 let mut hv = hv.lock().unwrap_or_else(|e| e.into_inner());
                 return f(hv.as_mut());
             }
-            Route::Thread(jobs) => jobs,
+            Route::Thread { probes, .. } if probe => probes,
+            Route::Thread { ops, .. } => ops,
         };
         let (tx, rx) = oneshot::channel();
         let job: Job = Box::new(move |hv| {
@@ -104,11 +119,35 @@ impl HostHandle {
             return Err(HvError::Timeout(format!("previous probe of {} has not returned (hung?)", self.name)));
         }
         let flag = self.probing.clone();
-        self.call(timeout, "probe", move |hv| {
+        self.dispatch(true, timeout, "probe", move |hv| {
             let r = hv.probe();
             flag.store(false, Ordering::SeqCst);
             r
         })
         .await
     }
+}
+
+/// One worker thread: opens its own hypervisor, then runs jobs from the shared queue.
+fn worker(
+    spec: &HostSpec,
+    connector: &Arc<Connector>,
+    role: &str,
+    jobs: Arc<std::sync::Mutex<mpsc::Receiver<Job>>>,
+) -> std::io::Result<()> {
+    let (spec, connector) = (spec.clone(), connector.clone());
+    std::thread::Builder::new().name(format!("{}-{role}", spec.name)).spawn(move || {
+        let mut hv = connector(&spec);
+        loop {
+            let job = {
+                let rx = jobs.lock().unwrap_or_else(|e| e.into_inner());
+                rx.recv()
+            };
+            match job {
+                Ok(job) => job(hv.as_mut()),
+                Err(_) => break,
+            }
+        }
+    })?;
+    Ok(())
 }

@@ -12,6 +12,7 @@
 #   lab.sh crash-vm DIR hvN VM       SIGKILL one VM's qemu
 #   lab.sh power-on DIR hvN          start its libvirtd again (VMs stay off, as after a crash)
 #   lab.sh running DIR hvN           names of the VMs whose qemu runs on hvN (ground truth)
+#   lab.sh power-state DIR hvN       "on" if any live process (not a zombie) runs in hvN, else "off"
 #   lab.sh exec DIR CMD...           run a command in the lab's client namespace (reaches hosts by TCP)
 #
 # Nothing is added to the machine's own network namespace: hosts are reached through unix
@@ -153,6 +154,14 @@ up() {
 
 host_pids() { ip netns pids "$(ns "$1")" 2>/dev/null || true; }
 
+# Killed processes can linger as zombies until their parent reaps them: they run nothing.
+live_pids() {
+  local p
+  for p in $(host_pids "$1"); do
+    [ "$(awk '/^State:/ {print $2}' "/proc/$p/status" 2>/dev/null)" = "Z" ] || echo "$p"
+  done
+}
+
 down_quiet() {
   [ -f "$(env_file)" ] || return 0
   . "$(env_file)"
@@ -186,9 +195,10 @@ case "$cmd" in
     pid=$(cat "$DIR/hosts/$h/run/qemu/$vm.pid" 2>/dev/null) || die "$vm does not run on $h"
     kill -9 "$pid" ;;
   power-on) load; h=${3:?host}; ip -n "$(ns br)" link set "$(port "$h")" up; start_daemon "$h" ;;
+  power-state) load; if [ -n "$(live_pids "${3:?host}")" ]; then echo on; else echo off; fi ;;
   running)
     load; h=${3:?host}
-    for p in $(host_pids "$h"); do
+    for p in $(live_pids "$h"); do
       { tr '\0' ' ' < "/proc/$p/cmdline" 2>/dev/null | grep -o -- '-name guest=[^, ]*' | sed 's/-name guest=//'; } || true
     done | sort ;;
   exec) load; shift 2; exec ip netns exec "$(ns cl)" "$@" ;;

@@ -1,0 +1,85 @@
+//! Recovery time on the real-libvirt lab (root): from the power-off of a host carrying 4 VMs to
+//! all 4 running on the survivors, split into detection (power-off -> Down), fencing (Down ->
+//! Fenced) and start (Fenced -> the last VM started), with the default settings and with the
+//! fastest safe settings. Prints figures; asserts nothing but that recovery happened.
+//! `cargo bench --bench lab_recovery` (release build of `3rc`).
+
+#[path = "../tests/lab/harness.rs"]
+mod harness;
+
+use harness::{Lab, Supervisor};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+const RUNS: usize = 5;
+
+fn now() -> f64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+}
+
+fn one_run(extra: &str) -> (f64, f64, f64, f64) {
+    let lab = Lab::up(3, 4);
+    let vms: Vec<String> = (1..=3).flat_map(|i| (1..=4).map(move |j| format!("vm{i}{j}"))).collect();
+    let cfg = lab.config(&vms, extra);
+    let sup = Supervisor::start(&lab, &cfg);
+    sup.wait_for(&lab, "settled", Duration::from_secs(60), |s| {
+        let t = s.text();
+        vms.iter().all(|v| t.contains(&format!("vm {v} Discovering -> Healthy"))) && s.inventory() >= vms.len()
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let off = now();
+    lab.run(&["power-off", "hv1"]);
+    let moved = ["vm11", "vm12", "vm13", "vm14"];
+    sup.wait_for(&lab, "hv1's VMs running elsewhere", Duration::from_secs(60), |s| {
+        let t = s.text();
+        moved.iter().all(|v| t.contains(&format!("vm {v} Relocating -> Probation")))
+    });
+    let truth = lab.truth();
+    for v in moved {
+        let hosts = truth.get(v).cloned().unwrap_or_default();
+        assert!(hosts.len() == 1 && hosts[0] != "hv1", "{v} on {hosts:?}");
+    }
+    let down = sup.wall(&["host hv1 Suspect -> Down"]).expect("Down");
+    let fenced = sup.wall(&["host hv1 Fencing -> Fenced"]).expect("Fenced");
+    let started = moved
+        .iter()
+        .map(|v| sup.wall(&[&format!("vm {v} Relocating -> Probation")]).expect("started"))
+        .fold(0.0, f64::max);
+    (down - off, fenced - down, started - fenced, started - off)
+}
+
+fn main() {
+    if !std::env::args().any(|a| a == "--bench") {
+        println!(
+            "lab_recovery: a benchmark on real libvirt hosts (root); run it with `cargo bench --bench lab_recovery`"
+        );
+        return;
+    }
+    let settings = [
+        ("defaults (interval 1s, probe_timeout 1s, thresholds 3)", ""),
+        (
+            "fastest safe (interval 250ms, probe_timeout 250ms, thresholds 3)",
+            "interval = \"250ms\"\nprobe_timeout = \"250ms\"",
+        ),
+    ];
+    println!(
+        "{:<66} {:>9} {:>9} {:>9} {:>9}",
+        "settings (host with 4 VMs powered off)", "detect", "fence", "start", "total"
+    );
+    for (label, extra) in settings {
+        let runs: Vec<_> = (0..RUNS).map(|_| one_run(extra)).collect();
+        let col = |f: fn(&(f64, f64, f64, f64)) -> f64| {
+            let v: Vec<f64> = runs.iter().map(f).collect();
+            let mean = v.iter().sum::<f64>() / v.len() as f64;
+            let (lo, hi) = v.iter().fold((f64::MAX, 0.0f64), |(l, h), x| (l.min(*x), h.max(*x)));
+            format!("{mean:.2}s [{lo:.2}-{hi:.2}]")
+        };
+        println!("{label}");
+        println!(
+            "  mean [min-max] of {RUNS} runs: detect {}  fence {}  start {}  total {}",
+            col(|r| r.0),
+            col(|r| r.1),
+            col(|r| r.2),
+            col(|r| r.3)
+        );
+    }
+}

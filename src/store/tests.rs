@@ -1,0 +1,65 @@
+use super::*;
+use crate::core::{ActionKind, Decider, EventKind, Subject, Time};
+
+fn action(id: u64) -> Action {
+    Action {
+        id,
+        kind: ActionKind::Restart { vm: "web1".into(), host: "hv1".into() },
+        decided_by: Decider::Policy("ladder step 1".into()),
+    }
+}
+
+fn event(text: &str) -> Event {
+    Event { at: Time(1500), subject: Subject::Vm("web1".into()), kind: EventKind::Note, reason: text.into() }
+}
+
+#[tokio::test]
+async fn what_was_written_survives_and_unfinished_actions_are_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal.db");
+    {
+        let (j, rec, _fail) = Journal::open(&path).unwrap();
+        assert_eq!((rec.run, rec.inventory.len(), rec.interrupted.len()), (1, 0, 0));
+        j.record(&event("hello"));
+        j.intent(&action(1)).await.unwrap();
+        j.outcome(1, &Outcome::Done);
+        j.intent(&action(2)).await.unwrap(); // never finished: 3rc "crashes" here
+        j.inventory(InventoryRow { vm: "web1".into(), host: "hv2".into(), xml: "<domain/>".into() });
+    }
+    let (_j, rec, _fail) = Journal::open(&path).unwrap();
+    assert_eq!(rec.run, 2);
+    assert_eq!(rec.inventory, vec![InventoryRow { vm: "web1".into(), host: "hv2".into(), xml: "<domain/>".into() }]);
+    assert_eq!(rec.interrupted, vec!["restart web1 on hv1 (policy: ladder step 1)".to_string()]);
+    let events = read_events(&path).unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].2, "1.5s vm web1 note: hello");
+    drop(_j);
+    // Reported once: the next start finds nothing interrupted.
+    let (_j, rec, _fail) = Journal::open(&path).unwrap();
+    assert!(rec.interrupted.is_empty());
+}
+
+#[tokio::test]
+async fn a_full_journal_is_reported_and_nothing_panics() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal.db");
+    let (j, _rec, mut failures) = Journal::open_limited(&path, Some(12)).unwrap();
+    let big = "x".repeat(4000);
+    let mut refused = None;
+    for i in 0..100 {
+        j.record(&event(&big));
+        if let Err(e) = j.intent(&action(i)).await {
+            refused = Some(e);
+            break;
+        }
+    }
+    let refused = refused.expect("a capped journal fills up");
+    assert!(refused.contains("full"), "{refused}");
+    let alarm = failures.recv().await.unwrap();
+    assert!(alarm.contains("cannot be written") && alarm.contains("full"), "{alarm}");
+    // The writer goes on answering (the failed batch was rolled back, so a small write may
+    // fit again): supervision is never blocked by the journal.
+    j.record(&event("still here"));
+    let answered = tokio::time::timeout(std::time::Duration::from_secs(5), j.intent(&action(1000))).await;
+    assert!(answered.is_ok(), "the journal writer stopped answering");
+}

@@ -1,0 +1,171 @@
+//! The lab harness shared by the lab tests and the lab benchmark: a lab that tears itself down,
+//! and `3rc run --headless` inside the lab's client namespace, observed through its journal.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub fn lab_script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/lab/lab.sh")
+}
+
+/// A lab that is torn down when dropped, whatever happened.
+pub struct Lab {
+    dir: tempfile::TempDir,
+    hosts: usize,
+}
+
+impl Lab {
+    pub fn up(hosts: usize, vms_per_host: usize) -> Lab {
+        let dir = tempfile::Builder::new().prefix("3rc-lab-").tempdir().expect("tempdir");
+        let out = Command::new(lab_script())
+            .args(["up", dir.path().to_str().unwrap(), &hosts.to_string(), &vms_per_host.to_string()])
+            .output()
+            .expect("run lab.sh");
+        assert!(
+            out.status.success(),
+            "lab up failed:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Lab { dir, hosts }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn run(&self, args: &[&str]) -> String {
+        let out = Command::new(lab_script()).arg(args[0]).arg(self.path()).args(&args[1..]).output().expect("lab.sh");
+        assert!(out.status.success(), "lab.sh {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Which hosts run each VM's qemu right now.
+    pub fn truth(&self) -> BTreeMap<String, Vec<String>> {
+        let mut map: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for i in 1..=self.hosts {
+            let h = format!("hv{i}");
+            for vm in self.run(&["running", &h]).lines().filter(|l| !l.is_empty()) {
+                map.entry(vm.to_string()).or_default().push(h.clone());
+            }
+        }
+        map
+    }
+
+    /// A 3RC config for the lab: hosts over TCP, the lab fence agent, every VM protected.
+    pub fn config(&self, vms: &[String], extra_defaults: &str) -> PathBuf {
+        let fence = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/lab/fence_lab");
+        let mut c = format!("state_dir = \"state\"\n[defaults]\nunsafe_migration = true\n{extra_defaults}\n");
+        for i in 1..=self.hosts {
+            c.push_str(&format!(
+                "[[host]]\nname = \"hv{i}\"\nuri = \"qemu+tcp://10.233.7.{}/system\"\nmigration_uri = \"tcp://10.233.7.{}\"\nfence = {{ agent = \"{}\", options = {{ plug = \"hv{i}\", lab_dir = \"{}\" }} }}\n",
+                10 + i,
+                10 + i,
+                fence.display(),
+                self.path().display()
+            ));
+        }
+        for vm in vms {
+            c.push_str(&format!("[[vm]]\nname = \"{vm}\"\n"));
+        }
+        let p = self.path().join("lab.toml");
+        std::fs::write(&p, c).unwrap();
+        p
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        let _ = Command::new(lab_script()).args(["down", self.dir.path().to_str().unwrap()]).output();
+    }
+}
+
+/// `3rc run --headless` inside the lab's client namespace; killed when dropped.
+pub struct Supervisor {
+    child: Child,
+    journal: PathBuf,
+}
+
+impl Supervisor {
+    pub fn start(lab: &Lab, config: &Path) -> Supervisor {
+        let child = Command::new(lab_script())
+            .arg("exec")
+            .arg(lab.path())
+            .arg(env!("CARGO_BIN_EXE_3rc"))
+            .args(["run", "--headless", "--config"])
+            .arg(config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start 3rc");
+        Supervisor { child, journal: lab.path().join("state/journal.db") }
+    }
+
+    /// The journal's event lines ("12.0s vm vm11 Suspect -> Restarting: ..."), with their
+    /// supervisor time in ms.
+    pub fn log(&self) -> Vec<(u64, String)> {
+        self.events().into_iter().map(|(_, at, t)| (at, t)).collect()
+    }
+
+    /// (wall clock, supervisor ms, text) of every journaled event.
+    pub fn events(&self) -> Vec<(f64, u64, String)> {
+        if !self.journal.exists() {
+            return Vec::new();
+        }
+        threerc::store::read_events(&self.journal).unwrap_or_default()
+    }
+
+    /// VM definitions in the journal's inventory.
+    pub fn inventory(&self) -> usize {
+        if !self.journal.exists() {
+            return 0;
+        }
+        threerc::store::inventory_count(&self.journal).unwrap_or(0)
+    }
+
+    pub fn text(&self) -> String {
+        self.log().into_iter().map(|(_, t)| t).collect::<Vec<_>>().join("\n")
+    }
+
+    /// Wall-clock time (seconds since the epoch) of the first journal line containing all of
+    /// `parts`.
+    pub fn wall(&self, parts: &[&str]) -> Option<f64> {
+        self.events().into_iter().find(|(_, _, t)| parts.iter().all(|p| t.contains(p))).map(|(w, _, _)| w)
+    }
+
+    /// Virtual time (ms) of the first journal line containing all of `parts`.
+    pub fn at(&self, parts: &[&str]) -> Option<u64> {
+        self.log().into_iter().find(|(_, t)| parts.iter().all(|p| t.contains(p))).map(|(at, _)| at)
+    }
+
+    pub fn wait_for(&self, lab: &Lab, what: &str, timeout: Duration, mut pred: impl FnMut(&Self) -> bool) {
+        let deadline = Instant::now() + timeout;
+        while !pred(self) {
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}\njournal:\n{}\ntruth: {:?}",
+                self.text(),
+                lab.truth()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Supervisor {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn lab_allowed() -> bool {
+    if std::env::var_os("THREERC_SKIP_LAB").is_some() {
+        eprintln!("THREERC_SKIP_LAB is set: the real-libvirt lab test is NOT run");
+        return false;
+    }
+    true
+}

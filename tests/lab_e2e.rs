@@ -150,3 +150,43 @@ fn lab_live_migration_a_hung_daemon_and_an_isolated_host() {
     let started = sup.at(&["vm vm21 AwaitingFence -> Relocating"]).unwrap();
     assert!(started >= fenced, "vm21 started before hv2 was fenced\n{}", sup.text());
 }
+
+#[test]
+fn lab_3rc_killed_during_a_recovery_and_restarted_converges_without_a_double_run() {
+    if !lab_allowed() {
+        return;
+    }
+    let lab = Lab::up(3, 2);
+    let vms = vm_names(3, 2);
+    let cfg = lab.config(&vms, "min_uptime = \"2s\"");
+    let mut sup = Supervisor::start(&lab, &cfg);
+    settled(&sup, &lab, &vms);
+    lab.run(&["power-off", "hv1"]);
+    // Kill -9 as soon as the first recovery is decided (its intent is on disk, the start is
+    // under way or about to be).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !sup.text().contains("AwaitingFence -> Relocating") {
+        assert!(Instant::now() < deadline, "no recovery started\n{}", sup.text());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    sup.kill();
+    let mut max_copies = lab.truth().values().map(Vec::len).max().unwrap_or(0);
+    // A new 3RC on the same state directory: it reads the journal back and converges.
+    let sup = Supervisor::start(&lab, &cfg);
+    sup.wait_for(&lab, "every VM running exactly once, off hv1", Duration::from_secs(90), |_| {
+        let truth = lab.truth();
+        max_copies = max_copies.max(truth.values().map(Vec::len).max().unwrap_or(0));
+        vms.iter().all(|v| truth.get(v).is_some_and(|h| h.len() == 1 && h[0] != "hv1"))
+    });
+    assert_eq!(max_copies, 1, "a VM ran on two hosts\n{}", sup.text());
+    // Every VM ends Healthy in the second run, and nothing ran twice meanwhile.
+    sup.wait_for(&lab, "all healthy again", Duration::from_secs(60), |s| {
+        let t = s.text();
+        vms.iter().all(|v| {
+            let last = t.lines().filter(|l| l.contains(&format!("vm {v} "))).filter(|l| l.contains(" -> ")).last();
+            last.is_some_and(|l| l.contains("-> Healthy"))
+        })
+    });
+    let truth = lab.truth();
+    assert!(truth.values().all(|h| h.len() == 1), "{truth:?}");
+}

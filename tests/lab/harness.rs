@@ -155,6 +155,14 @@ impl Supervisor {
     }
 }
 
+impl Supervisor {
+    /// SIGKILL, as a crash would.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 impl Drop for Supervisor {
     fn drop(&mut self) {
         let _ = self.child.kill();

@@ -38,11 +38,21 @@ impl Drop for RecordList {
     }
 }
 
+/// `VIR_CONNECT_GET_ALL_DOMAINS_STATS_NOWAIT` (libvirt >= 4.5; not in virt-sys 0.3): report only
+/// what is available at once instead of waiting for each domain's job. Without it, the call
+/// waits behind every domain being started or migrated on that host — measured in the lab: a
+/// healthy host busy starting recovered VMs answered its probe too late and was taken for dead.
+const STATS_NOWAIT: u32 = 1 << 29;
+
 /// State, vCPU and balloon statistics of every domain, active and inactive, in one call.
-pub(super) fn all_domain_stats(conn: &Connect) -> Result<Vec<StatsRecord>, Error> {
+/// `nowait`: do not wait for busy domains (their missing groups are read per domain).
+pub(super) fn all_domain_stats(conn: &Connect, nowait: bool) -> Result<Vec<StatsRecord>, Error> {
     let stats = sys::VIR_DOMAIN_STATS_STATE | sys::VIR_DOMAIN_STATS_VCPU | sys::VIR_DOMAIN_STATS_BALLOON;
     // No ENFORCE_STATS: a driver that lacks some groups still answers with what it has.
-    let flags = sys::VIR_CONNECT_GET_ALL_DOMAINS_STATS_ACTIVE | sys::VIR_CONNECT_GET_ALL_DOMAINS_STATS_INACTIVE;
+    let mut flags = sys::VIR_CONNECT_GET_ALL_DOMAINS_STATS_ACTIVE | sys::VIR_CONNECT_GET_ALL_DOMAINS_STATS_INACTIVE;
+    if nowait {
+        flags |= STATS_NOWAIT;
+    }
     let mut raw: *mut sys::virDomainStatsRecordPtr = ptr::null_mut();
     // SAFETY: `conn` is a live connection for the duration of the call; libvirt stores a newly
     // allocated, NULL-terminated array in `raw`, which `RecordList` frees.

@@ -24,19 +24,31 @@ use virt::error::Error;
 pub(super) enum BulkSupport {
     #[default]
     Unknown,
-    Yes,
+    /// The bulk call with NOWAIT works (a real daemon).
+    NoWait,
+    /// The bulk call works, without NOWAIT (e.g. the test driver rejects that flag).
+    Plain,
     No,
 }
 
 pub(super) fn probe(conn: &Connect, bulk: &mut BulkSupport) -> Result<HostProbe, Error> {
     let capacity = capacity(&conn.node_info()?);
-    let mut domains = if *bulk == BulkSupport::No {
-        per_domain(conn)?
-    } else {
-        match bulk_stats::all_domain_stats(conn) {
+    let mut domains = loop {
+        let nowait = match *bulk {
+            BulkSupport::No => break per_domain(conn)?,
+            BulkSupport::Unknown | BulkSupport::NoWait => true,
+            BulkSupport::Plain => false,
+        };
+        match bulk_stats::all_domain_stats(conn, nowait) {
             Ok(records) => {
-                *bulk = BulkSupport::Yes;
-                from_records(records)?
+                if *bulk == BulkSupport::Unknown {
+                    *bulk = BulkSupport::NoWait;
+                }
+                break from_records(records)?;
+            }
+            Err(e) if nowait && errors::is_flags_rejected(&e) => {
+                tracing::debug!(target: "libvirt", "bulk stats without NOWAIT ({})", e.message());
+                *bulk = BulkSupport::Plain;
             }
             Err(e) if errors::kind(&e) == Kind::Unsupported => {
                 tracing::debug!(
@@ -45,7 +57,6 @@ pub(super) fn probe(conn: &Connect, bulk: &mut BulkSupport) -> Result<HostProbe,
                     e.message()
                 );
                 *bulk = BulkSupport::No;
-                per_domain(conn)?
             }
             Err(e) => return Err(e),
         }

@@ -39,7 +39,7 @@ pub struct Settings {
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings { interval: Duration::from_secs(1), probe_timeout: Duration::from_secs(1), xml_reads_per_cycle: 32 }
+        Settings { interval: Duration::from_secs(1), probe_timeout: Duration::from_millis(500), xml_reads_per_cycle: 32 }
     }
 }
 

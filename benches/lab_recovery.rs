@@ -55,7 +55,7 @@ fn main() {
         return;
     }
     let settings = [
-        ("defaults (interval 1s, probe_timeout 500ms, thresholds 3)", ""),
+        ("defaults (interval 1s, probe_timeout 400ms, thresholds 3)", ""),
         (
             "fastest safe (interval 250ms, probe_timeout 250ms, thresholds 3)",
             "interval = \"250ms\"\nprobe_timeout = \"250ms\"",

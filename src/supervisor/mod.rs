@@ -39,7 +39,7 @@ pub struct Settings {
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings { interval: Duration::from_secs(1), probe_timeout: Duration::from_millis(500), xml_reads_per_cycle: 32 }
+        Settings { interval: Duration::from_secs(1), probe_timeout: Duration::from_millis(400), xml_reads_per_cycle: 32 }
     }
 }
 
@@ -181,7 +181,10 @@ impl Supervisor {
                 self.probes.insert(name, task);
             }
         }
-        let deadline = tokio::time::Instant::now() + (self.settings.interval / 2).min(timeout);
+        // Wait just past the probe timeout when that fits in half an interval, so that a hung
+        // host's timed-out probe counts in this cycle rather than the next.
+        let wait = (timeout + std::time::Duration::from_millis(50)).min(self.settings.interval / 2);
+        let deadline = tokio::time::Instant::now() + wait;
         let mut observations = Vec::with_capacity(self.probes.len());
         let names: Vec<String> = self.probes.keys().cloned().collect();
         for name in names {

@@ -162,6 +162,7 @@ fn every_protected_vm_fits_elsewhere_if_any_one_host_dies() {
                         .filter_map(|o| group_of.get(o.name.as_str()))
                         .map(|g| g.to_string())
                         .collect(),
+                    volumes: None,
                 }
             })
             .collect();
@@ -178,6 +179,7 @@ fn every_protected_vm_fits_elsewhere_if_any_one_host_dies() {
                 memory_kib: obs.memory_kib,
                 anti_affinity: vm.group.as_deref(),
                 avoid: None,
+                disks: &[],
             };
             let trace = place(&slots, &req, &d.placement);
             let Some(chosen) = trace.chosen.clone() else {

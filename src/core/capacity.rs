@@ -29,6 +29,7 @@ impl Engine {
                     used_vcpus: cpu,
                     used_memory_kib: mem,
                     groups: BTreeSet::new(),
+                    volumes: h.volumes.clone(),
                 }
             })
             .collect();
@@ -45,14 +46,43 @@ impl Engine {
 
     pub(super) fn place_in(&self, name: &str, slots: &[Slot], avoid: Option<(String, String)>) -> PlacementTrace {
         let vm = &self.vms[name];
+        let disks = self.known_disks(name);
         let req = Request {
             vm: name,
             vcpus: vm.vcpus,
             memory_kib: vm.memory_kib,
             anti_affinity: vm.spec.anti_affinity.as_deref(),
             avoid: avoid.as_ref().map(|(h, w)| (h.as_str(), w.as_str())),
+            disks: &disks,
         };
         placement::place(slots, &req, &self.placement_policy)
+    }
+
+    /// The VM's disks that some host reports in a storage pool: for those we know where they
+    /// live, and only hosts that reach them qualify. A disk no pool knows of (a site without
+    /// libvirt pools) cannot be judged and is not checked.
+    pub(super) fn known_disks(&self, name: &str) -> Vec<String> {
+        self.vms[name]
+            .disks
+            .iter()
+            .filter(|d| self.hosts.values().any(|h| h.volumes.as_ref().is_some_and(|v| v.contains(*d))))
+            .cloned()
+            .collect()
+    }
+
+    /// Where the VM would go if its disks did not matter (a reinstall makes new ones).
+    pub(super) fn place_ignoring_disks(&self, name: &str) -> Option<String> {
+        let vm = &self.vms[name];
+        let slots = self.slots(Some(name));
+        let req = Request {
+            vm: name,
+            vcpus: vm.vcpus,
+            memory_kib: vm.memory_kib,
+            anti_affinity: vm.spec.anti_affinity.as_deref(),
+            avoid: None,
+            disks: &[],
+        };
+        placement::place(&slots, &req, &self.placement_policy).chosen
     }
 
     /// Place one VM against the current cluster (its own room not counted).

@@ -120,6 +120,22 @@ impl Engine {
         }
     }
 
+    /// The storage pools a host reaches (read every few cycles by the supervisor).
+    pub fn set_storage(&mut self, host: &str, pools: Vec<super::model::PoolObs>) {
+        if let Some(h) = self.hosts.get_mut(host) {
+            let vols = pools.iter().filter(|p| p.active).flat_map(|p| p.volumes.iter().cloned()).collect();
+            h.volumes = Some(std::sync::Arc::new(vols));
+            h.pools = pools;
+        }
+    }
+
+    /// A VM's disks, from its domain XML (paths or `pool/volume`).
+    pub fn set_disks(&mut self, vm: &str, disks: Vec<String>) {
+        if let Some(v) = self.vms.get_mut(vm) {
+            v.disks = disks;
+        }
+    }
+
     /// An alarm about something outside the core (the journal cannot be written, ...).
     pub fn external_alarm(
         &mut self,

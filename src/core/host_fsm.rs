@@ -39,6 +39,10 @@ pub struct HostRec {
     pub fence_action: Option<ActionId>,
     /// Earliest time of the next fence attempt after a failure.
     pub fence_retry_at: Option<Time>,
+    /// The disks this host reaches (from its storage pools), once read.
+    pub volumes: Option<std::sync::Arc<std::collections::BTreeSet<String>>>,
+    /// Its storage pools as last read, for people.
+    pub pools: Vec<crate::core::model::PoolObs>,
     /// Stale-copy cleanups under way while rejoining, by VM name.
     pub cleanups: BTreeMap<String, ActionId>,
     pub history: VecDeque<Transition>,
@@ -68,6 +72,8 @@ impl HostRec {
             maintenance: false,
             fence_action: None,
             fence_retry_at: None,
+            volumes: None,
+            pools: Vec::new(),
             cleanups: BTreeMap::new(),
             history: VecDeque::new(),
         }

@@ -167,6 +167,26 @@ impl Engine {
                         out,
                     );
                 }
+                None if trace.blocked_by_storage() => {
+                    // Room will not help: no surviving host reaches its disks.
+                    let why = format!("not recoverable elsewhere: {}", trace.summary());
+                    self.vm_mut(&name).placement = Some(trace);
+                    let target = self.place_ignoring_disks(&name);
+                    if let (true, Some(host)) = (self.vms[&name].spec.policy.reinstall, target.clone()) {
+                        self.start_action(
+                            &name,
+                            VmState::Reinstalling,
+                            format!("{why}; reinstalling from its golden image on {host}"),
+                            ActionKind::Reinstall { vm: name.clone(), host },
+                            Decider::Policy("ladder step 3, its disks are gone with its host".into()),
+                            out,
+                        );
+                    } else if target.is_none() {
+                        self.needs_operator(&name, format!("{why}; no host has room for a reinstall either"), out);
+                    } else {
+                        self.needs_operator(&name, format!("{why}; reinstall not allowed by policy"), out);
+                    }
+                }
                 None => {
                     let reason = format!("waiting for capacity: {}", trace.summary());
                     self.vm_mut(&name).placement = Some(trace);

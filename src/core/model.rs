@@ -158,6 +158,15 @@ pub struct HostProbe {
     pub domains: Vec<DomainObs>,
 }
 
+/// One storage pool of a host and the volumes it holds, as libvirt reports them.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PoolObs {
+    pub name: String,
+    pub active: bool,
+    /// Each volume by its path and by `pool/volume` (how a domain XML may name it).
+    pub volumes: Vec<String>,
+}
+
 /// The result of probing one host in one cycle.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct HostObservation {

@@ -6,6 +6,7 @@
 use super::model::{Capacity, PlacementPolicy};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 /// A host as placement sees it in one decision.
 #[derive(Clone, Debug)]
@@ -18,6 +19,9 @@ pub struct Slot {
     pub used_memory_kib: u64,
     /// Anti-affinity groups that already have a VM here.
     pub groups: BTreeSet<String>,
+    /// The disks this host can reach (volume paths and `pool/volume` names), if known. `None`:
+    /// not known yet, or the backend cannot tell; disks are then not checked.
+    pub volumes: Option<Arc<BTreeSet<String>>>,
 }
 
 /// What placement needs to know about the VM.
@@ -29,6 +33,8 @@ pub struct Request<'a> {
     pub anti_affinity: Option<&'a str>,
     /// Host to avoid (the one where it just failed), with the reason to show.
     pub avoid: Option<(&'a str, &'a str)>,
+    /// The VM's disks (paths or `pool/volume`): a host must reach them all.
+    pub disks: &'a [String],
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -76,6 +82,26 @@ impl PlacementTrace {
     }
 }
 
+/// How a rejection for storage begins: recovery tells such VMs apart from those short of room.
+pub const STORAGE_REASON: &str = "disk ";
+
+impl PlacementTrace {
+    /// True when every host that could run VMs at all was refused for lacking the VM's disks:
+    /// it cannot be recovered elsewhere, whatever room frees up.
+    pub fn blocked_by_storage(&self) -> bool {
+        let open: Vec<&Candidate> = self
+            .candidates
+            .iter()
+            .filter(|c| !matches!(&c.verdict, Verdict::Rejected { reason } if reason.starts_with("host is ") || reason == "in maintenance" || reason.starts_with("rejoining")))
+            .collect();
+        self.chosen.is_none()
+            && !open.is_empty()
+            && open
+                .iter()
+                .all(|c| matches!(&c.verdict, Verdict::Rejected { reason } if reason.starts_with(STORAGE_REASON)))
+    }
+}
+
 fn mib(kib: u64) -> u64 {
     kib / 1024
 }
@@ -88,6 +114,11 @@ fn judge(slot: &Slot, req: &Request, policy: &PlacementPolicy) -> Result<i64, St
     if let Some((avoid, why)) = req.avoid {
         if avoid == slot.host {
             return Err(why.to_string());
+        }
+    }
+    if let Some(vols) = &slot.volumes {
+        if let Some(missing) = req.disks.iter().find(|d| !vols.contains(*d)) {
+            return Err(format!("{STORAGE_REASON}{missing} is on no storage pool of this host"));
         }
     }
     let cap = slot.capacity.ok_or_else(|| "capacity unknown (never probed)".to_string())?;
@@ -157,11 +188,12 @@ mod tests {
             used_vcpus: used_cpu,
             used_memory_kib: used_mib * 1024,
             groups: BTreeSet::new(),
+            volumes: None,
         }
     }
 
     fn req<'a>(vm: &'a str, vcpus: u32, mib: u64, group: Option<&'a str>) -> Request<'a> {
-        Request { vm, vcpus, memory_kib: mib * 1024, anti_affinity: group, avoid: None }
+        Request { vm, vcpus, memory_kib: mib * 1024, anti_affinity: group, avoid: None, disks: &[] }
     }
 
     fn verdict<'a>(t: &'a PlacementTrace, host: &str) -> &'a Verdict {
@@ -221,6 +253,27 @@ mod tests {
         assert_eq!(t.chosen, None);
         assert!(matches!(verdict(&t, "hv1"), Verdict::Rejected { reason } if reason == "host is Down"));
         assert!(matches!(verdict(&t, "hv2"), Verdict::Rejected { reason } if reason.contains("just failed")));
+    }
+
+    #[test]
+    fn a_host_that_cannot_reach_the_disks_is_refused() {
+        let mut a = slot("hv1", 8, 8192, 0, 0);
+        a.volumes = Some(Arc::new(BTreeSet::from(["/nfs/web1.qcow2".to_string()])));
+        let mut b = slot("hv2", 8, 8192, 0, 0);
+        b.volumes = Some(Arc::new(BTreeSet::from(["/local/other.qcow2".to_string()])));
+        let disks = vec!["/nfs/web1.qcow2".to_string()];
+        let mut r = req("web1", 1, 512, None);
+        r.disks = &disks;
+        let t = place(&[a.clone(), b.clone()], &r, &PlacementPolicy::default());
+        assert_eq!(t.chosen.as_deref(), Some("hv1"));
+        assert!(
+            matches!(verdict(&t, "hv2"), Verdict::Rejected { reason } if reason == "disk /nfs/web1.qcow2 is on no storage pool of this host")
+        );
+        assert!(!t.blocked_by_storage());
+        let mut down = a;
+        down.accepts = Err("host is Fenced".into());
+        let t = place(&[down, b], &r, &PlacementPolicy::default());
+        assert!(t.blocked_by_storage(), "{t:?}");
     }
 
     #[test]

@@ -31,6 +31,8 @@ pub struct VmRec {
     /// Last known size (from probes; kept when its host is gone).
     pub vcpus: u32,
     pub memory_kib: u64,
+    /// Its disks (paths or `pool/volume`), from its domain XML; empty if not known.
+    pub disks: Vec<String>,
     /// What the last probe of its host saw; `None` when the host did not answer.
     pub observed: Option<DomState>,
     pub bad: u32,
@@ -87,6 +89,7 @@ impl VmRec {
             target: None,
             vcpus: 0,
             memory_kib: 0,
+            disks: Vec::new(),
             observed: None,
             bad: 0,
             good: 0,

@@ -105,6 +105,37 @@ pub fn size_from_xml(xml: &str) -> (u32, u64) {
     (vcpus, memory)
 }
 
+/// The disks of a domain XML that placement must find on a host: each `<disk device='disk'>`
+/// source, as a path (`file=`, `dev=`) or as `pool/volume`. CD-ROMs and floppies are left out.
+pub fn disks_from_xml(xml: &str) -> Vec<String> {
+    let attr = |tag: &str, name: &str| -> Option<String> {
+        let start = tag.find(&format!("{name}="))? + name.len() + 1;
+        let quote = tag[start..].chars().next()?;
+        let rest = &tag[start + 1..];
+        Some(rest[..rest.find(quote)?].to_string())
+    };
+    let mut out = Vec::new();
+    let mut rest = xml;
+    while let Some(i) = rest.find("<disk") {
+        rest = &rest[i..];
+        let end = rest.find("</disk>").unwrap_or(rest.len());
+        let block = &rest[..end];
+        rest = &rest[end.min(rest.len())..].get(1..).unwrap_or("");
+        let open = &block[..block.find('>').unwrap_or(block.len())];
+        if attr(open, "device").is_some_and(|d| d != "disk" && d != "lun") {
+            continue;
+        }
+        let Some(s) = block.find("<source") else { continue };
+        let source = &block[s..block[s..].find('>').map(|e| s + e).unwrap_or(block.len())];
+        if let Some(p) = attr(source, "file").or_else(|| attr(source, "dev")) {
+            out.push(p);
+        } else if let (Some(pool), Some(vol)) = (attr(source, "pool"), attr(source, "volume")) {
+            out.push(format!("{pool}/{vol}"));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -116,6 +147,18 @@ mod tests {
         assert_eq!(size_from_xml("<domain><memory unit='GiB'>2</memory><vcpu>1</vcpu></domain>"), (1, 2097152));
         assert_eq!(size_from_xml("<domain><memory>1024</memory></domain>"), (0, 1024));
         assert_eq!(size_from_xml("not xml"), (0, 0));
+    }
+
+    #[test]
+    fn disks_are_read_from_domain_xml() {
+        let xml = r#"<domain><devices>
+          <disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='/nfs/web1.qcow2'/><target dev='vda'/></disk>
+          <disk type="volume" device="disk"><source pool="san" volume="web1-data"/><target dev="vdb"/></disk>
+          <disk type='file' device='cdrom'><source file='/iso/debian.iso'/></disk>
+          <disk type='block' device='disk'><source dev='/dev/mapper/lun7'/></disk>
+        </devices></domain>"#;
+        assert_eq!(disks_from_xml(xml), vec!["/nfs/web1.qcow2", "san/web1-data", "/dev/mapper/lun7"]);
+        assert!(disks_from_xml("<domain/>").is_empty());
     }
 
     #[tokio::test]

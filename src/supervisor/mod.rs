@@ -39,8 +39,21 @@ pub struct Settings {
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings { interval: Duration::from_secs(1), probe_timeout: Duration::from_millis(400), xml_reads_per_cycle: 32 }
+        Settings {
+            interval: Duration::from_secs(1),
+            probe_timeout: Duration::from_millis(400),
+            xml_reads_per_cycle: 32,
+        }
     }
+}
+
+/// Cycles between two reads of each host's storage pools.
+pub const STORAGE_EVERY: u64 = 30;
+
+/// Facts read off the hosts outside the probe, on their way into the engine.
+enum Fact {
+    Disks { vm: String, disks: Vec<String> },
+    Storage { host: String, pools: Vec<crate::core::PoolObs> },
 }
 
 /// An operator command on its way in, with where to send the verdict.
@@ -97,6 +110,10 @@ pub struct Supervisor {
     done_tx: mpsc::UnboundedSender<(ActionId, Outcome)>,
     done_rx: mpsc::UnboundedReceiver<(ActionId, Outcome)>,
     reading_xml: Arc<Mutex<HashSet<String>>>,
+    facts_tx: mpsc::UnboundedSender<Fact>,
+    facts_rx: mpsc::UnboundedReceiver<Fact>,
+    /// Hosts whose backend cannot list storage: not asked again.
+    no_storage: Arc<Mutex<HashSet<String>>>,
     /// Probes under way, by host: at most one per host.
     probes: BTreeMap<String, tokio::task::JoinHandle<Result<crate::core::HostProbe, String>>>,
     cycles: u64,
@@ -119,6 +136,7 @@ impl Supervisor {
         let (events, _) = broadcast::channel(4096);
         let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
         let (done_tx, done_rx) = mpsc::unbounded_channel();
+        let (facts_tx, facts_rx) = mpsc::unbounded_channel();
         let handle = SupervisorHandle {
             inventory: ctx.inventory.clone(),
             commands: cmd_tx,
@@ -138,6 +156,9 @@ impl Supervisor {
             done_tx,
             done_rx,
             reading_xml: Arc::new(Mutex::new(HashSet::new())),
+            facts_tx,
+            facts_rx,
+            no_storage: Arc::new(Mutex::new(HashSet::new())),
             probes: BTreeMap::new(),
             cycles: 0,
         };
@@ -156,6 +177,7 @@ impl Supervisor {
                 _ = ticker.tick() => self.cycle().await,
                 Some((id, outcome)) = self.done_rx.recv() => self.finished(id, outcome),
                 Some(req) = self.commands.recv() => self.command(req),
+                Some(fact) = self.facts_rx.recv() => self.fact(fact),
                 Some(msg) = recv_opt(&mut self.journal_failures) => {
                     let out = self.engine.external_alarm(self.clock.now(), "journal", crate::core::Subject::Cluster, Severity::Critical, msg);
                     self.apply(out);
@@ -201,7 +223,39 @@ impl Supervisor {
         self.cycles += 1;
         self.apply(out);
         self.read_inventory();
+        if (self.cycles - 1).is_multiple_of(STORAGE_EVERY) {
+            self.read_storage();
+        }
         self.publish();
+    }
+
+    fn fact(&mut self, fact: Fact) {
+        match fact {
+            Fact::Disks { vm, disks } => self.engine.set_disks(&vm, disks),
+            Fact::Storage { host, pools } => self.engine.set_storage(&host, pools),
+        }
+    }
+
+    /// Read every host's storage pools (placement puts a VM only where its disks are).
+    fn read_storage(&self) {
+        for h in self.ctx.hosts.values() {
+            if self.no_storage.lock().unwrap_or_else(|e| e.into_inner()).contains(&h.name) {
+                continue;
+            }
+            let (ctx, host, facts, skip) =
+                (self.ctx.clone(), h.name.clone(), self.facts_tx.clone(), self.no_storage.clone());
+            tokio::spawn(async move {
+                match ops::on(&ctx, &host, "storage", |hv| hv.storage()).await {
+                    Ok(pools) => {
+                        let _ = facts.send(Fact::Storage { host, pools });
+                    }
+                    Err(crate::supervisor::seams::HvError::Unsupported(_)) => {
+                        skip.lock().unwrap_or_else(|e| e.into_inner()).insert(host);
+                    }
+                    Err(e) => warn!(target: "3rc", "cannot read the storage pools of {host}: {e}"),
+                }
+            });
+        }
     }
 
     /// Feed an action's outcome to the engine.
@@ -270,6 +324,7 @@ impl Supervisor {
         for row in &recovered.inventory {
             let (vcpus, mem) = inventory::size_from_xml(&row.xml);
             self.engine.restore(&row.vm, &row.host, vcpus, mem);
+            self.engine.set_disks(&row.vm, inventory::disks_from_xml(&row.xml));
         }
         let now = self.clock.now();
         for a in &recovered.interrupted {
@@ -301,10 +356,12 @@ impl Supervisor {
             budget -= 1;
             let (ctx, vm, host, reading) =
                 (self.ctx.clone(), vm.to_string(), host.to_string(), self.reading_xml.clone());
+            let facts = self.facts_tx.clone();
             tokio::spawn(async move {
                 let name = vm.clone();
                 match ops::on(&ctx, &host, "domain_xml", move |hv| hv.domain_xml(&name)).await {
                     Ok(xml) => {
+                        let _ = facts.send(Fact::Disks { vm: vm.clone(), disks: inventory::disks_from_xml(&xml) });
                         let (v, h) = (vm.clone(), host.clone());
                         ops::relocate::persist(&ctx, move |inv| inv.put(&v, &h, xml)).await;
                     }

@@ -59,6 +59,11 @@ pub trait Hypervisor: Send {
     fn shutdown(&mut self, vm: &str) -> Result<(), HvError>;
     /// Live-migrate to another host. `Unsupported` where the driver cannot.
     fn migrate_live(&mut self, vm: &str, dest: &MigrateTo) -> Result<(), HvError>;
+    /// The host's storage pools and their volumes (read every few cycles, not every probe).
+    /// `Unsupported` where the backend cannot tell: placement then does not check disks.
+    fn storage(&mut self) -> Result<Vec<crate::core::PoolObs>, HvError> {
+        Err(HvError::Unsupported("storage pools".into()))
+    }
 }
 
 /// Power state as a fence agent reports it.

@@ -148,6 +148,11 @@ up() {
     done
     if [ ! -d "$DIR/qemu-cache" ] && [ -d "$DIR/hosts/$h/cache/qemu" ]; then cp -a "$DIR/hosts/$h/cache/qemu" "$DIR/qemu-cache"; fi
   done
+  # The shared directory is a storage pool on every host: placement checks VMs' disks there.
+  for i in $(seq 1 "$n"); do
+    virsh_h "hv$i" pool-define-as shared dir --target "$DIR/shared" >/dev/null
+    virsh_h "hv$i" pool-start shared >/dev/null
+  done
   LAB_UP_OK=1
   echo "lab $ID up in $DIR: $n hosts, $per VMs each"
 }

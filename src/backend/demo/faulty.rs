@@ -72,4 +72,8 @@ impl Hypervisor for FaultyHost {
     fn migrate_live(&mut self, vm: &str, dest: &MigrateTo) -> Result<(), HvError> {
         self.with_inner(|hv| hv.migrate_live(vm, dest))
     }
+
+    fn storage(&mut self) -> Result<Vec<crate::core::PoolObs>, HvError> {
+        self.with_inner(|hv| hv.storage())
+    }
 }

@@ -159,6 +159,10 @@ impl Hypervisor for LibvirtHost {
     fn migrate_live(&mut self, vm: &str, dest: &MigrateTo) -> Result<(), HvError> {
         self.call("migrate", |c| ops::migrate_live(c, vm, dest))
     }
+
+    fn storage(&mut self) -> Result<Vec<crate::core::PoolObs>, HvError> {
+        self.call("storage", |c| super::storage::pools(c).map_err(|e| to_hv(&e, None)))
+    }
 }
 
 /// For a `test:///ABSOLUTE/PATH.xml` URI whose file does not exist, that path.

@@ -16,6 +16,7 @@ mod host;
 mod ops;
 mod probe;
 mod states;
+mod storage;
 
 #[cfg(test)]
 mod tests;

@@ -183,7 +183,7 @@ fn lab_3rc_killed_during_a_recovery_and_restarted_converges_without_a_double_run
     sup.wait_for(&lab, "all healthy again", Duration::from_secs(60), |s| {
         let t = s.text();
         vms.iter().all(|v| {
-            let last = t.lines().filter(|l| l.contains(&format!("vm {v} "))).filter(|l| l.contains(" -> ")).last();
+            let last = t.lines().filter(|l| l.contains(&format!("vm {v} "))).rfind(|l| l.contains(" -> "));
             last.is_some_and(|l| l.contains("-> Healthy"))
         })
     });

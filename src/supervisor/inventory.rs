@@ -120,7 +120,7 @@ pub fn disks_from_xml(xml: &str) -> Vec<String> {
         rest = &rest[i..];
         let end = rest.find("</disk>").unwrap_or(rest.len());
         let block = &rest[..end];
-        rest = &rest[end.min(rest.len())..].get(1..).unwrap_or("");
+        rest = rest[end.min(rest.len())..].get(1..).unwrap_or("");
         let open = &block[..block.find('>').unwrap_or(block.len())];
         if attr(open, "device").is_some_and(|d| d != "disk" && d != "lun") {
             continue;

@@ -3,7 +3,6 @@
 //! reported as not recoverable elsewhere and handed to a person (its policy forbids reinstall);
 //! a VM whose disk no pool knows of is not held back by storage.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 use threerc::backend::demo::DemoCluster;

@@ -4,7 +4,8 @@
 //! exit code answers (for `status`: 0 on, 2 off, anything else an error).
 //!
 //! Secrets stay out of logs: options whose key contains "passw" are never shown; pass them with
-//! the agents' own `password_script` option, or `password_file` here (read when the agent runs).
+//! the agents' own `password_script` option, `password_file` (a file read when the agent runs)
+//! or `password_env` (an environment variable of 3RC's, read when the agent runs).
 
 use crate::supervisor::seams::{Fencer, PowerStatus};
 use std::collections::BTreeMap;
@@ -32,6 +33,10 @@ impl CommandAgent {
             if k == "password_file" {
                 let secret = std::fs::read_to_string(v).map_err(|e| format!("cannot read password_file {v}: {e}"))?;
                 text.push_str(&format!("password={}\n", secret.trim_end_matches(['\n', '\r'])));
+            } else if k == "password_env" {
+                let secret =
+                    std::env::var(v).map_err(|_| format!("password_env: environment variable {v} is not set"))?;
+                text.push_str(&format!("password={secret}\n"));
             } else {
                 text.push_str(&format!("{k}={v}\n"));
             }
@@ -93,8 +98,16 @@ impl CommandAgent {
     fn redact(&self, text: &str) -> String {
         let mut t = text.to_string();
         for (k, v) in &self.options {
-            if k.contains("passw") && !v.is_empty() {
-                t = t.replace(v.as_str(), "***");
+            let secret = match k.as_str() {
+                "password_env" => std::env::var(v).ok(),
+                "password_file" => {
+                    std::fs::read_to_string(v).ok().map(|s| s.trim_end_matches(['\n', '\r']).to_string())
+                }
+                _ if k.contains("passw") => Some(v.clone()),
+                _ => None,
+            };
+            if let Some(s) = secret.filter(|s| !s.is_empty()) {
+                t = t.replace(s.as_str(), "***");
             }
         }
         t
@@ -174,6 +187,21 @@ exit 1"#;
         assert!(e.contains("exited with 1: login failed for ***"), "{e}");
         let missing = CommandAgent::new("/nonexistent/fence_x", BTreeMap::new(), Duration::from_secs(1));
         assert!(missing.status().unwrap_err().starts_with("cannot run fence agent /nonexistent/fence_x"));
+    }
+
+    #[test]
+    fn the_password_can_come_from_the_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let var = "THREERC_TEST_FENCE_SECRET";
+        std::env::set_var(var, "env-s3cret");
+        let opts = BTreeMap::from([("password_env".to_string(), var.to_string())]);
+        let a = CommandAgent::new(&agent(dir.path(), POWER), opts, Duration::from_secs(10));
+        assert_eq!(a.status(), Ok(PowerStatus::On));
+        let calls = std::fs::read_to_string(dir.path().join("calls")).unwrap();
+        assert!(calls.contains("password=env-s3cret") && !calls.contains("password_env"), "{calls}");
+        let unset = BTreeMap::from([("password_env".to_string(), "THREERC_TEST_UNSET_VAR".to_string())]);
+        let b = CommandAgent::new(&agent(dir.path(), POWER), unset, Duration::from_secs(10));
+        assert_eq!(b.status(), Err("password_env: environment variable THREERC_TEST_UNSET_VAR is not set".into()));
     }
 
     #[test]

@@ -40,12 +40,26 @@ pub struct LibvirtHost {
     conn: Option<Connect>,
     keepalive: Option<Keepalive>,
     bulk: BulkSupport,
+    /// After a failed connection attempt: no new attempt before this instant, and the error.
+    backoff: Option<(std::time::Instant, std::time::Duration, String)>,
 }
+
+/// Reconnection backoff: the first retry after 250 ms, doubling up to 8 s. A dead host is not
+/// hammered with connection attempts (each may wait for TCP), and a returning host is noticed
+/// within 8 s.
+const BACKOFF_FIRST: std::time::Duration = std::time::Duration::from_millis(250);
+const BACKOFF_MAX: std::time::Duration = std::time::Duration::from_secs(8);
 
 impl LibvirtHost {
     /// No connection is opened here: the first call opens it.
     pub fn new(uri: impl Into<String>) -> Self {
-        LibvirtHost { uri: uri.into(), conn: None, keepalive: Some(Keepalive::default()), bulk: BulkSupport::Unknown }
+        LibvirtHost {
+            uri: uri.into(),
+            conn: None,
+            keepalive: Some(Keepalive::default()),
+            bulk: BulkSupport::Unknown,
+            backoff: None,
+        }
     }
 
     /// Keepalive settings for connections opened from now on; `None` disables keepalive.
@@ -77,6 +91,29 @@ impl LibvirtHost {
     }
 
     fn open(&mut self) -> Result<Connect, HvError> {
+        if let Some((at, _, err)) = &self.backoff {
+            let now = std::time::Instant::now();
+            if now < *at {
+                let wait = crate::core::time::human(*at - now);
+                return Err(HvError::Unreachable(format!("{err} (next attempt in {wait})")));
+            }
+        }
+        let result = self.try_open();
+        match &result {
+            Ok(_) => self.backoff = None,
+            Err(e) => {
+                let delay = self.backoff.as_ref().map_or(BACKOFF_FIRST, |(_, d, _)| (*d * 2).min(BACKOFF_MAX));
+                let msg = match e {
+                    HvError::Unreachable(m) => m.clone(),
+                    other => other.to_string(),
+                };
+                self.backoff = Some((std::time::Instant::now() + delay, delay, msg));
+            }
+        }
+        result
+    }
+
+    fn try_open(&mut self) -> Result<Connect, HvError> {
         if let Some(path) = missing_test_file(&self.uri) {
             // libxml2 (not libvirt, so not silenced by `init`) would print "I/O warning: failed
             // to load external entity" to stderr for a missing file and tear the console.

@@ -218,8 +218,12 @@ fn reconnects_on_the_next_call_once_the_host_is_back() {
     let path = dir.path().join("host.xml");
     let mut h = LibvirtHost::new(format!("test://{}", path.display()));
     assert!(matches!(h.probe(), Err(HvError::Unreachable(_))));
-    // The "host" comes back: the next call opens a new connection by itself.
+    // The "host" comes back; within the backoff no new attempt is made, after it the next call
+    // opens a new connection by itself.
     host_file(&dir, &[domain("web1", 2, 2, None)]);
+    let r = h.probe();
+    assert!(matches!(&r, Err(HvError::Unreachable(m)) if m.contains("does not exist (next attempt in")), "{r:?}");
+    std::thread::sleep(std::time::Duration::from_millis(300));
     assert_eq!(h.probe().map(|p| p.domains.len()), Ok(1));
     assert!(h.is_connected());
 }

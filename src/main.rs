@@ -41,7 +41,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Cmd::Run { config, headless, theme, log_file } => {
+        Cmd::Run { config, headless, theme, readonly, log_file } => {
             let cfg = Config::load(&config)?;
             let log = log_file.unwrap_or_else(|| cfg.state_dir.clone().unwrap_or_default().join("3rc.log"));
             let fencers = app::fencers(&cfg, None)?;
@@ -55,9 +55,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             app::ensure_parent(&log)?;
             threerc::ui::init_logging(Some(&log))?;
             let (sup, handle) = app::assemble(&cfg, app::libvirt_connector(), fencers)?;
-            app::console::run(sup, handle, theme, format!("3RC {}", cfg.path.display()), None).await
+            let mut console = cfg.console.clone();
+            console.readonly |= readonly;
+            let setup =
+                app::console::ConsoleSetup { theme, title: format!("3RC {}", cfg.path.display()), config: console };
+            app::console::run(sup, handle, setup, None).await
         }
-        Cmd::Demo { assets, theme, no_faults, seed, log_file } => {
+        Cmd::Demo { assets, theme, no_faults, seed, readonly, log_file } => {
             let assets = app::assets_dir(assets);
             let cfg = Config::load(&assets.join("demo").join("cluster.toml"))?;
             let theme = load_theme(theme.or(cfg.console.theme.clone()), &assets)?;
@@ -76,7 +80,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 threerc::backend::demo::InjectorConfig::new(seed, vms),
                 enabled.clone(),
             )?;
-            let result = app::console::run(sup, handle, theme, "3RC demo".into(), Some(enabled)).await;
+            let mut console = cfg.console.clone();
+            console.readonly |= readonly;
+            let setup = app::console::ConsoleSetup { theme, title: "3RC demo".into(), config: console };
+            let result = app::console::run(sup, handle, setup, Some(enabled)).await;
             drop(injector);
             result
         }

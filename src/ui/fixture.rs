@@ -114,6 +114,10 @@ pub fn keys(seq: &str) -> Vec<KeyEvent> {
                 "end" => KeyEvent::from(KeyCode::End),
                 "enter" => KeyEvent::from(KeyCode::Enter),
                 "esc" => KeyEvent::from(KeyCode::Esc),
+                "backspace" => KeyEvent::from(KeyCode::Backspace),
+                "left" => KeyEvent::from(KeyCode::Left),
+                "right" => KeyEvent::from(KeyCode::Right),
+                "space" => KeyEvent::from(KeyCode::Char(' ')),
                 n if n.starts_with("C-") && n.len() == 3 => {
                     KeyEvent::new(KeyCode::Char(n.as_bytes()[2] as char), KeyModifiers::CONTROL)
                 }

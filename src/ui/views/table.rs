@@ -13,7 +13,9 @@ use ratatui::Frame;
 pub struct Spec<'a> {
     pub title: &'a str,
     pub focused: bool,
-    pub headers: &'a [&'a str],
+    pub headers: Vec<String>,
+    /// Shown after the position in the title, e.g. the filter.
+    pub note: String,
     pub widths: Vec<Constraint>,
     pub len: usize,
 }
@@ -35,8 +37,8 @@ pub fn draw<'a>(
     let selected = selection.index();
 
     let position = match selected {
-        Some(i) => format!(" {} {}/{} ", spec.title, i + 1, spec.len),
-        None => format!(" {} 0 ", spec.title),
+        Some(i) => format!(" {} {}/{} {}", spec.title, i + 1, spec.len, spec.note),
+        None => format!(" {} 0 {}", spec.title, spec.note),
     };
     let border = if spec.focused { ui.border_focus } else { ui.border };
     let block = Block::bordered()
@@ -58,7 +60,7 @@ pub fn draw<'a>(
             }
         })
         .collect();
-    let header = Row::new(spec.headers.iter().map(|h| Cell::from(*h)))
+    let header = Row::new(spec.headers.into_iter().map(Cell::from))
         .style(Style::new().fg(ui.header).add_modifier(Modifier::BOLD));
     let table = Table::new(rows, spec.widths).header(header).block(block).column_spacing(1).style(theme.base());
     frame.render_widget(table, area);
@@ -68,4 +70,21 @@ pub fn draw<'a>(
 pub fn fit_column<'s>(header: &str, cells: impl Iterator<Item = &'s str>, max: u16) -> Constraint {
     let widest = cells.map(|c| c.chars().count()).max().unwrap_or(0).max(header.chars().count());
     Constraint::Length((widest as u16).min(max))
+}
+
+/// Headers with the sort arrow after the sorted column (`sortable` columns come first).
+pub fn headers(all: &[&str], sort: crate::ui::rows::Sort, sortable: usize) -> Vec<String> {
+    all.iter()
+        .enumerate()
+        .map(|(i, h)| if i < sortable { format!("{h}{}", sort.marker(i)) } else { h.to_string() })
+        .collect()
+}
+
+/// The filter, for a table's title.
+pub fn note(filter: &str) -> String {
+    if filter.is_empty() {
+        String::new()
+    } else {
+        format!("/{filter} ")
+    }
 }

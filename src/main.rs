@@ -51,7 +51,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 sup.run(app::terminated()).await;
                 return Ok(());
             }
-            let theme = load_theme(theme.or(cfg.console.theme.clone()), &app::assets_dir(None))?;
+            let theme = load_theme(theme, cfg.console.theme.as_deref(), &app::assets_dir(None))?;
             app::ensure_parent(&log)?;
             threerc::ui::init_logging(Some(&log))?;
             let (sup, handle) = app::assemble(&cfg, app::libvirt_connector(), fencers)?;
@@ -64,7 +64,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Demo { assets, theme, no_faults, seed, readonly, log_file } => {
             let assets = app::assets_dir(assets);
             let cfg = Config::load(&assets.join("demo").join("cluster.toml"))?;
-            let theme = load_theme(theme.or(cfg.console.theme.clone()), &assets)?;
+            let theme = load_theme(theme, cfg.console.theme.as_deref(), &assets)?;
             let log = log_file.unwrap_or_else(|| std::env::temp_dir().join("3rc-demo.log"));
             threerc::ui::init_logging(Some(&log))?;
             threerc::backend::libvirt::init();
@@ -90,9 +90,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-fn load_theme(name: Option<String>, assets: &std::path::Path) -> anyhow::Result<threerc::ui::Theme> {
-    match name {
-        None => Ok(threerc::ui::Theme::builtin_default()),
-        Some(n) => threerc::ui::Theme::load(&n, &app::themes_dir(assets)),
-    }
+fn load_theme(
+    cli: Option<String>,
+    config: Option<&str>,
+    assets: &std::path::Path,
+) -> anyhow::Result<threerc::ui::Theme> {
+    let no_color = std::env::var_os("NO_COLOR");
+    threerc::ui::Theme::select(cli.as_deref(), config, no_color.as_deref(), &app::themes_dir(assets))
 }

@@ -18,6 +18,8 @@ mod text;
 mod vms;
 
 #[cfg(test)]
+mod snapshots;
+#[cfg(test)]
 mod tests;
 
 pub use vms::in_flight;

@@ -37,7 +37,7 @@ pub fn draw(frame: &mut Frame, app: &App, theme: &Theme) {
 
 fn button(text: &str, focused: bool, enabled: bool, theme: &Theme) -> Span<'static> {
     let style = if focused {
-        Style::new().fg(theme.ui.selection_fg).bg(theme.ui.selection_bg).add_modifier(Modifier::BOLD)
+        theme.selection(true).add_modifier(Modifier::BOLD)
     } else if enabled {
         theme.base()
     } else {
@@ -100,7 +100,7 @@ fn picker(frame: &mut Frame, area: Rect, p: &Picker, theme: &Theme) {
             Some(r) => format!("no: {r}"),
         };
         let style = if Some(i) == chosen {
-            Style::new().fg(theme.ui.selection_fg).bg(theme.ui.selection_bg)
+            theme.selection(true)
         } else if t.refusal.is_some() {
             Style::new().fg(theme.ui.dim)
         } else {
@@ -119,18 +119,25 @@ fn picker(frame: &mut Frame, area: Rect, p: &Picker, theme: &Theme) {
 
 fn help(frame: &mut Frame, area: Rect, app: &App, scroll: u16, theme: &Theme) {
     let key_style = Style::new().fg(theme.ui.key_hint).add_modifier(Modifier::BOLD);
-    let entries: Vec<Line> = app
+    let bindings: Vec<(String, String)> = app
         .keymap()
         .for_screen(app.screen())
         .map(|b| {
             let keys: Vec<String> = b.keys.iter().map(|k| k.to_string()).collect();
             let danger = if b.dangerous { " !" } else { "" };
-            Line::from(vec![
-                Span::styled(format!("{:<12}", keys.join(" ")), key_style),
-                Span::styled(format!("{}{danger}", b.description), theme.base()),
-            ])
+            (keys.join(" "), format!("{}{danger}", b.description))
         })
         .collect();
+    let key_width = bindings.iter().map(|(k, _)| k.chars().count()).max().unwrap_or(0) + 1;
+    let mut entries: Vec<Line> = bindings
+        .into_iter()
+        .map(|(k, d)| {
+            Line::from(vec![Span::styled(format!("{k:<key_width$}"), key_style), Span::styled(d, theme.base())])
+        })
+        .collect();
+    if !app.readonly() {
+        entries.push(Line::styled("! changes the cluster", Style::new().fg(theme.ui.dim)));
+    }
     let rect = centred(area, 84, area.height.saturating_sub(2));
     frame.render_widget(Clear, rect);
     let title = if app.readonly() { "Help (read-only)" } else { "Help" };

@@ -45,11 +45,7 @@ pub fn draw<'a>(
         .border_style(Style::new().fg(border))
         .title(Line::styled(position, Style::new().fg(ui.title).add_modifier(Modifier::BOLD)));
 
-    let selected_style = if spec.focused {
-        Style::new().fg(ui.selection_fg).bg(ui.selection_bg)
-    } else {
-        Style::new().fg(ui.selection_inactive_fg).bg(ui.selection_inactive_bg)
-    };
+    let selected_style = theme.selection(spec.focused);
     let rows: Vec<Row> = window
         .map(|i| {
             let cells = row(i);

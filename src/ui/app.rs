@@ -319,7 +319,8 @@ impl App {
                 return self.open(screen);
             }
             Action::Back => {
-                if !self.filter.is_empty() {
+                // In a table, Esc clears the filter first; a VM's detail has none: Esc goes back.
+                if !self.filter.is_empty() && !matches!(self.screen(), Screen::Vm(_)) {
                     self.filter.clear();
                     self.sync_selections();
                 } else if self.stack.len() > 1 {
@@ -519,6 +520,11 @@ impl App {
 
     pub fn detail_scroll(&self) -> u16 {
         self.detail_scroll
+    }
+
+    /// The view knows how long the detail is: it keeps the scroll within it.
+    pub fn clamp_detail_scroll(&mut self, max: u16) {
+        self.detail_scroll = self.detail_scroll.min(max);
     }
 
     /// The domain XML of the VM in the detail view (`None` inside while it is fetched).

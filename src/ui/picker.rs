@@ -55,10 +55,19 @@ pub fn targets(view: &ClusterView, vm: &str) -> Vec<Target> {
                     _ => None,
                 })
             });
+            let group_there = v.anti_affinity.as_ref().filter(|g| {
+                view.vms.iter().any(|o| {
+                    o.name != v.name
+                        && o.host.as_deref() == Some(h.name.as_str())
+                        && o.anti_affinity.as_ref() == Some(*g)
+                })
+            });
             let refusal = if v.host.as_deref() == Some(h.name.as_str()) {
                 Some("the VM runs here".to_string())
             } else if h.state != HostState::Online {
                 Some(format!("host is {}", h.state.label()))
+            } else if let Some(g) = group_there {
+                Some(format!("anti-affinity group {g} already has a VM here"))
             } else if let Some(free) = free_memory_kib {
                 if free < v.memory_kib as i64 {
                     Some(format!("needs {}, {} free", gib(v.memory_kib), gib(free.max(0) as u64)))
@@ -132,6 +141,18 @@ mod tests {
         assert_eq!(why("hv3").as_deref(), Some("host is Suspect"));
         let hv1 = t.iter().find(|x| x.host == "hv1").unwrap();
         assert_eq!((hv1.free_vcpus, hv1.free_memory_kib), (Some(20), Some(80 * 1024 * 1024)));
+    }
+
+    #[test]
+    fn a_host_holding_a_vm_of_the_same_anti_affinity_group_is_refused() {
+        let mut view = cluster();
+        view.hosts[2].state = HostState::Online;
+        view.hosts[2].capacity = view.hosts[0].capacity;
+        view.vms[0].anti_affinity = Some("web".into());
+        view.vms[1].anti_affinity = Some("web".into()); // web2 on hv3
+        let t = targets(&view, "web1");
+        let hv3 = t.iter().find(|x| x.host == "hv3").unwrap();
+        assert_eq!(hv3.refusal.as_deref(), Some("anti-affinity group web already has a VM here"));
     }
 
     #[test]

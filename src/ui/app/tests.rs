@@ -196,6 +196,10 @@ fn slash_filters_and_esc_clears_the_filter() {
     assert_eq!(a.selected_vm(), Some("db2"), "the selection moves into the filtered rows");
     press(&mut a, "<enter>j");
     assert_eq!(a.selected_vm(), Some("db1"));
+    press(&mut a, "<enter>");
+    assert_eq!(a.screen(), &Screen::Vm("db1".into()));
+    press(&mut a, "<esc>");
+    assert_eq!((a.screen(), a.filter()), (&Screen::Overview, "db"), "Esc in a detail goes back, the filter stays");
     press(&mut a, "<esc>");
     assert_eq!(a.filter(), "");
     assert_eq!(a.selected_vm(), Some("db1"));

@@ -183,8 +183,9 @@ fn vm_lines(v: &VmView, now: u64, xml: Option<&(String, Option<String>)>, theme:
     lines
 }
 
-pub fn draw_vm(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, name: &str) {
-    let view = app.view();
+pub fn draw_vm(frame: &mut Frame, area: Rect, app: &mut App, theme: &Theme, name: &str) {
+    let snapshot = app.snapshot();
+    let view = &snapshot;
     let title = format!(" VM {name} ");
     let Some(v) = view.vm(name) else {
         let p = Paragraph::new(format!("{name} is no longer in the cluster")).block(block(title, theme));
@@ -192,6 +193,11 @@ pub fn draw_vm(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, name: &s
         return;
     };
     let lines = vm_lines(v, view.at.0, app.xml(), theme);
+    // Scroll no further than the last line (wrapped lines counted), so End shows the end.
+    let inner_width = area.width.saturating_sub(2).max(1) as usize;
+    let total: usize = lines.iter().map(|l| l.width().max(1).div_ceil(inner_width)).sum();
+    let max = total.saturating_sub(area.height.saturating_sub(2) as usize);
+    app.clamp_detail_scroll(max.min(u16::MAX as usize) as u16);
     let p = Paragraph::new(lines)
         .block(block(title, theme))
         .style(theme.base())

@@ -18,6 +18,7 @@ use crate::core::{ClusterView, Command, HostState, Subject, VmState};
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind};
 use std::sync::Arc;
 use std::time::Instant;
+use tui_logger::TuiWidgetEvent;
 
 /// Which table the movement keys act on in the overview.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -67,6 +68,10 @@ pub struct App {
     /// Scroll of the VM detail view, in lines.
     detail_scroll: u16,
     show_log: bool,
+    /// Keys go to the log pane (its target and level selector).
+    log_focus: bool,
+    /// Keys for the log pane's widget state, applied by the event loop.
+    log_keys: Vec<TuiWidgetEvent>,
     /// The demo fault injector's state; `None` outside the demo.
     injector: Option<bool>,
     keymap: Keymap,
@@ -98,6 +103,8 @@ impl App {
             host_vms: Selection::default(),
             detail_scroll: 0,
             show_log: true,
+            log_focus: false,
+            log_keys: Vec::new(),
             injector,
             keymap: Keymap::new(injector.is_some(), false),
             readonly: false,
@@ -219,8 +226,49 @@ impl App {
         if self.input.is_some() {
             return self.input_key(key, now);
         }
+        if self.log_focus {
+            self.log_key(key);
+            return None;
+        }
         let action = self.keymap.action_for(&key, self.screen())?;
         self.apply(action, now)
+    }
+
+    /// A key while the log pane has the focus: arrows pick a target and its level (tui-logger's
+    /// selector), `t` hides or shows the targets, PgUp/PgDn scroll, Esc, `L` or Tab leave.
+    fn log_key(&mut self, key: KeyEvent) {
+        use TuiWidgetEvent as E;
+        let ev = match key.code {
+            KeyCode::Esc | KeyCode::Tab | KeyCode::Char('L') => {
+                self.log_focus = false;
+                E::EscapeKey
+            }
+            KeyCode::Up | KeyCode::Char('k') => E::UpKey,
+            KeyCode::Down | KeyCode::Char('j') => E::DownKey,
+            KeyCode::Left | KeyCode::Char('h') => E::LeftKey,
+            KeyCode::Right | KeyCode::Char('l') => E::RightKey,
+            KeyCode::Char('+') => E::PlusKey,
+            KeyCode::Char('-') => E::MinusKey,
+            KeyCode::Char('t') => E::HideKey,
+            KeyCode::Char(' ') => E::SpaceKey,
+            KeyCode::PageUp => E::PrevPageKey,
+            KeyCode::PageDown => E::NextPageKey,
+            KeyCode::Char('q') => {
+                self.quit = true;
+                return;
+            }
+            _ => return,
+        };
+        self.log_keys.push(ev);
+    }
+
+    /// The keys for the log pane since the last call.
+    pub fn take_log_keys(&mut self) -> Vec<TuiWidgetEvent> {
+        std::mem::take(&mut self.log_keys)
+    }
+
+    pub fn log_focus(&self) -> bool {
+        self.log_focus
     }
 
     fn input_key(&mut self, key: KeyEvent, now: Instant) -> Option<UiRequest> {
@@ -300,7 +348,14 @@ impl App {
             Action::PageDown => self.move_focused(|s, n| s.move_page(n, true), 10),
             Action::Top => self.move_focused(|s, n| s.select_index(n, 0), i32::MIN),
             Action::Bottom => self.move_focused(|s, n| s.select_index(n, n.len().saturating_sub(1)), i32::MAX),
-            Action::ToggleLog => self.show_log = !self.show_log,
+            Action::ToggleLog => {
+                self.show_log = !self.show_log;
+                self.log_focus &= self.show_log;
+            }
+            Action::FocusLog => {
+                self.show_log = true;
+                self.log_focus = true;
+            }
             Action::ToggleFaultInjector => {
                 let on = self.injector?;
                 let what = if on { "off" } else { "on" };

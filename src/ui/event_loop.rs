@@ -53,6 +53,9 @@ pub async fn run(
                     if let Some(request) = app.handle_key(key, Instant::now()) {
                         send(&requests, request, &mut app);
                     }
+                    for ev in app.take_log_keys() {
+                        log_state.transition(ev);
+                    }
                 }
                 // Resize and the rest: the redraw at the top of the loop is all they need.
                 Some(Ok(_)) => {}

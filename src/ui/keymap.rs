@@ -35,6 +35,8 @@ pub enum Action {
     SortNext,
     SortReverse,
     ToggleLog,
+    /// Keys go to the log pane: targets, levels, scrolling.
+    FocusLog,
     ToggleFaultInjector,
     Migrate,
     Start,
@@ -243,6 +245,7 @@ const ROWS: &[Row] = &[
     Row(&[Key::ch('a')], A::AckAlarm, "ack", "ack alarm", true, S::Everywhere, true),
     Row(&[Key::ch('p')], A::P2v, "p2v", "P2V wizard", false, S::Overview, true),
     Row(&[Key::ch('l')], A::ToggleLog, "log", "log pane", false, S::Everywhere, false),
+    Row(&[Key::ch('L')], A::FocusLog, "log_focus", "log: filter by target and level", false, S::Everywhere, false),
 ];
 
 /// The default bindings, built from [`ROWS`], plus the demo's fault injector.

@@ -25,6 +25,7 @@ mod confirm;
 mod event_loop;
 mod flash;
 mod keymap;
+mod keys;
 mod logging;
 mod picker;
 mod rows;
@@ -41,6 +42,38 @@ pub use event_loop::run;
 pub use keymap::{Context as KeymapContext, Keymap};
 pub use logging::init_logging;
 pub use theme::Theme;
+
+/// One console drawn on any ratatui backend, without a terminal or channels: for benchmarks
+/// (a frame with 20,000 VMs) and tools that want a picture of the console.
+pub struct Renderer {
+    app: app::App,
+    theme: Theme,
+    log: tui_logger::TuiWidgetState,
+}
+
+impl Renderer {
+    pub fn new(view: std::sync::Arc<crate::core::ClusterView>, theme: Theme) -> Renderer {
+        Renderer { app: app::App::new("3RC", view, None), theme, log: tui_logger::TuiWidgetState::new() }
+    }
+
+    /// A new snapshot, as the supervisor sends them.
+    pub fn set_view(&mut self, view: std::sync::Arc<crate::core::ClusterView>) {
+        self.app.set_view(view);
+    }
+
+    /// Press keys: `"/web<enter>"`, `"G"`, `"<tab>"` (the names of the test key parser:
+    /// `<tab> <up> <down> <pgup> <pgdown> <home> <end> <enter> <esc>`).
+    pub fn press(&mut self, seq: &str) -> anyhow::Result<()> {
+        for key in keys::parse(seq).map_err(anyhow::Error::msg)? {
+            self.app.handle_key(key, std::time::Instant::now());
+        }
+        Ok(())
+    }
+
+    pub fn draw(&mut self, frame: &mut ratatui::Frame) {
+        views::draw(frame, &mut self.app, &self.theme, &self.log);
+    }
+}
 
 /// What the console asks of the rest of 3RC.
 #[derive(Clone, Debug, PartialEq, Eq)]

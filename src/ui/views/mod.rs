@@ -45,7 +45,12 @@ pub fn draw(frame: &mut Frame, app: &mut App, theme: &Theme, log_state: &TuiWidg
         Screen::Host(_) => detail::HOST_LINES.min(area.height * 2 / 5),
         Screen::Vm(_) => 0,
     };
-    let log_height = if app.show_log() { (area.height / 4).clamp(4, 12) } else { 0 };
+    let log_height = match (app.show_log(), app.log_focus()) {
+        (false, _) => 0,
+        (true, false) => (area.height / 4).clamp(4, 12),
+        // Focused, the log takes half the screen: the target selector needs rows.
+        (true, true) => (area.height / 2).max(6),
+    };
 
     let [title_area, alarms_area, hosts_area, vms_area, log_area, status_area] = Layout::vertical([
         Constraint::Length(1),
@@ -71,7 +76,7 @@ pub fn draw(frame: &mut Frame, app: &mut App, theme: &Theme, log_state: &TuiWidg
         Screen::Vm(v) => detail::draw_vm(frame, vms_area, app, theme, v),
     }
     if app.show_log() {
-        log::draw(frame, log_area, theme, log_state);
+        log::draw(frame, log_area, theme, log_state, app.log_focus());
     }
     status::draw(frame, status_area, app, theme);
     popup::draw(frame, app, theme);

@@ -217,3 +217,15 @@ fn every_shipped_theme_renders_every_view_at_80x24_and_200x60() {
         }
     }
 }
+
+#[test]
+fn the_focused_log_shows_the_target_selector_and_its_own_hints() {
+    let mut a = app();
+    press(&mut a, "L");
+    let buf = render(&mut a, &Theme::builtin_default(), 100, 30);
+    // Two boxes side by side: the target selector and the log.
+    assert!(find(&buf, "┐┌ Log").is_some(), "{}", screen(&buf));
+    assert!(screen(&buf).lines().last().unwrap().contains("LOG  ↑↓ target"), "{}", screen(&buf));
+    let (x, y) = find(&buf, "┐┌ Log").unwrap();
+    assert_eq!(buf[(x, y)].fg, Theme::builtin_default().ui.border_focus);
+}

@@ -30,6 +30,15 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         return;
     }
 
+    if app.log_focus() {
+        let line = Line::from(vec![
+            Span::styled(" LOG ", key),
+            Span::styled(" ↑↓ target  ←→ level shown  +- level captured  t targets  PgUp/PgDn scroll  Esc back", bar),
+        ]);
+        frame.render_widget(Paragraph::new(line).style(bar), area);
+        return;
+    }
+
     let flash: Vec<Span> = match app.flash() {
         Some(f) => {
             let colour = match f.level {

@@ -57,8 +57,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let (sup, handle) = app::assemble(&cfg, app::libvirt_connector(), fencers)?;
             let mut console = cfg.console.clone();
             console.readonly |= readonly;
-            let setup =
-                app::console::ConsoleSetup { theme, title: format!("3RC {}", cfg.path.display()), config: console };
+            let source = cfg.path.display().to_string();
+            let setup = app::console::ConsoleSetup { theme, title: format!("3RC {source}"), config: console, source };
             app::console::run(sup, handle, setup, None).await
         }
         Cmd::Demo { assets, theme, no_faults, seed, readonly, log_file } => {
@@ -82,7 +82,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             )?;
             let mut console = cfg.console.clone();
             console.readonly |= readonly;
-            let setup = app::console::ConsoleSetup { theme, title: "3RC demo".into(), config: console };
+            let source = cfg.path.display().to_string();
+            let setup = app::console::ConsoleSetup { theme, title: "3RC demo".into(), config: console, source };
             let result = app::console::run(sup, handle, setup, Some(enabled)).await;
             drop(injector);
             result

@@ -31,6 +31,8 @@ pub struct ConsoleSetup {
     pub theme: ui::Theme,
     pub title: String,
     pub config: ConsoleConfig,
+    /// The config file, for errors in `[console.keys]`.
+    pub source: String,
 }
 
 /// The session's keymap; an error names the `[console.keys]` entry at fault.
@@ -86,7 +88,7 @@ pub async fn run(
     setup: ConsoleSetup,
     injector: Option<Arc<AtomicBool>>,
 ) -> anyhow::Result<()> {
-    let keymap = keymap(&setup.config, injector.is_some())?;
+    let keymap = keymap(&setup.config, injector.is_some()).map_err(|e| e.context(setup.source.clone()))?;
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let supervisor = tokio::spawn(sup.run(async {
         let _ = stop_rx.await;

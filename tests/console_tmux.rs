@@ -45,13 +45,18 @@ impl Session {
 
     /// Wait until the pane shows `text`; fail with the pane's content after `secs`.
     fn wait_for(&self, text: &str, secs: u64) -> String {
+        self.wait_until(&format!("{text:?}"), secs, |pane| pane.contains(text))
+    }
+
+    /// Wait until `pred` holds on the pane; fail with the pane's content after `secs`.
+    fn wait_until(&self, what: &str, secs: u64, pred: impl Fn(&str) -> bool) -> String {
         let end = Instant::now() + Duration::from_secs(secs);
         loop {
             let pane = self.pane();
-            if pane.contains(text) {
+            if pred(&pane) {
                 return pane;
             }
-            assert!(Instant::now() < end, "waited {secs} s for {text:?}; the pane shows:\n{pane}");
+            assert!(Instant::now() < end, "waited {secs} s for {what}; the pane shows:\n{pane}");
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -145,9 +150,10 @@ fn operate_the_demo_cluster_at_80x24_migrate_cancel_stop_drill_down_resize_and_q
 
     // A larger terminal: the layout follows.
     tmux(&["resize-window", "-t", &s.name, "-x", "120", "-y", "40"]);
-    let pane = s.wait_for("Hosts", 5);
-    let widest = pane.lines().map(|l| l.chars().count()).max().unwrap_or(0);
-    assert!(widest > 100, "after resize to 120 columns:\n{pane}");
+    let pane = s.wait_until("the console to redraw at 120 columns", 5, |pane| {
+        pane.lines().map(|l| l.chars().count()).max().unwrap_or(0) > 100
+    });
+    assert!(pane.lines().any(|l| l.starts_with("┌ Hosts") && l.chars().count() == 120), "{pane}");
 
     s.keys(&["q"]);
     let end = Instant::now() + Duration::from_secs(10);

@@ -229,3 +229,38 @@ fn the_focused_log_shows_the_target_selector_and_its_own_hints() {
     let (x, y) = find(&buf, "┐┌ Log").unwrap();
     assert_eq!(buf[(x, y)].fg, Theme::builtin_default().ui.border_focus);
 }
+
+/// A theme whose every key has its own true colour, and the set of those colours.
+fn distinct_theme() -> (Theme, Vec<Color>) {
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("themes/default.toml")).unwrap();
+    let mut n = 0u32;
+    let mut colours = Vec::new();
+    let out: String = text
+        .lines()
+        .map(|l| match l.split_once(" = \"") {
+            Some((key, _)) if key != "name" && !l.starts_with('#') => {
+                n += 1;
+                let c = Color::Rgb(1, (n / 256) as u8, (n % 256) as u8);
+                colours.push(c);
+                format!("{key} = \"#01{:02x}{:02x}\"\n", n / 256, n % 256)
+            }
+            _ => format!("{l}\n"),
+        })
+        .collect();
+    (Theme::parse(&out, "distinct.toml", None).unwrap(), colours)
+}
+
+#[test]
+fn every_cell_of_every_view_and_popup_takes_its_colours_from_the_theme() {
+    let (theme, colours) = distinct_theme();
+    for seq in ["", "m", "?", "<tab><enter>", "jj<enter>", "R", "r", "/db", ":vm", "L", "f"] {
+        let mut a = app();
+        press(&mut a, seq);
+        let buf = render(&mut a, &theme, 100, 30);
+        for (i, cell) in buf.content().iter().enumerate() {
+            let (x, y) = ((i % 100) as u16, (i / 100) as u16);
+            assert!(colours.contains(&cell.fg), "after {seq:?}: fg of ({x},{y}) {:?} is not from the theme", cell.fg);
+            assert!(colours.contains(&cell.bg), "after {seq:?}: bg of ({x},{y}) {:?} is not from the theme", cell.bg);
+        }
+    }
+}

@@ -119,3 +119,30 @@ pub async fn run(
     forwarder.abort();
     result
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_origin_says_who_and_how() {
+        assert_eq!(origin_of("console:alice", &Confirmation::NotNeeded), "console:alice");
+        assert_eq!(origin_of("console:alice", &Confirmation::Dialog), "console:alice (confirmed in a dialog)");
+        assert_eq!(
+            origin_of("console:alice", &Confirmation::Typed("web1".into())),
+            "console:alice (confirmed by typing web1)"
+        );
+    }
+
+    #[test]
+    fn the_example_config_remaps_keys_and_readonly_removes_dangerous_ones() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/example.toml");
+        let cfg = crate::config::Config::load(&path).unwrap();
+        assert_eq!(cfg.console.keys.get("restart"), Some(&vec!["r".to_string(), "F5".to_string()]));
+        let km = keymap(&cfg.console, false).unwrap();
+        let f5 = crossterm::event::KeyEvent::from(crossterm::event::KeyCode::F(5));
+        assert_eq!(km.action_for(&f5, &crate::ui::Screen::Overview), Some(crate::ui::Action::Restart));
+        let ro = ConsoleConfig { readonly: true, ..cfg.console };
+        assert_eq!(keymap(&ro, false).unwrap().action_for(&f5, &crate::ui::Screen::Overview), None);
+    }
+}

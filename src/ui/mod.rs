@@ -37,9 +37,10 @@ mod views;
 #[cfg(test)]
 mod fixture;
 
+pub use app::Screen;
 pub use confirm::Confirmation;
 pub use event_loop::run;
-pub use keymap::{Context as KeymapContext, Keymap};
+pub use keymap::{Action, Context as KeymapContext, Keymap};
 pub use logging::init_logging;
 pub use theme::Theme;
 

@@ -264,3 +264,26 @@ fn every_cell_of_every_view_and_popup_takes_its_colours_from_the_theme() {
         }
     }
 }
+
+#[test]
+fn popups_and_details_on_tiny_terminals_do_not_panic() {
+    let theme = Theme::builtin_default();
+    for seq in ["m", "?", "R", "r", "<tab><enter>", "jj<enter>", "L", "/x", ":"] {
+        for (w, h) in [(1, 1), (10, 3), (40, 10), (80, 5)] {
+            let mut a = app();
+            press(&mut a, seq);
+            render(&mut a, &theme, w, h);
+        }
+    }
+}
+
+#[test]
+fn the_selected_row_is_highlighted_across_its_whole_width() {
+    let theme = Theme::builtin_default();
+    let mut a = app();
+    let buf = render(&mut a, &theme, 80, 24);
+    let (_, y) = find(&buf, "│web1 ").unwrap();
+    for x in 1..79 {
+        assert_eq!(buf[(x, y)].bg, theme.ui.selection_bg, "column {x}");
+    }
+}

@@ -50,7 +50,7 @@ pub fn draw<'a>(
         .map(|i| {
             let cells = row(i);
             if Some(i) == selected {
-                Row::new(cells.into_iter().map(|c| c.style(selected_style)))
+                Row::new(cells.into_iter().map(|c| c.style(selected_style))).style(selected_style)
             } else {
                 Row::new(cells)
             }

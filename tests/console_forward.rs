@@ -9,7 +9,7 @@ use std::time::Duration;
 use threerc::app::console::forward;
 use threerc::config::Config;
 use threerc::core::{Command, VmState};
-use threerc::ui::{Confirmation, UiFeedback, UiRequest};
+use threerc::ui::{Confirmation, Renderer, Theme, UiFeedback, UiRequest};
 use tokio::sync::mpsc;
 
 fn config(state_dir: &Path) -> Config {
@@ -95,6 +95,34 @@ async fn confirmed_commands_are_journaled_with_who_and_how_and_verdicts_come_bac
     let line = text.lines().find(|l| l.contains("\"stop web1\"")).unwrap_or_else(|| panic!("journal:\n{text}"));
     assert!(line.contains("console:alice (confirmed by typing web1)"), "{line}");
     assert!(line.contains("\"wall\":"), "when: {line}");
+
+    // The real app state driven by keys: filter to web1, `m`, the picker's first allowed host,
+    // Enter: the migrate command reaches the supervisor and web1 moves.
+    let mut console = Renderer::new(handle.snapshots().borrow().clone(), Theme::builtin_default());
+    let sent = console.press("/web3<enter>m<enter>").unwrap();
+    let [UiRequest::Command { command: Command::Migrate { vm, to }, confirmed: Confirmation::NotNeeded }] = &sent[..]
+    else {
+        panic!("{sent:?}");
+    };
+    assert_eq!(vm, "web3");
+    let to = to.clone();
+    for req in sent {
+        forward(req, &handle, "console:alice", None, &tx);
+    }
+    let verdict = next(&mut rx).await;
+    assert_eq!(verdict, UiFeedback::Verdict { command: format!("migrate web3 to {to}"), refused: None });
+    console.feedback(verdict);
+    assert_eq!(console.flash(), Some(format!("migrate web3 to {to}: accepted")));
+    tokio::time::timeout(Duration::from_secs(20), async {
+        while snapshots.borrow_and_update().vm("web3").and_then(|v| v.host.clone()) != Some(to.clone()) {
+            snapshots.changed().await.unwrap();
+        }
+    })
+    .await
+    .expect("web3 moved");
+
+    // `r` then Esc: nothing is sent.
+    assert!(console.press("r<esc>").unwrap().is_empty());
 
     let _ = stop_tx.send(());
     let _ = running.await;

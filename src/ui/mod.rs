@@ -44,8 +44,9 @@ pub use keymap::{Action, Context as KeymapContext, Keymap};
 pub use logging::init_logging;
 pub use theme::Theme;
 
-/// One console drawn on any ratatui backend, without a terminal or channels: for benchmarks
-/// (a frame with 20,000 VMs) and tools that want a picture of the console.
+/// The console without a terminal or channels: keys in, requests out, frames drawn on any ratatui
+/// backend. For benchmarks (a frame with 20,000 VMs) and tests that drive the real app against a
+/// real supervisor.
 pub struct Renderer {
     app: app::App,
     theme: Theme,
@@ -63,12 +64,22 @@ impl Renderer {
     }
 
     /// Press keys: `"/web<enter>"`, `"G"`, `"<tab>"` (the names of the test key parser:
-    /// `<tab> <up> <down> <pgup> <pgdown> <home> <end> <enter> <esc>`).
-    pub fn press(&mut self, seq: &str) -> anyhow::Result<()> {
-        for key in keys::parse(seq).map_err(anyhow::Error::msg)? {
-            self.app.handle_key(key, std::time::Instant::now());
-        }
-        Ok(())
+    /// `<tab> <up> <down> <pgup> <pgdown> <home> <end> <enter> <esc>`). Returns what the
+    /// console would send to the supervisor.
+    pub fn press(&mut self, seq: &str) -> anyhow::Result<Vec<UiRequest>> {
+        let now = std::time::Instant::now();
+        let keys = keys::parse(seq).map_err(anyhow::Error::msg)?;
+        Ok(keys.into_iter().filter_map(|key| self.app.handle_key(key, now)).collect())
+    }
+
+    /// An answer from the app shell (a verdict, a domain XML).
+    pub fn feedback(&mut self, fb: UiFeedback) {
+        self.app.feedback(fb, std::time::Instant::now());
+    }
+
+    /// The flash message shown in the status bar, if any.
+    pub fn flash(&self) -> Option<String> {
+        self.app.flash().map(|f| f.text.clone())
     }
 
     pub fn draw(&mut self, frame: &mut ratatui::Frame) {

@@ -1,4 +1,4 @@
-//! The hosts table: name, state, vCPUs used of total, a memory bar, VM count, reason.
+//! The hosts table: name, state, vCPU and memory bars with used/total, VM count, reason.
 
 use super::table::{self, fit_column, Spec};
 use super::text::{bar, gib};
@@ -13,9 +13,11 @@ use ratatui::Frame;
 
 const HEADERS: [&str; 6] = ["Host", "State", "vCPU", "Mem GiB", "VMs", "Reason"];
 
+/// `▮▮▯ 12/32`: vCPUs allocated of the host's threads (a full bar may still have room: vCPUs
+/// overcommit).
 fn cpu(h: &HostView) -> String {
     match h.capacity {
-        Some(c) => format!("{}/{}", h.used_vcpus, c.cpus),
+        Some(c) => format!("{} {}/{}", bar(u64::from(h.used_vcpus), u64::from(c.cpus), 3), h.used_vcpus, c.cpus),
         None => format!("{}/?", h.used_vcpus),
     }
 }
@@ -39,7 +41,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, theme: &Theme) {
     let widths = vec![
         fit_column(HEADERS[0], hosts.iter().map(|h| h.name.as_str()), 20),
         Constraint::Length(11),
-        fit_column(HEADERS[2], cpus.iter().map(String::as_str), 9),
+        fit_column(HEADERS[2], cpus.iter().map(String::as_str), 13),
         fit_column(HEADERS[3], mems.iter().map(String::as_str), 19),
         Constraint::Length(4),
         Constraint::Fill(1),

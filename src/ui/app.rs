@@ -33,6 +33,8 @@ pub enum Screen {
     Overview,
     Host(String),
     Vm(String),
+    /// Every alarm, acknowledged or not.
+    Alarms,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -65,6 +67,8 @@ pub struct App {
     vms: Selection,
     /// The VMs table of a host's detail view.
     host_vms: Selection,
+    /// The alarms view, by alarm id.
+    alarms: Selection,
     /// Scroll of the VM detail view, in lines.
     detail_scroll: u16,
     show_log: bool,
@@ -101,6 +105,7 @@ impl App {
             hosts: Selection::default(),
             vms: Selection::default(),
             host_vms: Selection::default(),
+            alarms: Selection::default(),
             detail_scroll: 0,
             show_log: true,
             log_focus: false,
@@ -370,6 +375,11 @@ impl App {
                     },
                     Screen::Host(_) => Screen::Vm(self.host_vms.name()?.to_string()),
                     Screen::Vm(_) => return None,
+                    Screen::Alarms => match &self.selected_alarm()?.subject {
+                        Subject::Host(h) => Screen::Host(h.clone()),
+                        Subject::Vm(v) => Screen::Vm(v.clone()),
+                        Subject::Cluster => return None,
+                    },
                 };
                 return self.open(screen);
             }
@@ -387,6 +397,7 @@ impl App {
             Action::Filter => self.input = Some(Input { kind: InputKind::Filter, text: self.filter.clone() }),
             Action::CommandMode => self.input = Some(Input { kind: InputKind::Command, text: String::new() }),
             Action::Help => self.popup = Some(Popup::Help { scroll: 0 }),
+            Action::Alarms => return self.open(Screen::Alarms),
             Action::SortNext | Action::SortReverse => {
                 let hosts = self.focus == Focus::Hosts && *self.screen() == Screen::Overview;
                 let (sort, columns) =
@@ -426,6 +437,10 @@ impl App {
                 return self.request(Command::ConfirmHostOff { host }, now);
             }
             Action::AckAlarm => {
+                if *self.screen() == Screen::Alarms && self.selected_alarm().is_some_and(|a| a.acked) {
+                    self.flash = Some(Flash::new(FlashLevel::Info, "already acknowledged", now));
+                    return None;
+                }
                 let Some(id) = self.alarm_to_ack() else {
                     self.flash = Some(Flash::new(FlashLevel::Info, "no alarm to acknowledge", now));
                     return None;
@@ -480,8 +495,11 @@ impl App {
 
     /// The first unacknowledged alarm about what is shown, else the first one.
     fn alarm_to_ack(&self) -> Option<u64> {
+        if *self.screen() == Screen::Alarms {
+            return self.selected_alarm().filter(|a| !a.acked).map(|a| a.id);
+        }
         let subject = match self.screen() {
-            Screen::Overview => None,
+            Screen::Overview | Screen::Alarms => None,
             Screen::Host(h) => Some(Subject::Host(h.clone())),
             Screen::Vm(v) => Some(Subject::Vm(v.clone())),
         };
@@ -603,6 +621,10 @@ impl App {
             Screen::Overview => self.vms.name(),
             Screen::Host(_) => self.host_vms.name(),
             Screen::Vm(v) => Some(v),
+            Screen::Alarms => match &self.selected_alarm()?.subject {
+                Subject::Vm(v) => Some(v),
+                _ => None,
+            },
         }
     }
 
@@ -612,12 +634,27 @@ impl App {
             Screen::Overview => self.hosts.name(),
             Screen::Host(h) => Some(h),
             Screen::Vm(v) => self.view.vm(v).and_then(|v| v.host.as_deref()),
+            Screen::Alarms => match &self.selected_alarm()?.subject {
+                Subject::Host(h) => Some(h),
+                _ => None,
+            },
         }
     }
 
     /// The view keeps the scroll positions here between frames: (hosts, VMs, a host's VMs).
     pub fn selections_mut(&mut self) -> (&mut Selection, &mut Selection, &mut Selection) {
         (&mut self.hosts, &mut self.vms, &mut self.host_vms)
+    }
+
+    /// The alarms view's selection, for its scroll position.
+    pub fn alarms_selection_mut(&mut self) -> &mut Selection {
+        &mut self.alarms
+    }
+
+    /// The alarm selected in the alarms view.
+    pub fn selected_alarm(&self) -> Option<&crate::core::AlarmView> {
+        let id = self.alarms.name()?;
+        self.view.alarms.iter().find(|a| a.id.to_string() == id)
     }
 
     fn detail_host(&self) -> Option<String> {
@@ -635,6 +672,8 @@ impl App {
         let vms: Vec<&str> =
             rows::vms(&view, None, &self.filter, self.vm_sort).iter().map(|v| v.name.as_str()).collect();
         self.vms.sync(&vms);
+        let ids: Vec<String> = view.alarms.iter().map(|a| a.id.to_string()).collect();
+        self.alarms.sync(&ids.iter().map(String::as_str).collect::<Vec<_>>());
         if let Some(h) = self.detail_host() {
             let vms: Vec<&str> =
                 rows::vms(&view, Some(&h), &self.filter, self.vm_sort).iter().map(|v| v.name.as_str()).collect();
@@ -659,6 +698,10 @@ impl App {
             Screen::Host(h) => {
                 let rows = rows::vms(&view, Some(&h), &self.filter, self.vm_sort);
                 f(&mut self.host_vms, &rows.iter().map(|v| v.name.as_str()).collect::<Vec<_>>())
+            }
+            Screen::Alarms => {
+                let ids: Vec<String> = view.alarms.iter().map(|a| a.id.to_string()).collect();
+                f(&mut self.alarms, &ids.iter().map(String::as_str).collect::<Vec<_>>())
             }
             Screen::Vm(_) => {
                 let s = i32::from(self.detail_scroll).saturating_add(lines).clamp(0, i32::from(u16::MAX));

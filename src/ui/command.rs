@@ -16,7 +16,7 @@ pub enum Parsed {
 
 /// The commands, for the error message of an unknown one.
 pub const COMMANDS: &str =
-    "host, vm, migrate, start, stop, restart, reinstall, arm, disarm, maintenance, host-off, ack, quit";
+    "host, vm, alarms, migrate, start, stop, restart, reinstall, arm, disarm, maintenance, host-off, ack, quit";
 
 fn vm(view: &ClusterView, name: Option<&str>) -> Result<String, String> {
     let name = name.ok_or("which VM?")?;
@@ -40,6 +40,7 @@ pub fn parse(text: &str, view: &ClusterView) -> Result<Parsed, String> {
         "q" | "quit" => return Ok(Parsed::Quit),
         "host" | "h" => return Ok(Parsed::Open(Screen::Host(host(view, a)?))),
         "vm" | "v" => return Ok(Parsed::Open(Screen::Vm(vm(view, a)?))),
+        "alarms" | "a" => return Ok(Parsed::Open(Screen::Alarms)),
         "migrate" => Command::Migrate { vm: vm(view, a)?, to: host(view, b)? },
         "start" => Command::Start { vm: vm(view, a)? },
         "stop" => Command::Stop { vm: vm(view, a)? },

@@ -32,6 +32,8 @@ pub enum Action {
     Filter,
     CommandMode,
     Help,
+    /// The alarms view.
+    Alarms,
     SortNext,
     SortReverse,
     ToggleLog,
@@ -63,8 +65,10 @@ pub enum Requires {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Scope {
     Everywhere,
-    /// Views with a table (the overview, a host's VMs).
+    /// Views with a filterable, sortable table (the overview, a host's VMs).
     Table,
+    /// Views with rows to open (all but a VM's detail).
+    Rows,
     /// Views where a VM is selected or shown.
     Vm,
     /// Views where a host is selected or shown.
@@ -77,7 +81,8 @@ impl Scope {
     pub fn applies(self, screen: &Screen) -> bool {
         match self {
             Scope::Everywhere => true,
-            Scope::Table => !matches!(screen, Screen::Vm(_)),
+            Scope::Table => matches!(screen, Screen::Overview | Screen::Host(_)),
+            Scope::Rows => !matches!(screen, Screen::Vm(_)),
             Scope::Vm => true,
             Scope::Host => !matches!(screen, Screen::Vm(_)),
             Scope::Overview => matches!(screen, Screen::Overview),
@@ -220,7 +225,7 @@ use Scope as S;
 const ROWS: &[Row] = &[
     Row(&[Key::ch('q'), Key::ctrl('c')], A::Quit, "quit", "quit", false, S::Everywhere, false),
     Row(&[Key::ch('?')], A::Help, "help", "help", true, S::Everywhere, false),
-    Row(&[Key::plain(KeyCode::Enter)], A::Open, "open", "open", true, S::Table, false),
+    Row(&[Key::plain(KeyCode::Enter)], A::Open, "open", "open", true, S::Rows, false),
     Row(&[Key::plain(KeyCode::Esc)], A::Back, "back", "back", false, S::Everywhere, false),
     Row(&[Key::plain(KeyCode::Tab), Key::plain(KeyCode::BackTab)], A::NextFocus, "focus", "hosts/VMs", false, S::Overview, false),
     Row(&[Key::ch('k'), Key::plain(KeyCode::Up)], A::Up, "up", "up", false, S::Everywhere, false),
@@ -243,6 +248,7 @@ const ROWS: &[Row] = &[
     Row(&[Key::ch('M')], A::Maintenance, "maintenance", "host maintenance on/off", false, S::Host, true),
     Row(&[Key::ch('F')], A::HostOff, "host_off", "host is really off (typed)", false, S::Host, true),
     Row(&[Key::ch('a')], A::AckAlarm, "ack", "ack alarm", true, S::Everywhere, true),
+    Row(&[Key::ch('A')], A::Alarms, "alarms", "all alarms", false, S::Everywhere, false),
     Row(&[Key::ch('p')], A::P2v, "p2v", "P2V wizard", false, S::Overview, true),
     Row(&[Key::ch('l')], A::ToggleLog, "log", "log pane", false, S::Everywhere, false),
     Row(&[Key::ch('L')], A::FocusLog, "log_focus", "log: filter by target and level", false, S::Everywhere, false),

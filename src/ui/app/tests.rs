@@ -334,3 +334,23 @@ fn capital_l_focuses_the_log_pane_and_its_keys_go_to_the_logger_not_the_cluster(
     press(&mut a, "j");
     assert_eq!(a.selected_vm(), Some("web2"));
 }
+
+#[test]
+fn the_alarms_view_acks_the_selected_alarm_and_enter_opens_its_subject() {
+    let mut a = app(None);
+    press(&mut a, "A");
+    assert_eq!(a.screen(), &Screen::Alarms);
+    assert_eq!(a.selected_alarm().map(|x| x.id), Some(7));
+    press(&mut a, "j");
+    assert!(press(&mut a, "a").is_empty(), "#3 is already acknowledged");
+    assert!(a.flash().is_some_and(|f| f.text == "already acknowledged"));
+    assert_eq!(a.target_host(), Some("hv2"), "host keys act on the alarm's host");
+    press(&mut a, "k");
+    assert_eq!(press(&mut a, "a"), vec![cmd(Command::AckAlarm { id: 7 }, Confirmation::NotNeeded)]);
+    assert_eq!(press(&mut a, "<enter>"), vec![UiRequest::DomainXml { vm: "db1".into() }]);
+    assert_eq!(a.screen(), &Screen::Vm("db1".into()));
+    press(&mut a, "<esc>");
+    assert_eq!(a.screen(), &Screen::Alarms);
+    press(&mut a, "<esc>:alarms<enter>");
+    assert_eq!(a.stack(), &[Screen::Overview, Screen::Alarms]);
+}

@@ -37,6 +37,7 @@ pub fn draw_title(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             Screen::Overview => continue,
             Screen::Host(h) => format!("› host {h} "),
             Screen::Vm(v) => format!("› vm {v} "),
+            Screen::Alarms => "› alarms ".to_string(),
         };
         line.push(Span::styled(crumb, Style::new().fg(ui.title)));
     }

@@ -7,6 +7,7 @@
 //! the current view (overview: hosts and VMs; a host: its summary and VMs; a VM: its detail),
 //! log pane (toggled with `l`), status bar; popups over all of it.
 
+mod alarms;
 mod detail;
 mod header;
 mod hosts;
@@ -43,7 +44,7 @@ pub fn draw(frame: &mut Frame, app: &mut App, theme: &Theme, log_state: &TuiWidg
     let hosts_height = match &screen {
         Screen::Overview => (app.view().hosts.len() as u16 + 3).min((area.height / 3).max(4)),
         Screen::Host(_) => detail::HOST_LINES.min(area.height * 2 / 5),
-        Screen::Vm(_) => 0,
+        Screen::Vm(_) | Screen::Alarms => 0,
     };
     let log_height = match (app.show_log(), app.log_focus()) {
         (false, _) => 0,
@@ -74,6 +75,7 @@ pub fn draw(frame: &mut Frame, app: &mut App, theme: &Theme, log_state: &TuiWidg
             vms::draw(frame, vms_area, app, theme);
         }
         Screen::Vm(v) => detail::draw_vm(frame, vms_area, app, theme, v),
+        Screen::Alarms => alarms::draw(frame, vms_area, app, theme),
     }
     if app.show_log() {
         log::draw(frame, log_area, theme, log_state, app.log_focus());

@@ -98,6 +98,16 @@ fn overview() {
 }
 
 #[test]
+fn alarms_view() {
+    let mut a = app();
+    press(&mut a, "A");
+    let buf = snap("alarms", &mut a);
+    let theme = Theme::builtin_default();
+    let (x, y) = find(&buf, "WARNING").unwrap();
+    assert_eq!(buf[(x, y)].fg, theme.alarm(crate::core::Severity::Warning));
+}
+
+#[test]
 fn host_detail() {
     let mut a = app();
     press(&mut a, "<tab>j<enter>");
@@ -253,7 +263,7 @@ fn distinct_theme() -> (Theme, Vec<Color>) {
 #[test]
 fn every_cell_of_every_view_and_popup_takes_its_colours_from_the_theme() {
     let (theme, colours) = distinct_theme();
-    for seq in ["", "m", "?", "<tab><enter>", "jj<enter>", "R", "r", "/db", ":vm", "L", "f"] {
+    for seq in ["", "m", "?", "<tab><enter>", "jj<enter>", "R", "r", "/db", ":vm", "L", "f", "A"] {
         let mut a = app();
         press(&mut a, seq);
         let buf = render(&mut a, &theme, 100, 30);

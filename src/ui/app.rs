@@ -4,18 +4,17 @@
 //! with the keyboard is testable here by feeding keys and checking the state and the requests.
 //!
 //! Keys go, in order, to the open popup (confirmation, migration target, help), then to the
-//! input line (`/` filter, `:` command), then to the keymap of the current view.
+//! input line (`/` filter, `:` command), then to the focused log pane, then to the keymap of the
+//! current view (`keys.rs`).
 
-use super::command::{self, Parsed};
-use super::confirm::{Confirm, Confirmation, Step};
+use super::confirm::{Confirm, Confirmation};
 use super::flash::{Flash, FlashLevel};
 use super::keymap::{Action, Keymap};
-use super::picker::{Pick, Picker};
+use super::picker::Picker;
 use super::rows::{self, Sort, HOST_SORT, VM_SORT};
 use super::selection::Selection;
 use super::{UiFeedback, UiRequest};
 use crate::core::{ClusterView, Command, HostState, Subject, VmState};
-use crossterm::event::{KeyCode, KeyEvent, KeyEventKind};
 use std::sync::Arc;
 use std::time::Instant;
 use tui_logger::TuiWidgetEvent;
@@ -180,146 +179,6 @@ impl App {
                 }
             }
         }
-    }
-
-    /// One key press. Returns what to send to the supervisor, if anything.
-    pub fn handle_key(&mut self, key: KeyEvent, now: Instant) -> Option<UiRequest> {
-        if key.kind == KeyEventKind::Release {
-            return None;
-        }
-        if let Some(popup) = &mut self.popup {
-            return match popup {
-                Popup::Confirm(c) => match c.key(&key) {
-                    Step::Stay => None,
-                    Step::Cancel => {
-                        self.popup = None;
-                        self.flash = Some(Flash::new(FlashLevel::Info, "cancelled", now));
-                        None
-                    }
-                    Step::Confirmed(command, confirmed) => {
-                        self.popup = None;
-                        Some(UiRequest::Command { command, confirmed })
-                    }
-                },
-                Popup::Migrate(p) => match p.key(&key) {
-                    Pick::Stay => None,
-                    Pick::Cancel => {
-                        self.popup = None;
-                        None
-                    }
-                    Pick::Refused(why) => {
-                        self.flash = Some(Flash::new(FlashLevel::Warning, why, now));
-                        None
-                    }
-                    Pick::Picked { vm, to } => {
-                        self.popup = None;
-                        let command = Command::Migrate { vm, to };
-                        Some(UiRequest::Command { command, confirmed: Confirmation::NotNeeded })
-                    }
-                },
-                Popup::Help { scroll } => {
-                    match key.code {
-                        KeyCode::Down | KeyCode::Char('j') => *scroll = scroll.saturating_add(1),
-                        KeyCode::Up | KeyCode::Char('k') => *scroll = scroll.saturating_sub(1),
-                        KeyCode::Esc | KeyCode::Char('?') | KeyCode::Char('q') | KeyCode::Enter => self.popup = None,
-                        _ => {}
-                    }
-                    None
-                }
-            };
-        }
-        if self.input.is_some() {
-            return self.input_key(key, now);
-        }
-        if self.log_focus {
-            self.log_key(key);
-            return None;
-        }
-        let action = self.keymap.action_for(&key, self.screen())?;
-        self.apply(action, now)
-    }
-
-    /// A key while the log pane has the focus: arrows pick a target and its level (tui-logger's
-    /// selector), `t` hides or shows the targets, PgUp/PgDn scroll, Esc, `L` or Tab leave.
-    fn log_key(&mut self, key: KeyEvent) {
-        use TuiWidgetEvent as E;
-        let ev = match key.code {
-            KeyCode::Esc | KeyCode::Tab | KeyCode::Char('L') => {
-                self.log_focus = false;
-                E::EscapeKey
-            }
-            KeyCode::Up | KeyCode::Char('k') => E::UpKey,
-            KeyCode::Down | KeyCode::Char('j') => E::DownKey,
-            KeyCode::Left | KeyCode::Char('h') => E::LeftKey,
-            KeyCode::Right | KeyCode::Char('l') => E::RightKey,
-            KeyCode::Char('+') => E::PlusKey,
-            KeyCode::Char('-') => E::MinusKey,
-            KeyCode::Char('t') => E::HideKey,
-            KeyCode::Char(' ') => E::SpaceKey,
-            KeyCode::PageUp => E::PrevPageKey,
-            KeyCode::PageDown => E::NextPageKey,
-            KeyCode::Char('q') => {
-                self.quit = true;
-                return;
-            }
-            _ => return,
-        };
-        self.log_keys.push(ev);
-    }
-
-    /// The keys for the log pane since the last call.
-    pub fn take_log_keys(&mut self) -> Vec<TuiWidgetEvent> {
-        std::mem::take(&mut self.log_keys)
-    }
-
-    pub fn log_focus(&self) -> bool {
-        self.log_focus
-    }
-
-    fn input_key(&mut self, key: KeyEvent, now: Instant) -> Option<UiRequest> {
-        let input = self.input.as_mut()?;
-        match key.code {
-            KeyCode::Esc => {
-                if input.kind == InputKind::Filter {
-                    self.filter.clear();
-                    self.sync_selections();
-                }
-                self.input = None;
-            }
-            KeyCode::Enter => {
-                let input = self.input.take()?;
-                if input.kind == InputKind::Command {
-                    return self.run_command(&input.text, now);
-                }
-            }
-            KeyCode::Backspace => {
-                input.text.pop();
-                if input.kind == InputKind::Filter {
-                    self.filter = input.text.clone();
-                    self.sync_selections();
-                }
-            }
-            KeyCode::Char(c) => {
-                input.text.push(c);
-                if input.kind == InputKind::Filter {
-                    self.filter = input.text.clone();
-                    self.sync_selections();
-                }
-            }
-            _ => {}
-        }
-        None
-    }
-
-    fn run_command(&mut self, text: &str, now: Instant) -> Option<UiRequest> {
-        match command::parse(text, &self.view) {
-            Ok(Parsed::Quit) => self.quit = true,
-            Ok(Parsed::Open(screen)) => return self.open(screen),
-            Ok(Parsed::Command(cmd)) => return self.request(cmd, now),
-            Ok(Parsed::Nothing) => {}
-            Err(e) => self.flash = Some(Flash::new(FlashLevel::Error, format!(":{text}: {e}"), now)),
-        }
-        None
     }
 
     /// The one path of every operator command: refused in read-only mode, sent at once when it
@@ -711,5 +570,6 @@ impl App {
     }
 }
 
+mod keys;
 #[cfg(test)]
 mod tests;

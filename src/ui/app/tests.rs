@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::ui::fixture::{cluster, keys};
+use crossterm::event::{KeyEvent, KeyEventKind};
 
 fn app(injector: Option<bool>) -> App {
     App::new("test", Arc::new(cluster()), injector)

@@ -87,6 +87,8 @@ pub struct App {
     host_sort: Sort,
     /// The domain XML of the VM in the detail view: `(vm, None)` while it is being fetched.
     xml: Option<(String, Option<String>)>,
+    /// The newest snapshot that arrived under a confirmation dialog.
+    paused: Option<Arc<ClusterView>>,
     /// The highest alarm id seen, to ring the bell on a new one.
     last_alarm: u64,
     bell: bool,
@@ -119,6 +121,7 @@ impl App {
             vm_sort: Sort::default(),
             host_sort: Sort::default(),
             xml: None,
+            paused: None,
             last_alarm,
             bell: false,
             quit: false,
@@ -133,14 +136,20 @@ impl App {
         self.readonly = readonly;
     }
 
-    /// A new snapshot: the selections stay on the same names; an open dialog keeps what it is
-    /// confirming (the migration picker updates its capacities, not its VM or highlight).
+    /// A new snapshot: the selections stay on the same names. Under a confirmation dialog the
+    /// live refresh pauses (the snapshot waits until the dialog closes), so nothing moves while
+    /// a person decides; the migration picker keeps refreshing its capacities, never its VM or
+    /// highlighted host.
     pub fn set_view(&mut self, view: Arc<ClusterView>) {
         let newest = view.alarms.iter().filter(|a| !a.acked).map(|a| a.id).max().unwrap_or(0);
         if newest > self.last_alarm {
             self.bell = true;
         }
         self.last_alarm = self.last_alarm.max(view.alarms.iter().map(|a| a.id).max().unwrap_or(0));
+        if matches!(self.popup, Some(Popup::Confirm(_))) {
+            self.paused = Some(view);
+            return;
+        }
         self.view = view;
         if let Some(Popup::Migrate(p)) = &mut self.popup {
             p.refresh(&self.view);
@@ -178,6 +187,14 @@ impl App {
                     self.xml = Some((vm, Some(text)));
                 }
             }
+        }
+    }
+
+    /// Close the popup; a snapshot that waited under it is shown now.
+    fn close_popup(&mut self) {
+        self.popup = None;
+        if let Some(view) = self.paused.take() {
+            self.set_view(view);
         }
     }
 

@@ -23,19 +23,19 @@ impl App {
                 Popup::Confirm(c) => match c.key(&key) {
                     Step::Stay => None,
                     Step::Cancel => {
-                        self.popup = None;
+                        self.close_popup();
                         self.flash = Some(Flash::new(FlashLevel::Info, "cancelled", now));
                         None
                     }
                     Step::Confirmed(command, confirmed) => {
-                        self.popup = None;
+                        self.close_popup();
                         Some(UiRequest::Command { command, confirmed })
                     }
                 },
                 Popup::Migrate(p) => match p.key(&key) {
                     Pick::Stay => None,
                     Pick::Cancel => {
-                        self.popup = None;
+                        self.close_popup();
                         None
                     }
                     Pick::Refused(why) => {
@@ -43,7 +43,7 @@ impl App {
                         None
                     }
                     Pick::Picked { vm, to } => {
-                        self.popup = None;
+                        self.close_popup();
                         let command = Command::Migrate { vm, to };
                         Some(UiRequest::Command { command, confirmed: Confirmation::NotNeeded })
                     }
@@ -52,7 +52,7 @@ impl App {
                     match key.code {
                         KeyCode::Down | KeyCode::Char('j') => *scroll = scroll.saturating_add(1),
                         KeyCode::Up | KeyCode::Char('k') => *scroll = scroll.saturating_sub(1),
-                        KeyCode::Esc | KeyCode::Char('?') | KeyCode::Char('q') | KeyCode::Enter => self.popup = None,
+                        KeyCode::Esc | KeyCode::Char('?') | KeyCode::Char('q') | KeyCode::Enter => self.close_popup(),
                         _ => {}
                     }
                     None

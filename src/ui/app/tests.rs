@@ -122,8 +122,24 @@ fn a_refresh_under_a_dialog_changes_neither_what_is_confirmed_nor_the_selection(
     next.vms.retain(|v| v.name != "web1");
     a.set_view(Arc::new(next));
     assert_eq!(a.selected_vm(), Some("cache1"));
+    assert!(a.view().vm("web1").is_some(), "the refresh waits under the dialog");
     let sent = press(&mut a, "cache1<tab><enter>");
     assert_eq!(sent, vec![cmd(Command::Stop { vm: "cache1".into() }, Confirmation::Typed("cache1".into()))]);
+    assert!(a.view().vm("web1").is_none(), "and shows once the dialog closes");
+    assert_eq!(a.selected_vm(), Some("cache1"));
+}
+
+#[test]
+fn a_selected_vm_that_vanishes_under_a_dialog_stays_selected_until_the_dialog_closes() {
+    let mut a = app(None);
+    press(&mut a, "jjr"); // restart cache1
+    let mut next = cluster();
+    next.vms.retain(|v| v.name != "cache1");
+    a.set_view(Arc::new(next));
+    assert_eq!(a.selected_vm(), Some("cache1"));
+    assert!(matches!(a.popup(), Some(Popup::Confirm(c)) if c.command == Command::Restart { vm: "cache1".into() }));
+    press(&mut a, "<esc>");
+    assert_eq!(a.selected_vm(), Some("mail"), "then the selection stays at its position");
 }
 
 #[test]

@@ -37,8 +37,17 @@ impl Sort {
     }
 }
 
+/// `filter` (already lower case) in any field, ignoring case. ASCII filters compare in place:
+/// this runs over every row on every frame.
 fn matches(filter: &str, fields: &[&str]) -> bool {
-    filter.is_empty() || fields.iter().any(|f| f.to_lowercase().contains(filter))
+    if filter.is_empty() {
+        return true;
+    }
+    if filter.is_ascii() {
+        let needle = filter.as_bytes();
+        return fields.iter().any(|f| f.as_bytes().windows(needle.len()).any(|w| w.eq_ignore_ascii_case(needle)));
+    }
+    fields.iter().any(|f| f.to_lowercase().contains(filter))
 }
 
 /// The VMs of the view (only those on `host` when given) that match the filter, sorted.
@@ -98,6 +107,9 @@ mod tests {
         assert_eq!(names(&vms(&view, None, "needsop", Sort::default())), ["db1"]);
         assert_eq!(names(&vms(&view, Some("hv3"), "", Sort::default())), ["web2", "mail", "dns"]);
         assert_eq!(hosts(&view, "down", Sort::default()).len(), 1);
+        let mut view = view;
+        view.vms[0].name = "Wéb-Ä".into();
+        assert_eq!(names(&vms(&view, None, "éB-ä", Sort::default())), ["Wéb-Ä"], "non-ASCII filters too");
     }
 
     #[test]

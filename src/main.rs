@@ -58,7 +58,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Cmd::Run { config, headless, theme, log_file } => {
+        Cmd::Run { config, headless, theme, readonly, log_file } => {
             let cfg = Config::load(&config)?;
             let log = log_file.unwrap_or_else(|| cfg.state_dir.clone().unwrap_or_default().join("3rc.log"));
             let fencers = app::fencers(&cfg, None)?;
@@ -69,17 +69,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 sup.run(app::terminated()).await;
                 return Ok(());
             }
-            let theme = load_theme(theme.or(cfg.console.theme.clone()), &app::assets_dir(None))?;
+            let theme = load_theme(theme, cfg.console.theme.as_deref(), &app::assets_dir(None))?;
             app::ensure_parent(&log)?;
             threerc::ui::init_logging(Some(&log))?;
             let (sup, handle) = app::assemble(&cfg, app::libvirt_connector(), fencers)?;
             let _control = app::control(&cfg, &handle).await?;
-            app::console::run(sup, handle, theme, format!("3RC {}", cfg.path.display()), None).await
+            let mut console = cfg.console.clone();
+            console.readonly |= readonly;
+            let source = cfg.path.display().to_string();
+            let setup = app::console::ConsoleSetup { theme, title: format!("3RC {source}"), config: console, source };
+            app::console::run(sup, handle, setup, None).await
         }
-        Cmd::Demo { assets, theme, no_faults, seed, log_file } => {
+        Cmd::Demo { assets, theme, no_faults, seed, readonly, log_file } => {
             let assets = app::assets_dir(assets);
             let cfg = Config::load(&assets.join("demo").join("cluster.toml"))?;
-            let theme = load_theme(theme.or(cfg.console.theme.clone()), &assets)?;
+            let theme = load_theme(theme, cfg.console.theme.as_deref(), &assets)?;
             let log = log_file.unwrap_or_else(|| std::env::temp_dir().join("3rc-demo.log"));
             threerc::ui::init_logging(Some(&log))?;
             threerc::backend::libvirt::init();
@@ -95,16 +99,22 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 threerc::backend::demo::InjectorConfig::new(seed, vms),
                 enabled.clone(),
             )?;
-            let result = app::console::run(sup, handle, theme, "3RC demo".into(), Some(enabled)).await;
+            let mut console = cfg.console.clone();
+            console.readonly |= readonly;
+            let source = cfg.path.display().to_string();
+            let setup = app::console::ConsoleSetup { theme, title: "3RC demo".into(), config: console, source };
+            let result = app::console::run(sup, handle, setup, Some(enabled)).await;
             drop(injector);
             result
         }
     }
 }
 
-fn load_theme(name: Option<String>, assets: &std::path::Path) -> anyhow::Result<threerc::ui::Theme> {
-    match name {
-        None => Ok(threerc::ui::Theme::builtin_default()),
-        Some(n) => threerc::ui::Theme::load(&n, &app::themes_dir(assets)),
-    }
+fn load_theme(
+    cli: Option<String>,
+    config: Option<&str>,
+    assets: &std::path::Path,
+) -> anyhow::Result<threerc::ui::Theme> {
+    let no_color = std::env::var_os("NO_COLOR");
+    threerc::ui::Theme::select(cli.as_deref(), config, no_color.as_deref(), &app::themes_dir(assets))
 }

@@ -27,6 +27,9 @@ pub enum Cmd {
         /// Seed of the fault injector: same seed, same faults.
         #[arg(long, default_value_t = 3)]
         seed: u64,
+        /// Read-only console: no key changes the cluster.
+        #[arg(long)]
+        readonly: bool,
         /// Log file (default: 3rc-demo.log in the system's temporary folder).
         #[arg(long)]
         log_file: Option<PathBuf>,
@@ -40,6 +43,9 @@ pub enum Cmd {
         headless: bool,
         #[arg(long)]
         theme: Option<String>,
+        /// Read-only console: no key changes the cluster.
+        #[arg(long)]
+        readonly: bool,
         /// Log file (default: 3rc.log in the state_dir, or in the current folder).
         #[arg(long)]
         log_file: Option<PathBuf>,

@@ -1,8 +1,10 @@
 //! Runs the console in front of a supervisor: forwards the console's requests (commands to the
-//! supervisor, the demo's fault-injector toggle) and reports refused commands in the log pane.
+//! supervisor, the demo's fault-injector toggle, domain XML look-ups) and sends the answers back
+//! (a command's verdict becomes a flash; a refused command is also logged).
 
+use crate::config::ConsoleConfig;
 use crate::supervisor::{Supervisor, SupervisorHandle};
-use crate::ui::{self, UiOptions, UiRequest};
+use crate::ui::{self, Confirmation, KeymapContext, UiFeedback, UiOptions, UiRequest};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use tokio::sync::{mpsc, watch};
@@ -14,50 +16,133 @@ pub fn origin() -> String {
     format!("console:{user}")
 }
 
+/// The origin journaled with a command: who, and how it was confirmed,
+/// e.g. `console:alice (confirmed by typing web1)`.
+pub fn origin_of(who: &str, confirmed: &Confirmation) -> String {
+    match confirmed.describe() {
+        Some(how) => format!("{who} ({how})"),
+        None => who.to_string(),
+    }
+}
+
+/// How the console is set up: the config's `[console]` with the command line's overrides.
+#[derive(Clone, Debug)]
+pub struct ConsoleSetup {
+    pub theme: ui::Theme,
+    pub title: String,
+    pub config: ConsoleConfig,
+    /// The config file, for errors in `[console.keys]`.
+    pub source: String,
+}
+
+/// The session's keymap; an error names the `[console.keys]` entry at fault.
+pub fn keymap(config: &ConsoleConfig, has_injector: bool) -> anyhow::Result<ui::Keymap> {
+    let ctx = KeymapContext { has_injector, readonly: config.readonly, remap: config.keys.clone() };
+    ui::Keymap::build(&ctx).map_err(anyhow::Error::msg)
+}
+
+/// Answer one request; the verdict of a command comes back on `feedback`.
+pub fn forward(
+    req: UiRequest,
+    handle: &SupervisorHandle,
+    who: &str,
+    injector: Option<(&AtomicBool, &watch::Sender<bool>)>,
+    feedback: &mpsc::UnboundedSender<UiFeedback>,
+) {
+    match req {
+        UiRequest::Command { command, confirmed } => {
+            let (h, origin, fb) = (handle.clone(), origin_of(who, &confirmed), feedback.clone());
+            tokio::spawn(async move {
+                let shown = command.to_string();
+                let refused = match h.command(&origin, command).await {
+                    Ok(()) => {
+                        info!(target: "3rc::console", "{shown} by {origin}: accepted");
+                        None
+                    }
+                    Err(e) => {
+                        warn!(target: "3rc::console", "{shown} by {origin}: refused: {e}");
+                        Some(e)
+                    }
+                };
+                let _ = fb.send(UiFeedback::Verdict { command: shown, refused });
+            });
+        }
+        UiRequest::DomainXml { vm } => {
+            let xml = handle.domain_xml(&vm);
+            let _ = feedback.send(UiFeedback::DomainXml { vm, xml });
+        }
+        UiRequest::ToggleFaultInjector => {
+            if let Some((flag, tx)) = injector {
+                let on = !flag.load(Ordering::Relaxed);
+                flag.store(on, Ordering::Relaxed);
+                let _ = tx.send(on);
+                info!(target: "demo", "fault injector {}", if on { "on" } else { "off" });
+            }
+        }
+    }
+}
+
 pub async fn run(
     sup: Supervisor,
     handle: SupervisorHandle,
-    theme: ui::Theme,
-    title: String,
+    setup: ConsoleSetup,
     injector: Option<Arc<AtomicBool>>,
 ) -> anyhow::Result<()> {
+    let keymap = keymap(&setup.config, injector.is_some()).map_err(|e| e.context(setup.source.clone()))?;
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let supervisor = tokio::spawn(sup.run(async {
         let _ = stop_rx.await;
     }));
     let (req_tx, mut req_rx) = mpsc::unbounded_channel::<UiRequest>();
+    let (fb_tx, fb_rx) = mpsc::unbounded_channel::<UiFeedback>();
     let (inj_tx, inj_rx) = watch::channel(injector.as_ref().is_some_and(|f| f.load(Ordering::Relaxed)));
     let has_injector = injector.is_some();
-    let origin = origin();
+    let who = origin();
     let h = handle.clone();
     let forwarder = tokio::spawn(async move {
         while let Some(req) = req_rx.recv().await {
-            match req {
-                UiRequest::Command(cmd) => {
-                    let (h, origin) = (h.clone(), origin.clone());
-                    tokio::spawn(async move {
-                        let shown = cmd.to_string();
-                        match h.command(&origin, cmd).await {
-                            Ok(()) => info!(target: "3rc::console", "{shown}: accepted"),
-                            Err(e) => warn!(target: "3rc::console", "{shown}: refused: {e}"),
-                        }
-                    });
-                }
-                UiRequest::ToggleFaultInjector => {
-                    if let Some(flag) = &injector {
-                        let on = !flag.load(Ordering::Relaxed);
-                        flag.store(on, Ordering::Relaxed);
-                        let _ = inj_tx.send(on);
-                        info!(target: "demo", "fault injector {}", if on { "on" } else { "off" });
-                    }
-                }
-            }
+            forward(req, &h, &who, injector.as_deref().map(|f| (f, &inj_tx)), &fb_tx);
         }
     });
-    let opts = UiOptions { theme, title, injector: has_injector.then_some(inj_rx) };
+    let opts = UiOptions {
+        theme: setup.theme,
+        title: setup.title,
+        injector: has_injector.then_some(inj_rx),
+        keymap,
+        readonly: setup.config.readonly,
+        bell: setup.config.bell,
+        feedback: Some(fb_rx),
+    };
     let result = ui::run(opts, handle.snapshots(), req_tx).await;
     let _ = stop_tx.send(());
     let _ = supervisor.await;
     forwarder.abort();
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_origin_says_who_and_how() {
+        assert_eq!(origin_of("console:alice", &Confirmation::NotNeeded), "console:alice");
+        assert_eq!(origin_of("console:alice", &Confirmation::Dialog), "console:alice (confirmed in a dialog)");
+        assert_eq!(
+            origin_of("console:alice", &Confirmation::Typed("web1".into())),
+            "console:alice (confirmed by typing web1)"
+        );
+    }
+
+    #[test]
+    fn the_example_config_remaps_keys_and_readonly_removes_dangerous_ones() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/example.toml");
+        let cfg = crate::config::Config::load(&path).unwrap();
+        assert_eq!(cfg.console.keys.get("restart"), Some(&vec!["r".to_string(), "F5".to_string()]));
+        let km = keymap(&cfg.console, false).unwrap();
+        let f5 = crossterm::event::KeyEvent::from(crossterm::event::KeyCode::F(5));
+        assert_eq!(km.action_for(&f5, &crate::ui::Screen::Overview), Some(crate::ui::Action::Restart));
+        let ro = ConsoleConfig { readonly: true, ..cfg.console };
+        assert_eq!(keymap(&ro, false).unwrap().action_for(&f5, &crate::ui::Screen::Overview), None);
+    }
 }

@@ -47,6 +47,9 @@ pub struct HostConfig {
 pub struct ConsoleConfig {
     pub theme: Option<String>,
     pub readonly: bool,
+    pub bell: bool,
+    /// `[console.keys]`: action name -> keys, validated by the console's keymap.
+    pub keys: BTreeMap<String, Vec<String>>,
 }
 
 /// A validated configuration.
@@ -300,7 +303,20 @@ fn validate(raw: RawConfig, at: &Locator, dir: &Path, path: &Path) -> Result<Con
         hosts,
         settings,
         timeouts,
-        console: ConsoleConfig { theme: raw.console.theme, readonly: raw.console.readonly.unwrap_or(false) },
+        console: ConsoleConfig {
+            theme: raw.console.theme,
+            readonly: raw.console.readonly.unwrap_or(false),
+            bell: raw.console.bell.unwrap_or(false),
+            keys: raw
+                .console
+                .keys
+                .into_iter()
+                .map(|(action, keys)| match keys {
+                    raw::RawKeys::One(k) => (action, vec![k]),
+                    raw::RawKeys::Many(ks) => (action, ks),
+                })
+                .collect(),
+        },
         state_dir,
     })
 }

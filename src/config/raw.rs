@@ -93,6 +93,19 @@ pub struct RawPlacement {
 pub struct RawConsole {
     pub theme: Option<String>,
     pub readonly: Option<bool>,
+    /// Ring the terminal bell on a new alarm.
+    pub bell: Option<bool>,
+    /// Key remapping: action name -> a key or a list of keys (checked by the console's keymap).
+    #[serde(default)]
+    pub keys: BTreeMap<String, RawKeys>,
+}
+
+/// One key (`"m"`) or several (`["m", "F5"]`).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum RawKeys {
+    One(String),
+    Many(Vec<String>),
 }
 
 #[derive(Debug, Deserialize)]

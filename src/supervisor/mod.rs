@@ -94,6 +94,11 @@ impl SupervisorHandle {
     pub fn inventory_len(&self) -> usize {
         self.inventory.len()
     }
+
+    /// The last known domain XML of a protected VM (`None` until the inventory has read it).
+    pub fn domain_xml(&self, vm: &str) -> Option<String> {
+        self.inventory.get(vm).map(|e| e.xml)
+    }
 }
 
 pub struct Supervisor {

@@ -2,60 +2,164 @@
 //!
 //! Pure: no terminal, no channels, no clock (time is an argument). Everything a user can do
 //! with the keyboard is testable here by feeding keys and checking the state and the requests.
+//!
+//! Keys go, in order, to the open popup (confirmation, migration target, help), then to the
+//! input line (`/` filter, `:` command), then to the focused log pane, then to the keymap of the
+//! current view (`keys.rs`).
 
+use super::confirm::{Confirm, Confirmation};
 use super::flash::{Flash, FlashLevel};
-use super::keymap::{Action, Context, Keymap};
+use super::keymap::{Action, Keymap};
+use super::picker::Picker;
+use super::rows::{self, Sort, HOST_SORT, VM_SORT};
 use super::selection::Selection;
-use super::UiRequest;
-use crate::core::ClusterView;
-use crossterm::event::{KeyEvent, KeyEventKind};
+use super::{UiFeedback, UiRequest};
+use crate::core::{ClusterView, Command, HostState, Subject, VmState};
 use std::sync::Arc;
 use std::time::Instant;
+use tui_logger::TuiWidgetEvent;
 
-/// Which table the movement keys act on.
+/// Which table the movement keys act on in the overview.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Focus {
     Hosts,
     Vms,
 }
 
+/// A view of the drill-down; the stack of them is the breadcrumb.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Screen {
+    Overview,
+    Host(String),
+    Vm(String),
+    /// Every alarm, acknowledged or not.
+    Alarms,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Popup {
+    Confirm(Confirm),
+    Migrate(Picker),
+    Help { scroll: u16 },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InputKind {
+    Filter,
+    Command,
+}
+
+/// The input line at the bottom: `/filter` or `:command`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Input {
+    pub kind: InputKind,
+    pub text: String,
+}
+
 #[derive(Debug)]
 pub struct App {
     title: String,
     view: Arc<ClusterView>,
+    stack: Vec<Screen>,
     focus: Focus,
     hosts: Selection,
     vms: Selection,
+    /// The VMs table of a host's detail view.
+    host_vms: Selection,
+    /// The alarms view, by alarm id.
+    alarms: Selection,
+    /// Scroll of the VM detail view, in lines.
+    detail_scroll: u16,
     show_log: bool,
+    /// Keys go to the log pane (its target and level selector).
+    log_focus: bool,
+    /// Keys for the log pane's widget state, applied by the event loop.
+    log_keys: Vec<TuiWidgetEvent>,
     /// The demo fault injector's state; `None` outside the demo.
     injector: Option<bool>,
     keymap: Keymap,
+    readonly: bool,
     flash: Option<Flash>,
+    popup: Option<Popup>,
+    input: Option<Input>,
+    filter: String,
+    vm_sort: Sort,
+    host_sort: Sort,
+    /// The domain XML of the VM in the detail view: `(vm, None)` while it is being fetched.
+    xml: Option<(String, Option<String>)>,
+    /// The newest snapshot that arrived under a confirmation dialog.
+    paused: Option<Arc<ClusterView>>,
+    /// The highest alarm id seen, to ring the bell on a new one.
+    last_alarm: u64,
+    bell: bool,
     quit: bool,
 }
 
 impl App {
     pub fn new(title: impl Into<String>, view: Arc<ClusterView>, injector: Option<bool>) -> App {
+        let last_alarm = view.alarms.iter().map(|a| a.id).max().unwrap_or(0);
         let mut app = App {
             title: title.into(),
             view,
+            stack: vec![Screen::Overview],
             focus: Focus::Vms,
             hosts: Selection::default(),
             vms: Selection::default(),
+            host_vms: Selection::default(),
+            alarms: Selection::default(),
+            detail_scroll: 0,
             show_log: true,
+            log_focus: false,
+            log_keys: Vec::new(),
             injector,
-            keymap: Keymap::new(Context { has_injector: injector.is_some() }),
+            keymap: Keymap::new(injector.is_some(), false),
+            readonly: false,
             flash: None,
+            popup: None,
+            input: None,
+            filter: String::new(),
+            vm_sort: Sort::default(),
+            host_sort: Sort::default(),
+            xml: None,
+            paused: None,
+            last_alarm,
+            bell: false,
             quit: false,
         };
         app.sync_selections();
         app
     }
 
-    /// A new snapshot: the selections stay on the same names.
+    /// Use a remapped or read-only keymap.
+    pub fn set_keymap(&mut self, keymap: Keymap, readonly: bool) {
+        self.keymap = keymap;
+        self.readonly = readonly;
+    }
+
+    /// A new snapshot: the selections stay on the same names. Under a confirmation dialog the
+    /// live refresh pauses (the snapshot waits until the dialog closes), so nothing moves while
+    /// a person decides; the migration picker keeps refreshing its capacities, never its VM or
+    /// highlighted host.
     pub fn set_view(&mut self, view: Arc<ClusterView>) {
+        let newest = view.alarms.iter().filter(|a| !a.acked).map(|a| a.id).max().unwrap_or(0);
+        if newest > self.last_alarm {
+            self.bell = true;
+        }
+        self.last_alarm = self.last_alarm.max(view.alarms.iter().map(|a| a.id).max().unwrap_or(0));
+        if matches!(self.popup, Some(Popup::Confirm(_))) {
+            self.paused = Some(view);
+            return;
+        }
         self.view = view;
+        if let Some(Popup::Migrate(p)) = &mut self.popup {
+            p.refresh(&self.view);
+        }
         self.sync_selections();
+    }
+
+    /// True once after a snapshot brought a new unacknowledged alarm.
+    pub fn take_bell(&mut self) -> bool {
+        std::mem::take(&mut self.bell)
     }
 
     pub fn set_injector(&mut self, on: bool) {
@@ -68,13 +172,46 @@ impl App {
         self.flash = Some(flash);
     }
 
-    /// One key press. Returns what to send to the supervisor, if anything.
-    pub fn handle_key(&mut self, key: KeyEvent, now: Instant) -> Option<UiRequest> {
-        if key.kind == KeyEventKind::Release {
+    /// An answer from the app shell: a command's verdict or a domain XML.
+    pub fn feedback(&mut self, fb: UiFeedback, now: Instant) {
+        match fb {
+            UiFeedback::Verdict { command, refused: None } => {
+                self.flash = Some(Flash::new(FlashLevel::Info, format!("{command}: accepted"), now))
+            }
+            UiFeedback::Verdict { command, refused: Some(why) } => {
+                self.flash = Some(Flash::new(FlashLevel::Error, format!("{command}: refused: {why}"), now))
+            }
+            UiFeedback::DomainXml { vm, xml } => {
+                if self.xml.as_ref().is_some_and(|(v, _)| *v == vm) {
+                    let text = xml.unwrap_or_else(|| "(not in the inventory yet)".to_string());
+                    self.xml = Some((vm, Some(text)));
+                }
+            }
+        }
+    }
+
+    /// Close the popup; a snapshot that waited under it is shown now.
+    fn close_popup(&mut self) {
+        self.popup = None;
+        if let Some(view) = self.paused.take() {
+            self.set_view(view);
+        }
+    }
+
+    /// The one path of every operator command: refused in read-only mode, sent at once when it
+    /// needs no confirmation, otherwise opens the confirmation dialog.
+    pub fn request(&mut self, cmd: Command, now: Instant) -> Option<UiRequest> {
+        if self.readonly {
+            self.flash = Some(Flash::new(FlashLevel::Error, format!("read-only console: cannot {cmd}"), now));
             return None;
         }
-        let action = self.keymap.action_for(&key)?;
-        self.apply(action, now)
+        match Confirm::new(cmd.clone()) {
+            Some(dialog) => {
+                self.popup = Some(Popup::Confirm(dialog));
+                None
+            }
+            None => Some(UiRequest::Command { command: cmd, confirmed: Confirmation::NotNeeded }),
+        }
     }
 
     pub fn apply(&mut self, action: Action, now: Instant) -> Option<UiRequest> {
@@ -86,21 +223,164 @@ impl App {
                     Focus::Vms => Focus::Hosts,
                 }
             }
-            Action::Up => self.move_focused(|s, n| s.move_by(n, -1)),
-            Action::Down => self.move_focused(|s, n| s.move_by(n, 1)),
-            Action::PageUp => self.move_focused(|s, n| s.move_page(n, false)),
-            Action::PageDown => self.move_focused(|s, n| s.move_page(n, true)),
-            Action::Top => self.move_focused(|s, n| s.select_index(n, 0)),
-            Action::Bottom => self.move_focused(|s, n| s.select_index(n, n.len().saturating_sub(1))),
-            Action::ToggleLog => self.show_log = !self.show_log,
+            Action::Up => self.move_focused(|s, n| s.move_by(n, -1), -1),
+            Action::Down => self.move_focused(|s, n| s.move_by(n, 1), 1),
+            Action::PageUp => self.move_focused(|s, n| s.move_page(n, false), -10),
+            Action::PageDown => self.move_focused(|s, n| s.move_page(n, true), 10),
+            Action::Top => self.move_focused(|s, n| s.select_index(n, 0), i32::MIN),
+            Action::Bottom => self.move_focused(|s, n| s.select_index(n, n.len().saturating_sub(1)), i32::MAX),
+            Action::ToggleLog => {
+                self.show_log = !self.show_log;
+                self.log_focus &= self.show_log;
+            }
+            Action::FocusLog => {
+                self.show_log = true;
+                self.log_focus = true;
+            }
             Action::ToggleFaultInjector => {
                 let on = self.injector?;
                 let what = if on { "off" } else { "on" };
                 self.flash = Some(Flash::new(FlashLevel::Info, format!("fault injector: turning {what}"), now));
                 return Some(UiRequest::ToggleFaultInjector);
             }
+            Action::Open => {
+                let screen = match self.screen() {
+                    Screen::Overview => match self.focus {
+                        Focus::Hosts => Screen::Host(self.hosts.name()?.to_string()),
+                        Focus::Vms => Screen::Vm(self.vms.name()?.to_string()),
+                    },
+                    Screen::Host(_) => Screen::Vm(self.host_vms.name()?.to_string()),
+                    Screen::Vm(_) => return None,
+                    Screen::Alarms => match &self.selected_alarm()?.subject {
+                        Subject::Host(h) => Screen::Host(h.clone()),
+                        Subject::Vm(v) => Screen::Vm(v.clone()),
+                        Subject::Cluster => return None,
+                    },
+                };
+                return self.open(screen);
+            }
+            Action::Back => {
+                // In a table, Esc clears the filter first; a VM's detail has none: Esc goes back.
+                if !self.filter.is_empty() && !matches!(self.screen(), Screen::Vm(_)) {
+                    self.filter.clear();
+                    self.sync_selections();
+                } else if self.stack.len() > 1 {
+                    self.stack.pop();
+                    self.detail_scroll = 0;
+                    self.sync_selections();
+                }
+            }
+            Action::Filter => self.input = Some(Input { kind: InputKind::Filter, text: self.filter.clone() }),
+            Action::CommandMode => self.input = Some(Input { kind: InputKind::Command, text: String::new() }),
+            Action::Help => self.popup = Some(Popup::Help { scroll: 0 }),
+            Action::Alarms => return self.open(Screen::Alarms),
+            Action::SortNext | Action::SortReverse => {
+                let hosts = self.focus == Focus::Hosts && *self.screen() == Screen::Overview;
+                let (sort, columns) =
+                    if hosts { (&mut self.host_sort, HOST_SORT.len()) } else { (&mut self.vm_sort, VM_SORT.len()) };
+                if action == Action::SortNext {
+                    sort.next(columns);
+                } else {
+                    sort.reverse = !sort.reverse;
+                }
+                self.sync_selections();
+            }
+            Action::Migrate => {
+                let vm = self.need_vm(now)?;
+                self.popup = Some(Popup::Migrate(Picker::new(&self.view, &vm)));
+            }
+            Action::Start => return self.vm_command(now, |vm| Command::Start { vm }),
+            Action::Stop => return self.vm_command(now, |vm| Command::Stop { vm }),
+            Action::Restart => return self.vm_command(now, |vm| Command::Restart { vm }),
+            Action::Reinstall => return self.vm_command(now, |vm| Command::Reinstall { vm }),
+            Action::ToggleArmVm => {
+                let vm = self.need_vm(now)?;
+                let unmanaged = self.view.vm(&vm).is_some_and(|v| v.state == VmState::Unmanaged);
+                let cmd = if unmanaged { Command::Arm { vm: Some(vm) } } else { Command::Disarm { vm: Some(vm) } };
+                return self.request(cmd, now);
+            }
+            Action::ToggleArmCluster => {
+                let cmd = if self.view.armed { Command::Disarm { vm: None } } else { Command::Arm { vm: None } };
+                return self.request(cmd, now);
+            }
+            Action::Maintenance => {
+                let host = self.need_host(now)?;
+                let on = self.view.host(&host).is_none_or(|h| h.state != HostState::Maintenance);
+                return self.request(Command::Maintenance { host, on }, now);
+            }
+            Action::HostOff => {
+                let host = self.need_host(now)?;
+                return self.request(Command::ConfirmHostOff { host }, now);
+            }
+            Action::AckAlarm => {
+                if *self.screen() == Screen::Alarms && self.selected_alarm().is_some_and(|a| a.acked) {
+                    self.flash = Some(Flash::new(FlashLevel::Info, "already acknowledged", now));
+                    return None;
+                }
+                let Some(id) = self.alarm_to_ack() else {
+                    self.flash = Some(Flash::new(FlashLevel::Info, "no alarm to acknowledge", now));
+                    return None;
+                };
+                return self.request(Command::AckAlarm { id }, now);
+            }
+            Action::P2v => {
+                let text = "P2V wizard: not in this version (key and view reserved for it)";
+                self.flash = Some(Flash::new(FlashLevel::Info, text, now));
+            }
         }
         None
+    }
+
+    fn open(&mut self, screen: Screen) -> Option<UiRequest> {
+        if self.stack.last() == Some(&screen) {
+            return None;
+        }
+        self.detail_scroll = 0;
+        self.stack.push(screen.clone());
+        self.sync_selections();
+        match screen {
+            Screen::Vm(vm) => {
+                self.xml = Some((vm.clone(), None));
+                Some(UiRequest::DomainXml { vm })
+            }
+            _ => None,
+        }
+    }
+
+    fn vm_command(&mut self, now: Instant, f: impl FnOnce(String) -> Command) -> Option<UiRequest> {
+        let vm = self.need_vm(now)?;
+        self.request(f(vm), now)
+    }
+
+    /// The VM the operation keys act on, or a warning flash.
+    fn need_vm(&mut self, now: Instant) -> Option<String> {
+        let vm = self.target_vm().map(str::to_string);
+        if vm.is_none() {
+            self.flash = Some(Flash::new(FlashLevel::Warning, "no VM selected", now));
+        }
+        vm
+    }
+
+    fn need_host(&mut self, now: Instant) -> Option<String> {
+        let host = self.target_host().map(str::to_string);
+        if host.is_none() {
+            self.flash = Some(Flash::new(FlashLevel::Warning, "no host selected", now));
+        }
+        host
+    }
+
+    /// The first unacknowledged alarm about what is shown, else the first one.
+    fn alarm_to_ack(&self) -> Option<u64> {
+        if *self.screen() == Screen::Alarms {
+            return self.selected_alarm().filter(|a| !a.acked).map(|a| a.id);
+        }
+        let subject = match self.screen() {
+            Screen::Overview | Screen::Alarms => None,
+            Screen::Host(h) => Some(Subject::Host(h.clone())),
+            Screen::Vm(v) => Some(Subject::Vm(v.clone())),
+        };
+        let unacked = || self.view.alarms.iter().filter(|a| !a.acked);
+        unacked().find(|a| Some(&a.subject) == subject.as_ref()).or_else(|| unacked().next()).map(|a| a.id)
     }
 
     /// The slow tick: expire the flash. True when something visible changed.
@@ -110,6 +390,11 @@ impl App {
             return true;
         }
         false
+    }
+
+    /// Some VM is in the middle of an operation: its elapsed time on screen moves.
+    pub fn has_in_flight(&self) -> bool {
+        self.view.vms.iter().any(|v| super::views::in_flight(v.state))
     }
 
     pub fn should_quit(&self) -> bool {
@@ -129,6 +414,15 @@ impl App {
         Arc::clone(&self.view)
     }
 
+    pub fn screen(&self) -> &Screen {
+        self.stack.last().unwrap_or(&Screen::Overview)
+    }
+
+    /// The drill-down path, for the breadcrumb.
+    pub fn stack(&self) -> &[Screen] {
+        &self.stack
+    }
+
     pub fn focus(&self) -> Focus {
         self.focus
     }
@@ -141,6 +435,10 @@ impl App {
         self.injector
     }
 
+    pub fn readonly(&self) -> bool {
+        self.readonly
+    }
+
     pub fn keymap(&self) -> &Keymap {
         &self.keymap
     }
@@ -149,7 +447,40 @@ impl App {
         self.flash.as_ref()
     }
 
-    // The drill-down and the confirmation popups (next issue) act on these.
+    pub fn popup(&self) -> Option<&Popup> {
+        self.popup.as_ref()
+    }
+
+    pub fn input(&self) -> Option<&Input> {
+        self.input.as_ref()
+    }
+
+    pub fn filter(&self) -> &str {
+        &self.filter
+    }
+
+    pub fn vm_sort(&self) -> Sort {
+        self.vm_sort
+    }
+
+    pub fn host_sort(&self) -> Sort {
+        self.host_sort
+    }
+
+    pub fn detail_scroll(&self) -> u16 {
+        self.detail_scroll
+    }
+
+    /// The view knows how long the detail is: it keeps the scroll within it.
+    pub fn clamp_detail_scroll(&mut self, max: u16) {
+        self.detail_scroll = self.detail_scroll.min(max);
+    }
+
+    /// The domain XML of the VM in the detail view (`None` inside while it is fetched).
+    pub fn xml(&self) -> Option<&(String, Option<String>)> {
+        self.xml.as_ref()
+    }
+
     #[cfg_attr(not(test), allow(dead_code))]
     pub fn selected_host(&self) -> Option<&str> {
         self.hosts.name()
@@ -160,139 +491,102 @@ impl App {
         self.vms.name()
     }
 
-    /// The view keeps the scroll positions here between frames.
-    pub fn selections_mut(&mut self) -> (&mut Selection, &mut Selection) {
-        (&mut self.hosts, &mut self.vms)
+    /// The VM the operation keys act on in the current view.
+    pub fn target_vm(&self) -> Option<&str> {
+        match self.screen() {
+            Screen::Overview => self.vms.name(),
+            Screen::Host(_) => self.host_vms.name(),
+            Screen::Vm(v) => Some(v),
+            Screen::Alarms => match &self.selected_alarm()?.subject {
+                Subject::Vm(v) => Some(v),
+                _ => None,
+            },
+        }
+    }
+
+    /// The host the host keys act on in the current view.
+    pub fn target_host(&self) -> Option<&str> {
+        match self.screen() {
+            Screen::Overview => self.hosts.name(),
+            Screen::Host(h) => Some(h),
+            Screen::Vm(v) => self.view.vm(v).and_then(|v| v.host.as_deref()),
+            Screen::Alarms => match &self.selected_alarm()?.subject {
+                Subject::Host(h) => Some(h),
+                _ => None,
+            },
+        }
+    }
+
+    /// The view keeps the scroll positions here between frames: (hosts, VMs, a host's VMs).
+    pub fn selections_mut(&mut self) -> (&mut Selection, &mut Selection, &mut Selection) {
+        (&mut self.hosts, &mut self.vms, &mut self.host_vms)
+    }
+
+    /// The alarms view's selection, for its scroll position.
+    pub fn alarms_selection_mut(&mut self) -> &mut Selection {
+        &mut self.alarms
+    }
+
+    /// The alarm selected in the alarms view.
+    pub fn selected_alarm(&self) -> Option<&crate::core::AlarmView> {
+        let id = self.alarms.name()?;
+        self.view.alarms.iter().find(|a| a.id.to_string() == id)
+    }
+
+    fn detail_host(&self) -> Option<String> {
+        match self.screen() {
+            Screen::Host(h) => Some(h.clone()),
+            _ => None,
+        }
     }
 
     fn sync_selections(&mut self) {
         let view = Arc::clone(&self.view);
-        self.hosts.sync(&host_names(&view));
-        self.vms.sync(&vm_names(&view));
+        let hosts: Vec<&str> =
+            rows::hosts(&view, &self.filter, self.host_sort).iter().map(|h| h.name.as_str()).collect();
+        self.hosts.sync(&hosts);
+        let vms: Vec<&str> =
+            rows::vms(&view, None, &self.filter, self.vm_sort).iter().map(|v| v.name.as_str()).collect();
+        self.vms.sync(&vms);
+        let ids: Vec<String> = view.alarms.iter().map(|a| a.id.to_string()).collect();
+        self.alarms.sync(&ids.iter().map(String::as_str).collect::<Vec<_>>());
+        if let Some(h) = self.detail_host() {
+            let vms: Vec<&str> =
+                rows::vms(&view, Some(&h), &self.filter, self.vm_sort).iter().map(|v| v.name.as_str()).collect();
+            self.host_vms.sync(&vms);
+        }
     }
 
-    fn move_focused(&mut self, f: impl FnOnce(&mut Selection, &[&str])) {
+    /// Move in the focused table; in the VM detail view, scroll by `lines`.
+    fn move_focused(&mut self, f: impl FnOnce(&mut Selection, &[&str]), lines: i32) {
         let view = Arc::clone(&self.view);
-        match self.focus {
-            Focus::Hosts => f(&mut self.hosts, &host_names(&view)),
-            Focus::Vms => f(&mut self.vms, &vm_names(&view)),
+        match self.screen().clone() {
+            Screen::Overview => match self.focus {
+                Focus::Hosts => {
+                    let rows = rows::hosts(&view, &self.filter, self.host_sort);
+                    f(&mut self.hosts, &rows.iter().map(|h| h.name.as_str()).collect::<Vec<_>>())
+                }
+                Focus::Vms => {
+                    let rows = rows::vms(&view, None, &self.filter, self.vm_sort);
+                    f(&mut self.vms, &rows.iter().map(|v| v.name.as_str()).collect::<Vec<_>>())
+                }
+            },
+            Screen::Host(h) => {
+                let rows = rows::vms(&view, Some(&h), &self.filter, self.vm_sort);
+                f(&mut self.host_vms, &rows.iter().map(|v| v.name.as_str()).collect::<Vec<_>>())
+            }
+            Screen::Alarms => {
+                let ids: Vec<String> = view.alarms.iter().map(|a| a.id.to_string()).collect();
+                f(&mut self.alarms, &ids.iter().map(String::as_str).collect::<Vec<_>>())
+            }
+            Screen::Vm(_) => {
+                let s = i32::from(self.detail_scroll).saturating_add(lines).clamp(0, i32::from(u16::MAX));
+                self.detail_scroll = s as u16;
+            }
         }
     }
 }
 
-fn host_names(view: &ClusterView) -> Vec<&str> {
-    view.hosts.iter().map(|h| h.name.as_str()).collect()
-}
-
-fn vm_names(view: &ClusterView) -> Vec<&str> {
-    view.vms.iter().map(|v| v.name.as_str()).collect()
-}
-
+mod keys;
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::ui::fixture::{cluster, keys};
-
-    fn app(injector: Option<bool>) -> App {
-        App::new("test", Arc::new(cluster()), injector)
-    }
-
-    /// Feed a key string ("jj<tab>k") and collect the requests.
-    fn press(app: &mut App, seq: &str) -> Vec<UiRequest> {
-        let now = Instant::now();
-        keys(seq).into_iter().filter_map(|k| app.handle_key(k, now)).collect()
-    }
-
-    #[test]
-    fn j_and_k_move_the_vm_selection_and_tab_switches_to_hosts() {
-        let mut a = app(None);
-        let vms = vm_names(a.view()).iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        assert_eq!(a.focus(), Focus::Vms);
-        assert_eq!(a.selected_vm(), Some(vms[0].as_str()));
-        press(&mut a, "jj");
-        assert_eq!(a.selected_vm(), Some(vms[2].as_str()));
-        press(&mut a, "k<down><down><up>");
-        assert_eq!(a.selected_vm(), Some(vms[2].as_str()));
-        press(&mut a, "<tab>j");
-        assert_eq!(a.focus(), Focus::Hosts);
-        assert_eq!(a.selected_host(), Some("hv2"));
-        assert_eq!(a.selected_vm(), Some(vms[2].as_str()), "VM selection untouched while hosts have focus");
-        press(&mut a, "<tab>G");
-        assert_eq!(a.selected_vm(), vms.last().map(String::as_str));
-        press(&mut a, "g");
-        assert_eq!(a.selected_vm(), Some(vms[0].as_str()));
-    }
-
-    #[test]
-    fn selection_stays_on_the_same_vm_when_a_snapshot_reorders_them() {
-        let mut a = app(None);
-        press(&mut a, "jjj");
-        let chosen = a.selected_vm().unwrap().to_string();
-        let mut next = cluster();
-        next.vms.reverse();
-        next.vms.rotate_left(3);
-        a.set_view(Arc::new(next));
-        assert_eq!(a.selected_vm(), Some(chosen.as_str()));
-        // And movement continues from its new position.
-        let names = vm_names(a.view()).iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        let pos = names.iter().position(|n| *n == chosen).unwrap();
-        press(&mut a, "j");
-        assert_eq!(a.selected_vm(), names.get(pos + 1).map(String::as_str));
-    }
-
-    #[test]
-    fn f_toggles_the_injector_only_when_there_is_one() {
-        let mut without = app(None);
-        assert!(press(&mut without, "f").is_empty());
-        assert_eq!(without.flash(), None);
-
-        let mut with = app(Some(false));
-        assert_eq!(press(&mut with, "f"), vec![UiRequest::ToggleFaultInjector]);
-        assert!(with.flash().is_some_and(|f| f.text.contains("turning on")));
-        with.set_injector(true);
-        assert_eq!(with.injector(), Some(true));
-    }
-
-    #[test]
-    fn q_and_ctrl_c_request_quit_and_nothing_else() {
-        let mut a = app(Some(true));
-        assert!(press(&mut a, "q").is_empty());
-        assert!(a.should_quit());
-        let mut b = app(None);
-        assert!(press(&mut b, "<C-c>").is_empty());
-        assert!(b.should_quit());
-    }
-
-    #[test]
-    fn l_toggles_the_log_pane() {
-        let mut a = app(None);
-        assert!(a.show_log());
-        press(&mut a, "l");
-        assert!(!a.show_log());
-        press(&mut a, "l");
-        assert!(a.show_log());
-    }
-
-    #[test]
-    fn key_releases_are_ignored_and_flashes_expire() {
-        let mut a = app(Some(false));
-        let mut release = KeyEvent::from(crossterm::event::KeyCode::Char('f'));
-        release.kind = KeyEventKind::Release;
-        let now = Instant::now();
-        assert_eq!(a.handle_key(release, now), None);
-        a.handle_key(KeyEvent::from(crossterm::event::KeyCode::Char('f')), now);
-        assert!(!a.tick(now));
-        assert!(a.tick(now + crate::ui::flash::FLASH_TTL));
-        assert_eq!(a.flash(), None);
-    }
-
-    #[test]
-    fn an_empty_cluster_has_no_selection_and_keys_do_not_panic() {
-        let mut a = App::new("t", Arc::new(ClusterView::default()), None);
-        press(&mut a, "jkgG<tab>jk<pgdown>");
-        assert_eq!(a.selected_vm(), None);
-        assert_eq!(a.selected_host(), None);
-        a.set_view(Arc::new(cluster()));
-        assert!(a.selected_vm().is_some());
-    }
-}
+mod tests;

@@ -1,10 +1,11 @@
-//! The console's loop: wait for a key, a resize, a snapshot, an injector change or the slow
-//! tick; update the app; redraw. Nothing redraws on a fast timer.
+//! The console's loop: wait for a key, a resize, a snapshot, an injector change, an answer from
+//! the app shell or the slow tick; update the app; redraw. Nothing redraws on a fast timer: the
+//! slow tick redraws only when something visible changed (a flash expired, time in flight).
 
 use super::app::App;
 use super::flash::{Flash, FlashLevel};
 use super::terminal::{Events, Session};
-use super::{views, UiOptions, UiRequest};
+use super::{views, UiFeedback, UiOptions, UiRequest};
 use crate::core::ClusterView;
 use crossterm::event::Event;
 use std::sync::Arc;
@@ -20,10 +21,11 @@ pub async fn run(
     mut snapshots: watch::Receiver<Arc<ClusterView>>,
     requests: mpsc::UnboundedSender<UiRequest>,
 ) -> anyhow::Result<()> {
-    let UiOptions { theme, title, mut injector } = opts;
+    let UiOptions { theme, title, mut injector, keymap, readonly, bell, mut feedback } = opts;
     let first = Arc::clone(&snapshots.borrow_and_update());
     let injector_on = injector.as_mut().map(|rx| *rx.borrow_and_update());
     let mut app = App::new(title, first, injector_on);
+    app.set_keymap(keymap, readonly);
     let log_state = TuiWidgetState::new();
 
     let mut session = Session::enter()?;
@@ -33,16 +35,26 @@ pub async fn run(
     let mut snapshots_open = true;
     tracing::debug!("console started");
 
+    let mut dirty = true;
     loop {
-        session.draw(|frame| views::draw(frame, &mut app, &theme, &log_state))?;
+        if dirty {
+            session.draw(|frame| views::draw(frame, &mut app, &theme, &log_state))?;
+        }
+        if app.take_bell() && bell {
+            session.bell()?;
+        }
         if app.should_quit() {
             break;
         }
+        dirty = true;
         tokio::select! {
             ev = events.next() => match ev {
                 Some(Ok(Event::Key(key))) => {
                     if let Some(request) = app.handle_key(key, Instant::now()) {
                         send(&requests, request, &mut app);
+                    }
+                    for ev in app.take_log_keys() {
+                        log_state.transition(ev);
                     }
                 }
                 // Resize and the rest: the redraw at the top of the loop is all they need.
@@ -69,14 +81,27 @@ pub async fn run(
                     app.set_flash(Flash::new(FlashLevel::Warning, text, Instant::now()));
                 }
             },
+            fb = next_feedback(&mut feedback) => match fb {
+                Some(fb) => app.feedback(fb, Instant::now()),
+                None => feedback = None,
+            },
             _ = tick.tick() => {
-                app.tick(Instant::now());
+                // The log pane and the in-flight timers move with time; the rest only on events.
+                dirty = app.tick(Instant::now()) || app.show_log() || app.has_in_flight();
             }
         }
     }
     events.shutdown().await;
     drop(session);
     Ok(())
+}
+
+/// The next answer from the app shell; never ready when there is none.
+async fn next_feedback(rx: &mut Option<mpsc::UnboundedReceiver<UiFeedback>>) -> Option<UiFeedback> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// The injector's next value; never ready when there is no injector.

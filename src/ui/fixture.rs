@@ -3,7 +3,7 @@
 use crate::core::{
     AlarmView, Capacity, ClusterView, DomState, HostState, HostView, Severity, Subject, Time, VmState, VmView,
 };
-use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use crossterm::event::KeyEvent;
 
 const GIB: u64 = 1024 * 1024;
 
@@ -94,37 +94,7 @@ pub fn cluster() -> ClusterView {
     }
 }
 
-/// Parse a key string the way helix tests do: plain characters, and `<tab>`, `<up>`, `<down>`,
-/// `<pgup>`, `<pgdown>`, `<home>`, `<end>`, `<enter>`, `<esc>`, `<C-x>`.
+/// Parse a key string (`"jj<tab><C-c>"`); see [`crate::ui::keys::parse`].
 pub fn keys(seq: &str) -> Vec<KeyEvent> {
-    let mut out = Vec::new();
-    let mut rest = seq;
-    while let Some(c) = rest.chars().next() {
-        if c == '<' {
-            let end = rest.find('>').unwrap_or_else(|| panic!("unclosed < in {seq:?}"));
-            let name = &rest[1..end];
-            rest = &rest[end + 1..];
-            let ev = match name {
-                "tab" => KeyEvent::from(KeyCode::Tab),
-                "up" => KeyEvent::from(KeyCode::Up),
-                "down" => KeyEvent::from(KeyCode::Down),
-                "pgup" => KeyEvent::from(KeyCode::PageUp),
-                "pgdown" => KeyEvent::from(KeyCode::PageDown),
-                "home" => KeyEvent::from(KeyCode::Home),
-                "end" => KeyEvent::from(KeyCode::End),
-                "enter" => KeyEvent::from(KeyCode::Enter),
-                "esc" => KeyEvent::from(KeyCode::Esc),
-                n if n.starts_with("C-") && n.len() == 3 => {
-                    KeyEvent::new(KeyCode::Char(n.as_bytes()[2] as char), KeyModifiers::CONTROL)
-                }
-                n => panic!("unknown key <{n}> in {seq:?}"),
-            };
-            out.push(ev);
-        } else {
-            rest = &rest[c.len_utf8()..];
-            let mods = if c.is_ascii_uppercase() { KeyModifiers::SHIFT } else { KeyModifiers::NONE };
-            out.push(KeyEvent::new(KeyCode::Char(c), mods));
-        }
-    }
-    out
+    crate::ui::keys::parse(seq).unwrap_or_else(|e| panic!("{e}"))
 }

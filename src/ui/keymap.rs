@@ -1,11 +1,16 @@
-//! The keymap: one table of (keys, action, description).
+//! The keymap: one table of (keys, action, description, where it applies, whether it is
+//! dangerous).
 //!
-//! The key handler and the status-bar hints both read [`BINDINGS`], so remapping keys or adding a
-//! help view later changes one place. A binding that does not apply in this session (the fault
-//! injector outside the demo) is removed from the keymap, and with it from the hints, rather than
-//! refused when pressed (the k9s way).
+//! The key handler, the status-bar hints and the help view (`?`) all read the [`Keymap`] built
+//! from [`BINDINGS`], so they cannot disagree. A binding that does not apply in this session
+//! (the fault injector outside the demo, every dangerous action in read-only mode) is removed
+//! from the keymap, and with it from the hints and the help, rather than refused when pressed
+//! (the k9s way). Keys are remapped from the config (`[console.keys] migrate = "m"`); an unknown
+//! action or key string is an error that names it.
 
+use super::app::Screen;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use std::collections::BTreeMap;
 use std::fmt;
 
 /// What a key asks the console to do.
@@ -20,8 +25,32 @@ pub enum Action {
     PageDown,
     Top,
     Bottom,
+    /// Drill down into the selected host or VM.
+    Open,
+    /// Back to the previous view (or clear the filter).
+    Back,
+    Filter,
+    CommandMode,
+    Help,
+    /// The alarms view.
+    Alarms,
+    SortNext,
+    SortReverse,
     ToggleLog,
+    /// Keys go to the log pane: targets, levels, scrolling.
+    FocusLog,
     ToggleFaultInjector,
+    Migrate,
+    Start,
+    Stop,
+    Restart,
+    Reinstall,
+    ToggleArmVm,
+    ToggleArmCluster,
+    Maintenance,
+    HostOff,
+    AckAlarm,
+    P2v,
 }
 
 /// When a binding is part of the keymap.
@@ -30,6 +59,35 @@ pub enum Requires {
     Always,
     /// Only when the session has a fault injector (the demo).
     Injector,
+}
+
+/// Which views a binding applies in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    Everywhere,
+    /// Views with a filterable, sortable table (the overview, a host's VMs).
+    Table,
+    /// Views with rows to open (all but a VM's detail).
+    Rows,
+    /// Views where a VM is selected or shown.
+    Vm,
+    /// Views where a host is selected or shown.
+    Host,
+    /// The overview only (the hosts/VMs focus).
+    Overview,
+}
+
+impl Scope {
+    pub fn applies(self, screen: &Screen) -> bool {
+        match self {
+            Scope::Everywhere => true,
+            Scope::Table => matches!(screen, Screen::Overview | Screen::Host(_)),
+            Scope::Rows => !matches!(screen, Screen::Vm(_)),
+            Scope::Vm => true,
+            Scope::Host => !matches!(screen, Screen::Vm(_)),
+            Scope::Overview => matches!(screen, Screen::Overview),
+        }
+    }
 }
 
 /// One key with its modifiers. Shift is ignored for characters: `G` is its own key already.
@@ -64,6 +122,49 @@ impl Key {
         };
         self.code == code && self.mods == mods
     }
+
+    /// Parse a key as written in the config: `m`, `S`, `ctrl-b`, `enter`, `esc`, `tab`,
+    /// `backtab`, `up`, `down`, `left`, `right`, `pgup`, `pgdown`, `home`, `end`, `space`,
+    /// `backspace`, `delete`, `f1`..`f12`.
+    pub fn parse(s: &str) -> Result<Key, String> {
+        let lower = s.to_ascii_lowercase();
+        if let Some(rest) = lower.strip_prefix("ctrl-") {
+            let mut chars = rest.chars();
+            return match (chars.next(), chars.next()) {
+                (Some(c), None) if c.is_ascii_alphanumeric() => Ok(Key::ctrl(c)),
+                _ => Err(format!("unknown key {s:?}")),
+            };
+        }
+        let mut chars = s.chars();
+        if let (Some(c), None) = (chars.next(), chars.next()) {
+            if !c.is_control() && c != ' ' {
+                return Ok(Key::ch(c));
+            }
+        }
+        let code = match lower.as_str() {
+            "enter" => KeyCode::Enter,
+            "esc" => KeyCode::Esc,
+            "tab" => KeyCode::Tab,
+            "backtab" => KeyCode::BackTab,
+            "up" => KeyCode::Up,
+            "down" => KeyCode::Down,
+            "left" => KeyCode::Left,
+            "right" => KeyCode::Right,
+            "pgup" => KeyCode::PageUp,
+            "pgdown" => KeyCode::PageDown,
+            "home" => KeyCode::Home,
+            "end" => KeyCode::End,
+            "space" => KeyCode::Char(' '),
+            "backspace" => KeyCode::Backspace,
+            "delete" => KeyCode::Delete,
+            f if f.starts_with('f') => match f[1..].parse::<u8>() {
+                Ok(n @ 1..=12) => KeyCode::F(n),
+                _ => return Err(format!("unknown key {s:?}")),
+            },
+            _ => return Err(format!("unknown key {s:?}")),
+        };
+        Ok(Key::plain(code))
+    }
 }
 
 impl fmt::Display for Key {
@@ -81,58 +182,118 @@ impl fmt::Display for Key {
             KeyCode::BackTab => f.write_str("Shift-Tab"),
             KeyCode::Up => f.write_str("↑"),
             KeyCode::Down => f.write_str("↓"),
+            KeyCode::Left => f.write_str("←"),
+            KeyCode::Right => f.write_str("→"),
             KeyCode::PageUp => f.write_str("PgUp"),
             KeyCode::PageDown => f.write_str("PgDn"),
             KeyCode::Home => f.write_str("Home"),
             KeyCode::End => f.write_str("End"),
             KeyCode::Enter => f.write_str("Enter"),
             KeyCode::Esc => f.write_str("Esc"),
+            KeyCode::F(n) => write!(f, "F{n}"),
             code => write!(f, "{code:?}"),
         }
     }
 }
 
 /// One row of the keymap.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Binding {
     /// The first key is the one shown in hints.
-    pub keys: &'static [Key],
+    pub keys: Vec<Key>,
     pub action: Action,
-    /// Short, for the status bar and (later) the help view.
+    /// The action's name in the config's `[console.keys]`.
+    pub name: &'static str,
+    /// Short, for the status bar and the help view.
     pub description: &'static str,
     /// Shown in the status bar; the others only in help.
     pub hint: bool,
     pub requires: Requires,
+    pub scope: Scope,
+    /// Changes the cluster: removed in read-only mode.
+    pub dangerous: bool,
 }
 
-const fn bind(keys: &'static [Key], action: Action, description: &'static str, hint: bool) -> Binding {
-    Binding { keys, action, description, hint, requires: Requires::Always }
-}
+struct Row(&'static [Key], Action, &'static str, &'static str, bool, Scope, bool);
 
-/// The keymap of the first console version, in hint order.
-pub const BINDINGS: &[Binding] = &[
-    bind(&[Key::ch('q'), Key::ctrl('c')], Action::Quit, "quit", true),
-    bind(&[Key::plain(KeyCode::Tab), Key::plain(KeyCode::BackTab)], Action::NextFocus, "focus", true),
-    bind(&[Key::ch('k'), Key::plain(KeyCode::Up)], Action::Up, "up", true),
-    bind(&[Key::ch('j'), Key::plain(KeyCode::Down)], Action::Down, "down", true),
-    bind(&[Key::plain(KeyCode::PageUp), Key::ctrl('b')], Action::PageUp, "page up", false),
-    bind(&[Key::plain(KeyCode::PageDown), Key::ctrl('f')], Action::PageDown, "page down", false),
-    bind(&[Key::ch('g'), Key::plain(KeyCode::Home)], Action::Top, "first row", false),
-    bind(&[Key::ch('G'), Key::plain(KeyCode::End)], Action::Bottom, "last row", false),
-    bind(&[Key::ch('l')], Action::ToggleLog, "log", true),
-    Binding {
-        keys: &[Key::ch('f')],
-        action: Action::ToggleFaultInjector,
-        description: "faults",
-        hint: true,
-        requires: Requires::Injector,
-    },
+use Action as A;
+use Scope as S;
+
+/// The default keymap, in hint order: (keys, action, config name, description, hint, scope,
+/// dangerous).
+#[rustfmt::skip]
+const ROWS: &[Row] = &[
+    Row(&[Key::ch('q'), Key::ctrl('c')], A::Quit, "quit", "quit", false, S::Everywhere, false),
+    Row(&[Key::ch('?')], A::Help, "help", "help", true, S::Everywhere, false),
+    Row(&[Key::plain(KeyCode::Enter)], A::Open, "open", "open", true, S::Rows, false),
+    Row(&[Key::plain(KeyCode::Esc)], A::Back, "back", "back", false, S::Everywhere, false),
+    Row(&[Key::plain(KeyCode::Tab), Key::plain(KeyCode::BackTab)], A::NextFocus, "focus", "hosts/VMs", false, S::Overview, false),
+    Row(&[Key::ch('k'), Key::plain(KeyCode::Up)], A::Up, "up", "up", false, S::Everywhere, false),
+    Row(&[Key::ch('j'), Key::plain(KeyCode::Down)], A::Down, "down", "down", false, S::Everywhere, false),
+    Row(&[Key::plain(KeyCode::PageUp), Key::ctrl('b')], A::PageUp, "page_up", "page up", false, S::Everywhere, false),
+    Row(&[Key::plain(KeyCode::PageDown), Key::ctrl('f')], A::PageDown, "page_down", "page down", false, S::Everywhere, false),
+    Row(&[Key::ch('g'), Key::plain(KeyCode::Home)], A::Top, "top", "first row", false, S::Everywhere, false),
+    Row(&[Key::ch('G'), Key::plain(KeyCode::End)], A::Bottom, "bottom", "last row", false, S::Everywhere, false),
+    Row(&[Key::ch('/')], A::Filter, "filter", "filter", true, S::Table, false),
+    Row(&[Key::ch(':')], A::CommandMode, "command", "command", true, S::Everywhere, false),
+    Row(&[Key::ch('o')], A::SortNext, "sort", "sort by next column", false, S::Table, false),
+    Row(&[Key::ch('O')], A::SortReverse, "sort_reverse", "reverse the sort", false, S::Table, false),
+    Row(&[Key::ch('m')], A::Migrate, "migrate", "migrate VM", true, S::Vm, true),
+    Row(&[Key::ch('s')], A::Start, "start", "start VM", false, S::Vm, true),
+    Row(&[Key::ch('S')], A::Stop, "stop", "stop VM (typed)", false, S::Vm, true),
+    Row(&[Key::ch('r')], A::Restart, "restart", "restart VM", true, S::Vm, true),
+    Row(&[Key::ch('R')], A::Reinstall, "reinstall", "reinstall VM (typed)", false, S::Vm, true),
+    Row(&[Key::ch('d')], A::ToggleArmVm, "arm_vm", "disarm/arm HA for VM", false, S::Vm, true),
+    Row(&[Key::ch('D')], A::ToggleArmCluster, "arm_cluster", "disarm/arm HA cluster-wide", false, S::Everywhere, true),
+    Row(&[Key::ch('M')], A::Maintenance, "maintenance", "host maintenance on/off", false, S::Host, true),
+    Row(&[Key::ch('F')], A::HostOff, "host_off", "host is really off (typed)", false, S::Host, true),
+    Row(&[Key::ch('a')], A::AckAlarm, "ack", "ack alarm", true, S::Everywhere, true),
+    Row(&[Key::ch('A')], A::Alarms, "alarms", "all alarms", false, S::Everywhere, false),
+    Row(&[Key::ch('p')], A::P2v, "p2v", "P2V wizard", false, S::Overview, true),
+    Row(&[Key::ch('l')], A::ToggleLog, "log", "log pane", false, S::Everywhere, false),
+    Row(&[Key::ch('L')], A::FocusLog, "log_focus", "log: filter by target and level", false, S::Everywhere, false),
 ];
 
+/// The default bindings, built from [`ROWS`], plus the demo's fault injector.
+pub fn default_bindings() -> Vec<Binding> {
+    let mut out: Vec<Binding> = ROWS
+        .iter()
+        .map(|r| Binding {
+            keys: r.0.to_vec(),
+            action: r.1,
+            name: r.2,
+            description: r.3,
+            hint: r.4,
+            requires: Requires::Always,
+            scope: r.5,
+            dangerous: r.6,
+        })
+        .collect();
+    // Right after help: in the demo, its hint must fit in 80 columns.
+    out.insert(
+        2,
+        Binding {
+            keys: vec![Key::ch('f')],
+            action: Action::ToggleFaultInjector,
+            name: "faults",
+            description: "faults",
+            hint: true,
+            requires: Requires::Injector,
+            scope: Scope::Everywhere,
+            dangerous: false,
+        },
+    );
+    out
+}
+
 /// What decides which bindings apply in a session.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Context {
     pub has_injector: bool,
+    /// Removes every dangerous binding.
+    pub readonly: bool,
+    /// `[console.keys]`: action name -> keys.
+    pub remap: BTreeMap<String, Vec<String>>,
 }
 
 /// The bindings that apply in this session.
@@ -142,21 +303,64 @@ pub struct Keymap {
 }
 
 impl Keymap {
-    pub fn new(ctx: Context) -> Keymap {
-        let applies = |b: &&Binding| match b.requires {
-            Requires::Always => true,
-            Requires::Injector => ctx.has_injector,
-        };
-        Keymap { bindings: BINDINGS.iter().filter(applies).copied().collect() }
+    /// The keymap for a session; `Err` names the unknown action or key of a remapping, or the
+    /// key that a remapping binds twice.
+    pub fn build(ctx: &Context) -> Result<Keymap, String> {
+        let mut bindings = default_bindings();
+        for (name, keys) in &ctx.remap {
+            let Some(b) = bindings.iter_mut().find(|b| b.name == name.as_str()) else {
+                let known: Vec<&str> = default_bindings().iter().map(|b| b.name).collect();
+                return Err(format!("[console.keys]: unknown action {name:?} (actions: {})", known.join(", ")));
+            };
+            if keys.is_empty() {
+                return Err(format!("[console.keys] {name}: no key given"));
+            }
+            b.keys = keys
+                .iter()
+                .map(|k| Key::parse(k).map_err(|e| format!("[console.keys] {name}: {e}")))
+                .collect::<Result<_, _>>()?;
+        }
+        let all: Vec<(Key, &str)> = bindings.iter().flat_map(|b| b.keys.iter().map(|k| (*k, b.name))).collect();
+        for (i, (k, a)) in all.iter().enumerate() {
+            if let Some((_, b)) = all[i + 1..].iter().find(|(k2, _)| k2 == k) {
+                return Err(format!("[console.keys]: key {k} is bound to both {a} and {b}"));
+            }
+        }
+        bindings.retain(|b| {
+            let present = match b.requires {
+                Requires::Always => true,
+                Requires::Injector => ctx.has_injector,
+            };
+            present && !(ctx.readonly && b.dangerous)
+        });
+        Ok(Keymap { bindings })
     }
 
-    pub fn action_for(&self, ev: &KeyEvent) -> Option<Action> {
-        self.bindings.iter().find(|b| b.keys.iter().any(|k| k.matches(ev))).map(|b| b.action)
+    /// The default keymap for a context without remapping (which cannot fail).
+    pub fn new(has_injector: bool, readonly: bool) -> Keymap {
+        let ctx = Context { has_injector, readonly, remap: BTreeMap::new() };
+        Keymap::build(&ctx).unwrap_or_else(|e| panic!("the default keymap is invalid: {e}"))
+    }
+
+    pub fn action_for(&self, ev: &KeyEvent, screen: &Screen) -> Option<Action> {
+        self.for_screen(screen).find(|b| b.keys.iter().any(|k| k.matches(ev))).map(|b| b.action)
+    }
+
+    /// The bindings that apply in a view: the help view lists them.
+    pub fn for_screen<'a>(&'a self, screen: &'a Screen) -> impl Iterator<Item = &'a Binding> + 'a {
+        self.bindings.iter().filter(move |b| b.scope.applies(screen))
+    }
+
+    /// True when the action is in the keymap (read-only mode removes the dangerous ones).
+    pub fn has(&self, action: Action) -> bool {
+        self.bindings.iter().any(|b| b.action == action)
     }
 
     /// `(key, description)` for the status bar, in table order.
-    pub fn hints(&self) -> impl Iterator<Item = (String, &'static str)> + '_ {
-        self.bindings.iter().filter(|b| b.hint).filter_map(|b| b.keys.first().map(|k| (k.to_string(), b.description)))
+    pub fn hints<'a>(&'a self, screen: &'a Screen) -> impl Iterator<Item = (String, &'static str)> + 'a {
+        self.for_screen(screen)
+            .filter(|b| b.hint)
+            .filter_map(|b| b.keys.first().map(|k| (k.to_string(), b.description)))
     }
 }
 
@@ -168,32 +372,76 @@ mod tests {
         KeyEvent::new(code, mods)
     }
 
+    const O: Screen = Screen::Overview;
+
     #[test]
     fn keys_map_to_actions_and_shift_is_ignored_for_letters() {
-        let km = Keymap::new(Context::default());
-        assert_eq!(km.action_for(&ev(KeyCode::Char('q'), KeyModifiers::NONE)), Some(Action::Quit));
-        assert_eq!(km.action_for(&ev(KeyCode::Char('c'), KeyModifiers::CONTROL)), Some(Action::Quit));
-        assert_eq!(km.action_for(&ev(KeyCode::Char('C'), KeyModifiers::CONTROL)), Some(Action::Quit));
-        assert_eq!(km.action_for(&ev(KeyCode::Char('c'), KeyModifiers::NONE)), None);
-        assert_eq!(km.action_for(&ev(KeyCode::Char('G'), KeyModifiers::SHIFT)), Some(Action::Bottom));
-        assert_eq!(km.action_for(&ev(KeyCode::BackTab, KeyModifiers::SHIFT)), Some(Action::NextFocus));
-        assert_eq!(km.action_for(&ev(KeyCode::Down, KeyModifiers::NONE)), Some(Action::Down));
+        let km = Keymap::new(false, false);
+        assert_eq!(km.action_for(&ev(KeyCode::Char('q'), KeyModifiers::NONE), &O), Some(Action::Quit));
+        assert_eq!(km.action_for(&ev(KeyCode::Char('c'), KeyModifiers::CONTROL), &O), Some(Action::Quit));
+        assert_eq!(km.action_for(&ev(KeyCode::Char('C'), KeyModifiers::CONTROL), &O), Some(Action::Quit));
+        assert_eq!(km.action_for(&ev(KeyCode::Char('c'), KeyModifiers::NONE), &O), None);
+        assert_eq!(km.action_for(&ev(KeyCode::Char('G'), KeyModifiers::SHIFT), &O), Some(Action::Bottom));
+        assert_eq!(km.action_for(&ev(KeyCode::BackTab, KeyModifiers::SHIFT), &O), Some(Action::NextFocus));
+        assert_eq!(km.action_for(&ev(KeyCode::Down, KeyModifiers::NONE), &O), Some(Action::Down));
+        assert_eq!(km.action_for(&ev(KeyCode::Char('R'), KeyModifiers::SHIFT), &O), Some(Action::Reinstall));
     }
 
     #[test]
     fn the_injector_binding_and_its_hint_exist_only_with_an_injector() {
         let f = ev(KeyCode::Char('f'), KeyModifiers::NONE);
-        let without = Keymap::new(Context { has_injector: false });
-        let with = Keymap::new(Context { has_injector: true });
-        assert_eq!(without.action_for(&f), None);
-        assert_eq!(with.action_for(&f), Some(Action::ToggleFaultInjector));
-        assert!(!without.hints().any(|(k, _)| k == "f"));
-        assert!(with.hints().any(|(k, d)| k == "f" && d == "faults"));
+        let without = Keymap::new(false, false);
+        let with = Keymap::new(true, false);
+        assert_eq!(without.action_for(&f, &O), None);
+        assert_eq!(with.action_for(&f, &O), Some(Action::ToggleFaultInjector));
+        assert!(!without.hints(&O).any(|(k, _)| k == "f"));
+        assert!(with.hints(&O).any(|(k, d)| k == "f" && d == "faults"));
     }
 
     #[test]
-    fn no_key_is_bound_twice() {
-        let all: Vec<Key> = BINDINGS.iter().flat_map(|b| b.keys.iter().copied()).collect();
+    fn readonly_removes_every_dangerous_binding_and_keeps_navigation() {
+        let km = Keymap::new(true, true);
+        for b in default_bindings() {
+            assert_eq!(km.has(b.action), !b.dangerous, "{}", b.name);
+        }
+        let r = ev(KeyCode::Char('r'), KeyModifiers::NONE);
+        assert_eq!(km.action_for(&r, &O), None);
+        assert!(!km.for_screen(&O).any(|b| b.description.contains("restart")));
+    }
+
+    #[test]
+    fn host_keys_do_not_apply_in_a_vm_view() {
+        let km = Keymap::new(false, false);
+        let vm = Screen::Vm("web1".into());
+        let m = ev(KeyCode::Char('M'), KeyModifiers::SHIFT);
+        assert_eq!(km.action_for(&m, &O), Some(Action::Maintenance));
+        assert_eq!(km.action_for(&m, &vm), None);
+        assert_eq!(km.action_for(&ev(KeyCode::Char('m'), KeyModifiers::NONE), &vm), Some(Action::Migrate));
+    }
+
+    #[test]
+    fn remapping_replaces_keys_and_errors_name_the_action_or_key() {
+        let mut ctx = Context::default();
+        ctx.remap.insert("migrate".into(), vec!["ctrl-g".into(), "F2".into()]);
+        let km = Keymap::build(&ctx).unwrap();
+        assert_eq!(km.action_for(&ev(KeyCode::Char('g'), KeyModifiers::CONTROL), &O), Some(Action::Migrate));
+        assert_eq!(km.action_for(&ev(KeyCode::F(2), KeyModifiers::NONE), &O), Some(Action::Migrate));
+        assert_eq!(km.action_for(&ev(KeyCode::Char('m'), KeyModifiers::NONE), &O), None);
+        assert!(km.hints(&O).any(|(k, d)| k == "Ctrl-G" && d == "migrate VM"));
+
+        let bad = |name: &str, key: &str| {
+            let mut ctx = Context::default();
+            ctx.remap.insert(name.into(), vec![key.into()]);
+            Keymap::build(&ctx).unwrap_err()
+        };
+        assert!(bad("teleport", "t").contains("unknown action \"teleport\""));
+        assert!(bad("migrate", "hyper-m").contains("migrate: unknown key \"hyper-m\""));
+        assert!(bad("migrate", "r").contains("key r is bound to both"));
+    }
+
+    #[test]
+    fn no_key_is_bound_twice_by_default() {
+        let all: Vec<Key> = default_bindings().iter().flat_map(|b| b.keys.clone()).collect();
         for (i, a) in all.iter().enumerate() {
             assert!(!all[i + 1..].contains(a), "{a} is bound twice");
         }

@@ -7,7 +7,11 @@
 //! Code map:
 //! - `app`: the state and its update (keys and snapshots in, requests out); pure and tested.
 //! - `selection`: table selections that follow a row's name across snapshot refreshes.
-//! - `keymap`: the one table of keys, actions and descriptions (handler and hints read it).
+//! - `keymap`: the one table of keys, actions and descriptions (handler, hints and help read it).
+//! - `confirm`: the one confirmation path of destructive commands.
+//! - `picker`: the live-migration target picker.
+//! - `command`: `:` command mode.
+//! - `rows`: the `/` filter and the sort of the tables.
 //! - `flash`: self-clearing status messages.
 //! - `views/`: rendering, one file per screen region.
 //! - `theme`: colours from `themes/*.toml`.
@@ -16,10 +20,15 @@
 //! - `logging`: [`init_logging`], tracing into the log pane and a file.
 
 mod app;
+mod command;
+mod confirm;
 mod event_loop;
 mod flash;
 mod keymap;
+mod keys;
 mod logging;
+mod picker;
+mod rows;
 mod selection;
 mod terminal;
 mod theme;
@@ -28,30 +37,91 @@ mod views;
 #[cfg(test)]
 mod fixture;
 
+pub use app::Screen;
+pub use confirm::Confirmation;
 pub use event_loop::run;
+pub use keymap::{Action, Context as KeymapContext, Keymap};
 pub use logging::init_logging;
 pub use theme::Theme;
+
+/// The console without a terminal or channels: keys in, requests out, frames drawn on any ratatui
+/// backend. For benchmarks (a frame with 20,000 VMs) and tests that drive the real app against a
+/// real supervisor.
+pub struct Renderer {
+    app: app::App,
+    theme: Theme,
+    log: tui_logger::TuiWidgetState,
+}
+
+impl Renderer {
+    pub fn new(view: std::sync::Arc<crate::core::ClusterView>, theme: Theme) -> Renderer {
+        Renderer { app: app::App::new("3RC", view, None), theme, log: tui_logger::TuiWidgetState::new() }
+    }
+
+    /// A new snapshot, as the supervisor sends them.
+    pub fn set_view(&mut self, view: std::sync::Arc<crate::core::ClusterView>) {
+        self.app.set_view(view);
+    }
+
+    /// Press keys: `"/web<enter>"`, `"G"`, `"<tab>"` (the names of the test key parser:
+    /// `<tab> <up> <down> <pgup> <pgdown> <home> <end> <enter> <esc>`). Returns what the
+    /// console would send to the supervisor.
+    pub fn press(&mut self, seq: &str) -> anyhow::Result<Vec<UiRequest>> {
+        let now = std::time::Instant::now();
+        let keys = keys::parse(seq).map_err(anyhow::Error::msg)?;
+        Ok(keys.into_iter().filter_map(|key| self.app.handle_key(key, now)).collect())
+    }
+
+    /// An answer from the app shell (a verdict, a domain XML).
+    pub fn feedback(&mut self, fb: UiFeedback) {
+        self.app.feedback(fb, std::time::Instant::now());
+    }
+
+    /// The flash message shown in the status bar, if any.
+    pub fn flash(&self) -> Option<String> {
+        self.app.flash().map(|f| f.text.clone())
+    }
+
+    pub fn draw(&mut self, frame: &mut ratatui::Frame) {
+        views::draw(frame, &mut self.app, &self.theme, &self.log);
+    }
+}
 
 /// What the console asks of the rest of 3RC.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum UiRequest {
-    /// An operator command for the supervisor.
-    Command(crate::core::Command),
+    /// An operator command for the supervisor, with how it was confirmed (for the journal).
+    Command { command: crate::core::Command, confirmed: Confirmation },
     /// Turn the demo's fault injector on or off.
     ToggleFaultInjector,
+    /// The domain XML of a VM, for its detail view (answered with [`UiFeedback::DomainXml`]).
+    DomainXml { vm: String },
+}
+
+/// What the app shell tells the console back.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum UiFeedback {
+    /// The supervisor's verdict on a command: `refused` says why it was not accepted.
+    Verdict { command: String, refused: Option<String> },
+    /// The inventory's domain XML of a VM (`None`: not read yet).
+    DomainXml { vm: String, xml: Option<String> },
 }
 
 impl std::fmt::Display for UiRequest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            UiRequest::Command(c) => write!(f, "{c}"),
+            UiRequest::Command { command, confirmed } => match confirmed.describe() {
+                Some(how) => write!(f, "{command} ({how})"),
+                None => write!(f, "{command}"),
+            },
             UiRequest::ToggleFaultInjector => f.write_str("toggle the fault injector"),
+            UiRequest::DomainXml { vm } => write!(f, "domain XML of {vm}"),
         }
     }
 }
 
 /// How the app shell configures the console.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct UiOptions {
     pub theme: Theme,
     /// Shown at the left of the title line, e.g. "3RC demo".
@@ -59,4 +129,12 @@ pub struct UiOptions {
     /// The demo fault injector's state (on/off); `None` outside the demo, which also removes
     /// its key from the keymap.
     pub injector: Option<tokio::sync::watch::Receiver<bool>>,
+    /// The session's keymap (remapped, read-only).
+    pub keymap: Keymap,
+    /// Read-only: dangerous actions are gone from the keys, the help and `:` commands.
+    pub readonly: bool,
+    /// Ring the terminal bell when a new alarm arrives.
+    pub bell: bool,
+    /// Verdicts and answers from the app shell.
+    pub feedback: Option<tokio::sync::mpsc::UnboundedReceiver<UiFeedback>>,
 }

@@ -52,6 +52,13 @@ impl Session {
         self.terminal.draw(render).context("cannot draw on the terminal")?;
         Ok(())
     }
+
+    /// Ring the terminal bell (a new alarm).
+    pub fn bell(&mut self) -> anyhow::Result<()> {
+        use std::io::Write;
+        let mut out = io::stdout();
+        out.write_all(b"\x07").and_then(|()| out.flush()).context("cannot ring the bell")
+    }
 }
 
 impl Drop for Session {

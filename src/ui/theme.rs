@@ -17,6 +17,17 @@ use std::sync::OnceLock;
 const DEFAULT_TOML: &str = include_str!("../../themes/default.toml");
 const DEFAULT_ORIGIN: &str = "themes/default.toml (built in)";
 
+/// The themes shipped in `themes/`, compiled in so the binary works without the folder.
+const BUILTINS: [(&str, &str); 4] = [
+    ("default", DEFAULT_TOML),
+    ("light", include_str!("../../themes/light.toml")),
+    ("high-contrast", include_str!("../../themes/high-contrast.toml")),
+    ("monochrome", include_str!("../../themes/monochrome.toml")),
+];
+
+/// The theme used when `NO_COLOR` is set and no theme is asked for on the command line.
+pub const NO_COLOR_THEME: &str = "monochrome";
+
 /// Declares a section of plain named colours once: the struct, its section name and its keys.
 macro_rules! palette {
     (
@@ -115,6 +126,10 @@ impl Theme {
                 if name_or_path == "default" {
                     return Ok(Theme::builtin_default());
                 }
+                if let Some((name, text)) = BUILTINS.iter().find(|(n, _)| *n == name_or_path) {
+                    let origin = format!("themes/{name}.toml (built in)");
+                    return Theme::parse(text, &origin, Some(&Theme::builtin_default()));
+                }
                 bail!("theme \"{name_or_path}\": no file {} (themes there: {})", path.display(), available(themes_dir));
             }
             path
@@ -123,6 +138,39 @@ impl Theme {
         let text = std::fs::read_to_string(&path).with_context(|| format!("{origin}: cannot read theme"))?;
         let base = Theme::builtin_default();
         Theme::parse(&text, &origin, Some(&base))
+    }
+
+    /// The session's theme: the command line's `--theme` wins; otherwise `NO_COLOR` (set and not
+    /// empty, <https://no-color.org>) means monochrome; otherwise the config's theme, or default.
+    pub fn select(
+        cli: Option<&str>,
+        config: Option<&str>,
+        no_color: Option<&std::ffi::OsStr>,
+        themes_dir: &Path,
+    ) -> anyhow::Result<Theme> {
+        let no_color = no_color.is_some_and(|v| !v.is_empty());
+        match (cli, no_color, config) {
+            (Some(name), _, _) => Theme::load(name, themes_dir),
+            (None, true, _) => Theme::load(NO_COLOR_THEME, themes_dir),
+            (None, false, Some(name)) => Theme::load(name, themes_dir),
+            (None, false, None) => Ok(Theme::builtin_default()),
+        }
+    }
+
+    /// The style of a selected row or focused button. A theme that leaves the selection's
+    /// background to the terminal ("reset", monochrome) gets reverse video, so it still shows.
+    pub fn selection(&self, focused: bool) -> Style {
+        let (fg, bg) = if focused {
+            (self.ui.selection_fg, self.ui.selection_bg)
+        } else {
+            (self.ui.selection_inactive_fg, self.ui.selection_inactive_bg)
+        };
+        let style = Style::new().fg(fg).bg(bg);
+        if bg == Color::Reset {
+            style.add_modifier(ratatui::style::Modifier::REVERSED)
+        } else {
+            style
+        }
     }
 
     /// Parse theme text. `origin` names the file in errors. Keys missing from the text come from
@@ -368,5 +416,34 @@ mod tests {
     fn the_repository_themes_folder_loads() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("themes");
         assert_eq!(Theme::load("default", &dir).unwrap(), Theme::builtin_default());
+    }
+
+    #[test]
+    fn every_shipped_theme_is_complete_and_the_folder_matches_the_builtins() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("themes");
+        for (name, text) in BUILTINS {
+            // Without a base: every key must be in the file.
+            let t = Theme::parse(text, name, None).unwrap_or_else(|e| panic!("{e:#}"));
+            assert_eq!(t.name, name);
+            assert_eq!(Theme::load(name, &dir).unwrap(), t, "{name}");
+            assert_eq!(Theme::load(name, Path::new("/nonexistent")).unwrap(), t, "{name} built in");
+        }
+        let light = Theme::load("light", &dir).unwrap();
+        assert_ne!(light.ui.background, Theme::builtin_default().ui.background);
+    }
+
+    #[test]
+    fn no_color_means_monochrome_unless_the_command_line_names_a_theme() {
+        let dir = Path::new("/nonexistent");
+        let set = Some(std::ffi::OsStr::new("1"));
+        let empty = Some(std::ffi::OsStr::new(""));
+        let mono = Theme::select(None, Some("light"), set, dir).unwrap();
+        assert_eq!(mono.name, "monochrome");
+        assert!(mono.to_map().values().all(|c| *c == Color::Reset), "monochrome sets no colour");
+        assert!(mono.selection(true).add_modifier.contains(ratatui::style::Modifier::REVERSED));
+        assert_eq!(Theme::select(Some("light"), None, set, dir).unwrap().name, "light");
+        assert_eq!(Theme::select(None, Some("light"), empty, dir).unwrap().name, "light");
+        assert_eq!(Theme::select(None, None, None, dir).unwrap(), Theme::builtin_default());
+        assert!(!Theme::builtin_default().selection(true).add_modifier.contains(ratatui::style::Modifier::REVERSED));
     }
 }

@@ -3,7 +3,7 @@
 
 use super::text::fit;
 use crate::core::{AlarmView, ClusterView, Severity, VmState};
-use crate::ui::app::App;
+use crate::ui::app::{App, Screen};
 use crate::ui::theme::Theme;
 use ratatui::layout::Rect;
 use ratatui::style::{Modifier, Style};
@@ -31,6 +31,22 @@ pub fn draw_title(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let view = app.view();
     let mut line =
         vec![Span::styled(format!(" {} ", app.title()), Style::new().fg(ui.title).add_modifier(Modifier::BOLD))];
+    // The breadcrumb: where the drill-down is (Esc goes back one step).
+    for screen in app.stack() {
+        let crumb = match screen {
+            Screen::Overview => continue,
+            Screen::Host(h) => format!("› host {h} "),
+            Screen::Vm(v) => format!("› vm {v} "),
+            Screen::Alarms => "› alarms ".to_string(),
+        };
+        line.push(Span::styled(crumb, Style::new().fg(ui.title)));
+    }
+    if app.readonly() {
+        line.push(Span::styled(
+            " READ-ONLY ",
+            Style::new().fg(ui.background).bg(ui.key_hint).add_modifier(Modifier::BOLD),
+        ));
+    }
     line.push(if view.armed {
         Span::styled(" ARMED ", Style::new().fg(ui.armed).add_modifier(Modifier::BOLD))
     } else {

@@ -3,21 +3,29 @@
 //! Views never change what the user sees as state; the only thing they write back is each
 //! table's scroll position (how many rows fit is known only while drawing).
 //!
-//! Layout, top to bottom: title line, unacknowledged alarms (when any), hosts, VMs, log pane
-//! (toggled with `l`), status bar.
+//! Layout, top to bottom: title line (with the breadcrumb), unacknowledged alarms (when any),
+//! the current view (overview: hosts and VMs; a host: its summary and VMs; a VM: its detail),
+//! log pane (toggled with `l`), status bar; popups over all of it.
 
+mod alarms;
+mod detail;
 mod header;
 mod hosts;
 mod log;
+mod popup;
 mod status;
 mod table;
 mod text;
 mod vms;
 
 #[cfg(test)]
+mod snapshots;
+#[cfg(test)]
 mod tests;
 
-use super::app::App;
+pub use vms::in_flight;
+
+use super::app::{App, Screen};
 use super::theme::Theme;
 use ratatui::layout::{Constraint, Layout};
 use ratatui::widgets::Block;
@@ -32,8 +40,18 @@ pub fn draw(frame: &mut Frame, app: &mut App, theme: &Theme, log_state: &TuiWidg
     let max_alarms = if area.height >= 30 { 4 } else { 2 };
     let alarms = header::alarm_lines(app.view(), theme, max_alarms);
     // Hosts get their rows plus borders and header, but never more than a third of the screen.
-    let hosts_height = (app.view().hosts.len() as u16 + 3).min((area.height / 3).max(4));
-    let log_height = if app.show_log() { (area.height / 4).clamp(4, 12) } else { 0 };
+    let screen = app.screen().clone();
+    let hosts_height = match &screen {
+        Screen::Overview => (app.view().hosts.len() as u16 + 3).min((area.height / 3).max(4)),
+        Screen::Host(_) => detail::HOST_LINES.min(area.height * 2 / 5),
+        Screen::Vm(_) | Screen::Alarms => 0,
+    };
+    let log_height = match (app.show_log(), app.log_focus()) {
+        (false, _) => 0,
+        (true, false) => (area.height / 4).clamp(4, 12),
+        // Focused, the log takes half the screen: the target selector needs rows.
+        (true, true) => (area.height / 2).max(6),
+    };
 
     let [title_area, alarms_area, hosts_area, vms_area, log_area, status_area] = Layout::vertical([
         Constraint::Length(1),
@@ -47,10 +65,21 @@ pub fn draw(frame: &mut Frame, app: &mut App, theme: &Theme, log_state: &TuiWidg
 
     header::draw_title(frame, title_area, app, theme);
     header::draw_alarms(frame, alarms_area, alarms);
-    hosts::draw(frame, hosts_area, app, theme);
-    vms::draw(frame, vms_area, app, theme);
+    match &screen {
+        Screen::Overview => {
+            hosts::draw(frame, hosts_area, app, theme);
+            vms::draw(frame, vms_area, app, theme);
+        }
+        Screen::Host(h) => {
+            detail::draw_host(frame, hosts_area, app, theme, h);
+            vms::draw(frame, vms_area, app, theme);
+        }
+        Screen::Vm(v) => detail::draw_vm(frame, vms_area, app, theme, v),
+        Screen::Alarms => alarms::draw(frame, vms_area, app, theme),
+    }
     if app.show_log() {
-        log::draw(frame, log_area, theme, log_state);
+        log::draw(frame, log_area, theme, log_state, app.log_focus());
     }
     status::draw(frame, status_area, app, theme);
+    popup::draw(frame, app, theme);
 }

@@ -13,7 +13,9 @@ use ratatui::Frame;
 pub struct Spec<'a> {
     pub title: &'a str,
     pub focused: bool,
-    pub headers: &'a [&'a str],
+    pub headers: Vec<String>,
+    /// Shown after the position in the title, e.g. the filter.
+    pub note: String,
     pub widths: Vec<Constraint>,
     pub len: usize,
 }
@@ -35,30 +37,26 @@ pub fn draw<'a>(
     let selected = selection.index();
 
     let position = match selected {
-        Some(i) => format!(" {} {}/{} ", spec.title, i + 1, spec.len),
-        None => format!(" {} 0 ", spec.title),
+        Some(i) => format!(" {} {}/{} {}", spec.title, i + 1, spec.len, spec.note),
+        None => format!(" {} 0 {}", spec.title, spec.note),
     };
     let border = if spec.focused { ui.border_focus } else { ui.border };
     let block = Block::bordered()
         .border_style(Style::new().fg(border))
         .title(Line::styled(position, Style::new().fg(ui.title).add_modifier(Modifier::BOLD)));
 
-    let selected_style = if spec.focused {
-        Style::new().fg(ui.selection_fg).bg(ui.selection_bg)
-    } else {
-        Style::new().fg(ui.selection_inactive_fg).bg(ui.selection_inactive_bg)
-    };
+    let selected_style = theme.selection(spec.focused);
     let rows: Vec<Row> = window
         .map(|i| {
             let cells = row(i);
             if Some(i) == selected {
-                Row::new(cells.into_iter().map(|c| c.style(selected_style)))
+                Row::new(cells.into_iter().map(|c| c.style(selected_style))).style(selected_style)
             } else {
                 Row::new(cells)
             }
         })
         .collect();
-    let header = Row::new(spec.headers.iter().map(|h| Cell::from(*h)))
+    let header = Row::new(spec.headers.into_iter().map(Cell::from))
         .style(Style::new().fg(ui.header).add_modifier(Modifier::BOLD));
     let table = Table::new(rows, spec.widths).header(header).block(block).column_spacing(1).style(theme.base());
     frame.render_widget(table, area);
@@ -68,4 +66,21 @@ pub fn draw<'a>(
 pub fn fit_column<'s>(header: &str, cells: impl Iterator<Item = &'s str>, max: u16) -> Constraint {
     let widest = cells.map(|c| c.chars().count()).max().unwrap_or(0).max(header.chars().count());
     Constraint::Length((widest as u16).min(max))
+}
+
+/// Headers with the sort arrow after the sorted column (`sortable` columns come first).
+pub fn headers(all: &[&str], sort: crate::ui::rows::Sort, sortable: usize) -> Vec<String> {
+    all.iter()
+        .enumerate()
+        .map(|(i, h)| if i < sortable { format!("{h}{}", sort.marker(i)) } else { h.to_string() })
+        .collect()
+}
+
+/// The filter, for a table's title.
+pub fn note(filter: &str) -> String {
+    if filter.is_empty() {
+        String::new()
+    } else {
+        format!("/{filter} ")
+    }
 }

@@ -176,7 +176,7 @@ fn title_shows_disarmed_injector_and_counts_and_hints_follow_the_keymap() {
     assert!(title.contains("1 needs operator"), "{title}");
     assert!(!title.contains("faults"), "{title}");
     let status = row(&buf, 23);
-    assert!(status.contains("q quit") && status.contains("Tab focus") && status.contains("l log"), "{status}");
+    assert!(status.contains("? help") && status.contains("/ filter") && status.contains("m migrate"), "{status}");
     assert!(!status.contains("faults"), "{status}");
 
     let mut a = app(Some(true));

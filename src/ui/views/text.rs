@@ -47,3 +47,34 @@ mod tests {
         assert_eq!(out.iter().map(|s| s.content.as_ref()).collect::<String>(), "abc12");
     }
 }
+
+/// A text bar of `cells` cells for `used` of `total`: `▮▮▯▯▯`.
+pub fn bar(used: u64, total: u64, cells: usize) -> String {
+    let full = (used.min(total) * cells as u64 + total / 2).checked_div(total).unwrap_or(0) as usize;
+    "▮".repeat(full) + &"▯".repeat(cells - full)
+}
+
+/// Elapsed supervisor time as `42s`, `3m05s`, `2h10m`.
+pub fn elapsed(ms: u64) -> String {
+    let s = ms / 1000;
+    match s {
+        0..=59 => format!("{s}s"),
+        60..=3599 => format!("{}m{:02}s", s / 60, s % 60),
+        _ => format!("{}h{:02}m", s / 3600, s % 3600 / 60),
+    }
+}
+
+#[cfg(test)]
+mod more_tests {
+    use super::*;
+
+    #[test]
+    fn bars_round_to_the_nearest_cell_and_elapsed_reads_well() {
+        assert_eq!(bar(48, 128, 5), "▮▮▯▯▯");
+        assert_eq!(bar(0, 0, 3), "▯▯▯");
+        assert_eq!(bar(200, 100, 4), "▮▮▮▮");
+        assert_eq!(elapsed(42_000), "42s");
+        assert_eq!(elapsed(185_000), "3m05s");
+        assert_eq!(elapsed(7_800_000), "2h10m");
+    }
+}

@@ -196,7 +196,7 @@ impl Command {
 impl Command {
     /// Parse the words people type (`3rc ctl`, the console's `:` mode): `migrate web1 hv3`,
     /// `start web1`, `stop web1`, `restart web1`, `reinstall web1`, `arm [web1]`,
-    /// `disarm [web1]`, `maintenance hv1 on|off`, `confirm-off hv2`, `ack 7`.
+    /// `disarm [web1]`, `maintenance hv1 on|off`, `confirm-off hv2` (or `host-off hv2`), `ack 7`.
     pub fn parse(words: &[&str]) -> Result<Command, String> {
         let usage = "commands: migrate VM HOST | start VM | stop VM | restart VM | reinstall VM | arm [VM] | disarm [VM] | maintenance HOST on|off | confirm-off HOST | ack ALARM";
         let one = |what: &str| -> Result<String, String> {
@@ -232,7 +232,7 @@ impl Command {
                 [_, host, "off"] => Command::Maintenance { host: host.to_string(), on: false },
                 _ => return Err("maintenance takes a host and on or off: maintenance hv1 on".into()),
             },
-            "confirm-off" => Command::ConfirmHostOff { host: one("host")? },
+            "confirm-off" | "host-off" => Command::ConfirmHostOff { host: one("host")? },
             "ack" => {
                 let id = one("alarm number")?;
                 Command::AckAlarm {

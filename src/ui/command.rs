@@ -14,9 +14,9 @@ pub enum Parsed {
     Command(Command),
 }
 
-/// The commands, for the error message of an unknown one.
-pub const COMMANDS: &str =
-    "host, vm, alarms, migrate, start, stop, restart, reinstall, arm, disarm, maintenance, host-off, ack, quit";
+/// The console's own verbs, for the error message of an unknown one (the operator commands
+/// come from `Command::parse`, the grammar `3rc ctl` uses too).
+pub const SCREENS: &str = "host HOST, vm VM, alarms, quit";
 
 fn vm(view: &ClusterView, name: Option<&str>) -> Result<String, String> {
     let name = name.ok_or("which VM?")?;
@@ -29,40 +29,49 @@ fn host(view: &ClusterView, name: Option<&str>) -> Result<String, String> {
 }
 
 pub fn parse(text: &str, view: &ClusterView) -> Result<Parsed, String> {
-    let mut words = text.split_whitespace();
-    let Some(verb) = words.next() else { return Ok(Parsed::Nothing) };
-    let a = words.next();
-    let b = words.next();
-    if let Some(extra) = words.next() {
-        return Err(format!("unexpected {extra:?}"));
-    }
-    let cmd = match verb {
-        "q" | "quit" => return Ok(Parsed::Quit),
-        "host" | "h" => return Ok(Parsed::Open(Screen::Host(host(view, a)?))),
-        "vm" | "v" => return Ok(Parsed::Open(Screen::Vm(vm(view, a)?))),
-        "alarms" | "a" => return Ok(Parsed::Open(Screen::Alarms)),
-        "migrate" => Command::Migrate { vm: vm(view, a)?, to: host(view, b)? },
-        "start" => Command::Start { vm: vm(view, a)? },
-        "stop" => Command::Stop { vm: vm(view, a)? },
-        "restart" => Command::Restart { vm: vm(view, a)? },
-        "reinstall" => Command::Reinstall { vm: vm(view, a)? },
-        "arm" => Command::Arm { vm: a.map(|n| vm(view, Some(n))).transpose()? },
-        "disarm" => Command::Disarm { vm: a.map(|n| vm(view, Some(n))).transpose()? },
-        "maintenance" => {
-            let on = match b {
-                Some("on") => true,
-                Some("off") => false,
-                _ => return Err("maintenance HOST on|off".into()),
-            };
-            Command::Maintenance { host: host(view, a)?, on }
-        }
-        "host-off" => Command::ConfirmHostOff { host: host(view, a)? },
-        "ack" => {
-            let id = a.and_then(|s| s.trim_start_matches('#').parse().ok()).ok_or("ack ALARM-ID")?;
-            Command::AckAlarm { id }
-        }
-        other => return Err(format!("unknown command {other:?} (commands: {COMMANDS})")),
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let Some(verb) = words.first() else { return Ok(Parsed::Nothing) };
+    let arg = words.get(1).copied();
+    let screen = match *verb {
+        "q" | "quit" => Some(Parsed::Quit),
+        "host" | "h" => Some(Parsed::Open(Screen::Host(host(view, arg)?))),
+        "vm" | "v" => Some(Parsed::Open(Screen::Vm(vm(view, arg)?))),
+        "alarms" | "a" => Some(Parsed::Open(Screen::Alarms)),
+        _ => None,
     };
+    if let Some(parsed) = screen {
+        let limit = if matches!(parsed, Parsed::Open(Screen::Host(_) | Screen::Vm(_))) { 2 } else { 1 };
+        if let Some(extra) = words.get(limit) {
+            return Err(format!("unexpected {extra:?}"));
+        }
+        return Ok(parsed);
+    }
+    let cmd = Command::parse(&words).map_err(|e| {
+        if e.starts_with("unknown command") {
+            format!("{e}; or {SCREENS}")
+        } else {
+            e
+        }
+    })?;
+    // A typo is an error at once, before any confirmation.
+    match &cmd {
+        Command::Migrate { vm: v, to } => {
+            vm(view, Some(v))?;
+            host(view, Some(to))?;
+        }
+        Command::Start { vm: v }
+        | Command::Stop { vm: v }
+        | Command::Restart { vm: v }
+        | Command::Reinstall { vm: v }
+        | Command::Arm { vm: Some(v) }
+        | Command::Disarm { vm: Some(v) } => {
+            vm(view, Some(v))?;
+        }
+        Command::Maintenance { host: h, .. } | Command::ConfirmHostOff { host: h } => {
+            host(view, Some(h))?;
+        }
+        Command::Arm { vm: None } | Command::Disarm { vm: None } | Command::AckAlarm { .. } => {}
+    }
     Ok(Parsed::Command(cmd))
 }
 

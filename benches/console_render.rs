@@ -35,6 +35,7 @@ fn cluster(hosts: usize, vms: usize) -> ClusterView {
             .collect(),
         vms: (0..vms)
             .map(|i| VmView {
+                progress: None,
                 name: format!("vm{i:05}"),
                 host: Some(format!("hv{:03}", i % hosts)),
                 state: states[i % states.len()],

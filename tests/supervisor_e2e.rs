@@ -279,3 +279,22 @@ async fn an_operator_stop_is_never_undone() {
     assert_eq!(h.vm_path("mail1").last(), Some(&VmState::Stopped));
     h.finish();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_step_of_an_operation_under_way_is_published() {
+    let h = Harness::start();
+    h.settled().await;
+    // A slow boot, as on real hardware, so the operation is seen half-way.
+    h.cluster.set_latency(Duration::from_millis(800), Duration::ZERO);
+    h.cluster.crash_vm("hv2", "mail1").unwrap();
+    let view = h
+        .until("mail1's restart reports its step", |v| {
+            v.vm("mail1").unwrap().progress.as_ref().is_some_and(|p| p.step == "starting on hv2")
+        })
+        .await;
+    let p = view.vm("mail1").unwrap().progress.clone().unwrap();
+    assert_eq!(p.done, Some(0.6));
+    let view = h.until("mail1 healthy again", |v| v.vm("mail1").unwrap().state == VmState::Healthy).await;
+    assert_eq!(view.vm("mail1").unwrap().progress, None, "no step once the operation ended");
+    h.finish();
+}

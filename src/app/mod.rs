@@ -76,6 +76,7 @@ pub fn assemble(
         timeouts: cfg.timeouts.clone(),
         migration: Arc::new(migration),
         inline: false,
+        report: None,
     };
     let (mut sup, handle) =
         Supervisor::new(cfg.cluster.clone(), ctx, cfg.settings.clone(), Arc::new(TokioClock::new()), journal);

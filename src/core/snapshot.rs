@@ -52,6 +52,7 @@ impl Engine {
                 good_probes: v.good,
                 history: v.history.iter().cloned().collect(),
                 placement: v.placement.clone(),
+                progress: None,
             })
             .collect();
         let mut alarms: Vec<AlarmView> = self

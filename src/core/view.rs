@@ -67,6 +67,17 @@ pub struct VmView {
     pub history: Vec<Transition>,
     /// The last placement decision for this VM ("why here, why not there").
     pub placement: Option<PlacementTrace>,
+    /// The step of the operation under way for it, as the operation reports it.
+    #[serde(default)]
+    pub progress: Option<Progress>,
+}
+
+/// Where a long operation stands: its current step, and how much is done when it can tell
+/// (a live migration's bytes, a step count); `None` means it cannot measure that step.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Progress {
+    pub step: String,
+    pub done: Option<f64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -45,11 +45,27 @@ pub struct ExecCtx {
     /// Run fence agents and inventory writes in the calling task instead of on blocking
     /// threads: only for the simulator, whose agents and inventory are in memory.
     pub inline: bool,
+    /// Where this action's steps are reported (set per action by the supervisor).
+    pub report: Option<Reporter>,
+}
+
+/// Reports the steps of one action to the supervisor, which shows them in the snapshots.
+#[derive(Clone)]
+pub struct Reporter {
+    pub id: crate::core::ActionId,
+    pub tx: tokio::sync::mpsc::UnboundedSender<(crate::core::ActionId, crate::core::Progress)>,
 }
 
 impl ExecCtx {
     pub fn host(&self, name: &str) -> Result<&HostHandle, String> {
         self.hosts.get(name).ok_or_else(|| format!("no host named {name}"))
+    }
+
+    /// Report the step under way (and how much is done, when it can tell).
+    pub fn step(&self, step: impl Into<String>, done: Option<f64>) {
+        if let Some(r) = &self.report {
+            let _ = r.tx.send((r.id, crate::core::Progress { step: step.into(), done }));
+        }
     }
 }
 
@@ -103,15 +119,18 @@ async fn start(ctx: &ExecCtx, vm: &str, host: &str) -> Result<(), String> {
 }
 
 async fn restart(ctx: &ExecCtx, vm: &str, host: &str) -> Result<(), String> {
+    ctx.step(format!("stopping on {host}"), Some(0.2));
     let name = vm.to_string();
     match on(ctx, host, "destroy", move |hv| hv.destroy(&name)).await {
         Ok(()) | Err(HvError::NoDomain(_)) => {}
         Err(e) => return Err(format!("destroy on {host}: {e}")),
     }
+    ctx.step(format!("starting on {host}"), Some(0.6));
     start(ctx, vm, host).await
 }
 
 async fn stop(ctx: &ExecCtx, vm: &str, host: &str) -> Result<(), String> {
+    ctx.step(format!("asking the guest to shut down on {host}"), Some(0.0));
     let name = vm.to_string();
     match on(ctx, host, "shutdown", move |hv| hv.shutdown(&name)).await {
         Ok(()) => {}
@@ -120,8 +139,11 @@ async fn stop(ctx: &ExecCtx, vm: &str, host: &str) -> Result<(), String> {
             warn!(target: "3rc::ops", "graceful shutdown of {vm} on {host} refused ({e}); destroying")
         }
     }
-    let deadline = tokio::time::Instant::now() + ctx.timeouts.stop_grace;
+    let begun = tokio::time::Instant::now();
+    let deadline = begun + ctx.timeouts.stop_grace;
     while tokio::time::Instant::now() < deadline {
+        let waited = begun.elapsed().as_secs_f64() / ctx.timeouts.stop_grace.as_secs_f64().max(0.001);
+        ctx.step("waiting for the guest to stop (then destroy)", Some(waited.min(1.0)));
         let probe = on(ctx, host, "probe", |hv| hv.probe()).await.map_err(|e| format!("probe {host}: {e}"))?;
         let active = probe.domains.iter().any(|d| d.name == vm && d.state.is_active());
         if !active {
@@ -154,14 +176,17 @@ async fn destroy(ctx: &ExecCtx, vm: &str, host: &str, undefine: bool) -> Result<
 async fn fence(ctx: &ExecCtx, host: &str) -> Result<(), String> {
     let fencer = ctx.fencers.get(host).cloned().ok_or_else(|| format!("no fence agent for {host}"))?;
     let t = ctx.timeouts.fence;
+    ctx.step(format!("asking {} for the power status", fencer.describe()), Some(0.1));
     let f = fencer.clone();
     let status = blocking(ctx.inline, t, "fence status", move || f.status()).await?;
     if status == PowerStatus::Off {
         info!(target: "3rc::fence", "{host} is already off ({})", fencer.describe());
         return Ok(());
     }
+    ctx.step(format!("powering {host} off"), Some(0.4));
     let f = fencer.clone();
     blocking(ctx.inline, t, "fence off", move || f.off()).await?;
+    ctx.step(format!("confirming {host} is off"), Some(0.8));
     let f = fencer.clone();
     match blocking(ctx.inline, t, "fence status", move || f.status()).await? {
         PowerStatus::Off => {

@@ -12,11 +12,13 @@ use tracing::{info, warn};
 
 pub async fn relocate(ctx: &ExecCtx, vm: &str, from: Option<&str>, to: &str) -> Result<(), String> {
     if let Some(src) = from {
+        ctx.step(format!("reading the definition on {src}"), Some(0.05));
         // Keep the freshest definition before the source copy goes away.
         let name = vm.to_string();
         if let Ok(xml) = on(ctx, src, "domain_xml", move |hv| hv.domain_xml(&name)).await {
             remember(ctx, vm, src, xml).await;
         }
+        ctx.step(format!("stopping on {src}"), Some(0.2));
         let name = vm.to_string();
         match on(ctx, src, "destroy", move |hv| hv.destroy(&name)).await {
             Ok(()) | Err(HvError::NoDomain(_)) => {}
@@ -25,6 +27,7 @@ pub async fn relocate(ctx: &ExecCtx, vm: &str, from: Option<&str>, to: &str) -> 
     }
     define_and_start(ctx, vm, to).await?;
     if let Some(src) = from {
+        ctx.step(format!("removing the old definition on {src}"), Some(0.9));
         let name = vm.to_string();
         match on(ctx, src, "undefine", move |hv| hv.undefine(&name)).await {
             Ok(()) | Err(HvError::NoDomain(_)) => {}
@@ -42,7 +45,9 @@ pub async fn relocate(ctx: &ExecCtx, vm: &str, from: Option<&str>, to: &str) -> 
 pub async fn define_and_start(ctx: &ExecCtx, vm: &str, host: &str) -> Result<(), String> {
     let entry = ctx.inventory.get(vm).ok_or_else(|| format!("no domain XML for {vm} in the inventory"))?;
     let xml = entry.xml.clone();
+    ctx.step(format!("defining on {host}"), Some(0.4));
     on(ctx, host, "define", move |hv| hv.define(&xml)).await.map_err(|e| format!("define on {host}: {e}"))?;
+    ctx.step(format!("starting on {host}"), Some(0.6));
     let name = vm.to_string();
     if let Err(e) = on(ctx, host, "start", move |hv| hv.start(&name)).await {
         let name = vm.to_string();
@@ -58,8 +63,27 @@ pub async fn define_and_start(ctx: &ExecCtx, vm: &str, host: &str) -> Result<(),
 
 pub async fn migrate(ctx: &ExecCtx, vm: &str, from: &str, to: &str) -> Result<(), String> {
     let dest = ctx.migration.get(to).cloned().ok_or_else(|| format!("no migration settings for {to}"))?;
+    ctx.step(format!("live migration to {to}"), Some(0.0));
+    // qemu's job statistics say how many bytes are across: poll them while the migration runs
+    // (the operation pool has another connection to the source).
+    let poller = {
+        let (ctx, vm, from, to) = (ctx.clone(), vm.to_string(), from.to_string(), to.to_string());
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                let name = vm.clone();
+                if let Ok(Some((done, total))) = on(&ctx, &from, "job_info", move |hv| hv.job_progress(&name)).await {
+                    let mib = |b: u64| b / (1024 * 1024);
+                    let text = format!("live migration to {to}: {} of {} MiB", mib(done), mib(total));
+                    ctx.step(text, Some(done as f64 / total as f64));
+                }
+            }
+        })
+    };
     let name = vm.to_string();
-    match on(ctx, from, "migrate", move |hv| hv.migrate_live(&name, &dest)).await {
+    let result = on(ctx, from, "migrate", move |hv| hv.migrate_live(&name, &dest)).await;
+    poller.abort();
+    match result {
         Ok(()) => {
             moved(ctx, vm, to).await;
             Ok(())

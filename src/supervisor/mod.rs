@@ -115,6 +115,10 @@ pub struct Supervisor {
     done_tx: mpsc::UnboundedSender<(ActionId, Outcome)>,
     done_rx: mpsc::UnboundedReceiver<(ActionId, Outcome)>,
     reading_xml: Arc<Mutex<HashSet<String>>>,
+    progress_tx: mpsc::UnboundedSender<(ActionId, crate::core::Progress)>,
+    progress_rx: mpsc::UnboundedReceiver<(ActionId, crate::core::Progress)>,
+    /// The reported step of each action under way, with its VM.
+    progress: BTreeMap<ActionId, (String, crate::core::Progress)>,
     facts_tx: mpsc::UnboundedSender<Fact>,
     facts_rx: mpsc::UnboundedReceiver<Fact>,
     /// Hosts whose backend cannot list storage: not asked again.
@@ -142,6 +146,7 @@ impl Supervisor {
         let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
         let (done_tx, done_rx) = mpsc::unbounded_channel();
         let (facts_tx, facts_rx) = mpsc::unbounded_channel();
+        let (progress_tx, progress_rx) = mpsc::unbounded_channel();
         let handle = SupervisorHandle {
             inventory: ctx.inventory.clone(),
             commands: cmd_tx,
@@ -161,6 +166,9 @@ impl Supervisor {
             done_tx,
             done_rx,
             reading_xml: Arc::new(Mutex::new(HashSet::new())),
+            progress_tx,
+            progress_rx,
+            progress: BTreeMap::new(),
             facts_tx,
             facts_rx,
             no_storage: Arc::new(Mutex::new(HashSet::new())),
@@ -183,6 +191,12 @@ impl Supervisor {
                 Some((id, outcome)) = self.done_rx.recv() => self.finished(id, outcome),
                 Some(req) = self.commands.recv() => self.command(req),
                 Some(fact) = self.facts_rx.recv() => self.fact(fact),
+                Some((id, p)) = self.progress_rx.recv() => {
+                    if let Some(entry) = self.progress.get_mut(&id) {
+                        entry.1 = p;
+                        self.publish();
+                    }
+                }
                 Some(msg) = recv_opt(&mut self.journal_failures) => {
                     let out = self.engine.external_alarm(self.clock.now(), "journal", crate::core::Subject::Cluster, Severity::Critical, msg);
                     self.apply(out);
@@ -265,6 +279,7 @@ impl Supervisor {
 
     /// Feed an action's outcome to the engine.
     fn finished(&mut self, id: ActionId, outcome: Outcome) {
+        self.progress.remove(&id);
         let out = self.engine.outcome(self.clock.now(), id, outcome);
         self.apply(out);
         self.publish();
@@ -304,8 +319,13 @@ impl Supervisor {
     /// Run an action: its intent is on disk before it starts (if the journal cannot keep it,
     /// the journal's alarm says so and the action runs anyway: supervision goes on), its
     /// outcome is journaled after.
-    fn spawn_action(&self, action: Action) {
-        let ctx = self.ctx.clone();
+    fn spawn_action(&mut self, action: Action) {
+        let mut ctx = self.ctx.clone();
+        ctx.report = Some(ops::Reporter { id: action.id, tx: self.progress_tx.clone() });
+        if let Some(vm) = action.kind.vm() {
+            let first = crate::core::Progress { step: "starting".into(), done: None };
+            self.progress.insert(action.id, (vm.to_string(), first));
+        }
         let done = self.done_tx.clone();
         let journal = self.journal.clone();
         tokio::spawn(async move {
@@ -379,8 +399,19 @@ impl Supervisor {
         }
     }
 
+    /// Publish a snapshot, with the reported step of each operation under way.
     fn publish(&self) {
-        self.snapshots.send_replace(Arc::new(self.engine.snapshot()));
+        let mut view = self.engine.snapshot();
+        if !self.progress.is_empty() {
+            let by_vm: std::collections::HashMap<&str, &crate::core::Progress> =
+                self.progress.values().map(|(vm, p)| (vm.as_str(), p)).collect();
+            for v in view.vms.iter_mut() {
+                if let Some(p) = by_vm.get(v.name.as_str()) {
+                    v.progress = Some((*p).clone());
+                }
+            }
+        }
+        self.snapshots.send_replace(Arc::new(view));
     }
 
     /// The engine, for tests and benchmarks that drive cycles by hand.

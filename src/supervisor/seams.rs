@@ -59,6 +59,10 @@ pub trait Hypervisor: Send {
     fn shutdown(&mut self, vm: &str) -> Result<(), HvError>;
     /// Live-migrate to another host. `Unsupported` where the driver cannot.
     fn migrate_live(&mut self, vm: &str, dest: &MigrateTo) -> Result<(), HvError>;
+    /// Bytes processed and total of the job running on a domain (a live migration), if any.
+    fn job_progress(&mut self, _vm: &str) -> Result<Option<(u64, u64)>, HvError> {
+        Ok(None)
+    }
     /// The host's storage pools and their volumes (read every few cycles, not every probe).
     /// `Unsupported` where the backend cannot tell: placement then does not check disks.
     fn storage(&mut self) -> Result<Vec<crate::core::PoolObs>, HvError> {

@@ -26,6 +26,7 @@ fn host(name: &str, state: HostState, reason: &str, cpus: u32, mem_gib: u64, use
 
 fn vm(name: &str, host: Option<&str>, state: VmState, restarts: u32, reason: &str) -> VmView {
     VmView {
+        progress: None,
         name: name.into(),
         host: host.map(Into::into),
         state,

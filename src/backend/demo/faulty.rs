@@ -73,6 +73,10 @@ impl Hypervisor for FaultyHost {
         self.with_inner(|hv| hv.migrate_live(vm, dest))
     }
 
+    fn job_progress(&mut self, vm: &str) -> Result<Option<(u64, u64)>, HvError> {
+        self.with_inner(|hv| hv.job_progress(vm))
+    }
+
     fn storage(&mut self) -> Result<Vec<crate::core::PoolObs>, HvError> {
         self.with_inner(|hv| hv.storage())
     }

@@ -197,6 +197,17 @@ impl Hypervisor for LibvirtHost {
         self.call("migrate", |c| ops::migrate_live(c, vm, dest))
     }
 
+    fn job_progress(&mut self, vm: &str) -> Result<Option<(u64, u64)>, HvError> {
+        self.call("job_info", |c| {
+            let dom = c.lookup_domain_by_name(vm).map_err(|e| to_hv(&e, Some(vm)))?;
+            let job = dom.job_info().map_err(|e| to_hv(&e, Some(vm)))?;
+            Ok(match (job.data_processed, job.data_total) {
+                (Some(p), Some(t)) if t > 0 => Some((p, t)),
+                _ => None,
+            })
+        })
+    }
+
     fn storage(&mut self) -> Result<Vec<crate::core::PoolObs>, HvError> {
         self.call("storage", |c| super::storage::pools(c).map_err(|e| to_hv(&e, None)))
     }

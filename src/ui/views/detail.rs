@@ -137,14 +137,26 @@ fn vm_lines(v: &VmView, now: u64, xml: Option<&(String, Option<String>)>, theme:
             plain(v.anti_affinity.clone().unwrap_or_else(|| "-".into()), theme),
         ]),
     ];
-    if in_flight(v.state) {
-        let ms = now.saturating_sub(v.since.0);
-        lines.push(Line::from(vec![
+    let ms = now.saturating_sub(v.since.0);
+    match (&v.progress, in_flight(v.state)) {
+        (Some(p), _) => {
+            let (gauge, pct) = match p.done {
+                Some(d) => (bar((d.clamp(0.0, 1.0) * 1000.0) as u64, 1000, 10), format!(" {:.0}%", d * 100.0)),
+                None => (busy_bar(ms, 10), String::new()),
+            };
+            lines.push(Line::from(vec![
+                label("In flight", theme),
+                Span::styled(gauge, Style::new().fg(theme.vm_state(v.state))),
+                plain(format!("{pct} {} for {}: {}", v.state.label(), elapsed(ms), p.step), theme),
+            ]));
+        }
+        (None, true) => lines.push(Line::from(vec![
             label("In flight", theme),
             Span::styled(busy_bar(ms, 10), Style::new().fg(theme.vm_state(v.state))),
             plain(format!(" {} for {}", v.state.label(), elapsed(ms)), theme),
-            Span::styled("  (no step progress reported yet)", dim),
-        ]));
+            Span::styled("  (no step reported yet)", dim),
+        ])),
+        (None, false) => {}
     }
     lines.push(Line::from(label("Timeline", theme)));
     if v.history.is_empty() {

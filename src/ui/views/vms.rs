@@ -29,12 +29,17 @@ pub fn in_flight(state: VmState) -> bool {
     )
 }
 
-/// The reason, prefixed with the time in flight for a VM in the middle of an operation.
+/// The reason, prefixed with the time in flight for a VM in the middle of an operation; while
+/// the operation reports its steps, the step (and how much is done) instead.
 pub fn reason(v: &VmView, now_ms: u64) -> String {
-    if in_flight(v.state) {
-        format!("⟳ {} {}", elapsed(now_ms.saturating_sub(v.since.0)), v.reason)
-    } else {
-        v.reason.clone()
+    let since = elapsed(now_ms.saturating_sub(v.since.0));
+    match (&v.progress, in_flight(v.state)) {
+        (Some(p), _) => match p.done {
+            Some(d) => format!("⟳ {:.0}% {} ({since})", d * 100.0, p.step),
+            None => format!("⟳ {since} {}", p.step),
+        },
+        (None, true) => format!("⟳ {since} {}", v.reason),
+        (None, false) => v.reason.clone(),
     }
 }
 
@@ -87,4 +92,23 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, theme: &Theme) {
             Cell::from(reason(v, now)).style(base),
         ]
     });
+}
+
+#[cfg(test)]
+mod progress_tests {
+    use super::*;
+    use crate::core::{Progress, Time};
+
+    #[test]
+    fn a_reported_step_replaces_the_bare_elapsed_time() {
+        let mut v = crate::ui::fixture::cluster().vms[0].clone();
+        v.state = VmState::Relocating;
+        v.since = Time(1_000);
+        v.reason = "recovering from hv1".into();
+        assert_eq!(reason(&v, 13_000), "⟳ 12s recovering from hv1");
+        v.progress = Some(Progress { step: "defining on hv2".into(), done: Some(0.4) });
+        assert_eq!(reason(&v, 13_000), "⟳ 40% defining on hv2 (12s)");
+        v.progress = Some(Progress { step: "waiting for capacity".into(), done: None });
+        assert_eq!(reason(&v, 13_000), "⟳ 12s waiting for capacity");
+    }
 }

@@ -1,0 +1,99 @@
+//! The scenario regression suite: every folder under `tests/scenarios/` is a case (`README`,
+//! `cluster.toml`, `commands`, `expected.log`). Each runs the real supervisor on the simulated
+//! cluster and its log is diffed against `expected.log`. `THREERC_BLESS=1` rewrites the
+//! expected files; a missing `expected.log` is written fresh (and the test says so).
+
+use std::path::{Path, PathBuf};
+use threerc::backend::sim::{self, Case};
+
+fn cases() -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scenarios");
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root)
+        .expect("tests/scenarios")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.join("cluster.toml").exists())
+        .collect();
+    dirs.sort();
+    dirs
+}
+
+/// A line diff (longest common subsequence): `-` expected only, `+` actual only.
+fn diff(expected: &[&str], actual: &[&str]) -> String {
+    let (n, m) = (expected.len(), actual.len());
+    let mut lcs = vec![vec![0u32; m + 1]; n + 1];
+    for i in (0..n).rev() {
+        for j in (0..m).rev() {
+            lcs[i][j] =
+                if expected[i] == actual[j] { lcs[i + 1][j + 1] + 1 } else { lcs[i + 1][j].max(lcs[i][j + 1]) };
+        }
+    }
+    let (mut i, mut j, mut out) = (0, 0, String::new());
+    while i < n || j < m {
+        if i < n && j < m && expected[i] == actual[j] {
+            i += 1;
+            j += 1;
+        } else if j < m && (i == n || lcs[i][j + 1] >= lcs[i + 1][j]) {
+            out.push_str(&format!("+ {}\n", actual[j]));
+            j += 1;
+        } else {
+            out.push_str(&format!("- {}\n", expected[i]));
+            i += 1;
+        }
+    }
+    out
+}
+
+#[test]
+fn every_scenario_matches_its_expected_log() {
+    let bless = std::env::var("THREERC_BLESS").is_ok_and(|v| v == "1");
+    let dirs = cases();
+    assert!(dirs.len() >= 10, "expected the scenario suite, found {} cases", dirs.len());
+    let mut failures = Vec::new();
+    for dir in &dirs {
+        let name = dir.file_name().unwrap().to_string_lossy().to_string();
+        assert!(dir.join("README").exists(), "{name}: every case explains itself in a README");
+        let case = Case::load(dir).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let report = sim::run(&case);
+        assert!(report.violations.is_empty(), "{name}: a VM ran on two hosts: {:?}", report.violations);
+        let actual = report.log.join("\n") + "\n";
+        let path = dir.join("expected.log");
+        if bless || !path.exists() {
+            if !path.exists() {
+                eprintln!("{name}: no expected.log, wrote it fresh: read it and check it");
+            }
+            std::fs::write(&path, &actual).expect("write expected.log");
+            continue;
+        }
+        let expected = std::fs::read_to_string(&path).expect("read expected.log");
+        if expected != actual {
+            let e: Vec<&str> = expected.lines().collect();
+            let a: Vec<&str> = actual.lines().collect();
+            failures.push(format!("=== {name} (- expected, + actual)\n{}", diff(&e, &a)));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} scenarios differ (THREERC_BLESS=1 rewrites the expected logs):\n{}",
+        failures.len(),
+        dirs.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn same_case_same_log_byte_for_byte() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scenarios");
+    for name in ["host-isolated-split-brain", "probe-loss-30-percent"] {
+        let case = Case::load(&root.join(name)).unwrap();
+        let a = sim::run(&case).log.join("\n");
+        let b = sim::run(&case).log.join("\n");
+        assert!(!a.is_empty());
+        assert_eq!(a, b, "{name}: two runs of the same case differ");
+    }
+}
+
+#[test]
+fn the_diff_names_missing_and_extra_lines() {
+    let d = diff(&["a", "b", "c"], &["a", "x", "c"]);
+    assert_eq!(d, "+ x\n- b\n");
+}

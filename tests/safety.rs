@@ -66,7 +66,11 @@ fn schedule(seed: u64) -> Vec<Episode> {
                 1 => vec![format!("{t} isolate {h}"), format!("{} reconnect {h}", t + d)],
                 2 => vec![format!("{t} hang {h}"), format!("{} unhang {h}", t + d)],
                 3 => vec![format!("{t} storage pause {h}"), format!("{} storage resume {h}", t + d)],
-                4 => vec![format!("{} fence {h} fails 1", t - 1), format!("{t} isolate {h}"), format!("{} reconnect {h}", t + d)],
+                4 => vec![
+                    format!("{} fence {h} fails 1", t - 1),
+                    format!("{t} isolate {h}"),
+                    format!("{} reconnect {h}", t + d),
+                ],
                 _ => vec![format!("{t} op maintenance on {h}"), format!("{} op maintenance off {h}", t + d)],
             };
             lines.push(format!("{} power on {h}", t + d));
@@ -111,7 +115,10 @@ fn check(r: &Report) -> Result<(), String> {
         match r.truth.get(vm) {
             Some(hosts) if hosts.len() == 1 => {}
             other => {
-                return Err(format!("(b) {vm} not running once {BUDGET} s after the last fault: {other:?} ({} : {})", v.state, v.reason))
+                return Err(format!(
+                    "(b) {vm} not running once {BUDGET} s after the last fault: {other:?} ({} : {})",
+                    v.state, v.reason
+                ))
             }
         }
     }
@@ -123,7 +130,10 @@ fn check_deciders(r: &Report) -> Result<(), String> {
         let ok = r.events.iter().any(|e| {
             let EventKind::ActionDecided { action, .. } = &e.kind else { return false };
             let names = |w: &str| action.split_whitespace().any(|x| x == w);
-            e.at <= d.at && names(&d.host) && d.vm.as_deref().is_none_or(names) && (d.vm.is_some() || action.starts_with("fence"))
+            e.at <= d.at
+                && names(&d.host)
+                && d.vm.as_deref().is_none_or(names)
+                && (d.vm.is_some() || action.starts_with("fence"))
         });
         if !ok {
             return Err(format!("(d) {} {:?} on {} at {} without a decided action", d.what, d.vm, d.host, d.at));
@@ -239,7 +249,11 @@ fn probe_loss_and_short_blips_cause_no_action() {
         let report = sim::run(&case_of(&all, extra, 20));
         if let Err(why) = quiet(&report).and_then(|_| check(&report)) {
             let small = shrink(all, extra, 20, &|r| quiet(r).and_then(|_| check(r)).is_err());
-            panic!("seed {seed}: {why}\nshrunk schedule:\n{}\n{}", show(&small), sim::run(&case_of(&small, extra, 20)).log.join("\n"));
+            panic!(
+                "seed {seed}: {why}\nshrunk schedule:\n{}\n{}",
+                show(&small),
+                sim::run(&case_of(&small, extra, 20)).log.join("\n")
+            );
         }
     }
 }
@@ -248,7 +262,19 @@ fn probe_loss_and_short_blips_cause_no_action() {
 #[test]
 fn schedules_cover_every_fault_kind() {
     let text: String = (0..1000u64).flat_map(schedule).flat_map(|e| e.lines).collect::<Vec<_>>().join("\n");
-    for kind in ["power off", "isolate", "hang", "storage pause", "fence", "crash", "fail-starts", "slow-start", "migrate-fails", "op migrate", "op maintenance"] {
+    for kind in [
+        "power off",
+        "isolate",
+        "hang",
+        "storage pause",
+        "fence",
+        "crash",
+        "fail-starts",
+        "slow-start",
+        "migrate-fails",
+        "op migrate",
+        "op maintenance",
+    ] {
         assert!(text.contains(kind), "no schedule has {kind}");
     }
 }

@@ -23,8 +23,7 @@ fn diff(expected: &[&str], actual: &[&str]) -> String {
     let mut lcs = vec![vec![0u32; m + 1]; n + 1];
     for i in (0..n).rev() {
         for j in (0..m).rev() {
-            lcs[i][j] =
-                if expected[i] == actual[j] { lcs[i + 1][j + 1] + 1 } else { lcs[i + 1][j].max(lcs[i][j + 1]) };
+            lcs[i][j] = if expected[i] == actual[j] { lcs[i + 1][j + 1] + 1 } else { lcs[i + 1][j].max(lcs[i][j + 1]) };
         }
     }
     let (mut i, mut j, mut out) = (0, 0, String::new());
@@ -54,7 +53,11 @@ fn every_scenario_matches_its_expected_log() {
         assert!(dir.join("README").exists(), "{name}: every case explains itself in a README");
         let case = Case::load(dir).unwrap_or_else(|e| panic!("{name}: {e}"));
         let report = sim::run(&case);
-        assert!(report.violations.is_empty(), "{name}: a VM ran on two hosts: {:?}", report.violations);
+        assert!(
+            report.violations.is_empty(),
+            "{name}: safety violations (a VM on two hosts, or a host over capacity): {:?}",
+            report.violations
+        );
         let actual = report.log.join("\n") + "\n";
         let path = dir.join("expected.log");
         if bless || !path.exists() {

@@ -99,6 +99,18 @@ impl Engine {
         })
     }
 
+    /// A VM's size as last known from elsewhere (the inventory's domain XML), used only while
+    /// no probe has shown the VM since the engine started: placement must never treat a VM
+    /// it has not seen as size zero.
+    pub fn learn_size(&mut self, vm: &str, vcpus: u32, memory_kib: u64) {
+        if let Some(v) = self.vms.get_mut(vm) {
+            if v.vcpus == 0 && v.memory_kib == 0 {
+                v.vcpus = vcpus;
+                v.memory_kib = memory_kib;
+            }
+        }
+    }
+
     pub fn host_state(&self, host: &str) -> Option<HostState> {
         self.hosts.get(host).map(|h| h.shown_state())
     }

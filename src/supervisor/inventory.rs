@@ -89,9 +89,43 @@ impl Inventory {
     }
 }
 
+/// vCPUs and memory (KiB) from a libvirt domain XML: `<vcpu ...>N</vcpu>` and
+/// `<memory unit='U'>N</memory>` (unit KiB when absent). `None` if either is missing.
+pub fn domain_size(xml: &str) -> Option<(u32, u64)> {
+    fn element<'a>(xml: &'a str, tag: &str) -> Option<(&'a str, &'a str)> {
+        let start = xml.find(&format!("<{tag}"))?;
+        let rest = &xml[start + tag.len() + 1..];
+        let close = rest.find('>')?;
+        let (attrs, body) = (&rest[..close], &rest[close + 1..]);
+        let end = body.find(&format!("</{tag}>"))?;
+        Some((attrs, body[..end].trim()))
+    }
+    let vcpus = element(xml, "vcpu")?.1.parse().ok()?;
+    let (attrs, n) = element(xml, "memory")?;
+    let n: u64 = n.parse().ok()?;
+    let unit =
+        attrs.split("unit=").nth(1).map(|u| u.trim_matches(|c| c == '\'' || c == '"' || c == ' ')).unwrap_or("KiB");
+    let kib = match unit {
+        "b" | "bytes" => n / 1024,
+        "KiB" | "k" | "K" => n,
+        "MiB" | "M" => n * 1024,
+        "GiB" | "G" => n * 1024 * 1024,
+        _ => return None,
+    };
+    Some((vcpus, kib))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn domain_size_reads_vcpus_and_memory_in_its_unit() {
+        let xml = "<domain><vcpu placement='static'>4</vcpu><memory unit='MiB'>2048</memory></domain>";
+        assert_eq!(domain_size(xml), Some((4, 2048 * 1024)));
+        assert_eq!(domain_size("<domain><vcpu>2</vcpu><memory>1024</memory></domain>"), Some((2, 1024)));
+        assert_eq!(domain_size("<domain><vcpu>2</vcpu></domain>"), None);
+    }
 
     #[test]
     fn persistent_inventory_survives_reopening() {

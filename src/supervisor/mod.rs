@@ -105,7 +105,14 @@ impl Supervisor {
         clock: Arc<dyn Clock>,
         journal: Option<Journal>,
     ) -> (Supervisor, SupervisorHandle) {
-        let engine = Engine::new(spec, clock.now());
+        let mut engine = Engine::new(spec, clock.now());
+        // VMs on hosts that do not answer at start-up are known only by their inventory
+        // definition: give the engine their sizes so it never places them as size zero.
+        for vm in engine.vm_placements().map(|p| p.0.to_string()).collect::<Vec<_>>() {
+            if let Some((vcpus, mem)) = ctx.inventory.get(&vm).and_then(|e| inventory::domain_size(&e.xml)) {
+                engine.learn_size(&vm, vcpus, mem);
+            }
+        }
         let (snap_tx, snap_rx) = watch::channel(Arc::new(engine.snapshot()));
         let (events, _) = broadcast::channel(4096);
         let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();

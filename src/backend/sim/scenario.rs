@@ -15,6 +15,7 @@
 //! 10 fence hv1 fails 2      # fence H hangs | fence H works
 //! 10 probe-loss hv1 30      # percent of probes lost
 //! 10 flap hv1 2 5 4         # 4 times: link down 2 s, up 5 s
+//! 10 boot web1              # someone starts it by hand; move-outside VM H; duplicate-outside VM H
 //! 10 restart-supervisor     # a new supervisor over the same cluster and inventory
 //! 10 op migrate web1 hv2    # operator commands: start, stop, restart, reinstall VM,
 //!                           # arm [VM], disarm [VM], maintenance on|off H, confirm-off H, ack N
@@ -55,6 +56,9 @@ pub struct VmDef {
     /// Running at the start (else defined and shut off).
     #[serde(default = "d_true")]
     pub running: bool,
+    /// Defined on its host at the start (`false`: in the config, defined nowhere).
+    #[serde(default = "d_true")]
+    pub defined: bool,
     #[serde(default)]
     pub max_restart: Option<u32>,
     #[serde(default)]
@@ -137,6 +141,12 @@ pub enum SimCmd {
     FenceHangs(String),
     FenceWorks(String),
     ProbeLoss(String, u32),
+    /// A person starts the VM by hand where it is defined (outside 3RC).
+    Boot(String),
+    /// A person moves the VM to another host outside 3RC.
+    MoveOutside(String, String),
+    /// A person starts a second copy on another host: an injected double run.
+    DuplicateOutside(String, String),
     RestartSupervisor,
     Op(Command),
 }
@@ -165,6 +175,9 @@ impl std::fmt::Display for SimCmd {
             SimCmd::FenceHangs(h) => write!(f, "fence agent of {h} hangs"),
             SimCmd::FenceWorks(h) => write!(f, "fence agent of {h} works"),
             SimCmd::ProbeLoss(h, p) => write!(f, "probe loss {p}% on {h}"),
+            SimCmd::Boot(v) => write!(f, "someone starts {v} by hand, outside 3RC"),
+            SimCmd::MoveOutside(v, h) => write!(f, "someone moves {v} to {h} outside 3RC"),
+            SimCmd::DuplicateOutside(v, h) => write!(f, "someone starts a second copy of {v} on {h} outside 3RC"),
             SimCmd::RestartSupervisor => write!(f, "restart the supervisor (engine state lost, inventory kept)"),
             SimCmd::Op(c) => write!(f, "operator: {c}"),
         }
@@ -347,6 +360,9 @@ pub fn parse_one(at: u64, w: &[&str], out: &mut Vec<(u64, SimCmd)>) -> Result<()
             }
             return Ok(());
         }
+        ("boot", _) => SimCmd::Boot(s(1)?),
+        ("move-outside", _) => SimCmd::MoveOutside(s(1)?, s(2)?),
+        ("duplicate-outside", _) => SimCmd::DuplicateOutside(s(1)?, s(2)?),
         ("restart-supervisor", _) => SimCmd::RestartSupervisor,
         ("op", _) => SimCmd::Op(parse_op(&w[1..])?),
         (v, _) => return Err(format!("unknown command {v}")),

@@ -165,6 +165,21 @@ impl SimCluster {
     }
 }
 
+impl SimCluster {
+    /// Ground truth per powered host: memory of its active domains, and its size (KiB).
+    pub fn memory_use(&self) -> Vec<(String, u64, u64)> {
+        let w = self.lock();
+        w.hosts
+            .iter()
+            .filter(|(_, h)| h.powered)
+            .map(|(n, h)| {
+                let used = h.domains.values().filter(|d| d.state.is_active()).map(|d| d.memory_kib).sum();
+                (n.clone(), used, h.memory_kib)
+            })
+            .collect()
+    }
+}
+
 impl World {
     pub fn now(&self) -> Time {
         self.clock.now()
@@ -272,6 +287,27 @@ impl World {
             }
         }
         Err(format!("{vm} is not running anywhere"))
+    }
+
+    /// A person acts outside 3RC: start the VM where it is defined (`to` = None), or on `to`
+    /// (defining it there), removing it from its old host when `moving`. Not checked for double
+    /// runs: the scenario asked for it.
+    pub fn by_hand(&mut self, vm: &str, to: Option<&str>, moving: bool) -> Result<(), String> {
+        let from = self.hosts.iter().find(|(_, h)| h.domains.contains_key(vm)).map(|(n, _)| n.clone());
+        let from = from.ok_or_else(|| format!("{vm} is defined nowhere"))?;
+        let mut dom = self.hosts[&from].domains[vm].clone();
+        let target = to.unwrap_or(&from).to_string();
+        if !self.hosts.get(&target).is_some_and(|h| h.powered) {
+            return Err(format!("{target} is not powered"));
+        }
+        if moving {
+            self.hosts.get_mut(&from).map(|h| h.domains.remove(vm));
+        }
+        dom.state = DomState::Running;
+        dom.boots_at = None;
+        dom.io_paused = false;
+        self.host_mut(&target).domains.insert(vm.to_string(), dom);
+        Ok(())
     }
 
     pub fn faults(&mut self, vm: &str) -> &mut VmFaults {

@@ -99,7 +99,7 @@ fn case_of(episodes: &[&Episode], extra: &str, tail: u64) -> Case {
     let last = episodes.iter().map(|e| e.end).max().unwrap_or(0);
     let mut cluster = parse_cluster(&cluster(extra)).expect("generated cluster");
     cluster.duration = Some(last + tail);
-    Case { cluster, commands: parse_commands(&text.join("\n")).expect("generated commands") }
+    Case { cluster, commands: parse_commands(&text.join("\n")).expect("generated commands"), spec: None }
 }
 
 /// Properties (a), (b), (d) on one run; `Err` says which failed.

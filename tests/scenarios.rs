@@ -100,3 +100,37 @@ fn the_diff_names_missing_and_extra_lines() {
     let d = diff(&["a", "b", "c"], &["a", "x", "c"]);
     assert_eq!(d, "+ x\n- b\n");
 }
+
+fn bin() -> std::process::Command {
+    std::process::Command::new(env!("CARGO_BIN_EXE_3rc"))
+}
+
+#[test]
+fn cli_simulate_prints_the_case_log() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scenarios/host-power-off-failover");
+    let out = bin().args(["simulate", dir.to_str().unwrap()]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let expected = std::fs::read_to_string(dir.join("expected.log")).unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), expected);
+}
+
+#[test]
+fn cli_what_if_says_where_every_vm_would_go_and_why() {
+    let cfg = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo/cluster.toml");
+    let out =
+        bin().args(["simulate", "--config", cfg.to_str().unwrap(), "--what-if", "host hv1 down"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("host hv1 Fencing -> Fenced"), "{text}");
+    // Every VM of hv1 gets a line with its new host and the placement reasons.
+    let web1 = text.lines().find(|l| l.trim_start().starts_with("web1 ")).expect(&text);
+    let cols: Vec<&str> = web1.split_whitespace().collect();
+    assert_eq!(cols[1], "hv1", "{web1}");
+    assert!(cols[2].starts_with("hv") && cols[2] != "hv1", "{web1}");
+    assert!(web1.contains("Healthy") && web1.contains("anti-affinity group web"), "{web1}");
+    assert!(!text.contains("VIOLATION"), "{text}");
+    let bad =
+        bin().args(["simulate", "--config", cfg.to_str().unwrap(), "--what-if", "host hv1 explodes"]).output().unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("try: host H down"));
+}

@@ -83,7 +83,7 @@ pub fn build(case: &Case, clock: Arc<dyn Clock>) -> (SimCluster, ExecCtx) {
     for h in &case.cluster.hosts {
         sim.add_host(&h.name, h.cpus, h.memory_mib * MIB, h.fence);
     }
-    for v in &case.cluster.vms {
+    for v in case.cluster.vms.iter().chain(&case.cluster.unprotected) {
         if !v.defined {
             continue;
         }

@@ -104,6 +104,9 @@ pub struct ClusterDef {
     pub hosts: Vec<HostDef>,
     #[serde(rename = "vm", default)]
     pub vms: Vec<VmDef>,
+    /// Domains that run on the hosts but are not protected (they take room).
+    #[serde(default)]
+    pub unprotected: Vec<VmDef>,
 }
 
 fn d_cpus() -> u32 {
@@ -190,6 +193,9 @@ pub struct Case {
     pub cluster: ClusterDef,
     /// (second, command), sorted by time (stable).
     pub commands: Vec<(u64, SimCmd)>,
+    /// The core's configuration, when it comes from a real config file (what-if) rather than
+    /// from `cluster`'s policy knobs; host URIs are replaced by `sim://NAME`.
+    pub spec: Option<ClusterSpec>,
 }
 
 impl Case {
@@ -202,7 +208,7 @@ impl Case {
             true => parse_commands(&read("commands")?).map_err(|e| format!("{}/commands: {e}", dir.display()))?,
             false => Vec::new(),
         };
-        Ok(Case { cluster, commands })
+        Ok(Case { cluster, commands, spec: None })
     }
 
     pub fn duration(&self) -> u64 {
@@ -211,6 +217,13 @@ impl Case {
 
     /// The core's view of the configuration.
     pub fn spec(&self) -> ClusterSpec {
+        if let Some(spec) = &self.spec {
+            let mut spec = spec.clone();
+            for h in &mut spec.hosts {
+                h.uri = format!("sim://{}", h.name);
+            }
+            return spec;
+        }
         let c = &self.cluster;
         let mut policy = Policy::default();
         let p = &c.policy;

@@ -94,6 +94,8 @@ pub struct World {
     pub destructive: Vec<Destructive>,
     /// Domain starts carried out, by VM (for property (c)).
     pub starts: BTreeMap<String, u32>,
+    /// Some domain has a slow start under way (lets `settle` skip the scan otherwise).
+    booting: bool,
     rng: XorShift,
     clock: Arc<dyn Clock>,
 }
@@ -112,6 +114,7 @@ impl SimCluster {
             violations: Vec::new(),
             destructive: Vec::new(),
             starts: BTreeMap::new(),
+            booting: false,
             rng: XorShift::new(seed),
             clock,
         };
@@ -187,10 +190,17 @@ impl World {
 
     /// Finish slow starts whose time has come.
     pub fn settle(&mut self) {
+        if !self.booting {
+            return;
+        }
+        self.booting = false;
         let now = self.now();
         let mut booted = Vec::new();
         for (hname, h) in self.hosts.iter_mut() {
             for (vm, d) in h.domains.iter_mut() {
+                if d.boots_at.is_some() {
+                    self.booting = true;
+                }
                 if d.boots_at.is_some_and(|t| t <= now) {
                     d.boots_at = None;
                     if h.powered {
@@ -457,6 +467,7 @@ impl Hypervisor for SimHost {
         if let Some(delay) = f.slow_start.take() {
             let d = w.host_mut(&self.host).domains.get_mut(vm).expect("checked above");
             d.boots_at = Some(now.plus(delay));
+            w.booting = true;
             // Like a hang: the call does not return in time, but the start goes on.
             return Err(HvError::Timeout(format!("start of {vm} did not return in time (still booting)")));
         }

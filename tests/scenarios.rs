@@ -134,3 +134,18 @@ fn cli_what_if_says_where_every_vm_would_go_and_why() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("try: host H down"));
 }
+
+/// The suite shows every state a VM or a host can be sent to. (`Discovering` and `Unknown` are
+/// only where everything starts; maintenance is a flag on an `Online` host: the log records the
+/// operator's command, not a transition.)
+#[test]
+fn the_suite_covers_every_transition_target() {
+    let logs: String = cases().iter().filter_map(|d| std::fs::read_to_string(d.join("expected.log")).ok()).collect();
+    for s in threerc::core::VmState::ALL.iter().filter(|s| **s != threerc::core::VmState::Discovering) {
+        assert!(logs.contains(&format!(" -> {}", s.label())), "no case sends a VM to {s}");
+    }
+    use threerc::core::HostState;
+    for s in HostState::ALL.iter().filter(|s| !matches!(s, HostState::Unknown | HostState::Maintenance)) {
+        assert!(logs.contains(&format!(" -> {}", s.label())), "no case sends a host to {}", s.label());
+    }
+}

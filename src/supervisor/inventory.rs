@@ -55,6 +55,11 @@ impl Inventory {
         self.lock().get(vm).cloned()
     }
 
+    /// Whether the VM's definition was read on `host` (no copy of the XML made).
+    pub fn is_at(&self, vm: &str, host: &str) -> bool {
+        self.lock().get(vm).is_some_and(|e| e.host == host)
+    }
+
     pub fn len(&self) -> usize {
         self.lock().len()
     }

@@ -245,7 +245,7 @@ impl Supervisor {
             if !answered || state.is_busy() || matches!(state, VmState::AwaitingFence | VmState::Pending) {
                 continue;
             }
-            if self.ctx.inventory.get(vm).is_some_and(|e| e.host == host) {
+            if self.ctx.inventory.is_at(vm, host) {
                 continue;
             }
             let mut reading = self.reading_xml.lock().unwrap_or_else(|e| e.into_inner());

@@ -195,3 +195,24 @@ pub fn what_if(mut case: Case, question: &str, notes: &[String]) -> anyhow::Resu
     }
     Ok(s)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_if_questions_become_sim_commands() {
+        let cmds = parse_what_if("host hv2 down; vm web1 crash, host hv3 isolated", 5).unwrap();
+        assert_eq!(
+            cmds,
+            vec![
+                (5, SimCmd::PowerOff("hv2".into())),
+                (5, SimCmd::Crash("web1".into())),
+                (5, SimCmd::Isolate("hv3".into()))
+            ]
+        );
+        assert_eq!(parse_what_if("fence hv1 fails 2", 5).unwrap(), vec![(5, SimCmd::FenceFails("hv1".into(), 2))]);
+        assert!(parse_what_if("host hv1 explodes", 5).unwrap_err().to_string().contains("try: host H down"));
+        assert!(parse_what_if(" ; ", 5).is_err());
+    }
+}

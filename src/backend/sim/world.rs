@@ -586,3 +586,57 @@ impl Fencer for SimFencer {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::supervisor::clock::TokioClock;
+
+    fn two_hosts() -> SimCluster {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap();
+        let clock: Arc<dyn Clock> = rt.block_on(async { Arc::new(TokioClock::new()) as Arc<dyn Clock> });
+        let sim = SimCluster::new(1, clock);
+        sim.add_host("hv1", 8, 8 * 1024 * MIB, true);
+        sim.add_host("hv2", 8, 8 * 1024 * MIB, true);
+        sim.add_vm("hv1", "web1", 2, 1024 * MIB, true).unwrap();
+        sim.add_vm("hv2", "web1", 2, 1024 * MIB, false).unwrap();
+        sim
+    }
+
+    #[test]
+    fn starting_a_vm_that_runs_elsewhere_is_recorded_as_a_violation() {
+        let sim = two_hosts();
+        sim.hypervisor("hv2").start("web1").unwrap();
+        assert_eq!(sim.lock().violations.len(), 1, "{:?}", sim.lock().violations);
+        assert_eq!(sim.active_placements()["web1"], vec!["hv1".to_string(), "hv2".to_string()]);
+    }
+
+    #[test]
+    fn an_isolated_host_keeps_running_and_only_a_fence_stops_it() {
+        let sim = two_hosts();
+        sim.lock().hosts.get_mut("hv1").unwrap().reachable = false;
+        assert!(matches!(sim.hypervisor("hv1").probe(), Err(HvError::Unreachable(_))));
+        assert_eq!(sim.active_placements()["web1"], vec!["hv1".to_string()]);
+        let fencer = sim.fencer("hv1");
+        assert_eq!(fencer.status(), Ok(PowerStatus::On));
+        fencer.off().unwrap();
+        assert_eq!(fencer.status(), Ok(PowerStatus::Off));
+        assert!(!sim.active_placements().contains_key("web1"));
+        // An agent asked to power off a host that is already off answers with an error.
+        assert_eq!(fencer.off(), Err("already off".to_string()));
+        sim.hypervisor("hv2").start("web1").unwrap();
+        assert!(sim.lock().violations.is_empty());
+    }
+
+    #[test]
+    fn a_hung_daemon_times_out_and_a_failing_vm_fails_its_next_starts() {
+        let sim = two_hosts();
+        sim.lock().hosts.get_mut("hv2").unwrap().hung = true;
+        assert!(matches!(sim.hypervisor("hv2").probe(), Err(HvError::Timeout(_))));
+        sim.lock().hosts.get_mut("hv2").unwrap().hung = false;
+        sim.lock().faults("web1").fail_starts = 1;
+        sim.hypervisor("hv1").destroy("web1").unwrap();
+        assert!(sim.hypervisor("hv1").start("web1").is_err());
+        sim.hypervisor("hv1").start("web1").unwrap();
+    }
+}

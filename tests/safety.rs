@@ -56,8 +56,8 @@ fn schedule(seed: u64) -> Vec<Episode> {
     let mut vms: Vec<&str> = VMS.to_vec();
     for _ in 0..r.range(1, 5) {
         let t = r.range(3, 90);
-        let kind = r.below(12);
-        if kind < 6 {
+        let kind = r.below(15);
+        if kind < 6 || kind >= 12 {
             let t = t.max(host_free_at);
             let h = HOSTS[r.below(HOSTS.len())];
             let d = r.range(5, 40);
@@ -71,7 +71,18 @@ fn schedule(seed: u64) -> Vec<Episode> {
                     format!("{t} isolate {h}"),
                     format!("{} reconnect {h}", t + d),
                 ],
-                _ => vec![format!("{t} op maintenance on {h}"), format!("{} op maintenance off {h}", t + d)],
+                5 => vec![format!("{t} op maintenance on {h}"), format!("{} op maintenance off {h}", t + d)],
+                12 => vec![format!("{t} flap {h} {} {} {}", r.range(1, 5), r.range(1, 4), r.range(2, 6)), format!("{} reconnect {h}", t + d)],
+                13 => vec![format!("{t} probe-loss {h} {}", r.range(30, 80)), format!("{} probe-loss {h} 0", t + d)],
+                // The agent hangs; a person powers the host off at the rack and confirms it.
+                _ => vec![
+                    format!("{} fence {h} hangs", t - 1),
+                    format!("{t} isolate {h}"),
+                    format!("{} power off {h}", t + d / 2),
+                    format!("{} op confirm-off {h}", t + d / 2 + 1),
+                    format!("{} fence {h} works", t + d),
+                    format!("{} reconnect {h}", t + d),
+                ],
             };
             lines.push(format!("{} power on {h}", t + d));
             out.push(Episode { lines, end: t + d });

@@ -174,7 +174,7 @@ impl std::fmt::Display for SimCmd {
             SimCmd::MigrateFails(v, super::MigrateFail::DefinedOnBoth) => {
                 write!(f, "next migration of {v} fails (left defined on both hosts)")
             }
-            SimCmd::FenceFails(h, n) => write!(f, "fence agent of {h} fails {n} times"),
+            SimCmd::FenceFails(h, n) => write!(f, "fence agent of {h} fails its next {n} off command(s)"),
             SimCmd::FenceHangs(h) => write!(f, "fence agent of {h} hangs"),
             SimCmd::FenceWorks(h) => write!(f, "fence agent of {h} works"),
             SimCmd::ProbeLoss(h, p) => write!(f, "probe loss {p}% on {h}"),

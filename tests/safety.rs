@@ -72,7 +72,10 @@ fn schedule(seed: u64) -> Vec<Episode> {
                     format!("{} reconnect {h}", t + d),
                 ],
                 5 => vec![format!("{t} op maintenance on {h}"), format!("{} op maintenance off {h}", t + d)],
-                12 => vec![format!("{t} flap {h} {} {} {}", r.range(1, 5), r.range(1, 4), r.range(2, 6)), format!("{} reconnect {h}", t + d)],
+                12 => vec![
+                    format!("{t} flap {h} {} {} {}", r.range(1, 5), r.range(1, 4), r.range(2, 6)),
+                    format!("{} reconnect {h}", t + d),
+                ],
                 13 => vec![format!("{t} probe-loss {h} {}", r.range(30, 80)), format!("{} probe-loss {h} 0", t + d)],
                 // The agent hangs; a person powers the host off at the rack and confirms it.
                 _ => vec![

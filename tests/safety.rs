@@ -57,7 +57,7 @@ fn schedule(seed: u64) -> Vec<Episode> {
     for _ in 0..r.range(1, 5) {
         let t = r.range(3, 90);
         let kind = r.below(15);
-        if kind < 6 || kind >= 12 {
+        if !(6..12).contains(&kind) {
             let t = t.max(host_free_at);
             let h = HOSTS[r.below(HOSTS.len())];
             let d = r.range(5, 40);

@@ -292,3 +292,19 @@ fn schedules_cover_every_fault_kind() {
         assert!(text.contains(kind), "no schedule has {kind}");
     }
 }
+
+/// The shrinker drops every episode the failure does not need.
+#[test]
+fn the_shrinker_keeps_only_what_the_failure_needs() {
+    let (seed, eps) = (0..200u64)
+        .map(|s| (s, schedule(s)))
+        .find(|(_, e)| {
+            e.len() >= 3 && e.iter().filter(|x| x.lines.iter().any(|l| l.contains("power off"))).count() == 1
+        })
+        .expect("a schedule with several episodes, one of them a power off");
+    let all: Vec<&Episode> = eps.iter().collect();
+    let fails = |r: &Report| r.log.iter().any(|l| l.contains(" sim power off "));
+    let small = shrink(all, "", 10, &fails);
+    assert_eq!(small.len(), 1, "seed {seed}: {}", show(&small));
+    assert!(show(&small).contains("power off"), "seed {seed}: {}", show(&small));
+}

@@ -126,8 +126,8 @@ fn check(r: &Report) -> Result<(), String> {
         if matches!(v.state, VmState::Stopped | VmState::Unmanaged) {
             continue;
         }
-        match r.truth.get(vm) {
-            Some(hosts) if hosts.len() == 1 => {}
+        match (r.truth.get(vm), r.running.get(vm)) {
+            (Some(active), Some(running)) if active.len() == 1 && running.len() == 1 => {}
             other => {
                 return Err(format!(
                     "(b) {vm} not running once {BUDGET} s after the last fault: {other:?} ({} : {})",

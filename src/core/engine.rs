@@ -256,7 +256,13 @@ impl Engine {
                     _ if !hrec.can_judge_vms() => return,
                     _ => {}
                 }
-                if active.contains(&h) {
+                let at_home = seen.iter().find(|(sh, _)| *sh == h).map(|(_, s)| *s);
+                if at_home == Some(DomState::Running) {
+                    self.vm_mut(name).paused_is_bad = false;
+                }
+                if active.contains(&h) && at_home == Some(DomState::Paused) && self.vms[name].paused_is_bad {
+                    VmProbe::Bad(format!("paused on {h} since a failed migration"))
+                } else if active.contains(&h) {
                     VmProbe::Good
                 } else if let Some(other) = active.first() {
                     let other = other.to_string();

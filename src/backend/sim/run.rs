@@ -30,8 +30,10 @@ pub struct Report {
     pub destructive: Vec<Destructive>,
     /// Domain starts by VM.
     pub starts: BTreeMap<String, u32>,
-    /// Where each VM is really active at the end.
+    /// Where each VM is really active at the end (running, paused or other).
     pub truth: BTreeMap<String, Vec<String>>,
+    /// Where each VM is really running (not paused) at the end.
+    pub running: BTreeMap<String, Vec<String>>,
     pub view: ClusterView,
 }
 
@@ -183,6 +185,14 @@ async fn run_async(case: &Case) -> Report {
     stop(&mut sup).await;
     let truth = sim.active_placements();
     let w = sim.lock();
+    let mut running: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (h, hs) in w.hosts.iter().filter(|(_, hs)| hs.powered) {
+        for (vm, d) in &hs.domains {
+            if d.state == crate::core::DomState::Running {
+                running.entry(vm.clone()).or_default().push(h.clone());
+            }
+        }
+    }
     Report {
         log,
         events,
@@ -190,6 +200,7 @@ async fn run_async(case: &Case) -> Report {
         destructive: w.destructive.clone(),
         starts: w.starts.clone(),
         truth,
+        running,
         view,
     }
 }

@@ -222,7 +222,15 @@ impl Engine {
             self.duplicate(name, &active, out);
             return;
         }
-        let probe = match home.as_deref() {
+        // Never seen anywhere since the engine started, not known to the inventory (no size),
+        // and its configured host answers without it: nothing can start it, so it is "not
+        // defined on any host" rather than a failure that would spend the ladder.
+        let unknown = seen.is_empty() && {
+            let v = &self.vms[name];
+            let home_answered = home.as_deref().and_then(|h| self.hosts.get(h)).is_some_and(|r| r.answered);
+            v.state == VmState::Discovering && v.vcpus == 0 && v.memory_kib == 0 && home_answered
+        };
+        let probe = match home.as_deref().filter(|_| !unknown) {
             None => {
                 if let Some(h) = active.first() {
                     self.vm_mut(name).host = Some(h.to_string());

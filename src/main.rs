@@ -80,6 +80,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let setup = app::console::ConsoleSetup { theme, title: format!("3RC {source}"), config: console, source };
             app::console::run(sup, handle, setup, None).await
         }
+        Cmd::Simulate { case, config, what_if } => match (case, config, what_if) {
+            (Some(dir), None, None) => {
+                print!("{}", app::simulate::run_case(&dir)?);
+                Ok(())
+            }
+            (None, Some(config), Some(question)) => {
+                let cfg = Config::load(&config)?;
+                let (case, notes) = app::simulate::case_from_config(&cfg, app::libvirt_connector()).await?;
+                print!("{}", app::simulate::what_if(case, &question, &notes)?);
+                Ok(())
+            }
+            _ => anyhow::bail!("simulate: give a scenario folder, or --config FILE --what-if \"host hv2 down\""),
+        },
         Cmd::Demo { assets, theme, no_faults, seed, readonly, log_file } => {
             let assets = app::assets_dir(assets);
             let cfg = Config::load(&assets.join("demo").join("cluster.toml"))?;

@@ -70,4 +70,17 @@ pub enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Run a simulator scenario (a folder with cluster.toml and commands) and print its log;
+    /// or, with --config and --what-if, say where every VM of a cluster would go, and why.
+    Simulate {
+        /// Scenario folder, e.g. tests/scenarios/host-power-off-failover.
+        case: Option<PathBuf>,
+        /// The cluster's config (probed once, read-only, as the starting point).
+        #[arg(long, short, requires = "what_if")]
+        config: Option<PathBuf>,
+        /// The fault to simulate: "host hv2 down", "host hv2 isolated", "host hv2 hangs",
+        /// "host hv2 maintenance", "vm web1 crash"; several separated by ';'.
+        #[arg(long, requires = "config")]
+        what_if: Option<String>,
+    },
 }

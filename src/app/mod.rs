@@ -4,6 +4,7 @@
 
 pub mod cli;
 pub mod console;
+pub mod simulate;
 pub mod status;
 
 use crate::config::{Config, HostConfig};

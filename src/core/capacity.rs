@@ -33,12 +33,17 @@ impl Engine {
                 }
             })
             .collect();
+        // Index by host name: a linear search per VM was most of a big cluster's cycle.
+        let index: std::collections::HashMap<String, usize> =
+            slots.iter().enumerate().map(|(i, s)| (s.host.clone(), i)).collect();
         for v in self.vms.values() {
             if Some(v.spec.name.as_str()) == exclude_vm {
                 continue;
             }
             for h in occupied_hosts(v) {
-                reserve(&mut slots, h, v);
+                if let Some(&i) = index.get(h) {
+                    reserve_in(&mut slots[i], v);
+                }
             }
         }
         slots
@@ -110,10 +115,14 @@ pub(super) fn occupied_hosts(v: &VmRec) -> impl Iterator<Item = &str> {
 
 pub(super) fn reserve(slots: &mut [Slot], host: &str, vm: &VmRec) {
     if let Some(s) = slots.iter_mut().find(|s| s.host == host) {
-        s.used_vcpus += vm.vcpus;
-        s.used_memory_kib += vm.memory_kib;
-        if let Some(g) = &vm.spec.anti_affinity {
-            s.groups.insert(g.clone());
-        }
+        reserve_in(s, vm);
+    }
+}
+
+fn reserve_in(s: &mut Slot, vm: &VmRec) {
+    s.used_vcpus += vm.vcpus;
+    s.used_memory_kib += vm.memory_kib;
+    if let Some(g) = &vm.spec.anti_affinity {
+        s.groups.insert(g.clone());
     }
 }

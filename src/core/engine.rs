@@ -52,11 +52,11 @@ pub struct Engine {
 }
 
 /// Where each domain was seen this cycle, by name: every answering host that has it defined.
-type Sightings = HashMap<String, Vec<Sighting>>;
+type Sightings<'a> = HashMap<&'a str, Vec<Sighting<'a>>>;
 
 #[derive(Clone, Debug)]
-struct Sighting {
-    host: String,
+struct Sighting<'a> {
+    host: &'a str,
     state: DomState,
     vcpus: u32,
     memory_kib: u64,
@@ -177,7 +177,8 @@ impl Engine {
         }
         let mut obs: Vec<&HostObservation> = observations.iter().collect();
         obs.sort_by(|a, b| a.host.cmp(&b.host));
-        for o in obs {
+        obs.dedup_by(|b, a| a.host == b.host);
+        for o in &obs {
             let policy = self.host_policy.clone();
             let Some(h) = self.hosts.get_mut(&o.host) else {
                 continue;
@@ -187,7 +188,7 @@ impl Engine {
                 self.host_transition(&o.host, step.to, step.reason, &mut out);
             }
         }
-        let sightings = self.sightings();
+        let sightings = self.sightings(&obs);
         let names: Vec<String> = self.vms.keys().cloned().collect();
         for name in &names {
             self.judge_vm(name, &sightings, &mut out);
@@ -197,18 +198,18 @@ impl Engine {
         out
     }
 
-    /// Index every domain seen by an answering host this cycle. Owned, so the engine can be
-    /// mutated while it is used.
-    fn sightings(&self) -> Sightings {
+    /// Index every domain seen by an answering host this cycle, borrowing from the
+    /// observations (not from the engine, which is mutated while the index is used).
+    fn sightings<'a>(&self, obs: &[&'a HostObservation]) -> Sightings<'a> {
         let mut map = Sightings::new();
-        for (hn, h) in &self.hosts {
-            if !h.answered {
+        for o in obs {
+            if !self.hosts.get(&o.host).is_some_and(|h| h.answered) {
                 continue;
             }
-            if let Some(p) = &h.last_probe {
+            if let Ok(p) = &o.result {
                 for d in &p.domains {
-                    map.entry(d.name.clone()).or_default().push(Sighting {
-                        host: hn.clone(),
+                    map.entry(d.name.as_str()).or_default().push(Sighting {
+                        host: o.host.as_str(),
                         state: d.state,
                         vcpus: d.vcpus,
                         memory_kib: d.memory_kib,
@@ -222,14 +223,14 @@ impl Engine {
     fn judge_vm(&mut self, name: &str, sightings: &Sightings, out: &mut Output) {
         let now = self.now;
         let found: &[Sighting] = sightings.get(name).map(|v| v.as_slice()).unwrap_or(&[]);
-        let seen: Vec<(&str, DomState)> = found.iter().map(|s| (s.host.as_str(), s.state)).collect();
+        let seen: Vec<(&str, DomState)> = found.iter().map(|s| (s.host, s.state)).collect();
         let Some(vm) = self.vms.get_mut(name) else {
             return;
         };
         // Size and observation are kept up to date whatever the state; the copy on its own
         // host is the one that counts.
         let mut home = vm.host.clone();
-        let at_home = found.iter().find(|s| Some(&s.host) == home.as_ref());
+        let at_home = found.iter().find(|s| home.as_deref() == Some(s.host));
         vm.observed = at_home.map(|s| s.state);
         if let Some(s) = at_home.or(found.first()) {
             vm.vcpus = s.vcpus;
@@ -244,8 +245,8 @@ impl Engine {
             // not be recovered anywhere else. Follow it and judge it there.
             let Some(h) = found
                 .iter()
-                .find(|s| s.state.is_active() && self.hosts.get(&s.host).is_some_and(|r| r.can_judge_vms()))
-                .map(|s| s.host.clone())
+                .find(|s| s.state.is_active() && self.hosts.get(s.host).is_some_and(|r| r.can_judge_vms()))
+                .map(|s| s.host.to_string())
             else {
                 return;
             };
@@ -265,7 +266,15 @@ impl Engine {
             self.duplicate(name, &active, out);
             return;
         }
-        let probe = match home.as_deref() {
+        // Never seen anywhere since the engine started, not known to the inventory (no size),
+        // and its configured host answers without it: nothing can start it, so it is "not
+        // defined on any host" rather than a failure that would spend the ladder.
+        let unknown = seen.is_empty() && {
+            let v = &self.vms[name];
+            let home_answered = home.as_deref().and_then(|h| self.hosts.get(h)).is_some_and(|r| r.answered);
+            v.state == VmState::Discovering && v.vcpus == 0 && v.memory_kib == 0 && home_answered
+        };
+        let probe = match home.as_deref().filter(|_| !unknown) {
             None => {
                 if let Some(h) = active.first() {
                     self.vm_mut(name).host = Some(h.to_string());
@@ -300,7 +309,13 @@ impl Engine {
                     _ if !hrec.can_judge_vms() => return,
                     _ => {}
                 }
-                if active.contains(&h) {
+                let at_home = seen.iter().find(|(sh, _)| *sh == h).map(|(_, s)| *s);
+                if at_home == Some(DomState::Running) {
+                    self.vm_mut(name).paused_is_bad = false;
+                }
+                if active.contains(&h) && at_home == Some(DomState::Paused) && self.vms[name].paused_is_bad {
+                    VmProbe::Bad(format!("paused on {h} since a failed migration"))
+                } else if active.contains(&h) {
                     VmProbe::Good
                 } else if let Some(other) = active.first() {
                     let other = other.to_string();

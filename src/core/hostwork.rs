@@ -152,6 +152,26 @@ impl Engine {
         queue.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
         let mut slots = self.slots(None);
         for (_, name) in queue {
+            if self.vms[&name].memory_kib == 0 && self.vms[&name].vcpus == 0 {
+                // Never seen since the engine started and no size from the inventory: placing
+                // it as size zero could overcommit a host. Wait, and say why.
+                let reason =
+                    "waiting: its size is unknown (not seen since 3RC started, no definition in the inventory)"
+                        .to_string();
+                if self.vms[&name].state == VmState::Pending {
+                    self.vm_mut(&name).reason = reason;
+                } else {
+                    self.vm_transition(&name, VmState::Pending, reason.clone(), out);
+                    self.raise(
+                        format!("pending:{name}"),
+                        Subject::Vm(name.clone()),
+                        Severity::Warning,
+                        format!("{name} cannot be placed: {reason}"),
+                        out,
+                    );
+                }
+                continue;
+            }
             let trace = self.place_in(&name, &slots, None);
             let from = self.vms[&name].host.clone().unwrap_or_default();
             match trace.chosen.clone() {

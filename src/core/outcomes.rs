@@ -129,6 +129,7 @@ impl Engine {
             ActionKind::Migrate { .. } => {
                 let retry = self.host_policy.drain_retry;
                 self.vm_mut(&name).drain_after = Some(self.now.plus(retry));
+                self.vm_mut(&name).paused_is_bad = true;
                 let reason =
                     format!("{err}; checking where it runs; a drain tries again in {}", super::time::human(retry));
                 self.vm_transition(&name, VmState::Suspect, reason, out)

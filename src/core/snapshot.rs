@@ -10,8 +10,10 @@ impl Engine {
         let hosts = self
             .hosts
             .values()
-            .map(|h| {
-                let slot = slots.iter().find(|s| s.host == h.spec.name);
+            .enumerate()
+            .map(|(i, h)| {
+                // `slots` lists the hosts in the same (name) order; no search per host.
+                let slot = slots.get(i).filter(|s| s.host == h.spec.name);
                 let running =
                     h.last_probe.iter().flat_map(|p| p.domains.iter()).filter(|d| d.state.is_active()).count();
                 HostView {

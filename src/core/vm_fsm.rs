@@ -46,6 +46,10 @@ pub struct VmRec {
     pub started_at: Option<Time>,
     /// No maintenance-drain migration before this time (set after one failed).
     pub drain_after: Option<Time>,
+    /// A live migration failed: a paused domain is a failure until the VM is seen running
+    /// again (a migration that breaks midway can leave it paused for good). Storage pauses of a
+    /// running VM stay tolerated.
+    pub paused_is_bad: bool,
     pub placement: Option<PlacementTrace>,
     pub history: VecDeque<Transition>,
 }
@@ -99,6 +103,7 @@ impl VmRec {
             action: None,
             started_at: None,
             drain_after: None,
+            paused_is_bad: false,
             placement: None,
             history: VecDeque::new(),
         }

@@ -50,6 +50,14 @@ pub async fn define_and_start(ctx: &ExecCtx, vm: &str, host: &str) -> Result<(),
     ctx.step(format!("starting on {host}"), Some(0.6));
     let name = vm.to_string();
     if let Err(e) = on(ctx, host, "start", move |hv| hv.start(&name)).await {
+        if matches!(e, HvError::Timeout(_)) {
+            // A start that did not answer in time may still go on and boot the domain later,
+            // after the core has moved on to another host: make sure it does not.
+            let name = vm.to_string();
+            if let Err(d) = on(ctx, host, "destroy", move |hv| hv.destroy(&name)).await {
+                return Err(format!("start on {host}: {e}; and the late start could not be stopped: {d}"));
+            }
+        }
         let name = vm.to_string();
         if entry.host != host {
             if let Err(u) = on(ctx, host, "undefine", move |hv| hv.undefine(&name)).await {

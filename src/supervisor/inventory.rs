@@ -34,6 +34,16 @@ impl Inventory {
         self.lock().get(vm).cloned()
     }
 
+    /// Whether the VM's definition was read on `host` (no copy of the XML made).
+    pub fn is_at(&self, vm: &str, host: &str) -> bool {
+        self.lock().get(vm).is_some_and(|e| e.host == host)
+    }
+
+    /// Every entry, by VM name.
+    pub fn entries(&self) -> Vec<(String, Entry)> {
+        self.lock().iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+    }
+
     pub fn len(&self) -> usize {
         self.lock().len()
     }

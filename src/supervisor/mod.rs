@@ -140,7 +140,15 @@ impl Supervisor {
             Some((j, f)) => (Some(j), Some(f)),
             None => (None, None),
         };
-        let engine = Engine::new(spec, clock.now());
+        let mut engine = Engine::new(spec, clock.now());
+        // VMs known from an earlier run (the journal's inventory, or a restarted simulator's):
+        // their last host, size and disks, so that one whose host does not answer at start-up
+        // is still recovered, and never placed as size zero.
+        for (vm, entry) in ctx.inventory.entries() {
+            let (vcpus, mem) = inventory::size_from_xml(&entry.xml);
+            engine.restore(&vm, &entry.host, vcpus, mem);
+            engine.set_disks(&vm, inventory::disks_from_xml(&entry.xml));
+        }
         let (snap_tx, snap_rx) = watch::channel(Arc::new(engine.snapshot()));
         let (events, _) = broadcast::channel(4096);
         let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
@@ -342,15 +350,10 @@ impl Supervisor {
         });
     }
 
-    /// Take over from an earlier run: seed the engine with the inventory it left (last host and
-    /// size of each VM), and say which of its actions were cut short. What libvirt reports on
-    /// the first probes then decides, as for any VM: nothing is replayed blindly.
+    /// Take over from an earlier run: say which of its actions were cut short (the engine was
+    /// seeded from the inventory in `new`). What libvirt reports on the first probes then
+    /// decides, as for any VM: nothing is replayed blindly.
     pub fn restore(&mut self, recovered: &crate::store::Recovered) {
-        for row in &recovered.inventory {
-            let (vcpus, mem) = inventory::size_from_xml(&row.xml);
-            self.engine.restore(&row.vm, &row.host, vcpus, mem);
-            self.engine.set_disks(&row.vm, inventory::disks_from_xml(&row.xml));
-        }
         let now = self.clock.now();
         for a in &recovered.interrupted {
             let msg = format!("interrupted by a stop of 3rc: {a}; reconciling with what the hosts report");
@@ -371,7 +374,7 @@ impl Supervisor {
             if !answered || state.is_busy() || matches!(state, VmState::AwaitingFence | VmState::Pending) {
                 continue;
             }
-            if self.ctx.inventory.get(vm).is_some_and(|e| e.host == host) {
+            if self.ctx.inventory.is_at(vm, host) {
                 continue;
             }
             let mut reading = self.reading_xml.lock().unwrap_or_else(|e| e.into_inner());

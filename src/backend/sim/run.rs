@@ -1,0 +1,264 @@
+//! Running a scenario: the real, unmodified supervisor (`Supervisor::run`) over a `SimCluster`,
+//! on a current-thread tokio runtime with paused (virtual) time.
+//!
+//! Phases on the virtual clock: the sim's faults and operator commands happen on whole seconds,
+//! supervision cycles on half seconds (the supervisor starts at 0.5 s). Nothing ever becomes
+//! ready in the supervisor's `select!` at the same instant as something else, so its random
+//! branch order cannot show, and the same case gives a byte-identical log.
+
+use super::scenario::{Case, SimCmd};
+use super::world::{Destructive, FenceMode, SimCluster, MIB};
+use crate::core::{ClusterView, Event};
+use crate::ops::{ExecCtx, Timeouts};
+use crate::supervisor::clock::{Clock, TokioClock};
+use crate::supervisor::inventory::Inventory;
+use crate::supervisor::seams::{Fencer, MigrateTo};
+use crate::supervisor::worker::HostHandle;
+use crate::supervisor::{Settings, Supervisor, SupervisorHandle};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{broadcast, oneshot};
+
+/// What a run produced.
+pub struct Report {
+    /// The readable log: the core's events and the sim's own lines.
+    pub log: Vec<String>,
+    pub events: Vec<Event>,
+    /// Ground-truth safety violations seen by the sim (a VM active on two hosts).
+    pub violations: Vec<String>,
+    pub destructive: Vec<Destructive>,
+    /// Domain starts by VM.
+    pub starts: BTreeMap<String, u32>,
+    /// Where each VM is really active at the end (running, paused or other).
+    pub truth: BTreeMap<String, Vec<String>>,
+    /// Where each VM is really running (not paused) at the end.
+    pub running: BTreeMap<String, Vec<String>>,
+    pub view: ClusterView,
+}
+
+struct Running {
+    handle: SupervisorHandle,
+    events: broadcast::Receiver<Event>,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+fn start(case: &Case, ctx: &ExecCtx, clock: &Arc<dyn Clock>) -> Running {
+    let settings =
+        Settings { interval: Duration::from_secs(1), probe_timeout: Duration::from_secs(3), xml_reads_per_cycle: 64 };
+    let (sup, handle) = Supervisor::new(case.spec(), ctx.clone(), settings, clock.clone(), None);
+    let events = handle.events();
+    let (stop, rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(sup.run(async {
+        let _ = rx.await;
+    }));
+    Running { handle, events, stop: Some(stop), task }
+}
+
+fn drain(rx: &mut broadcast::Receiver<Event>, log: &mut Vec<String>, events: &mut Vec<Event>) {
+    loop {
+        match rx.try_recv() {
+            Ok(ev) => {
+                log.push(ev.to_string());
+                events.push(ev);
+            }
+            Err(broadcast::error::TryRecvError::Lagged(n)) => log.push(format!("(log lost {n} events)")),
+            Err(_) => break,
+        }
+    }
+}
+
+/// Run a case to its end on a fresh virtual-time runtime.
+pub fn run(case: &Case) -> Report {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .expect("a current-thread runtime");
+    rt.block_on(run_async(case))
+}
+
+/// Build the sim cluster and the supervisor's execution context for a case.
+pub fn build(case: &Case, clock: Arc<dyn Clock>) -> (SimCluster, ExecCtx) {
+    let sim = SimCluster::new(case.cluster.seed, clock);
+    for h in &case.cluster.hosts {
+        sim.add_host(&h.name, h.cpus, h.memory_mib * MIB, h.fence);
+    }
+    for v in case.cluster.vms.iter().chain(&case.cluster.unprotected) {
+        if !v.defined {
+            continue;
+        }
+        // Validated by the parser: the host exists.
+        let _ = sim.add_vm(&v.host, &v.name, v.vcpus, v.memory_mib * MIB, v.running);
+    }
+    let spec = case.spec();
+    let hosts: BTreeMap<String, HostHandle> =
+        spec.hosts.iter().map(|h| (h.name.clone(), HostHandle::inline(h, Box::new(sim.hypervisor(&h.name))))).collect();
+    let fencers: BTreeMap<String, Arc<dyn Fencer>> = spec
+        .hosts
+        .iter()
+        .filter(|h| h.fence_agent.is_some())
+        .map(|h| (h.name.clone(), Arc::new(sim.fencer(&h.name)) as Arc<dyn Fencer>))
+        .collect();
+    let migration = spec
+        .hosts
+        .iter()
+        .map(|h| {
+            let to = MigrateTo { dest_uri: h.uri.clone(), migration_uri: None, unsafe_shared_storage: false };
+            (h.name.clone(), to)
+        })
+        .collect();
+    let ctx = ExecCtx {
+        hosts: Arc::new(hosts),
+        fencers: Arc::new(fencers),
+        inventory: Arc::new(Inventory::in_memory()),
+        timeouts: Timeouts::default(),
+        migration: Arc::new(migration),
+        inline: true,
+        report: None,
+    };
+    (sim, ctx)
+}
+
+async fn run_async(case: &Case) -> Report {
+    let clock: Arc<dyn Clock> = Arc::new(TokioClock::new());
+    let t0 = tokio::time::Instant::now();
+    let (sim, ctx) = build(case, clock.clone());
+    let (mut log, mut events) = (Vec::new(), Vec::new());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut sup = start(case, &ctx, &clock);
+    let mut next = 0;
+    let mut violations_seen = 0;
+    // VMs the scenario itself ran twice (outside 3RC): not the supervisor's doing.
+    let mut injected = std::collections::BTreeSet::new();
+    for sec in 1..=case.duration() {
+        tokio::time::sleep_until(t0 + Duration::from_secs(sec)).await;
+        drain(&mut sup.events, &mut log, &mut events);
+        // Every virtual step: the ground truth has no VM active twice.
+        for (vm, hosts) in sim.active_placements() {
+            if hosts.len() > 1 && !injected.contains(&vm) {
+                sim.lock().violations.push(format!("{} {vm} active on {}", clock.now(), hosts.join(", ")));
+            }
+        }
+        // ... and no host holds more memory than the placement policy allows.
+        let limit = case.cluster.mem_overcommit.unwrap_or(1.0);
+        for (h, used, cap) in sim.memory_use() {
+            if used as f64 > cap as f64 * limit {
+                sim.lock().violations.push(format!("{} {h} overcommitted: {used} KiB active > {cap} KiB", clock.now()));
+            }
+        }
+        let now = clock.now();
+        while next < case.commands.len() && case.commands[next].0 <= sec {
+            let cmd = case.commands[next].1.clone();
+            next += 1;
+            if let SimCmd::Op(c) = &cmd {
+                log.push(format!("{now} sim {cmd}"));
+                if let Err(e) = sup.handle.command("sim:operator", c.clone()).await {
+                    log.push(format!("{now} sim refused: {e}"));
+                }
+                drain(&mut sup.events, &mut log, &mut events);
+                continue;
+            }
+            if cmd == SimCmd::RestartSupervisor {
+                log.push(format!("{now} sim {cmd}"));
+                stop(&mut sup).await;
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                sup = start(case, &ctx, &clock);
+                continue;
+            }
+            if let SimCmd::DuplicateOutside(vm, _) = &cmd {
+                injected.insert(vm.clone());
+            }
+            let line = apply(&sim, &cmd);
+            log.push(format!("{now} sim {line}"));
+        }
+        let w = sim.lock();
+        if w.violations.len() > violations_seen {
+            for v in &w.violations[violations_seen..] {
+                log.push(format!("{now} sim VIOLATION: {v}"));
+            }
+            violations_seen = w.violations.len();
+        }
+    }
+    drain(&mut sup.events, &mut log, &mut events);
+    let view = (*sup.handle.snapshots().borrow()).as_ref().clone();
+    stop(&mut sup).await;
+    let truth = sim.active_placements();
+    let w = sim.lock();
+    let mut running: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (h, hs) in w.hosts.iter().filter(|(_, hs)| hs.powered) {
+        for (vm, d) in &hs.domains {
+            if d.state == crate::core::DomState::Running {
+                running.entry(vm.clone()).or_default().push(h.clone());
+            }
+        }
+    }
+    Report {
+        log,
+        events,
+        violations: w.violations.clone(),
+        destructive: w.destructive.clone(),
+        starts: w.starts.clone(),
+        truth,
+        running,
+        view,
+    }
+}
+
+async fn stop(sup: &mut Running) {
+    if let Some(tx) = sup.stop.take() {
+        let _ = tx.send(());
+    }
+    let _ = (&mut sup.task).await;
+}
+
+/// Apply a sim fault; the text is the log line.
+fn apply(sim: &SimCluster, cmd: &SimCmd) -> String {
+    let mut w = sim.lock();
+    let mut note = String::new();
+    match cmd {
+        SimCmd::PowerOff(h) => w.power_off(h),
+        SimCmd::PowerOn(h) => w.power_on(h),
+        SimCmd::Isolate(h) => set(&mut w, h, |s| s.reachable = false),
+        SimCmd::Reconnect(h) => set(&mut w, h, |s| s.reachable = true),
+        SimCmd::Hang(h) => set(&mut w, h, |s| s.hung = true),
+        SimCmd::Unhang(h) => set(&mut w, h, |s| s.hung = false),
+        SimCmd::StoragePause(h) => w.set_storage(h, true),
+        SimCmd::StorageResume(h) => w.set_storage(h, false),
+        SimCmd::Crash(v) => match w.crash(v) {
+            Ok(h) => note = format!(" (on {h})"),
+            Err(e) => note = format!(" (no effect: {e})"),
+        },
+        SimCmd::FailStarts(v, n) => w.faults(v).fail_starts = *n,
+        SimCmd::SlowStart(v, s) => w.faults(v).slow_start = Some(Duration::from_secs(*s)),
+        SimCmd::MigrateFails(v, m) => w.faults(v).migrate_fail = Some(*m),
+        SimCmd::FenceFails(h, n) => set(&mut w, h, |s| s.fence = FenceMode::Fails(*n)),
+        SimCmd::FenceHangs(h) => set(&mut w, h, |s| s.fence = FenceMode::Hangs),
+        SimCmd::FenceWorks(h) => set(&mut w, h, |s| s.fence = FenceMode::Works),
+        SimCmd::ProbeLoss(h, p) => set(&mut w, h, |s| s.probe_loss = *p),
+        SimCmd::Boot(v) => {
+            if let Err(e) = w.by_hand(v, None, false) {
+                note = format!(" (no effect: {e})");
+            }
+        }
+        SimCmd::MoveOutside(v, h) => {
+            if let Err(e) = w.by_hand(v, Some(h), true) {
+                note = format!(" (no effect: {e})");
+            }
+        }
+        SimCmd::DuplicateOutside(v, h) => {
+            if let Err(e) = w.by_hand(v, Some(h), false) {
+                note = format!(" (no effect: {e})");
+            }
+        }
+        SimCmd::RestartSupervisor | SimCmd::Op(_) => {}
+    }
+    format!("{cmd}{note}")
+}
+
+fn set(w: &mut super::world::World, host: &str, f: impl FnOnce(&mut super::world::SimHostState)) {
+    if let Some(h) = w.hosts.get_mut(host) {
+        f(h);
+    }
+}

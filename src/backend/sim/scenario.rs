@@ -1,0 +1,403 @@
+//! A scenario: the cluster (`cluster.toml`) and a timed list of faults and operator commands
+//! (`commands`), as kept in `tests/scenarios/<case>/`.
+//!
+//! `commands` has one line per command, `SECOND VERB ARGS...`; `#` starts a comment:
+//!
+//! ```text
+//! 10 power off hv1          # also: power on H
+//! 10 isolate hv1            # link down, VMs keep running; reconnect H
+//! 10 hang hv1               # libvirtd hangs; unhang H
+//! 10 storage pause hv1      # storage resume H
+//! 10 crash web1
+//! 10 fail-starts web1 2     # the next 2 starts fail
+//! 10 slow-start web1 20     # the next start times out, the VM boots 20 s later
+//! 10 migrate-fails web1 paused   # or: both
+//! 10 fence hv1 fails 2      # fence H hangs | fence H works
+//! 10 probe-loss hv1 30      # percent of probes lost
+//! 10 flap hv1 2 5 4         # 4 times: link down 2 s, up 5 s
+//! 10 boot web1              # someone starts it by hand; move-outside VM H; duplicate-outside VM H
+//! 10 restart-supervisor     # a new supervisor over the same cluster and inventory
+//! 10 op migrate web1 hv2    # operator commands: start, stop, restart, reinstall VM,
+//!                           # arm [VM], disarm [VM], maintenance on|off H, confirm-off H, ack N
+//! ```
+
+use crate::core::{ClusterSpec, Command, HostPolicy, HostSpec, PlacementPolicy, Policy, VmSpec};
+use serde::Deserialize;
+use std::path::Path;
+use std::time::Duration;
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostDef {
+    pub name: String,
+    #[serde(default = "d_cpus")]
+    pub cpus: u32,
+    #[serde(default = "d_host_mem")]
+    pub memory_mib: u64,
+    /// `false`: no fence agent, a person must confirm the host is off.
+    #[serde(default = "d_true")]
+    pub fence: bool,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VmDef {
+    pub name: String,
+    /// Where it is defined at the start.
+    pub host: String,
+    #[serde(default = "d_vcpus")]
+    pub vcpus: u32,
+    #[serde(default = "d_vm_mem")]
+    pub memory_mib: u64,
+    #[serde(default)]
+    pub priority: i32,
+    #[serde(default)]
+    pub group: Option<String>,
+    /// Running at the start (else defined and shut off).
+    #[serde(default = "d_true")]
+    pub running: bool,
+    /// Defined on its host at the start (`false`: in the config, defined nowhere).
+    #[serde(default = "d_true")]
+    pub defined: bool,
+    #[serde(default)]
+    pub max_restart: Option<u32>,
+    #[serde(default)]
+    pub max_relocate: Option<u32>,
+}
+
+/// Policy knobs, durations in seconds. Absent: the defaults of `core::model`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyDef {
+    pub fail_threshold: Option<u32>,
+    pub ok_threshold: Option<u32>,
+    pub min_uptime: Option<u64>,
+    pub max_restart: Option<u32>,
+    pub max_relocate: Option<u32>,
+    pub restart_window: Option<u64>,
+    pub reinstall: Option<bool>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostPolicyDef {
+    pub fail_threshold: Option<u32>,
+    pub ok_threshold: Option<u32>,
+    pub fence_retry: Option<u64>,
+    pub drain_retry: Option<u64>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterDef {
+    #[serde(default)]
+    pub seed: u64,
+    /// Virtual seconds to run; default: the last command + 60.
+    pub duration: Option<u64>,
+    #[serde(default)]
+    pub policy: PolicyDef,
+    #[serde(default)]
+    pub host_policy: HostPolicyDef,
+    pub cpu_overcommit: Option<f64>,
+    pub mem_overcommit: Option<f64>,
+    #[serde(rename = "host")]
+    pub hosts: Vec<HostDef>,
+    #[serde(rename = "vm", default)]
+    pub vms: Vec<VmDef>,
+    /// Domains that run on the hosts but are not protected (they take room).
+    #[serde(default)]
+    pub unprotected: Vec<VmDef>,
+}
+
+fn d_cpus() -> u32 {
+    16
+}
+fn d_host_mem() -> u64 {
+    32768
+}
+fn d_vcpus() -> u32 {
+    2
+}
+fn d_vm_mem() -> u64 {
+    4096
+}
+fn d_true() -> bool {
+    true
+}
+
+/// One timed entry of `commands`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SimCmd {
+    PowerOff(String),
+    PowerOn(String),
+    Isolate(String),
+    Reconnect(String),
+    Hang(String),
+    Unhang(String),
+    StoragePause(String),
+    StorageResume(String),
+    Crash(String),
+    FailStarts(String, u32),
+    SlowStart(String, u64),
+    MigrateFails(String, super::MigrateFail),
+    FenceFails(String, u32),
+    FenceHangs(String),
+    FenceWorks(String),
+    ProbeLoss(String, u32),
+    /// A person starts the VM by hand where it is defined (outside 3RC).
+    Boot(String),
+    /// A person moves the VM to another host outside 3RC.
+    MoveOutside(String, String),
+    /// A person starts a second copy on another host: an injected double run.
+    DuplicateOutside(String, String),
+    RestartSupervisor,
+    Op(Command),
+}
+
+impl std::fmt::Display for SimCmd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SimCmd::PowerOff(h) => write!(f, "power off {h}"),
+            SimCmd::PowerOn(h) => write!(f, "power on {h}"),
+            SimCmd::Isolate(h) => write!(f, "isolate {h} (link down, VMs keep running)"),
+            SimCmd::Reconnect(h) => write!(f, "reconnect {h}"),
+            SimCmd::Hang(h) => write!(f, "hang libvirtd on {h}"),
+            SimCmd::Unhang(h) => write!(f, "unhang libvirtd on {h}"),
+            SimCmd::StoragePause(h) => write!(f, "storage pause on {h}"),
+            SimCmd::StorageResume(h) => write!(f, "storage resume on {h}"),
+            SimCmd::Crash(v) => write!(f, "crash {v}"),
+            SimCmd::FailStarts(v, n) => write!(f, "next {n} starts of {v} fail"),
+            SimCmd::SlowStart(v, s) => write!(f, "next start of {v} is slow ({s} s)"),
+            SimCmd::MigrateFails(v, super::MigrateFail::PausedOnSource) => {
+                write!(f, "next migration of {v} fails midway (paused on source)")
+            }
+            SimCmd::MigrateFails(v, super::MigrateFail::DefinedOnBoth) => {
+                write!(f, "next migration of {v} fails (left defined on both hosts)")
+            }
+            SimCmd::FenceFails(h, n) => write!(f, "fence agent of {h} fails its next {n} off command(s)"),
+            SimCmd::FenceHangs(h) => write!(f, "fence agent of {h} hangs"),
+            SimCmd::FenceWorks(h) => write!(f, "fence agent of {h} works"),
+            SimCmd::ProbeLoss(h, p) => write!(f, "probe loss {p}% on {h}"),
+            SimCmd::Boot(v) => write!(f, "someone starts {v} by hand, outside 3RC"),
+            SimCmd::MoveOutside(v, h) => write!(f, "someone moves {v} to {h} outside 3RC"),
+            SimCmd::DuplicateOutside(v, h) => write!(f, "someone starts a second copy of {v} on {h} outside 3RC"),
+            SimCmd::RestartSupervisor => write!(f, "restart the supervisor (engine state lost, inventory kept)"),
+            SimCmd::Op(c) => write!(f, "operator: {c}"),
+        }
+    }
+}
+
+/// A whole case.
+#[derive(Clone, Debug)]
+pub struct Case {
+    pub cluster: ClusterDef,
+    /// (second, command), sorted by time (stable).
+    pub commands: Vec<(u64, SimCmd)>,
+    /// The core's configuration, when it comes from a real config file (what-if) rather than
+    /// from `cluster`'s policy knobs; host URIs are replaced by `sim://NAME`.
+    pub spec: Option<ClusterSpec>,
+}
+
+impl Case {
+    pub fn load(dir: &Path) -> Result<Case, String> {
+        let read =
+            |f: &str| std::fs::read_to_string(dir.join(f)).map_err(|e| format!("{}: {e}", dir.join(f).display()));
+        let cluster =
+            parse_cluster(&read("cluster.toml")?).map_err(|e| format!("{}/cluster.toml: {e}", dir.display()))?;
+        let commands = match dir.join("commands").exists() {
+            true => parse_commands(&read("commands")?).map_err(|e| format!("{}/commands: {e}", dir.display()))?,
+            false => Vec::new(),
+        };
+        Ok(Case { cluster, commands, spec: None })
+    }
+
+    pub fn duration(&self) -> u64 {
+        self.cluster.duration.unwrap_or_else(|| self.commands.last().map(|c| c.0).unwrap_or(0) + 60)
+    }
+
+    /// The core's view of the configuration.
+    pub fn spec(&self) -> ClusterSpec {
+        if let Some(spec) = &self.spec {
+            let mut spec = spec.clone();
+            for h in &mut spec.hosts {
+                h.uri = format!("sim://{}", h.name);
+            }
+            return spec;
+        }
+        let c = &self.cluster;
+        let mut policy = Policy::default();
+        let p = &c.policy;
+        let secs = Duration::from_secs;
+        if let Some(v) = p.fail_threshold {
+            policy.fail_threshold = v;
+        }
+        if let Some(v) = p.ok_threshold {
+            policy.ok_threshold = v;
+        }
+        if let Some(v) = p.min_uptime {
+            policy.min_uptime = secs(v);
+        }
+        if let Some(v) = p.max_restart {
+            policy.max_restart = v;
+        }
+        if let Some(v) = p.max_relocate {
+            policy.max_relocate = v;
+        }
+        if let Some(v) = p.restart_window {
+            policy.restart_window = secs(v);
+        }
+        if let Some(v) = p.reinstall {
+            policy.reinstall = v;
+        }
+        let mut host_policy = HostPolicy::default();
+        let hp = &c.host_policy;
+        if let Some(v) = hp.fail_threshold {
+            host_policy.fail_threshold = v;
+        }
+        if let Some(v) = hp.ok_threshold {
+            host_policy.ok_threshold = v;
+        }
+        if let Some(v) = hp.fence_retry {
+            host_policy.fence_retry = secs(v);
+        }
+        if let Some(v) = hp.drain_retry {
+            host_policy.drain_retry = secs(v);
+        }
+        let mut placement = PlacementPolicy::default();
+        if let Some(v) = c.cpu_overcommit {
+            placement.cpu_overcommit = v;
+        }
+        if let Some(v) = c.mem_overcommit {
+            placement.mem_overcommit = v;
+        }
+        ClusterSpec {
+            hosts: c
+                .hosts
+                .iter()
+                .map(|h| HostSpec {
+                    name: h.name.clone(),
+                    uri: format!("sim://{}", h.name),
+                    fence_agent: h.fence.then(|| "sim".to_string()),
+                })
+                .collect(),
+            vms: c
+                .vms
+                .iter()
+                .map(|v| {
+                    let mut policy = policy.clone();
+                    if let Some(n) = v.max_restart {
+                        policy.max_restart = n;
+                    }
+                    if let Some(n) = v.max_relocate {
+                        policy.max_relocate = n;
+                    }
+                    VmSpec {
+                        name: v.name.clone(),
+                        priority: v.priority,
+                        anti_affinity: v.group.clone(),
+                        policy,
+                        preferred_host: Some(v.host.clone()),
+                    }
+                })
+                .collect(),
+            host_policy,
+            placement,
+        }
+    }
+}
+
+pub fn parse_cluster(text: &str) -> Result<ClusterDef, String> {
+    let c: ClusterDef = toml::from_str(text).map_err(|e| e.to_string())?;
+    for v in &c.vms {
+        if !c.hosts.iter().any(|h| h.name == v.host) {
+            return Err(format!("vm {} is on unknown host {}", v.name, v.host));
+        }
+    }
+    Ok(c)
+}
+
+pub fn parse_commands(text: &str) -> Result<Vec<(u64, SimCmd)>, String> {
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.split('#').next().unwrap_or("").trim();
+        if line.is_empty() {
+            continue;
+        }
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let err = |m: &str| format!("line {}: {m}: {line}", i + 1);
+        let at: u64 = words[0].parse().map_err(|_| err("expected a second first"))?;
+        parse_one(at, &words[1..], &mut out).map_err(|m| err(&m))?;
+    }
+    out.sort_by_key(|c| c.0);
+    Ok(out)
+}
+
+/// Parse one command (without its time): `power off hv1`, `op migrate web1 hv2`, ...
+pub fn parse_one(at: u64, w: &[&str], out: &mut Vec<(u64, SimCmd)>) -> Result<(), String> {
+    let s = |i: usize| w.get(i).map(|x| x.to_string()).ok_or_else(|| "missing argument".to_string());
+    let n = |i: usize| -> Result<u64, String> { s(i)?.parse().map_err(|_| format!("not a number: {}", w[i])) };
+    let cmd = match (w.first().copied().unwrap_or(""), w.get(1).copied().unwrap_or("")) {
+        ("power", "off") => SimCmd::PowerOff(s(2)?),
+        ("power", "on") => SimCmd::PowerOn(s(2)?),
+        ("isolate", _) => SimCmd::Isolate(s(1)?),
+        ("reconnect", _) => SimCmd::Reconnect(s(1)?),
+        ("hang", _) => SimCmd::Hang(s(1)?),
+        ("unhang", _) => SimCmd::Unhang(s(1)?),
+        ("storage", "pause") => SimCmd::StoragePause(s(2)?),
+        ("storage", "resume") => SimCmd::StorageResume(s(2)?),
+        ("crash", _) => SimCmd::Crash(s(1)?),
+        ("fail-starts", _) => SimCmd::FailStarts(s(1)?, n(2)? as u32),
+        ("slow-start", _) => SimCmd::SlowStart(s(1)?, n(2)?),
+        ("migrate-fails", _) => SimCmd::MigrateFails(
+            s(1)?,
+            match s(2)?.as_str() {
+                "paused" => super::MigrateFail::PausedOnSource,
+                "both" => super::MigrateFail::DefinedOnBoth,
+                o => return Err(format!("migrate-fails: paused or both, not {o}")),
+            },
+        ),
+        ("fence", _) => match s(2)?.as_str() {
+            "fails" => SimCmd::FenceFails(s(1)?, n(3)? as u32),
+            "hangs" => SimCmd::FenceHangs(s(1)?),
+            "works" => SimCmd::FenceWorks(s(1)?),
+            o => return Err(format!("fence: fails N, hangs or works, not {o}")),
+        },
+        ("probe-loss", _) => SimCmd::ProbeLoss(s(1)?, n(2)? as u32),
+        ("flap", _) => {
+            let (h, down, up, count) = (s(1)?, n(2)?, n(3)?, n(4)?);
+            let mut t = at;
+            for _ in 0..count {
+                out.push((t, SimCmd::Isolate(h.clone())));
+                out.push((t + down, SimCmd::Reconnect(h.clone())));
+                t += down + up;
+            }
+            return Ok(());
+        }
+        ("boot", _) => SimCmd::Boot(s(1)?),
+        ("move-outside", _) => SimCmd::MoveOutside(s(1)?, s(2)?),
+        ("duplicate-outside", _) => SimCmd::DuplicateOutside(s(1)?, s(2)?),
+        ("restart-supervisor", _) => SimCmd::RestartSupervisor,
+        ("op", _) => SimCmd::Op(parse_op(&w[1..])?),
+        (v, _) => return Err(format!("unknown command {v}")),
+    };
+    out.push((at, cmd));
+    Ok(())
+}
+
+/// An operator command in the scenario/what-if syntax.
+pub fn parse_op(w: &[&str]) -> Result<Command, String> {
+    let s = |i: usize| w.get(i).map(|x| x.to_string()).ok_or_else(|| "missing argument".to_string());
+    Ok(match w.first().copied().unwrap_or("") {
+        "migrate" => Command::Migrate { vm: s(1)?, to: s(2)? },
+        "start" => Command::Start { vm: s(1)? },
+        "stop" => Command::Stop { vm: s(1)? },
+        "restart" => Command::Restart { vm: s(1)? },
+        "reinstall" => Command::Reinstall { vm: s(1)? },
+        "arm" => Command::Arm { vm: w.get(1).map(|x| x.to_string()) },
+        "disarm" => Command::Disarm { vm: w.get(1).map(|x| x.to_string()) },
+        "maintenance" => Command::Maintenance { host: s(2)?, on: s(1)? == "on" },
+        "confirm-off" => Command::ConfirmHostOff { host: s(1)? },
+        "ack" => Command::AckAlarm { id: s(1)?.parse().map_err(|_| "ack: alarm number".to_string())? },
+        o => return Err(format!("unknown operator command {o}")),
+    })
+}

@@ -1,0 +1,642 @@
+//! The simulated cluster: hosts with power, links, a libvirt daemon that may hang, storage
+//! that may pause, and domains; fence agents that may fail, hang or answer "already off".
+//! Everything lives in one `World` behind a mutex; `SimHost` and `SimFencer` are the seams'
+//! implementations over it. Time is the supervisor's own clock (tokio's, virtual under
+//! `tokio::time::pause()`), so the sim and the supervisor never disagree on "now".
+//!
+//! The world also keeps the ground truth the safety properties check: every time a domain
+//! becomes active it verifies that no other powered host runs the same VM, and every
+//! destructive call (destroy, shutdown, undefine, fence off) is recorded with its time.
+
+use super::rng::XorShift;
+use crate::core::{Capacity, DomState, DomainObs, HostProbe, Time};
+use crate::supervisor::clock::Clock;
+use crate::supervisor::seams::{Fencer, HvError, Hypervisor, MigrateTo, PowerStatus};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+pub const MIB: u64 = 1024;
+
+/// One domain defined on a simulated host.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SimDom {
+    pub state: DomState,
+    pub vcpus: u32,
+    pub memory_kib: u64,
+    /// A slow start: the domain becomes `Running` at this time.
+    pub boots_at: Option<Time>,
+    /// Paused by a storage fault (resumes with the storage).
+    pub io_paused: bool,
+}
+
+/// How a host's fence agent behaves.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FenceMode {
+    Works,
+    /// The next N `off` calls fail.
+    Fails(u32),
+    /// Every call gets no answer (an immediate error, see `SimFencer`).
+    Hangs,
+}
+
+/// One simulated physical host.
+#[derive(Clone, Debug)]
+pub struct SimHostState {
+    pub powered: bool,
+    /// The management link: an unreachable host keeps running its VMs (split-brain trap).
+    pub reachable: bool,
+    /// libvirtd hangs: every call times out.
+    pub hung: bool,
+    pub storage_paused: bool,
+    /// Probes lost, in percent.
+    pub probe_loss: u32,
+    pub cpus: u32,
+    pub memory_kib: u64,
+    pub domains: BTreeMap<String, SimDom>,
+    pub fence: FenceMode,
+    pub has_agent: bool,
+}
+
+/// Faults attached to one VM.
+#[derive(Clone, Debug, Default)]
+pub struct VmFaults {
+    /// The next N starts fail.
+    pub fail_starts: u32,
+    /// The next start does not return in time; the domain boots after this long.
+    pub slow_start: Option<Duration>,
+    /// The next live migration fails midway.
+    pub migrate_fail: Option<MigrateFail>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MigrateFail {
+    /// The domain is left paused on the source, nothing on the destination.
+    PausedOnSource,
+    /// The domain keeps running on the source and is left defined (shut off) on the destination.
+    DefinedOnBoth,
+}
+
+/// A destructive call the supervisor made on the sim (for property (d)).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Destructive {
+    pub at: Time,
+    pub host: String,
+    /// `None` for a fence.
+    pub vm: Option<String>,
+    pub what: &'static str,
+}
+
+pub struct World {
+    pub hosts: BTreeMap<String, SimHostState>,
+    pub vm_faults: BTreeMap<String, VmFaults>,
+    pub violations: Vec<String>,
+    pub destructive: Vec<Destructive>,
+    /// Domain starts carried out, by VM (for property (c)).
+    pub starts: BTreeMap<String, u32>,
+    /// Some domain has a slow start under way (lets `settle` skip the scan otherwise).
+    booting: bool,
+    rng: XorShift,
+    clock: Arc<dyn Clock>,
+}
+
+/// The shared simulated cluster.
+#[derive(Clone)]
+pub struct SimCluster {
+    world: Arc<Mutex<World>>,
+}
+
+impl SimCluster {
+    pub fn new(seed: u64, clock: Arc<dyn Clock>) -> SimCluster {
+        let world = World {
+            hosts: BTreeMap::new(),
+            vm_faults: BTreeMap::new(),
+            violations: Vec::new(),
+            destructive: Vec::new(),
+            starts: BTreeMap::new(),
+            booting: false,
+            rng: XorShift::new(seed),
+            clock,
+        };
+        SimCluster { world: Arc::new(Mutex::new(world)) }
+    }
+
+    pub fn lock(&self) -> MutexGuard<'_, World> {
+        self.world.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn add_host(&self, name: &str, cpus: u32, memory_kib: u64, has_agent: bool) {
+        self.lock().hosts.insert(
+            name.into(),
+            SimHostState {
+                powered: true,
+                reachable: true,
+                hung: false,
+                storage_paused: false,
+                probe_loss: 0,
+                cpus,
+                memory_kib,
+                domains: BTreeMap::new(),
+                fence: FenceMode::Works,
+                has_agent,
+            },
+        );
+    }
+
+    /// Define a domain on `host`, running or shut off.
+    pub fn add_vm(&self, host: &str, vm: &str, vcpus: u32, memory_kib: u64, running: bool) -> Result<(), String> {
+        let mut w = self.lock();
+        let h = w.hosts.get_mut(host).ok_or_else(|| format!("no host {host}"))?;
+        let state = if running { DomState::Running } else { DomState::ShutOff };
+        h.domains.insert(vm.into(), SimDom { state, vcpus, memory_kib, boots_at: None, io_paused: false });
+        Ok(())
+    }
+
+    pub fn hypervisor(&self, host: &str) -> SimHost {
+        SimHost { world: self.world.clone(), host: host.into() }
+    }
+
+    pub fn fencer(&self, host: &str) -> SimFencer {
+        SimFencer { world: self.world.clone(), host: host.into() }
+    }
+
+    /// Ground truth: the hosts on which each VM is active (powered hosts only).
+    pub fn active_placements(&self) -> BTreeMap<String, Vec<String>> {
+        let mut w = self.lock();
+        w.settle();
+        w.active_placements()
+    }
+}
+
+impl SimCluster {
+    /// Ground truth per powered host: memory of its active domains, and its size (KiB).
+    pub fn memory_use(&self) -> Vec<(String, u64, u64)> {
+        let w = self.lock();
+        w.hosts
+            .iter()
+            .filter(|(_, h)| h.powered)
+            .map(|(n, h)| {
+                let used = h.domains.values().filter(|d| d.state.is_active()).map(|d| d.memory_kib).sum();
+                (n.clone(), used, h.memory_kib)
+            })
+            .collect()
+    }
+}
+
+impl World {
+    pub fn now(&self) -> Time {
+        self.clock.now()
+    }
+
+    /// Finish slow starts whose time has come.
+    pub fn settle(&mut self) {
+        if !self.booting {
+            return;
+        }
+        self.booting = false;
+        let now = self.now();
+        let mut booted = Vec::new();
+        for (hname, h) in self.hosts.iter_mut() {
+            for (vm, d) in h.domains.iter_mut() {
+                if d.boots_at.is_some() {
+                    self.booting = true;
+                }
+                if d.boots_at.is_some_and(|t| t <= now) {
+                    d.boots_at = None;
+                    if h.powered {
+                        d.state = if h.storage_paused { DomState::Paused } else { DomState::Running };
+                        d.io_paused = h.storage_paused;
+                        booted.push((vm.clone(), hname.clone()));
+                    }
+                }
+            }
+        }
+        for (vm, host) in booted {
+            self.check_single(&vm, &host);
+        }
+    }
+
+    pub fn active_placements(&self) -> BTreeMap<String, Vec<String>> {
+        let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (hname, h) in &self.hosts {
+            if !h.powered {
+                continue;
+            }
+            for (vm, d) in &h.domains {
+                if d.state.is_active() {
+                    out.entry(vm.clone()).or_default().push(hname.clone());
+                }
+            }
+        }
+        out
+    }
+
+    /// Property (a), checked at the moment a domain becomes active on `host`.
+    fn check_single(&mut self, vm: &str, host: &str) {
+        let others: Vec<String> = self
+            .hosts
+            .iter()
+            .filter(|(n, h)| n.as_str() != host && h.powered && h.domains.get(vm).is_some_and(|d| d.state.is_active()))
+            .map(|(n, _)| n.clone())
+            .collect();
+        if !others.is_empty() {
+            let now = self.now();
+            self.violations.push(format!("{now} {vm} started on {host} while active on {}", others.join(", ")));
+        }
+    }
+
+    fn record(&mut self, host: &str, vm: Option<&str>, what: &'static str) {
+        let at = self.now();
+        self.destructive.push(Destructive { at, host: host.into(), vm: vm.map(String::from), what });
+    }
+
+    pub fn power_off(&mut self, host: &str) {
+        if let Some(h) = self.hosts.get_mut(host) {
+            h.powered = false;
+            for d in h.domains.values_mut() {
+                d.state = DomState::ShutOff;
+                d.boots_at = None;
+                d.io_paused = false;
+            }
+        }
+    }
+
+    /// Power on: the daemon answers again; domains stay shut off (no autostart).
+    pub fn power_on(&mut self, host: &str) {
+        if let Some(h) = self.hosts.get_mut(host) {
+            h.powered = true;
+            h.hung = false;
+            h.storage_paused = false;
+        }
+    }
+
+    pub fn set_storage(&mut self, host: &str, paused: bool) {
+        if let Some(h) = self.hosts.get_mut(host) {
+            h.storage_paused = paused;
+            for d in h.domains.values_mut() {
+                if paused && d.state == DomState::Running {
+                    d.state = DomState::Paused;
+                    d.io_paused = true;
+                } else if !paused && d.io_paused {
+                    d.state = DomState::Running;
+                    d.io_paused = false;
+                }
+            }
+        }
+    }
+
+    /// The guest crashes (libvirt reports `crashed`).
+    pub fn crash(&mut self, vm: &str) -> Result<String, String> {
+        for (hname, h) in self.hosts.iter_mut() {
+            if let Some(d) = h.domains.get_mut(vm) {
+                if h.powered && d.state.is_active() {
+                    d.state = DomState::Crashed;
+                    d.io_paused = false;
+                    return Ok(hname.clone());
+                }
+            }
+        }
+        Err(format!("{vm} is not running anywhere"))
+    }
+
+    /// A person acts outside 3RC: start the VM where it is defined (`to` = None), or on `to`
+    /// (defining it there), removing it from its old host when `moving`. Not checked for double
+    /// runs: the scenario asked for it.
+    pub fn by_hand(&mut self, vm: &str, to: Option<&str>, moving: bool) -> Result<(), String> {
+        let from = self.hosts.iter().find(|(_, h)| h.domains.contains_key(vm)).map(|(n, _)| n.clone());
+        let from = from.ok_or_else(|| format!("{vm} is defined nowhere"))?;
+        let mut dom = self.hosts[&from].domains[vm].clone();
+        let target = to.unwrap_or(&from).to_string();
+        if !self.hosts.get(&target).is_some_and(|h| h.powered) {
+            return Err(format!("{target} is not powered"));
+        }
+        if moving {
+            self.hosts.get_mut(&from).map(|h| h.domains.remove(vm));
+        }
+        dom.state = DomState::Running;
+        dom.boots_at = None;
+        dom.io_paused = false;
+        self.host_mut(&target).domains.insert(vm.to_string(), dom);
+        Ok(())
+    }
+
+    pub fn faults(&mut self, vm: &str) -> &mut VmFaults {
+        self.vm_faults.entry(vm.to_string()).or_default()
+    }
+
+    fn gate(&self, host: &str) -> Result<(), HvError> {
+        let h = self.hosts.get(host).ok_or_else(|| HvError::Failed(format!("no host {host}")))?;
+        if !h.powered {
+            return Err(HvError::Unreachable(format!("{host}: no route to host")));
+        }
+        if !h.reachable {
+            return Err(HvError::Unreachable(format!("{host}: connection timed out (link down)")));
+        }
+        if h.hung {
+            // A hung daemon: the call never returns. The simulator answers at once with the
+            // timeout the worker's call timeout would give, so the run stays deterministic
+            // (inline calls have no timeout of their own).
+            return Err(HvError::Timeout(format!("{host}: libvirtd did not answer (hung)")));
+        }
+        Ok(())
+    }
+
+    fn host_mut(&mut self, host: &str) -> &mut SimHostState {
+        self.hosts.get_mut(host).expect("gate checked the host exists")
+    }
+}
+
+pub fn domain_xml_for(vm: &str, d: &SimDom) -> String {
+    format!(
+        "<domain type='kvm'><name>{vm}</name><vcpu>{}</vcpu><memory unit='KiB'>{}</memory></domain>",
+        d.vcpus, d.memory_kib
+    )
+}
+
+fn between<'a>(xml: &'a str, open: &str, close: &str) -> Option<&'a str> {
+    let a = xml.find(open)? + open.len();
+    let b = xml[a..].find(close)? + a;
+    Some(&xml[a..b])
+}
+
+fn parse_xml(xml: &str) -> Result<(String, u32, u64), HvError> {
+    let bad = || HvError::Failed("XML error: cannot parse the domain definition".into());
+    let name = between(xml, "<name>", "</name>").ok_or_else(bad)?.to_string();
+    let vcpus = between(xml, "<vcpu>", "</vcpu>").and_then(|s| s.parse().ok()).ok_or_else(bad)?;
+    let mem = between(xml, "<memory unit='KiB'>", "</memory>").and_then(|s| s.parse().ok()).ok_or_else(bad)?;
+    Ok((name, vcpus, mem))
+}
+
+/// One simulated host behind the `Hypervisor` seam.
+pub struct SimHost {
+    world: Arc<Mutex<World>>,
+    host: String,
+}
+
+impl SimHost {
+    fn w(&self) -> MutexGuard<'_, World> {
+        let mut w = self.world.lock().unwrap_or_else(|e| e.into_inner());
+        w.settle();
+        w
+    }
+}
+
+impl Hypervisor for SimHost {
+    fn probe(&mut self) -> Result<HostProbe, HvError> {
+        let mut w = self.w();
+        w.gate(&self.host)?;
+        let loss = w.hosts[&self.host].probe_loss;
+        if loss > 0 && (w.rng.below(100) as u32) < loss {
+            return Err(HvError::Timeout(format!("{}: probe lost", self.host)));
+        }
+        let h = &w.hosts[&self.host];
+        Ok(HostProbe {
+            capacity: Capacity { cpus: h.cpus, memory_kib: h.memory_kib },
+            domains: h
+                .domains
+                .iter()
+                .map(|(n, d)| DomainObs { name: n.clone(), state: d.state, vcpus: d.vcpus, memory_kib: d.memory_kib })
+                .collect(),
+        })
+    }
+
+    fn domain_xml(&mut self, vm: &str) -> Result<String, HvError> {
+        let w = self.w();
+        w.gate(&self.host)?;
+        let d = w.hosts[&self.host].domains.get(vm).ok_or_else(|| HvError::NoDomain(vm.into()))?;
+        Ok(domain_xml_for(vm, d))
+    }
+
+    fn define(&mut self, xml: &str) -> Result<(), HvError> {
+        let mut w = self.w();
+        w.gate(&self.host)?;
+        let (name, vcpus, memory_kib) = parse_xml(xml)?;
+        let h = w.host_mut(&self.host);
+        match h.domains.get_mut(&name) {
+            Some(d) => {
+                d.vcpus = vcpus;
+                d.memory_kib = memory_kib;
+            }
+            None => {
+                h.domains.insert(
+                    name,
+                    SimDom { state: DomState::ShutOff, vcpus, memory_kib, boots_at: None, io_paused: false },
+                );
+            }
+        }
+        Ok(())
+    }
+
+    fn undefine(&mut self, vm: &str) -> Result<(), HvError> {
+        let mut w = self.w();
+        w.gate(&self.host)?;
+        let h = w.host_mut(&self.host);
+        match h.domains.get(vm) {
+            None => Err(HvError::NoDomain(vm.into())),
+            Some(d) if d.state.is_active() || d.boots_at.is_some() => {
+                Err(HvError::Failed(format!("cannot undefine {vm}: domain is running")))
+            }
+            Some(_) => {
+                h.domains.remove(vm);
+                w.record(&self.host.clone(), Some(vm), "undefine");
+                Ok(())
+            }
+        }
+    }
+
+    fn start(&mut self, vm: &str) -> Result<(), HvError> {
+        let mut w = self.w();
+        w.gate(&self.host)?;
+        let now = w.now();
+        let storage = w.hosts[&self.host].storage_paused;
+        match w.hosts[&self.host].domains.get(vm) {
+            None => return Err(HvError::NoDomain(vm.into())),
+            Some(d) if d.state.is_active() || d.boots_at.is_some() => {
+                return Err(HvError::Failed(format!("Requested operation is not valid: {vm} is already running")))
+            }
+            Some(_) => {}
+        }
+        let f = w.faults(vm);
+        if f.fail_starts > 0 {
+            f.fail_starts -= 1;
+            let left = f.fail_starts;
+            return Err(HvError::Failed(format!(
+                "internal error: qemu unexpectedly closed the monitor ({left} more failures planned)"
+            )));
+        }
+        if let Some(delay) = f.slow_start.take() {
+            let d = w.host_mut(&self.host).domains.get_mut(vm).expect("checked above");
+            d.boots_at = Some(now.plus(delay));
+            w.booting = true;
+            // Like a hang: the call does not return in time, but the start goes on.
+            return Err(HvError::Timeout(format!("start of {vm} did not return in time (still booting)")));
+        }
+        let d = w.host_mut(&self.host).domains.get_mut(vm).expect("checked above");
+        d.state = if storage { DomState::Paused } else { DomState::Running };
+        d.io_paused = storage;
+        *w.starts.entry(vm.to_string()).or_default() += 1;
+        w.check_single(vm, &self.host.clone());
+        Ok(())
+    }
+
+    fn destroy(&mut self, vm: &str) -> Result<(), HvError> {
+        let mut w = self.w();
+        w.gate(&self.host)?;
+        let host = self.host.clone();
+        let d = w.host_mut(&host).domains.get_mut(vm).ok_or_else(|| HvError::NoDomain(vm.into()))?;
+        let was_active = d.state.is_active() || d.boots_at.is_some();
+        d.state = DomState::ShutOff;
+        d.boots_at = None;
+        d.io_paused = false;
+        if was_active {
+            w.record(&host, Some(vm), "destroy");
+        }
+        Ok(())
+    }
+
+    /// The simulated guest shuts down at once when asked.
+    fn shutdown(&mut self, vm: &str) -> Result<(), HvError> {
+        let mut w = self.w();
+        w.gate(&self.host)?;
+        let host = self.host.clone();
+        let d = w.host_mut(&host).domains.get_mut(vm).ok_or_else(|| HvError::NoDomain(vm.into()))?;
+        if d.state.is_active() {
+            d.state = DomState::ShutOff;
+            d.io_paused = false;
+            w.record(&host, Some(vm), "shutdown");
+        }
+        Ok(())
+    }
+
+    fn migrate_live(&mut self, vm: &str, dest: &MigrateTo) -> Result<(), HvError> {
+        let mut w = self.w();
+        w.gate(&self.host)?;
+        let to = dest.dest_uri.trim_start_matches("sim://").to_string();
+        if w.gate(&to).is_err() {
+            return Err(HvError::Failed(format!("unable to connect to the destination {to}")));
+        }
+        let src = self.host.clone();
+        let d = match w.hosts[&src].domains.get(vm) {
+            Some(d) if d.state.is_active() => d.clone(),
+            Some(_) => return Err(HvError::Failed(format!("Requested operation is not valid: {vm} is not running"))),
+            None => return Err(HvError::NoDomain(vm.into())),
+        };
+        match w.faults(vm).migrate_fail.take() {
+            Some(MigrateFail::PausedOnSource) => {
+                if let Some(s) = w.host_mut(&src).domains.get_mut(vm) {
+                    s.state = DomState::Paused;
+                }
+                return Err(HvError::Failed(format!("migration of {vm} failed midway: domain paused on {src}")));
+            }
+            Some(MigrateFail::DefinedOnBoth) => {
+                let copy = SimDom { state: DomState::ShutOff, boots_at: None, io_paused: false, ..d };
+                w.host_mut(&to).domains.insert(vm.into(), copy);
+                return Err(HvError::Failed(format!("migration of {vm} failed: left defined on {src} and {to}")));
+            }
+            None => {}
+        }
+        w.host_mut(&src).domains.remove(vm);
+        let storage = w.hosts[&to].storage_paused;
+        let state = if storage { DomState::Paused } else { DomState::Running };
+        w.host_mut(&to).domains.insert(vm.into(), SimDom { state, io_paused: storage, boots_at: None, ..d });
+        w.check_single(vm, &to);
+        Ok(())
+    }
+}
+
+/// A host's fence agent in the sim. A hang is an immediate "no answer" error: inline fence
+/// calls have no timeout of their own, and the run must stay deterministic.
+pub struct SimFencer {
+    world: Arc<Mutex<World>>,
+    host: String,
+}
+
+impl Fencer for SimFencer {
+    fn describe(&self) -> String {
+        "sim".into()
+    }
+
+    fn status(&self) -> Result<PowerStatus, String> {
+        let w = self.world.lock().unwrap_or_else(|e| e.into_inner());
+        let h = w.hosts.get(&self.host).ok_or_else(|| format!("no host {}", self.host))?;
+        if h.fence == FenceMode::Hangs {
+            return Err("no answer from the fence device in 60 s (hung)".into());
+        }
+        Ok(if h.powered { PowerStatus::On } else { PowerStatus::Off })
+    }
+
+    fn off(&self) -> Result<(), String> {
+        let mut w = self.world.lock().unwrap_or_else(|e| e.into_inner());
+        let host = self.host.clone();
+        let h = w.hosts.get_mut(&host).ok_or_else(|| format!("no host {host}"))?;
+        match &mut h.fence {
+            FenceMode::Hangs => return Err("no answer from the fence device in 60 s (hung)".into()),
+            FenceMode::Fails(n) if *n > 0 => {
+                *n -= 1;
+                return Err("fence device refused the command (simulated failure)".into());
+            }
+            _ => {}
+        }
+        if !h.powered {
+            // Some agents fail "off" on a host that is already off (CloudStack's bug class).
+            return Err("already off".into());
+        }
+        w.record(&host, None, "fence off");
+        w.power_off(&host);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::supervisor::clock::TokioClock;
+
+    fn two_hosts() -> SimCluster {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap();
+        let clock: Arc<dyn Clock> = rt.block_on(async { Arc::new(TokioClock::new()) as Arc<dyn Clock> });
+        let sim = SimCluster::new(1, clock);
+        sim.add_host("hv1", 8, 8 * 1024 * MIB, true);
+        sim.add_host("hv2", 8, 8 * 1024 * MIB, true);
+        sim.add_vm("hv1", "web1", 2, 1024 * MIB, true).unwrap();
+        sim.add_vm("hv2", "web1", 2, 1024 * MIB, false).unwrap();
+        sim
+    }
+
+    #[test]
+    fn starting_a_vm_that_runs_elsewhere_is_recorded_as_a_violation() {
+        let sim = two_hosts();
+        sim.hypervisor("hv2").start("web1").unwrap();
+        assert_eq!(sim.lock().violations.len(), 1, "{:?}", sim.lock().violations);
+        assert_eq!(sim.active_placements()["web1"], vec!["hv1".to_string(), "hv2".to_string()]);
+    }
+
+    #[test]
+    fn an_isolated_host_keeps_running_and_only_a_fence_stops_it() {
+        let sim = two_hosts();
+        sim.lock().hosts.get_mut("hv1").unwrap().reachable = false;
+        assert!(matches!(sim.hypervisor("hv1").probe(), Err(HvError::Unreachable(_))));
+        assert_eq!(sim.active_placements()["web1"], vec!["hv1".to_string()]);
+        let fencer = sim.fencer("hv1");
+        assert_eq!(fencer.status(), Ok(PowerStatus::On));
+        fencer.off().unwrap();
+        assert_eq!(fencer.status(), Ok(PowerStatus::Off));
+        assert!(!sim.active_placements().contains_key("web1"));
+        // An agent asked to power off a host that is already off answers with an error.
+        assert_eq!(fencer.off(), Err("already off".to_string()));
+        sim.hypervisor("hv2").start("web1").unwrap();
+        assert!(sim.lock().violations.is_empty());
+    }
+
+    #[test]
+    fn a_hung_daemon_times_out_and_a_failing_vm_fails_its_next_starts() {
+        let sim = two_hosts();
+        sim.lock().hosts.get_mut("hv2").unwrap().hung = true;
+        assert!(matches!(sim.hypervisor("hv2").probe(), Err(HvError::Timeout(_))));
+        sim.lock().hosts.get_mut("hv2").unwrap().hung = false;
+        sim.lock().faults("web1").fail_starts = 1;
+        sim.hypervisor("hv1").destroy("web1").unwrap();
+        assert!(sim.hypervisor("hv1").start("web1").is_err());
+        sim.hypervisor("hv1").start("web1").unwrap();
+    }
+}

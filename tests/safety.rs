@@ -16,7 +16,7 @@
 //! shrunk schedule that can be pasted into a `tests/scenarios/<case>/commands` file.
 //! `THREERC_SEED=N cargo test --test safety` reruns one schedule of the first property.
 
-use threerc::backend::sim::rng::XorShift;
+use threerc::backend::rng::XorShift;
 use threerc::backend::sim::scenario::{parse_cluster, parse_commands};
 use threerc::backend::sim::{self, Case, Report};
 use threerc::core::{EventKind, HostState, VmState};

@@ -2,4 +2,5 @@
 
 pub mod demo;
 pub mod libvirt;
+pub mod rng;
 pub mod sim;

@@ -156,20 +156,8 @@ impl Engine {
                 // Never seen since the engine started and no size from the inventory: placing
                 // it as size zero could overcommit a host. Wait, and say why.
                 let reason =
-                    "waiting: its size is unknown (not seen since 3RC started, no definition in the inventory)"
-                        .to_string();
-                if self.vms[&name].state == VmState::Pending {
-                    self.vm_mut(&name).reason = reason;
-                } else {
-                    self.vm_transition(&name, VmState::Pending, reason.clone(), out);
-                    self.raise(
-                        format!("pending:{name}"),
-                        Subject::Vm(name.clone()),
-                        Severity::Warning,
-                        format!("{name} cannot be placed: {reason}"),
-                        out,
-                    );
-                }
+                    "waiting: its size is unknown (not seen since 3RC started, no definition in the inventory)";
+                self.wait_pending(&name, reason.to_string(), format!("{name} cannot be placed: {reason}"), out);
                 continue;
             }
             let trace = self.place_in(&name, &slots, None);
@@ -210,20 +198,20 @@ impl Engine {
                 None => {
                     let reason = format!("waiting for capacity: {}", trace.summary());
                     self.vm_mut(&name).placement = Some(trace);
-                    if self.vms[&name].state == VmState::Pending {
-                        self.vm_mut(&name).reason = reason;
-                    } else {
-                        self.vm_transition(&name, VmState::Pending, reason.clone(), out);
-                        self.raise(
-                            format!("pending:{name}"),
-                            Subject::Vm(name.clone()),
-                            Severity::Warning,
-                            format!("{name} cannot run anywhere now: {reason}"),
-                            out,
-                        );
-                    }
+                    let alarm = format!("{name} cannot run anywhere now: {reason}");
+                    self.wait_pending(&name, reason, alarm, out);
                 }
             }
+        }
+    }
+
+    /// Keep a VM waiting in `Pending` with this reason; the first time, raise a warning.
+    fn wait_pending(&mut self, name: &str, reason: String, alarm: String, out: &mut Output) {
+        if self.vms[name].state == VmState::Pending {
+            self.vm_mut(name).reason = reason;
+        } else {
+            self.vm_transition(name, VmState::Pending, reason, out);
+            self.raise(format!("pending:{name}"), Subject::Vm(name.into()), Severity::Warning, alarm, out);
         }
     }
 }

@@ -9,7 +9,7 @@
 //! logged as a `tracing` warning with target `demo` and kept in a short history.
 
 use super::cluster::{lock, DemoCluster, Power};
-use super::rng::XorShift;
+use crate::backend::rng::XorShift;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -14,7 +14,6 @@
 mod cluster;
 mod faulty;
 mod injector;
-mod rng;
 
 #[cfg(test)]
 pub(crate) mod tests;

@@ -8,7 +8,6 @@
 //! starts, half-finished migrations, storage pause, fence agents that fail, hang or find the
 //! host already off, probe loss, flapping links. Deterministic for a seed.
 
-pub mod rng;
 pub mod run;
 pub mod scenario;
 pub mod world;

@@ -8,7 +8,7 @@
 //! becomes active it verifies that no other powered host runs the same VM, and every
 //! destructive call (destroy, shutdown, undefine, fence off) is recorded with its time.
 
-use super::rng::XorShift;
+use crate::backend::rng::XorShift;
 use crate::core::{Capacity, DomState, DomainObs, HostProbe, Time};
 use crate::supervisor::clock::Clock;
 use crate::supervisor::seams::{Fencer, HvError, Hypervisor, MigrateTo, PowerStatus};

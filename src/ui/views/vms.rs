@@ -18,15 +18,7 @@ const NO_HOST: &str = "-";
 
 /// States in which an operation is in flight.
 pub fn in_flight(state: VmState) -> bool {
-    matches!(
-        state,
-        VmState::Restarting
-            | VmState::Relocating
-            | VmState::Reinstalling
-            | VmState::Migrating
-            | VmState::Starting
-            | VmState::Stopping
-    )
+    state.is_busy()
 }
 
 /// The reason, prefixed with the time in flight for a VM in the middle of an operation; while

@@ -1,10 +1,11 @@
-//! A tiny seeded random generator (xorshift64*), so a demo run is repeatable from its seed
-//! without another dependency. Not for anything that needs real randomness.
+//! A tiny seeded random generator (xorshift64*), so that a demo or simulator run is repeatable
+//! from its seed without another dependency. Not for anything that needs real randomness.
 
-pub(super) struct XorShift(u64);
+#[derive(Clone, Debug)]
+pub struct XorShift(u64);
 
 impl XorShift {
-    pub(super) fn new(seed: u64) -> Self {
+    pub fn new(seed: u64) -> Self {
         // splitmix64 of the seed: nearby seeds give unrelated streams, and 0 is not a fixed point.
         let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -13,7 +14,7 @@ impl XorShift {
         XorShift(if z == 0 { 0x2545_F491_4F6C_DD1D } else { z })
     }
 
-    pub(super) fn next_u64(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         let mut x = self.0;
         x ^= x >> 12;
         x ^= x << 25;
@@ -23,15 +24,23 @@ impl XorShift {
     }
 
     /// Uniform-enough integer in `0..n`; 0 when `n` is 0.
-    pub(super) fn below(&mut self, n: usize) -> usize {
+    pub fn below(&mut self, n: usize) -> usize {
         if n == 0 {
             return 0;
         }
         (self.next_u64() % n as u64) as usize
     }
 
+    /// An integer in `lo..=hi`; `lo` if the range is empty.
+    pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
+        if hi <= lo {
+            return lo;
+        }
+        lo + self.next_u64() % (hi - lo + 1)
+    }
+
     /// A duration in `[min, max]` (millisecond steps); `min` if the range is empty.
-    pub(super) fn between(&mut self, min: std::time::Duration, max: std::time::Duration) -> std::time::Duration {
+    pub fn between(&mut self, min: std::time::Duration, max: std::time::Duration) -> std::time::Duration {
         let (lo, hi) = (min.as_millis() as u64, max.as_millis() as u64);
         if hi <= lo {
             return min;

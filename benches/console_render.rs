@@ -30,7 +30,7 @@ fn cluster(hosts: usize, vms: usize) -> ClusterView {
                 vm_count: vms / hosts,
                 fence_agent: Some("fence_ipmilan".into()),
                 last_error: None,
-                history: vec![],
+                history: Default::default(),
             })
             .collect(),
         vms: (0..vms)
@@ -52,12 +52,12 @@ fn cluster(hosts: usize, vms: usize) -> ClusterView {
                 max_relocate: 1,
                 bad_probes: 0,
                 good_probes: 3,
-                history: vec![Transition {
+                history: std::sync::Arc::new(vec![Transition {
                     at: Time::from_secs(500),
                     from: "Discovering".into(),
                     to: "Healthy".into(),
                     reason: "found running".into(),
-                }],
+                }]),
                 placement: None,
             })
             .collect(),

@@ -11,7 +11,7 @@ use super::model::{Capacity, HostPolicy, HostProbe, HostSpec};
 use super::state::HostState;
 use super::time::Time;
 use super::view::Transition;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 
 /// How many transitions a record keeps for the console.
 pub const HISTORY: usize = 16;
@@ -45,7 +45,9 @@ pub struct HostRec {
     pub pools: Vec<crate::core::model::PoolObs>,
     /// Stale-copy cleanups under way while rejoining, by VM name.
     pub cleanups: BTreeMap<String, ActionId>,
-    pub history: VecDeque<Transition>,
+    /// Recent transitions, shared with snapshots (copied only when a transition happens while
+    /// a snapshot still holds it).
+    pub history: std::sync::Arc<Vec<Transition>>,
 }
 
 /// A change decided by the host state machine for one probe.
@@ -75,7 +77,7 @@ impl HostRec {
             volumes: None,
             pools: Vec::new(),
             cleanups: BTreeMap::new(),
-            history: VecDeque::new(),
+            history: Default::default(),
         }
     }
 
@@ -117,9 +119,10 @@ impl HostRec {
             return None;
         }
         self.since = now;
-        self.history.push_back(Transition { at: now, from: from.label().into(), to: shown.label().into(), reason });
-        while self.history.len() > HISTORY {
-            self.history.pop_front();
+        let history = std::sync::Arc::make_mut(&mut self.history);
+        history.push(Transition { at: now, from: from.label().into(), to: shown.label().into(), reason });
+        if history.len() > HISTORY {
+            history.remove(0);
         }
         Some((from, shown))
     }

@@ -28,7 +28,7 @@ impl Engine {
                     vm_count: if h.answered { running } else { 0 },
                     fence_agent: h.spec.fence_agent.clone(),
                     last_error: h.last_error.clone(),
-                    history: h.history.iter().cloned().collect(),
+                    history: h.history.clone(),
                 }
             })
             .collect();
@@ -52,7 +52,7 @@ impl Engine {
                 max_relocate: v.spec.policy.max_relocate,
                 bad_probes: v.bad,
                 good_probes: v.good,
-                history: v.history.iter().cloned().collect(),
+                history: v.history.clone(),
                 placement: v.placement.clone(),
                 progress: None,
             })

@@ -39,7 +39,9 @@ pub struct HostView {
     /// Last probe or action error.
     pub last_error: Option<String>,
     /// Recent transitions, oldest first.
-    pub history: Vec<Transition>,
+    /// Shared with the engine's record: a snapshot does not copy it (it changes only on a
+    /// transition).
+    pub history: std::sync::Arc<Vec<Transition>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -64,7 +66,9 @@ pub struct VmView {
     pub bad_probes: u32,
     pub good_probes: u32,
     /// Recent transitions, oldest first.
-    pub history: Vec<Transition>,
+    /// Shared with the engine's record: a snapshot does not copy it (it changes only on a
+    /// transition).
+    pub history: std::sync::Arc<Vec<Transition>>,
     /// The last placement decision for this VM ("why here, why not there").
     pub placement: Option<PlacementTrace>,
     /// The step of the operation under way for it, as the operation reports it.

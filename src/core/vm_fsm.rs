@@ -16,7 +16,6 @@ use super::state::VmState;
 use super::time::{human, Time};
 use super::view::Transition;
 use super::window::SlidingWindow;
-use std::collections::VecDeque;
 
 #[derive(Clone, Debug)]
 pub struct VmRec {
@@ -51,7 +50,9 @@ pub struct VmRec {
     /// running VM stay tolerated.
     pub paused_is_bad: bool,
     pub placement: Option<PlacementTrace>,
-    pub history: VecDeque<Transition>,
+    /// Recent transitions, shared with snapshots (copied only when a transition happens while
+    /// a snapshot still holds it).
+    pub history: std::sync::Arc<Vec<Transition>>,
 }
 
 /// What one probe says about a VM.
@@ -105,7 +106,7 @@ impl VmRec {
             drain_after: None,
             paused_is_bad: false,
             placement: None,
-            history: VecDeque::new(),
+            history: Default::default(),
         }
     }
 
@@ -124,9 +125,10 @@ impl VmRec {
             self.first_bad_at = None;
         }
         self.good = 0;
-        self.history.push_back(Transition { at: now, from: from.label().into(), to: to.label().into(), reason });
-        while self.history.len() > super::host_fsm::HISTORY {
-            self.history.pop_front();
+        let history = std::sync::Arc::make_mut(&mut self.history);
+        history.push(Transition { at: now, from: from.label().into(), to: to.label().into(), reason });
+        if history.len() > super::host_fsm::HISTORY {
+            history.remove(0);
         }
         Some((from, to))
     }

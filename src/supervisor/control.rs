@@ -72,7 +72,8 @@ async fn answer(stream: UnixStream, handle: SupervisorHandle) -> std::io::Result
     let reply = match serde_json::from_str::<Request>(&line) {
         Err(e) => Reply { ok: false, error: Some(format!("bad request: {e}")), status: None },
         Ok(req) if req.words.first().map(String::as_str) == Some("status") => {
-            Reply { ok: true, error: None, status: Some((*handle.snapshots().borrow()).as_ref().clone()) }
+            let view = handle.fresh_snapshot(std::time::Duration::from_secs(5)).await;
+            Reply { ok: true, error: None, status: Some(view.as_ref().clone()) }
         }
         Ok(req) => {
             let words: Vec<&str> = req.words.iter().map(String::as_str).collect();

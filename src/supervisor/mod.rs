@@ -68,7 +68,7 @@ pub struct CommandRequest {
 pub struct SupervisorHandle {
     inventory: Arc<inventory::Inventory>,
     commands: mpsc::UnboundedSender<CommandRequest>,
-    snapshots: watch::Receiver<Arc<ClusterView>>,
+    snapshots: Arc<watch::Sender<Arc<ClusterView>>>,
     events: broadcast::Sender<Event>,
 }
 
@@ -81,8 +81,20 @@ impl SupervisorHandle {
         rx.await.map_err(|_| "the supervisor has stopped".to_string())?
     }
 
+    /// Subscribe to snapshots. Snapshots are built only while someone is subscribed (a
+    /// headless supervisor at scale spends nothing on views nobody reads); a new subscriber sees
+    /// the last one at once and a fresh one after the next cycle.
     pub fn snapshots(&self) -> watch::Receiver<Arc<ClusterView>> {
-        self.snapshots.clone()
+        self.snapshots.subscribe()
+    }
+
+    /// A snapshot no older than the next cycle (waits at most `wait` for it).
+    pub async fn fresh_snapshot(&self, wait: std::time::Duration) -> Arc<ClusterView> {
+        let mut rx = self.snapshots.subscribe();
+        rx.borrow_and_update();
+        let _ = tokio::time::timeout(wait, rx.changed()).await;
+        let view = rx.borrow().clone();
+        view
     }
 
     pub fn events(&self) -> broadcast::Receiver<Event> {
@@ -109,7 +121,7 @@ pub struct Supervisor {
     journal: Option<Arc<Journal>>,
     /// Journal write failures, turned into alarms.
     journal_failures: Option<mpsc::UnboundedReceiver<String>>,
-    snapshots: watch::Sender<Arc<ClusterView>>,
+    snapshots: Arc<watch::Sender<Arc<ClusterView>>>,
     events: broadcast::Sender<Event>,
     commands: mpsc::UnboundedReceiver<CommandRequest>,
     done_tx: mpsc::UnboundedSender<(ActionId, Outcome)>,
@@ -149,7 +161,7 @@ impl Supervisor {
             engine.restore(&vm, &entry.host, vcpus, mem);
             engine.set_disks(&vm, inventory::disks_from_xml(&entry.xml));
         }
-        let (snap_tx, snap_rx) = watch::channel(Arc::new(engine.snapshot()));
+        let snap_tx = Arc::new(watch::Sender::new(Arc::new(engine.snapshot())));
         let (events, _) = broadcast::channel(4096);
         let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
         let (done_tx, done_rx) = mpsc::unbounded_channel();
@@ -158,7 +170,7 @@ impl Supervisor {
         let handle = SupervisorHandle {
             inventory: ctx.inventory.clone(),
             commands: cmd_tx,
-            snapshots: snap_rx,
+            snapshots: snap_tx.clone(),
             events: events.clone(),
         };
         let sup = Supervisor {
@@ -404,6 +416,9 @@ impl Supervisor {
 
     /// Publish a snapshot, with the reported step of each operation under way.
     fn publish(&self) {
+        if self.snapshots.receiver_count() == 0 {
+            return;
+        }
         let mut view = self.engine.snapshot();
         if !self.progress.is_empty() {
             let by_vm: std::collections::HashMap<&str, &crate::core::Progress> =

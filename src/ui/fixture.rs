@@ -20,7 +20,7 @@ fn host(name: &str, state: HostState, reason: &str, cpus: u32, mem_gib: u64, use
         vm_count: vms,
         fence_agent: Some("fence_ipmilan".into()),
         last_error: None,
-        history: vec![],
+        history: Default::default(),
     }
 }
 
@@ -43,7 +43,7 @@ fn vm(name: &str, host: Option<&str>, state: VmState, restarts: u32, reason: &st
         max_relocate: 1,
         bad_probes: 0,
         good_probes: 3,
-        history: vec![],
+        history: Default::default(),
         placement: None,
     }
 }

@@ -40,6 +40,8 @@ pub struct Report {
 struct Running {
     handle: SupervisorHandle,
     events: broadcast::Receiver<Event>,
+    /// Watching the snapshots, as a console would (the run's final view comes from here).
+    view: tokio::sync::watch::Receiver<Arc<crate::core::ClusterView>>,
     stop: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -49,11 +51,12 @@ fn start(case: &Case, ctx: &ExecCtx, clock: &Arc<dyn Clock>) -> Running {
         Settings { interval: Duration::from_secs(1), probe_timeout: Duration::from_secs(3), xml_reads_per_cycle: 64 };
     let (sup, handle) = Supervisor::new(case.spec(), ctx.clone(), settings, clock.clone(), None);
     let events = handle.events();
+    let view = handle.snapshots();
     let (stop, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(sup.run(async {
         let _ = rx.await;
     }));
-    Running { handle, events, stop: Some(stop), task }
+    Running { handle, events, view, stop: Some(stop), task }
 }
 
 fn drain(rx: &mut broadcast::Receiver<Event>, log: &mut Vec<String>, events: &mut Vec<Event>) {
@@ -182,7 +185,7 @@ async fn run_async(case: &Case) -> Report {
         }
     }
     drain(&mut sup.events, &mut log, &mut events);
-    let view = (*sup.handle.snapshots().borrow()).as_ref().clone();
+    let view = (*sup.view.borrow()).as_ref().clone();
     stop(&mut sup).await;
     let truth = sim.active_placements();
     let w = sim.lock();

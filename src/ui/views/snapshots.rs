@@ -50,10 +50,10 @@ fn rich() -> crate::core::ClusterView {
         to: to.into(),
         reason: reason.into(),
     };
-    v.vms[2].history = vec![
+    v.vms[2].history = std::sync::Arc::new(vec![
         t(5, "Discovering", "Healthy", "found running"),
         t(20, "Healthy", "Restarting", "crashed: restart 1 of 2"),
-    ];
+    ]);
     v.vms[2].placement = Some(crate::core::placement::PlacementTrace {
         vm: "cache1".into(),
         chosen: Some("hv1".into()),
@@ -69,8 +69,10 @@ fn rich() -> crate::core::ClusterView {
         ],
     });
     v.hosts[1].last_error = Some("connection refused".into());
-    v.hosts[1].history =
-        vec![t(10, "Online", "Suspect", "1 probe failed"), t(15, "Suspect", "Down", "3 probes failed")];
+    v.hosts[1].history = std::sync::Arc::new(vec![
+        t(10, "Online", "Suspect", "1 probe failed"),
+        t(15, "Suspect", "Down", "3 probes failed"),
+    ]);
     v
 }
 

@@ -8,10 +8,12 @@
 //! starts, half-finished migrations, storage pause, fence agents that fail, hang or find the
 //! host already off, probe loss, flapping links. Deterministic for a seed.
 
+pub mod host;
 pub mod run;
 pub mod scenario;
 pub mod world;
 
+pub use host::{SimFencer, SimHost};
 pub use run::{build, run, Report};
 pub use scenario::{Case, SimCmd};
-pub use world::{FenceMode, MigrateFail, SimCluster, SimFencer, SimHost};
+pub use world::{FenceMode, MigrateFail, SimCluster};

@@ -1,17 +1,18 @@
 //! The simulated cluster: hosts with power, links, a libvirt daemon that may hang, storage
 //! that may pause, and domains; fence agents that may fail, hang or answer "already off".
-//! Everything lives in one `World` behind a mutex; `SimHost` and `SimFencer` are the seams'
-//! implementations over it. Time is the supervisor's own clock (tokio's, virtual under
+//! Everything lives in one `World` behind a mutex; `SimHost` and `SimFencer` (in `host.rs`) are
+//! the seams' implementations over it. Time is the supervisor's own clock (tokio's, virtual under
 //! `tokio::time::pause()`), so the sim and the supervisor never disagree on "now".
 //!
 //! The world also keeps the ground truth the safety properties check: every time a domain
 //! becomes active it verifies that no other powered host runs the same VM, and every
 //! destructive call (destroy, shutdown, undefine, fence off) is recorded with its time.
 
+use super::host::{SimFencer, SimHost};
 use crate::backend::rng::XorShift;
-use crate::core::{Capacity, DomState, DomainObs, HostProbe, Time};
+use crate::core::{DomState, Time};
 use crate::supervisor::clock::Clock;
-use crate::supervisor::seams::{Fencer, HvError, Hypervisor, MigrateTo, PowerStatus};
+use crate::supervisor::seams::HvError;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -95,8 +96,8 @@ pub struct World {
     /// Domain starts carried out, by VM (for property (c)).
     pub starts: BTreeMap<String, u32>,
     /// Some domain has a slow start under way (lets `settle` skip the scan otherwise).
-    booting: bool,
-    rng: XorShift,
+    pub(super) booting: bool,
+    pub(super) rng: XorShift,
     clock: Arc<dyn Clock>,
 }
 
@@ -232,7 +233,7 @@ impl World {
     }
 
     /// Property (a), checked at the moment a domain becomes active on `host`.
-    fn check_single(&mut self, vm: &str, host: &str) {
+    pub(super) fn check_single(&mut self, vm: &str, host: &str) {
         let others: Vec<String> = self
             .hosts
             .iter()
@@ -245,7 +246,7 @@ impl World {
         }
     }
 
-    fn record(&mut self, host: &str, vm: Option<&str>, what: &'static str) {
+    pub(super) fn record(&mut self, host: &str, vm: Option<&str>, what: &'static str) {
         let at = self.now();
         self.destructive.push(Destructive { at, host: host.into(), vm: vm.map(String::from), what });
     }
@@ -324,7 +325,7 @@ impl World {
         self.vm_faults.entry(vm.to_string()).or_default()
     }
 
-    fn gate(&self, host: &str) -> Result<(), HvError> {
+    pub(super) fn gate(&self, host: &str) -> Result<(), HvError> {
         let h = self.hosts.get(host).ok_or_else(|| HvError::Failed(format!("no host {host}")))?;
         if !h.powered {
             return Err(HvError::Unreachable(format!("{host}: no route to host")));
@@ -341,249 +342,8 @@ impl World {
         Ok(())
     }
 
-    fn host_mut(&mut self, host: &str) -> &mut SimHostState {
+    pub(super) fn host_mut(&mut self, host: &str) -> &mut SimHostState {
         self.hosts.get_mut(host).expect("gate checked the host exists")
-    }
-}
-
-pub fn domain_xml_for(vm: &str, d: &SimDom) -> String {
-    format!(
-        "<domain type='kvm'><name>{vm}</name><vcpu>{}</vcpu><memory unit='KiB'>{}</memory></domain>",
-        d.vcpus, d.memory_kib
-    )
-}
-
-fn between<'a>(xml: &'a str, open: &str, close: &str) -> Option<&'a str> {
-    let a = xml.find(open)? + open.len();
-    let b = xml[a..].find(close)? + a;
-    Some(&xml[a..b])
-}
-
-fn parse_xml(xml: &str) -> Result<(String, u32, u64), HvError> {
-    let bad = || HvError::Failed("XML error: cannot parse the domain definition".into());
-    let name = between(xml, "<name>", "</name>").ok_or_else(bad)?.to_string();
-    let vcpus = between(xml, "<vcpu>", "</vcpu>").and_then(|s| s.parse().ok()).ok_or_else(bad)?;
-    let mem = between(xml, "<memory unit='KiB'>", "</memory>").and_then(|s| s.parse().ok()).ok_or_else(bad)?;
-    Ok((name, vcpus, mem))
-}
-
-/// One simulated host behind the `Hypervisor` seam.
-pub struct SimHost {
-    world: Arc<Mutex<World>>,
-    host: String,
-}
-
-impl SimHost {
-    fn w(&self) -> MutexGuard<'_, World> {
-        let mut w = self.world.lock().unwrap_or_else(|e| e.into_inner());
-        w.settle();
-        w
-    }
-}
-
-impl Hypervisor for SimHost {
-    fn probe(&mut self) -> Result<HostProbe, HvError> {
-        let mut w = self.w();
-        w.gate(&self.host)?;
-        let loss = w.hosts[&self.host].probe_loss;
-        if loss > 0 && (w.rng.below(100) as u32) < loss {
-            return Err(HvError::Timeout(format!("{}: probe lost", self.host)));
-        }
-        let h = &w.hosts[&self.host];
-        Ok(HostProbe {
-            capacity: Capacity { cpus: h.cpus, memory_kib: h.memory_kib },
-            domains: h
-                .domains
-                .iter()
-                .map(|(n, d)| DomainObs { name: n.clone(), state: d.state, vcpus: d.vcpus, memory_kib: d.memory_kib })
-                .collect(),
-        })
-    }
-
-    fn domain_xml(&mut self, vm: &str) -> Result<String, HvError> {
-        let w = self.w();
-        w.gate(&self.host)?;
-        let d = w.hosts[&self.host].domains.get(vm).ok_or_else(|| HvError::NoDomain(vm.into()))?;
-        Ok(domain_xml_for(vm, d))
-    }
-
-    fn define(&mut self, xml: &str) -> Result<(), HvError> {
-        let mut w = self.w();
-        w.gate(&self.host)?;
-        let (name, vcpus, memory_kib) = parse_xml(xml)?;
-        let h = w.host_mut(&self.host);
-        match h.domains.get_mut(&name) {
-            Some(d) => {
-                d.vcpus = vcpus;
-                d.memory_kib = memory_kib;
-            }
-            None => {
-                h.domains.insert(
-                    name,
-                    SimDom { state: DomState::ShutOff, vcpus, memory_kib, boots_at: None, io_paused: false },
-                );
-            }
-        }
-        Ok(())
-    }
-
-    fn undefine(&mut self, vm: &str) -> Result<(), HvError> {
-        let mut w = self.w();
-        w.gate(&self.host)?;
-        let h = w.host_mut(&self.host);
-        match h.domains.get(vm) {
-            None => Err(HvError::NoDomain(vm.into())),
-            Some(d) if d.state.is_active() || d.boots_at.is_some() => {
-                Err(HvError::Failed(format!("cannot undefine {vm}: domain is running")))
-            }
-            Some(_) => {
-                h.domains.remove(vm);
-                w.record(&self.host.clone(), Some(vm), "undefine");
-                Ok(())
-            }
-        }
-    }
-
-    fn start(&mut self, vm: &str) -> Result<(), HvError> {
-        let mut w = self.w();
-        w.gate(&self.host)?;
-        let now = w.now();
-        let storage = w.hosts[&self.host].storage_paused;
-        match w.hosts[&self.host].domains.get(vm) {
-            None => return Err(HvError::NoDomain(vm.into())),
-            Some(d) if d.state.is_active() || d.boots_at.is_some() => {
-                return Err(HvError::Failed(format!("Requested operation is not valid: {vm} is already running")))
-            }
-            Some(_) => {}
-        }
-        let f = w.faults(vm);
-        if f.fail_starts > 0 {
-            f.fail_starts -= 1;
-            let left = f.fail_starts;
-            return Err(HvError::Failed(format!(
-                "internal error: qemu unexpectedly closed the monitor ({left} more failures planned)"
-            )));
-        }
-        if let Some(delay) = f.slow_start.take() {
-            let d = w.host_mut(&self.host).domains.get_mut(vm).expect("checked above");
-            d.boots_at = Some(now.plus(delay));
-            w.booting = true;
-            // Like a hang: the call does not return in time, but the start goes on.
-            return Err(HvError::Timeout(format!("start of {vm} did not return in time (still booting)")));
-        }
-        let d = w.host_mut(&self.host).domains.get_mut(vm).expect("checked above");
-        d.state = if storage { DomState::Paused } else { DomState::Running };
-        d.io_paused = storage;
-        *w.starts.entry(vm.to_string()).or_default() += 1;
-        w.check_single(vm, &self.host.clone());
-        Ok(())
-    }
-
-    fn destroy(&mut self, vm: &str) -> Result<(), HvError> {
-        let mut w = self.w();
-        w.gate(&self.host)?;
-        let host = self.host.clone();
-        let d = w.host_mut(&host).domains.get_mut(vm).ok_or_else(|| HvError::NoDomain(vm.into()))?;
-        let was_active = d.state.is_active() || d.boots_at.is_some();
-        d.state = DomState::ShutOff;
-        d.boots_at = None;
-        d.io_paused = false;
-        if was_active {
-            w.record(&host, Some(vm), "destroy");
-        }
-        Ok(())
-    }
-
-    /// The simulated guest shuts down at once when asked.
-    fn shutdown(&mut self, vm: &str) -> Result<(), HvError> {
-        let mut w = self.w();
-        w.gate(&self.host)?;
-        let host = self.host.clone();
-        let d = w.host_mut(&host).domains.get_mut(vm).ok_or_else(|| HvError::NoDomain(vm.into()))?;
-        if d.state.is_active() {
-            d.state = DomState::ShutOff;
-            d.io_paused = false;
-            w.record(&host, Some(vm), "shutdown");
-        }
-        Ok(())
-    }
-
-    fn migrate_live(&mut self, vm: &str, dest: &MigrateTo) -> Result<(), HvError> {
-        let mut w = self.w();
-        w.gate(&self.host)?;
-        let to = dest.dest_uri.trim_start_matches("sim://").to_string();
-        if w.gate(&to).is_err() {
-            return Err(HvError::Failed(format!("unable to connect to the destination {to}")));
-        }
-        let src = self.host.clone();
-        let d = match w.hosts[&src].domains.get(vm) {
-            Some(d) if d.state.is_active() => d.clone(),
-            Some(_) => return Err(HvError::Failed(format!("Requested operation is not valid: {vm} is not running"))),
-            None => return Err(HvError::NoDomain(vm.into())),
-        };
-        match w.faults(vm).migrate_fail.take() {
-            Some(MigrateFail::PausedOnSource) => {
-                if let Some(s) = w.host_mut(&src).domains.get_mut(vm) {
-                    s.state = DomState::Paused;
-                }
-                return Err(HvError::Failed(format!("migration of {vm} failed midway: domain paused on {src}")));
-            }
-            Some(MigrateFail::DefinedOnBoth) => {
-                let copy = SimDom { state: DomState::ShutOff, boots_at: None, io_paused: false, ..d };
-                w.host_mut(&to).domains.insert(vm.into(), copy);
-                return Err(HvError::Failed(format!("migration of {vm} failed: left defined on {src} and {to}")));
-            }
-            None => {}
-        }
-        w.host_mut(&src).domains.remove(vm);
-        let storage = w.hosts[&to].storage_paused;
-        let state = if storage { DomState::Paused } else { DomState::Running };
-        w.host_mut(&to).domains.insert(vm.into(), SimDom { state, io_paused: storage, boots_at: None, ..d });
-        w.check_single(vm, &to);
-        Ok(())
-    }
-}
-
-/// A host's fence agent in the sim. A hang is an immediate "no answer" error: inline fence
-/// calls have no timeout of their own, and the run must stay deterministic.
-pub struct SimFencer {
-    world: Arc<Mutex<World>>,
-    host: String,
-}
-
-impl Fencer for SimFencer {
-    fn describe(&self) -> String {
-        "sim".into()
-    }
-
-    fn status(&self) -> Result<PowerStatus, String> {
-        let w = self.world.lock().unwrap_or_else(|e| e.into_inner());
-        let h = w.hosts.get(&self.host).ok_or_else(|| format!("no host {}", self.host))?;
-        if h.fence == FenceMode::Hangs {
-            return Err("no answer from the fence device in 60 s (hung)".into());
-        }
-        Ok(if h.powered { PowerStatus::On } else { PowerStatus::Off })
-    }
-
-    fn off(&self) -> Result<(), String> {
-        let mut w = self.world.lock().unwrap_or_else(|e| e.into_inner());
-        let host = self.host.clone();
-        let h = w.hosts.get_mut(&host).ok_or_else(|| format!("no host {host}"))?;
-        match &mut h.fence {
-            FenceMode::Hangs => return Err("no answer from the fence device in 60 s (hung)".into()),
-            FenceMode::Fails(n) if *n > 0 => {
-                *n -= 1;
-                return Err("fence device refused the command (simulated failure)".into());
-            }
-            _ => {}
-        }
-        if !h.powered {
-            // Some agents fail "off" on a host that is already off (CloudStack's bug class).
-            return Err("already off".into());
-        }
-        w.record(&host, None, "fence off");
-        w.power_off(&host);
-        Ok(())
     }
 }
 
@@ -591,6 +351,7 @@ impl Fencer for SimFencer {
 mod tests {
     use super::*;
     use crate::supervisor::clock::TokioClock;
+    use crate::supervisor::seams::{Fencer, Hypervisor, PowerStatus};
 
     fn two_hosts() -> SimCluster {
         let rt = tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap();

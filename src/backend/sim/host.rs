@@ -1,0 +1,248 @@
+//! The seams over the simulated world: `SimHost` (a `Hypervisor`) and `SimFencer` (a `Fencer`),
+//! so that the supervisor drives the simulator exactly as it drives libvirt and fence agents.
+
+use super::world::*;
+use crate::core::{Capacity, DomState, DomainObs, HostProbe};
+use crate::supervisor::seams::{Fencer, HvError, Hypervisor, MigrateTo, PowerStatus};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+pub fn domain_xml_for(vm: &str, d: &SimDom) -> String {
+    format!(
+        "<domain type='kvm'><name>{vm}</name><vcpu>{}</vcpu><memory unit='KiB'>{}</memory></domain>",
+        d.vcpus, d.memory_kib
+    )
+}
+
+fn between<'a>(xml: &'a str, open: &str, close: &str) -> Option<&'a str> {
+    let a = xml.find(open)? + open.len();
+    let b = xml[a..].find(close)? + a;
+    Some(&xml[a..b])
+}
+
+fn parse_xml(xml: &str) -> Result<(String, u32, u64), HvError> {
+    let bad = || HvError::Failed("XML error: cannot parse the domain definition".into());
+    let name = between(xml, "<name>", "</name>").ok_or_else(bad)?.to_string();
+    let vcpus = between(xml, "<vcpu>", "</vcpu>").and_then(|s| s.parse().ok()).ok_or_else(bad)?;
+    let mem = between(xml, "<memory unit='KiB'>", "</memory>").and_then(|s| s.parse().ok()).ok_or_else(bad)?;
+    Ok((name, vcpus, mem))
+}
+
+/// One simulated host behind the `Hypervisor` seam.
+pub struct SimHost {
+    pub(super) world: Arc<Mutex<World>>,
+    pub(super) host: String,
+}
+
+impl SimHost {
+    fn w(&self) -> MutexGuard<'_, World> {
+        let mut w = self.world.lock().unwrap_or_else(|e| e.into_inner());
+        w.settle();
+        w
+    }
+}
+
+impl Hypervisor for SimHost {
+    fn probe(&mut self) -> Result<HostProbe, HvError> {
+        let mut w = self.w();
+        w.gate(&self.host)?;
+        let loss = w.hosts[&self.host].probe_loss;
+        if loss > 0 && (w.rng.below(100) as u32) < loss {
+            return Err(HvError::Timeout(format!("{}: probe lost", self.host)));
+        }
+        let h = &w.hosts[&self.host];
+        Ok(HostProbe {
+            capacity: Capacity { cpus: h.cpus, memory_kib: h.memory_kib },
+            domains: h
+                .domains
+                .iter()
+                .map(|(n, d)| DomainObs { name: n.clone(), state: d.state, vcpus: d.vcpus, memory_kib: d.memory_kib })
+                .collect(),
+        })
+    }
+
+    fn domain_xml(&mut self, vm: &str) -> Result<String, HvError> {
+        let w = self.w();
+        w.gate(&self.host)?;
+        let d = w.hosts[&self.host].domains.get(vm).ok_or_else(|| HvError::NoDomain(vm.into()))?;
+        Ok(domain_xml_for(vm, d))
+    }
+
+    fn define(&mut self, xml: &str) -> Result<(), HvError> {
+        let mut w = self.w();
+        w.gate(&self.host)?;
+        let (name, vcpus, memory_kib) = parse_xml(xml)?;
+        let h = w.host_mut(&self.host);
+        match h.domains.get_mut(&name) {
+            Some(d) => {
+                d.vcpus = vcpus;
+                d.memory_kib = memory_kib;
+            }
+            None => {
+                h.domains.insert(
+                    name,
+                    SimDom { state: DomState::ShutOff, vcpus, memory_kib, boots_at: None, io_paused: false },
+                );
+            }
+        }
+        Ok(())
+    }
+
+    fn undefine(&mut self, vm: &str) -> Result<(), HvError> {
+        let mut w = self.w();
+        w.gate(&self.host)?;
+        let h = w.host_mut(&self.host);
+        match h.domains.get(vm) {
+            None => Err(HvError::NoDomain(vm.into())),
+            Some(d) if d.state.is_active() || d.boots_at.is_some() => {
+                Err(HvError::Failed(format!("cannot undefine {vm}: domain is running")))
+            }
+            Some(_) => {
+                h.domains.remove(vm);
+                w.record(&self.host.clone(), Some(vm), "undefine");
+                Ok(())
+            }
+        }
+    }
+
+    fn start(&mut self, vm: &str) -> Result<(), HvError> {
+        let mut w = self.w();
+        w.gate(&self.host)?;
+        let now = w.now();
+        let storage = w.hosts[&self.host].storage_paused;
+        match w.hosts[&self.host].domains.get(vm) {
+            None => return Err(HvError::NoDomain(vm.into())),
+            Some(d) if d.state.is_active() || d.boots_at.is_some() => {
+                return Err(HvError::Failed(format!("Requested operation is not valid: {vm} is already running")))
+            }
+            Some(_) => {}
+        }
+        let f = w.faults(vm);
+        if f.fail_starts > 0 {
+            f.fail_starts -= 1;
+            let left = f.fail_starts;
+            return Err(HvError::Failed(format!(
+                "internal error: qemu unexpectedly closed the monitor ({left} more failures planned)"
+            )));
+        }
+        if let Some(delay) = f.slow_start.take() {
+            let d = w.host_mut(&self.host).domains.get_mut(vm).expect("checked above");
+            d.boots_at = Some(now.plus(delay));
+            w.booting = true;
+            // Like a hang: the call does not return in time, but the start goes on.
+            return Err(HvError::Timeout(format!("start of {vm} did not return in time (still booting)")));
+        }
+        let d = w.host_mut(&self.host).domains.get_mut(vm).expect("checked above");
+        d.state = if storage { DomState::Paused } else { DomState::Running };
+        d.io_paused = storage;
+        *w.starts.entry(vm.to_string()).or_default() += 1;
+        w.check_single(vm, &self.host.clone());
+        Ok(())
+    }
+
+    fn destroy(&mut self, vm: &str) -> Result<(), HvError> {
+        let mut w = self.w();
+        w.gate(&self.host)?;
+        let host = self.host.clone();
+        let d = w.host_mut(&host).domains.get_mut(vm).ok_or_else(|| HvError::NoDomain(vm.into()))?;
+        let was_active = d.state.is_active() || d.boots_at.is_some();
+        d.state = DomState::ShutOff;
+        d.boots_at = None;
+        d.io_paused = false;
+        if was_active {
+            w.record(&host, Some(vm), "destroy");
+        }
+        Ok(())
+    }
+
+    /// The simulated guest shuts down at once when asked.
+    fn shutdown(&mut self, vm: &str) -> Result<(), HvError> {
+        let mut w = self.w();
+        w.gate(&self.host)?;
+        let host = self.host.clone();
+        let d = w.host_mut(&host).domains.get_mut(vm).ok_or_else(|| HvError::NoDomain(vm.into()))?;
+        if d.state.is_active() {
+            d.state = DomState::ShutOff;
+            d.io_paused = false;
+            w.record(&host, Some(vm), "shutdown");
+        }
+        Ok(())
+    }
+
+    fn migrate_live(&mut self, vm: &str, dest: &MigrateTo) -> Result<(), HvError> {
+        let mut w = self.w();
+        w.gate(&self.host)?;
+        let to = dest.dest_uri.trim_start_matches("sim://").to_string();
+        if w.gate(&to).is_err() {
+            return Err(HvError::Failed(format!("unable to connect to the destination {to}")));
+        }
+        let src = self.host.clone();
+        let d = match w.hosts[&src].domains.get(vm) {
+            Some(d) if d.state.is_active() => d.clone(),
+            Some(_) => return Err(HvError::Failed(format!("Requested operation is not valid: {vm} is not running"))),
+            None => return Err(HvError::NoDomain(vm.into())),
+        };
+        match w.faults(vm).migrate_fail.take() {
+            Some(MigrateFail::PausedOnSource) => {
+                if let Some(s) = w.host_mut(&src).domains.get_mut(vm) {
+                    s.state = DomState::Paused;
+                }
+                return Err(HvError::Failed(format!("migration of {vm} failed midway: domain paused on {src}")));
+            }
+            Some(MigrateFail::DefinedOnBoth) => {
+                let copy = SimDom { state: DomState::ShutOff, boots_at: None, io_paused: false, ..d };
+                w.host_mut(&to).domains.insert(vm.into(), copy);
+                return Err(HvError::Failed(format!("migration of {vm} failed: left defined on {src} and {to}")));
+            }
+            None => {}
+        }
+        w.host_mut(&src).domains.remove(vm);
+        let storage = w.hosts[&to].storage_paused;
+        let state = if storage { DomState::Paused } else { DomState::Running };
+        w.host_mut(&to).domains.insert(vm.into(), SimDom { state, io_paused: storage, boots_at: None, ..d });
+        w.check_single(vm, &to);
+        Ok(())
+    }
+}
+
+/// A host's fence agent in the sim. A hang is an immediate "no answer" error: inline fence
+/// calls have no timeout of their own, and the run must stay deterministic.
+pub struct SimFencer {
+    pub(super) world: Arc<Mutex<World>>,
+    pub(super) host: String,
+}
+
+impl Fencer for SimFencer {
+    fn describe(&self) -> String {
+        "sim".into()
+    }
+
+    fn status(&self) -> Result<PowerStatus, String> {
+        let w = self.world.lock().unwrap_or_else(|e| e.into_inner());
+        let h = w.hosts.get(&self.host).ok_or_else(|| format!("no host {}", self.host))?;
+        if h.fence == FenceMode::Hangs {
+            return Err("no answer from the fence device in 60 s (hung)".into());
+        }
+        Ok(if h.powered { PowerStatus::On } else { PowerStatus::Off })
+    }
+
+    fn off(&self) -> Result<(), String> {
+        let mut w = self.world.lock().unwrap_or_else(|e| e.into_inner());
+        let host = self.host.clone();
+        let h = w.hosts.get_mut(&host).ok_or_else(|| format!("no host {host}"))?;
+        match &mut h.fence {
+            FenceMode::Hangs => return Err("no answer from the fence device in 60 s (hung)".into()),
+            FenceMode::Fails(n) if *n > 0 => {
+                *n -= 1;
+                return Err("fence device refused the command (simulated failure)".into());
+            }
+            _ => {}
+        }
+        if !h.powered {
+            // Some agents fail "off" on a host that is already off (CloudStack's bug class).
+            return Err("already off".into());
+        }
+        w.record(&host, None, "fence off");
+        w.power_off(&host);
+        Ok(())
+    }
+}

@@ -498,11 +498,9 @@ fn restarts_and_relocations_are_forgotten_one_by_one_after_the_window() {
     assert_eq!(counts(&c), (0, 0));
 }
 
-// ---- 9. a fenced host comes back ----
-
-#[test]
-fn a_fenced_host_rejoins_only_after_its_stale_copies_are_cleaned() {
-    // Each VM needs 5000 MiB: hv2 and hv3 take one each, web3 must wait.
+/// hv1 carried three VMs of 5000 MiB and was powered off: hv2 and hv3 took one each, web3
+/// waits for room (Pending).
+fn hv1_fenced_with_one_vm_waiting() -> MiniCluster {
     let mut c = Builder::new()
         .host("hv1", 8, 16384)
         .host("hv2", 8, 8192)
@@ -513,6 +511,15 @@ fn a_fenced_host_rejoins_only_after_its_stale_copies_are_cleaned() {
         .boot();
     c.power_off("hv1");
     c.run(5);
+    c
+}
+
+// ---- 9. a fenced host comes back ----
+
+#[test]
+fn a_fenced_host_rejoins_only_after_its_stale_copies_are_cleaned() {
+    // Each VM needs 5000 MiB: hv2 and hv3 take one each, web3 must wait.
+    let mut c = hv1_fenced_with_one_vm_waiting();
     assert_eq!(c.host_state("hv1"), H::Fenced);
     assert_eq!(c.vm_host("web1").as_deref(), Some("hv2"));
     assert_eq!(c.vm_host("web2").as_deref(), Some("hv3"));
@@ -782,16 +789,7 @@ fn the_same_scripted_run_gives_the_same_events() {
 /// on another host while the fenced host, back and rejoining, already ran it again.
 #[test]
 fn a_waiting_vm_found_running_on_its_returning_host_is_followed_not_started_twice() {
-    let mut c = Builder::new()
-        .host("hv1", 8, 16384)
-        .host("hv2", 8, 8192)
-        .host("hv3", 8, 8192)
-        .vm("web1", "hv1", 2, 5000)
-        .vm("web2", "hv1", 2, 5000)
-        .vm("web3", "hv1", 2, 5000)
-        .boot();
-    c.power_off("hv1");
-    c.run(5);
+    let mut c = hv1_fenced_with_one_vm_waiting();
     assert_eq!(c.vm_state("web3"), V::Pending);
     c.power_on("hv1");
     c.set_domain("hv1", "web3", DomState::Running); // autostart

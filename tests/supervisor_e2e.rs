@@ -93,27 +93,23 @@ impl Harness {
         self.events.lock().unwrap().iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n")
     }
 
-    /// The transitions of one VM, in order.
+    /// What `pick` takes from each event, in order (transitions of one VM or host).
+    fn path<T>(&self, pick: impl Fn(&Event) -> Option<T>) -> Vec<T> {
+        self.events.lock().unwrap().iter().filter_map(pick).collect()
+    }
+
     fn vm_path(&self, vm: &str) -> Vec<VmState> {
-        let evs = self.events.lock().unwrap();
-        evs.iter()
-            .filter(|e| matches!(&e.subject, threerc::core::Subject::Vm(v) if v == vm))
-            .filter_map(|e| match e.kind {
-                EventKind::VmTransition { to, .. } => Some(to),
-                _ => None,
-            })
-            .collect()
+        self.path(|e| match (&e.subject, &e.kind) {
+            (threerc::core::Subject::Vm(v), EventKind::VmTransition { to, .. }) if v == vm => Some(*to),
+            _ => None,
+        })
     }
 
     fn host_path(&self, host: &str) -> Vec<HostState> {
-        let evs = self.events.lock().unwrap();
-        evs.iter()
-            .filter(|e| matches!(&e.subject, threerc::core::Subject::Host(h) if h == host))
-            .filter_map(|e| match e.kind {
-                EventKind::HostTransition { to, .. } => Some(to),
-                _ => None,
-            })
-            .collect()
+        self.path(|e| match (&e.subject, &e.kind) {
+            (threerc::core::Subject::Host(h), EventKind::HostTransition { to, .. }) if h == host => Some(*to),
+            _ => None,
+        })
     }
 
     /// Hosts each VM really runs on (ground truth).

@@ -65,7 +65,11 @@ pub fn assemble(
         Some(dir) => {
             let (j, recovered, failures) = Journal::open(&dir.join("journal.db"))?;
             let j = Arc::new(j);
-            (Inventory::journaled(j.clone(), &recovered.inventory), Some((j, failures)), Some(recovered))
+            (
+                Inventory::journaled(j.clone(), &recovered.inventory).with_ladders(&recovered.ladder),
+                Some((j, failures)),
+                Some(recovered),
+            )
         }
         None => (Inventory::in_memory(), None, None),
     };

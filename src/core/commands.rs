@@ -73,6 +73,7 @@ impl Engine {
                 let v = self.vm_mut(vm);
                 v.restarts.clear();
                 v.relocations.clear();
+                self.ladder_dirty.insert(vm.to_string());
                 let (to, why) = if running {
                     (VmState::Healthy, format!("armed by {origin}: running"))
                 } else {
@@ -218,6 +219,7 @@ impl Engine {
                 ))
             }
         };
+        self.ladder_dirty.insert(vm.to_string());
         let v = self.vm_mut(vm);
         v.restarts.clear();
         v.relocations.clear();

@@ -49,6 +49,8 @@ pub struct Engine {
     pub(super) alarms: Vec<AlarmRec>,
     pub(super) next_alarm: u64,
     pub(super) now: Time,
+    /// VMs whose restart or relocation window changed since `take_ladder_changes`.
+    pub(super) ladder_dirty: std::collections::BTreeSet<String>,
 }
 
 /// Where each domain was seen this cycle, by name: every answering host that has it defined.
@@ -75,6 +77,7 @@ impl Engine {
             alarms: Vec::new(),
             next_alarm: 1,
             now,
+            ladder_dirty: Default::default(),
         }
     }
 
@@ -118,6 +121,29 @@ impl Engine {
                 }
             }
         }
+    }
+
+    /// Carry a VM's restart and relocation windows over from an earlier run: the times, on this
+    /// engine's clock, at which each entry leaves its window (the supervisor converts them
+    /// from the wall-clock times it kept). Without this the ladder would start afresh after
+    /// every restart of 3RC, and a VM crashing in a loop would be restarted in place forever.
+    pub fn restore_ladder(&mut self, vm: &str, restarts: Vec<Time>, relocations: Vec<Time>) {
+        if let Some(v) = self.vms.get_mut(vm) {
+            v.restarts = super::window::SlidingWindow::from_expiries(restarts);
+            v.relocations = super::window::SlidingWindow::from_expiries(relocations);
+        }
+    }
+
+    /// The VMs whose restart or relocation window changed since the last call, with when each
+    /// entry leaves its window (restarts, relocations), for the supervisor to keep.
+    pub fn take_ladder_changes(&mut self) -> Vec<(String, Vec<Time>, Vec<Time>)> {
+        std::mem::take(&mut self.ladder_dirty)
+            .into_iter()
+            .filter_map(|vm| {
+                let v = self.vms.get(&vm)?;
+                Some((vm, v.restarts.expiries(), v.relocations.expiries()))
+            })
+            .collect()
     }
 
     /// The storage pools a host reaches (read every few cycles by the supervisor).

@@ -32,6 +32,7 @@ impl Engine {
                 let host = home.unwrap_or_default();
                 let w = self.vms[name].spec.policy.restart_window;
                 self.vm_mut(name).restarts.record(now, w);
+                self.ladder_dirty.insert(name.to_string());
                 self.start_action(
                     name,
                     VmState::Restarting,
@@ -63,6 +64,7 @@ impl Engine {
             if let Some(to) = trace.chosen.clone() {
                 let w = self.vms[name].spec.policy.restart_window;
                 self.vm_mut(name).relocations.record(now, w);
+                self.ladder_dirty.insert(name.to_string());
                 let from = home.filter(|h| self.hosts.get(h).is_some_and(|r| r.answered));
                 let reason = format!("{why}; {r} to {to} ({})", trace.summary());
                 self.start_move(

@@ -134,11 +134,11 @@ impl VmRec {
     }
 
     pub fn restarts_in_window(&self, now: Time) -> u32 {
-        self.restarts.count(now, self.spec.policy.restart_window)
+        self.restarts.count(now)
     }
 
     pub fn relocations_in_window(&self, now: Time) -> u32 {
-        self.relocations.count(now, self.spec.policy.restart_window)
+        self.relocations.count(now)
     }
 
     /// Apply one probe. States owned by an action under way, or by an operator, ignore probes.

@@ -22,12 +22,23 @@ pub struct InventoryRow {
     pub xml: String,
 }
 
+/// A VM's ladder windows: when each restart and each relocation leaves its window, in
+/// wall-clock milliseconds since the Unix epoch.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LadderRow {
+    pub vm: String,
+    pub restarts: Vec<u64>,
+    pub relocations: Vec<u64>,
+}
+
 /// What a previous run left behind.
 #[derive(Clone, Debug, Default)]
 pub struct Recovered {
     /// This run's number (1 for a fresh journal).
     pub run: i64,
     pub inventory: Vec<InventoryRow>,
+    /// The ladder's windows of each VM that had restarts or relocations.
+    pub ladder: Vec<LadderRow>,
     /// Actions decided by an earlier run that never got an outcome, as text.
     pub interrupted: Vec<String>,
 }
@@ -37,6 +48,7 @@ enum Msg {
     Intent(Action, f64, oneshot::Sender<Result<(), String>>),
     Outcome(ActionId, Outcome, f64),
     Inventory(InventoryRow, f64),
+    Ladder(LadderRow, f64),
 }
 
 pub struct Journal {
@@ -62,6 +74,8 @@ CREATE TABLE IF NOT EXISTS actions (
     PRIMARY KEY (run, id));
 CREATE TABLE IF NOT EXISTS inventory (
     vm TEXT PRIMARY KEY, host TEXT NOT NULL, xml TEXT NOT NULL, updated REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS ladder (
+    vm TEXT PRIMARY KEY, restarts TEXT NOT NULL, relocations TEXT NOT NULL, updated REAL NOT NULL);
 ";
 
 impl Journal {
@@ -91,6 +105,13 @@ impl Journal {
             let mut q = conn.prepare("SELECT vm, host, xml FROM inventory ORDER BY vm")?;
             rec.inventory = q
                 .query_map([], |r| Ok(InventoryRow { vm: r.get(0)?, host: r.get(1)?, xml: r.get(2)? }))?
+                .collect::<Result<_, _>>()?;
+            let mut q = conn.prepare("SELECT vm, restarts, relocations FROM ladder ORDER BY vm")?;
+            let times = |s: String| serde_json::from_str::<Vec<u64>>(&s).unwrap_or_default();
+            rec.ladder = q
+                .query_map([], |r| {
+                    Ok(LadderRow { vm: r.get(0)?, restarts: times(r.get(1)?), relocations: times(r.get(2)?) })
+                })?
                 .collect::<Result<_, _>>()?;
             let mut q = conn.prepare("SELECT text, decided_by FROM actions WHERE outcome IS NULL ORDER BY run, id")?;
             rec.interrupted = q
@@ -133,6 +154,11 @@ impl Journal {
 
     pub fn inventory(&self, row: InventoryRow) {
         self.send(Msg::Inventory(row, wall()));
+    }
+
+    /// Keep a VM's ladder windows (replacing what was kept before).
+    pub fn ladder(&self, row: LadderRow) {
+        self.send(Msg::Ladder(row, wall()));
     }
 
     fn send(&self, m: Msg) {
@@ -188,6 +214,13 @@ fn write(conn: &Connection, run: i64, m: &Msg) -> rusqlite::Result<()> {
             conn.execute(
                 "INSERT OR REPLACE INTO inventory (vm, host, xml, updated) VALUES (?1, ?2, ?3, ?4)",
                 params![r.vm, r.host, r.xml, w],
+            )?;
+        }
+        Msg::Ladder(r, w) => {
+            let json = |v: &Vec<u64>| serde_json::to_string(v).unwrap_or_else(|_| "[]".into());
+            conn.execute(
+                "INSERT OR REPLACE INTO ladder (vm, restarts, relocations, updated) VALUES (?1, ?2, ?3, ?4)",
+                params![r.vm, json(&r.restarts), json(&r.relocations), w],
             )?;
         }
     }

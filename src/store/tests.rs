@@ -40,6 +40,28 @@ async fn what_was_written_survives_and_unfinished_actions_are_reported() {
 }
 
 #[tokio::test]
+async fn ladder_windows_survive_a_restart_and_the_last_one_kept_wins() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal.db");
+    {
+        let (j, rec, _fail) = Journal::open(&path).unwrap();
+        assert!(rec.ladder.is_empty());
+        j.ladder(LadderRow { vm: "web1".into(), restarts: vec![1_000], relocations: vec![] });
+        j.ladder(LadderRow { vm: "web1".into(), restarts: vec![1_000, 2_000], relocations: vec![3_000] });
+        j.ladder(LadderRow { vm: "db1".into(), restarts: vec![], relocations: vec![] });
+        j.intent(&action(1)).await.unwrap(); // everything queued before it is on disk too
+    }
+    let (_j, rec, _fail) = Journal::open(&path).unwrap();
+    assert_eq!(
+        rec.ladder,
+        vec![
+            LadderRow { vm: "db1".into(), restarts: vec![], relocations: vec![] },
+            LadderRow { vm: "web1".into(), restarts: vec![1_000, 2_000], relocations: vec![3_000] },
+        ]
+    );
+}
+
+#[tokio::test]
 async fn a_full_journal_is_reported_and_nothing_panics() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("journal.db");

@@ -2,7 +2,7 @@
 //! host cannot be asked for its VMs' definitions, so 3RC keeps them to define the VMs
 //! elsewhere. With a journal the inventory is written there and read back after a restart.
 
-use crate::store::{InventoryRow, Journal};
+use crate::store::{InventoryRow, Journal, LadderRow};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
@@ -15,6 +15,8 @@ pub struct Entry {
 #[derive(Default)]
 pub struct Inventory {
     entries: Mutex<BTreeMap<String, Entry>>,
+    /// Each VM's ladder windows (wall-clock expiry times), so the ladder outlives a restart.
+    ladders: Mutex<BTreeMap<String, LadderRow>>,
     journal: Option<Arc<Journal>>,
 }
 
@@ -27,7 +29,27 @@ impl Inventory {
     /// An inventory written to the journal, starting from what the journal recovered.
     pub fn journaled(journal: Arc<Journal>, rows: &[InventoryRow]) -> Inventory {
         let entries = rows.iter().map(|r| (r.vm.clone(), Entry { host: r.host.clone(), xml: r.xml.clone() })).collect();
-        Inventory { entries: Mutex::new(entries), journal: Some(journal) }
+        Inventory { entries: Mutex::new(entries), ladders: Mutex::default(), journal: Some(journal) }
+    }
+
+    /// Start from the ladder windows an earlier run kept.
+    pub fn with_ladders(self, rows: &[LadderRow]) -> Inventory {
+        *self.ladders.lock().unwrap_or_else(|e| e.into_inner()) =
+            rows.iter().map(|r| (r.vm.clone(), r.clone())).collect();
+        self
+    }
+
+    /// Keep a VM's ladder windows (queued to the journal).
+    pub fn set_ladder(&self, row: LadderRow) {
+        if let Some(j) = &self.journal {
+            j.ladder(row.clone());
+        }
+        self.ladders.lock().unwrap_or_else(|e| e.into_inner()).insert(row.vm.clone(), row);
+    }
+
+    /// Every VM's kept ladder windows.
+    pub fn ladders(&self) -> Vec<LadderRow> {
+        self.ladders.lock().unwrap_or_else(|e| e.into_inner()).values().cloned().collect()
     }
 
     pub fn get(&self, vm: &str) -> Option<Entry> {

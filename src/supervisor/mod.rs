@@ -50,6 +50,11 @@ impl Default for Settings {
 /// Cycles between two reads of each host's storage pools.
 pub const STORAGE_EVERY: u64 = 30;
 
+/// Between two cycles, a host whose probe failed is probed again every this fraction of an
+/// interval (70 ms at the default 1 s: 13 tries per round). Not a round fraction of a second,
+/// so that, in the simulator, no try falls on the instant of a fault or a cycle.
+pub const REPROBE_GAP: f64 = 0.07;
+
 /// Facts read off the hosts outside the probe, on their way into the engine.
 enum Fact {
     Disks { vm: String, disks: Vec<String> },
@@ -161,6 +166,15 @@ impl Supervisor {
             engine.restore(&vm, &entry.host, vcpus, mem);
             engine.set_disks(&vm, inventory::disks_from_xml(&entry.xml));
         }
+        // The ladder's windows as an earlier run left them: each entry keeps the rest of its
+        // life (wall-clock expiry -> this clock), so a 3RC restart does not reset the ladder.
+        let (now, wall) = (clock.now(), clock.wall_ms());
+        let here = |ts: &[u64]| -> Vec<crate::core::Time> {
+            ts.iter().filter(|t| **t > wall).map(|t| now.plus(Duration::from_millis(t - wall))).collect()
+        };
+        for row in ctx.inventory.ladders() {
+            engine.restore_ladder(&row.vm, here(&row.restarts), here(&row.relocations));
+        }
         let snap_tx = Arc::new(watch::Sender::new(Arc::new(engine.snapshot())));
         let (events, _) = broadcast::channel(4096);
         let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
@@ -234,6 +248,7 @@ impl Supervisor {
     /// judged this cycle; the probe itself gives up after `probe_timeout`, and that failure is
     /// what the host's state machine counts. So one hung host never stalls the loop.
     pub async fn cycle(&mut self) {
+        let started = tokio::time::Instant::now();
         let timeout = self.settings.probe_timeout;
         for h in self.ctx.hosts.values() {
             if !self.probes.contains_key(&h.name) {
@@ -260,12 +275,37 @@ impl Supervisor {
         let now = self.clock.now();
         let out = self.engine.observe(now, &observations);
         self.cycles += 1;
+        self.reprobe_failed(started, &observations);
         self.apply(out);
         self.read_inventory();
         if (self.cycles - 1).is_multiple_of(STORAGE_EVERY) {
             self.read_storage();
         }
         self.publish();
+    }
+
+    /// Hosts whose probe just failed, and `Suspect` hosts, are probed again and again until
+    /// the next cycle (`HostHandle::probe_until`, every `REPROBE_GAP` of an interval, stopping
+    /// at the first answer): the next cycle counts the round as failed only if none of those
+    /// probes answered. Lost probes (a loss rate, a one-off timeout) then do not add up to
+    /// `fail_threshold` failed rounds, and a Suspect host that answers again is Online after
+    /// `ok_threshold` rounds; a host that is really gone fails every try and is declared Down
+    /// at the same cycle as without them. The answer a round uses may be up to an interval old:
+    /// acceptable for a host already under suspicion, whose VMs are not moved meanwhile.
+    fn reprobe_failed(&mut self, started: tokio::time::Instant, observations: &[HostObservation]) {
+        let gap = self.settings.interval.mul_f64(REPROBE_GAP);
+        let stop_at = started + self.settings.interval - gap / 2;
+        let timeout = self.settings.probe_timeout;
+        let failing = |o: &&HostObservation| {
+            o.result.is_err() || self.engine.host_state(&o.host) == Some(crate::core::HostState::Suspect)
+        };
+        for obs in observations.iter().filter(failing) {
+            let Some(h) = self.ctx.hosts.get(&obs.host) else { continue };
+            let h = h.clone();
+            let task =
+                tokio::spawn(async move { h.probe_until(stop_at, gap, timeout).await.map_err(|e| e.to_string()) });
+            self.probes.insert(obs.host.clone(), task);
+        }
     }
 
     fn fact(&mut self, fact: Fact) {
@@ -324,6 +364,7 @@ impl Supervisor {
 
     /// Journal and log the events, then start the actions (journaled first, by their event).
     fn apply(&mut self, out: Output) {
+        self.keep_ladders();
         for ev in &out.events {
             log_event(ev);
             if let Some(j) = &self.journal {
@@ -333,6 +374,23 @@ impl Supervisor {
         }
         for action in out.actions {
             self.spawn_action(action);
+        }
+    }
+
+    /// Keep the ladder windows that changed (wall-clock expiry times) in the inventory, queued
+    /// before the actions that made them change are journaled.
+    fn keep_ladders(&mut self) {
+        let changes = self.engine.take_ladder_changes();
+        if changes.is_empty() {
+            return;
+        }
+        let (now, wall) = (self.clock.now(), self.clock.wall_ms());
+        let walls = |ts: Vec<crate::core::Time>| -> Vec<u64> {
+            ts.into_iter().filter(|t| *t > now).map(|t| wall + t.since(now).as_millis() as u64).collect()
+        };
+        for (vm, restarts, relocations) in changes {
+            let row = crate::store::LadderRow { vm, restarts: walls(restarts), relocations: walls(relocations) };
+            self.ctx.inventory.set_ladder(row);
         }
     }
 

@@ -113,6 +113,29 @@ impl HostHandle {
         }
     }
 
+    /// Probe a host whose last probe failed, again and again until one answers or `stop_at`
+    /// comes: every `gap`, each try with at most `timeout`, none running past `stop_at`. The
+    /// supervisor runs this between two cycles, so a host is counted as failing a round only
+    /// when every probe of that round failed: a few lost probes never add up to a failover,
+    /// and a dead host is declared dead no later than before.
+    pub async fn probe_until(
+        &self,
+        stop_at: tokio::time::Instant,
+        gap: Duration,
+        timeout: Duration,
+    ) -> Result<crate::core::HostProbe, HvError> {
+        loop {
+            let left = stop_at.saturating_duration_since(tokio::time::Instant::now());
+            let result = self.probe(timeout.min(left)).await;
+            let next = tokio::time::Instant::now() + gap;
+            // A try needs at least half a gap before `stop_at`.
+            if result.is_ok() || next + gap / 2 > stop_at {
+                return result;
+            }
+            tokio::time::sleep_until(next).await;
+        }
+    }
+
     /// Probe the host, unless the previous probe has not come back yet.
     pub async fn probe(&self, timeout: Duration) -> Result<crate::core::HostProbe, HvError> {
         if self.probing.swap(true, Ordering::SeqCst) {

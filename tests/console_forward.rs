@@ -127,6 +127,23 @@ async fn confirmed_commands_are_journaled_with_who_and_how_and_verdicts_come_bac
     // `r` then Esc: nothing is sent.
     assert!(console.press("r<esc>").unwrap().is_empty());
 
+    // What if hv1 failed? Asked in command mode, simulated from the supervisor's last probes on
+    // a copy of the cluster: db1 (on hv1) would go elsewhere; nothing really moves.
+    let sent = console.press(":what-if host hv1 down<enter>").unwrap();
+    assert_eq!(sent, vec![UiRequest::WhatIf { question: "host hv1 down".into() }]);
+    for req in sent {
+        forward(req, &handle, "console:alice", None, &tx);
+    }
+    let answer = tokio::time::timeout(Duration::from_secs(120), rx.recv()).await.expect("a what-if in time").unwrap();
+    let UiFeedback::WhatIf { question, answer: Ok(report) } = answer else { panic!("{answer:?}") };
+    assert_eq!(question, "host hv1 down");
+    let db1 = report.lines().find(|l| l.trim_start().starts_with("db1 ")).unwrap_or_else(|| panic!("{report}"));
+    let cols: Vec<&str> = db1.split_whitespace().collect();
+    assert_eq!(cols[1], "hv1", "{report}");
+    assert!(["hv2", "hv3", "hv4"].contains(&cols[2]), "db1 would go to another host: {report}");
+    assert!(report.contains("host hv1 Online -> Suspect"), "{report}");
+    assert_eq!(snapshots.borrow().vm("db1").and_then(|v| v.host.clone()).as_deref(), Some("hv1"), "nothing moved");
+
     let _ = stop_tx.send(());
     let _ = running.await;
 }

@@ -71,6 +71,16 @@ pub fn forward(
             let xml = handle.domain_xml(&vm);
             let _ = feedback.send(UiFeedback::DomainXml { vm, xml });
         }
+        UiRequest::WhatIf { question } => {
+            let (h, fb) = (handle.clone(), feedback.clone());
+            tokio::spawn(async move {
+                let answer = super::simulate::what_if_live(&h, question.clone()).await;
+                if let Err(e) = &answer {
+                    warn!(target: "3rc::console", "what if {question}: {e}");
+                }
+                let _ = fb.send(UiFeedback::WhatIf { question, answer });
+            });
+        }
         UiRequest::ToggleFaultInjector => {
             if let Some((flag, tx)) = injector {
                 let on = !flag.load(Ordering::Relaxed);

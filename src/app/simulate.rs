@@ -1,12 +1,13 @@
 //! `3rc simulate`: run a scenario folder on the simulator and print its log, or answer a
 //! what-if question about a configured cluster ("host hv2 down": where would every VM go, and
 //! why). Both run the real supervisor on the simulated cluster (`backend::sim`); the what-if
-//! starts from the real cluster as one read-only probe of every host sees it.
+//! starts from the real cluster as one read-only probe of every host sees it, or, asked from the
+//! console (`w` on a host, `:what-if ...`), as the running supervisor last saw it.
 
 use crate::backend::sim::scenario::{parse_one, ClusterDef, HostDef, HostPolicyDef, PolicyDef, SimCmd, VmDef};
 use crate::backend::sim::{self, Case};
 use crate::config::Config;
-use crate::core::{HostObservation, VmState};
+use crate::core::{ClusterSpec, HostObservation, VmState};
 use crate::supervisor::seams::Connector;
 use anyhow::{bail, Context};
 use std::collections::BTreeMap;
@@ -72,18 +73,63 @@ pub async fn case_from_config(cfg: &Config, connector: Arc<Connector>) -> anyhow
         let result = h.probe(timeout).await.map_err(|e| e.to_string());
         observations.push(HostObservation { host: h.name.clone(), result });
     }
-    Ok(case_from_observations(cfg, &observations))
+    Ok(case_from_observations(&cfg.cluster, &observations))
 }
 
-/// The sim case for a config and one probe of each host; also notes for the reader.
-pub fn case_from_observations(cfg: &Config, obs: &[HostObservation]) -> (Case, Vec<String>) {
+/// The what-if asked from the console: simulated from the running supervisor's last probes
+/// (not a fresh look at the hosts), on a thread of its own; the report, or why there is none.
+pub async fn what_if_live(handle: &crate::supervisor::SupervisorHandle, question: String) -> Result<String, String> {
+    let (spec, observations) = handle.last_probes();
+    let view = handle.snapshots().borrow().clone();
+    let answer = tokio::task::spawn_blocking(move || {
+        let (mut case, mut notes) = case_from_observations(&spec, &observations);
+        notes.insert(0, "simulated from the supervisor's last probe of each host".into());
+        // What people decided stays decided in the copy: stopped VMs, disarmed VMs or cluster,
+        // hosts in maintenance (told to the copy's supervisor at 1 s, before it acts).
+        for (cmd, note) in decisions(&view) {
+            notes.push(note);
+            case.commands.push((1, SimCmd::Op(cmd)));
+        }
+        what_if(case, &question, &notes)
+    })
+    .await;
+    match answer {
+        Ok(Ok(text)) => Ok(text),
+        Ok(Err(e)) => Err(format!("{e:#}")),
+        Err(e) => Err(format!("the what-if stopped: {e}")),
+    }
+}
+
+/// The operators' standing decisions in a live view, as the commands that make them again.
+fn decisions(view: &crate::core::ClusterView) -> Vec<(crate::core::Command, String)> {
+    use crate::core::{Command, HostState};
+    let mut out = Vec::new();
+    if !view.armed {
+        out.push((Command::Disarm { vm: None }, "HA is disarmed cluster-wide".to_string()));
+    }
+    for h in view.hosts.iter().filter(|h| h.state == HostState::Maintenance) {
+        out.push((Command::Maintenance { host: h.name.clone(), on: true }, format!("{} is in maintenance", h.name)));
+    }
+    for v in &view.vms {
+        let vm = v.name.clone();
+        match v.state {
+            VmState::Stopped => out.push((Command::Stop { vm }, format!("{} was stopped by an operator", v.name))),
+            VmState::Unmanaged => out.push((Command::Disarm { vm: Some(vm) }, format!("{} is disarmed", v.name))),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The sim case for a cluster and one probe of each host; also notes for the reader.
+pub fn case_from_observations(cluster: &ClusterSpec, obs: &[HostObservation]) -> (Case, Vec<String>) {
     let mut notes = Vec::new();
     let mut hosts = Vec::new();
     let mut commands = Vec::new();
     let mut seen: BTreeMap<String, (String, bool, u32, u64)> = BTreeMap::new();
     let mut unprotected = Vec::new();
-    let protected: std::collections::BTreeSet<&str> = cfg.cluster.vms.iter().map(|v| v.name.as_str()).collect();
-    for spec in &cfg.cluster.hosts {
+    let protected: std::collections::BTreeSet<&str> = cluster.vms.iter().map(|v| v.name.as_str()).collect();
+    for spec in &cluster.hosts {
         let probe = obs.iter().find(|o| o.host == spec.name).and_then(|o| o.result.as_ref().ok());
         let (cpus, mem) = probe.map(|p| (p.capacity.cpus, p.capacity.memory_kib / 1024)).unwrap_or((0, 0));
         hosts.push(HostDef { name: spec.name.clone(), cpus, memory_mib: mem, fence: spec.fence_agent.is_some() });
@@ -106,7 +152,7 @@ pub fn case_from_observations(cfg: &Config, obs: &[HostObservation]) -> (Case, V
         }
     }
     let mut vms = Vec::new();
-    for v in &cfg.cluster.vms {
+    for v in &cluster.vms {
         match seen.get(&v.name) {
             Some(def) => vms.push(vm_def(&v.name, def)),
             None => {
@@ -119,7 +165,7 @@ pub fn case_from_observations(cfg: &Config, obs: &[HostObservation]) -> (Case, V
             }
         }
     }
-    let cluster = ClusterDef {
+    let def = ClusterDef {
         seed: 0,
         duration: None,
         policy: PolicyDef::default(),
@@ -130,7 +176,7 @@ pub fn case_from_observations(cfg: &Config, obs: &[HostObservation]) -> (Case, V
         vms,
         unprotected,
     };
-    (Case { cluster, commands, spec: Some(cfg.cluster.clone()) }, notes)
+    (Case { cluster: def, commands, spec: Some(cluster.clone()) }, notes)
 }
 
 fn vm_def(name: &str, (host, running, vcpus, mem): &(String, bool, u32, u64)) -> VmDef {

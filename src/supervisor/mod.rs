@@ -72,6 +72,9 @@ pub struct CommandRequest {
 #[derive(Clone)]
 pub struct SupervisorHandle {
     inventory: Arc<inventory::Inventory>,
+    spec: Arc<ClusterSpec>,
+    /// Each host's last probe result, as the engine last judged it.
+    seen: Arc<Mutex<BTreeMap<String, HostObservation>>>,
     commands: mpsc::UnboundedSender<CommandRequest>,
     snapshots: Arc<watch::Sender<Arc<ClusterView>>>,
     events: broadcast::Sender<Event>,
@@ -116,6 +119,13 @@ impl SupervisorHandle {
     pub fn domain_xml(&self, vm: &str) -> Option<String> {
         self.inventory.get(vm).map(|e| e.xml)
     }
+
+    /// The cluster as configured and each host's last probe (what the console's what-if
+    /// simulates from, without asking the hosts again).
+    pub fn last_probes(&self) -> (ClusterSpec, Vec<HostObservation>) {
+        let seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        ((*self.spec).clone(), seen.values().cloned().collect())
+    }
 }
 
 pub struct Supervisor {
@@ -142,6 +152,8 @@ pub struct Supervisor {
     no_storage: Arc<Mutex<HashSet<String>>>,
     /// Probes under way, by host: at most one per host.
     probes: BTreeMap<String, tokio::task::JoinHandle<Result<crate::core::HostProbe, String>>>,
+    /// Each host's last probe result (shared with the handles).
+    seen: Arc<Mutex<BTreeMap<String, HostObservation>>>,
     cycles: u64,
 }
 
@@ -157,6 +169,7 @@ impl Supervisor {
             Some((j, f)) => (Some(j), Some(f)),
             None => (None, None),
         };
+        let shared_spec = Arc::new(spec.clone());
         let mut engine = Engine::new(spec, clock.now());
         // VMs known from an earlier run (the journal's inventory, or a restarted simulator's):
         // their last host, size and disks, so that one whose host does not answer at start-up
@@ -181,8 +194,11 @@ impl Supervisor {
         let (done_tx, done_rx) = mpsc::unbounded_channel();
         let (facts_tx, facts_rx) = mpsc::unbounded_channel();
         let (progress_tx, progress_rx) = mpsc::unbounded_channel();
+        let seen = Arc::new(Mutex::new(BTreeMap::new()));
         let handle = SupervisorHandle {
             inventory: ctx.inventory.clone(),
+            spec: shared_spec,
+            seen: seen.clone(),
             commands: cmd_tx,
             snapshots: snap_tx.clone(),
             events: events.clone(),
@@ -207,6 +223,7 @@ impl Supervisor {
             facts_rx,
             no_storage: Arc::new(Mutex::new(HashSet::new())),
             probes: BTreeMap::new(),
+            seen,
             cycles: 0,
         };
         (sup, handle)
@@ -276,6 +293,12 @@ impl Supervisor {
         let out = self.engine.observe(now, &observations);
         self.cycles += 1;
         self.reprobe_failed(started, &observations);
+        {
+            let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+            for obs in observations {
+                seen.insert(obs.host.clone(), obs);
+            }
+        }
         self.apply(out);
         self.read_inventory();
         if (self.cycles - 1).is_multiple_of(STORAGE_EVERY) {

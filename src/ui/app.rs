@@ -34,6 +34,8 @@ pub enum Screen {
     Vm(String),
     /// Every alarm, acknowledged or not.
     Alarms,
+    /// The answer to a what-if question ("host hv2 down"), simulated on a copy of the cluster.
+    WhatIf(String),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -87,6 +89,8 @@ pub struct App {
     host_sort: Sort,
     /// The domain XML of the VM in the detail view: `(vm, None)` while it is being fetched.
     xml: Option<(String, Option<String>)>,
+    /// The what-if shown: `(question, None)` while it runs.
+    what_if: Option<(String, Option<Result<String, String>>)>,
     /// The newest snapshot that arrived under a confirmation dialog.
     paused: Option<Arc<ClusterView>>,
     /// The highest alarm id seen, to ring the bell on a new one.
@@ -121,6 +125,7 @@ impl App {
             vm_sort: Sort::default(),
             host_sort: Sort::default(),
             xml: None,
+            what_if: None,
             paused: None,
             last_alarm,
             bell: false,
@@ -187,6 +192,11 @@ impl App {
                     self.xml = Some((vm, Some(text)));
                 }
             }
+            UiFeedback::WhatIf { question, answer } => {
+                if self.what_if.as_ref().is_some_and(|(q, _)| *q == question) {
+                    self.what_if = Some((question, Some(answer)));
+                }
+            }
         }
     }
 
@@ -250,7 +260,7 @@ impl App {
                         Focus::Vms => Screen::Vm(self.vms.name()?.to_string()),
                     },
                     Screen::Host(_) => Screen::Vm(self.host_vms.name()?.to_string()),
-                    Screen::Vm(_) => return None,
+                    Screen::Vm(_) | Screen::WhatIf(_) => return None,
                     Screen::Alarms => match &self.selected_alarm()?.subject {
                         Subject::Host(h) => Screen::Host(h.clone()),
                         Subject::Vm(v) => Screen::Vm(v.clone()),
@@ -261,7 +271,7 @@ impl App {
             }
             Action::Back => {
                 // In a table, Esc clears the filter first; a VM's detail has none: Esc goes back.
-                if !self.filter.is_empty() && !matches!(self.screen(), Screen::Vm(_)) {
+                if !self.filter.is_empty() && !matches!(self.screen(), Screen::Vm(_) | Screen::WhatIf(_)) {
                     self.filter.clear();
                     self.sync_selections();
                 } else if self.stack.len() > 1 {
@@ -323,6 +333,10 @@ impl App {
                 };
                 return self.request(Command::AckAlarm { id }, now);
             }
+            Action::WhatIf => {
+                let host = self.need_host(now)?;
+                return self.open(Screen::WhatIf(format!("host {host} down")));
+            }
             Action::P2v => {
                 let text = "P2V wizard: not in this version (key and view reserved for it)";
                 self.flash = Some(Flash::new(FlashLevel::Info, text, now));
@@ -342,6 +356,10 @@ impl App {
             Screen::Vm(vm) => {
                 self.xml = Some((vm.clone(), None));
                 Some(UiRequest::DomainXml { vm })
+            }
+            Screen::WhatIf(question) => {
+                self.what_if = Some((question.clone(), None));
+                Some(UiRequest::WhatIf { question })
             }
             _ => None,
         }
@@ -375,7 +393,7 @@ impl App {
             return self.selected_alarm().filter(|a| !a.acked).map(|a| a.id);
         }
         let subject = match self.screen() {
-            Screen::Overview | Screen::Alarms => None,
+            Screen::Overview | Screen::Alarms | Screen::WhatIf(_) => None,
             Screen::Host(h) => Some(Subject::Host(h.clone())),
             Screen::Vm(v) => Some(Subject::Vm(v.clone())),
         };
@@ -481,6 +499,11 @@ impl App {
         self.xml.as_ref()
     }
 
+    /// The what-if shown (`None` inside while it runs).
+    pub fn what_if(&self) -> Option<&(String, Option<Result<String, String>>)> {
+        self.what_if.as_ref()
+    }
+
     #[cfg_attr(not(test), allow(dead_code))]
     pub fn selected_host(&self) -> Option<&str> {
         self.hosts.name()
@@ -501,6 +524,7 @@ impl App {
                 Subject::Vm(v) => Some(v),
                 _ => None,
             },
+            Screen::WhatIf(_) => None,
         }
     }
 
@@ -514,6 +538,7 @@ impl App {
                 Subject::Host(h) => Some(h),
                 _ => None,
             },
+            Screen::WhatIf(_) => None,
         }
     }
 
@@ -579,7 +604,7 @@ impl App {
                 let ids: Vec<String> = view.alarms.iter().map(|a| a.id.to_string()).collect();
                 f(&mut self.alarms, &ids.iter().map(String::as_str).collect::<Vec<_>>())
             }
-            Screen::Vm(_) => {
+            Screen::Vm(_) | Screen::WhatIf(_) => {
                 let s = i32::from(self.detail_scroll).saturating_add(lines).clamp(0, i32::from(u16::MAX));
                 self.detail_scroll = s as u16;
             }

@@ -12,11 +12,13 @@ pub enum Parsed {
     Quit,
     Open(Screen),
     Command(Command),
+    /// `:what-if host hv2 down; vm web1 crash`: simulate, change nothing.
+    WhatIf(String),
 }
 
 /// The console's own verbs, for the error message of an unknown one (the operator commands
 /// come from `Command::parse`, the grammar `3rc ctl` uses too).
-pub const SCREENS: &str = "host HOST, vm VM, alarms, quit";
+pub const SCREENS: &str = "host HOST, vm VM, alarms, what-if QUESTION, quit";
 
 fn vm(view: &ClusterView, name: Option<&str>) -> Result<String, String> {
     let name = name.ok_or("which VM?")?;
@@ -32,6 +34,14 @@ pub fn parse(text: &str, view: &ClusterView) -> Result<Parsed, String> {
     let words: Vec<&str> = text.split_whitespace().collect();
     let Some(verb) = words.first() else { return Ok(Parsed::Nothing) };
     let arg = words.get(1).copied();
+    if matches!(*verb, "what-if" | "whatif") {
+        // Checked by the simulator's parser when it runs: its errors say what it accepts.
+        let question = text.trim_start().split_once(char::is_whitespace).map(|(_, q)| q.trim()).unwrap_or("");
+        if question.is_empty() {
+            return Err("what if what? e.g. what-if host hv2 down".into());
+        }
+        return Ok(Parsed::WhatIf(question.to_string()));
+    }
     let screen = match *verb {
         "q" | "quit" => Some(Parsed::Quit),
         "host" | "h" => Some(Parsed::Open(Screen::Host(host(view, arg)?))),
@@ -96,5 +106,10 @@ mod tests {
         assert_eq!(parse("migrate web1 hv9", &v), Err("no host named hv9".into()));
         assert!(parse("teleport web1", &v).unwrap_err().contains("unknown command \"teleport\""));
         assert!(parse("maintenance hv1", &v).is_err());
+        assert_eq!(
+            parse("what-if host hv2 down; vm web1 crash", &v),
+            Ok(Parsed::WhatIf("host hv2 down; vm web1 crash".into()))
+        );
+        assert!(parse("what-if  ", &v).unwrap_err().contains("what-if host hv2 down"));
     }
 }

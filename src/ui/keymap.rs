@@ -51,6 +51,7 @@ pub enum Action {
     HostOff,
     AckAlarm,
     P2v,
+    WhatIf,
 }
 
 /// When a binding is part of the keymap.
@@ -82,9 +83,9 @@ impl Scope {
         match self {
             Scope::Everywhere => true,
             Scope::Table => matches!(screen, Screen::Overview | Screen::Host(_)),
-            Scope::Rows => !matches!(screen, Screen::Vm(_)),
-            Scope::Vm => true,
-            Scope::Host => !matches!(screen, Screen::Vm(_)),
+            Scope::Rows => !matches!(screen, Screen::Vm(_) | Screen::WhatIf(_)),
+            Scope::Vm => !matches!(screen, Screen::WhatIf(_)),
+            Scope::Host => !matches!(screen, Screen::Vm(_) | Screen::WhatIf(_)),
             Scope::Overview => matches!(screen, Screen::Overview),
         }
     }
@@ -247,6 +248,7 @@ const ROWS: &[Row] = &[
     Row(&[Key::ch('D')], A::ToggleArmCluster, "arm_cluster", "disarm/arm HA cluster-wide", false, S::Everywhere, true),
     Row(&[Key::ch('M')], A::Maintenance, "maintenance", "host maintenance on/off", false, S::Host, true),
     Row(&[Key::ch('F')], A::HostOff, "host_off", "host is really off (typed)", false, S::Host, true),
+    Row(&[Key::ch('w')], A::WhatIf, "what_if", "what if this host fails (simulated)", false, S::Host, false),
     Row(&[Key::ch('a')], A::AckAlarm, "ack", "ack alarm", true, S::Everywhere, true),
     Row(&[Key::ch('A')], A::Alarms, "alarms", "all alarms", false, S::Everywhere, false),
     Row(&[Key::ch('p')], A::P2v, "p2v", "P2V wizard", false, S::Overview, true),

@@ -96,6 +96,9 @@ pub enum UiRequest {
     ToggleFaultInjector,
     /// The domain XML of a VM, for its detail view (answered with [`UiFeedback::DomainXml`]).
     DomainXml { vm: String },
+    /// Simulate a fault on a copy of the cluster ("host hv2 down"): where would every VM go,
+    /// and why (answered with [`UiFeedback::WhatIf`]). Changes nothing.
+    WhatIf { question: String },
 }
 
 /// What the app shell tells the console back.
@@ -105,6 +108,8 @@ pub enum UiFeedback {
     Verdict { command: String, refused: Option<String> },
     /// The inventory's domain XML of a VM (`None`: not read yet).
     DomainXml { vm: String, xml: Option<String> },
+    /// The report of a what-if, or why there is none.
+    WhatIf { question: String, answer: Result<String, String> },
 }
 
 impl std::fmt::Display for UiRequest {
@@ -116,6 +121,7 @@ impl std::fmt::Display for UiRequest {
             },
             UiRequest::ToggleFaultInjector => f.write_str("toggle the fault injector"),
             UiRequest::DomainXml { vm } => write!(f, "domain XML of {vm}"),
+            UiRequest::WhatIf { question } => write!(f, "what if {question}"),
         }
     }
 }

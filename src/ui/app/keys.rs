@@ -147,6 +147,7 @@ impl App {
             Ok(Parsed::Quit) => self.quit = true,
             Ok(Parsed::Open(screen)) => return self.open(screen),
             Ok(Parsed::Command(cmd)) => return self.request(cmd, now),
+            Ok(Parsed::WhatIf(question)) => return self.open(super::Screen::WhatIf(question)),
             Ok(Parsed::Nothing) => {}
             Err(e) => self.flash = Some(Flash::new(FlashLevel::Error, format!(":{text}: {e}"), now)),
         }

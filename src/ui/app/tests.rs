@@ -371,3 +371,26 @@ fn the_alarms_view_acks_the_selected_alarm_and_enter_opens_its_subject() {
     press(&mut a, "<esc>:alarms<enter>");
     assert_eq!(a.stack(), &[Screen::Overview, Screen::Alarms]);
 }
+
+#[test]
+fn w_asks_what_if_the_selected_host_fails_and_the_command_line_asks_anything() {
+    let mut a = app(None);
+    press(&mut a, "<tab>j");
+    assert_eq!(a.selected_host(), Some("hv2"));
+    assert_eq!(press(&mut a, "w"), vec![UiRequest::WhatIf { question: "host hv2 down".into() }]);
+    assert_eq!(*a.screen(), Screen::WhatIf("host hv2 down".into()));
+    // The VM keys do nothing here; Esc goes back.
+    assert!(press(&mut a, "r").is_empty());
+    press(&mut a, "<esc>");
+    assert_eq!(*a.screen(), Screen::Overview);
+    let asked = press(&mut a, ":what-if host hv1 down; vm web1 crash<enter>");
+    assert_eq!(asked, vec![UiRequest::WhatIf { question: "host hv1 down; vm web1 crash".into() }]);
+    // Read-only consoles may ask too: a what-if changes nothing.
+    let mut ro = app(None);
+    ro.set_keymap(
+        Keymap::build(&crate::ui::KeymapContext { has_injector: false, readonly: true, remap: Default::default() })
+            .unwrap(),
+        true,
+    );
+    assert_eq!(press(&mut ro, "w").len(), 1);
+}

@@ -205,7 +205,12 @@ pub fn draw_vm(frame: &mut Frame, area: Rect, app: &mut App, theme: &Theme, name
         return;
     };
     let lines = vm_lines(v, view.at.0, app.xml(), theme);
-    // Scroll no further than the last line (wrapped lines counted), so End shows the end.
+    scrolled(frame, area, app, theme, title, lines);
+}
+
+/// Long text in a block, scrolled by the detail keys, no further than its last line (wrapped
+/// lines counted), so End shows the end.
+fn scrolled(frame: &mut Frame, area: Rect, app: &mut App, theme: &Theme, title: String, lines: Vec<Line>) {
     let inner_width = area.width.saturating_sub(2).max(1) as usize;
     let total: usize = lines.iter().map(|l| l.width().max(1).div_ceil(inner_width)).sum();
     let max = total.saturating_sub(area.height.saturating_sub(2) as usize);
@@ -216,4 +221,21 @@ pub fn draw_vm(frame: &mut Frame, area: Rect, app: &mut App, theme: &Theme, name
         .wrap(Wrap { trim: false })
         .scroll((app.detail_scroll(), 0));
     frame.render_widget(p, area);
+}
+
+/// The answer to a what-if: the simulated events and where every VM would be, as the
+/// simulator wrote them (`3rc simulate --what-if` prints the same report).
+pub fn draw_what_if(frame: &mut Frame, area: Rect, app: &mut App, theme: &Theme, question: &str) {
+    let dim = Style::new().fg(theme.ui.dim);
+    let lines: Vec<Line> = match app.what_if() {
+        Some((q, Some(Ok(text)))) if q == question => {
+            text.lines().map(|l| Line::styled(l.to_string(), theme.base())).collect()
+        }
+        Some((q, Some(Err(e)))) if q == question => {
+            vec![Line::styled(format!("no answer: {e}"), Style::new().fg(theme.flash.error))]
+        }
+        _ => vec![Line::styled("simulating on a copy of the cluster…", dim)],
+    };
+    let title = " what if (simulated; nothing is changed) ".to_string();
+    scrolled(frame, area, app, theme, title, lines);
 }

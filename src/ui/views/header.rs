@@ -38,6 +38,7 @@ pub fn draw_title(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             Screen::Host(h) => format!("› host {h} "),
             Screen::Vm(v) => format!("› vm {v} "),
             Screen::Alarms => "› alarms ".to_string(),
+            Screen::WhatIf(q) => format!("› what if {q} "),
         };
         line.push(Span::styled(crumb, Style::new().fg(ui.title)));
     }

@@ -44,7 +44,7 @@ pub fn draw(frame: &mut Frame, app: &mut App, theme: &Theme, log_state: &TuiWidg
     let hosts_height = match &screen {
         Screen::Overview => (app.view().hosts.len() as u16 + 3).min((area.height / 3).max(4)),
         Screen::Host(_) => detail::HOST_LINES.min(area.height * 2 / 5),
-        Screen::Vm(_) | Screen::Alarms => 0,
+        Screen::Vm(_) | Screen::Alarms | Screen::WhatIf(_) => 0,
     };
     let log_height = match (app.show_log(), app.log_focus()) {
         (false, _) => 0,
@@ -76,6 +76,7 @@ pub fn draw(frame: &mut Frame, app: &mut App, theme: &Theme, log_state: &TuiWidg
         }
         Screen::Vm(v) => detail::draw_vm(frame, vms_area, app, theme, v),
         Screen::Alarms => alarms::draw(frame, vms_area, app, theme),
+        Screen::WhatIf(q) => detail::draw_what_if(frame, vms_area, app, theme, q),
     }
     if app.show_log() {
         log::draw(frame, log_area, theme, log_state, app.log_focus());

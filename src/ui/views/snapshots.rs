@@ -299,3 +299,21 @@ fn the_selected_row_is_highlighted_across_its_whole_width() {
         assert_eq!(buf[(x, y)].bg, theme.ui.selection_bg, "column {x}");
     }
 }
+
+#[test]
+fn what_if_running_then_answered() {
+    let mut a = app();
+    // `w` on the selected host (hv1 in the hosts table): the question, then the answer.
+    press(&mut a, "w");
+    let buf = snap("what_if_running", &mut a);
+    assert!(find(&buf, "› what if host hv1 down").is_some());
+    let report = "what if: host hv1 down  (at 5.0s, on the real supervisor over a simulated copy of the cluster)\n\
+                  \nwhere every VM would be:\n  VM     NOW ON  THEN ON  STATE    WHY\n  db1    hv1     hv2      Healthy  hv2 (score 5488)";
+    a.feedback(UiFeedback::WhatIf { question: "host hv1 down".into(), answer: Ok(report.into()) }, Instant::now());
+    snap("what_if_answered", &mut a);
+    // An answer to another question (asked before, answered late) is not shown.
+    a.feedback(UiFeedback::WhatIf { question: "host hv2 down".into(), answer: Err("x".into()) }, Instant::now());
+    assert!(find(&render(&mut a, &Theme::builtin_default(), 80, 24), "db1    hv1     hv2").is_some());
+    press(&mut a, "<esc>");
+    assert!(find(&render(&mut a, &Theme::builtin_default(), 80, 24), "what if").is_none());
+}

@@ -166,12 +166,18 @@ impl Engine {
                 Some(to) => {
                     reserve(&mut slots, &to, &self.vms[&name]);
                     let reason = format!("recovering from {from}: starting on {to} ({})", trace.summary());
+                    // A VM that waited for room may find its old host back already (rejoined).
+                    let rule = match self.hosts.get(&from).map(|h| h.state) {
+                        Some(HostState::Fenced) => format!("recovery: {from} is fenced"),
+                        Some(_) => format!("recovery: waited for room since {from} was fenced"),
+                        None => "recovery: placing a VM that waited for room".to_string(),
+                    };
                     self.start_move(
                         &name,
                         trace,
                         reason,
                         ActionKind::Relocate { vm: name.clone(), from: None, to },
-                        Decider::Policy(format!("recovery: {from} is fenced")),
+                        Decider::Policy(rule),
                         out,
                     );
                 }

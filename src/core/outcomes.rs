@@ -130,8 +130,12 @@ impl Engine {
                 let retry = self.host_policy.drain_retry;
                 self.vm_mut(&name).drain_after = Some(self.now.plus(retry));
                 self.vm_mut(&name).paused_is_bad = true;
-                let reason =
-                    format!("{err}; checking where it runs; a drain tries again in {}", super::time::human(retry));
+                let draining = home.as_deref().and_then(|h| self.hosts.get(h)).is_some_and(|h| h.maintenance);
+                let reason = if draining {
+                    format!("{err}; checking where it runs; the drain tries again in {}", super::time::human(retry))
+                } else {
+                    format!("{err}; checking where it runs")
+                };
                 self.vm_transition(&name, VmState::Suspect, reason, out)
             }
             ActionKind::Reinstall { .. } if by_operator && matches!(outcome, Outcome::NotAvailable(_)) => {

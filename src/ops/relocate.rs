@@ -100,8 +100,38 @@ pub async fn migrate(ctx: &ExecCtx, vm: &str, from: &str, to: &str) -> Result<()
             info!(target: "3rc::ops", "live migration of {vm} not supported ({why}): relocating cold");
             relocate(ctx, vm, Some(from), to).await
         }
-        Err(e) => Err(format!("live migration from {from} to {to}: {e}")),
+        Err(e) => {
+            let failed = format!("live migration from {from} to {to}: {e}");
+            match remove_leftover(ctx, vm, from, to).await {
+                Some(note) => Err(format!("{failed}; {note}")),
+                None => Err(failed),
+            }
+        }
     }
+}
+
+/// A live migration that fails late can leave an inactive definition on the destination next to
+/// the source's. This action made it, so this action removes it: the source's stays the only
+/// definition (otherwise a later look would find the VM defined on two hosts). Only when both
+/// hosts answer, the source still has the VM, and the destination's copy is not active.
+async fn remove_leftover(ctx: &ExecCtx, vm: &str, from: &str, to: &str) -> Option<String> {
+    let state_on = |host: &str| {
+        let name = vm.to_string();
+        let host = host.to_string();
+        async move {
+            let probe = on(ctx, &host, "probe", |hv| hv.probe()).await.ok()?;
+            probe.domains.iter().find(|d| d.name == name).map(|d| d.state)
+        }
+    };
+    state_on(from).await?;
+    if state_on(to).await?.is_active() {
+        return None;
+    }
+    let name = vm.to_string();
+    Some(match on(ctx, to, "undefine", move |hv| hv.undefine(&name)).await {
+        Ok(()) => format!("removed the inactive copy it left on {to}"),
+        Err(e) => format!("the inactive copy it left on {to} could not be removed: {e}"),
+    })
 }
 
 async fn remember(ctx: &ExecCtx, vm: &str, host: &str, xml: String) {

@@ -62,12 +62,7 @@ fn main() {
     println!("qemu of a VM killed -> restarted in place; interval 1s, fail_threshold 3; {RUNS} runs each");
     for (label, extra) in [("events (default)", ""), ("polling only (events = false)", "events = false")] {
         let r = runs(extra);
-        let col = |f: fn(&(f64, f64, f64)) -> f64| {
-            let v: Vec<f64> = r.iter().map(f).collect();
-            let mean = v.iter().sum::<f64>() / v.len() as f64;
-            let (lo, hi) = v.iter().fold((f64::MAX, 0.0f64), |(l, h), x| (l.min(*x), h.max(*x)));
-            format!("{mean:.2}s [{lo:.2}-{hi:.2}]")
-        };
+        let col = |f: fn(&(f64, f64, f64)) -> f64| harness::mean_range(&r.iter().map(f).collect::<Vec<_>>());
         println!("{label}");
         println!(
             "  mean [min-max]: first failed probe {}  restart decided {}  running again {}",

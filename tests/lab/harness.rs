@@ -191,6 +191,13 @@ impl Drop for Supervisor {
     }
 }
 
+/// "mean [min-max]" of figures in seconds, for the lab benchmarks.
+pub fn mean_range(v: &[f64]) -> String {
+    let mean = v.iter().sum::<f64>() / v.len().max(1) as f64;
+    let (lo, hi) = v.iter().fold((f64::MAX, 0.0f64), |(l, h), x| (l.min(*x), h.max(*x)));
+    format!("{mean:.2}s [{lo:.2}-{hi:.2}]")
+}
+
 pub fn lab_allowed() -> bool {
     if std::env::var_os("THREERC_SKIP_LAB").is_some() {
         eprintln!("THREERC_SKIP_LAB is set: the real-libvirt lab test is NOT run");

@@ -71,12 +71,7 @@ fn main() {
     );
     for (label, extra, interval) in settings {
         let runs: Vec<_> = (0..RUNS).map(|k| one_run(extra, interval * k as u32 / RUNS as u32)).collect();
-        let col = |f: fn(&(f64, f64, f64, f64)) -> f64| {
-            let v: Vec<f64> = runs.iter().map(f).collect();
-            let mean = v.iter().sum::<f64>() / v.len() as f64;
-            let (lo, hi) = v.iter().fold((f64::MAX, 0.0f64), |(l, h), x| (l.min(*x), h.max(*x)));
-            format!("{mean:.2}s [{lo:.2}-{hi:.2}]")
-        };
+        let col = |f: fn(&(f64, f64, f64, f64)) -> f64| harness::mean_range(&runs.iter().map(f).collect::<Vec<_>>());
         println!("{label}");
         println!(
             "  mean [min-max] of {RUNS} runs: detect {}  fence {}  start {}  total {}",

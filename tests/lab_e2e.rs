@@ -190,3 +190,84 @@ fn lab_3rc_killed_during_a_recovery_and_restarted_converges_without_a_double_run
     let truth = lab.truth();
     assert!(truth.values().all(|h| h.len() == 1), "{truth:?}");
 }
+
+/// Index of the first of `lines` from `from` on that contains `part`.
+fn line_at(lines: &[String], from: usize, part: &str) -> Option<usize> {
+    lines.iter().skip(from).position(|l| l.contains(part)).map(|i| i + from)
+}
+
+/// Kill vm11's qemu on hv1 and wait for its restart in place, after the usual 3 failed probes
+/// (events never shorten the hysteresis).
+fn crash_and_restart(sup: &Supervisor, lab: &Lab) {
+    lab.run(&["crash-vm", "hv1", "vm11"]);
+    sup.wait_for(lab, "vm11 restarted on hv1", Duration::from_secs(60), |s| {
+        s.text().contains("vm vm11 Restarting -> Probation")
+            && lab.truth().get("vm11") == Some(&vec!["hv1".to_string()])
+    });
+    assert!(sup.text().contains("vm vm11 Suspect -> Restarting: 3 failed probes"), "{}", sup.text());
+}
+
+/// What the lab tests of events log: the hints and how each cycle came.
+const EVENTS_LOG: &str = "info,3rc::events=debug,3rc::pace=debug";
+
+#[test]
+fn lab_a_killed_qemu_is_probed_on_its_lifecycle_event_and_a_restarted_daemon_is_reconnected_at_once() {
+    if !lab_allowed() {
+        return;
+    }
+    let lab = Lab::up(2, 1);
+    let vms = vm_names(2, 1);
+    // Cycles 4 s apart, so that a cycle brought forward by an event (1 s after the previous
+    // one at the earliest) stands apart from the scheduled ones.
+    let cfg = lab.config(&vms, "interval = \"4s\"\nmin_uptime = \"2s\"");
+    let sup = Supervisor::start_logging(&lab, &cfg, EVENTS_LOG);
+    settled(&sup, &lab, &vms);
+
+    // qemu killed: libvirt reports the stop, the next cycle comes at once and its probe is the
+    // VM's first failed one; the scheduled cycles then climb the ladder as always.
+    crash_and_restart(&sup, &lab);
+    let lines = sup.log_lines();
+    let all = lines.join("\n");
+    let hint = line_at(&lines, 0, "hv1: domain vm11 stopped (").unwrap_or_else(|| panic!("no lifecycle event\n{all}"));
+    assert!(lines[hint].contains("looking now"), "{all}");
+    let early = line_at(&lines, hint, "early, after hv1: domain vm11 stopped (")
+        .unwrap_or_else(|| panic!("no early cycle after the event\n{all}"));
+    let suspect = line_at(&lines, early, "vm vm11 Healthy -> Suspect: 1 failed probe")
+        .unwrap_or_else(|| panic!("vm11 not seen failed after the early cycle\n{all}"));
+    assert!(line_at(&lines, early + 1, "3rc::pace").is_none_or(|next| next > suspect), "seen by a later cycle\n{all}");
+
+    // hv2's libvirtd dies (its VM keeps running) and comes back: the close callback reports the
+    // lost connection, which is reopened at once, and events flow again on the new connection.
+    lab.run(&["restart-daemon", "hv2"]);
+    sup.wait_for(&lab, "hv2's lost connection reported", Duration::from_secs(30), |s| {
+        s.log_lines().iter().any(|l| l.contains("hv2: connection closed (") && l.contains("reconnecting now"))
+    });
+    // The daemon is back when restart-daemon returns; two cycles later 3RC is connected again.
+    sup.wait_for(&lab, "two cycles after hv2's connection closed", Duration::from_secs(30), |s| {
+        let lines = s.log_lines();
+        line_at(&lines, 0, "hv2: connection closed (")
+            .is_some_and(|c| lines[c..].iter().filter(|l| l.contains("3rc::pace")).count() >= 2)
+    });
+    lab.run(&["crash-vm", "hv2", "vm21"]);
+    sup.wait_for(&lab, "an event from hv2's new connection", Duration::from_secs(30), |s| {
+        s.log_lines().iter().any(|l| l.contains("hv2: domain vm21 stopped ("))
+    });
+    assert!(!sup.text().contains("host hv2 Suspect -> Down"), "a daemon restart failed hv2 over\n{}", sup.text());
+}
+
+#[test]
+fn lab_with_events_off_a_killed_qemu_is_found_by_polling() {
+    if !lab_allowed() {
+        return;
+    }
+    let lab = Lab::up(1, 1);
+    let vms = vm_names(1, 1);
+    let cfg = lab.config(&vms, "events = false\nmin_uptime = \"2s\"");
+    let sup = Supervisor::start_logging(&lab, &cfg, EVENTS_LOG);
+    settled(&sup, &lab, &vms);
+    crash_and_restart(&sup, &lab);
+    let lines = sup.log_lines();
+    let all = lines.join("\n");
+    assert!(lines.iter().any(|l| l.contains("3rc::pace: cycle") && l.contains("on schedule")), "{all}");
+    assert!(!lines.iter().any(|l| l.contains("early") || l.contains("looking now")), "events were off\n{all}");
+}

@@ -163,6 +163,9 @@ fn validate(raw: RawConfig, at: &Locator, dir: &Path, path: &Path) -> Result<Con
     if let Some(t) = d.probe_timeout {
         settings.probe_timeout = t.0;
     }
+    if let Some(e) = d.events {
+        settings.events = e;
+    }
     let mut timeouts = Timeouts::default();
     if let Some(t) = d.action_timeout {
         timeouts.call = t.0;

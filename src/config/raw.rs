@@ -31,6 +31,8 @@ pub struct RawConfig {
 pub struct RawDefaults {
     pub interval: Option<Spanned<Dur>>,
     pub probe_timeout: Option<Dur>,
+    /// libvirt lifecycle events and close callbacks bring the next cycle forward; false: polling only.
+    pub events: Option<bool>,
     pub action_timeout: Option<Dur>,
     pub stop_grace: Option<Dur>,
     pub fence_timeout: Option<Dur>,

@@ -7,6 +7,7 @@ fn parse(text: &str) -> Result<Config, ConfigError> {
 const GOOD: &str = r#"
 [defaults]
 interval = "500ms"
+events = false
 fail_threshold = 2
 max_restart = 3
 restart_window = "5m"
@@ -42,6 +43,8 @@ preferred_host = "hv2"
 fn a_good_file_is_understood() {
     let c = parse(GOOD).unwrap();
     assert_eq!(c.settings.interval, Duration::from_millis(500));
+    assert!(!c.settings.events);
+    assert!(parse(&GOOD.replace("events = false\n", "")).unwrap().settings.events, "events are on by default");
     assert_eq!(c.hosts[0].uri, "test:///etc/3rc/hv1.xml");
     assert_eq!(c.hosts[1].fence.as_ref().unwrap().options["ip"], "10.0.0.2");
     assert_eq!(c.cluster.host_policy.ok_threshold, 4);

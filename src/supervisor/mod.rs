@@ -9,6 +9,7 @@
 
 pub mod clock;
 pub mod control;
+mod hints;
 pub mod inventory;
 pub mod seams;
 pub mod worker;
@@ -35,6 +36,9 @@ pub struct Settings {
     pub probe_timeout: Duration,
     /// Domain XML reads per cycle for the inventory (spreads the start-up cost on big clusters).
     pub xml_reads_per_cycle: usize,
+    /// Ask the hosts for hints between probes (libvirt lifecycle events, the close callback),
+    /// which bring the next cycle forward (`hints`). Off: polling only.
+    pub events: bool,
 }
 
 impl Default for Settings {
@@ -43,6 +47,7 @@ impl Default for Settings {
             interval: Duration::from_secs(1),
             probe_timeout: Duration::from_millis(400),
             xml_reads_per_cycle: 32,
+            events: true,
         }
     }
 }
@@ -155,6 +160,9 @@ pub struct Supervisor {
     /// Each host's last probe result (shared with the handles).
     seen: Arc<Mutex<BTreeMap<String, HostObservation>>>,
     cycles: u64,
+    /// Hints from the hosts (`hints`); `None` when events are off.
+    hints_tx: Option<mpsc::Sender<seams::Hint>>,
+    hints_rx: Option<mpsc::Receiver<seams::Hint>>,
 }
 
 impl Supervisor {
@@ -195,6 +203,13 @@ impl Supervisor {
         let (facts_tx, facts_rx) = mpsc::unbounded_channel();
         let (progress_tx, progress_rx) = mpsc::unbounded_channel();
         let seen = Arc::new(Mutex::new(BTreeMap::new()));
+        let (hints_tx, hints_rx) = match settings.events {
+            true => {
+                let (tx, rx) = mpsc::channel(hints::HINT_QUEUE);
+                (Some(tx), Some(rx))
+            }
+            false => (None, None),
+        };
         let handle = SupervisorHandle {
             inventory: ctx.inventory.clone(),
             spec: shared_spec,
@@ -225,20 +240,27 @@ impl Supervisor {
             probes: BTreeMap::new(),
             seen,
             cycles: 0,
+            hints_tx,
+            hints_rx,
         };
         (sup, handle)
     }
 
     /// Run until `shutdown` completes. Actions under way are left to finish on their own.
     pub async fn run(mut self, shutdown: impl std::future::Future<Output = ()>) {
-        let mut ticker = tokio::time::interval(self.settings.interval);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut pace = hints::Pace::new(tokio::time::Instant::now(), self.settings.interval);
         tokio::pin!(shutdown);
         info!(target: "3rc", "supervising {} hosts every {}", self.ctx.hosts.len(), crate::core::time::human(self.settings.interval));
+        self.watch_hosts();
         loop {
             tokio::select! {
                 _ = &mut shutdown => break,
-                _ = ticker.tick() => self.cycle().await,
+                _ = tokio::time::sleep_until(pace.due()) => {
+                    let early = pace.start(tokio::time::Instant::now());
+                    self.log_pace(early);
+                    self.cycle().await
+                }
+                Some(hint) = recv_opt_bounded(&mut self.hints_rx) => self.hint(hint, &mut pace),
                 Some((id, outcome)) = self.done_rx.recv() => self.finished(id, outcome),
                 Some(req) = self.commands.recv() => self.command(req),
                 Some(fact) = self.facts_rx.recv() => self.fact(fact),
@@ -525,6 +547,14 @@ fn log_event(ev: &Event) {
         EventKind::Alarm { .. } => warn!(target: "3rc", "{ev}"),
         EventKind::ActionFinished { outcome: Outcome::Failed(_), .. } => warn!(target: "3rc", "{ev}"),
         _ => info!(target: "3rc", "{ev}"),
+    }
+}
+
+/// Receive from an optional bounded channel; pending forever when there is none.
+async fn recv_opt_bounded<T>(rx: &mut Option<mpsc::Receiver<T>>) -> Option<T> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
     }
 }
 

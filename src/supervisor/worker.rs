@@ -8,7 +8,7 @@
 //! and calls must run inside the task so that a paused (virtual) tokio clock only moves when the
 //! whole loop waits — waiting on an OS thread would let it jump and fire false timeouts.
 
-use super::seams::{Connector, HvError, Hypervisor};
+use super::seams::{Connector, HintSink, HvError, Hypervisor};
 use crate::core::HostSpec;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
@@ -133,6 +133,31 @@ impl HostHandle {
                 return result;
             }
             tokio::time::sleep_until(next).await;
+        }
+    }
+
+    /// Ask the host's probe connection to push hints into `sink` (see `Hypervisor::watch`);
+    /// called again after the connection closed, it reconnects at once. Does not wait: the
+    /// outcome is logged by the probe thread. Inline handles (the simulator) answer at once.
+    pub fn watch(&self, sink: HintSink) {
+        let job = move |hv: &mut dyn Hypervisor| match hv.watch(&sink) {
+            Ok(()) => tracing::debug!(target: "3rc::events", "{}: watching for events", sink.host()),
+            Err(HvError::Unsupported(_)) => {
+                tracing::debug!(target: "3rc::events", "{}: no events from this backend; polling only", sink.host())
+            }
+            Err(e) => tracing::info!(
+                target: "3rc::events",
+                "{}: not connected for events yet ({e}); the next connection registers them",
+                sink.host()
+            ),
+        };
+        match &self.route {
+            Route::Inline(hv) => job(hv.lock().unwrap_or_else(|e| e.into_inner()).as_mut()),
+            Route::Thread { probes, .. } => {
+                if probes.send(Box::new(job)).is_err() {
+                    tracing::warn!(target: "3rc::events", "{}: probe worker is gone; no events", self.name);
+                }
+            }
         }
     }
 

@@ -87,21 +87,42 @@ impl Drop for Lab {
 pub struct Supervisor {
     child: Child,
     journal: PathBuf,
+    logfile: PathBuf,
 }
 
 impl Supervisor {
     pub fn start(lab: &Lab, config: &Path) -> Supervisor {
+        Supervisor::start_logging(lab, config, "info")
+    }
+
+    /// With `RUST_LOG` set to `filter` (its log is `state/3rc.log`, see `log_lines`).
+    pub fn start_logging(lab: &Lab, config: &Path, filter: &str) -> Supervisor {
         let child = Command::new(lab_script())
             .arg("exec")
             .arg(lab.path())
             .arg(env!("CARGO_BIN_EXE_3rc"))
             .args(["run", "--headless", "--config"])
             .arg(config)
+            .env("RUST_LOG", filter)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("start 3rc");
-        Supervisor { child, journal: lab.path().join("state/journal.db") }
+        Supervisor { child, journal: lab.path().join("state/journal.db"), logfile: lab.path().join("state/3rc.log") }
+    }
+
+    /// The lines of 3RC's own log file so far.
+    pub fn log_lines(&self) -> Vec<String> {
+        std::fs::read_to_string(&self.logfile).unwrap_or_default().lines().map(str::to_string).collect()
+    }
+
+    /// Wall-clock time (seconds since the epoch) of the first journal line after `after`
+    /// containing all of `parts`.
+    pub fn wall_after(&self, after: f64, parts: &[&str]) -> Option<f64> {
+        self.events()
+            .into_iter()
+            .find(|(w, _, t)| *w >= after && parts.iter().all(|p| t.contains(p)))
+            .map(|(w, _, _)| w)
     }
 
     /// The journal's event lines ("12.0s vm vm11 Suspect -> Restarting: ..."), with their
@@ -168,6 +189,13 @@ impl Drop for Supervisor {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// "mean [min-max]" of figures in seconds, for the lab benchmarks.
+pub fn mean_range(v: &[f64]) -> String {
+    let mean = v.iter().sum::<f64>() / v.len().max(1) as f64;
+    let (lo, hi) = v.iter().fold((f64::MAX, 0.0f64), |(l, h), x| (l.min(*x), h.max(*x)));
+    format!("{mean:.2}s [{lo:.2}-{hi:.2}]")
 }
 
 pub fn lab_allowed() -> bool {

@@ -10,6 +10,7 @@
 #   lab.sh reconnect DIR hvN         bridge port up again
 #   lab.sh hang DIR hvN              SIGSTOP its libvirtd (calls hang);  lab.sh unhang DIR hvN
 #   lab.sh crash-vm DIR hvN VM       SIGKILL one VM's qemu
+#   lab.sh restart-daemon DIR hvN    SIGKILL its libvirtd only and start it again (VMs keep running)
 #   lab.sh power-on DIR hvN          start its libvirtd again (VMs stay off, as after a crash)
 #   lab.sh running DIR hvN           names of the VMs whose qemu runs on hvN (ground truth)
 #   lab.sh power-state DIR hvN       "on" if any live process (not a zombie) runs in hvN, else "off"
@@ -24,7 +25,7 @@ die() { echo "lab: $*" >&2; exit 1; }
 [ "$(id -u)" -eq 0 ] || die "needs root (network namespaces, libvirtd)"
 
 cmd=${1:-}; DIR=${2:-}
-[ -n "$cmd" ] && [ -n "$DIR" ] || die "usage: lab.sh up|down|power-off|isolate|reconnect|hang|unhang|crash-vm|power-on|running|exec DIR ..."
+[ -n "$cmd" ] && [ -n "$DIR" ] || die "usage: lab.sh up|down|power-off|isolate|reconnect|hang|unhang|crash-vm|restart-daemon|power-on|running|exec DIR ..."
 
 SUBNET=10.233.7      # exists only inside the lab's namespaces
 
@@ -199,6 +200,11 @@ case "$cmd" in
     load; h=${3:?host}; vm=${4:?vm}
     pid=$(cat "$DIR/hosts/$h/run/qemu/$vm.pid" 2>/dev/null) || die "$vm does not run on $h"
     kill -9 "$pid" ;;
+  restart-daemon)
+    load; h=${3:?host}; pid=$(cat "$DIR/hosts/$h/libvirtd.pid")
+    kill -9 "$pid"
+    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.02; done
+    start_daemon "$h" ;;
   power-on) load; h=${3:?host}; ip -n "$(ns br)" link set "$(port "$h")" up; start_daemon "$h" ;;
   power-state) load; if [ -n "$(live_pids "${3:?host}")" ]; then echo on; else echo off; fi ;;
   running)

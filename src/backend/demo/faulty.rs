@@ -4,7 +4,7 @@
 
 use super::cluster::{lock, DemoCluster, Power};
 use crate::core::HostProbe;
-use crate::supervisor::seams::{HvError, Hypervisor, MigrateTo};
+use crate::supervisor::seams::{HintSink, HvError, Hypervisor, MigrateTo};
 use std::sync::Arc;
 
 pub struct FaultyHost {
@@ -79,5 +79,15 @@ impl Hypervisor for FaultyHost {
 
     fn storage(&mut self) -> Result<Vec<crate::core::PoolObs>, HvError> {
         self.with_inner(|hv| hv.storage())
+    }
+
+    /// Events come from the inner test-driver connection whatever the injected power state: a
+    /// hint only brings a probe forward, and that probe still meets the fault.
+    fn watch(&mut self, sink: &HintSink) -> Result<(), HvError> {
+        let Some(h) = self.cluster.hosts().get(self.index) else {
+            return Err(HvError::Unreachable(format!("demo host #{} does not exist", self.index)));
+        };
+        let mut hv = lock(&h.hv);
+        hv.watch(sink)
     }
 }

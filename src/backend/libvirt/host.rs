@@ -13,10 +13,11 @@
 
 use super::errors::to_hv;
 use super::event_loop::init;
+use super::events::Watch;
 use super::ops;
 use super::probe::{self, BulkSupport};
 use crate::core::{HostProbe, HostSpec};
-use crate::supervisor::seams::{Connector, HvError, Hypervisor, MigrateTo};
+use crate::supervisor::seams::{Connector, HintSink, HvError, Hypervisor, MigrateTo};
 use virt::connect::Connect;
 
 /// libvirt keepalive: after `count` unanswered probes sent every `interval_secs`, libvirt closes
@@ -34,10 +35,26 @@ impl Default for Keepalive {
     }
 }
 
+/// An open connection and, when the host is watched, the callbacks registered on it. The
+/// callbacks are deregistered before the connection is closed (see `events`).
+struct Conn {
+    watch: Option<Watch>,
+    conn: Connect,
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        drop(self.watch.take());
+    }
+}
+
 /// A host reached through libvirt. Blocking: use it from the host's worker thread only.
 pub struct LibvirtHost {
     uri: String,
-    conn: Option<Connect>,
+    conn: Option<Conn>,
+    /// Where lifecycle events and the close callback go, once `watch` was called: registered
+    /// on every connection this host opens.
+    hints: Option<HintSink>,
     keepalive: Option<Keepalive>,
     bulk: BulkSupport,
     /// After a failed connection attempt: no new attempt before this instant, and the error.
@@ -56,6 +73,7 @@ impl LibvirtHost {
         LibvirtHost {
             uri: uri.into(),
             conn: None,
+            hints: None,
             keepalive: Some(Keepalive::default()),
             bulk: BulkSupport::Unknown,
             backoff: None,
@@ -77,17 +95,33 @@ impl LibvirtHost {
         self.conn.is_some()
     }
 
+    /// Whether lifecycle events or the close callback are registered on the open connection.
+    pub fn is_watched(&self) -> bool {
+        self.conn.as_ref().and_then(|c| c.watch.as_ref()).is_some_and(Watch::is_active)
+    }
+
+    /// Close the connection now, as a lost one is dropped (tests of re-registration).
+    #[cfg(test)]
+    pub(super) fn drop_connection(&mut self) {
+        self.conn = None;
+    }
+
     /// The open connection, or a freshly opened one. One attempt per call.
     fn connection(&mut self) -> Result<&Connect, HvError> {
         let conn = match self.conn.take() {
-            Some(c) if matches!(c.is_alive(), Ok(true)) => c,
-            Some(_) => {
+            Some(c) if matches!(c.conn.is_alive(), Ok(true)) => c,
+            Some(dead) => {
                 tracing::info!(target: "libvirt", "{}: connection is dead, reconnecting", self.uri);
-                self.open()?
+                drop(dead);
+                Conn { watch: None, conn: self.open()? }
             }
-            None => self.open()?,
+            None => Conn { watch: None, conn: self.open()? },
         };
-        Ok(self.conn.insert(conn))
+        let conn = self.conn.insert(conn);
+        if let (Some(sink), None) = (&self.hints, &conn.watch) {
+            conn.watch = Some(Watch::register(&conn.conn, sink, &self.uri));
+        }
+        Ok(&conn.conn)
     }
 
     fn open(&mut self) -> Result<Connect, HvError> {
@@ -210,6 +244,15 @@ impl Hypervisor for LibvirtHost {
 
     fn storage(&mut self) -> Result<Vec<crate::core::PoolObs>, HvError> {
         self.call("storage", |c| super::storage::pools(c).map_err(|e| to_hv(&e, None)))
+    }
+
+    /// Keep `sink` and register on the open connection (opened now if needed, reopened now if
+    /// it died): events flow from start-up, not from the first probe, and after a close the
+    /// connection comes back without waiting for the next call to find it dead. Registration
+    /// failures are logged by `Watch`; polling covers them.
+    fn watch(&mut self, sink: &HintSink) -> Result<(), HvError> {
+        self.hints = Some(sink.clone());
+        self.connection().map(|_| ())
     }
 }
 

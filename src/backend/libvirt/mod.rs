@@ -1,7 +1,8 @@
 //! libvirt adapter: the only module that imports `virt`.
 //!
 //! Everything libvirt-specific lives here and nowhere else: the event loop that keepalive needs
-//! (`event_loop`), the translation of libvirt errors and states into the core's vocabulary
+//! (`event_loop`), lifecycle events and the close callback pushed to the supervisor as hints
+//! (`events`), the translation of libvirt errors and states into the core's vocabulary
 //! (`errors`, `states`), the bulk probe (`probe`, `bulk_stats`), the domain operations (`ops`)
 //! and the per-host connection that reconnects by itself (`host`). The rest of 3RC only sees the
 //! `Hypervisor` seam.
@@ -12,6 +13,7 @@
 mod bulk_stats;
 mod errors;
 mod event_loop;
+mod events;
 mod host;
 mod ops;
 mod probe;

@@ -227,3 +227,92 @@ fn reconnects_on_the_next_call_once_the_host_is_back() {
     assert_eq!(h.probe().map(|p| p.domains.len()), Ok(1));
     assert!(h.is_connected());
 }
+
+// ---- Lifecycle events (the test driver emits them; its connections cannot close) ----
+
+use crate::supervisor::seams::{DomainChange, Hint, HintSink};
+
+fn sink() -> (tokio::sync::mpsc::Sender<Hint>, tokio::sync::mpsc::Receiver<Hint>, HintSink) {
+    let (tx, rx) = tokio::sync::mpsc::channel(64);
+    let sink = HintSink::new("hv1", tx.clone());
+    (tx, rx, sink)
+}
+
+/// The next hint, waiting up to 10 s for libvirt's event loop to deliver it.
+fn next_hint(rx: &mut tokio::sync::mpsc::Receiver<Hint>) -> Hint {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match rx.try_recv() {
+            Ok(h) => return h,
+            Err(_) if std::time::Instant::now() < deadline => std::thread::sleep(std::time::Duration::from_millis(5)),
+            Err(e) => panic!("no hint from the event loop: {e}"),
+        }
+    }
+}
+
+fn domain_hint(vm: &str, change: DomainChange, reason: &str) -> Hint {
+    Hint::Domain { host: "hv1".into(), vm: vm.into(), change, reason: reason.into() }
+}
+
+#[test]
+fn a_watched_host_reports_domain_lifecycle_changes_with_libvirts_reason() {
+    let (_dir, mut h) = standard();
+    let (_tx, mut rx, sink) = sink();
+    assert!(!h.is_watched());
+    assert_eq!(h.watch(&sink), Ok(()));
+    assert!(h.is_connected() && h.is_watched(), "watch opens the connection and registers at once");
+    h.destroy("web1").unwrap();
+    assert_eq!(next_hint(&mut rx), domain_hint("web1", DomainChange::Stopped, "destroyed"));
+    h.start("ci1").unwrap();
+    assert_eq!(next_hint(&mut rx), domain_hint("ci1", DomainChange::Started, "booted"));
+    assert!(DomainChange::Stopped.worth_a_look() && !DomainChange::Defined.worth_a_look());
+}
+
+#[test]
+fn an_unwatched_host_registers_nothing() {
+    let (_dir, mut h) = standard();
+    h.probe().unwrap();
+    assert!(h.is_connected() && !h.is_watched());
+}
+
+#[test]
+fn a_reopened_connection_is_registered_again_and_the_old_registration_is_freed() {
+    let (_dir, mut h) = standard();
+    let (tx, mut rx, sink) = sink();
+    h.watch(&sink).unwrap();
+    drop(sink);
+    // Ours, the host's copy of the sink, and the lifecycle registration's own copy.
+    assert_eq!(tx.strong_count(), 3);
+
+    // The connection is lost and reopened by the next call: registered on the new one, and
+    // libvirt freed the old registration's data.
+    h.drop_connection();
+    h.probe().unwrap();
+    assert!(h.is_watched());
+    assert_eq!(tx.strong_count(), 3);
+    // Each change arrives once, from the new connection only (a second registration would
+    // deliver the stop twice before the start).
+    h.destroy("web1").unwrap();
+    h.start("web1").unwrap();
+    assert_eq!(next_hint(&mut rx), domain_hint("web1", DomainChange::Stopped, "destroyed"));
+    assert_eq!(next_hint(&mut rx), domain_hint("web1", DomainChange::Started, "booted"));
+
+    // Dropping the host deregisters: every copy of the sink is gone.
+    drop(h);
+    assert_eq!(tx.strong_count(), 1);
+}
+
+#[test]
+fn lifecycle_events_and_close_reasons_are_named_as_libvirt_names_them() {
+    use super::events::{close_reason, lifecycle};
+    assert_eq!(lifecycle(5, 5), (DomainChange::Stopped, "failed"));
+    assert_eq!(lifecycle(5, 2), (DomainChange::Stopped, "crashed"));
+    assert_eq!(lifecycle(6, 1), (DomainChange::Shutdown, "by the guest"));
+    assert_eq!(lifecycle(8, 0), (DomainChange::Crashed, "panicked"));
+    assert_eq!(lifecycle(2, 99), (DomainChange::Started, "unknown"));
+    assert_eq!(lifecycle(42, 0), (DomainChange::Other, "unknown"));
+    assert_eq!(lifecycle(-1, 0), (DomainChange::Other, "unknown"));
+    assert_eq!(close_reason(1), "end of file");
+    assert_eq!(close_reason(2), "keepalive timeout");
+    assert_eq!(close_reason(7), "unknown reason");
+}

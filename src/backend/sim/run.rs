@@ -47,8 +47,12 @@ struct Running {
 }
 
 fn start(case: &Case, ctx: &ExecCtx, clock: &Arc<dyn Clock>) -> Running {
-    let settings =
-        Settings { interval: Duration::from_secs(1), probe_timeout: Duration::from_secs(3), xml_reads_per_cycle: 64 };
+    let settings = Settings {
+        interval: Duration::from_secs(1),
+        probe_timeout: Duration::from_secs(3),
+        xml_reads_per_cycle: 64,
+        events: false,
+    };
     let (sup, handle) = Supervisor::new(case.spec(), ctx.clone(), settings, clock.clone(), None);
     let events = handle.events();
     let view = handle.snapshots();

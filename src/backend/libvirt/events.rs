@@ -1,0 +1,200 @@
+//! Domain lifecycle events and the connection close callback, on one connection per host.
+//!
+//! libvirt calls both callbacks on its event-loop thread (`event_loop`), which also runs every
+//! connection's keepalive: a callback that blocked there would stall keepalive for every host.
+//! So the callbacks only translate what libvirt says into a `Hint` and `try_send` it into the
+//! supervisor's channel; they never log, lock, or call libvirt beyond `virDomainGetName`
+//! (a local read of the domain object libvirt hands them).
+//!
+//! Ownership of the callbacks' data follows libvirt's rules: each registration gets its own
+//! boxed `HintSink`, handed to libvirt with a free function. After a successful registration
+//! libvirt owns the box and frees it (on deregistration, after a close callback has fired, or
+//! when the connection object goes away); after a failed one the box is still ours and is
+//! freed here. A registration holds a reference on the connection, so `Watch` deregisters
+//! before its connection is closed, or the connection (and its socket) would never be freed.
+
+use crate::supervisor::seams::{DomainChange, HintSink};
+use std::ffi::CStr;
+use std::os::raw::{c_int, c_void};
+use virt::connect::Connect;
+use virt::sys;
+
+/// The callbacks registered on one connection. Dropping it deregisters them.
+pub(super) struct Watch {
+    /// Our own reference on the connection, so deregistration never uses a closed one.
+    conn: Connect,
+    lifecycle: Option<c_int>,
+    close: bool,
+}
+
+impl Watch {
+    /// Register the lifecycle callback and (where the driver can close on its own) the close
+    /// callback. What cannot be registered is logged and left out: polling still sees the
+    /// change, later.
+    pub(super) fn register(conn: &Connect, sink: &HintSink, uri: &str) -> Watch {
+        let mut watch = Watch { conn: conn.clone(), lifecycle: None, close: false };
+        let ptr = unsafe { conn.as_ptr() };
+
+        let opaque = Box::into_raw(Box::new(sink.clone())) as *mut c_void;
+        // libvirt's generic callback type stands for every event's own signature; the event ID
+        // says which one it really is (VIR_DOMAIN_EVENT_CALLBACK in C).
+        let cb = unsafe {
+            std::mem::transmute::<LifecycleFn, unsafe extern "C" fn(sys::virConnectPtr, sys::virDomainPtr, *mut c_void)>(
+                on_lifecycle,
+            )
+        };
+        let id = unsafe {
+            sys::virConnectDomainEventRegisterAny(
+                ptr,
+                std::ptr::null_mut(),
+                sys::VIR_DOMAIN_EVENT_ID_LIFECYCLE as c_int,
+                Some(cb),
+                opaque,
+                Some(free_sink),
+            )
+        };
+        if id >= 0 {
+            watch.lifecycle = Some(id);
+        } else {
+            unsafe { refused(opaque, uri, "no lifecycle events", "a crashed VM is seen at the next probe") };
+        }
+
+        // The test driver cannot lose its connection, and its register call accepts any
+        // callback without keeping it (the data would never be freed): nothing to watch there.
+        if !uri.starts_with("test:") {
+            let opaque = Box::into_raw(Box::new(sink.clone())) as *mut c_void;
+            let r = unsafe { sys::virConnectRegisterCloseCallback(ptr, Some(on_close), opaque, Some(free_sink)) };
+            if r == 0 {
+                watch.close = true;
+            } else {
+                unsafe { refused(opaque, uri, "no close callback", "a lost connection is seen at the next probe") };
+            }
+        }
+        watch
+    }
+
+    /// Whether anything is registered.
+    pub(super) fn is_active(&self) -> bool {
+        self.lifecycle.is_some() || self.close
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        let ptr = unsafe { self.conn.as_ptr() };
+        if let Some(id) = self.lifecycle.take() {
+            // On a dead connection the call reports an error, but libvirt has already dropped
+            // the callback (and freed its data) locally before it tried to tell the daemon.
+            unsafe { sys::virConnectDomainEventDeregisterAny(ptr, id) };
+        }
+        if std::mem::take(&mut self.close) {
+            // Fails harmlessly when the callback already fired (libvirt freed its data then).
+            unsafe { sys::virConnectUnregisterCloseCallback(ptr, Some(on_close)) };
+        }
+        // Failures here are expected on a dead connection and must not reach stderr or the
+        // next call's error: clear libvirt's per-thread last error.
+        unsafe { sys::virResetLastError() };
+    }
+}
+
+type LifecycleFn = unsafe extern "C" fn(sys::virConnectPtr, sys::virDomainPtr, c_int, c_int, *mut c_void) -> c_int;
+
+/// A registration libvirt refused: it did not take the data, so it is freed here.
+///
+/// # Safety
+/// `opaque` comes from `Box::into_raw` of a `HintSink` and was not handed over to libvirt.
+unsafe fn refused(opaque: *mut c_void, uri: &str, what: &str, then: &str) {
+    unsafe { free_sink(opaque) };
+    let why = virt::error::Error::last_error();
+    tracing::warn!(target: "libvirt", "{uri}: {what} ({}); {then}", why.message());
+}
+
+/// libvirt's free function for a registration's data.
+unsafe extern "C" fn free_sink(opaque: *mut c_void) {
+    if !opaque.is_null() {
+        drop(unsafe { Box::from_raw(opaque as *mut HintSink) });
+    }
+}
+
+/// Runs on the event-loop thread: translate and queue, nothing else.
+unsafe extern "C" fn on_lifecycle(
+    _conn: sys::virConnectPtr,
+    dom: sys::virDomainPtr,
+    event: c_int,
+    detail: c_int,
+    opaque: *mut c_void,
+) -> c_int {
+    if opaque.is_null() || dom.is_null() {
+        return 0;
+    }
+    let sink = unsafe { &*(opaque as *const HintSink) };
+    let name = unsafe { sys::virDomainGetName(dom) };
+    if name.is_null() {
+        return 0;
+    }
+    let name = unsafe { CStr::from_ptr(name) }.to_string_lossy();
+    let (change, reason) = lifecycle(event, detail);
+    sink.domain(&name, change, reason);
+    0
+}
+
+/// Runs on the event-loop thread: translate and queue, nothing else.
+unsafe extern "C" fn on_close(_conn: sys::virConnectPtr, reason: c_int, opaque: *mut c_void) {
+    if opaque.is_null() {
+        return;
+    }
+    let sink = unsafe { &*(opaque as *const HintSink) };
+    sink.closed(close_reason(reason));
+}
+
+/// A lifecycle event and its detail, in libvirt's words.
+pub(super) fn lifecycle(event: c_int, detail: c_int) -> (DomainChange, &'static str) {
+    let Ok(event) = u32::try_from(event) else { return (DomainChange::Other, "unknown") };
+    let d = u32::try_from(detail).unwrap_or(u32::MAX);
+    let pick = |names: &[&'static str]| names.get(d as usize).copied().unwrap_or("unknown");
+    match event {
+        sys::VIR_DOMAIN_EVENT_DEFINED => {
+            (DomainChange::Defined, pick(&["added", "updated", "renamed", "from snapshot"]))
+        }
+        sys::VIR_DOMAIN_EVENT_UNDEFINED => (DomainChange::Undefined, pick(&["removed", "renamed"])),
+        sys::VIR_DOMAIN_EVENT_STARTED => {
+            (DomainChange::Started, pick(&["booted", "migrated", "restored", "from snapshot", "woken up", "recreated"]))
+        }
+        sys::VIR_DOMAIN_EVENT_SUSPENDED => (
+            DomainChange::Suspended,
+            pick(&[
+                "paused",
+                "migrated",
+                "I/O error",
+                "watchdog",
+                "restored",
+                "from snapshot",
+                "API error",
+                "post-copy",
+                "post-copy failed",
+            ]),
+        ),
+        sys::VIR_DOMAIN_EVENT_RESUMED => {
+            (DomainChange::Resumed, pick(&["unpaused", "migrated", "from snapshot", "post-copy", "post-copy failed"]))
+        }
+        sys::VIR_DOMAIN_EVENT_STOPPED => (
+            DomainChange::Stopped,
+            pick(&["shutdown", "destroyed", "crashed", "migrated", "saved", "failed", "from snapshot", "recreated"]),
+        ),
+        sys::VIR_DOMAIN_EVENT_SHUTDOWN => (DomainChange::Shutdown, pick(&["finished", "by the guest", "by the host"])),
+        sys::VIR_DOMAIN_EVENT_PMSUSPENDED => (DomainChange::PmSuspended, pick(&["to memory", "to disk"])),
+        sys::VIR_DOMAIN_EVENT_CRASHED => (DomainChange::Crashed, pick(&["panicked", "crash loaded"])),
+        _ => (DomainChange::Other, "unknown"),
+    }
+}
+
+/// Why libvirt closed a connection.
+pub(super) fn close_reason(reason: c_int) -> &'static str {
+    match u32::try_from(reason) {
+        Ok(sys::VIR_CONNECT_CLOSE_REASON_ERROR) => "error",
+        Ok(sys::VIR_CONNECT_CLOSE_REASON_EOF) => "end of file",
+        Ok(sys::VIR_CONNECT_CLOSE_REASON_KEEPALIVE) => "keepalive timeout",
+        Ok(sys::VIR_CONNECT_CLOSE_REASON_CLIENT) => "closed by the client",
+        _ => "unknown reason",
+    }
+}

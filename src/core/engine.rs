@@ -102,6 +102,11 @@ impl Engine {
         })
     }
 
+    /// Consecutive failed probes that make a host `Down`.
+    pub fn host_fail_threshold(&self) -> u32 {
+        self.host_policy.fail_threshold
+    }
+
     pub fn host_state(&self, host: &str) -> Option<HostState> {
         self.hosts.get(host).map(|h| h.shown_state())
     }

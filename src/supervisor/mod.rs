@@ -156,7 +156,11 @@ pub struct Supervisor {
     /// Hosts whose backend cannot list storage: not asked again.
     no_storage: Arc<Mutex<HashSet<String>>>,
     /// Probes under way, by host: at most one per host.
-    probes: BTreeMap<String, tokio::task::JoinHandle<Result<crate::core::HostProbe, String>>>,
+    probes: BTreeMap<String, tokio::task::JoinHandle<Result<crate::core::HostProbe, seams::HvError>>>,
+    /// Rounds in a row each host was `Busy` (alive, its probe held up): not judged, up to the
+    /// host `fail_threshold`, then counted as failed probes (a daemon that never lists its
+    /// domains is as good as hung).
+    busy: BTreeMap<String, u32>,
     /// Each host's last probe result (shared with the handles).
     seen: Arc<Mutex<BTreeMap<String, HostObservation>>>,
     cycles: u64,
@@ -238,6 +242,7 @@ impl Supervisor {
             facts_rx,
             no_storage: Arc::new(Mutex::new(HashSet::new())),
             probes: BTreeMap::new(),
+            busy: BTreeMap::new(),
             seen,
             cycles: 0,
             hints_tx,
@@ -292,7 +297,7 @@ impl Supervisor {
         for h in self.ctx.hosts.values() {
             if !self.probes.contains_key(&h.name) {
                 let (h, name) = (h.clone(), h.name.clone());
-                let task = tokio::spawn(async move { h.probe(timeout).await.map_err(|e| e.to_string()) });
+                let task = tokio::spawn(async move { h.probe(timeout).await });
                 self.probes.insert(name, task);
             }
         }
@@ -307,8 +312,18 @@ impl Supervisor {
             // Still running: its host is judged when it ends or times out.
             if let Ok(done) = tokio::time::timeout_at(deadline, task).await {
                 self.probes.remove(&name);
-                let result = done.unwrap_or_else(|e| Err(format!("probe task failed: {e}")));
-                observations.push(HostObservation { host: name, result });
+                let result = done.unwrap_or_else(|e| Err(seams::HvError::Failed(format!("probe task failed: {e}"))));
+                if let Err(seams::HvError::Busy(why)) = &result {
+                    let n = self.busy.entry(name.clone()).or_default();
+                    *n += 1;
+                    if *n < self.engine.host_fail_threshold() {
+                        info!(target: "3rc", "{name} not judged this cycle ({n} in a row): {why}");
+                        continue;
+                    }
+                } else {
+                    self.busy.remove(&name);
+                }
+                observations.push(HostObservation { host: name, result: result.map_err(|e| e.to_string()) });
             }
         }
         let now = self.clock.now();
@@ -347,8 +362,7 @@ impl Supervisor {
         for obs in observations.iter().filter(failing) {
             let Some(h) = self.ctx.hosts.get(&obs.host) else { continue };
             let h = h.clone();
-            let task =
-                tokio::spawn(async move { h.probe_until(stop_at, gap, timeout).await.map_err(|e| e.to_string()) });
+            let task = tokio::spawn(async move { h.probe_until(stop_at, gap, timeout).await });
             self.probes.insert(obs.host.clone(), task);
         }
     }

@@ -23,6 +23,11 @@ pub enum HvError {
     /// The call did not return in time.
     #[error("timed out: {0}")]
     Timeout(String),
+    /// The probe did not return in time, but the daemon answered a light call on another
+    /// connection: the host is alive and its domain listing is held up (libvirt holds a
+    /// domain's lock for a second or two while it handles a qemu that died, for one).
+    #[error("busy: {0}")]
+    Busy(String),
     /// Any other libvirt error, with libvirt's message.
     #[error("{0}")]
     Failed(String),
@@ -45,6 +50,11 @@ pub trait Hypervisor: Send {
     /// One bulk probe: the host's capacity and every domain defined on it with its state,
     /// vCPUs and memory.
     fn probe(&mut self) -> Result<HostProbe, HvError>;
+    /// A light call that needs the daemon but no domain (libvirt: node info): tells a busy
+    /// host from a dead one when a probe is slow.
+    fn alive(&mut self) -> Result<(), HvError> {
+        self.probe().map(|_| ())
+    }
     /// The persistent (inactive) domain XML, for the inventory.
     fn domain_xml(&mut self, vm: &str) -> Result<String, HvError>;
     /// Define (or redefine) a persistent domain from XML.

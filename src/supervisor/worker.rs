@@ -161,18 +161,58 @@ impl HostHandle {
         }
     }
 
-    /// Probe the host, unless the previous probe has not come back yet.
+    /// Probe the host, unless the previous probe has not come back yet. A probe that does not
+    /// answer in time is `Busy` if the daemon answered a light call on an operation connection
+    /// meanwhile (the host is alive; its domain listing is held up), else a `Timeout`. The
+    /// light call starts at three quarters of the timeout and gets the last quarter, so the
+    /// whole probe still ends within `timeout`.
     pub async fn probe(&self, timeout: Duration) -> Result<crate::core::HostProbe, HvError> {
+        let quarter = timeout / 4;
         if self.probing.swap(true, Ordering::SeqCst) {
-            return Err(HvError::Timeout(format!("previous probe of {} has not returned (hung?)", self.name)));
+            let why = format!("previous probe of {} has not returned (hung?)", self.name);
+            return Err(self.liveness(quarter, why).await);
         }
         let flag = self.probing.clone();
-        self.dispatch(true, timeout, "probe", move |hv| {
+        let probe = self.dispatch(true, timeout, "probe", move |hv| {
             let r = hv.probe();
             flag.store(false, Ordering::SeqCst);
             r
-        })
-        .await
+        });
+        if self.is_inline() {
+            return probe.await;
+        }
+        let live = async {
+            tokio::time::sleep(timeout - quarter).await;
+            self.dispatch(false, quarter, "liveness", |hv| hv.alive()).await
+        };
+        tokio::pin!(probe, live);
+        let mut alive = None;
+        let result = loop {
+            tokio::select! {
+                r = &mut probe => break r,
+                l = &mut live, if alive.is_none() => alive = Some(l.is_ok()),
+            }
+        };
+        match result {
+            // Our own timeout, with the call still running: busy or gone?
+            Err(HvError::Timeout(why)) if self.probing.load(Ordering::SeqCst) => {
+                let alive = match alive {
+                    Some(a) => a,
+                    None => live.await.is_ok(),
+                };
+                Err(if alive { HvError::Busy(format!("{why}; the daemon answers")) } else { HvError::Timeout(why) })
+            }
+            r => r,
+        }
+    }
+
+    /// A probe is stuck: busy if the daemon answers a light call within `within`, else the
+    /// timeout stands.
+    async fn liveness(&self, within: Duration, why: String) -> HvError {
+        match self.dispatch(false, within, "liveness", |hv| hv.alive()).await {
+            Ok(()) => HvError::Busy(format!("{why}; the daemon answers")),
+            Err(_) => HvError::Timeout(why),
+        }
     }
 }
 

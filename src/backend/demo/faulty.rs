@@ -43,6 +43,10 @@ impl Hypervisor for FaultyHost {
         self.with_inner(|hv| hv.probe())
     }
 
+    fn alive(&mut self) -> Result<(), HvError> {
+        self.with_inner(|hv| hv.alive())
+    }
+
     fn domain_xml(&mut self, vm: &str) -> Result<String, HvError> {
         self.with_inner(|hv| hv.domain_xml(vm))
     }

@@ -203,6 +203,10 @@ impl Hypervisor for LibvirtHost {
         result
     }
 
+    fn alive(&mut self) -> Result<(), HvError> {
+        self.call("alive", |c| c.node_info().map(|_| ()).map_err(|e| to_hv(&e, None)))
+    }
+
     fn domain_xml(&mut self, vm: &str) -> Result<String, HvError> {
         self.call("domain_xml", |c| ops::domain_xml(c, vm))
     }

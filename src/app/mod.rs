@@ -78,6 +78,9 @@ pub fn assemble(
         migration: Arc::new(migration),
         inline: false,
         report: None,
+        reinstall_specs: crate::ops::reinstall_specs(&cfg.cluster),
+        journal: None,
+        resumed_steps: Vec::new(),
     };
     let (mut sup, handle) =
         Supervisor::new(cfg.cluster.clone(), ctx, cfg.settings.clone(), Arc::new(TokioClock::new()), journal);

@@ -43,11 +43,11 @@ impl Engine {
                 self.start_action(vm, VmState::Restarting, reason, kind, who, &mut out);
             }
             Command::Reinstall { vm } => {
-                let rec = self.idle_vm(vm)?;
-                let host = match self.home_answering(rec, "reinstall") {
-                    Ok(h) => h,
-                    Err(_) => self.choose(vm, None)?,
-                };
+                self.idle_vm(vm)?;
+                let host = self.reinstall_host(vm)?;
+                if self.vms[vm].host.as_deref() != Some(host.as_str()) {
+                    self.vm_mut(vm).target = Some(host.clone());
+                }
                 let reason = format!("reinstall requested by {origin}");
                 let kind = ActionKind::Reinstall { vm: vm.clone(), host };
                 self.start_action(vm, VmState::Reinstalling, reason, kind, who, &mut out);

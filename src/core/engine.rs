@@ -239,7 +239,10 @@ impl Engine {
         if vm.action.is_some() || matches!(vm.state, VmState::Stopped | VmState::Unmanaged | VmState::NeedsOperator) {
             return;
         }
-        if matches!(vm.state, VmState::Pending | VmState::AwaitingFence) {
+        if vm.resume.is_some() && self.maybe_resume(name, out) {
+            return;
+        }
+        if matches!(self.vms[name].state, VmState::Pending | VmState::AwaitingFence) {
             // Waiting for a host, yet seen running on one whose probes can be trusted (its
             // fenced host came back with it autostarted, or it was started by hand): it must
             // not be recovered anywhere else. Follow it and judge it there.
@@ -250,6 +253,7 @@ impl Engine {
             else {
                 return;
             };
+            let vm = self.vm_mut(name);
             let was = vm.state;
             vm.host = Some(h.clone());
             vm.observed = found.iter().find(|s| s.host == h).map(|s| s.state);

@@ -53,6 +53,8 @@ pub struct VmRec {
     /// Recent transitions, shared with snapshots (copied only when a transition happens while
     /// a snapshot still holds it).
     pub history: std::sync::Arc<Vec<Transition>>,
+    /// A reinstall cut short by a stop of 3RC, to finish once its host answers (why, who).
+    pub resume: Option<String>,
 }
 
 /// What one probe says about a VM.
@@ -107,6 +109,7 @@ impl VmRec {
             paused_is_bad: false,
             placement: None,
             history: Default::default(),
+            resume: None,
         }
     }
 
@@ -251,6 +254,7 @@ mod tests {
             anti_affinity: None,
             policy: Policy::default(),
             preferred_host: None,
+            reinstall: None,
         };
         let mut r = VmRec::new(spec, Time::ZERO);
         r.state = state;

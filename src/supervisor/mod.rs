@@ -138,6 +138,9 @@ pub struct Supervisor {
     /// Probes under way, by host: at most one per host.
     probes: BTreeMap<String, tokio::task::JoinHandle<Result<crate::core::HostProbe, String>>>,
     cycles: u64,
+    /// Steps an earlier run finished for a reinstall it left unfinished, by VM: handed to the
+    /// resumed reinstall.
+    resume_steps: BTreeMap<String, Vec<String>>,
 }
 
 impl Supervisor {
@@ -194,6 +197,7 @@ impl Supervisor {
             no_storage: Arc::new(Mutex::new(HashSet::new())),
             probes: BTreeMap::new(),
             cycles: 0,
+            resume_steps: BTreeMap::new(),
         };
         (sup, handle)
     }
@@ -300,6 +304,14 @@ impl Supervisor {
     /// Feed an action's outcome to the engine.
     fn finished(&mut self, id: ActionId, outcome: Outcome) {
         self.progress.remove(&id);
+        let reinstalled = match self.engine.inflight().find(|a| a.id == id).map(|a| &a.kind) {
+            Some(crate::core::ActionKind::Reinstall { vm, .. }) if outcome == Outcome::Done => Some(vm.clone()),
+            _ => None,
+        };
+        if let Some(e) = reinstalled.as_deref().and_then(|vm| self.ctx.inventory.get(vm)) {
+            // Its new definition (read back by the operation) names its new disks.
+            self.engine.set_disks(reinstalled.as_deref().unwrap_or_default(), inventory::disks_from_xml(&e.xml));
+        }
         let out = self.engine.outcome(self.clock.now(), id, outcome);
         self.apply(out);
         self.publish();
@@ -342,6 +354,10 @@ impl Supervisor {
     fn spawn_action(&mut self, action: Action) {
         let mut ctx = self.ctx.clone();
         ctx.report = Some(ops::Reporter { id: action.id, tx: self.progress_tx.clone() });
+        ctx.journal = self.journal.clone();
+        if let crate::core::ActionKind::Reinstall { vm, .. } = &action.kind {
+            ctx.resumed_steps = self.resume_steps.remove(vm).unwrap_or_default();
+        }
         if let Some(vm) = action.kind.vm() {
             let first = crate::core::Progress { step: "starting".into(), done: None };
             self.progress.insert(action.id, (vm.to_string(), first));
@@ -364,13 +380,23 @@ impl Supervisor {
 
     /// Take over from an earlier run: say which of its actions were cut short (the engine was
     /// seeded from the inventory in `new`). What libvirt reports on the first probes then
-    /// decides, as for any VM: nothing is replayed blindly.
+    /// decides, as for any VM: nothing is replayed blindly. The exception is a reinstall cut
+    /// short: its VM may be left without a disk or a definition, so it is resumed (once its
+    /// host answers), skipping the steps the journal says are done.
     pub fn restore(&mut self, recovered: &crate::store::Recovered) {
         let now = self.clock.now();
         for a in &recovered.interrupted {
             let msg = format!("interrupted by a stop of 3rc: {a}; reconciling with what the hosts report");
             let out = self.engine.external_note(now, crate::core::Subject::Cluster, msg);
             self.apply(out);
+        }
+        for u in &recovered.unfinished {
+            if let crate::core::ActionKind::Reinstall { vm, host } = &u.kind {
+                let done = if u.steps.is_empty() { "none".to_string() } else { u.steps.join(", ") };
+                let why = format!("{}; steps done: {done}", u.decided_by);
+                self.engine.resume_reinstall(vm, host, why);
+                self.resume_steps.insert(vm.clone(), u.steps.clone());
+            }
         }
         self.publish();
     }

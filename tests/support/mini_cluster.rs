@@ -118,6 +118,7 @@ impl Builder {
             anti_affinity: None,
             policy: Policy::default(),
             preferred_host: Some(host.into()),
+            reinstall: None,
         };
         tune(&mut spec);
         self.vms.push(spec);

@@ -16,7 +16,7 @@ use super::event_loop::init;
 use super::ops;
 use super::probe::{self, BulkSupport};
 use crate::core::{HostProbe, HostSpec};
-use crate::supervisor::seams::{Connector, HvError, Hypervisor, MigrateTo};
+use crate::supervisor::seams::{Connector, HvError, Hypervisor, MigrateTo, VolumeInfo, VolumeSource};
 use virt::connect::Connect;
 
 /// libvirt keepalive: after `count` unanswered probes sent every `interval_secs`, libvirt closes
@@ -210,6 +210,22 @@ impl Hypervisor for LibvirtHost {
 
     fn storage(&mut self) -> Result<Vec<crate::core::PoolObs>, HvError> {
         self.call("storage", |c| super::storage::pools(c).map_err(|e| to_hv(&e, None)))
+    }
+
+    fn volume(&mut self, pool: &str, volume: &str) -> Result<Option<VolumeInfo>, HvError> {
+        self.call("volume", |c| super::storage::volume(c, pool, volume))
+    }
+
+    fn create_volume(&mut self, pool: &str, name: &str, from: &VolumeSource) -> Result<(), HvError> {
+        self.call("create_volume", |c| super::storage::create_volume(c, pool, name, from))
+    }
+
+    fn upload_volume(&mut self, pool: &str, name: &str, data: &[u8]) -> Result<(), HvError> {
+        self.call("upload_volume", |c| super::storage::upload_volume(c, pool, name, data))
+    }
+
+    fn delete_volume(&mut self, pool: &str, volume: &str) -> Result<(), HvError> {
+        self.call("delete_volume", |c| super::storage::delete_volume(c, pool, volume))
     }
 }
 

@@ -120,6 +120,9 @@ pub fn build(case: &Case, clock: Arc<dyn Clock>) -> (SimCluster, ExecCtx) {
         migration: Arc::new(migration),
         inline: true,
         report: None,
+        reinstall_specs: crate::ops::reinstall_specs(&spec),
+        journal: None,
+        resumed_steps: Vec::new(),
     };
     (sim, ctx)
 }

@@ -297,6 +297,7 @@ impl Case {
                         anti_affinity: v.group.clone(),
                         policy,
                         preferred_host: Some(v.host.clone()),
+                        reinstall: None,
                     }
                 })
                 .collect(),

@@ -146,8 +146,14 @@ async fn define(
     seed: Option<&SeedDisk>,
 ) -> Result<(), String> {
     ctx.step(format!("defining {vm} on {host} from {}", spec.template_path), Some(0.7));
-    let (uuid, macs) = match ctx.inventory.get(vm) {
-        Some(e) => template::identity(&e.xml)?,
+    // Its identity: from its definition on the host if it has one there, else the inventory's.
+    let name = vm.to_string();
+    let known = match on(ctx, host, "domain_xml", move |hv| hv.domain_xml(&name)).await {
+        Ok(xml) => Some(xml),
+        Err(_) => ctx.inventory.get(vm).map(|e| e.xml),
+    };
+    let (uuid, macs) = match known {
+        Some(xml) => template::identity(&xml)?,
         None => {
             warn!(target: "3rc::ops", "no known definition of {vm}: UUID and MACs come from the template or libvirt");
             (None, Vec::new())

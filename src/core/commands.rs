@@ -73,6 +73,7 @@ impl Engine {
                 let v = self.vm_mut(vm);
                 v.restarts.clear();
                 v.relocations.clear();
+                v.reinstalls.clear();
                 let (to, why) = if running {
                     (VmState::Healthy, format!("armed by {origin}: running"))
                 } else {
@@ -221,6 +222,7 @@ impl Engine {
         let v = self.vm_mut(vm);
         v.restarts.clear();
         v.relocations.clear();
+        v.reinstalls.clear();
         if let ActionKind::Relocate { to, .. } = &kind {
             v.target = Some(to.clone());
         }

@@ -192,6 +192,8 @@ impl Engine {
                     match target.chosen.clone() {
                         Some(host) => {
                             reserve(&mut slots, &host, &self.vms[&name]);
+                            let (now, w) = (self.now, self.vms[&name].spec.policy.restart_window);
+                            self.vm_mut(&name).reinstalls.record(now, w);
                             self.vm_mut(&name).target = Some(host.clone());
                             self.start_action(
                                 &name,

@@ -81,14 +81,18 @@ impl Engine {
         match reinstall_or_stop {
             Some(Err(r)) => self.needs_operator(name, format!("{why}; {r}"), out),
             _ if self.reinstall_allowed(name) => match self.reinstall_host(name) {
-                Ok(host) => self.start_action(
-                    name,
-                    VmState::Reinstalling,
-                    format!("{why}; reinstalling from its golden image"),
-                    ActionKind::Reinstall { vm: name.into(), host },
-                    Decider::Policy("ladder step 3, reinstall from golden image".into()),
-                    out,
-                ),
+                Ok(host) => {
+                    let w = self.vms[name].spec.policy.restart_window;
+                    self.vm_mut(name).reinstalls.record(now, w);
+                    self.start_action(
+                        name,
+                        VmState::Reinstalling,
+                        format!("{why}; reinstalling from its golden image"),
+                        ActionKind::Reinstall { vm: name.into(), host },
+                        Decider::Policy("ladder step 3, reinstall from golden image".into()),
+                        out,
+                    )
+                }
                 Err(e) => self.needs_operator(name, format!("{why}; {e}"), out),
             },
             _ if self.vms[name].spec.policy.reinstall => {

@@ -39,6 +39,8 @@ pub struct VmRec {
     pub first_bad_at: Option<Time>,
     pub restarts: SlidingWindow,
     pub relocations: SlidingWindow,
+    /// Reinstalls decided by the ladder (at most one per window).
+    pub reinstalls: SlidingWindow,
     /// The action under way, if any.
     pub action: Option<ActionId>,
     /// When the VM was last (re)started, for `min_uptime`.
@@ -103,6 +105,7 @@ impl VmRec {
             first_bad_at: None,
             restarts: SlidingWindow::default(),
             relocations: SlidingWindow::default(),
+            reinstalls: SlidingWindow::default(),
             action: None,
             started_at: None,
             drain_after: None,
@@ -232,7 +235,11 @@ impl VmRec {
             "{restarts} of {} restarts and {relocations} of {} relocations used in {window}",
             p.max_restart, p.max_relocate
         );
-        if p.reinstall {
+        if p.reinstall && self.reinstalls.count(now, p.restart_window) > 0 {
+            // One reinstall per window: a VM that fails again on a fresh disk needs a person,
+            // not a loop of reinstalls.
+            Rung::Exhausted(format!("ladder exhausted: {spent}, and its reinstall in {window} did not help"))
+        } else if p.reinstall {
             Rung::Reinstall(format!("reinstall from golden image ({spent})"))
         } else {
             Rung::Exhausted(format!("ladder exhausted: {spent}, reinstall not allowed by policy"))

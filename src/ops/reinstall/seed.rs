@@ -111,6 +111,25 @@ mod tests {
         }
     }
 
+    /// Needs genisoimage (in .ci/deps): the image is read back with its isoinfo.
+    #[test]
+    fn the_iso_is_labelled_cidata_and_holds_the_files_under_their_names() {
+        let iso = build_iso("web1", "web1-7", &seed()).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("seed.iso");
+        std::fs::write(&path, &iso).unwrap();
+        let info = |args: &[&str]| {
+            let o = Command::new("isoinfo").args(args).arg("-i").arg(&path).output().unwrap();
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+            String::from_utf8(o.stdout).unwrap()
+        };
+        assert!(info(&["-d"]).contains("Volume id: cidata"));
+        let user = info(&["-J", "-x", "/user-data"]);
+        assert_eq!(user, files("web1", "web1-7", &seed())[1].1);
+        assert!(info(&["-J", "-x", "/meta-data"]).contains("local-hostname: \"web1\""));
+        assert!(info(&["-J", "-x", "/network-config"]).contains("dhcp4: true"));
+    }
+
     #[test]
     fn base64_matches_the_rfc_vectors() {
         for (i, o) in [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foobar", "Zm9vYmFy")] {

@@ -4,9 +4,13 @@
 //! image is, a seed the test driver cannot take is refused with nothing changed, and a
 //! reinstall cut short by a stop of 3RC is finished by the next run without redoing its steps.
 
+#[path = "support/test_hosts.rs"]
+mod test_hosts;
+
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
+use test_hosts::host;
 use threerc::backend::demo::DemoCluster;
 use threerc::config::Config;
 use threerc::core::{Action, ActionKind, ClusterView, Command, Decider, VmState};
@@ -25,23 +29,21 @@ fn domain(name: &str, pool: &str, vol: &str) -> String {
     )
 }
 
-/// A pool and its volumes, each `(name, GiB)`.
+/// A pool at `/pools/NAME` and its volumes, each `(name, GiB)`.
 fn pool(name: &str, volumes: &[(&str, u64)]) -> String {
-    let vols: String = volumes
-        .iter()
-        .map(|(v, gib)| format!("<volume type='file'><name>{v}</name><capacity unit='GiB'>{gib}</capacity><target><format type='qcow2'/></target></volume>"))
-        .collect();
-    format!(
-        "<pool type='dir'><name>{name}</name><capacity unit='GiB'>100</capacity><allocation unit='GiB'>1</allocation>\
-         <available unit='GiB'>99</available><source/><target><path>/pools/{name}</path></target>{vols}</pool>"
-    )
+    test_hosts::pool(name, &format!("/pools/{name}"), volumes)
 }
 
-fn host(mem_gib: u64, body: &str) -> String {
-    format!(
-        "<node><cpu><nodes>1</nodes><sockets>1</sockets><cores>4</cores><threads>2</threads><active>8</active>\
-         <mhz>2400</mhz><model>x86_64</model></cpu><memory>{}</memory>{body}</node>",
-        mem_gib * 1024 * 1024
+/// hv1 running web1 on `vms/web1.qcow2` (the old disk, 10 GiB), the golden image beside it.
+fn hv1_with_web1() -> String {
+    host(
+        8,
+        &format!(
+            "{}{}{}",
+            domain("web1", "vms", "web1.qcow2"),
+            pool("golden", &[("base.qcow2", 2)]),
+            pool("vms", &[("web1.qcow2", 10)])
+        ),
     )
 }
 
@@ -81,28 +83,13 @@ fn start(hosts: &[(&str, String)], vm_extra: &str, reinstall_extra: &str, prepar
     let path = dir.path().join("c.toml");
     let cfg = Config::parse(&cfg, &path).unwrap();
     prepare(&dir.path().join("state"));
-    threerc::backend::libvirt::init();
-    let cluster = DemoCluster::from_specs(&cfg.cluster.hosts);
-    let fencers = threerc::app::fencers(&cfg, Some(&cluster)).unwrap();
-    let (sup, handle) = threerc::app::assemble(&cfg, Arc::from(cluster.connector()), fencers).unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(sup.run(async {
-        let _ = stopped.await;
-    }));
+    let (cluster, handle, stop) = test_hosts::run(&cfg);
     Run { cluster, handle, stop: Some(stop), _dir: dir }
 }
 
 impl Run {
     async fn until(&self, what: &str, pred: impl Fn(&ClusterView) -> bool) -> ClusterView {
-        let mut rx = self.handle.snapshots();
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-        loop {
-            let v = rx.borrow_and_update().clone();
-            if pred(&v) {
-                return (*v).clone();
-            }
-            assert!(tokio::time::timeout_at(deadline, rx.changed()).await.is_ok(), "timed out: {what}\n{v:#?}");
-        }
+        test_hosts::until(&self.handle, what, pred).await
     }
 
     fn hv(&self, host: &str) -> impl Hypervisor {
@@ -131,15 +118,7 @@ const GIB: u64 = 1024 * 1024 * 1024;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operator_reinstall_makes_the_disk_anew_from_golden_and_keeps_uuid_and_mac() {
-    let hv1 = host(
-        8,
-        &format!(
-            "{}{}{}",
-            domain("web1", "vms", "web1.qcow2"),
-            pool("golden", &[("base.qcow2", 2)]),
-            pool("vms", &[("web1.qcow2", 10)])
-        ),
-    );
+    let hv1 = hv1_with_web1();
     let run = start(&[("hv1", hv1)], "", "", |_| {});
     run.until("web1 healthy", healthy).await;
     while run.handle.domain_xml("web1").is_none() {
@@ -182,15 +161,7 @@ async fn a_clone_is_a_full_copy() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_seed_the_test_driver_cannot_take_is_refused_before_anything_changes() {
-    let hv1 = host(
-        8,
-        &format!(
-            "{}{}{}",
-            domain("web1", "vms", "web1.qcow2"),
-            pool("golden", &[("base.qcow2", 2)]),
-            pool("vms", &[("web1.qcow2", 10)])
-        ),
-    );
+    let hv1 = hv1_with_web1();
     let run = start(&[("hv1", hv1)], "", "[vm.reinstall.seed]\nhostname = \"web1\"", |_| {});
     run.until("web1 healthy", healthy).await;
     run.handle.command("console:alice", Command::Reinstall { vm: "web1".into() }).await.unwrap();
@@ -205,15 +176,7 @@ async fn a_seed_the_test_driver_cannot_take_is_refused_before_anything_changes()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_vm_whose_disk_died_with_its_host_is_reinstalled_where_the_golden_image_is() {
     // hv1 runs web1 on its local pool; hv2 has the most room but no golden image; hv3 has it.
-    let hv1 = host(
-        8,
-        &format!(
-            "{}{}{}",
-            domain("web1", "vms", "web1.qcow2"),
-            pool("golden", &[("base.qcow2", 2)]),
-            pool("vms", &[("web1.qcow2", 10)])
-        ),
-    );
+    let hv1 = hv1_with_web1();
     let hv2 = host(64, &pool("vms", &[]));
     let hv3 = host(8, &format!("{}{}", pool("golden", &[("base.qcow2", 2)]), pool("vms", &[])));
     let run = start(&[("hv1", hv1), ("hv2", hv2), ("hv3", hv3)], "policy = { reinstall = true }", "", |_| {});

@@ -243,3 +243,42 @@ fn lab_reinstall_makes_a_fresh_disk_uploads_the_seed_and_runs_the_vm_again() {
     assert_eq!(uuid_before.trim(), uuid_after.trim());
     assert!(!uuid_after.trim().is_empty());
 }
+
+/// 3RC killed with `kill -9` right after it accepted a reinstall: the next run finishes it (or
+/// finds it finished) and the VM runs from a fresh overlay, never left without a disk.
+#[test]
+fn lab_reinstall_cut_short_by_kill_9_is_finished_by_the_next_run() {
+    if !lab_allowed() {
+        return;
+    }
+    let lab = Lab::up(1, 1);
+    let vms = vm_names(1, 1);
+    let cfg = lab.config_with(&vms, "min_uptime = \"2s\"", |vm| lab.reinstall_spec(vm, true));
+    let mut sup = Supervisor::start(&lab, &cfg);
+    settled(&sup, &lab, &vms);
+    let out = Command::new(env!("CARGO_BIN_EXE_3rc"))
+        .args(["reinstall", "--yes", "--config"])
+        .arg(&cfg)
+        .arg("vm11")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "3rc reinstall: {}", String::from_utf8_lossy(&out.stderr));
+    sup.kill();
+    let first = sup.text();
+    let sup = Supervisor::start(&lab, &cfg);
+    sup.wait_for(&lab, "the reinstall finished and vm11 running", Duration::from_secs(60), |s| {
+        let t = s.text();
+        let done_after =
+            |mark: &str| t.find(mark).is_some_and(|i| t[i..].contains("vm vm11 Reinstalling -> Probation"));
+        let finished =
+            done_after("resume of an interrupted reinstall") || first.contains("vm vm11 Reinstalling -> Probation");
+        finished && lab.truth().get("vm11") == Some(&vec!["hv1".to_string()])
+    });
+    let text = sup.text();
+    let resumed = text.contains("resume of an interrupted reinstall (operator cli:");
+    assert!(resumed || first.contains("vm vm11 Reinstalling -> Probation"), "neither resumed nor finished:\n{text}");
+    eprintln!("kill -9 came {} the reinstall ended", if resumed { "before" } else { "after" });
+    let disk = lab.path().join("shared/vm11.qcow2");
+    let info = Command::new("qemu-img").args(["info", "-U"]).arg(&disk).output().unwrap();
+    assert!(String::from_utf8_lossy(&info.stdout).contains("golden.qcow2"), "vm11 runs from a fresh overlay");
+}

@@ -191,17 +191,11 @@ fn lab_3rc_killed_during_a_recovery_and_restarted_converges_without_a_double_run
     assert!(truth.values().all(|h| h.len() == 1), "{truth:?}");
 }
 
-/// `3rc reinstall VM --yes` on a real libvirt host: the VM's qcow2 disk is deleted and made
-/// anew as an overlay on the lab's golden image through libvirt's storage API, the cloud-init
-/// seed is uploaded through the volume upload stream and attached, the domain keeps its UUID,
-/// and the VM runs again; the journal says who decided it.
-#[test]
-fn lab_reinstall_makes_a_fresh_disk_uploads_the_seed_and_runs_the_vm_again() {
-    if !lab_allowed() {
-        return;
-    }
-    let lab = Lab::up(2, 1);
-    let vms = vm_names(2, 1);
+/// A lab of `hosts` hosts with one VM each, vm11 with a reinstall spec and a seed, supervised
+/// and settled.
+fn reinstall_lab(hosts: usize) -> (Lab, std::path::PathBuf, Supervisor) {
+    let lab = Lab::up(hosts, 1);
+    let vms = vm_names(hosts, 1);
     let cfg = lab.config_with(&vms, "min_uptime = \"2s\"", |vm| {
         if vm == "vm11" {
             lab.reinstall_spec(vm, true)
@@ -211,17 +205,35 @@ fn lab_reinstall_makes_a_fresh_disk_uploads_the_seed_and_runs_the_vm_again() {
     });
     let sup = Supervisor::start(&lab, &cfg);
     settled(&sup, &lab, &vms);
-    let disk = lab.path().join("shared/vm11.qcow2");
-    use std::os::unix::fs::MetadataExt;
-    let old_inode = std::fs::metadata(&disk).unwrap().ino();
-    let uuid_before = lab.run(&["exec", "virsh", "-q", "-c", "qemu+tcp://10.233.7.11/system", "domuuid", "vm11"]);
+    (lab, cfg, sup)
+}
+
+/// `3rc reinstall --yes vm11`, as a person types it.
+fn reinstall_vm11(cfg: &Path) {
     let out = Command::new(env!("CARGO_BIN_EXE_3rc"))
         .args(["reinstall", "--yes", "--config"])
-        .arg(&cfg)
+        .arg(cfg)
         .arg("vm11")
         .output()
         .unwrap();
     assert!(out.status.success(), "3rc reinstall: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// `3rc reinstall VM --yes` on a real libvirt host: the VM's qcow2 disk is deleted and made
+/// anew as an overlay on the lab's golden image through libvirt's storage API, the cloud-init
+/// seed is uploaded through the volume upload stream and attached, the domain keeps its UUID,
+/// and the VM runs again; the journal says who decided it.
+#[test]
+fn lab_reinstall_makes_a_fresh_disk_uploads_the_seed_and_runs_the_vm_again() {
+    if !lab_allowed() {
+        return;
+    }
+    let (lab, cfg, sup) = reinstall_lab(2);
+    let disk = lab.path().join("shared/vm11.qcow2");
+    use std::os::unix::fs::MetadataExt;
+    let old_inode = std::fs::metadata(&disk).unwrap().ino();
+    let uuid_before = lab.run(&["exec", "virsh", "-q", "-c", "qemu+tcp://10.233.7.11/system", "domuuid", "vm11"]);
+    reinstall_vm11(&cfg);
     sup.wait_for(&lab, "vm11 reinstalled and running", Duration::from_secs(60), |s| {
         s.text().contains("vm vm11 Reinstalling -> Probation")
             && lab.truth().get("vm11") == Some(&vec!["hv1".to_string()])
@@ -251,18 +263,8 @@ fn lab_reinstall_cut_short_by_kill_9_is_finished_by_the_next_run() {
     if !lab_allowed() {
         return;
     }
-    let lab = Lab::up(1, 1);
-    let vms = vm_names(1, 1);
-    let cfg = lab.config_with(&vms, "min_uptime = \"2s\"", |vm| lab.reinstall_spec(vm, true));
-    let mut sup = Supervisor::start(&lab, &cfg);
-    settled(&sup, &lab, &vms);
-    let out = Command::new(env!("CARGO_BIN_EXE_3rc"))
-        .args(["reinstall", "--yes", "--config"])
-        .arg(&cfg)
-        .arg("vm11")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "3rc reinstall: {}", String::from_utf8_lossy(&out.stderr));
+    let (lab, cfg, mut sup) = reinstall_lab(1);
+    reinstall_vm11(&cfg);
     sup.kill();
     let first = sup.text();
     let sup = Supervisor::start(&lab, &cfg);

@@ -36,6 +36,7 @@ fn cluster(hosts: usize, vms: usize) -> ClusterView {
         vms: (0..vms)
             .map(|i| VmView {
                 progress: None,
+                reinstall: None,
                 name: format!("vm{i:05}"),
                 host: Some(format!("hv{:03}", i % hosts)),
                 state: states[i % states.len()],

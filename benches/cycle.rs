@@ -20,6 +20,7 @@ fn cluster(hosts: usize, vms: usize) -> (ClusterSpec, Vec<HostObservation>) {
                 anti_affinity: (i % 10 == 0).then(|| format!("g{}", i % 7)),
                 policy: Policy::default(),
                 preferred_host: None,
+                reinstall: None,
             })
             .collect(),
         host_policy: HostPolicy::default(),

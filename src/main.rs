@@ -41,6 +41,23 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Cmd::Reinstall { config, vm, yes } => {
+            let cfg = Config::load(&config)?;
+            app::confirm_reinstall(&cfg, &vm, yes)?;
+            let Some(dir) = &cfg.state_dir else {
+                anyhow::bail!("{}: no state_dir, so no control socket: set state_dir to reinstall", config.display());
+            };
+            let words = vec!["reinstall".to_string(), vm.clone()];
+            let reply = threerc::supervisor::control::request(&dir.join("control.sock"), words).await?;
+            match (reply.ok, reply.error) {
+                (true, _) => println!(
+                    "accepted: {vm} is being reinstalled (watch it with `3rc ctl -c {} status`)",
+                    config.display()
+                ),
+                (false, e) => anyhow::bail!("refused: {}", e.unwrap_or_default()),
+            }
+            Ok(())
+        }
         Cmd::Ctl { config, json, words } => {
             let cfg = Config::load(&config)?;
             let Some(dir) = &cfg.state_dir else {

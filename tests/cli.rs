@@ -76,3 +76,17 @@ fn a_missing_config_file_is_a_clear_error() {
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(err.contains("/nonexistent/3rc.toml") && err.contains("cannot read"), "{err}");
 }
+
+#[test]
+fn reinstall_asks_for_the_name_on_a_terminal_and_refuses_without_one() {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/example.toml").display().to_string();
+    let out =
+        bin().args(["reinstall", "--config", &example, "web1"]).stdin(std::process::Stdio::null()).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("reinstalling web1 deletes its disk: confirm with --yes"), "{err}");
+    let out = bin().args(["reinstall", "--config", &example, "db1", "--yes"]).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("VM db1 has no [vm.reinstall] spec"), "{err}");
+}

@@ -11,10 +11,7 @@ fn assets_with(extra: &str) -> tempfile::TempDir {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo");
     let dst = dir.path().join("demo");
     std::fs::create_dir(&dst).unwrap();
-    for entry in std::fs::read_dir(&src).unwrap() {
-        let p = entry.unwrap().path();
-        std::fs::copy(&p, dst.join(p.file_name().unwrap())).unwrap();
-    }
+    copy_tree(&src, &dst);
     let toml = dst.join("cluster.toml");
     let text = std::fs::read_to_string(&toml).unwrap();
     let text = match text.find("[console]") {
@@ -24,6 +21,20 @@ fn assets_with(extra: &str) -> tempfile::TempDir {
     };
     std::fs::write(&toml, text).unwrap();
     dir
+}
+
+/// Copy a folder and its subfolders (the demo's reinstall templates).
+fn copy_tree(src: &Path, dst: &Path) {
+    std::fs::create_dir_all(dst).unwrap();
+    for entry in std::fs::read_dir(src).unwrap() {
+        let p = entry.unwrap().path();
+        let to = dst.join(p.file_name().unwrap());
+        if p.is_dir() {
+            copy_tree(&p, &to);
+        } else {
+            std::fs::copy(&p, to).unwrap();
+        }
+    }
 }
 
 fn demo(assets: &Path) -> std::process::Output {

@@ -6,7 +6,7 @@
 mod support;
 
 use std::time::Duration;
-use support::mini_cluster::{Builder, MiniCluster};
+use support::mini_cluster::{reinstall_spec, Builder, MiniCluster};
 use threerc::core::placement::Verdict;
 use threerc::core::{ActionKind, Command, Decider, DomState, EventKind, HostState, Severity, Subject, Time, VmState};
 use HostState as H;
@@ -395,7 +395,10 @@ fn climb_the_ladder(reinstall: bool) -> MiniCluster {
     let mut c = Builder::new()
         .host("hv1", 8, 16384)
         .host("hv2", 8, 16384)
-        .vm_with("web1", "hv1", 2, 2048, |s| s.policy.reinstall = reinstall)
+        .vm_with("web1", "hv1", 2, 2048, |s| {
+            s.policy.reinstall = reinstall;
+            s.reinstall = Some(reinstall_spec("web1"));
+        })
         .boot();
     c.make_flaky("web1");
     c.run(3); // Suspect, Suspect, restart 1
@@ -463,13 +466,31 @@ fn the_ladder_restarts_twice_relocates_once_then_asks_a_person() {
 }
 
 #[test]
-fn the_ladder_tries_a_reinstall_when_allowed_and_asks_a_person_when_it_is_not_available() {
-    let c = climb_the_ladder(true);
+fn the_ladder_reinstalls_once_when_allowed_then_asks_a_person() {
+    let mut c = climb_the_ladder(true);
+    // The reinstall ran on its host; the flaky VM fails again on its fresh disk: a second
+    // reinstall in the same window would not help, so a person is asked.
+    c.run(3);
     let path = c.vm_path("web1");
-    assert_eq!(path[path.len() - 3..], [V::Probation, V::Reinstalling, V::NeedsOperator]);
+    assert_eq!(path[path.len() - 3..], [V::Reinstalling, V::Probation, V::NeedsOperator]);
     let reason = c.vm("web1").reason;
-    assert_eq!(reason, "reinstall web1 on hv2 not available: reinstall is not implemented by this executor");
+    assert!(reason.ends_with("and its reinstall in 10 min did not help"), "{reason}");
     assert_eq!(alarms(&c, Subject::Vm("web1".into()), Severity::Critical), vec![reason]);
+    assert_eq!(c.decided.iter().filter(|(_, a)| matches!(a.kind, ActionKind::Reinstall { .. })).count(), 1);
+}
+
+#[test]
+fn reinstall_without_a_spec_asks_a_person() {
+    let mut c = Builder::new()
+        .host("hv1", 8, 16384)
+        .host("hv2", 8, 16384)
+        .vm_with("web1", "hv1", 2, 2048, |s| s.policy.reinstall = true)
+        .boot();
+    c.make_flaky("web1");
+    c.run(6);
+    assert_eq!(c.vm_state("web1"), V::NeedsOperator);
+    assert!(c.vm("web1").reason.ends_with("no reinstall spec configured"), "{}", c.vm("web1").reason);
+    assert!(c.decided.iter().all(|(_, a)| !matches!(a.kind, ActionKind::Reinstall { .. })));
 }
 
 #[test]
@@ -924,4 +945,56 @@ fn a_failing_maintenance_drain_is_not_retried_every_second() {
     let migrations = c.decided_kinds().iter().filter(|k| matches!(k, ActionKind::Migrate { .. })).count();
     assert!(migrations <= 3, "{migrations} migration attempts in 30 s");
     assert_ne!(c.vm_state("web1"), VmState::Migrating);
+}
+
+/// A VM whose disk lived on its dead host alone is reinstalled only on a host whose pools hold
+/// its golden image, even when another host has more room; with the golden image nowhere, a
+/// person is asked.
+#[test]
+fn a_vm_whose_disk_died_with_its_host_is_reinstalled_only_where_the_golden_image_is() {
+    use threerc::core::PoolObs;
+    let pool = |name: &str, vols: &[&str]| PoolObs {
+        name: name.into(),
+        active: true,
+        volumes: vols.iter().map(|v| format!("{name}/{v}")).collect(),
+    };
+    let setup = |golden_on_hv3: bool| {
+        let mut c = Builder::new()
+            .host("hv1", 8, 16384)
+            .host("hv2", 8, 65536)
+            .host("hv3", 8, 16384)
+            .vm_with("web1", "hv1", 2, 2048, |s| {
+                s.policy.reinstall = true;
+                s.reinstall = Some(reinstall_spec("web1"));
+            })
+            .boot();
+        c.run(2);
+        c.engine.set_disks("web1", vec!["local/web1.qcow2".into()]);
+        c.engine.set_storage(
+            "hv1",
+            vec![pool("local", &["web1.qcow2"]), pool("golden", &["base.qcow2"]), pool("vms", &[])],
+        );
+        c.engine.set_storage("hv2", vec![pool("vms", &[])]);
+        let hv3 = if golden_on_hv3 {
+            vec![pool("golden", &["base.qcow2"]), pool("vms", &[])]
+        } else {
+            vec![pool("vms", &[])]
+        };
+        c.engine.set_storage("hv3", hv3);
+        c.power_off("hv1");
+        c.run(8);
+        c
+    };
+    let c = setup(true);
+    let reinstalls: Vec<ActionKind> =
+        c.decided_kinds().into_iter().filter(|k| matches!(k, ActionKind::Reinstall { .. })).collect();
+    assert_eq!(reinstalls, vec![ActionKind::Reinstall { vm: "web1".into(), host: "hv3".into() }]);
+    assert_eq!(c.running_on("web1"), vec!["hv3"]);
+    let why = c.log().join("\n");
+    assert!(why.contains("not hv2: golden image golden/base.qcow2 is on no storage pool of this host"), "{why}");
+
+    let c = setup(false);
+    assert!(c.decided_kinds().iter().all(|k| !matches!(k, ActionKind::Reinstall { .. })));
+    assert_eq!(c.vm_state("web1"), V::NeedsOperator);
+    assert!(c.vm("web1").reason.contains("no host can reinstall it either"), "{}", c.vm("web1").reason);
 }

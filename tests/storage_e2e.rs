@@ -3,9 +3,11 @@
 //! reported as not recoverable elsewhere and handed to a person (its policy forbids reinstall);
 //! a VM whose disk no pool knows of is not held back by storage.
 
-use std::sync::Arc;
+#[path = "support/test_hosts.rs"]
+mod test_hosts;
+
 use std::time::Duration;
-use threerc::backend::demo::DemoCluster;
+use test_hosts::host;
 use threerc::config::Config;
 use threerc::core::{ClusterView, VmState};
 
@@ -17,22 +19,8 @@ fn domain(name: &str, disk: &str) -> String {
 }
 
 fn pool(name: &str, path: &str, volumes: &[&str]) -> String {
-    let vols: String = volumes
-        .iter()
-        .map(|v| format!("<volume type='file'><name>{v}</name><capacity unit='GiB'>10</capacity><target><format type='qcow2'/></target></volume>"))
-        .collect();
-    format!(
-        "<pool type='dir'><name>{name}</name><capacity unit='GiB'>100</capacity><allocation unit='GiB'>1</allocation>\
-         <available unit='GiB'>99</available><source/><target><path>{path}</path></target>{vols}</pool>"
-    )
-}
-
-fn host(mem_gib: u64, body: &str) -> String {
-    format!(
-        "<node><cpu><nodes>1</nodes><sockets>1</sockets><cores>4</cores><threads>2</threads><active>8</active>\
-         <mhz>2400</mhz><model>x86_64</model></cpu><memory>{}</memory>{body}</node>",
-        mem_gib * 1024 * 1024
-    )
+    let sized: Vec<(&str, u64)> = volumes.iter().map(|v| (*v, 10)).collect();
+    test_hosts::pool(name, path, &sized)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -68,28 +56,8 @@ async fn vms_are_recovered_only_where_their_disks_are() {
     cfg.push_str("[[vm]]\nname = \"web1\"\n[[vm]]\nname = \"db1\"\n[[vm]]\nname = \"cache1\"\n");
     let cfg = Config::parse(&cfg, &dir.path().join("c.toml")).unwrap();
 
-    threerc::backend::libvirt::init();
-    let cluster = DemoCluster::from_specs(&cfg.cluster.hosts);
-    let fencers = threerc::app::fencers(&cfg, Some(&cluster)).unwrap();
-    let (sup, handle) = threerc::app::assemble(&cfg, Arc::from(cluster.connector()), fencers).unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(sup.run(async {
-        let _ = stopped.await;
-    }));
-    let mut rx = handle.snapshots();
-    let until = |what: &'static str, pred: Box<dyn Fn(&ClusterView) -> bool>| {
-        let mut rx = rx.clone();
-        async move {
-            let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-            loop {
-                let v = rx.borrow_and_update().clone();
-                if pred(&v) {
-                    return (*v).clone();
-                }
-                assert!(tokio::time::timeout_at(deadline, rx.changed()).await.is_ok(), "timed out: {what}\n{v:#?}");
-            }
-        }
-    };
+    let (cluster, handle, stop) = test_hosts::run(&cfg);
+    let until = |what: &'static str, pred: Box<dyn Fn(&ClusterView) -> bool>| test_hosts::until(&handle, what, pred);
     until("both healthy", Box::new(|v| v.vms.iter().all(|m| m.state == VmState::Healthy))).await;
     // Definitions read, storage read: then fail hv1.
     while handle.inventory_len() < 3 {
@@ -118,6 +86,5 @@ async fn vms_are_recovered_only_where_their_disks_are() {
     assert!(db1.reason.ends_with("reinstall not allowed by policy"), "{}", db1.reason);
     // A disk that no pool knows of cannot be judged: cache1 went where there was most room.
     assert_eq!(cluster.running_domains("hv3").unwrap(), vec!["cache1".to_string()]);
-    rx.borrow_and_update();
     let _ = stop.send(());
 }

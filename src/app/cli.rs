@@ -62,6 +62,17 @@ pub enum Cmd {
         #[arg(required = true, trailing_var_arg = true)]
         words: Vec<String>,
     },
+    /// Reinstall a VM from scratch (its [vm.reinstall] spec) through the running supervisor:
+    /// stop, a new disk from the golden image, define from the template, start. Destructive:
+    /// asks for the VM's name on a terminal, unless --yes.
+    Reinstall {
+        #[arg(long, short)]
+        config: PathBuf,
+        vm: String,
+        /// Do not ask: the disk of VM is deleted and made anew.
+        #[arg(long)]
+        yes: bool,
+    },
     /// Probe every host once and print the cluster (read-only).
     Status {
         #[arg(long, short)]

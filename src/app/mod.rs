@@ -82,6 +82,9 @@ pub fn assemble(
         migration: Arc::new(migration),
         inline: false,
         report: None,
+        reinstall_specs: crate::ops::reinstall_specs(&cfg.cluster),
+        journal: None,
+        resumed_steps: Vec::new(),
     };
     let (mut sup, handle) =
         Supervisor::new(cfg.cluster.clone(), ctx, cfg.settings.clone(), Arc::new(TokioClock::new()), journal);
@@ -192,4 +195,35 @@ pub async fn control(cfg: &Config, handle: &SupervisorHandle) -> anyhow::Result<
         }
         None => Ok(None),
     }
+}
+
+/// `3rc reinstall VM`: the VM must have a reinstall spec; without `--yes`, a person types the
+/// VM's name on a terminal (never assumed when stdin is not a terminal).
+pub fn confirm_reinstall(cfg: &Config, vm: &str, yes: bool) -> anyhow::Result<()> {
+    use std::io::{BufRead, IsTerminal, Write};
+    let spec = cfg.cluster.vms.iter().find(|v| v.name == vm);
+    let Some(spec) = spec else {
+        anyhow::bail!("{}: no [[vm]] named {vm}", cfg.path.display());
+    };
+    let Some(r) = &spec.reinstall else {
+        anyhow::bail!("{}: VM {vm} has no [vm.reinstall] spec (golden image and template)", cfg.path.display());
+    };
+    if yes {
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() {
+        anyhow::bail!(
+            "reinstalling {vm} deletes its disk: confirm with --yes, or run this on a terminal to type its name"
+        );
+    }
+    eprintln!("Reinstall {vm} from scratch: {}.", r.summary());
+    eprintln!("Its disk {}/{} is deleted and made anew; everything on it is lost.", r.disk_pool, r.disk_volume);
+    eprint!("Type the VM's name to confirm: ");
+    std::io::stderr().flush()?;
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    if line.trim() != vm {
+        anyhow::bail!("not confirmed: {vm} is left as it is");
+    }
+    Ok(())
 }

@@ -132,7 +132,13 @@ pub fn case_from_observations(cluster: &ClusterSpec, obs: &[HostObservation]) ->
     for spec in &cluster.hosts {
         let probe = obs.iter().find(|o| o.host == spec.name).and_then(|o| o.result.as_ref().ok());
         let (cpus, mem) = probe.map(|p| (p.capacity.cpus, p.capacity.memory_kib / 1024)).unwrap_or((0, 0));
-        hosts.push(HostDef { name: spec.name.clone(), cpus, memory_mib: mem, fence: spec.fence_agent.is_some() });
+        hosts.push(HostDef {
+            name: spec.name.clone(),
+            cpus,
+            memory_mib: mem,
+            fence: spec.fence_agent.is_some(),
+            pools: Default::default(),
+        });
         let Some(p) = probe else {
             notes.push(format!("{} did not answer the probe: simulated as powered off from the start", spec.name));
             commands.push((0, SimCmd::PowerOff(spec.name.clone())));
@@ -191,6 +197,7 @@ fn vm_def(name: &str, (host, running, vcpus, mem): &(String, bool, u32, u64)) ->
         defined: true,
         max_restart: None,
         max_relocate: None,
+        golden: None,
     }
 }
 

@@ -6,6 +6,7 @@
 
 pub mod duration;
 pub mod raw;
+mod reinstall;
 
 use crate::core::{ClusterSpec, HostPolicy, HostSpec, PlacementPolicy, Policy, VmSpec};
 use crate::ops::Timeouts;
@@ -89,13 +90,13 @@ impl Config {
 }
 
 /// Turns byte spans into line and column.
-struct Locator<'a> {
+pub(crate) struct Locator<'a> {
     text: &'a str,
     file: String,
 }
 
 impl Locator<'_> {
-    fn err(&self, span: Option<Range<usize>>, message: impl Into<String>) -> ConfigError {
+    pub(crate) fn err(&self, span: Option<Range<usize>>, message: impl Into<String>) -> ConfigError {
         let (line, column) = match span {
             Some(r) => {
                 let before = &self.text[..r.start.min(self.text.len())];
@@ -109,7 +110,7 @@ impl Locator<'_> {
     }
 }
 
-fn valid_name(s: &str) -> bool {
+pub(crate) fn valid_name(s: &str) -> bool {
     !s.is_empty() && s.len() <= 64 && s.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
 }
 
@@ -283,12 +284,26 @@ fn validate(raw: RawConfig, at: &Locator, dir: &Path, path: &Path) -> Result<Con
                 );
             }
         }
+        let policy = policy(&base, &v.policy, at)?;
+        let reinstall = match &v.reinstall {
+            Some(r) => Some(std::sync::Arc::new(reinstall::spec(name, r, at, dir)?)),
+            None => None,
+        };
+        if policy.reinstall && reinstall.is_none() {
+            return Err(at.err(
+                Some(v.name.span()),
+                format!(
+                    "VM {name}: policy reinstall = true, but it has no [vm.reinstall] spec (golden image and template)"
+                ),
+            ));
+        }
         vms.push(VmSpec {
             name: name.clone(),
             priority: v.priority,
             anti_affinity: v.anti_affinity.clone().filter(|g| !g.is_empty()),
-            policy: policy(&base, &v.policy, at)?,
+            policy,
             preferred_host: v.preferred_host.as_ref().map(|p| p.get_ref().clone()),
+            reinstall,
         });
     }
 

@@ -141,4 +141,37 @@ pub struct RawVm {
     pub preferred_host: Option<Spanned<String>>,
     #[serde(default)]
     pub policy: RawPolicy,
+    /// `[vm.reinstall]`: how to reinstall it from scratch.
+    pub reinstall: Option<Spanned<RawReinstall>>,
+}
+
+/// `[vm.reinstall]`: the golden image, the domain template, how the disk is made, a seed.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawReinstall {
+    /// The storage pool holding the golden image.
+    pub pool: Spanned<String>,
+    /// The golden image's volume name.
+    pub volume: Spanned<String>,
+    /// A domain XML file (relative to the config file).
+    pub template: Spanned<String>,
+    /// "overlay" (default) or "clone".
+    pub mode: Option<Spanned<String>>,
+    pub seed: Option<Spanned<RawSeed>>,
+}
+
+/// `[vm.reinstall.seed]`: a cloud-init NoCloud seed.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSeed {
+    /// Default: the VM's name.
+    pub hostname: Option<Spanned<String>>,
+    #[serde(default)]
+    pub ssh_authorized_keys: Vec<Spanned<String>>,
+    /// A file with cloud-init network configuration (version 1 or 2).
+    pub network_config: Option<Spanned<String>>,
+    /// A script file run once at first boot.
+    pub first_boot: Option<Spanned<String>>,
+    /// "sata" (default), "ide" or "scsi".
+    pub cdrom_bus: Option<Spanned<String>>,
 }

@@ -32,7 +32,7 @@ fence = { agent = "fence_ipmilan", options = { ip = "10.0.0.2", username = "admi
 name = "web1"
 priority = 50
 anti_affinity = "web"
-policy = { max_restart = 1, reinstall = true }
+policy = { max_restart = 1 }
 
 [[vm]]
 name = "db1"
@@ -50,7 +50,7 @@ fn a_good_file_is_understood() {
     assert_eq!(c.cluster.host_policy.ok_threshold, 4);
     assert_eq!(c.cluster.placement.cpu_overcommit, 2.0);
     let web1 = &c.cluster.vms[0];
-    assert_eq!((web1.policy.max_restart, web1.policy.fail_threshold, web1.policy.reinstall), (1, 2, true));
+    assert_eq!((web1.policy.max_restart, web1.policy.fail_threshold, web1.policy.reinstall), (1, 2, false));
     assert_eq!(web1.policy.restart_window, Duration::from_secs(300));
     let db1 = &c.cluster.vms[1];
     assert_eq!((db1.policy.max_restart, db1.priority), (3, 0));
@@ -97,4 +97,54 @@ fn the_shipped_example_configs_are_valid() {
             panic!("{f}: {e}");
         }
     }
+}
+
+#[test]
+fn a_reinstall_spec_is_read_with_its_template_and_seed() {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/example.toml");
+    let c = Config::load(&p).unwrap();
+    let web1 = c.cluster.vms.iter().find(|v| v.name == "web1").unwrap();
+    let r = web1.reinstall.as_ref().unwrap();
+    assert_eq!(
+        (r.golden().as_str(), r.mode, r.disk_pool.as_str(), r.disk_volume.as_str()),
+        ("golden/debian12.qcow2", crate::core::DiskMode::Overlay, "vms", "web1.qcow2")
+    );
+    let seed = r.seed.as_ref().unwrap();
+    assert_eq!(seed.hostname, "web1");
+    assert!(seed.network_config.as_deref().unwrap().contains("dhcp4: true"));
+    assert!(seed.first_boot.as_deref().unwrap().starts_with("#!/bin/sh"));
+}
+
+#[test]
+fn bad_reinstall_specs_say_what_and_where() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = "<domain><devices><disk type='volume' device='disk'><source pool='vms' volume='a.qcow2'/></disk></devices></domain>";
+    std::fs::write(dir.path().join("a.xml"), t).unwrap();
+    std::fs::write(dir.path().join("b.xml"), t.replace("<devices>", "<name>b</name><devices>")).unwrap();
+    let check = |vm: &str| {
+        let text = format!("[[host]]\nname = \"hv1\"\nuri = \"test:///default\"\n[[vm]]\nname = \"a\"\n{vm}");
+        Config::parse(&text, &dir.path().join("c.toml")).map(|_| ()).map_err(|e| e.to_string())
+    };
+    assert!(check("[vm.reinstall]\npool = \"golden\"\nvolume = \"g.qcow2\"\ntemplate = \"a.xml\"").is_ok());
+    let e = check("policy = { reinstall = true }").unwrap_err();
+    assert!(
+        e.ends_with(
+            "c.toml:5:8: VM a: policy reinstall = true, but it has no [vm.reinstall] spec (golden image and template)"
+        ),
+        "{e}"
+    );
+    let e = check("[vm.reinstall]\npool = \"golden\"\nvolume = \"g.qcow2\"\ntemplate = \"b.xml\"").unwrap_err();
+    assert!(e.contains(":9:12: VM a: template ") && e.contains("names the domain \"b\", not \"a\""), "{e}");
+    let e = check("[vm.reinstall]\npool = \"golden\"\nvolume = \"g.qcow2\"\ntemplate = \"none.xml\"").unwrap_err();
+    assert!(e.contains(":9:12: VM a: reinstall.template ") && e.contains("cannot read"), "{e}");
+    let e = check("[vm.reinstall]\npool = \"vms\"\nvolume = \"a.qcow2\"\ntemplate = \"a.xml\"").unwrap_err();
+    assert!(e.contains("its disk is the golden image vms/a.qcow2 itself"), "{e}");
+    let e = check("[vm.reinstall]\npool = \"golden\"\nvolume = \"g.qcow2\"\ntemplate = \"a.xml\"\nmode = \"copy\"")
+        .unwrap_err();
+    assert!(e.contains(":10:8: VM a: reinstall.mode \"copy\": expected \"overlay\" or \"clone\""), "{e}");
+    let e = check("[vm.reinstall]\npool = \"golden\"\nvolume = \"g.qcow2\"\ntemplate = \"a.xml\"\n[vm.reinstall.seed]\nhostname = \"bad_name\"").unwrap_err();
+    assert!(e.contains("seed.hostname \"bad_name\" is not a valid host name"), "{e}");
+    let e =
+        check("[vm.reinstall]\npool = \"golden\"\nvolume = \"g.qcow2\"\ntemplate = \"a.xml\"\ncolour = 1").unwrap_err();
+    assert!(e.contains("unknown field `colour`"), "{e}");
 }

@@ -75,21 +75,6 @@ impl Engine {
             .collect()
     }
 
-    /// Where the VM would go if its disks did not matter (a reinstall makes new ones).
-    pub(super) fn place_ignoring_disks(&self, name: &str) -> Option<String> {
-        let vm = &self.vms[name];
-        let slots = self.slots(Some(name));
-        let req = Request {
-            vm: name,
-            vcpus: vm.vcpus,
-            memory_kib: vm.memory_kib,
-            anti_affinity: vm.spec.anti_affinity.as_deref(),
-            avoid: None,
-            disks: &[],
-        };
-        placement::place(&slots, &req, &self.placement_policy).chosen
-    }
-
     /// Place one VM against the current cluster (its own room not counted).
     pub(super) fn place_one(&self, name: &str, avoid: Option<(String, String)>, only: Option<&str>) -> PlacementTrace {
         let mut slots = self.slots(Some(name));

@@ -43,11 +43,11 @@ impl Engine {
                 self.start_action(vm, VmState::Restarting, reason, kind, who, &mut out);
             }
             Command::Reinstall { vm } => {
-                let rec = self.idle_vm(vm)?;
-                let host = match self.home_answering(rec, "reinstall") {
-                    Ok(h) => h,
-                    Err(_) => self.choose(vm, None)?,
-                };
+                self.idle_vm(vm)?;
+                let host = self.reinstall_host(vm)?;
+                if self.vms[vm].host.as_deref() != Some(host.as_str()) {
+                    self.vm_mut(vm).target = Some(host.clone());
+                }
                 let reason = format!("reinstall requested by {origin}");
                 let kind = ActionKind::Reinstall { vm: vm.clone(), host };
                 self.start_action(vm, VmState::Reinstalling, reason, kind, who, &mut out);
@@ -70,10 +70,11 @@ impl Engine {
                     return Err(format!("{vm} is already armed ({})", rec.state));
                 }
                 let running = rec.observed == Some(super::model::DomState::Running);
+                self.ladder_dirty.insert(vm.to_string());
                 let v = self.vm_mut(vm);
                 v.restarts.clear();
                 v.relocations.clear();
-                self.ladder_dirty.insert(vm.to_string());
+                v.reinstalls.clear();
                 let (to, why) = if running {
                     (VmState::Healthy, format!("armed by {origin}: running"))
                 } else {
@@ -223,6 +224,7 @@ impl Engine {
         let v = self.vm_mut(vm);
         v.restarts.clear();
         v.relocations.clear();
+        v.reinstalls.clear();
         if let ActionKind::Relocate { to, .. } = &kind {
             v.target = Some(to.clone());
         }

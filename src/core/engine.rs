@@ -38,6 +38,14 @@ pub(super) struct AlarmRec {
     pub acked: bool,
 }
 
+/// A VM's ladder windows: when each restart, relocation and reinstall leaves its window.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LadderWindows {
+    pub restarts: Vec<Time>,
+    pub relocations: Vec<Time>,
+    pub reinstalls: Vec<Time>,
+}
+
 pub struct Engine {
     pub(super) host_policy: HostPolicy,
     pub(super) placement_policy: PlacementPolicy,
@@ -132,21 +140,27 @@ impl Engine {
     /// engine's clock, at which each entry leaves its window (the supervisor converts them
     /// from the wall-clock times it kept). Without this the ladder would start afresh after
     /// every restart of 3RC, and a VM crashing in a loop would be restarted in place forever.
-    pub fn restore_ladder(&mut self, vm: &str, restarts: Vec<Time>, relocations: Vec<Time>) {
+    pub fn restore_ladder(&mut self, vm: &str, w: LadderWindows) {
         if let Some(v) = self.vms.get_mut(vm) {
-            v.restarts = super::window::SlidingWindow::from_expiries(restarts);
-            v.relocations = super::window::SlidingWindow::from_expiries(relocations);
+            v.restarts = super::window::SlidingWindow::from_expiries(w.restarts);
+            v.relocations = super::window::SlidingWindow::from_expiries(w.relocations);
+            v.reinstalls = super::window::SlidingWindow::from_expiries(w.reinstalls);
         }
     }
 
     /// The VMs whose restart or relocation window changed since the last call, with when each
     /// entry leaves its window (restarts, relocations), for the supervisor to keep.
-    pub fn take_ladder_changes(&mut self) -> Vec<(String, Vec<Time>, Vec<Time>)> {
+    pub fn take_ladder_changes(&mut self) -> Vec<(String, LadderWindows)> {
         std::mem::take(&mut self.ladder_dirty)
             .into_iter()
             .filter_map(|vm| {
                 let v = self.vms.get(&vm)?;
-                Some((vm, v.restarts.expiries(), v.relocations.expiries()))
+                let w = LadderWindows {
+                    restarts: v.restarts.expiries(),
+                    relocations: v.relocations.expiries(),
+                    reinstalls: v.reinstalls.expiries(),
+                };
+                Some((vm, w))
             })
             .collect()
     }
@@ -270,7 +284,10 @@ impl Engine {
         if vm.action.is_some() || matches!(vm.state, VmState::Stopped | VmState::Unmanaged | VmState::NeedsOperator) {
             return;
         }
-        if matches!(vm.state, VmState::Pending | VmState::AwaitingFence) {
+        if vm.resume.is_some() && self.maybe_resume(name, out) {
+            return;
+        }
+        if matches!(self.vms[name].state, VmState::Pending | VmState::AwaitingFence) {
             // Waiting for a host, yet seen running on one whose probes can be trusted (its
             // fenced host came back with it autostarted, or it was started by hand): it must
             // not be recovered anywhere else. Follow it and judge it there.
@@ -281,6 +298,7 @@ impl Engine {
             else {
                 return;
             };
+            let vm = self.vm_mut(name);
             let was = vm.state;
             vm.host = Some(h.clone());
             vm.observed = found.iter().find(|s| s.host == h).map(|s| s.state);

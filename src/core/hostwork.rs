@@ -185,20 +185,37 @@ impl Engine {
                     // Room will not help: no surviving host reaches its disks.
                     let why = format!("not recoverable elsewhere: {}", trace.summary());
                     self.vm_mut(&name).placement = Some(trace);
-                    let target = self.place_ignoring_disks(&name);
-                    if let (true, Some(host)) = (self.vms[&name].spec.policy.reinstall, target.clone()) {
-                        self.start_action(
+                    if !self.reinstall_allowed(&name) {
+                        let no = if self.vms[&name].spec.policy.reinstall {
+                            "no reinstall spec configured"
+                        } else {
+                            "reinstall not allowed by policy"
+                        };
+                        self.needs_operator(&name, format!("{why}; {no}"), out);
+                        continue;
+                    }
+                    let target = self.place_for_reinstall(&name, None);
+                    match target.chosen.clone() {
+                        Some(host) => {
+                            reserve(&mut slots, &host, &self.vms[&name]);
+                            let (now, w) = (self.now, self.vms[&name].spec.policy.restart_window);
+                            self.vm_mut(&name).reinstalls.record(now, w);
+                            self.ladder_dirty.insert(name.clone());
+                            self.vm_mut(&name).target = Some(host.clone());
+                            self.start_action(
+                                &name,
+                                VmState::Reinstalling,
+                                format!("{why}; reinstalling from its golden image on {host} ({})", target.summary()),
+                                ActionKind::Reinstall { vm: name.clone(), host },
+                                Decider::Policy("ladder step 3, its disks are gone with its host".into()),
+                                out,
+                            );
+                        }
+                        None => self.needs_operator(
                             &name,
-                            VmState::Reinstalling,
-                            format!("{why}; reinstalling from its golden image on {host}"),
-                            ActionKind::Reinstall { vm: name.clone(), host },
-                            Decider::Policy("ladder step 3, its disks are gone with its host".into()),
+                            format!("{why}; no host can reinstall it either ({})", target.summary()),
                             out,
-                        );
-                    } else if target.is_none() {
-                        self.needs_operator(&name, format!("{why}; no host has room for a reinstall either"), out);
-                    } else {
-                        self.needs_operator(&name, format!("{why}; reinstall not allowed by policy"), out);
+                        ),
                     }
                 }
                 None => {

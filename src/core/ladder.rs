@@ -82,16 +82,24 @@ impl Engine {
         }
         match reinstall_or_stop {
             Some(Err(r)) => self.needs_operator(name, format!("{why}; {r}"), out),
+            _ if self.reinstall_allowed(name) => match self.reinstall_host(name) {
+                Ok(host) => {
+                    let w = self.vms[name].spec.policy.restart_window;
+                    self.vm_mut(name).reinstalls.record(now, w);
+                    self.ladder_dirty.insert(name.to_string());
+                    self.start_action(
+                        name,
+                        VmState::Reinstalling,
+                        format!("{why}; reinstalling from its golden image"),
+                        ActionKind::Reinstall { vm: name.into(), host },
+                        Decider::Policy("ladder step 3, reinstall from golden image".into()),
+                        out,
+                    )
+                }
+                Err(e) => self.needs_operator(name, format!("{why}; {e}"), out),
+            },
             _ if self.vms[name].spec.policy.reinstall => {
-                let host = self.vms[name].host.clone().unwrap_or_default();
-                self.start_action(
-                    name,
-                    VmState::Reinstalling,
-                    format!("{why}; reinstalling from its golden image"),
-                    ActionKind::Reinstall { vm: name.into(), host },
-                    Decider::Policy("ladder step 3, reinstall from golden image".into()),
-                    out,
-                );
+                self.needs_operator(name, format!("{why}; ladder exhausted, no reinstall spec configured"), out)
             }
             _ => self.needs_operator(name, format!("{why}; ladder exhausted, reinstall not allowed by policy"), out),
         }

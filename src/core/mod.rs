@@ -15,6 +15,7 @@ pub mod ladder;
 pub mod model;
 pub mod outcomes;
 pub mod placement;
+pub mod reinstall;
 pub mod snapshot;
 pub mod state;
 pub mod time;
@@ -23,7 +24,7 @@ pub mod vm_fsm;
 pub mod window;
 
 pub use action::{Action, ActionId, ActionKind, Command, Decider, Outcome};
-pub use engine::{Engine, Output};
+pub use engine::{Engine, LadderWindows, Output};
 pub use event::{Event, EventKind, Severity, Subject};
 pub use model::*;
 pub use state::{HostState, VmState};

@@ -96,6 +96,91 @@ pub struct VmSpec {
     pub policy: Policy,
     /// Host preferred when the VM is first started, if any.
     pub preferred_host: Option<String>,
+    /// How to reinstall it from scratch (`[vm.reinstall]`), if configured.
+    #[serde(default)]
+    pub reinstall: Option<std::sync::Arc<ReinstallSpec>>,
+}
+
+/// How a reinstall makes the VM's new system disk from the golden image.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DiskMode {
+    /// A qcow2 overlay whose backing store is the golden image (fast, the golden image stays
+    /// shared and must not change).
+    Overlay,
+    /// A full copy of the golden image.
+    Clone,
+}
+
+impl DiskMode {
+    pub fn label(self) -> &'static str {
+        match self {
+            DiskMode::Overlay => "overlay",
+            DiskMode::Clone => "clone",
+        }
+    }
+}
+
+/// A VM's reinstall spec, validated from the config: the golden image, the domain template and
+/// an optional cloud-init seed. The core reads only where the golden image and the disk's pool
+/// are (placement); the operation reads the rest.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReinstallSpec {
+    /// The storage pool and volume of the golden image.
+    pub golden_pool: String,
+    pub golden_volume: String,
+    pub mode: DiskMode,
+    /// The VM's system disk, as the template names it (`<source pool=.. volume=..>`): deleted
+    /// and made anew from the golden image on every reinstall.
+    pub disk_pool: String,
+    pub disk_volume: String,
+    /// The template file, for people, and its text (a domain XML).
+    pub template_path: String,
+    pub template: String,
+    pub seed: Option<SeedSpec>,
+}
+
+impl ReinstallSpec {
+    /// The golden image as `pool/volume`, the way storage observations name volumes.
+    pub fn golden(&self) -> String {
+        format!("{}/{}", self.golden_pool, self.golden_volume)
+    }
+
+    /// One line for people: "golden base/debian12.qcow2, overlay, disk vms/web1.qcow2, seed".
+    pub fn summary(&self) -> String {
+        let seed = match &self.seed {
+            Some(s) => format!(", cloud-init seed (hostname {})", s.hostname),
+            None => String::new(),
+        };
+        format!(
+            "golden {}, {} as {}/{}, template {}{seed}",
+            self.golden(),
+            self.mode.label(),
+            self.disk_pool,
+            self.disk_volume,
+            self.template_path
+        )
+    }
+}
+
+/// A cloud-init NoCloud seed: an ISO labelled `cidata` holding `meta-data`, `user-data` and
+/// `network-config`, uploaded as a volume next to the disk and attached as a CD-ROM.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeedSpec {
+    pub hostname: String,
+    pub ssh_authorized_keys: Vec<String>,
+    /// Network configuration (cloud-init's format, version 1 or 2), verbatim.
+    pub network_config: Option<String>,
+    /// A script run once at first boot, verbatim.
+    pub first_boot: Option<String>,
+    /// Bus of the CD-ROM that carries the seed ("sata", "ide", "scsi").
+    pub cdrom_bus: String,
+}
+
+impl SeedSpec {
+    /// The seed's volume name, next to the VM's disk.
+    pub fn volume(vm: &str) -> String {
+        format!("{vm}-seed.iso")
+    }
 }
 
 /// Everything the core needs to start: hosts, VMs, and the policies.

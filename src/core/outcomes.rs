@@ -101,6 +101,10 @@ impl Engine {
                     vm.host = Some(to.clone());
                     format!("{} done: now running on {to}", action.kind)
                 }
+                ActionKind::Reinstall { host, .. } => {
+                    vm.host = Some(host.clone());
+                    format!("{} done: running from a fresh disk", action.kind)
+                }
                 _ => format!("{} done", action.kind),
             };
             vm.started_at = Some(now);

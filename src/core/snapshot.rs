@@ -55,6 +55,7 @@ impl Engine {
                 history: v.history.clone(),
                 placement: v.placement.clone(),
                 progress: None,
+                reinstall: v.spec.reinstall.clone(),
             })
             .collect();
         let mut alarms: Vec<AlarmView> = self

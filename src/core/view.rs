@@ -74,6 +74,9 @@ pub struct VmView {
     /// The step of the operation under way for it, as the operation reports it.
     #[serde(default)]
     pub progress: Option<Progress>,
+    /// How it is reinstalled from scratch, if it can be (shared with the spec, not copied).
+    #[serde(default)]
+    pub reinstall: Option<std::sync::Arc<super::model::ReinstallSpec>>,
 }
 
 /// Where a long operation stands: its current step, and how much is done when it can tell

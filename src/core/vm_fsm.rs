@@ -39,6 +39,8 @@ pub struct VmRec {
     pub first_bad_at: Option<Time>,
     pub restarts: SlidingWindow,
     pub relocations: SlidingWindow,
+    /// Reinstalls decided by the ladder (at most one per window).
+    pub reinstalls: SlidingWindow,
     /// The action under way, if any.
     pub action: Option<ActionId>,
     /// When the VM was last (re)started, for `min_uptime`.
@@ -53,6 +55,8 @@ pub struct VmRec {
     /// Recent transitions, shared with snapshots (copied only when a transition happens while
     /// a snapshot still holds it).
     pub history: std::sync::Arc<Vec<Transition>>,
+    /// A reinstall cut short by a stop of 3RC, to finish once its host answers (why, who).
+    pub resume: Option<String>,
 }
 
 /// What one probe says about a VM.
@@ -101,12 +105,14 @@ impl VmRec {
             first_bad_at: None,
             restarts: SlidingWindow::default(),
             relocations: SlidingWindow::default(),
+            reinstalls: SlidingWindow::default(),
             action: None,
             started_at: None,
             drain_after: None,
             paused_is_bad: false,
             placement: None,
             history: Default::default(),
+            resume: None,
         }
     }
 
@@ -229,7 +235,11 @@ impl VmRec {
             "{restarts} of {} restarts and {relocations} of {} relocations used in {window}",
             p.max_restart, p.max_relocate
         );
-        if p.reinstall {
+        if p.reinstall && self.reinstalls.count(now) > 0 {
+            // One reinstall per window: a VM that fails again on a fresh disk needs a person,
+            // not a loop of reinstalls.
+            Rung::Exhausted(format!("ladder exhausted: {spent}, and its reinstall in {window} did not help"))
+        } else if p.reinstall {
             Rung::Reinstall(format!("reinstall from golden image ({spent})"))
         } else {
             Rung::Exhausted(format!("ladder exhausted: {spent}, reinstall not allowed by policy"))
@@ -251,6 +261,7 @@ mod tests {
             anti_affinity: None,
             policy: Policy::default(),
             preferred_host: None,
+            reinstall: None,
         };
         let mut r = VmRec::new(spec, Time::ZERO);
         r.state = state;

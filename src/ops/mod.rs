@@ -5,6 +5,7 @@
 //! Architecture invariant: an operation never decides. If a step fails it stops and reports;
 //! the core decides what happens next.
 
+pub mod reinstall;
 pub mod relocate;
 
 use crate::core::{Action, ActionKind, Outcome};
@@ -47,6 +48,12 @@ pub struct ExecCtx {
     pub inline: bool,
     /// Where this action's steps are reported (set per action by the supervisor).
     pub report: Option<Reporter>,
+    /// Each VM's reinstall spec, by name.
+    pub reinstall_specs: Arc<BTreeMap<String, Arc<crate::core::ReinstallSpec>>>,
+    /// Where finished steps are journaled (set per action by the supervisor).
+    pub journal: Option<Arc<crate::store::Journal>>,
+    /// Steps an earlier run finished for the action this one resumes (set per action).
+    pub resumed_steps: Vec<String>,
 }
 
 /// Reports the steps of one action to the supervisor, which shows them in the snapshots.
@@ -61,12 +68,27 @@ impl ExecCtx {
         self.hosts.get(name).ok_or_else(|| format!("no host named {name}"))
     }
 
+    /// Record that a step of this action is done, on disk before the next step runs. A
+    /// journal that cannot be written is already an alarm; the operation goes on.
+    pub async fn step_done(&self, step: &str) {
+        if let (Some(j), Some(r)) = (&self.journal, &self.report) {
+            if let Err(e) = j.step(r.id, step).await {
+                warn!(target: "3rc::ops", "#{}: step {step} not journaled: {e}", r.id);
+            }
+        }
+    }
+
     /// Report the step under way (and how much is done, when it can tell).
     pub fn step(&self, step: impl Into<String>, done: Option<f64>) {
         if let Some(r) = &self.report {
             let _ = r.tx.send((r.id, crate::core::Progress { step: step.into(), done }));
         }
     }
+}
+
+/// Each VM's reinstall spec by name, for `ExecCtx::reinstall_specs`.
+pub fn reinstall_specs(spec: &crate::core::ClusterSpec) -> Arc<BTreeMap<String, Arc<crate::core::ReinstallSpec>>> {
+    Arc::new(spec.vms.iter().filter_map(|v| Some((v.name.clone(), v.reinstall.clone()?))).collect())
 }
 
 /// Carry out one action and say how it ended.
@@ -81,9 +103,7 @@ pub async fn execute(ctx: &ExecCtx, action: &Action) -> Outcome {
         ActionKind::Stop { vm, host } => stop(ctx, vm, host).await,
         ActionKind::Destroy { vm, host, undefine } => destroy(ctx, vm, host, *undefine).await,
         ActionKind::Fence { host } => fence(ctx, host).await,
-        ActionKind::Reinstall { .. } => {
-            return Outcome::NotAvailable("reinstall from a golden image is not available in this version".into())
-        }
+        ActionKind::Reinstall { vm, host } => reinstall::reinstall(ctx, vm, host).await,
     };
     match result {
         // The engine's events log the outcome; this is the operation's own trace.

@@ -7,7 +7,7 @@
 //! A write failure (full disk, read-only file) is reported once on the `failures` channel — the
 //! supervisor turns it into an alarm — and supervision goes on.
 
-use crate::core::{Action, ActionId, Event, Outcome};
+use crate::core::{Action, ActionId, ActionKind, Event, Outcome};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
@@ -29,6 +29,7 @@ pub struct LadderRow {
     pub vm: String,
     pub restarts: Vec<u64>,
     pub relocations: Vec<u64>,
+    pub reinstalls: Vec<u64>,
 }
 
 /// What a previous run left behind.
@@ -41,12 +42,26 @@ pub struct Recovered {
     pub ladder: Vec<LadderRow>,
     /// Actions decided by an earlier run that never got an outcome, as text.
     pub interrupted: Vec<String>,
+    /// The same actions in full, with the steps each had finished, for those that can be
+    /// resumed (a reinstall).
+    pub unfinished: Vec<Unfinished>,
+}
+
+/// An action an earlier run started and never finished.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unfinished {
+    pub kind: ActionKind,
+    /// Who decided it, as journaled ("operator cli:root (uid 0)", "policy: ...").
+    pub decided_by: String,
+    /// The steps it had finished, in order (`Journal::step`).
+    pub steps: Vec<String>,
 }
 
 enum Msg {
     Event(Event, f64),
     Intent(Action, f64, oneshot::Sender<Result<(), String>>),
     Outcome(ActionId, Outcome, f64),
+    Step(ActionId, String, f64, oneshot::Sender<Result<(), String>>),
     Inventory(InventoryRow, f64),
     Ladder(LadderRow, f64),
 }
@@ -72,10 +87,14 @@ CREATE TABLE IF NOT EXISTS actions (
     run INTEGER NOT NULL, id INTEGER NOT NULL, text TEXT NOT NULL, decided_by TEXT NOT NULL,
     json TEXT NOT NULL, intent_wall REAL NOT NULL, outcome TEXT, outcome_wall REAL,
     PRIMARY KEY (run, id));
+CREATE TABLE IF NOT EXISTS action_steps (
+    run INTEGER NOT NULL, id INTEGER NOT NULL, step TEXT NOT NULL, wall REAL NOT NULL,
+    PRIMARY KEY (run, id, step));
 CREATE TABLE IF NOT EXISTS inventory (
     vm TEXT PRIMARY KEY, host TEXT NOT NULL, xml TEXT NOT NULL, updated REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS ladder (
-    vm TEXT PRIMARY KEY, restarts TEXT NOT NULL, relocations TEXT NOT NULL, updated REAL NOT NULL);
+    vm TEXT PRIMARY KEY, restarts TEXT NOT NULL, relocations TEXT NOT NULL, reinstalls TEXT NOT NULL,
+    updated REAL NOT NULL);
 ";
 
 impl Journal {
@@ -106,17 +125,34 @@ impl Journal {
             rec.inventory = q
                 .query_map([], |r| Ok(InventoryRow { vm: r.get(0)?, host: r.get(1)?, xml: r.get(2)? }))?
                 .collect::<Result<_, _>>()?;
-            let mut q = conn.prepare("SELECT vm, restarts, relocations FROM ladder ORDER BY vm")?;
+            let mut q = conn.prepare("SELECT vm, restarts, relocations, reinstalls FROM ladder ORDER BY vm")?;
             let times = |s: String| serde_json::from_str::<Vec<u64>>(&s).unwrap_or_default();
             rec.ladder = q
                 .query_map([], |r| {
-                    Ok(LadderRow { vm: r.get(0)?, restarts: times(r.get(1)?), relocations: times(r.get(2)?) })
+                    Ok(LadderRow {
+                        vm: r.get(0)?,
+                        restarts: times(r.get(1)?),
+                        relocations: times(r.get(2)?),
+                        reinstalls: times(r.get(3)?),
+                    })
                 })?
                 .collect::<Result<_, _>>()?;
             let mut q = conn.prepare("SELECT text, decided_by FROM actions WHERE outcome IS NULL ORDER BY run, id")?;
             rec.interrupted = q
                 .query_map([], |r| Ok(format!("{} ({})", r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
                 .collect::<Result<_, _>>()?;
+            let mut q =
+                conn.prepare("SELECT run, id, json, decided_by FROM actions WHERE outcome IS NULL ORDER BY run, id")?;
+            let rows: Vec<(i64, i64, String, String)> =
+                q.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?.collect::<Result<_, _>>()?;
+            let mut steps = conn.prepare("SELECT step FROM action_steps WHERE run = ?1 AND id = ?2 ORDER BY wall")?;
+            for (run, id, json, decided_by) in rows {
+                // An action journaled by another version may not parse: it stays a note.
+                let Ok(kind) = serde_json::from_str::<ActionKind>(&json) else { continue };
+                let steps =
+                    steps.query_map(params![run, id], |r| r.get::<_, String>(0))?.collect::<Result<Vec<_>, _>>()?;
+                rec.unfinished.push(Unfinished { kind, decided_by, steps });
+            }
         }
         conn.execute(
             "UPDATE actions SET outcome = 'interrupted: 3rc stopped before it ended', outcome_wall = ?1 WHERE outcome IS NULL",
@@ -145,6 +181,14 @@ impl Journal {
     pub async fn intent(&self, action: &Action) -> Result<(), String> {
         let (tx, rx) = oneshot::channel();
         self.send(Msg::Intent(action.clone(), wall(), tx));
+        rx.await.unwrap_or_else(|_| Err("the journal writer stopped".into()))
+    }
+
+    /// Record that a step of an action is done, and wait until it is on disk: a resumed
+    /// action skips it.
+    pub async fn step(&self, id: ActionId, step: &str) -> Result<(), String> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Msg::Step(id, step.to_string(), wall(), tx));
         rx.await.unwrap_or_else(|_| Err("the journal writer stopped".into()))
     }
 
@@ -210,6 +254,12 @@ fn write(conn: &Connection, run: i64, m: &Msg) -> rusqlite::Result<()> {
                 params![text, w, run, *id as i64],
             )?;
         }
+        Msg::Step(id, step, w, _) => {
+            conn.execute(
+                "INSERT OR REPLACE INTO action_steps (run, id, step, wall) VALUES (?1, ?2, ?3, ?4)",
+                params![run, *id as i64, step, w],
+            )?;
+        }
         Msg::Inventory(r, w) => {
             conn.execute(
                 "INSERT OR REPLACE INTO inventory (vm, host, xml, updated) VALUES (?1, ?2, ?3, ?4)",
@@ -219,8 +269,8 @@ fn write(conn: &Connection, run: i64, m: &Msg) -> rusqlite::Result<()> {
         Msg::Ladder(r, w) => {
             let json = |v: &Vec<u64>| serde_json::to_string(v).unwrap_or_else(|_| "[]".into());
             conn.execute(
-                "INSERT OR REPLACE INTO ladder (vm, restarts, relocations, updated) VALUES (?1, ?2, ?3, ?4)",
-                params![r.vm, json(&r.restarts), json(&r.relocations), w],
+                "INSERT OR REPLACE INTO ladder (vm, restarts, relocations, reinstalls, updated) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![r.vm, json(&r.restarts), json(&r.relocations), json(&r.reinstalls), w],
             )?;
         }
     }
@@ -268,7 +318,7 @@ fn writer(
             _ => {}
         }
         for m in batch {
-            if let Msg::Intent(_, _, ack) = m {
+            if let Msg::Intent(_, _, ack) | Msg::Step(_, _, _, ack) = m {
                 let _ = ack.send(result.as_ref().map(|_| ()).map_err(|e| e.to_string()));
             }
         }

@@ -46,17 +46,27 @@ async fn ladder_windows_survive_a_restart_and_the_last_one_kept_wins() {
     {
         let (j, rec, _fail) = Journal::open(&path).unwrap();
         assert!(rec.ladder.is_empty());
-        j.ladder(LadderRow { vm: "web1".into(), restarts: vec![1_000], relocations: vec![] });
-        j.ladder(LadderRow { vm: "web1".into(), restarts: vec![1_000, 2_000], relocations: vec![3_000] });
-        j.ladder(LadderRow { vm: "db1".into(), restarts: vec![], relocations: vec![] });
+        j.ladder(LadderRow { vm: "web1".into(), restarts: vec![1_000], relocations: vec![], reinstalls: vec![] });
+        j.ladder(LadderRow {
+            vm: "web1".into(),
+            restarts: vec![1_000, 2_000],
+            relocations: vec![3_000],
+            reinstalls: vec![4_000],
+        });
+        j.ladder(LadderRow { vm: "db1".into(), restarts: vec![], relocations: vec![], reinstalls: vec![] });
         j.intent(&action(1)).await.unwrap(); // everything queued before it is on disk too
     }
     let (_j, rec, _fail) = Journal::open(&path).unwrap();
     assert_eq!(
         rec.ladder,
         vec![
-            LadderRow { vm: "db1".into(), restarts: vec![], relocations: vec![] },
-            LadderRow { vm: "web1".into(), restarts: vec![1_000, 2_000], relocations: vec![3_000] },
+            LadderRow { vm: "db1".into(), restarts: vec![], relocations: vec![], reinstalls: vec![] },
+            LadderRow {
+                vm: "web1".into(),
+                restarts: vec![1_000, 2_000],
+                relocations: vec![3_000],
+                reinstalls: vec![4_000]
+            },
         ]
     );
 }

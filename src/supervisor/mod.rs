@@ -167,6 +167,9 @@ pub struct Supervisor {
     /// Hints from the hosts (`hints`); `None` when events are off.
     hints_tx: Option<mpsc::Sender<seams::Hint>>,
     hints_rx: Option<mpsc::Receiver<seams::Hint>>,
+    /// Steps an earlier run finished for a reinstall it left unfinished, by VM: handed to the
+    /// resumed reinstall.
+    resume_steps: BTreeMap<String, Vec<String>>,
 }
 
 impl Supervisor {
@@ -198,7 +201,12 @@ impl Supervisor {
             ts.iter().filter(|t| **t > wall).map(|t| now.plus(Duration::from_millis(t - wall))).collect()
         };
         for row in ctx.inventory.ladders() {
-            engine.restore_ladder(&row.vm, here(&row.restarts), here(&row.relocations));
+            let w = crate::core::LadderWindows {
+                restarts: here(&row.restarts),
+                relocations: here(&row.relocations),
+                reinstalls: here(&row.reinstalls),
+            };
+            engine.restore_ladder(&row.vm, w);
         }
         let snap_tx = Arc::new(watch::Sender::new(Arc::new(engine.snapshot())));
         let (events, _) = broadcast::channel(4096);
@@ -247,6 +255,7 @@ impl Supervisor {
             cycles: 0,
             hints_tx,
             hints_rx,
+            resume_steps: BTreeMap::new(),
         };
         (sup, handle)
     }
@@ -399,6 +408,14 @@ impl Supervisor {
     /// Feed an action's outcome to the engine.
     fn finished(&mut self, id: ActionId, outcome: Outcome) {
         self.progress.remove(&id);
+        let reinstalled = match self.engine.inflight().find(|a| a.id == id).map(|a| &a.kind) {
+            Some(crate::core::ActionKind::Reinstall { vm, .. }) if outcome == Outcome::Done => Some(vm.clone()),
+            _ => None,
+        };
+        if let Some(e) = reinstalled.as_deref().and_then(|vm| self.ctx.inventory.get(vm)) {
+            // Its new definition (read back by the operation) names its new disks.
+            self.engine.set_disks(reinstalled.as_deref().unwrap_or_default(), inventory::disks_from_xml(&e.xml));
+        }
         let out = self.engine.outcome(self.clock.now(), id, outcome);
         self.apply(out);
         self.publish();
@@ -447,8 +464,13 @@ impl Supervisor {
         let walls = |ts: Vec<crate::core::Time>| -> Vec<u64> {
             ts.into_iter().filter(|t| *t > now).map(|t| wall + t.since(now).as_millis() as u64).collect()
         };
-        for (vm, restarts, relocations) in changes {
-            let row = crate::store::LadderRow { vm, restarts: walls(restarts), relocations: walls(relocations) };
+        for (vm, w) in changes {
+            let row = crate::store::LadderRow {
+                vm,
+                restarts: walls(w.restarts),
+                relocations: walls(w.relocations),
+                reinstalls: walls(w.reinstalls),
+            };
             self.ctx.inventory.set_ladder(row);
         }
     }
@@ -459,6 +481,10 @@ impl Supervisor {
     fn spawn_action(&mut self, action: Action) {
         let mut ctx = self.ctx.clone();
         ctx.report = Some(ops::Reporter { id: action.id, tx: self.progress_tx.clone() });
+        ctx.journal = self.journal.clone();
+        if let crate::core::ActionKind::Reinstall { vm, .. } = &action.kind {
+            ctx.resumed_steps = self.resume_steps.remove(vm).unwrap_or_default();
+        }
         if let Some(vm) = action.kind.vm() {
             let first = crate::core::Progress { step: "starting".into(), done: None };
             self.progress.insert(action.id, (vm.to_string(), first));
@@ -481,13 +507,23 @@ impl Supervisor {
 
     /// Take over from an earlier run: say which of its actions were cut short (the engine was
     /// seeded from the inventory in `new`). What libvirt reports on the first probes then
-    /// decides, as for any VM: nothing is replayed blindly.
+    /// decides, as for any VM: nothing is replayed blindly. The exception is a reinstall cut
+    /// short: its VM may be left without a disk or a definition, so it is resumed (once its
+    /// host answers), skipping the steps the journal says are done.
     pub fn restore(&mut self, recovered: &crate::store::Recovered) {
         let now = self.clock.now();
         for a in &recovered.interrupted {
             let msg = format!("interrupted by a stop of 3rc: {a}; reconciling with what the hosts report");
             let out = self.engine.external_note(now, crate::core::Subject::Cluster, msg);
             self.apply(out);
+        }
+        for u in &recovered.unfinished {
+            if let crate::core::ActionKind::Reinstall { vm, host } = &u.kind {
+                let done = if u.steps.is_empty() { "none".to_string() } else { u.steps.join(", ") };
+                let why = format!("{}; steps done: {done}", u.decided_by);
+                self.engine.resume_reinstall(vm, host, why);
+                self.resume_steps.insert(vm.clone(), u.steps.clone());
+            }
         }
         self.publish();
     }

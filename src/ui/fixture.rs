@@ -27,6 +27,7 @@ fn host(name: &str, state: HostState, reason: &str, cpus: u32, mem_gib: u64, use
 fn vm(name: &str, host: Option<&str>, state: VmState, restarts: u32, reason: &str) -> VmView {
     VmView {
         progress: None,
+        reinstall: None,
         name: name.into(),
         host: host.map(Into::into),
         state,
@@ -65,7 +66,20 @@ pub fn cluster() -> ClusterView {
         vms: vec![
             vm("web1", Some("hv1"), V::Healthy, 0, "running, probes good"),
             vm("web2", Some("hv3"), V::Healthy, 1, "running, probes good"),
-            vm("cache1", Some("hv1"), V::Restarting, 1, "crashed: restart 1 of 2"),
+            {
+                let mut c = vm("cache1", Some("hv1"), V::Restarting, 1, "crashed: restart 1 of 2");
+                c.reinstall = Some(std::sync::Arc::new(crate::core::ReinstallSpec {
+                    golden_pool: "golden".into(),
+                    golden_volume: "debian12.qcow2".into(),
+                    mode: crate::core::DiskMode::Overlay,
+                    disk_pool: "vms".into(),
+                    disk_volume: "cache1.qcow2".into(),
+                    template_path: "/etc/3rc/templates/cache1.xml".into(),
+                    template: String::new(),
+                    seed: None,
+                }));
+                c
+            },
             vm("mail", Some("hv3"), V::Suspect, 0, "1 bad probe"),
             vm("ci", Some("hv1"), V::Probation, 2, "started 12 s ago"),
             vm("db2", Some("hv2"), V::AwaitingFence, 0, "host hv2 down, waiting for fence"),

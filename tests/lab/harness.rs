@@ -57,6 +57,31 @@ impl Lab {
 
     /// A 3RC config for the lab: hosts over TCP, the lab fence agent, every VM protected.
     pub fn config(&self, vms: &[String], extra_defaults: &str) -> PathBuf {
+        self.config_with(vms, extra_defaults, |_| String::new())
+    }
+
+    /// The `[vm.reinstall]` lines for a lab VM: the lab's golden image in the shared pool, a
+    /// template like the lab's own domains with the disk `shared/VM.qcow2`, and with `seed` a
+    /// cloud-init seed on an IDE CD-ROM.
+    pub fn reinstall_spec(&self, vm: &str, seed: bool) -> String {
+        let dir = self.path().display().to_string();
+        let template = format!(
+            "<domain type='qemu'>\n  <memory unit='MiB'>64</memory>\n  <vcpu>1</vcpu>\n  <os><type arch='x86_64' machine='pc'>hvm</type><boot dev='hd'/></os>\n  <on_crash>destroy</on_crash>\n  <devices>\n    <emulator>/usr/bin/qemu-system-x86_64</emulator>\n    <disk type='volume' device='disk'>\n      <driver name='qemu' type='qcow2' cache='none'/>\n      <source pool='shared' volume='{vm}.qcow2'/>\n      <target dev='vda' bus='virtio'/>\n    </disk>\n    <serial type='file'><source path='{dir}/shared/{vm}.serial'/></serial>\n    <video><model type='none'/></video>\n    <memballoon model='none'/>\n  </devices>\n</domain>\n"
+        );
+        let path = self.path().join(format!("{vm}-template.xml"));
+        std::fs::write(&path, template).unwrap();
+        let mut t = format!(
+            "[vm.reinstall]\npool = \"shared\"\nvolume = \"golden.qcow2\"\ntemplate = \"{}\"\n",
+            path.display()
+        );
+        if seed {
+            t.push_str(&format!("[vm.reinstall.seed]\nhostname = \"{vm}\"\nssh_authorized_keys = [\"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIlab lab@3rc\"]\ncdrom_bus = \"ide\"\n"));
+        }
+        t
+    }
+
+    /// As `config`, with `per_vm(name)` written under each `[[vm]]`.
+    pub fn config_with(&self, vms: &[String], extra_defaults: &str, per_vm: impl Fn(&str) -> String) -> PathBuf {
         let fence = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/lab/fence_lab");
         let mut c = format!("state_dir = \"state\"\n[defaults]\nunsafe_migration = true\n{extra_defaults}\n");
         for i in 1..=self.hosts {
@@ -69,7 +94,7 @@ impl Lab {
             ));
         }
         for vm in vms {
-            c.push_str(&format!("[[vm]]\nname = \"{vm}\"\n"));
+            c.push_str(&format!("[[vm]]\nname = \"{vm}\"\n{}", per_vm(vm)));
         }
         let p = self.path().join("lab.toml");
         std::fs::write(&p, c).unwrap();

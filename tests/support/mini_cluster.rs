@@ -118,6 +118,7 @@ impl Builder {
             anti_affinity: None,
             policy: Policy::default(),
             preferred_host: Some(host.into()),
+            reinstall: None,
         };
         tune(&mut spec);
         self.vms.push(spec);
@@ -367,7 +368,7 @@ impl MiniCluster {
     }
 
     fn execute(&mut self, kind: &ActionKind) -> threerc::core::Outcome {
-        use threerc::core::Outcome::{Done, Failed, NotAvailable};
+        use threerc::core::Outcome::{Done, Failed};
         match kind {
             ActionKind::Start { vm, host } => self.start_on(vm, host),
             ActionKind::Restart { vm, host } => {
@@ -440,7 +441,19 @@ impl MiniCluster {
                 }
                 Done
             }
-            ActionKind::Reinstall { .. } => NotAvailable("reinstall is not implemented by this executor".into()),
+            ActionKind::Reinstall { vm, host } => {
+                // A fresh disk and definition: the domain is (re)defined on the host and started.
+                if let Err(e) = self.reach(host) {
+                    return Failed(e);
+                }
+                let size = self.hosts.values().find_map(|h| h.domains.get(vm)).map(|d| (d.vcpus, d.memory_kib));
+                let Some((vcpus, memory_kib)) = size else {
+                    return Failed(format!("no definition of {vm} to take its size from"));
+                };
+                let dom = Dom { state: DomState::ShutOff, vcpus, memory_kib };
+                self.host_mut(host).domains.insert(vm.clone(), dom);
+                self.start_on(vm, host)
+            }
         }
     }
 
@@ -642,4 +655,18 @@ impl MiniCluster {
         }
         path
     }
+}
+
+/// A reinstall spec: golden image `golden/base.qcow2`, the disk `vms/NAME.qcow2`.
+pub fn reinstall_spec(vm: &str) -> std::sync::Arc<threerc::core::ReinstallSpec> {
+    std::sync::Arc::new(threerc::core::ReinstallSpec {
+        golden_pool: "golden".into(),
+        golden_volume: "base.qcow2".into(),
+        mode: threerc::core::DiskMode::Overlay,
+        disk_pool: "vms".into(),
+        disk_volume: format!("{vm}.qcow2"),
+        template_path: format!("{vm}.xml"),
+        template: String::new(),
+        seed: None,
+    })
 }

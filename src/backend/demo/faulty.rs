@@ -4,7 +4,7 @@
 
 use super::cluster::{lock, DemoCluster, Power};
 use crate::core::HostProbe;
-use crate::supervisor::seams::{HintSink, HvError, Hypervisor, MigrateTo};
+use crate::supervisor::seams::{HintSink, HvError, Hypervisor, MigrateTo, VolumeInfo, VolumeSource};
 use std::sync::Arc;
 
 pub struct FaultyHost {
@@ -93,5 +93,21 @@ impl Hypervisor for FaultyHost {
         };
         let mut hv = lock(&h.hv);
         hv.watch(sink)
+    }
+
+    fn volume(&mut self, pool: &str, volume: &str) -> Result<Option<VolumeInfo>, HvError> {
+        self.with_inner(|hv| hv.volume(pool, volume))
+    }
+
+    fn create_volume(&mut self, pool: &str, name: &str, from: &VolumeSource) -> Result<(), HvError> {
+        self.with_inner(|hv| hv.create_volume(pool, name, from))
+    }
+
+    fn upload_volume(&mut self, pool: &str, name: &str, data: &[u8]) -> Result<(), HvError> {
+        self.with_inner(|hv| hv.upload_volume(pool, name, data))
+    }
+
+    fn delete_volume(&mut self, pool: &str, volume: &str) -> Result<(), HvError> {
+        self.with_inner(|hv| hv.delete_volume(pool, volume))
     }
 }

@@ -17,7 +17,7 @@ use super::events::Watch;
 use super::ops;
 use super::probe::{self, BulkSupport};
 use crate::core::{HostProbe, HostSpec};
-use crate::supervisor::seams::{Connector, HintSink, HvError, Hypervisor, MigrateTo};
+use crate::supervisor::seams::{Connector, HintSink, HvError, Hypervisor, MigrateTo, VolumeInfo, VolumeSource};
 use virt::connect::Connect;
 
 /// libvirt keepalive: after `count` unanswered probes sent every `interval_secs`, libvirt closes
@@ -257,6 +257,22 @@ impl Hypervisor for LibvirtHost {
     fn watch(&mut self, sink: &HintSink) -> Result<(), HvError> {
         self.hints = Some(sink.clone());
         self.connection().map(|_| ())
+    }
+
+    fn volume(&mut self, pool: &str, volume: &str) -> Result<Option<VolumeInfo>, HvError> {
+        self.call("volume", |c| super::storage::volume(c, pool, volume))
+    }
+
+    fn create_volume(&mut self, pool: &str, name: &str, from: &VolumeSource) -> Result<(), HvError> {
+        self.call("create_volume", |c| super::storage::create_volume(c, pool, name, from))
+    }
+
+    fn upload_volume(&mut self, pool: &str, name: &str, data: &[u8]) -> Result<(), HvError> {
+        self.call("upload_volume", |c| super::storage::upload_volume(c, pool, name, data))
+    }
+
+    fn delete_volume(&mut self, pool: &str, volume: &str) -> Result<(), HvError> {
+        self.call("delete_volume", |c| super::storage::delete_volume(c, pool, volume))
     }
 }
 

@@ -2,8 +2,9 @@
 //! so that the supervisor drives the simulator exactly as it drives libvirt and fence agents.
 
 use super::world::*;
-use crate::core::{Capacity, DomState, DomainObs, HostProbe};
-use crate::supervisor::seams::{Fencer, HvError, Hypervisor, MigrateTo, PowerStatus};
+use crate::core::{Capacity, DomState, DomainObs, HostProbe, PoolObs};
+use crate::supervisor::seams::{Fencer, HvError, Hypervisor, MigrateTo, PowerStatus, VolumeInfo, VolumeSource};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 pub fn domain_xml_for(vm: &str, d: &SimDom) -> String {
@@ -200,6 +201,118 @@ impl Hypervisor for SimHost {
         let state = if storage { DomState::Paused } else { DomState::Running };
         w.host_mut(&to).domains.insert(vm.into(), SimDom { state, io_paused: storage, boots_at: None, ..d });
         w.check_single(vm, &to);
+        Ok(())
+    }
+
+    fn storage(&mut self) -> Result<Vec<PoolObs>, HvError> {
+        self.storage_()
+    }
+
+    fn volume(&mut self, pool: &str, volume: &str) -> Result<Option<VolumeInfo>, HvError> {
+        self.volume_(pool, volume)
+    }
+
+    fn create_volume(&mut self, pool: &str, name: &str, from: &VolumeSource) -> Result<(), HvError> {
+        self.create_volume_(pool, name, from)
+    }
+
+    fn upload_volume(&mut self, pool: &str, name: &str, data: &[u8]) -> Result<(), HvError> {
+        self.upload_volume_(pool, name, data)
+    }
+
+    fn delete_volume(&mut self, pool: &str, volume: &str) -> Result<(), HvError> {
+        self.delete_volume_(pool, volume)
+    }
+}
+
+impl SimHost {
+    fn pool_mut<'a>(w: &'a mut World, host: &str, pool: &str) -> Result<&'a mut BTreeMap<String, SimVol>, HvError> {
+        w.host_mut(host)
+            .pools
+            .get_mut(pool)
+            .ok_or_else(|| HvError::Failed(format!("no storage pool named {pool} on this host")))
+    }
+
+    fn next_generation(w: &World) -> u64 {
+        w.hosts
+            .values()
+            .flat_map(|h| h.pools.values())
+            .flat_map(|p| p.values())
+            .map(|v| v.generation)
+            .max()
+            .unwrap_or(0)
+            + 1
+    }
+
+    fn storage_(&mut self) -> Result<Vec<PoolObs>, HvError> {
+        let w = self.w();
+        w.gate(&self.host)?;
+        let h = &w.hosts[&self.host];
+        if h.pools.is_empty() {
+            return Err(HvError::Unsupported("storage pools".into()));
+        }
+        Ok(h.pools
+            .iter()
+            .map(|(p, vols)| {
+                let mut volumes: Vec<String> =
+                    vols.keys().flat_map(|v| [format!("/sim/{p}/{v}"), format!("{p}/{v}")]).collect();
+                volumes.sort();
+                PoolObs { name: p.clone(), active: true, volumes }
+            })
+            .collect())
+    }
+
+    fn volume_(&mut self, pool: &str, volume: &str) -> Result<Option<VolumeInfo>, HvError> {
+        let mut w = self.w();
+        w.gate(&self.host)?;
+        let p = Self::pool_mut(&mut w, &self.host.clone(), pool)?;
+        Ok(p.get(volume).map(|v| VolumeInfo {
+            path: format!("/sim/{pool}/{volume}"),
+            capacity: v.capacity,
+            format: Some("qcow2".into()),
+            backing: v.backing.as_ref().map(|b| format!("/sim/{b}")),
+        }))
+    }
+
+    fn create_volume_(&mut self, pool: &str, name: &str, from: &VolumeSource) -> Result<(), HvError> {
+        let mut w = self.w();
+        w.gate(&self.host)?;
+        let host = self.host.clone();
+        let (sp, sv, overlay) = match from {
+            VolumeSource::Overlay { pool, volume } => (pool, volume, true),
+            VolumeSource::Clone { pool, volume } => (pool, volume, false),
+        };
+        let src = Self::pool_mut(&mut w, &host, sp)?.get(sv).cloned().ok_or_else(|| {
+            HvError::Failed(format!("Storage volume not found: no storage vol with matching name '{sv}'"))
+        })?;
+        let generation = Self::next_generation(&w);
+        let p = Self::pool_mut(&mut w, &host, pool)?;
+        if p.contains_key(name) {
+            return Err(HvError::Failed(format!("storage volume name '{name}' already in use")));
+        }
+        let backing = overlay.then(|| format!("{sp}/{sv}"));
+        p.insert(name.into(), SimVol { capacity: src.capacity, backing, generation });
+        Ok(())
+    }
+
+    fn upload_volume_(&mut self, pool: &str, name: &str, data: &[u8]) -> Result<(), HvError> {
+        let mut w = self.w();
+        w.gate(&self.host)?;
+        let host = self.host.clone();
+        let generation = Self::next_generation(&w);
+        let p = Self::pool_mut(&mut w, &host, pool)?;
+        if p.contains_key(name) {
+            return Err(HvError::Failed(format!("storage volume name '{name}' already in use")));
+        }
+        p.insert(name.into(), SimVol { capacity: data.len() as u64, backing: None, generation });
+        Ok(())
+    }
+
+    fn delete_volume_(&mut self, pool: &str, volume: &str) -> Result<(), HvError> {
+        let mut w = self.w();
+        w.gate(&self.host)?;
+        let host = self.host.clone();
+        Self::pool_mut(&mut w, &host, pool)?.remove(volume);
         Ok(())
     }
 }

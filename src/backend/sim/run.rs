@@ -91,6 +91,9 @@ pub fn build(case: &Case, clock: Arc<dyn Clock>) -> (SimCluster, ExecCtx) {
     let sim = SimCluster::new(case.cluster.seed, clock);
     for h in &case.cluster.hosts {
         sim.add_host(&h.name, h.cpus, h.memory_mib * MIB, h.fence);
+        for (pool, vols) in &h.pools {
+            let _ = sim.add_pool(&h.name, pool, vols);
+        }
     }
     for v in case.cluster.vms.iter().chain(&case.cluster.unprotected) {
         if !v.defined {
@@ -124,6 +127,9 @@ pub fn build(case: &Case, clock: Arc<dyn Clock>) -> (SimCluster, ExecCtx) {
         migration: Arc::new(migration),
         inline: true,
         report: None,
+        reinstall_specs: crate::ops::reinstall_specs(&spec),
+        journal: None,
+        resumed_steps: Vec::new(),
     };
     (sim, ctx)
 }
@@ -257,6 +263,11 @@ fn apply(sim: &SimCluster, cmd: &SimCmd) -> String {
         SimCmd::DuplicateOutside(v, h) => {
             if let Err(e) = w.by_hand(v, Some(h), false) {
                 note = format!(" (no effect: {e})");
+            }
+        }
+        SimCmd::DeleteVolume(h, p, v) => {
+            if let Some(pool) = w.hosts.get_mut(h).and_then(|s| s.pools.get_mut(p)) {
+                pool.remove(v);
             }
         }
         SimCmd::RestartSupervisor | SimCmd::Op(_) => {}

@@ -17,6 +17,7 @@
 //! 10 flap hv1 2 5 4         # 4 times: link down 2 s, up 5 s
 //! 10 boot web1              # someone starts it by hand; move-outside VM H; duplicate-outside VM H
 //! 10 restart-supervisor     # a new supervisor over the same cluster and inventory
+//! 10 delete-volume hv1 golden/base.qcow2   # someone deletes a volume outside 3RC
 //! 10 op migrate web1 hv2    # operator commands: start, stop, restart, reinstall VM,
 //!                           # arm [VM], disarm [VM], maintenance on|off H, confirm-off H, ack N
 //! ```
@@ -37,6 +38,10 @@ pub struct HostDef {
     /// `false`: no fence agent, a person must confirm the host is off.
     #[serde(default = "d_true")]
     pub fence: bool,
+    /// Storage pools and their volumes: `pools = { golden = ["base.qcow2"], vms = [] }`.
+    /// Without any, the host cannot list storage (disks are not checked).
+    #[serde(default)]
+    pub pools: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -63,6 +68,10 @@ pub struct VmDef {
     pub max_restart: Option<u32>,
     #[serde(default)]
     pub max_relocate: Option<u32>,
+    /// A reinstall spec: the golden image as `pool/volume`; the disk made anew is
+    /// `vms/NAME.qcow2`.
+    #[serde(default)]
+    pub golden: Option<String>,
 }
 
 /// Policy knobs, durations in seconds. Absent: the defaults of `core::model`.
@@ -151,6 +160,8 @@ pub enum SimCmd {
     /// A person starts a second copy on another host: an injected double run.
     DuplicateOutside(String, String),
     RestartSupervisor,
+    /// A person deletes a volume outside 3RC (host, pool, volume).
+    DeleteVolume(String, String, String),
     Op(Command),
 }
 
@@ -182,6 +193,7 @@ impl std::fmt::Display for SimCmd {
             SimCmd::MoveOutside(v, h) => write!(f, "someone moves {v} to {h} outside 3RC"),
             SimCmd::DuplicateOutside(v, h) => write!(f, "someone starts a second copy of {v} on {h} outside 3RC"),
             SimCmd::RestartSupervisor => write!(f, "restart the supervisor (engine state lost, inventory kept)"),
+            SimCmd::DeleteVolume(h, p, v) => write!(f, "someone deletes volume {p}/{v} on {h}"),
             SimCmd::Op(c) => write!(f, "operator: {c}"),
         }
     }
@@ -297,6 +309,7 @@ impl Case {
                         anti_affinity: v.group.clone(),
                         policy,
                         preferred_host: Some(v.host.clone()),
+                        reinstall: v.golden.as_deref().map(|g| sim_reinstall(v, g)),
                     }
                 })
                 .collect(),
@@ -304,6 +317,29 @@ impl Case {
             placement,
         }
     }
+}
+
+/// The reinstall spec of a scenario VM: its golden image, a template the sim can define.
+fn sim_reinstall(v: &VmDef, golden: &str) -> std::sync::Arc<crate::core::ReinstallSpec> {
+    let (pool, volume) = golden.split_once('/').unwrap_or(("golden", golden));
+    let template = format!(
+        "<domain type='kvm'><name>{}</name><vcpu>{}</vcpu><memory unit='KiB'>{}</memory><devices>\
+         <disk type='volume' device='disk'><source pool='vms' volume='{}.qcow2'/></disk></devices></domain>",
+        v.name,
+        v.vcpus,
+        v.memory_mib * 1024,
+        v.name
+    );
+    std::sync::Arc::new(crate::core::ReinstallSpec {
+        golden_pool: pool.into(),
+        golden_volume: volume.into(),
+        mode: crate::core::DiskMode::Overlay,
+        disk_pool: "vms".into(),
+        disk_volume: format!("{}.qcow2", v.name),
+        template_path: format!("{}.xml", v.name),
+        template,
+        seed: None,
+    })
 }
 
 pub fn parse_cluster(text: &str) -> Result<ClusterDef, String> {
@@ -377,6 +413,11 @@ pub fn parse_one(at: u64, w: &[&str], out: &mut Vec<(u64, SimCmd)>) -> Result<()
         ("move-outside", _) => SimCmd::MoveOutside(s(1)?, s(2)?),
         ("duplicate-outside", _) => SimCmd::DuplicateOutside(s(1)?, s(2)?),
         ("restart-supervisor", _) => SimCmd::RestartSupervisor,
+        ("delete-volume", _) => {
+            let v = s(2)?;
+            let (pool, vol) = v.split_once('/').ok_or_else(|| format!("delete-volume: POOL/VOLUME, not {v}"))?;
+            SimCmd::DeleteVolume(s(1)?, pool.into(), vol.into())
+        }
         ("op", _) => SimCmd::Op(parse_op(&w[1..])?),
         (v, _) => return Err(format!("unknown command {v}")),
     };

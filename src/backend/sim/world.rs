@@ -57,6 +57,18 @@ pub struct SimHostState {
     pub domains: BTreeMap<String, SimDom>,
     pub fence: FenceMode,
     pub has_agent: bool,
+    /// Storage pools and their volumes (none: the host cannot list storage).
+    pub pools: BTreeMap<String, BTreeMap<String, SimVol>>,
+}
+
+/// One volume of a simulated storage pool.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SimVol {
+    pub capacity: u64,
+    /// `pool/volume` of its backing store (an overlay).
+    pub backing: Option<String>,
+    /// Which write made it: a volume made anew has a new number.
+    pub generation: u64,
 }
 
 /// Faults attached to one VM.
@@ -140,6 +152,7 @@ impl SimCluster {
                 domains: BTreeMap::new(),
                 fence: FenceMode::Works,
                 has_agent,
+                pools: BTreeMap::new(),
             },
         );
     }
@@ -150,6 +163,16 @@ impl SimCluster {
         let h = w.hosts.get_mut(host).ok_or_else(|| format!("no host {host}"))?;
         let state = if running { DomState::Running } else { DomState::ShutOff };
         h.domains.insert(vm.into(), SimDom { state, vcpus, memory_kib, boots_at: None, io_paused: false });
+        Ok(())
+    }
+
+    /// Give `host` a storage pool holding `volumes` (each 10 GiB).
+    pub fn add_pool(&self, host: &str, pool: &str, volumes: &[String]) -> Result<(), String> {
+        let mut w = self.lock();
+        let h = w.hosts.get_mut(host).ok_or_else(|| format!("no host {host}"))?;
+        let vols =
+            volumes.iter().map(|v| (v.clone(), SimVol { capacity: 10 << 30, backing: None, generation: 0 })).collect();
+        h.pools.insert(pool.into(), vols);
         Ok(())
     }
 

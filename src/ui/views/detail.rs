@@ -137,6 +137,13 @@ fn vm_lines(v: &VmView, now: u64, xml: Option<&(String, Option<String>)>, theme:
             plain(v.anti_affinity.clone().unwrap_or_else(|| "-".into()), theme),
         ]),
     ];
+    lines.push(Line::from(vec![
+        label("Reinstall", theme),
+        match &v.reinstall {
+            Some(r) => plain(r.summary(), theme),
+            None => Span::styled("no spec ([vm.reinstall] in the config)", dim),
+        },
+    ]));
     let ms = now.saturating_sub(v.since.0);
     match (&v.progress, in_flight(v.state)) {
         (Some(p), _) => {

@@ -1,0 +1,56 @@
+//! Libvirt test-driver hosts for integration tests: host files with storage pools, and the
+//! real supervisor assembled over them (demo fault injection at the backend boundary).
+
+use std::sync::Arc;
+use std::time::Duration;
+use threerc::backend::demo::DemoCluster;
+use threerc::config::Config;
+use threerc::core::ClusterView;
+use threerc::supervisor::SupervisorHandle;
+
+/// A `<pool type='dir'>` at `path` holding `volumes`, each `(name, GiB)`.
+pub fn pool(name: &str, path: &str, volumes: &[(&str, u64)]) -> String {
+    let vols: String = volumes
+        .iter()
+        .map(|(v, gib)| format!("<volume type='file'><name>{v}</name><capacity unit='GiB'>{gib}</capacity><target><format type='qcow2'/></target></volume>"))
+        .collect();
+    format!(
+        "<pool type='dir'><name>{name}</name><capacity unit='GiB'>100</capacity><allocation unit='GiB'>1</allocation>\
+         <available unit='GiB'>99</available><source/><target><path>{path}</path></target>{vols}</pool>"
+    )
+}
+
+/// A host file: 8 CPU threads, `mem_gib` of memory, then `body` (domains and pools).
+pub fn host(mem_gib: u64, body: &str) -> String {
+    format!(
+        "<node><cpu><nodes>1</nodes><sockets>1</sockets><cores>4</cores><threads>2</threads><active>8</active>\
+         <mhz>2400</mhz><model>x86_64</model></cpu><memory>{}</memory>{body}</node>",
+        mem_gib * 1024 * 1024
+    )
+}
+
+/// The supervisor of `cfg` running over its test-driver hosts; send on the sender to stop it.
+pub fn run(cfg: &Config) -> (Arc<DemoCluster>, SupervisorHandle, tokio::sync::oneshot::Sender<()>) {
+    threerc::backend::libvirt::init();
+    let cluster = DemoCluster::from_specs(&cfg.cluster.hosts);
+    let fencers = threerc::app::fencers(cfg, Some(&cluster)).unwrap();
+    let (sup, handle) = threerc::app::assemble(cfg, Arc::from(cluster.connector()), fencers).unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(sup.run(async {
+        let _ = stopped.await;
+    }));
+    (cluster, handle, stop)
+}
+
+/// Wait until `pred` holds on a snapshot (20 s at most, then fail with the last one).
+pub async fn until(handle: &SupervisorHandle, what: &str, pred: impl Fn(&ClusterView) -> bool) -> ClusterView {
+    let mut rx = handle.snapshots();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let v = rx.borrow_and_update().clone();
+        if pred(&v) {
+            return (*v).clone();
+        }
+        assert!(tokio::time::timeout_at(deadline, rx.changed()).await.is_ok(), "timed out: {what}\n{v:#?}");
+    }
+}

@@ -49,7 +49,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     config.display()
                 );
             };
-            let reply = threerc::supervisor::control::request(&dir.join("control.sock"), words).await?;
+            let socket = dir.join("control.sock");
+            let reply = match words.split_first() {
+                Some((verb, rest)) if verb == "protect" => {
+                    let Some((vm, settings)) = rest.split_first() else {
+                        anyhow::bail!("protect takes a VM and optional KEY=VALUE settings: protect web1 max_restart=1");
+                    };
+                    let spec = cfg.protect_spec(vm, settings).map_err(anyhow::Error::msg)?;
+                    let cmd = threerc::core::Command::Protect { spec };
+                    threerc::supervisor::control::request_command(&socket, cmd).await?
+                }
+                _ => threerc::supervisor::control::request(&socket, words).await?,
+            };
             match (reply.ok, reply.status, reply.error) {
                 (true, Some(view), _) if json => println!("{}", serde_json::to_string_pretty(&view)?),
                 (true, Some(view), _) => print!("{}", app::status::render(&view)),

@@ -79,8 +79,16 @@ pub fn assemble(
         inline: false,
         report: None,
     };
+    let mut cluster = cfg.cluster.clone();
+    // VMs put under HA at run time by an earlier run (`protect`); the config wins for a name
+    // it also lists.
+    for spec in recovered.iter().flat_map(|r| &r.protected) {
+        if !cluster.vms.iter().any(|v| v.name == spec.name) {
+            cluster.vms.push(spec.clone());
+        }
+    }
     let (mut sup, handle) =
-        Supervisor::new(cfg.cluster.clone(), ctx, cfg.settings.clone(), Arc::new(TokioClock::new()), journal);
+        Supervisor::new(cluster, ctx, cfg.settings.clone(), Arc::new(TokioClock::new()), journal);
     if let Some(r) = &recovered {
         sup.restore(r);
     }

@@ -30,6 +30,8 @@ pub struct Recovered {
     pub inventory: Vec<InventoryRow>,
     /// Actions decided by an earlier run that never got an outcome, as text.
     pub interrupted: Vec<String>,
+    /// VMs put under HA at run time (`protect`), with their specs, oldest first.
+    pub protected: Vec<crate::core::VmSpec>,
 }
 
 enum Msg {
@@ -37,6 +39,7 @@ enum Msg {
     Intent(Action, f64, oneshot::Sender<Result<(), String>>),
     Outcome(ActionId, Outcome, f64),
     Inventory(InventoryRow, f64),
+    Protect(crate::core::VmSpec, String, f64),
 }
 
 pub struct Journal {
@@ -62,6 +65,8 @@ CREATE TABLE IF NOT EXISTS actions (
     PRIMARY KEY (run, id));
 CREATE TABLE IF NOT EXISTS inventory (
     vm TEXT PRIMARY KEY, host TEXT NOT NULL, xml TEXT NOT NULL, updated REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS protected (
+    vm TEXT PRIMARY KEY, spec TEXT NOT NULL, origin TEXT NOT NULL, added REAL NOT NULL);
 ";
 
 impl Journal {
@@ -92,6 +97,13 @@ impl Journal {
             rec.inventory = q
                 .query_map([], |r| Ok(InventoryRow { vm: r.get(0)?, host: r.get(1)?, xml: r.get(2)? }))?
                 .collect::<Result<_, _>>()?;
+            let mut q = conn.prepare("SELECT vm, spec FROM protected ORDER BY added, vm")?;
+            for row in q.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))? {
+                let (vm, spec) = row?;
+                let spec = serde_json::from_str(&spec)
+                    .with_context(|| format!("journal {shown}: the protected VM {vm} has an unreadable spec"))?;
+                rec.protected.push(spec);
+            }
             let mut q = conn.prepare("SELECT text, decided_by FROM actions WHERE outcome IS NULL ORDER BY run, id")?;
             rec.interrupted = q
                 .query_map([], |r| Ok(format!("{} ({})", r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
@@ -133,6 +145,11 @@ impl Journal {
 
     pub fn inventory(&self, row: InventoryRow) {
         self.send(Msg::Inventory(row, wall()));
+    }
+
+    /// A VM put under HA at run time, and who asked: kept across restarts.
+    pub fn protect(&self, spec: &crate::core::VmSpec, origin: &str) {
+        self.send(Msg::Protect(spec.clone(), origin.to_string(), wall()));
     }
 
     fn send(&self, m: Msg) {
@@ -182,6 +199,12 @@ fn write(conn: &Connection, run: i64, m: &Msg) -> rusqlite::Result<()> {
             conn.execute(
                 "UPDATE actions SET outcome = ?1, outcome_wall = ?2 WHERE run = ?3 AND id = ?4",
                 params![text, w, run, *id as i64],
+            )?;
+        }
+        Msg::Protect(spec, origin, w) => {
+            conn.execute(
+                "INSERT OR REPLACE INTO protected (vm, spec, origin, added) VALUES (?1, ?2, ?3, ?4)",
+                params![spec.name, serde_json::to_string(spec).unwrap_or_default(), origin, w],
             )?;
         }
         Msg::Inventory(r, w) => {

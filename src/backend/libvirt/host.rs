@@ -16,7 +16,8 @@ use super::event_loop::init;
 use super::ops;
 use super::probe::{self, BulkSupport};
 use crate::core::{HostProbe, HostSpec};
-use crate::supervisor::seams::{Connector, HvError, Hypervisor, MigrateTo};
+use super::upload;
+use crate::supervisor::seams::{Connector, HvError, Hypervisor, MigrateTo, PoolInfo, UploadTo};
 use virt::connect::Connect;
 
 /// libvirt keepalive: after `count` unanswered probes sent every `interval_secs`, libvirt closes
@@ -210,6 +211,43 @@ impl Hypervisor for LibvirtHost {
 
     fn storage(&mut self) -> Result<Vec<crate::core::PoolObs>, HvError> {
         self.call("storage", |c| super::storage::pools(c).map_err(|e| to_hv(&e, None)))
+    }
+
+    fn pool_info(&mut self, pool: &str) -> Result<PoolInfo, HvError> {
+        self.call("pool_info", |c| upload::pool_info(c, pool))
+    }
+
+    fn networks(&mut self) -> Result<Vec<String>, HvError> {
+        self.call("networks", upload::networks)
+    }
+
+    fn domain_type(&mut self) -> Result<String, HvError> {
+        self.call("capabilities", upload::domain_type)
+    }
+
+    fn create_volume(&mut self, pool: &str, name: &str, capacity: u64, format: &str) -> Result<String, HvError> {
+        self.call("create_volume", |c| upload::create_volume(c, pool, name, capacity, format))
+    }
+
+    fn convert_volume(&mut self, pool: &str, from: &str, name: &str, format: &str) -> Result<String, HvError> {
+        self.call("convert_volume", |c| upload::convert_volume(c, pool, from, name, format))
+    }
+
+    fn delete_volume(&mut self, pool: &str, name: &str) -> Result<(), HvError> {
+        self.call("delete_volume", |c| upload::delete_volume(c, pool, name))
+    }
+
+    fn volumes(&mut self, pool: &str) -> Result<Vec<String>, HvError> {
+        self.call("volumes", |c| upload::volumes(c, pool))
+    }
+
+    fn upload(
+        &mut self,
+        to: &UploadTo,
+        data: &mut dyn std::io::Read,
+        progress: &mut dyn FnMut(u64) -> bool,
+    ) -> Result<u64, HvError> {
+        self.call("upload", |c| upload::upload(c, to, data, progress))
     }
 }
 

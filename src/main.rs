@@ -104,6 +104,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             _ => anyhow::bail!("simulate: give a scenario folder, or --config FILE --what-if \"host hv2 down\""),
         },
+        Cmd::P2v(args) => p2v(*args).await,
         Cmd::Demo { assets, theme, no_faults, seed, readonly, log_file } => {
             let assets = app::assets_dir(assets);
             let cfg = Config::load(&assets.join("demo").join("cluster.toml"))?;
@@ -132,6 +133,49 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             result
         }
     }
+}
+
+async fn p2v(args: threerc::app::cli::P2vArgs) -> anyhow::Result<()> {
+    let cfg = Config::load(&args.config)?;
+    let answers = args.answers();
+    let socket = cfg.state_dir.as_ref().map(|d| d.join("control.sock"));
+    if answers.protect && args.yes && !args.dry_run {
+        // Checked before anything is copied: protecting is the last step.
+        let Some(socket) = &socket else {
+            anyhow::bail!(
+                "{}: no state_dir, so no supervisor to protect the VM: set state_dir and run `3rc run`, or pass --no-protect",
+                args.config.display()
+            );
+        };
+        threerc::supervisor::control::request(socket, vec!["status".into()])
+            .await
+            .map_err(|e| anyhow::anyhow!("protect: {e:#}; or pass --no-protect"))?;
+    }
+    let cancel = threerc::p2v::copy::Cancel::default();
+    let on_signal = cancel.clone();
+    let signals = tokio::spawn(async move {
+        app::terminated().await;
+        eprintln!("p2v: cancelling: removing what was made");
+        on_signal.cancel();
+    });
+    let opts = app::p2v::Headless { yes: args.yes, dry_run: args.dry_run };
+    let rt = tokio::runtime::Handle::current();
+    let result = tokio::task::spawn_blocking(move || {
+        let mut protect = |spec: &threerc::core::VmSpec| -> Result<(), String> {
+            let socket = socket.clone().ok_or("no state_dir")?;
+            let cmd = threerc::core::Command::Protect { spec: spec.clone() };
+            let reply = rt.block_on(threerc::supervisor::control::request_command(&socket, cmd)).map_err(|e| format!("{e:#}"))?;
+            if reply.ok {
+                Ok(())
+            } else {
+                Err(format!("refused: {}", reply.error.unwrap_or_default()))
+            }
+        };
+        app::p2v::run_headless(&cfg, answers, &opts, app::libvirt_connector(), &cancel, &mut protect)
+    })
+    .await?;
+    signals.abort();
+    result
 }
 
 fn load_theme(

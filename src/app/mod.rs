@@ -4,6 +4,7 @@
 
 pub mod cli;
 pub mod console;
+pub mod p2v;
 pub mod simulate;
 pub mod status;
 

@@ -6,6 +6,7 @@
 //! comes back as `HvError::Unsupported` with a message saying so.
 
 use super::errors::{to_hv, Kind};
+use crate::supervisor::inventory::xml_escape;
 use crate::supervisor::seams::{HvError, PoolInfo, UploadTo};
 use std::io::Read;
 use virt::connect::Connect;
@@ -98,10 +99,6 @@ fn volume_xml(name: &str, capacity: u64, format: &str) -> String {
         xml_escape(name),
         xml_escape(format)
     )
-}
-
-pub(super) fn xml_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('\'', "&apos;").replace('"', "&quot;")
 }
 
 fn path_of(v: &StorageVol) -> Result<String, HvError> {

@@ -164,7 +164,9 @@ async fn p2v(args: threerc::app::cli::P2vArgs) -> anyhow::Result<()> {
         let mut protect = |spec: &threerc::core::VmSpec| -> Result<(), String> {
             let socket = socket.clone().ok_or("no state_dir")?;
             let cmd = threerc::core::Command::Protect { spec: spec.clone() };
-            let reply = rt.block_on(threerc::supervisor::control::request_command(&socket, cmd)).map_err(|e| format!("{e:#}"))?;
+            let reply = rt
+                .block_on(threerc::supervisor::control::request_command(&socket, cmd))
+                .map_err(|e| format!("{e:#}"))?;
             if reply.ok {
                 Ok(())
             } else {

@@ -149,6 +149,12 @@ pub struct P2vArgs {
     /// virtio disks and NICs (the guest must have the drivers) instead of SATA and e1000.
     #[arg(long)]
     pub virtio: bool,
+    /// The VM's serial console file on the target host (default /var/log/libvirt/qemu/NAME-serial.log).
+    #[arg(long, default_value = "")]
+    pub serial_log: String,
+    /// auto (kvm where the host offers it), kvm, or qemu (TCG: no hardware acceleration).
+    #[arg(long, default_value = "auto")]
+    pub domain_type: String,
     /// Run the plan (without it: print the inventory and the plan, change nothing).
     #[arg(long)]
     pub yes: bool,
@@ -179,6 +185,8 @@ impl P2vArgs {
             protect: !self.no_protect && !self.no_start,
             policy: self.policy.clone(),
             virtio: self.virtio,
+            serial_log: self.serial_log.clone(),
+            domain_type: self.domain_type.clone(),
         }
     }
 }

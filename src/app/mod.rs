@@ -88,8 +88,7 @@ pub fn assemble(
             cluster.vms.push(spec.clone());
         }
     }
-    let (mut sup, handle) =
-        Supervisor::new(cluster, ctx, cfg.settings.clone(), Arc::new(TokioClock::new()), journal);
+    let (mut sup, handle) = Supervisor::new(cluster, ctx, cfg.settings.clone(), Arc::new(TokioClock::new()), journal);
     if let Some(r) = &recovered {
         sup.restore(r);
     }

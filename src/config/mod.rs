@@ -359,7 +359,8 @@ impl Config {
                 return Err(format!("protect {vm}: preferred_host {} is not a [[host]]", p.get_ref()));
             }
         }
-        let policy = policy(&self.default_policy, &raw.policy, &at).map_err(|e| format!("protect {vm}: {}", e.message))?;
+        let policy =
+            policy(&self.default_policy, &raw.policy, &at).map_err(|e| format!("protect {vm}: {}", e.message))?;
         Ok(VmSpec {
             name: vm.to_string(),
             priority: raw.priority,

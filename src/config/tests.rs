@@ -99,9 +99,8 @@ fn the_shipped_example_configs_are_valid() {
 #[test]
 fn a_vm_protected_at_run_time_gets_the_defaults_and_its_overrides_checked_like_the_file() {
     let cfg = parse(GOOD).unwrap();
-    let spec = cfg
-        .protect_spec("p2v1", &["priority=7".into(), "min_uptime=2s".into(), "anti_affinity=web".into()])
-        .unwrap();
+    let spec =
+        cfg.protect_spec("p2v1", &["priority=7".into(), "min_uptime=2s".into(), "anti_affinity=web".into()]).unwrap();
     assert_eq!(spec.priority, 7);
     assert_eq!(spec.anti_affinity.as_deref(), Some("web"));
     assert_eq!(spec.policy.min_uptime, Duration::from_secs(2));

@@ -259,9 +259,10 @@ impl Command {
                     id: id.trim_start_matches('#').parse().map_err(|_| format!("not an alarm number: {id}"))?,
                 }
             }
-            "protect" => {
-                return Err("protect needs the cluster's policy defaults: use `3rc ctl --config FILE protect VM [KEY=VALUE...]`".into())
-            }
+            "protect" => return Err(
+                "protect needs the cluster's policy defaults: use `3rc ctl --config FILE protect VM [KEY=VALUE...]`"
+                    .into(),
+            ),
             other => return Err(format!("unknown command {other:?}; {usage}")),
         })
     }

@@ -157,7 +157,8 @@ fn send_range(
         }
         None => hv.upload(&to, &mut reader, &mut |n| meter.report(base + n, false)),
     };
-    let sent = result.map_err(|e| cancelled_or(meter.cancel, format!("copying {} into {}: {e}", d.disk.path, to.volume)))?;
+    let sent =
+        result.map_err(|e| cancelled_or(meter.cancel, format!("copying {} into {}: {e}", d.disk.path, to.volume)))?;
     reader.finish()?;
     Ok(sent)
 }
@@ -173,12 +174,25 @@ pub fn full_copy(
     sink: &mut dyn FnMut(&Progress),
 ) -> Result<(PassStats, Option<Vec<[u8; 32]>>), String> {
     let started = Instant::now();
-    let mut meter =
-        Meter { disk: d.disk.name.clone(), pass: "copy", total: d.disk.size, base: 0, started, last: None, cancel, sink };
+    let mut meter = Meter {
+        disk: d.disk.name.clone(),
+        pass: "copy",
+        total: d.disk.size,
+        base: 0,
+        started,
+        last: None,
+        cancel,
+        sink,
+    };
     let mut hasher = warm.then(BlockHasher::default);
     let sent = send_range(hv, source, pool, d, (0, d.disk.size), hasher.as_mut(), &mut meter)?;
     meter.report(sent, true);
-    let stats = PassStats { bytes: sent, elapsed: started.elapsed(), blocks: d.disk.size.div_ceil(BLOCK), ..Default::default() };
+    let stats = PassStats {
+        bytes: sent,
+        elapsed: started.elapsed(),
+        blocks: d.disk.size.div_ceil(BLOCK),
+        ..Default::default()
+    };
     Ok((stats, hasher.map(BlockHasher::finish)))
 }
 
@@ -234,7 +248,13 @@ pub fn final_pass(
         bytes += send_range(hv, source, pool, d, range(d.disk.size, start, count), None, &mut meter)?;
     }
     meter.report(bytes, true);
-    Ok(PassStats { bytes, elapsed: started.elapsed(), changed_blocks: changed, blocks: now.len() as u64, checksum_time })
+    Ok(PassStats {
+        bytes,
+        elapsed: started.elapsed(),
+        changed_blocks: changed,
+        blocks: now.len() as u64,
+        checksum_time,
+    })
 }
 
 /// Byte range (offset, length) of `count` blocks from `start`, cut at the disk's end.

@@ -10,19 +10,11 @@ use super::plan::{Network, Plan};
 
 use crate::supervisor::inventory::xml_escape as esc;
 
-/// Where the serial console is written on the target host.
-pub fn serial_log(plan: &Plan) -> String {
-    format!("/var/log/libvirt/qemu/{}-serial.log", plan.name)
-}
-
 pub fn domain_xml(plan: &Plan) -> String {
     let mut x = String::new();
     x.push_str(&format!("<domain type='{}'>\n", esc(&plan.domain_type)));
     x.push_str(&format!("  <name>{}</name>\n", esc(&plan.name)));
-    x.push_str(&format!(
-        "  <description>converted by 3rc p2v from {}</description>\n",
-        esc(&plan.source.describe())
-    ));
+    x.push_str(&format!("  <description>converted by 3rc p2v from {}</description>\n", esc(&plan.source.describe())));
     x.push_str(&format!("  <memory unit='KiB'>{}</memory>\n", plan.memory_kib));
     x.push_str(&format!("  <vcpu>{}</vcpu>\n", plan.vcpus));
     x.push_str("  <os><type arch='x86_64' machine='pc'>hvm</type><boot dev='hd'/></os>\n");
@@ -57,7 +49,7 @@ pub fn domain_xml(plan: &Plan) -> String {
         x.push_str(&format!("      <model type='{model}'/>\n"));
         x.push_str("    </interface>\n");
     }
-    x.push_str(&format!("    <serial type='file'><source path='{}'/></serial>\n", esc(&serial_log(plan))));
+    x.push_str(&format!("    <serial type='file'><source path='{}'/></serial>\n", esc(&plan.serial_log)));
     x.push_str("    <memballoon model='none'/>\n");
     x.push_str("  </devices>\n");
     x.push_str("</domain>\n");

@@ -7,8 +7,8 @@
 //! the source runs, then only the changed blocks with the source stopped); `define` writes the
 //! domain XML; `run` carries a plan out and removes what it made if it fails or is cancelled.
 
-pub mod source;
 pub mod copy;
 pub mod define;
 pub mod plan;
 pub mod run;
+pub mod source;

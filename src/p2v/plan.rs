@@ -42,6 +42,11 @@ pub struct Answers {
     pub policy: String,
     /// virtio disks and NICs instead of SATA and e1000 (for guests known to have the drivers).
     pub virtio: bool,
+    /// Where the target host writes the VM's serial console (empty: the default, in
+    /// /var/log/libvirt/qemu/).
+    pub serial_log: String,
+    /// `auto` (or empty: `kvm` where the host offers it, else `qemu`), `kvm` or `qemu` (TCG).
+    pub domain_type: String,
 }
 
 /// What the target host has, as read through libvirt.
@@ -122,6 +127,8 @@ pub struct Plan {
     pub start: bool,
     pub protect: Option<VmSpec>,
     pub virtio: bool,
+    /// The serial console's file on the target host.
+    pub serial_log: String,
 }
 
 /// Defaults for a bare disk image, which says nothing of its machine.
@@ -169,7 +176,8 @@ pub fn human_bytes(b: u64) -> String {
 
 /// A volume name from the VM's and the disk's names.
 fn volume_base(vm: &str, disk: &str) -> String {
-    let d: String = disk.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '-' }).collect();
+    let d: String =
+        disk.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '-' }).collect();
     format!("{vm}-{d}")
 }
 
@@ -193,8 +201,11 @@ impl Answers {
     /// host name, vCPUs and memory from /proc, every writable disk, every NIC.
     pub fn defaults_from(&mut self, inv: &Inventory) {
         if self.name.is_empty() {
-            let n: String =
-                inv.hostname.chars().map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '-' }).collect();
+            let n: String = inv
+                .hostname
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '-' })
+                .collect();
             self.name = n;
         }
         if self.vcpus.is_empty() {
@@ -277,7 +288,12 @@ impl Answers {
         let (vcpus, memory_kib) = self.check_machine(inv)?;
         if !cfg.hosts.iter().any(|h| h.name == self.host) {
             let known: Vec<&str> = cfg.hosts.iter().map(|h| h.name.as_str()).collect();
-            return Err(format!("host {:?}: not a host of {} (hosts: {})", self.host, cfg.path.display(), known.join(", ")));
+            return Err(format!(
+                "host {:?}: not a host of {} (hosts: {})",
+                self.host,
+                cfg.path.display(),
+                known.join(", ")
+            ));
         }
         if facts.host != self.host {
             return Err(format!("host {}: its pools and networks have not been read yet", self.host));
@@ -290,7 +306,12 @@ impl Answers {
         }
         let Some((pool, volumes)) = facts.pools.iter().find(|(p, _)| p.name == self.pool) else {
             let known: Vec<&str> = facts.pools.iter().map(|(p, _)| p.name.as_str()).collect();
-            return Err(format!("pool {:?}: {} has no such storage pool (it has: {})", self.pool, self.host, known.join(", ")));
+            return Err(format!(
+                "pool {:?}: {} has no such storage pool (it has: {})",
+                self.pool,
+                self.host,
+                known.join(", ")
+            ));
         };
         if !pool.active {
             return Err(format!("pool {}: not active on {}", pool.name, self.host));
@@ -299,7 +320,12 @@ impl Answers {
             "" | "auto" if pool.holds_files() => Format::Qcow2,
             "" | "auto" | "raw" => Format::Raw,
             "qcow2" if pool.holds_files() => Format::Qcow2,
-            "qcow2" => return Err(format!("format qcow2: pool {} is a {} pool, which holds raw volumes only", pool.name, pool.kind)),
+            "qcow2" => {
+                return Err(format!(
+                    "format qcow2: pool {} is a {} pool, which holds raw volumes only",
+                    pool.name, pool.kind
+                ))
+            }
             other => return Err(format!("format {other:?}: auto, qcow2 or raw")),
         };
         let mut disks = Vec::new();
@@ -335,7 +361,11 @@ impl Answers {
             .nics
             .iter()
             .filter_map(|n| inv.nics.iter().find(|x| &x.name == n))
-            .map(|n| NicPlan { name: n.name.clone(), mac: n.mac.clone(), network: network.clone().expect("checked: NICs need a network") })
+            .map(|n| NicPlan {
+                name: n.name.clone(),
+                mac: n.mac.clone(),
+                network: network.clone().expect("checked: NICs need a network"),
+            })
             .collect();
         let warm = if self.warm {
             let c = self.stop_command.trim();
@@ -357,6 +387,19 @@ impl Answers {
             }
             None
         };
+        let domain_type = match self.domain_type.trim() {
+            "" | "auto" if facts.domain_type.is_empty() => "qemu".to_string(),
+            "" | "auto" => facts.domain_type.clone(),
+            "qemu" => "qemu".to_string(),
+            "kvm" if facts.domain_type == "kvm" => "kvm".to_string(),
+            "kvm" => return Err(format!("domain_type kvm: {} does not offer kvm (only qemu)", self.host)),
+            other => return Err(format!("domain_type {other:?}: auto, kvm or qemu")),
+        };
+        let serial_log = match self.serial_log.trim() {
+            "" => format!("/var/log/libvirt/qemu/{}-serial.log", self.name),
+            p if p.starts_with('/') => p.to_string(),
+            p => return Err(format!("serial_log {p:?}: an absolute path on the target host")),
+        };
         if protect.is_some() && !self.start {
             return Err("protect: a protected VM must be started (HA would start it anyway)".into());
         }
@@ -370,11 +413,12 @@ impl Answers {
             host: self.host.clone(),
             pool: pool.name.clone(),
             format,
-            domain_type: if facts.domain_type.is_empty() { "qemu".into() } else { facts.domain_type.clone() },
+            domain_type,
             warm,
             start: self.start,
             protect,
             virtio: self.virtio,
+            serial_log,
         })
     }
 }
@@ -383,8 +427,19 @@ impl Plan {
     /// The plan in lines a person reviews before saying yes.
     pub fn review(&self, inv: &Inventory) -> Vec<String> {
         let mut l = vec![
-            format!("source      {}{}", self.source.describe(), if inv.hostname.is_empty() { String::new() } else { format!(" ({})", inv.hostname) }),
-            format!("VM          {} on {} ({} domain), {} vCPU, {} memory", self.name, self.host, self.domain_type, self.vcpus, human_bytes(self.memory_kib * 1024)),
+            format!(
+                "source      {}{}",
+                self.source.describe(),
+                if inv.hostname.is_empty() { String::new() } else { format!(" ({})", inv.hostname) }
+            ),
+            format!(
+                "VM          {} on {} ({} domain), {} vCPU, {} memory",
+                self.name,
+                self.host,
+                self.domain_type,
+                self.vcpus,
+                human_bytes(self.memory_kib * 1024)
+            ),
         ];
         for d in &self.disks {
             let mut line = format!(
@@ -407,7 +462,9 @@ impl Plan {
             l.push(format!("nic         {} {} -> {}", n.name, n.mac, n.network));
         }
         l.push(match &self.warm {
-            Some(c) => format!("copy        warm: first pass while the source runs, then `{c}` and only the changed blocks"),
+            Some(c) => {
+                format!("copy        warm: first pass while the source runs, then `{c}` and only the changed blocks")
+            }
             None => "copy        cold: the source should be stopped (or its disks idle) during the copy".into(),
         });
         l.push(format!("start       {}", if self.start { "yes" } else { "no" }));

@@ -156,10 +156,16 @@ fn steps(
     let mut sent_hashes = Vec::new();
     for d in &plan.disks {
         check(cancel)?;
-        note(Note::Step(format!("copying {} ({}) into {}", d.disk.path, human_bytes(d.disk.size), copy::upload_volume(d))));
-        let (stats, hashes) = copy::full_copy(hv, &plan.source, &plan.pool, d, plan.warm.is_some(), cancel, &mut |p| {
-            note(Note::Progress(p.clone()))
-        })?;
+        note(Note::Step(format!(
+            "copying {} ({}) into {}",
+            d.disk.path,
+            human_bytes(d.disk.size),
+            copy::upload_volume(d)
+        )));
+        let (stats, hashes) =
+            copy::full_copy(hv, &plan.source, &plan.pool, d, plan.warm.is_some(), cancel, &mut |p| {
+                note(Note::Progress(p.clone()))
+            })?;
         report.first_pass.bytes += stats.bytes;
         report.first_pass.elapsed += stats.elapsed;
         report.first_pass.blocks += stats.blocks;
@@ -177,7 +183,9 @@ fn steps(
         for (d, sent) in plan.disks.iter().zip(&sent_hashes) {
             check(cancel)?;
             note(Note::Step(format!("final pass over {}: checksums at the source, changed blocks only", d.disk.path)));
-            let s = copy::final_pass(hv, &plan.source, &plan.pool, d, sent, cancel, &mut |p| note(Note::Progress(p.clone())))?;
+            let s = copy::final_pass(hv, &plan.source, &plan.pool, d, sent, cancel, &mut |p| {
+                note(Note::Progress(p.clone()))
+            })?;
             note(Note::Step(format!(
                 "{}: {} of {} blocks changed, {} sent",
                 d.disk.name,
@@ -234,6 +242,6 @@ fn steps(
         note(Note::Step(format!("{} protected by HA", plan.name)));
     }
     report.domain_xml = xml;
-    report.serial_log = define::serial_log(plan);
+    report.serial_log = plan.serial_log.clone();
     Ok(report)
 }

@@ -50,7 +50,10 @@ impl Source {
             Some((u, h)) => (Some(u.to_string()), h),
             None => (None, rest),
         };
-        if user.as_deref().is_some_and(|u| u.is_empty() || !u.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))) {
+        if user
+            .as_deref()
+            .is_some_and(|u| u.is_empty() || !u.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)))
+        {
             return Err(format!("source {text:?}: invalid user name"));
         }
         let (host, port) = match hostport.rsplit_once(':') {
@@ -233,7 +236,8 @@ struct IpLink {
 
 /// Ethernet interfaces with a MAC from `ip -j link` (loopback and MAC-less links left out).
 pub fn parse_ip_link(json: &str) -> Result<Vec<Nic>, String> {
-    let links: Vec<IpLink> = serde_json::from_str(json).map_err(|e| format!("cannot read `ip -j link`'s output: {e}"))?;
+    let links: Vec<IpLink> =
+        serde_json::from_str(json).map_err(|e| format!("cannot read `ip -j link`'s output: {e}"))?;
     Ok(links
         .into_iter()
         .filter(|l| l.link_type.as_deref() == Some("ether"))
@@ -316,7 +320,16 @@ impl SshSource {
     /// (through `sudo -n sh -c` when sudo is on).
     pub fn command(&self, script: &str) -> Command {
         let mut c = Command::new("ssh");
-        c.args(["-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=3"]);
+        c.args([
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "ConnectTimeout=10",
+            "-o",
+            "ServerAliveInterval=5",
+            "-o",
+            "ServerAliveCountMax=3",
+        ]);
         if let Some(p) = self.port {
             c.args(["-p", &p.to_string()]);
         }
@@ -340,18 +353,17 @@ impl SshSource {
     /// Run a script at the source and return its standard output; a failure says whether the
     /// machine could not be reached (ssh's exit 255) or the command failed there.
     pub fn run(&self, script: &str, what: &str) -> Result<String, String> {
-        let out = self
-            .command(script)
-            .output()
-            .map_err(|e| format!("cannot run ssh: {e} (is openssh-client installed?)"))?;
+        let out =
+            self.command(script).output().map_err(|e| format!("cannot run ssh: {e} (is openssh-client installed?)"))?;
         let stderr = String::from_utf8_lossy(&out.stderr);
         let last = stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim().to_string();
         match out.status.code() {
             Some(0) => Ok(String::from_utf8_lossy(&out.stdout).into_owned()),
             Some(255) => Err(format!("cannot reach {} over ssh: {last}", self.destination())),
-            Some(1) if self.sudo && stderr.contains("sudo") => {
-                Err(format!("{what} on {}: sudo needs a password or is not allowed ({last}); sudo must work without one (sudo -n)", self.host))
-            }
+            Some(1) if self.sudo && stderr.contains("sudo") => Err(format!(
+                "{what} on {}: sudo needs a password or is not allowed ({last}); sudo must work without one (sudo -n)",
+                self.host
+            )),
             code => Err(format!(
                 "{what} on {} failed (exit {}): {last}",
                 self.host,
@@ -458,7 +470,8 @@ impl Source {
                 if !(meta.is_file() || meta.file_type().is_block_device()) {
                     return Err(format!("disk {}: not a file or block device", p.display()));
                 }
-                let mut f = std::fs::File::open(p).map_err(|e| format!("disk {}: cannot open read-only: {e}", p.display()))?;
+                let mut f =
+                    std::fs::File::open(p).map_err(|e| format!("disk {}: cannot open read-only: {e}", p.display()))?;
                 let mut first = [0u8; 512];
                 let n = f.read(&mut first).map_err(|e| format!("disk {}: cannot read: {e}", p.display()))?;
                 if n == 0 {
@@ -471,7 +484,8 @@ impl Source {
                 let out = s.run(script, "test connection")?;
                 let mut lines = out.lines();
                 let host = lines.next().unwrap_or("").trim().to_string();
-                let user = if s.sudo { "root (sudo)".to_string() } else { lines.next().unwrap_or("").trim().to_string() };
+                let user =
+                    if s.sudo { "root (sudo)".to_string() } else { lines.next().unwrap_or("").trim().to_string() };
                 Ok(format!("connected to {host} as {user}"))
             }
         }
@@ -517,7 +531,8 @@ impl Source {
                     "dd if={} bs={BLOCK} skip={skip} count={count} iflag=direct status=none",
                     shell_quote(&disk.path)
                 );
-                ChildReader::spawn(s.command(&script), format!("reading {} on {}", disk.path, s.host)).map(DiskReader::Remote)
+                ChildReader::spawn(s.command(&script), format!("reading {} on {}", disk.path, s.host))
+                    .map(DiskReader::Remote)
             }
         }
     }
@@ -562,7 +577,11 @@ impl Source {
                 if out.status.success() {
                     Ok(())
                 } else {
-                    Err(format!("stop command failed ({}): {}", out.status, String::from_utf8_lossy(&out.stderr).trim()))
+                    Err(format!(
+                        "stop command failed ({}): {}",
+                        out.status,
+                        String::from_utf8_lossy(&out.stderr).trim()
+                    ))
                 }
             }
         }

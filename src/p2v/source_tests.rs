@@ -78,7 +78,9 @@ fn sources_are_parsed_with_clear_errors() {
     assert_eq!(Source::parse("disk:/srv/img.raw"), Ok(Source::Local("/srv/img.raw".into())));
     assert_eq!(Source::parse("/dev/loop3"), Ok(Source::Local("/dev/loop3".into())));
     match Source::parse("ssh:root@10.0.0.5:2222").unwrap() {
-        Source::Ssh(s) => assert_eq!((s.user.as_deref(), s.host.as_str(), s.port), (Some("root"), "10.0.0.5", Some(2222))),
+        Source::Ssh(s) => {
+            assert_eq!((s.user.as_deref(), s.host.as_str(), s.port), (Some("root"), "10.0.0.5", Some(2222)))
+        }
         other => panic!("{other:?}"),
     }
     match Source::parse("ssh:srv1").unwrap() {

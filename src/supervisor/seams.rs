@@ -103,7 +103,12 @@ pub trait Hypervisor: Send {
     /// Write `length` bytes read from `data` into a volume at `offset`, through libvirt's
     /// upload stream (so the host may be remote). `progress` gets the bytes sent so far after
     /// each chunk and returns false to cancel (the stream is aborted). Returns the bytes sent.
-    fn upload(&mut self, _to: &UploadTo, _data: &mut dyn std::io::Read, _progress: &mut dyn FnMut(u64) -> bool) -> Result<u64, HvError> {
+    fn upload(
+        &mut self,
+        _to: &UploadTo,
+        _data: &mut dyn std::io::Read,
+        _progress: &mut dyn FnMut(u64) -> bool,
+    ) -> Result<u64, HvError> {
         Err(HvError::Unsupported("volume upload".into()))
     }
 }

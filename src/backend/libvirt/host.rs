@@ -15,8 +15,8 @@ use super::errors::to_hv;
 use super::event_loop::init;
 use super::ops;
 use super::probe::{self, BulkSupport};
-use crate::core::{HostProbe, HostSpec};
 use super::upload;
+use crate::core::{HostProbe, HostSpec};
 use crate::supervisor::seams::{Connector, HvError, Hypervisor, MigrateTo, PoolInfo, UploadTo};
 use virt::connect::Connect;
 

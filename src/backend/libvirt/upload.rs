@@ -105,7 +105,13 @@ fn path_of(v: &StorageVol) -> Result<String, HvError> {
     v.path().map_err(|e| to_hv(&e, None))
 }
 
-pub(super) fn create_volume(c: &Connect, pool_name: &str, name: &str, capacity: u64, format: &str) -> Result<String, HvError> {
+pub(super) fn create_volume(
+    c: &Connect,
+    pool_name: &str,
+    name: &str,
+    capacity: u64,
+    format: &str,
+) -> Result<String, HvError> {
     let p = pool(c, pool_name)?;
     if p.lookup_storage_vol_by_name(name).is_ok() {
         return Err(HvError::Failed(format!("pool {pool_name} already holds a volume named {name}")));
@@ -115,7 +121,13 @@ pub(super) fn create_volume(c: &Connect, pool_name: &str, name: &str, capacity: 
     path_of(&v)
 }
 
-pub(super) fn convert_volume(c: &Connect, pool_name: &str, from: &str, name: &str, format: &str) -> Result<String, HvError> {
+pub(super) fn convert_volume(
+    c: &Connect,
+    pool_name: &str,
+    from: &str,
+    name: &str,
+    format: &str,
+) -> Result<String, HvError> {
     let p = pool(c, pool_name)?;
     let src = volume(&p, pool_name, from)?;
     let capacity = src.info().map_err(|e| to_hv(&e, None))?.capacity;

@@ -163,6 +163,9 @@ fn send_range(
     Ok(sent)
 }
 
+/// SHA-256 of each block of a disk.
+pub type BlockSums = Vec<[u8; 32]>;
+
 /// Pass 1: the whole disk. With `warm`, also the checksum of every block as sent.
 pub fn full_copy(
     hv: &mut dyn Hypervisor,
@@ -172,7 +175,7 @@ pub fn full_copy(
     warm: bool,
     cancel: &Cancel,
     sink: &mut dyn FnMut(&Progress),
-) -> Result<(PassStats, Option<Vec<[u8; 32]>>), String> {
+) -> Result<(PassStats, Option<BlockSums>), String> {
     let started = Instant::now();
     let mut meter = Meter {
         disk: d.disk.name.clone(),

@@ -290,4 +290,39 @@ fn p2v_bad_answers_and_failures_give_clear_errors_and_leave_nothing_behind() {
     );
     assert!(t.contains("(nothing was left behind)"), "{t}");
     let _ = Command::new("nsenter").args(["-t", pid.trim(), "-m", "umount"]).arg(&mnt).status();
+
+    // Cancelled (SIGINT) in the middle of the copy: what was made is removed.
+    let big = lab.path().join("big.img");
+    assert!(Command::new("truncate").args(["-s", "1G"]).arg(&big).status().unwrap().success());
+    let mut child = Command::new(harness::lab_script())
+        .arg("exec")
+        .arg(lab.path())
+        .arg(env!("CARGO_BIN_EXE_3rc"))
+        .args(["p2v", "--config"])
+        .arg(&cfg)
+        .args(words(&format!("--source disk:{} --format raw", big.display())))
+        .args(&base)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stderr.take().unwrap()));
+    let mut seen = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        seen.push(line.clone());
+        if line.contains("big.img copy: ") {
+            assert!(Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success());
+            break;
+        }
+    }
+    seen.extend(lines.map_while(Result::ok));
+    let status = child.wait().unwrap();
+    let t = seen.join("\n");
+    assert!(!status.success(), "{t}");
+    assert!(
+        t.contains("cancelled (nothing was left behind)") && t.contains("removed volume shared/bad1-big-img.img"),
+        "{t}"
+    );
+    assert_eq!(hv1_state(&lab), before, "left something behind after a cancel:\n{t}");
 }

@@ -58,6 +58,12 @@ impl Report {
                 self.cold_downtime.saturating_sub(self.downtime).as_secs_f64()
             ));
         }
+        if self.final_pass.is_none() {
+            l.push(format!(
+                "downtime {:.1} s (cold copy: the source stays stopped for the whole copy)",
+                self.downtime.as_secs_f64()
+            ));
+        }
         l.push(format!(
             "{} defined on {}{}; serial console in {}",
             plan.name,

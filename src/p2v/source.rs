@@ -546,8 +546,10 @@ impl Source {
                 block_hashes(&mut r, disk.size)
             }
             Source::Ssh(s) => {
+                // split runs its filter through $SHELL: a login shell's bash would read root's
+                // rc files once per block (measured: 150 ms each); plain sh reads none.
                 let script = format!(
-                    "dd if={} bs={BLOCK} iflag=direct status=none | split -b {BLOCK} --filter=sha256sum",
+                    "dd if={} bs={BLOCK} iflag=direct status=none | SHELL=/bin/sh split -b {BLOCK} --filter=sha256sum",
                     shell_quote(&disk.path)
                 );
                 let out = s.run(&script, "block checksums")?;

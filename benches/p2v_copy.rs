@@ -73,27 +73,34 @@ fn main() {
         "--source ssh:root@10.233.7.50 --identity {} --ssh-option StrictHostKeyChecking=no --ssh-option UserKnownHostsFile=/dev/null --disk {dev} --network bridge:p2vbr",
         key.display()
     );
-    let out = p2v(&lab, &cfg, &words(&format!("{ssh} --name sshcold --format raw {common}")));
-    figures("ssh, cold, raw", &out);
-
-    // Warm: a writer rewrites 16 MiB of the disk in a loop while pass 1 runs; the stop command
-    // ends it.
-    let pid = lab.path().join("phys/writer.pid");
-    let start_writer = format!(
-        "nohup sh -c 'i=0; while :; do dd if=/dev/urandom of=/dev/{dev} bs=1M seek=$((100 + i % 16)) count=1 conv=notrunc,fsync status=none; i=$((i+1)); sleep 0.05; done' >/dev/null 2>&1 & echo $! > {}",
-        pid.display()
-    );
-    let ran = Command::new(harness::lab_script())
-        .arg("exec")
-        .arg(lab.path())
-        .args(words("ssh -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -i"))
-        .arg(&key)
-        .args(["root@10.233.7.50", &start_writer])
-        .status()
-        .unwrap();
-    assert!(ran.success());
-    let mut args = words(&format!("{ssh} --name sshwarm --format raw {common} --warm --stop-command"));
-    args.push(format!("kill $(cat {}); sync", pid.display()));
-    let out = p2v(&lab, &cfg, &args);
-    figures("ssh, warm, raw (16 MiB hot)", &out);
+    // Cold and warm over the lab's link as it is (a veth: faster than the disk is read), then
+    // over a link shaped to 400 Mbit/s (a busy 1 Gbit/s network).
+    for (link, rate) in [("veth", None), ("400 Mbit/s", Some("400mbit"))] {
+        if let Some(rate) = rate {
+            lab.run(&["phys-link", rate]);
+        }
+        let out = p2v(&lab, &cfg, &words(&format!("{ssh} --name cold{} --format raw {common}", rate.is_some() as u8)));
+        figures(&format!("ssh {link}, cold"), &out);
+        // Warm: a writer rewrites 16 MiB of the disk in a loop while pass 1 runs; the stop
+        // command ends it.
+        let pid = lab.path().join("phys/writer.pid");
+        let start_writer = format!(
+            "nohup sh -c 'i=0; while :; do dd if=/dev/urandom of=/dev/{dev} bs=1M seek=$((100 + i % 16)) count=1 conv=notrunc,fsync status=none; i=$((i+1)); sleep 0.05; done' >/dev/null 2>&1 & echo $! > {}",
+            pid.display()
+        );
+        let ran = Command::new(harness::lab_script())
+            .arg("exec")
+            .arg(lab.path())
+            .args(words("ssh -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -i"))
+            .arg(&key)
+            .args(["root@10.233.7.50", &start_writer])
+            .status()
+            .unwrap();
+        assert!(ran.success());
+        let mut args =
+            words(&format!("{ssh} --name warm{} --format raw {common} --warm --stop-command", rate.is_some() as u8));
+        args.push(format!("kill $(cat {}); sync", pid.display()));
+        let out = p2v(&lab, &cfg, &args);
+        figures(&format!("ssh {link}, warm (16 MiB hot)"), &out);
+    }
 }

@@ -456,8 +456,9 @@ fn local_size(path: &Path) -> Result<u64, String> {
     f.seek(std::io::SeekFrom::End(0)).map_err(|e| format!("cannot size {}: {e}", path.display()))
 }
 
-/// Block size of the remote reads and of the warm mode's checksums.
-pub const BLOCK: u64 = 1 << 20;
+/// Block size of the remote reads and of the warm mode's checksums: what a changed byte costs
+/// to send again, and one `sha256sum` process per block at the source.
+pub const BLOCK: u64 = 4 << 20;
 
 impl Source {
     /// The mandatory first step: can the source be reached and read? Returns a line saying what

@@ -19,6 +19,7 @@
 #                                    copy of IMAGE; prints the loop device. Key: DIR/phys/id_ed25519
 #   lab.sh phys-down DIR             stop it and detach its loop device (down does it too)
 #   lab.sh bridge DIR hvN NAME       a bridge NAME inside hvN's namespace (VM NICs plug into it)
+#   lab.sh phys-link DIR RATE        shape the physical machine's outgoing link (tc tbf, e.g. 400mbit)
 #
 # Nothing is added to the machine's own network namespace: hosts are reached through unix
 # sockets (qemu+unix) or from the lab's client namespace (qemu+tcp). Every namespace and link is
@@ -254,6 +255,9 @@ case "$cmd" in
   exec) load; shift 2; exec ip netns exec "$(ns cl)" "$@" ;;
   phys-up) phys_up "$@" ;;
   phys-down) load; phys_down ;;
+  phys-link)
+    load; rate=${3:?rate, e.g. 400mbit}
+    ip netns exec "$(ns ph)" tc qdisc replace dev eth0 root tbf rate "$rate" burst 256kb latency 100ms ;;
   bridge)
     load; h=${3:?host}; b=${4:?bridge name}
     ip -n "$(ns "$h")" link add "$b" type bridge && ip -n "$(ns "$h")" link set "$b" up ;;

@@ -41,6 +41,10 @@ fn figures(label: &str, out: &str) {
 }
 
 fn main() {
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("p2v_copy: a benchmark on the real libvirt lab (root); run it with `cargo bench --bench p2v_copy`");
+        return;
+    }
     if !harness::lab_allowed() {
         return;
     }

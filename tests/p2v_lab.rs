@@ -161,6 +161,20 @@ fn p2v_of_a_bootable_disk_image_boots_on_a_lab_host_and_is_protected_across_rest
         "{journal}"
     );
 
+    // `3rc ctl protect` reaches the same command: a second protection is refused, a bad key
+    // is refused before it is sent.
+    let ctl = |w: &str| {
+        Command::new(env!("CARGO_BIN_EXE_3rc")).args(["ctl", "--config"]).arg(&cfg).args(words(w)).output().unwrap()
+    };
+    let again = ctl("protect guest1 priority=1");
+    assert!(
+        !again.status.success() && text(&again).contains("refused: guest1 is already protected"),
+        "{}",
+        text(&again)
+    );
+    let bad = ctl("protect guest2 max_restarts=1");
+    assert!(!bad.status.success() && text(&bad).contains("unknown field `max_restarts`"), "{}", text(&bad));
+
     // It stays protected after 3RC restarts: a crash is restarted in place.
     drop(sup);
     let sup = Supervisor::start(&lab, &cfg);

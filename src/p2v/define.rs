@@ -55,3 +55,31 @@ pub fn domain_xml(plan: &Plan) -> String {
     x.push_str("</domain>\n");
     x
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::p2v::plan::tests::{answers, config, facts, inventory};
+
+    #[test]
+    fn the_domain_has_the_sources_size_disks_as_pool_volumes_and_nics_with_their_macs() {
+        let plan = answers().build(&inventory(), &facts(), &config()).unwrap();
+        let xml = domain_xml(&plan);
+        assert!(xml.starts_with("<domain type='kvm'>"), "{xml}");
+        assert!(xml.contains("<vcpu>4</vcpu>") && xml.contains("<memory unit='KiB'>8388608</memory>"), "{xml}");
+        assert!(xml.contains("<source pool='default' volume='srv1new-sda.qcow2'/>"), "{xml}");
+        assert!(xml.contains("<target dev='sdb' bus='sata'/>") && xml.contains("<serial>SER-sdb</serial>"), "{xml}");
+        assert!(xml.contains("<mac address='3c:ec:ef:00:00:01'/>") && xml.contains("<source network='lan'/>"), "{xml}");
+        assert!(xml.contains("<model type='e1000'/>"), "{xml}");
+        assert!(xml.contains("<serial type='file'><source path='/var/log/libvirt/qemu/srv1new-serial.log'/></serial>"));
+        // The supervisor's inventory finds the disks (placement checks them against pools).
+        assert_eq!(
+            crate::supervisor::inventory::disks_from_xml(&xml),
+            ["default/srv1new-sda.qcow2", "default/srv1new-sdb.qcow2"]
+        );
+        let mut a = answers();
+        a.virtio = true;
+        let xml = domain_xml(&a.build(&inventory(), &facts(), &config()).unwrap());
+        assert!(xml.contains("<target dev='vda' bus='virtio'/>") && xml.contains("<model type='virtio'/>"), "{xml}");
+    }
+}

@@ -212,9 +212,10 @@ fn steps(
         check(cancel)?;
         if let Some(staging) = &d.staging {
             note(Note::Step(format!("converting {staging} to qcow2 volume {} on {}", d.volume, plan.host)));
+            // Written down first: a conversion that fails halfway may leave a partial volume.
+            made.volumes.push(d.volume.clone());
             hv.convert_volume(&plan.pool, staging, &d.volume, plan.format.as_str())
                 .map_err(hv_err(format!("converting {staging}")))?;
-            made.volumes.push(d.volume.clone());
             hv.delete_volume(&plan.pool, staging).map_err(hv_err(format!("deleting staging volume {staging}")))?;
             made.volumes.retain(|v| v != staging);
         }

@@ -88,7 +88,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let mut console = cfg.console.clone();
             console.readonly |= readonly;
             let source = cfg.path.display().to_string();
-            let setup = app::console::ConsoleSetup { theme, title: format!("3RC {source}"), config: console, source };
+            let p2v = Some(app::console::P2vDriver::new(cfg.clone(), app::libvirt_connector()));
+            let setup =
+                app::console::ConsoleSetup { theme, title: format!("3RC {source}"), config: console, source, p2v };
             app::console::run(sup, handle, setup, None).await
         }
         Cmd::Simulate { case, config, what_if } => match (case, config, what_if) {
@@ -116,7 +118,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             cluster.set_latency(std::time::Duration::from_millis(1500), std::time::Duration::from_secs(3));
             let fencers = app::fencers(&cfg, Some(&cluster))?;
             let connector: Arc<threerc::supervisor::seams::Connector> = Arc::from(cluster.connector());
-            let (sup, handle) = app::assemble(&cfg, connector, fencers)?;
+            let (sup, handle) = app::assemble(&cfg, connector.clone(), fencers)?;
             let enabled = Arc::new(AtomicBool::new(!no_faults));
             let vms = cfg.cluster.vms.iter().map(|v| v.name.clone()).collect();
             let injector = threerc::backend::demo::FaultInjector::spawn(
@@ -127,7 +129,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let mut console = cfg.console.clone();
             console.readonly |= readonly;
             let source = cfg.path.display().to_string();
-            let setup = app::console::ConsoleSetup { theme, title: "3RC demo".into(), config: console, source };
+            // The demo's hosts are test-driver hosts: the wizard works up to the run, whose
+            // upload they refuse with a clear error.
+            let p2v = Some(app::console::P2vDriver::new(cfg.clone(), connector.clone()));
+            let setup = app::console::ConsoleSetup { theme, title: "3RC demo".into(), config: console, source, p2v };
             let result = app::console::run(sup, handle, setup, Some(enabled)).await;
             drop(injector);
             result

@@ -5,9 +5,8 @@
 use crate::config::Config;
 use crate::core::HostSpec;
 use crate::p2v::copy::Cancel;
-use crate::p2v::plan::{human_bytes, Answers, TargetFacts};
+use crate::p2v::plan::{Answers, TargetFacts};
 use crate::p2v::run::{self, Note};
-use crate::p2v::source::Inventory;
 use crate::supervisor::seams::{Connector, HvError, Hypervisor};
 use std::sync::Arc;
 
@@ -36,30 +35,6 @@ pub fn target_facts(hv: &mut dyn Hypervisor, host: &str) -> Result<TargetFacts, 
     Ok(TargetFacts { host: host.to_string(), pools, networks, domains, domain_type })
 }
 
-pub fn describe_inventory(inv: &Inventory) -> Vec<String> {
-    let mut l = vec![format!(
-        "inventory of {}: {} CPUs, {} memory",
-        if inv.hostname.is_empty() { "the source" } else { &inv.hostname },
-        inv.cpus.map(|c| c.to_string()).unwrap_or_else(|| "?".into()),
-        inv.memory_kib.map(|m| human_bytes(m * 1024)).unwrap_or_else(|| "?".into())
-    )];
-    for d in &inv.disks {
-        l.push(format!(
-            "  disk {:<10} {:>10}  model {}  serial {}{}{}",
-            d.name,
-            human_bytes(d.size),
-            d.model.as_deref().unwrap_or("-"),
-            d.serial.as_deref().unwrap_or("-"),
-            if d.readonly { "  read-only" } else { "" },
-            if d.mounted.is_empty() { String::new() } else { format!("  mounted on {}", d.mounted.join(" ")) }
-        ));
-    }
-    for n in &inv.nics {
-        l.push(format!("  nic  {:<10} {}", n.name, n.mac));
-    }
-    l
-}
-
 /// The whole headless run. Blocking (ssh, libvirt): call it from a blocking thread. `protect`
 /// reaches the supervisor; `cancel` is set by SIGINT.
 pub fn run_headless(
@@ -76,7 +51,7 @@ pub fn run_headless(
     eprintln!("p2v: {hello}");
     let inv = source.inventory().map_err(|e| anyhow::anyhow!("inventory: {e}"))?;
     answers.defaults_from(&inv);
-    for l in describe_inventory(&inv) {
+    for l in inv.describe() {
         println!("{l}");
     }
     let Some(host) = cfg.hosts.iter().find(|h| h.name == answers.host) else {

@@ -130,6 +130,32 @@ impl Inventory {
     pub fn disk(&self, name: &str) -> Option<&Disk> {
         self.disks.iter().find(|d| d.name == name || d.path == name)
     }
+
+    /// The inventory in lines a person reads.
+    pub fn describe(&self) -> Vec<String> {
+        let inv = self;
+        let mut l = vec![format!(
+            "inventory of {}: {} CPUs, {} memory",
+            if inv.hostname.is_empty() { "the source" } else { &inv.hostname },
+            inv.cpus.map(|c| c.to_string()).unwrap_or_else(|| "?".into()),
+            inv.memory_kib.map(|m| super::plan::human_bytes(m * 1024)).unwrap_or_else(|| "?".into())
+        )];
+        for d in &inv.disks {
+            l.push(format!(
+                "  disk {:<10} {:>10}  model {}  serial {}{}{}",
+                d.name,
+                super::plan::human_bytes(d.size),
+                d.model.as_deref().unwrap_or("-"),
+                d.serial.as_deref().unwrap_or("-"),
+                if d.readonly { "  read-only" } else { "" },
+                if d.mounted.is_empty() { String::new() } else { format!("  mounted on {}", d.mounted.join(" ")) }
+            ));
+        }
+        for n in &inv.nics {
+            l.push(format!("  nic  {:<10} {}", n.name, n.mac));
+        }
+        l
+    }
 }
 
 // ---- pure parsers ----

@@ -8,7 +8,6 @@
 //! wizard goes to that field, on whatever step it lives. Nothing is made before the run step,
 //! so leaving at any earlier step leaves nothing behind; a cancelled run removes what it made.
 
-use super::copy::Progress;
 use super::plan::{Answers, Plan, TargetFacts};
 use super::source::{Inventory, Source};
 use crate::config::Config;
@@ -46,7 +45,7 @@ pub enum Key {
 }
 
 /// What the driver must do.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Effect {
     /// Test the connection, then take the inventory; answer with `connected`.
     TestConnection(Source),
@@ -86,6 +85,8 @@ pub fn fields(step: Step) -> &'static [(&'static str, Kind)] {
             ("pool", Kind::Choice),
             ("network", Kind::Text),
             ("format", Kind::Choice),
+            ("domain_type", Kind::Choice),
+            ("serial_log", Kind::Text),
             ("warm", Kind::Toggle),
             ("stop_command", Kind::Text),
             ("protect", Kind::Toggle),
@@ -96,7 +97,9 @@ pub fn fields(step: Step) -> &'static [(&'static str, Kind)] {
 }
 
 const FORMATS: [&str; 3] = ["auto", "qcow2", "raw"];
+const DOMAIN_TYPES: [&str; 3] = ["auto", "kvm", "qemu"];
 
+#[derive(Debug)]
 pub struct Wizard {
     pub step: Step,
     /// Index into `fields(step)`.
@@ -115,7 +118,8 @@ pub struct Wizard {
     pub error: Option<String>,
     /// Waiting for the driver's answer to an effect.
     pub waiting: Option<String>,
-    pub progress: Option<Progress>,
+    /// The last progress line of the run (`sda copy: 1.2 GiB of 10.0 GiB (12%), ...`).
+    pub progress: Option<String>,
     pub log: Vec<String>,
     pub cancelling: bool,
     /// The run's end: its summary, or why it failed.
@@ -129,6 +133,7 @@ impl Wizard {
         let answers = Answers {
             host: hosts.first().cloned().unwrap_or_default(),
             format: "auto".into(),
+            domain_type: "auto".into(),
             start: true,
             protect: cfg.state_dir.is_some(),
             ..Default::default()
@@ -167,6 +172,7 @@ impl Wizard {
                 &self.answers.pool,
             ),
             "format" => (FORMATS.iter().map(|s| s.to_string()).collect(), &self.answers.format),
+            "domain_type" => (DOMAIN_TYPES.iter().map(|s| s.to_string()).collect(), &self.answers.domain_type),
             _ => (Vec::new(), ""),
         };
         let at = list.iter().position(|x| x == current).unwrap_or(0);
@@ -212,6 +218,7 @@ impl Wizard {
             "network" => &self.answers.network,
             "stop_command" => &self.answers.stop_command,
             "policy" => &self.answers.policy,
+            "serial_log" => &self.answers.serial_log,
             _ => "",
         }
     }
@@ -227,6 +234,7 @@ impl Wizard {
             "network" => &mut self.answers.network,
             "stop_command" => &mut self.answers.stop_command,
             "policy" => &mut self.answers.policy,
+            "serial_log" => &mut self.answers.serial_log,
             _ => return None,
         })
     }
@@ -315,6 +323,7 @@ impl Wizard {
                     }
                     "pool" => self.answers.pool = value,
                     "format" => self.answers.format = value,
+                    "domain_type" => self.answers.domain_type = value,
                     _ => {}
                 }
             }
@@ -479,13 +488,14 @@ impl Wizard {
             Ok(_) => {}
             Err(e) => {
                 self.facts = None;
-                self.error = Some(format!("host {}: {e}", self.answers.host));
+                // The error names the host field (the driver's errors usually do already).
+                self.error = Some(if e.starts_with("host ") { e } else { format!("host {}: {e}", self.answers.host) });
             }
         }
     }
 
-    pub fn progress(&mut self, p: Progress) {
-        self.progress = Some(p);
+    pub fn progress(&mut self, line: String) {
+        self.progress = Some(line);
     }
 
     pub fn note(&mut self, line: String) {

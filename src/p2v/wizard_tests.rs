@@ -67,7 +67,7 @@ fn the_happy_path_from_source_to_done_with_defaults_from_the_source() {
         w.key(Key::Backspace);
     }
     typ(&mut w, "lan");
-    keys(&mut w, &[Key::Tab, Key::Tab, Key::Tab, Key::Tab, Key::Tab]);
+    keys(&mut w, &[Key::Tab, Key::Tab, Key::Tab, Key::Tab, Key::Tab, Key::Tab, Key::Tab]);
     assert_eq!(w.field(), Some(("policy", Kind::Text)));
     typ(&mut w, "priority=3 max_restart=1");
     assert_eq!(keys(&mut w, &[Key::Enter]), []);
@@ -127,7 +127,7 @@ fn a_bad_answer_is_refused_with_its_field_named_and_focused() {
     }
     typ(&mut w, "srv1v");
     assert_eq!(keys(&mut w, &[Key::Enter]), [], "hv1 was read already");
-    keys(&mut w, &[Key::Tab, Key::Tab, Key::Tab, Key::Tab, Key::Space, Key::Enter]);
+    keys(&mut w, &[Key::Tab, Key::Tab, Key::Tab, Key::Tab, Key::Tab, Key::Tab, Key::Space, Key::Enter]);
     assert_eq!(w.field(), Some(("stop_command", Kind::Text)));
     assert!(w.error.as_deref().unwrap().starts_with("stop_command: warm mode needs"));
 }
@@ -185,4 +185,6 @@ fn changing_the_host_reads_it_and_choices_cycle() {
     assert_eq!(w.choices("format"), (vec!["auto".into(), "qcow2".into(), "raw".into()], 0));
     keys(&mut w, &[Key::Up]);
     assert_eq!(w.answers.format, "raw");
+    keys(&mut w, &[Key::Tab, Key::Down, Key::Down]);
+    assert_eq!(w.answers.domain_type, "qemu");
 }

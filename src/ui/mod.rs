@@ -96,15 +96,39 @@ pub enum UiRequest {
     ToggleFaultInjector,
     /// The domain XML of a VM, for its detail view (answered with [`UiFeedback::DomainXml`]).
     DomainXml { vm: String },
+    /// What the P2V wizard needs done (answered with [`UiFeedback::P2v`]).
+    P2v(crate::p2v::wizard::Effect),
+}
+
+/// The app shell's answers to the P2V wizard's effects.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum P2vFeedback {
+    /// The connection test's line and the inventory, or why not.
+    Connected(Result<(String, crate::p2v::source::Inventory), String>),
+    /// The target host's pools, networks and domains.
+    Target(Result<crate::p2v::plan::TargetFacts, String>),
+    /// A step of the run.
+    Note(String),
+    /// A progress line of the run.
+    Progress(String),
+    /// The run ended: its summary, or why it failed (saying what was removed).
+    Finished(Result<Vec<String>, String>),
 }
 
 /// What the app shell tells the console back.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum UiFeedback {
     /// The supervisor's verdict on a command: `refused` says why it was not accepted.
-    Verdict { command: String, refused: Option<String> },
+    Verdict {
+        command: String,
+        refused: Option<String>,
+    },
     /// The inventory's domain XML of a VM (`None`: not read yet).
-    DomainXml { vm: String, xml: Option<String> },
+    DomainXml {
+        vm: String,
+        xml: Option<String>,
+    },
+    P2v(P2vFeedback),
 }
 
 impl std::fmt::Display for UiRequest {
@@ -116,6 +140,16 @@ impl std::fmt::Display for UiRequest {
             },
             UiRequest::ToggleFaultInjector => f.write_str("toggle the fault injector"),
             UiRequest::DomainXml { vm } => write!(f, "domain XML of {vm}"),
+            UiRequest::P2v(effect) => {
+                use crate::p2v::wizard::Effect;
+                match effect {
+                    Effect::TestConnection(s) => write!(f, "p2v: test the connection to {}", s.describe()),
+                    Effect::ReadTarget(h) => write!(f, "p2v: read host {h}"),
+                    Effect::Run(p) => write!(f, "p2v: run {} onto {}", p.name, p.host),
+                    Effect::CancelRun => f.write_str("p2v: cancel the run"),
+                    Effect::Close => f.write_str("p2v: close"),
+                }
+            }
         }
     }
 }
@@ -137,4 +171,6 @@ pub struct UiOptions {
     pub bell: bool,
     /// Verdicts and answers from the app shell.
     pub feedback: Option<tokio::sync::mpsc::UnboundedReceiver<UiFeedback>>,
+    /// The cluster's config, for the P2V wizard (`None`: the `p` key says P2V is not available).
+    pub p2v: Option<crate::config::Config>,
 }

@@ -8,6 +8,8 @@
 
 #[path = "lab/harness.rs"]
 mod harness;
+#[path = "support/tmux.rs"]
+mod tmux_session;
 
 use harness::{lab_allowed, Lab, Supervisor};
 use std::path::{Path, PathBuf};
@@ -339,4 +341,56 @@ fn p2v_bad_answers_and_failures_give_clear_errors_and_leave_nothing_behind() {
         "{t}"
     );
     assert_eq!(hv1_state(&lab), before, "left something behind after a cancel:\n{t}");
+}
+
+/// The console's wizard, in a real terminal (tmux), on a real lab host: every step by keys, the
+/// run, and the VM boots and is protected.
+#[test]
+fn the_console_wizard_turns_a_disk_into_a_protected_vm_that_boots() {
+    let Some((image, lab, cfg)) = setup(true) else { return };
+    let serial = lab.path().join("shared/wiz1.serial");
+    let cmd = format!(
+        "{} exec {} {} run --config {} --log-file {}",
+        harness::lab_script().display(),
+        lab.path().display(),
+        env!("CARGO_BIN_EXE_3rc"),
+        cfg.display(),
+        lab.path().join("3rc.log").display()
+    );
+    let s = tmux_session::Session::start(110, 32, &cmd);
+    s.wait_for("ARMED", 20);
+    s.keys(&["p"]);
+    s.wait_for("P2V source", 5);
+    s.type_text(&format!("disk:{}", image.display()));
+    s.keys(&["Enter"]);
+    s.wait_for("inventory of boot", 10);
+    s.keys(&["Enter"]);
+    s.wait_for("name         [boot_]", 5);
+    s.keys(&["BSpace"; 4]);
+    s.type_text("wiz1");
+    s.keys(&["Tab", "Tab"]);
+    s.keys(&["BSpace"; 5]);
+    s.type_text("128M");
+    s.keys(&["Enter"]);
+    s.wait_for("pools: shared (dir", 30);
+    // format, domain type (qemu: TCG in the lab), serial log, then the policy.
+    s.keys(&["Tab", "Tab", "Tab", "Tab", "Down", "Down", "Tab"]);
+    s.type_text(&serial.display().to_string());
+    s.keys(&["Tab", "Tab", "Tab", "Tab"]);
+    s.type_text("priority=7");
+    s.keys(&["Enter"]);
+    s.wait_for("protect     yes: priority 7", 5);
+    s.keys(&["Enter"]);
+    let pane = s.wait_until("the run's end", 60, |p| p.contains("wiz1 is protected by HA") || p.contains("failed:"));
+    assert!(pane.contains("wiz1 defined on hv1 and started"), "{pane}");
+    wait_serial(&serial, "wiz1");
+    s.keys(&["Enter"]);
+    s.wait_until("the VM healthy in the console", 30, |p| p.contains("wiz1") && p.contains("Healthy"));
+    let journal = threerc::store::read_events(&lab.path().join("state/journal.db")).unwrap();
+    let text: Vec<&str> = journal.iter().map(|(_, _, t)| t.as_str()).collect();
+    assert!(
+        text.iter().any(|t| t.contains("command protect wiz1 (priority 7") && t.contains("by console:")),
+        "{text:?}"
+    );
+    s.keys(&["q"]);
 }

@@ -7,6 +7,7 @@ pub mod config;
 pub mod core;
 pub mod fence;
 pub mod ops;
+pub mod p2v;
 pub mod store;
 pub mod supervisor;
 pub mod ui;

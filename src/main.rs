@@ -66,7 +66,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     config.display()
                 );
             };
-            let reply = threerc::supervisor::control::request(&dir.join("control.sock"), words).await?;
+            let socket = dir.join("control.sock");
+            let reply = match words.split_first() {
+                Some((verb, rest)) if verb == "protect" => {
+                    let Some((vm, settings)) = rest.split_first() else {
+                        anyhow::bail!("protect takes a VM and optional KEY=VALUE settings: protect web1 max_restart=1");
+                    };
+                    let spec = cfg.protect_spec(vm, settings).map_err(anyhow::Error::msg)?;
+                    let cmd = threerc::core::Command::Protect { spec };
+                    threerc::supervisor::control::request_command(&socket, cmd).await?
+                }
+                _ => threerc::supervisor::control::request(&socket, words).await?,
+            };
             match (reply.ok, reply.status, reply.error) {
                 (true, Some(view), _) if json => println!("{}", serde_json::to_string_pretty(&view)?),
                 (true, Some(view), _) => print!("{}", app::status::render(&view)),
@@ -94,7 +105,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let mut console = cfg.console.clone();
             console.readonly |= readonly;
             let source = cfg.path.display().to_string();
-            let setup = app::console::ConsoleSetup { theme, title: format!("3RC {source}"), config: console, source };
+            let p2v = Some(app::console::P2vDriver::new(cfg.clone(), app::libvirt_connector()));
+            let setup =
+                app::console::ConsoleSetup { theme, title: format!("3RC {source}"), config: console, source, p2v };
             app::console::run(sup, handle, setup, None).await
         }
         Cmd::Simulate { case, config, what_if } => match (case, config, what_if) {
@@ -110,6 +123,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             _ => anyhow::bail!("simulate: give a scenario folder, or --config FILE --what-if \"host hv2 down\""),
         },
+        Cmd::P2v(args) => p2v(*args).await,
         Cmd::Demo { assets, theme, no_faults, seed, readonly, log_file } => {
             let assets = app::assets_dir(assets);
             let cfg = Config::load(&assets.join("demo").join("cluster.toml"))?;
@@ -121,7 +135,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             cluster.set_latency(std::time::Duration::from_millis(1500), std::time::Duration::from_secs(3));
             let fencers = app::fencers(&cfg, Some(&cluster))?;
             let connector: Arc<threerc::supervisor::seams::Connector> = Arc::from(cluster.connector());
-            let (sup, handle) = app::assemble(&cfg, connector, fencers)?;
+            let (sup, handle) = app::assemble(&cfg, connector.clone(), fencers)?;
             let enabled = Arc::new(AtomicBool::new(!no_faults));
             let vms = cfg.cluster.vms.iter().map(|v| v.name.clone()).collect();
             let injector = threerc::backend::demo::FaultInjector::spawn(
@@ -132,12 +146,60 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let mut console = cfg.console.clone();
             console.readonly |= readonly;
             let source = cfg.path.display().to_string();
-            let setup = app::console::ConsoleSetup { theme, title: "3RC demo".into(), config: console, source };
+            // The demo's hosts are test-driver hosts: the wizard works up to the run, whose
+            // upload they refuse with a clear error.
+            let p2v = Some(app::console::P2vDriver::new(cfg.clone(), connector.clone()));
+            let setup = app::console::ConsoleSetup { theme, title: "3RC demo".into(), config: console, source, p2v };
             let result = app::console::run(sup, handle, setup, Some(enabled)).await;
             drop(injector);
             result
         }
     }
+}
+
+async fn p2v(args: threerc::app::cli::P2vArgs) -> anyhow::Result<()> {
+    let cfg = Config::load(&args.config)?;
+    let answers = args.answers();
+    let socket = cfg.state_dir.as_ref().map(|d| d.join("control.sock"));
+    if answers.protect && args.yes && !args.dry_run {
+        // Checked before anything is copied: protecting is the last step.
+        let Some(socket) = &socket else {
+            anyhow::bail!(
+                "{}: no state_dir, so no supervisor to protect the VM: set state_dir and run `3rc run`, or pass --no-protect",
+                args.config.display()
+            );
+        };
+        threerc::supervisor::control::request(socket, vec!["status".into()])
+            .await
+            .map_err(|e| anyhow::anyhow!("protect: {e:#}; or pass --no-protect"))?;
+    }
+    let cancel = threerc::p2v::copy::Cancel::default();
+    let on_signal = cancel.clone();
+    let signals = tokio::spawn(async move {
+        app::terminated().await;
+        eprintln!("p2v: cancelling: removing what was made");
+        on_signal.cancel();
+    });
+    let opts = app::p2v::Headless { yes: args.yes, dry_run: args.dry_run };
+    let rt = tokio::runtime::Handle::current();
+    let result = tokio::task::spawn_blocking(move || {
+        let mut protect = |spec: &threerc::core::VmSpec| -> Result<(), String> {
+            let socket = socket.clone().ok_or("no state_dir")?;
+            let cmd = threerc::core::Command::Protect { spec: spec.clone() };
+            let reply = rt
+                .block_on(threerc::supervisor::control::request_command(&socket, cmd))
+                .map_err(|e| format!("{e:#}"))?;
+            if reply.ok {
+                Ok(())
+            } else {
+                Err(format!("refused: {}", reply.error.unwrap_or_default()))
+            }
+        };
+        app::p2v::run_headless(&cfg, answers, &opts, app::libvirt_connector(), &cancel, &mut protect)
+    })
+    .await?;
+    signals.abort();
+    result
 }
 
 fn load_theme(

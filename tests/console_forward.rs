@@ -52,7 +52,7 @@ async fn confirmed_commands_are_journaled_with_who_and_how_and_verdicts_come_bac
         command: Command::Stop { vm: "web1".into() },
         confirmed: Confirmation::Typed("web1".into()),
     };
-    forward(stop, &handle, "console:alice", None, &tx);
+    forward(stop, &handle, "console:alice", None, &tx, None);
     assert_eq!(next(&mut rx).await, UiFeedback::Verdict { command: "stop web1".into(), refused: None });
 
     // A command the engine refuses comes back with its reason.
@@ -60,7 +60,7 @@ async fn confirmed_commands_are_journaled_with_who_and_how_and_verdicts_come_bac
         command: Command::Migrate { vm: "db1".into(), to: "hv1".into() },
         confirmed: Confirmation::NotNeeded,
     };
-    forward(bad, &handle, "console:alice", None, &tx);
+    forward(bad, &handle, "console:alice", None, &tx, None);
     match next(&mut rx).await {
         UiFeedback::Verdict { command, refused: Some(why) } => {
             assert_eq!(command, "migrate db1 to hv1");
@@ -72,7 +72,7 @@ async fn confirmed_commands_are_journaled_with_who_and_how_and_verdicts_come_bac
     // The domain XML comes from the inventory once it has read it.
     let mut xml = None;
     for _ in 0..100 {
-        forward(UiRequest::DomainXml { vm: "db1".into() }, &handle, "console:alice", None, &tx);
+        forward(UiRequest::DomainXml { vm: "db1".into() }, &handle, "console:alice", None, &tx, None);
         if let UiFeedback::DomainXml { vm, xml: Some(text) } = next(&mut rx).await {
             assert_eq!(vm, "db1");
             xml = Some(text);
@@ -110,7 +110,7 @@ async fn confirmed_commands_are_journaled_with_who_and_how_and_verdicts_come_bac
     assert_eq!(vm, "web3");
     let to = to.clone();
     for req in sent {
-        forward(req, &handle, "console:alice", None, &tx);
+        forward(req, &handle, "console:alice", None, &tx, None);
     }
     let verdict = next(&mut rx).await;
     assert_eq!(verdict, UiFeedback::Verdict { command: format!("migrate web3 to {to}"), refused: None });
@@ -132,7 +132,7 @@ async fn confirmed_commands_are_journaled_with_who_and_how_and_verdicts_come_bac
     let sent = console.press(":what-if host hv1 down<enter>").unwrap();
     assert_eq!(sent, vec![UiRequest::WhatIf { question: "host hv1 down".into() }]);
     for req in sent {
-        forward(req, &handle, "console:alice", None, &tx);
+        forward(req, &handle, "console:alice", None, &tx, None);
     }
     let answer = tokio::time::timeout(Duration::from_secs(120), rx.recv()).await.expect("a what-if in time").unwrap();
     let UiFeedback::WhatIf { question, answer: Ok(report) } = answer else { panic!("{answer:?}") };

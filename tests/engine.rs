@@ -998,3 +998,34 @@ fn a_vm_whose_disk_died_with_its_host_is_reinstalled_only_where_the_golden_image
     assert_eq!(c.vm_state("web1"), V::NeedsOperator);
     assert!(c.vm("web1").reason.contains("no host can reinstall it either"), "{}", c.vm("web1").reason);
 }
+
+// ---- protect at run time ----
+
+#[test]
+fn a_vm_protected_at_run_time_is_judged_and_restarted_like_a_configured_one() {
+    let mut c = Builder::new().host("hv1", 8, 16384).host("hv2", 8, 16384).unprotected("p2v1", "hv1", 2, 2048).boot();
+    assert!(c.snapshot().vms.iter().all(|v| v.name != "p2v1"), "not protected yet");
+    let spec = threerc::core::VmSpec {
+        name: "p2v1".into(),
+        priority: 5,
+        anti_affinity: None,
+        policy: threerc::core::Policy { max_restart: 1, ..Default::default() },
+        preferred_host: None,
+        reinstall: None,
+    };
+    c.command(ALICE, Command::Protect { spec: spec.clone() }).unwrap();
+    assert_eq!(c.command(ALICE, Command::Protect { spec: spec.clone() }), Err("p2v1 is already protected".into()));
+    let unknown = threerc::core::VmSpec { name: "x".into(), preferred_host: Some("hv9".into()), ..spec };
+    assert_eq!(
+        c.command(ALICE, Command::Protect { spec: unknown }),
+        Err("protect x: no host named hv9 (preferred_host)".into())
+    );
+    assert!(c.log().iter().any(|l| l.contains("protect p2v1 (priority 5, max_restart 1")), "{:?}", c.log());
+    c.tick();
+    assert_eq!(c.vm_state("p2v1"), V::Healthy);
+    assert_eq!(c.vm_host("p2v1").as_deref(), Some("hv1"));
+    c.crash("p2v1");
+    c.run_until(10, "p2v1 restarted", |c| c.vm_state("p2v1") == V::Probation);
+    assert_eq!(c.running_on("p2v1"), vec!["hv1"]);
+    assert!(c.log().iter().any(|l| l.contains("vm p2v1 Suspect -> Restarting") && l.contains("restart 1 of 1")));
+}

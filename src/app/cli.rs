@@ -73,6 +73,9 @@ pub enum Cmd {
         #[arg(long)]
         yes: bool,
     },
+    /// Physical to virtual: copy a machine (over SSH) or a disk into a VM on a host of the
+    /// config, start it and protect it. Without --yes: test, inventory and plan only.
+    P2v(Box<P2vArgs>),
     /// Probe every host once and print the cluster (read-only).
     Status {
         #[arg(long, short)]
@@ -94,4 +97,107 @@ pub enum Cmd {
         #[arg(long, requires = "config")]
         what_if: Option<String>,
     },
+}
+
+#[derive(clap::Args, Debug)]
+pub struct P2vArgs {
+    #[arg(long, short)]
+    pub config: PathBuf,
+    /// disk:/path/to/image-or-device, or ssh:[user@]host[:port]
+    #[arg(long)]
+    pub source: String,
+    /// Run the commands at the source through `sudo -n`.
+    #[arg(long)]
+    pub sudo: bool,
+    /// SSH private key.
+    #[arg(long)]
+    pub identity: Option<PathBuf>,
+    /// Extra ssh option (repeatable), e.g. "ProxyCommand=ip netns exec lab nc %h %p".
+    #[arg(long = "ssh-option")]
+    pub ssh_options: Vec<String>,
+    /// Disk of the source to copy (repeatable; default: every writable disk).
+    #[arg(long = "disk")]
+    pub disks: Vec<String>,
+    /// NIC of the source whose MAC the VM keeps (repeatable; default: every NIC).
+    #[arg(long = "nic")]
+    pub nics: Vec<String>,
+    /// The host that will run the VM (a [[host]] of the config).
+    #[arg(long)]
+    pub target: String,
+    /// The storage pool of the target host.
+    #[arg(long)]
+    pub pool: String,
+    /// Libvirt network of the target host for the NICs, or bridge:NAME.
+    #[arg(long, default_value = "")]
+    pub network: String,
+    /// VM name (default: the source's host name).
+    #[arg(long, default_value = "")]
+    pub name: String,
+    /// vCPUs (default: the source's CPUs).
+    #[arg(long, default_value = "")]
+    pub vcpus: String,
+    /// Memory, e.g. 2G or 512M (default: the source's).
+    #[arg(long, default_value = "")]
+    pub memory: String,
+    /// auto (qcow2 in file pools, raw in block pools), qcow2 or raw.
+    #[arg(long, default_value = "auto")]
+    pub format: String,
+    /// Copy while the source runs, then run --stop-command and copy only the changed blocks.
+    #[arg(long, requires = "stop_command")]
+    pub warm: bool,
+    /// Warm mode: the command that stops the source (run at the source over ssh; here for a disk).
+    #[arg(long, default_value = "")]
+    pub stop_command: String,
+    /// Define the VM but do not start it (it is then not protected).
+    #[arg(long)]
+    pub no_start: bool,
+    /// Do not put the VM under HA.
+    #[arg(long)]
+    pub no_protect: bool,
+    /// HA settings, e.g. "priority=5 max_restart=1 min_uptime=30s".
+    #[arg(long, default_value = "")]
+    pub policy: String,
+    /// virtio disks and NICs (the guest must have the drivers) instead of SATA and e1000.
+    #[arg(long)]
+    pub virtio: bool,
+    /// The VM's serial console file on the target host (default /var/log/libvirt/qemu/NAME-serial.log).
+    #[arg(long, default_value = "")]
+    pub serial_log: String,
+    /// auto (kvm where the host offers it), kvm, or qemu (TCG: no hardware acceleration).
+    #[arg(long, default_value = "auto")]
+    pub domain_type: String,
+    /// Run the plan (without it: print the inventory and the plan, change nothing).
+    #[arg(long)]
+    pub yes: bool,
+    /// Print the inventory and the plan, change nothing (even with --yes).
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+impl P2vArgs {
+    pub fn answers(&self) -> crate::p2v::plan::Answers {
+        crate::p2v::plan::Answers {
+            source: self.source.clone(),
+            sudo: self.sudo,
+            identity: self.identity.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
+            ssh_options: self.ssh_options.clone(),
+            name: self.name.clone(),
+            vcpus: self.vcpus.clone(),
+            memory: self.memory.clone(),
+            disks: self.disks.clone(),
+            nics: self.nics.clone(),
+            host: self.target.clone(),
+            pool: self.pool.clone(),
+            network: self.network.clone(),
+            format: self.format.clone(),
+            warm: self.warm,
+            stop_command: self.stop_command.clone(),
+            start: !self.no_start,
+            protect: !self.no_protect && !self.no_start,
+            policy: self.policy.clone(),
+            virtio: self.virtio,
+            serial_log: self.serial_log.clone(),
+            domain_type: self.domain_type.clone(),
+        }
+    }
 }

@@ -2,11 +2,16 @@
 //! supervisor, the demo's fault-injector toggle, domain XML look-ups) and sends the answers back
 //! (a command's verdict becomes a flash; a refused command is also logged).
 
-use crate::config::ConsoleConfig;
+use crate::config::{Config, ConsoleConfig};
+use crate::core::HostSpec;
+use crate::p2v::copy::Cancel;
+use crate::p2v::run::Note;
+use crate::p2v::wizard::Effect;
+use crate::supervisor::seams::Connector;
 use crate::supervisor::{Supervisor, SupervisorHandle};
-use crate::ui::{self, Confirmation, KeymapContext, UiFeedback, UiOptions, UiRequest};
+use crate::ui::{self, Confirmation, KeymapContext, P2vFeedback, UiFeedback, UiOptions, UiRequest};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 
@@ -33,6 +38,104 @@ pub struct ConsoleSetup {
     pub config: ConsoleConfig,
     /// The config file, for errors in `[console.keys]`.
     pub source: String,
+    /// The P2V wizard's driver (`None`: no wizard).
+    pub p2v: Option<P2vDriver>,
+}
+
+/// Carries out the P2V wizard's effects: ssh and libvirt calls block, so each runs on a
+/// blocking thread and answers on the feedback channel. The UI never calls them itself.
+#[derive(Clone)]
+pub struct P2vDriver {
+    cfg: Arc<Config>,
+    connector: Arc<Connector>,
+    /// The running P2V's cancel, if one runs.
+    running: Arc<Mutex<Option<Cancel>>>,
+}
+
+impl std::fmt::Debug for P2vDriver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "P2vDriver({})", self.cfg.path.display())
+    }
+}
+
+impl P2vDriver {
+    pub fn new(cfg: Config, connector: Arc<Connector>) -> P2vDriver {
+        P2vDriver { cfg: Arc::new(cfg), connector, running: Arc::default() }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    fn host(&self, name: &str) -> Result<Box<dyn crate::supervisor::seams::Hypervisor>, String> {
+        let h = self.cfg.hosts.iter().find(|h| h.name == name).ok_or_else(|| format!("no host named {name}"))?;
+        Ok((self.connector)(&HostSpec { name: h.name.clone(), uri: h.uri.clone(), fence_agent: None }))
+    }
+
+    fn effect(
+        &self,
+        effect: Effect,
+        handle: &SupervisorHandle,
+        who: &str,
+        feedback: &mpsc::UnboundedSender<UiFeedback>,
+    ) {
+        let fb = feedback.clone();
+        let send = move |f: P2vFeedback| {
+            let _ = fb.send(UiFeedback::P2v(f));
+        };
+        match effect {
+            Effect::TestConnection(source) => {
+                tokio::task::spawn_blocking(move || {
+                    let r = source.test_connection().and_then(|hello| Ok((hello, source.inventory()?)));
+                    send(P2vFeedback::Connected(r));
+                });
+            }
+            Effect::ReadTarget(host) => {
+                let me = self.clone();
+                tokio::task::spawn_blocking(move || {
+                    let r = me.host(&host).and_then(|mut hv| super::p2v::target_facts(hv.as_mut(), &host));
+                    send(P2vFeedback::Target(r));
+                });
+            }
+            Effect::Run(plan) => {
+                let cancel = Cancel::default();
+                if let Ok(mut slot) = self.running.lock() {
+                    *slot = Some(cancel.clone());
+                }
+                let (me, h, origin, rt) =
+                    (self.clone(), handle.clone(), who.to_string(), tokio::runtime::Handle::current());
+                tokio::task::spawn_blocking(move || {
+                    let result = me.host(&plan.host).and_then(|mut hv| {
+                        let mut note = |n: Note| match n {
+                            Note::Step(s) => {
+                                info!(target: "3rc::p2v", "{s}");
+                                send(P2vFeedback::Note(s))
+                            }
+                            Note::Progress(p) => send(P2vFeedback::Progress(p.to_string())),
+                        };
+                        let mut protect = |spec: &crate::core::VmSpec| {
+                            rt.block_on(h.command(&origin, crate::core::Command::Protect { spec: spec.clone() }))
+                        };
+                        crate::p2v::run::execute(&plan, hv.as_mut(), &cancel, &mut note, &mut protect)
+                    });
+                    if let Ok(mut slot) = me.running.lock() {
+                        *slot = None;
+                    }
+                    match &result {
+                        Ok(_) => info!(target: "3rc::p2v", "{} converted onto {} by {origin}", plan.name, plan.host),
+                        Err(e) => warn!(target: "3rc::p2v", "p2v of {} failed: {e}", plan.name),
+                    }
+                    send(P2vFeedback::Finished(result.map(|r| r.summary(&plan))));
+                });
+            }
+            Effect::CancelRun => {
+                if let Some(c) = self.running.lock().ok().and_then(|s| s.clone()) {
+                    c.cancel();
+                }
+            }
+            Effect::Close => {}
+        }
+    }
 }
 
 /// The session's keymap; an error names the `[console.keys]` entry at fault.
@@ -48,8 +151,13 @@ pub fn forward(
     who: &str,
     injector: Option<(&AtomicBool, &watch::Sender<bool>)>,
     feedback: &mpsc::UnboundedSender<UiFeedback>,
+    p2v: Option<&P2vDriver>,
 ) {
     match req {
+        UiRequest::P2v(effect) => match p2v {
+            Some(d) => d.effect(effect, handle, who, feedback),
+            None => warn!(target: "3rc::console", "P2V is not available in this console"),
+        },
         UiRequest::Command { command, confirmed } => {
             let (h, origin, fb) = (handle.clone(), origin_of(who, &confirmed), feedback.clone());
             tokio::spawn(async move {
@@ -109,9 +217,10 @@ pub async fn run(
     let has_injector = injector.is_some();
     let who = origin();
     let h = handle.clone();
+    let p2v = setup.p2v.clone();
     let forwarder = tokio::spawn(async move {
         while let Some(req) = req_rx.recv().await {
-            forward(req, &h, &who, injector.as_deref().map(|f| (f, &inj_tx)), &fb_tx);
+            forward(req, &h, &who, injector.as_deref().map(|f| (f, &inj_tx)), &fb_tx, p2v.as_ref());
         }
     });
     let opts = UiOptions {
@@ -122,6 +231,7 @@ pub async fn run(
         readonly: setup.config.readonly,
         bell: setup.config.bell,
         feedback: Some(fb_rx),
+        p2v: setup.p2v.as_ref().map(|d| d.config().clone()),
     };
     let result = ui::run(opts, handle.snapshots(), req_tx).await;
     let _ = stop_tx.send(());

@@ -4,6 +4,7 @@
 
 pub mod cli;
 pub mod console;
+pub mod p2v;
 pub mod simulate;
 pub mod status;
 
@@ -86,8 +87,15 @@ pub fn assemble(
         journal: None,
         resumed_steps: Vec::new(),
     };
-    let (mut sup, handle) =
-        Supervisor::new(cfg.cluster.clone(), ctx, cfg.settings.clone(), Arc::new(TokioClock::new()), journal);
+    let mut cluster = cfg.cluster.clone();
+    // VMs put under HA at run time by an earlier run (`protect`); the config wins for a name
+    // it also lists.
+    for spec in recovered.iter().flat_map(|r| &r.protected) {
+        if !cluster.vms.iter().any(|v| v.name == spec.name) {
+            cluster.vms.push(spec.clone());
+        }
+    }
+    let (mut sup, handle) = Supervisor::new(cluster, ctx, cfg.settings.clone(), Arc::new(TokioClock::new()), journal);
     if let Some(r) = &recovered {
         sup.restore(r);
     }

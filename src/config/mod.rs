@@ -63,6 +63,9 @@ pub struct Config {
     pub timeouts: Timeouts,
     pub console: ConsoleConfig,
     pub state_dir: Option<PathBuf>,
+    /// The `[defaults]` VM policy, the base of every VM's policy (also of VMs protected at
+    /// run time).
+    pub default_policy: Policy,
 }
 
 impl Config {
@@ -336,7 +339,55 @@ fn validate(raw: RawConfig, at: &Locator, dir: &Path, path: &Path) -> Result<Con
                 .collect(),
         },
         state_dir,
+        default_policy: base,
     })
+}
+
+impl Config {
+    /// The spec of a VM put under HA at run time (`3rc ctl protect VM KEY=VALUE...`, P2V):
+    /// `priority`, `anti_affinity`, `preferred_host` and the policy keys of `[defaults]`, each
+    /// `key=value` (TOML values; a bare word is a string), over this config's defaults. The
+    /// same checks as a `[[vm]]` of the file; an error names the key.
+    pub fn protect_spec(&self, vm: &str, settings: &[String]) -> Result<VmSpec, String> {
+        if !valid_name(vm) {
+            return Err(format!("invalid VM name {vm:?}: use letters, digits, '.', '_' or '-'"));
+        }
+        let mut top = format!("name = {}\n", toml::Value::String(vm.to_string()));
+        let mut policy_keys = String::new();
+        for s in settings {
+            let Some((key, value)) = s.split_once('=') else {
+                return Err(format!("{s:?}: expected KEY=VALUE, like max_restart=1"));
+            };
+            let (key, value) = (key.trim(), value.trim());
+            let value = match toml::from_str::<toml::Table>(&format!("v = {value}")) {
+                Ok(_) => value.to_string(),
+                Err(_) => toml::Value::String(value.to_string()).to_string(),
+            };
+            match key {
+                "priority" | "anti_affinity" | "preferred_host" => top.push_str(&format!("{key} = {value}\n")),
+                _ => policy_keys.push_str(&format!("{key} = {value}\n")),
+            }
+        }
+        let text = format!("{top}[policy]\n{policy_keys}");
+        let file = format!("protect {vm}");
+        let raw: raw::RawVm = toml::from_str(&text).map_err(|e| format!("{file}: {}", e.message().trim()))?;
+        let at = Locator { text: &text, file };
+        if let Some(p) = &raw.preferred_host {
+            if !self.hosts.iter().any(|h| &h.name == p.get_ref()) {
+                return Err(format!("protect {vm}: preferred_host {} is not a [[host]]", p.get_ref()));
+            }
+        }
+        let policy =
+            policy(&self.default_policy, &raw.policy, &at).map_err(|e| format!("protect {vm}: {}", e.message))?;
+        Ok(VmSpec {
+            name: vm.to_string(),
+            priority: raw.priority,
+            anti_affinity: raw.anti_affinity.filter(|g| !g.is_empty()),
+            policy,
+            preferred_host: raw.preferred_host.map(|p| p.into_inner()),
+            reinstall: None,
+        })
+    }
 }
 
 #[cfg(test)]

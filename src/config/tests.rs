@@ -148,3 +148,22 @@ fn bad_reinstall_specs_say_what_and_where() {
         check("[vm.reinstall]\npool = \"golden\"\nvolume = \"g.qcow2\"\ntemplate = \"a.xml\"\ncolour = 1").unwrap_err();
     assert!(e.contains("unknown field `colour`"), "{e}");
 }
+
+#[test]
+fn a_vm_protected_at_run_time_gets_the_defaults_and_its_overrides_checked_like_the_file() {
+    let cfg = parse(GOOD).unwrap();
+    let spec =
+        cfg.protect_spec("p2v1", &["priority=7".into(), "min_uptime=2s".into(), "anti_affinity=web".into()]).unwrap();
+    assert_eq!(spec.priority, 7);
+    assert_eq!(spec.anti_affinity.as_deref(), Some("web"));
+    assert_eq!(spec.policy.min_uptime, Duration::from_secs(2));
+    assert_eq!(spec.policy.max_restart, 3, "from [defaults]");
+    assert_eq!(spec.policy.fail_threshold, 2, "from [defaults]");
+    let err = |s: &[&str]| cfg.protect_spec("p2v1", &s.iter().map(|x| x.to_string()).collect::<Vec<_>>()).unwrap_err();
+    assert!(err(&["max_restarts=1"]).contains("unknown field `max_restarts`"), "{}", err(&["max_restarts=1"]));
+    assert!(err(&["min_uptime=fast"]).contains("invalid duration"), "{}", err(&["min_uptime=fast"]));
+    assert_eq!(err(&["preferred_host=hv9"]), "protect p2v1: preferred_host hv9 is not a [[host]]");
+    assert_eq!(err(&["fail_threshold=0"]), "protect p2v1: fail_threshold must be at least 1");
+    assert_eq!(err(&["max_restart"]), "\"max_restart\": expected KEY=VALUE, like max_restart=1");
+    assert!(cfg.protect_spec("bad name", &[]).unwrap_err().contains("invalid VM name"));
+}

@@ -161,6 +161,11 @@ pub enum Command {
     AckAlarm {
         id: u64,
     },
+    /// Put a VM under HA with this spec (as Proxmox's `ha-manager add`): `3rc ctl protect`,
+    /// or the last step of a P2V. The caller resolves the spec against the config's defaults.
+    Protect {
+        spec: super::model::VmSpec,
+    },
 }
 
 impl fmt::Display for Command {
@@ -179,6 +184,21 @@ impl fmt::Display for Command {
             Command::Maintenance { host, on: false } => write!(f, "maintenance off {host}"),
             Command::ConfirmHostOff { host } => write!(f, "confirm {host} is off"),
             Command::AckAlarm { id } => write!(f, "acknowledge alarm {id}"),
+            Command::Protect { spec } => {
+                let p = &spec.policy;
+                write!(
+                    f,
+                    "protect {} (priority {}, max_restart {}, max_relocate {}, reinstall {}",
+                    spec.name, spec.priority, p.max_restart, p.max_relocate, p.reinstall
+                )?;
+                if let Some(g) = &spec.anti_affinity {
+                    write!(f, ", anti-affinity {g}")?;
+                }
+                if let Some(h) = &spec.preferred_host {
+                    write!(f, ", preferred host {h}")?;
+                }
+                f.write_str(")")
+            }
         }
     }
 }
@@ -239,6 +259,10 @@ impl Command {
                     id: id.trim_start_matches('#').parse().map_err(|_| format!("not an alarm number: {id}"))?,
                 }
             }
+            "protect" => return Err(
+                "protect needs the cluster's policy defaults: use `3rc ctl --config FILE protect VM [KEY=VALUE...]`"
+                    .into(),
+            ),
             other => return Err(format!("unknown command {other:?}; {usage}")),
         })
     }

@@ -23,6 +23,7 @@ impl Engine {
             | Command::Reinstall { vm }
             | Command::Arm { vm: Some(vm) }
             | Command::Disarm { vm: Some(vm) } => Subject::Vm(vm.clone()),
+            Command::Protect { spec } => Subject::Vm(spec.name.clone()),
             Command::Maintenance { host, .. } | Command::ConfirmHostOff { host } => Subject::Host(host.clone()),
             Command::Arm { vm: None } | Command::Disarm { vm: None } | Command::AckAlarm { .. } => Subject::Cluster,
         };
@@ -33,6 +34,7 @@ impl Engine {
             reason: String::new(),
         });
         match cmd {
+            Command::Protect { spec } => self.cmd_protect(spec, origin, now)?,
             Command::Migrate { vm, to } => self.cmd_migrate(vm, to, who, &mut out)?,
             Command::Start { vm } => self.cmd_start(vm, who, &mut out)?,
             Command::Stop { vm } => self.cmd_stop(vm, who, &mut out)?,
@@ -123,6 +125,30 @@ impl Engine {
             }
         }
         Ok(out)
+    }
+
+    /// A VM put under HA at run time starts as `Discovering`, as a configured one does: the
+    /// next probes find it and judge it.
+    fn cmd_protect(&mut self, spec: &super::model::VmSpec, origin: &str, now: Time) -> Result<(), String> {
+        let name = &spec.name;
+        if name.is_empty() {
+            return Err("protect: the VM has no name".into());
+        }
+        if self.vms.contains_key(name) {
+            return Err(format!("{name} is already protected"));
+        }
+        if let Some(h) = &spec.preferred_host {
+            if !self.hosts.contains_key(h) {
+                return Err(format!("protect {name}: no host named {h} (preferred_host)"));
+            }
+        }
+        if spec.policy.fail_threshold == 0 || spec.policy.ok_threshold == 0 {
+            return Err(format!("protect {name}: fail_threshold and ok_threshold must be at least 1"));
+        }
+        let mut rec = VmRec::new(spec.clone(), now);
+        rec.reason = format!("protected by {origin}; not seen yet");
+        self.vms.insert(name.clone(), rec);
+        Ok(())
     }
 
     fn vm(&self, name: &str) -> Result<&VmRec, String> {

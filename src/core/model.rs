@@ -85,8 +85,8 @@ pub struct HostSpec {
     pub fence_agent: Option<String>,
 }
 
-/// A protected VM as configured.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// A protected VM as configured (or added at run time by a `protect` command).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VmSpec {
     pub name: String,
     /// Higher is more important: placed first when capacity is short.

@@ -45,6 +45,8 @@ pub struct Recovered {
     /// The same actions in full, with the steps each had finished, for those that can be
     /// resumed (a reinstall).
     pub unfinished: Vec<Unfinished>,
+    /// VMs put under HA at run time (`protect`), with their specs, oldest first.
+    pub protected: Vec<crate::core::VmSpec>,
 }
 
 /// An action an earlier run started and never finished.
@@ -64,6 +66,7 @@ enum Msg {
     Step(ActionId, String, f64, oneshot::Sender<Result<(), String>>),
     Inventory(InventoryRow, f64),
     Ladder(LadderRow, f64),
+    Protect(crate::core::VmSpec, String, f64),
 }
 
 pub struct Journal {
@@ -95,6 +98,8 @@ CREATE TABLE IF NOT EXISTS inventory (
 CREATE TABLE IF NOT EXISTS ladder (
     vm TEXT PRIMARY KEY, restarts TEXT NOT NULL, relocations TEXT NOT NULL, reinstalls TEXT NOT NULL,
     updated REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS protected (
+    vm TEXT PRIMARY KEY, spec TEXT NOT NULL, origin TEXT NOT NULL, added REAL NOT NULL);
 ";
 
 impl Journal {
@@ -137,6 +142,13 @@ impl Journal {
                     })
                 })?
                 .collect::<Result<_, _>>()?;
+            let mut q = conn.prepare("SELECT vm, spec FROM protected ORDER BY added, vm")?;
+            for row in q.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))? {
+                let (vm, spec) = row?;
+                let spec = serde_json::from_str(&spec)
+                    .with_context(|| format!("journal {shown}: the protected VM {vm} has an unreadable spec"))?;
+                rec.protected.push(spec);
+            }
             let mut q = conn.prepare("SELECT text, decided_by FROM actions WHERE outcome IS NULL ORDER BY run, id")?;
             rec.interrupted = q
                 .query_map([], |r| Ok(format!("{} ({})", r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
@@ -205,6 +217,11 @@ impl Journal {
         self.send(Msg::Ladder(row, wall()));
     }
 
+    /// A VM put under HA at run time, and who asked: kept across restarts.
+    pub fn protect(&self, spec: &crate::core::VmSpec, origin: &str) {
+        self.send(Msg::Protect(spec.clone(), origin.to_string(), wall()));
+    }
+
     fn send(&self, m: Msg) {
         if let Some(tx) = &self.tx {
             let _ = tx.send(m);
@@ -258,6 +275,12 @@ fn write(conn: &Connection, run: i64, m: &Msg) -> rusqlite::Result<()> {
             conn.execute(
                 "INSERT OR REPLACE INTO action_steps (run, id, step, wall) VALUES (?1, ?2, ?3, ?4)",
                 params![run, *id as i64, step, w],
+            )?;
+        }
+        Msg::Protect(spec, origin, w) => {
+            conn.execute(
+                "INSERT OR REPLACE INTO protected (vm, spec, origin, added) VALUES (?1, ?2, ?3, ?4)",
+                params![spec.name, serde_json::to_string(spec).unwrap_or_default(), origin, w],
             )?;
         }
         Msg::Inventory(r, w) => {

@@ -95,3 +95,24 @@ async fn a_full_journal_is_reported_and_nothing_panics() {
     let answered = tokio::time::timeout(std::time::Duration::from_secs(5), j.intent(&action(1000))).await;
     assert!(answered.is_ok(), "the journal writer stopped answering");
 }
+
+#[tokio::test]
+async fn vms_protected_at_run_time_are_read_back_by_the_next_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal.db");
+    let spec = crate::core::VmSpec {
+        name: "p2v1".into(),
+        priority: 3,
+        anti_affinity: Some("web".into()),
+        policy: crate::core::Policy { max_restart: 1, ..Default::default() },
+        preferred_host: None,
+        reinstall: None,
+    };
+    {
+        let (j, rec, _fail) = Journal::open(&path).unwrap();
+        assert!(rec.protected.is_empty());
+        j.protect(&spec, "cli:alice (uid 0)");
+    }
+    let (_j, rec, _fail) = Journal::open(&path).unwrap();
+    assert_eq!(rec.protected, vec![spec]);
+}

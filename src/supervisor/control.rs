@@ -17,6 +17,10 @@ use tracing::{info, warn};
 pub struct Request {
     pub user: String,
     pub words: Vec<String>,
+    /// A command the client resolved itself (`protect`, whose spec needs the config's
+    /// defaults); `words` then only describe it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<Command>,
 }
 
 #[derive(Serialize, Deserialize, Debug)]
@@ -77,7 +81,11 @@ async fn answer(stream: UnixStream, handle: SupervisorHandle) -> std::io::Result
         }
         Ok(req) => {
             let words: Vec<&str> = req.words.iter().map(String::as_str).collect();
-            match Command::parse(&words) {
+            let parsed = match req.command {
+                Some(cmd) => Ok(cmd),
+                None => Command::parse(&words),
+            };
+            match parsed {
                 Err(e) => Reply { ok: false, error: Some(e), status: None },
                 Ok(cmd) => {
                     let origin = match uid {
@@ -99,13 +107,22 @@ async fn answer(stream: UnixStream, handle: SupervisorHandle) -> std::io::Result
 
 /// The client side, for `3rc ctl`: send one request, return the reply.
 pub async fn request(path: &Path, words: Vec<String>) -> anyhow::Result<Reply> {
+    send(path, words, None).await
+}
+
+/// Send a command the client resolved itself (`protect`).
+pub async fn request_command(path: &Path, command: Command) -> anyhow::Result<Reply> {
+    send(path, vec![command.to_string()], Some(command)).await
+}
+
+async fn send(path: &Path, words: Vec<String>, command: Option<Command>) -> anyhow::Result<Reply> {
     use anyhow::Context;
     let stream = UnixStream::connect(path).await.with_context(|| {
         format!("cannot reach the supervisor at {} (is `3rc run` running with this config?)", path.display())
     })?;
     let (read, mut write) = stream.into_split();
     let user = std::env::var("SUDO_USER").or_else(|_| std::env::var("USER")).unwrap_or_else(|_| "unknown".into());
-    let mut req = serde_json::to_string(&Request { user, words })?;
+    let mut req = serde_json::to_string(&Request { user, words, command })?;
     req.push('\n');
     write.write_all(req.as_bytes()).await?;
     let mut line = String::new();

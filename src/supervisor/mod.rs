@@ -424,6 +424,9 @@ impl Supervisor {
     fn command(&mut self, req: CommandRequest) {
         let verdict = match self.engine.command(self.clock.now(), &req.origin, &req.command) {
             Ok(out) => {
+                if let (Command::Protect { spec }, Some(j)) = (&req.command, &self.journal) {
+                    j.protect(spec, &req.origin);
+                }
                 self.apply(out);
                 self.publish();
                 Ok(())

@@ -97,6 +97,10 @@ pub struct App {
     last_alarm: u64,
     bell: bool,
     quit: bool,
+    /// The P2V wizard, when open (it takes the keys and the screen).
+    p2v: Option<Box<crate::p2v::wizard::Wizard>>,
+    /// The cluster's config, which the wizard checks answers against.
+    p2v_config: Option<crate::config::Config>,
 }
 
 impl App {
@@ -130,9 +134,33 @@ impl App {
             last_alarm,
             bell: false,
             quit: false,
+            p2v: None,
+            p2v_config: None,
         };
         app.sync_selections();
         app
+    }
+
+    /// The config the P2V wizard works with; without one the `p` key says P2V is not available.
+    pub fn set_p2v_config(&mut self, cfg: crate::config::Config) {
+        self.p2v_config = Some(cfg);
+    }
+
+    /// The P2V wizard, if open.
+    pub fn p2v(&self) -> Option<&crate::p2v::wizard::Wizard> {
+        self.p2v.as_deref()
+    }
+
+    /// A key for the open P2V wizard; its effect goes to the app shell, `Close` closes it.
+    fn p2v_key(&mut self, key: crate::p2v::wizard::Key) -> Option<UiRequest> {
+        use crate::p2v::wizard::Effect;
+        match self.p2v.as_mut()?.key(key)? {
+            Effect::Close => {
+                self.p2v = None;
+                None
+            }
+            effect => Some(UiRequest::P2v(effect)),
+        }
     }
 
     /// Use a remapped or read-only keymap.
@@ -185,6 +213,17 @@ impl App {
             }
             UiFeedback::Verdict { command, refused: Some(why) } => {
                 self.flash = Some(Flash::new(FlashLevel::Error, format!("{command}: refused: {why}"), now))
+            }
+            UiFeedback::P2v(fb) => {
+                use super::P2vFeedback as F;
+                let Some(w) = self.p2v.as_mut() else { return };
+                match fb {
+                    F::Connected(r) => w.connected(r),
+                    F::Target(r) => w.target_read(r),
+                    F::Note(line) => w.note(line),
+                    F::Progress(line) => w.progress(line),
+                    F::Finished(r) => w.finished(r),
+                }
             }
             UiFeedback::DomainXml { vm, xml } => {
                 if self.xml.as_ref().is_some_and(|(v, _)| *v == vm) {
@@ -337,10 +376,13 @@ impl App {
                 let host = self.need_host(now)?;
                 return self.open(Screen::WhatIf(format!("host {host} down")));
             }
-            Action::P2v => {
-                let text = "P2V wizard: not in this version (key and view reserved for it)";
-                self.flash = Some(Flash::new(FlashLevel::Info, text, now));
-            }
+            Action::P2v => match &self.p2v_config {
+                Some(cfg) => self.p2v = Some(Box::new(crate::p2v::wizard::Wizard::new(cfg.clone()))),
+                None => {
+                    let text = "P2V wizard: needs the cluster's config (3rc run --config FILE)";
+                    self.flash = Some(Flash::new(FlashLevel::Info, text, now));
+                }
+            },
         }
         None
     }

@@ -80,7 +80,10 @@ pub fn parse(text: &str, view: &ClusterView) -> Result<Parsed, String> {
         Command::Maintenance { host: h, .. } | Command::ConfirmHostOff { host: h } => {
             host(view, Some(h))?;
         }
-        Command::Arm { vm: None } | Command::Disarm { vm: None } | Command::AckAlarm { .. } => {}
+        Command::Arm { vm: None }
+        | Command::Disarm { vm: None }
+        | Command::AckAlarm { .. }
+        | Command::Protect { .. } => {}
     }
     Ok(Parsed::Command(cmd))
 }

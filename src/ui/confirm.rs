@@ -50,7 +50,8 @@ pub fn needs(cmd: &Command) -> Need {
         | Command::Start { .. }
         | Command::Arm { .. }
         | Command::Maintenance { on: false, .. }
-        | Command::AckAlarm { .. } => Need::Nothing,
+        | Command::AckAlarm { .. }
+        | Command::Protect { .. } => Need::Nothing,
     }
 }
 

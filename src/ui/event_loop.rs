@@ -21,11 +21,14 @@ pub async fn run(
     mut snapshots: watch::Receiver<Arc<ClusterView>>,
     requests: mpsc::UnboundedSender<UiRequest>,
 ) -> anyhow::Result<()> {
-    let UiOptions { theme, title, mut injector, keymap, readonly, bell, mut feedback } = opts;
+    let UiOptions { theme, title, mut injector, keymap, readonly, bell, mut feedback, p2v } = opts;
     let first = Arc::clone(&snapshots.borrow_and_update());
     let injector_on = injector.as_mut().map(|rx| *rx.borrow_and_update());
     let mut app = App::new(title, first, injector_on);
     app.set_keymap(keymap, readonly);
+    if let Some(cfg) = p2v {
+        app.set_p2v_config(cfg);
+    }
     let log_state = TuiWidgetState::new();
 
     let mut session = Session::enter()?;

@@ -99,17 +99,44 @@ pub enum UiRequest {
     /// Simulate a fault on a copy of the cluster ("host hv2 down"): where would every VM go,
     /// and why (answered with [`UiFeedback::WhatIf`]). Changes nothing.
     WhatIf { question: String },
+    /// What the P2V wizard needs done (answered with [`UiFeedback::P2v`]).
+    P2v(crate::p2v::wizard::Effect),
+}
+
+/// The app shell's answers to the P2V wizard's effects.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum P2vFeedback {
+    /// The connection test's line and the inventory, or why not.
+    Connected(Result<(String, crate::p2v::source::Inventory), String>),
+    /// The target host's pools, networks and domains.
+    Target(Result<crate::p2v::plan::TargetFacts, String>),
+    /// A step of the run.
+    Note(String),
+    /// A progress line of the run.
+    Progress(String),
+    /// The run ended: its summary, or why it failed (saying what was removed).
+    Finished(Result<Vec<String>, String>),
 }
 
 /// What the app shell tells the console back.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum UiFeedback {
     /// The supervisor's verdict on a command: `refused` says why it was not accepted.
-    Verdict { command: String, refused: Option<String> },
+    Verdict {
+        command: String,
+        refused: Option<String>,
+    },
     /// The inventory's domain XML of a VM (`None`: not read yet).
-    DomainXml { vm: String, xml: Option<String> },
+    DomainXml {
+        vm: String,
+        xml: Option<String>,
+    },
     /// The report of a what-if, or why there is none.
-    WhatIf { question: String, answer: Result<String, String> },
+    WhatIf {
+        question: String,
+        answer: Result<String, String>,
+    },
+    P2v(P2vFeedback),
 }
 
 impl std::fmt::Display for UiRequest {
@@ -122,6 +149,16 @@ impl std::fmt::Display for UiRequest {
             UiRequest::ToggleFaultInjector => f.write_str("toggle the fault injector"),
             UiRequest::DomainXml { vm } => write!(f, "domain XML of {vm}"),
             UiRequest::WhatIf { question } => write!(f, "what if {question}"),
+            UiRequest::P2v(effect) => {
+                use crate::p2v::wizard::Effect;
+                match effect {
+                    Effect::TestConnection(s) => write!(f, "p2v: test the connection to {}", s.describe()),
+                    Effect::ReadTarget(h) => write!(f, "p2v: read host {h}"),
+                    Effect::Run(p) => write!(f, "p2v: run {} onto {}", p.name, p.host),
+                    Effect::CancelRun => f.write_str("p2v: cancel the run"),
+                    Effect::Close => f.write_str("p2v: close"),
+                }
+            }
         }
     }
 }
@@ -143,4 +180,6 @@ pub struct UiOptions {
     pub bell: bool,
     /// Verdicts and answers from the app shell.
     pub feedback: Option<tokio::sync::mpsc::UnboundedReceiver<UiFeedback>>,
+    /// The cluster's config, for the P2V wizard (`None`: the `p` key says P2V is not available).
+    pub p2v: Option<crate::config::Config>,
 }

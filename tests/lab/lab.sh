@@ -15,6 +15,12 @@
 #   lab.sh running DIR hvN           names of the VMs whose qemu runs on hvN (ground truth)
 #   lab.sh power-state DIR hvN       "on" if any live process (not a zombie) runs in hvN, else "off"
 #   lab.sh exec DIR CMD...           run a command in the lab's client namespace (reaches hosts by TCP)
+#   lab.sh phys-up DIR IMAGE         a "physical machine" for P2V: an sshd at 10.233.7.50 in a
+#                                    namespace of the lab's own, its disk a loop device over a
+#                                    copy of IMAGE; prints the loop device. Key: DIR/phys/id_ed25519
+#   lab.sh phys-down DIR             stop it and detach its loop device (down does it too)
+#   lab.sh bridge DIR hvN NAME       a bridge NAME inside hvN's namespace (VM NICs plug into it)
+#   lab.sh phys-link DIR RATE        shape the physical machine's outgoing link (tc tbf, e.g. 400mbit)
 #
 # Nothing is added to the machine's own network namespace: hosts are reached through unix
 # sockets (qemu+unix) or from the lab's client namespace (qemu+tcp). Every namespace and link is
@@ -158,6 +164,45 @@ up() {
   echo "lab $ID up in $DIR: $n hosts, $per VMs each"
 }
 
+PHYS_ADDR=$SUBNET.50
+
+phys_up() {
+  local image=${3:?usage: lab.sh phys-up DIR IMAGE} p=$DIR/phys
+  load
+  [ -e "$p/loop" ] && die "$DIR already has a physical machine: lab.sh phys-down $DIR first"
+  mkdir -p "$p"
+  cp --sparse=always "$image" "$p/disk.img"
+  losetup -f --show "$p/disk.img" > "$p/loop"
+  ip netns add "$(ns ph)"
+  ip link add "${ID}pp" type veth peer name eth0 netns "$(ns ph)"
+  ip link set "${ID}pp" netns "$(ns br)"
+  ip -n "$(ns br)" link set "${ID}pp" master br0 up
+  ip -n "$(ns ph)" link set lo up
+  ip -n "$(ns ph)" link set eth0 address 02:3c:00:00:00:50
+  ip -n "$(ns ph)" addr add "$PHYS_ADDR/24" dev eth0
+  ip -n "$(ns ph)" link set eth0 up
+  [ -f "$p/id_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -f "$p/id_ed25519"
+  [ -f "$p/host_key" ] || ssh-keygen -q -t ed25519 -N '' -f "$p/host_key"
+  cp "$p/id_ed25519.pub" "$p/authorized_keys"
+  printf '%s\n' "ListenAddress $PHYS_ADDR" "HostKey $p/host_key" "AuthorizedKeysFile $p/authorized_keys" \
+    "PermitRootLogin prohibit-password" "PasswordAuthentication no" "KbdInteractiveAuthentication no" \
+    "UsePAM no" "StrictModes no" "PidFile $p/sshd.pid" > "$p/sshd_config"
+  mkdir -p /run/sshd   # sshd's privilege separation directory (openssh-server's own)
+  ip netns exec "$(ns ph)" /usr/sbin/sshd -f "$p/sshd_config" -E "$p/sshd.log"
+  for _ in $(seq 100); do [ -s "$p/sshd.pid" ] && { cat "$p/loop"; return 0; }; sleep 0.05; done
+  die "sshd did not start (see $p/sshd.log)"
+}
+
+phys_down() {
+  local p=$DIR/phys pids
+  pids=$(ip netns pids "$(ns ph)" 2>/dev/null || true)
+  [ -n "$pids" ] && kill -9 $pids 2>/dev/null
+  ip netns del "$(ns ph)" 2>/dev/null || true
+  if [ -s "$p/loop" ]; then losetup -d "$(cat "$p/loop")" 2>/dev/null || true; fi
+  rm -f "$p/loop" "$p/sshd.pid"
+  return 0
+}
+
 host_pids() { ip netns pids "$(ns "$1")" 2>/dev/null || true; }
 
 # Killed processes can linger as zombies until their parent reaps them: they run nothing.
@@ -171,6 +216,7 @@ live_pids() {
 down_quiet() {
   [ -f "$(env_file)" ] || return 0
   . "$(env_file)"
+  phys_down
   for i in $(seq 1 "${N:-0}"); do
     local pids; pids=$(host_pids "hv$i")
     [ -n "$pids" ] && kill -CONT $pids 2>/dev/null; [ -n "$pids" ] && kill -9 $pids 2>/dev/null
@@ -213,5 +259,13 @@ case "$cmd" in
       { tr '\0' ' ' < "/proc/$p/cmdline" 2>/dev/null | grep -o -- '-name guest=[^, ]*' | sed 's/-name guest=//'; } || true
     done | sort ;;
   exec) load; shift 2; exec ip netns exec "$(ns cl)" "$@" ;;
+  phys-up) phys_up "$@" ;;
+  phys-down) load; phys_down ;;
+  phys-link)
+    load; rate=${3:?rate, e.g. 400mbit}
+    ip netns exec "$(ns ph)" tc qdisc replace dev eth0 root tbf rate "$rate" burst 256kb latency 100ms ;;
+  bridge)
+    load; h=${3:?host}; b=${4:?bridge name}
+    ip -n "$(ns "$h")" link add "$b" type bridge && ip -n "$(ns "$h")" link set "$b" up ;;
   *) die "unknown command $cmd" ;;
 esac

@@ -4,7 +4,9 @@
 
 use super::cluster::{lock, DemoCluster, Power};
 use crate::core::HostProbe;
-use crate::supervisor::seams::{HintSink, HvError, Hypervisor, MigrateTo, VolumeInfo, VolumeSource};
+use crate::supervisor::seams::{
+    HintSink, HvError, Hypervisor, MigrateTo, PoolInfo, UploadTo, VolumeInfo, VolumeSource,
+};
 use std::sync::Arc;
 
 pub struct FaultyHost {
@@ -109,5 +111,41 @@ impl Hypervisor for FaultyHost {
 
     fn delete_volume(&mut self, pool: &str, volume: &str) -> Result<(), HvError> {
         self.with_inner(|hv| hv.delete_volume(pool, volume))
+    }
+
+    // P2V's target calls: the console's wizard reads the demo hosts' pools and networks through
+    // them (the test driver itself cannot take an upload, and says so at the copy).
+
+    fn pool_info(&mut self, pool: &str) -> Result<PoolInfo, HvError> {
+        self.with_inner(|hv| hv.pool_info(pool))
+    }
+
+    fn networks(&mut self) -> Result<Vec<String>, HvError> {
+        self.with_inner(|hv| hv.networks())
+    }
+
+    fn domain_type(&mut self) -> Result<String, HvError> {
+        self.with_inner(|hv| hv.domain_type())
+    }
+
+    fn create_empty_volume(&mut self, pool: &str, name: &str, capacity: u64, format: &str) -> Result<String, HvError> {
+        self.with_inner(|hv| hv.create_empty_volume(pool, name, capacity, format))
+    }
+
+    fn convert_volume(&mut self, pool: &str, from: &str, name: &str, format: &str) -> Result<String, HvError> {
+        self.with_inner(|hv| hv.convert_volume(pool, from, name, format))
+    }
+
+    fn volumes(&mut self, pool: &str) -> Result<Vec<String>, HvError> {
+        self.with_inner(|hv| hv.volumes(pool))
+    }
+
+    fn upload(
+        &mut self,
+        to: &UploadTo,
+        data: &mut dyn std::io::Read,
+        progress: &mut dyn FnMut(u64) -> bool,
+    ) -> Result<u64, HvError> {
+        self.with_inner(|hv| hv.upload(to, data, progress))
     }
 }

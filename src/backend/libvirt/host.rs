@@ -16,8 +16,11 @@ use super::event_loop::init;
 use super::events::Watch;
 use super::ops;
 use super::probe::{self, BulkSupport};
+use super::upload;
 use crate::core::{HostProbe, HostSpec};
-use crate::supervisor::seams::{Connector, HintSink, HvError, Hypervisor, MigrateTo, VolumeInfo, VolumeSource};
+use crate::supervisor::seams::{
+    Connector, HintSink, HvError, Hypervisor, MigrateTo, PoolInfo, UploadTo, VolumeInfo, VolumeSource,
+};
 use virt::connect::Connect;
 
 /// libvirt keepalive: after `count` unanswered probes sent every `interval_secs`, libvirt closes
@@ -273,6 +276,39 @@ impl Hypervisor for LibvirtHost {
 
     fn delete_volume(&mut self, pool: &str, volume: &str) -> Result<(), HvError> {
         self.call("delete_volume", |c| super::storage::delete_volume(c, pool, volume))
+    }
+
+    fn pool_info(&mut self, pool: &str) -> Result<PoolInfo, HvError> {
+        self.call("pool_info", |c| upload::pool_info(c, pool))
+    }
+
+    fn networks(&mut self) -> Result<Vec<String>, HvError> {
+        self.call("networks", upload::networks)
+    }
+
+    fn domain_type(&mut self) -> Result<String, HvError> {
+        self.call("capabilities", upload::domain_type)
+    }
+
+    fn create_empty_volume(&mut self, pool: &str, name: &str, capacity: u64, format: &str) -> Result<String, HvError> {
+        self.call("create_empty_volume", |c| upload::create_empty_volume(c, pool, name, capacity, format))
+    }
+
+    fn convert_volume(&mut self, pool: &str, from: &str, name: &str, format: &str) -> Result<String, HvError> {
+        self.call("convert_volume", |c| upload::convert_volume(c, pool, from, name, format))
+    }
+
+    fn volumes(&mut self, pool: &str) -> Result<Vec<String>, HvError> {
+        self.call("volumes", |c| upload::volumes(c, pool))
+    }
+
+    fn upload(
+        &mut self,
+        to: &UploadTo,
+        data: &mut dyn std::io::Read,
+        progress: &mut dyn FnMut(u64) -> bool,
+    ) -> Result<u64, HvError> {
+        self.call("upload", |c| upload::upload(c, to, data, progress))
     }
 }
 

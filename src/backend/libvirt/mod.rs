@@ -19,6 +19,7 @@ mod ops;
 mod probe;
 mod states;
 mod storage;
+mod upload;
 
 #[cfg(test)]
 mod tests;

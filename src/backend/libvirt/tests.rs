@@ -316,3 +316,33 @@ fn lifecycle_events_and_close_reasons_are_named_as_libvirt_names_them() {
     assert_eq!(close_reason(2), "keepalive timeout");
     assert_eq!(close_reason(7), "unknown reason");
 }
+
+#[test]
+fn the_p2v_seam_on_the_test_driver_creates_and_deletes_volumes_and_says_it_cannot_upload() {
+    use crate::supervisor::seams::UploadTo;
+    let pool = "<pool type='dir'><name>default</name><capacity unit='GiB'>100</capacity>\
+                <allocation unit='GiB'>1</allocation><available unit='GiB'>99</available><source/>\
+                <target><path>/var/lib/libvirt/images</path></target></pool>";
+    let (_dir, mut h) = host(&[pool.to_string()]);
+    let info = h.pool_info("default").unwrap();
+    assert_eq!((info.kind.as_str(), info.active, info.capacity), ("dir", true, 100 << 30));
+    assert!(info.available > 0);
+    assert!(info.holds_files());
+    assert_eq!(h.pool_info("nope"), Err(HvError::Failed("no storage pool named nope".into())));
+    assert_eq!(h.domain_type().unwrap(), "qemu", "the test driver offers no kvm");
+    let path = h.create_empty_volume("default", "p2v1-sda.img", 1 << 20, "raw").unwrap();
+    assert!(path.ends_with("/p2v1-sda.img"), "{path}");
+    assert_eq!(h.volumes("default").unwrap(), ["p2v1-sda.img"]);
+    assert_eq!(
+        h.create_empty_volume("default", "p2v1-sda.img", 1 << 20, "raw"),
+        Err(HvError::Failed("pool default already holds a volume named p2v1-sda.img".into()))
+    );
+    let to = UploadTo { pool: "default".into(), volume: "p2v1-sda.img".into(), offset: 0, length: 4 };
+    match h.upload(&to, &mut &b"abcd"[..], &mut |_| true) {
+        Err(HvError::Unsupported(m)) => assert!(m.starts_with("this host cannot receive a volume upload"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    h.delete_volume("default", "p2v1-sda.img").unwrap();
+    h.delete_volume("default", "p2v1-sda.img").unwrap();
+    assert!(h.volumes("default").unwrap().is_empty());
+}

@@ -12,11 +12,35 @@ use crossterm::event::{KeyCode, KeyEvent, KeyEventKind};
 use std::time::Instant;
 use tui_logger::TuiWidgetEvent;
 
+/// The P2V wizard's keys: characters type, Tab/Shift-Tab move between fields, arrows move in
+/// lists and choices, Space toggles, Enter goes on, Esc goes back, Ctrl-C leaves (or cancels
+/// the run).
+fn wizard_key(key: &KeyEvent) -> Option<crate::p2v::wizard::Key> {
+    use crate::p2v::wizard::Key as W;
+    use crossterm::event::KeyModifiers;
+    Some(match key.code {
+        KeyCode::Char('c') if key.modifiers.contains(KeyModifiers::CONTROL) => W::Cancel,
+        KeyCode::Char(' ') => W::Space,
+        KeyCode::Char(c) => W::Char(c),
+        KeyCode::Backspace => W::Backspace,
+        KeyCode::Tab => W::Tab,
+        KeyCode::BackTab => W::BackTab,
+        KeyCode::Up => W::Up,
+        KeyCode::Down => W::Down,
+        KeyCode::Enter => W::Enter,
+        KeyCode::Esc => W::Esc,
+        _ => return None,
+    })
+}
+
 impl App {
     /// One key press. Returns what to send to the supervisor, if anything.
     pub fn handle_key(&mut self, key: KeyEvent, now: Instant) -> Option<UiRequest> {
         if key.kind == KeyEventKind::Release {
             return None;
+        }
+        if self.p2v.is_some() {
+            return wizard_key(&key).and_then(|k| self.p2v_key(k));
         }
         if let Some(popup) = &mut self.popup {
             return match popup {

@@ -394,3 +394,53 @@ fn w_asks_what_if_the_selected_host_fails_and_the_command_line_asks_anything() {
     );
     assert_eq!(press(&mut ro, "w").len(), 1);
 }
+
+// ---- the P2V wizard ----
+
+#[test]
+fn p_opens_the_p2v_wizard_whose_effects_go_to_the_shell_and_whose_answers_come_back() {
+    use crate::p2v::plan::tests::{config, facts, inventory};
+    use crate::p2v::wizard::{Effect, Step};
+    use crate::ui::P2vFeedback as F;
+    let mut a = app(None);
+    assert!(press(&mut a, "p").is_empty());
+    assert!(a.p2v().is_none(), "no config: no wizard");
+    assert!(a.flash().unwrap().text.contains("needs the cluster's config"));
+    a.set_p2v_config(config());
+    press(&mut a, "p");
+    assert_eq!(a.p2v().map(|w| w.step), Some(Step::Source));
+    // Keys type into the wizard, not the console: `q` is a letter here.
+    let reqs = press(&mut a, "ssh:root@srv1<enter>");
+    match reqs.as_slice() {
+        [UiRequest::P2v(Effect::TestConnection(s))] => assert_eq!(s.describe(), "ssh:root@srv1"),
+        other => panic!("{other:?}"),
+    }
+    assert!(!a.should_quit());
+    let now = Instant::now();
+    a.feedback(UiFeedback::P2v(F::Connected(Ok(("connected to srv1 as root".into(), inventory())))), now);
+    let reqs = press(&mut a, "<enter><enter>");
+    assert_eq!(reqs, [UiRequest::P2v(Effect::ReadTarget("hv1".into()))]);
+    a.feedback(UiFeedback::P2v(F::Target(Ok(facts()))), now);
+    assert!(press(&mut a, "<enter>").is_empty());
+    assert_eq!(a.p2v().map(|w| w.step), Some(Step::Review), "{:?}", a.p2v().and_then(|w| w.error.clone()));
+    let reqs = press(&mut a, "<enter>");
+    assert!(matches!(reqs.as_slice(), [UiRequest::P2v(Effect::Run(p))] if p.name == "srv1.example.com"), "{reqs:?}");
+    assert_eq!(press(&mut a, "<C-c>"), [UiRequest::P2v(Effect::CancelRun)]);
+    a.feedback(UiFeedback::P2v(F::Note("removed volume default/x.img".into())), now);
+    a.feedback(UiFeedback::P2v(F::Finished(Err("cancelled (nothing was left behind)".into()))), now);
+    assert_eq!(a.p2v().map(|w| w.step), Some(Step::Done));
+    assert!(press(&mut a, "<enter>").is_empty());
+    assert!(a.p2v().is_none(), "closed");
+    // Back in the console, keys are the console's again.
+    press(&mut a, "q");
+    assert!(a.should_quit());
+}
+
+#[test]
+fn the_p2v_wizard_is_gone_in_a_read_only_console() {
+    let mut a = app(None);
+    a.set_p2v_config(crate::p2v::plan::tests::config());
+    a.set_keymap(crate::ui::Keymap::new(false, true), true);
+    press(&mut a, "p");
+    assert!(a.p2v().is_none());
+}

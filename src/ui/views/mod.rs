@@ -5,13 +5,15 @@
 //!
 //! Layout, top to bottom: title line (with the breadcrumb), unacknowledged alarms (when any),
 //! the current view (overview: hosts and VMs; a host: its summary and VMs; a VM: its detail),
-//! log pane (toggled with `l`), status bar; popups over all of it.
+//! log pane (toggled with `l`), status bar; popups over all of it; the P2V wizard, when open,
+//! over everything but the title line.
 
 mod alarms;
 mod detail;
 mod header;
 mod hosts;
 mod log;
+mod p2v;
 mod popup;
 mod status;
 mod table;
@@ -83,4 +85,9 @@ pub fn draw(frame: &mut Frame, app: &mut App, theme: &Theme, log_state: &TuiWidg
     }
     status::draw(frame, status_area, app, theme);
     popup::draw(frame, app, theme);
+    if let Some(w) = app.p2v() {
+        // The wizard takes the screen below the title line.
+        let rest = ratatui::layout::Rect { y: area.y + 1, height: area.height.saturating_sub(1), ..area };
+        p2v::draw(frame, rest, w, theme);
+    }
 }

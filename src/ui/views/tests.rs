@@ -222,3 +222,33 @@ fn tiny_and_empty_screens_do_not_panic() {
     let buf = render(&mut empty, &theme, 80, 24);
     assert!(find(&buf, " VMs 0 ").is_some(), "{}", screen(&buf));
 }
+
+#[test]
+fn the_p2v_wizard_shows_its_steps_fields_and_errors_at_80x24() {
+    use crate::p2v::plan::tests::{config, inventory};
+    let theme = Theme::builtin_default();
+    let mut app = App::new("3RC test", Arc::new(cluster()), None);
+    app.set_p2v_config(config());
+    let now = Instant::now();
+    for k in keys("pssh:root@srv1<enter>") {
+        app.handle_key(k, now);
+    }
+    let s = screen(&render(&mut app, &theme, 80, 24));
+    assert!(s.contains("P2V source › connection › machine"), "{s}");
+    assert!(s.contains("testing the connection to ssh:root@srv1 (Esc: stop waiting)"), "{s}");
+    let fb = crate::ui::P2vFeedback::Connected(Ok(("connected to srv1 as root".into(), inventory())));
+    app.feedback(crate::ui::UiFeedback::P2v(fb), now);
+    let s = screen(&render(&mut app, &theme, 80, 24));
+    assert!(s.contains("connected to srv1 as root"), "{s}");
+    assert!(s.contains("disk sda") && s.contains("serial SER-sda"), "{s}");
+    for k in keys("<enter><tab><tab>X<enter>") {
+        app.handle_key(k, now);
+    }
+    let buf = render(&mut app, &theme, 80, 24);
+    let s = screen(&buf);
+    assert!(s.contains("memory       [8192MX_]"), "the focused field shows its cursor:\n{s}");
+    assert!(s.contains("[x] sda 10.0 GiB ST2000 (SER-sda)") && s.contains("[ ] sr0"), "{s}");
+    assert!(s.contains("memory \"8192MX\": unknown unit"), "the error names the field:\n{s}");
+    let (x, y) = find(&buf, "[8192MX_]").unwrap();
+    assert_eq!(buf[(x, y)].style().bg, theme.selection(true).bg, "the focused field is highlighted");
+}

@@ -1,0 +1,89 @@
+//! `3rc p2v`: the headless P2V. The same answers as the console wizard, as arguments; without
+//! `--yes` (or with `--dry-run`) it tests the connection, takes the inventory, checks the plan
+//! against the target and prints both, and changes nothing. Progress goes to stderr.
+
+use crate::config::Config;
+use crate::core::HostSpec;
+use crate::p2v::copy::Cancel;
+use crate::p2v::plan::{Answers, TargetFacts};
+use crate::p2v::run::{self, Note};
+use crate::supervisor::seams::{Connector, HvError, Hypervisor};
+use std::sync::Arc;
+
+/// What the command line says besides the answers.
+pub struct Headless {
+    pub yes: bool,
+    pub dry_run: bool,
+}
+
+/// Everything the target host has that the plan is checked against.
+pub fn target_facts(hv: &mut dyn Hypervisor, host: &str) -> Result<TargetFacts, String> {
+    let err = |what: &'static str| move |e: HvError| format!("host {host}: {what}: {e}");
+    let mut pools = Vec::new();
+    for p in hv.storage().map_err(err("storage pools"))? {
+        let info = hv.pool_info(&p.name).map_err(err("storage pool"))?;
+        let vols = if info.active { hv.volumes(&p.name).map_err(err("volumes"))? } else { Vec::new() };
+        pools.push((info, vols));
+    }
+    let networks = match hv.networks() {
+        Ok(n) => n,
+        Err(HvError::Unsupported(_)) => Vec::new(),
+        Err(e) => return Err(err("networks")(e)),
+    };
+    let domains = hv.probe().map_err(err("domains"))?.domains.into_iter().map(|d| d.name).collect();
+    let domain_type = hv.domain_type().map_err(err("capabilities"))?;
+    Ok(TargetFacts { host: host.to_string(), pools, networks, domains, domain_type })
+}
+
+/// The whole headless run. Blocking (ssh, libvirt): call it from a blocking thread. `protect`
+/// reaches the supervisor; `cancel` is set by SIGINT.
+pub fn run_headless(
+    cfg: &Config,
+    mut answers: Answers,
+    opts: &Headless,
+    connector: Arc<Connector>,
+    cancel: &Cancel,
+    protect: &mut dyn FnMut(&crate::core::VmSpec) -> Result<(), String>,
+) -> anyhow::Result<()> {
+    let source = answers.source().map_err(anyhow::Error::msg)?;
+    eprintln!("p2v: testing the connection to {}", source.describe());
+    let hello = source.test_connection().map_err(|e| anyhow::anyhow!("test connection: {e}"))?;
+    eprintln!("p2v: {hello}");
+    let inv = source.inventory().map_err(|e| anyhow::anyhow!("inventory: {e}"))?;
+    answers.defaults_from(&inv);
+    for l in inv.describe() {
+        println!("{l}");
+    }
+    let Some(host) = cfg.hosts.iter().find(|h| h.name == answers.host) else {
+        let known: Vec<&str> = cfg.hosts.iter().map(|h| h.name.as_str()).collect();
+        anyhow::bail!("target {:?}: not a host of {} (hosts: {})", answers.host, cfg.path.display(), known.join(", "));
+    };
+    let spec = HostSpec { name: host.name.clone(), uri: host.uri.clone(), fence_agent: None };
+    let mut hv = connector(&spec);
+    let facts = target_facts(hv.as_mut(), &host.name).map_err(anyhow::Error::msg)?;
+    let plan = answers.build(&inv, &facts, cfg).map_err(anyhow::Error::msg)?;
+    println!("plan:");
+    for l in plan.review(&inv) {
+        println!("  {l}");
+    }
+    if opts.dry_run || !opts.yes {
+        println!("nothing done: {}", if opts.dry_run { "dry run" } else { "add --yes to run this plan" });
+        return Ok(());
+    }
+    let mut last = std::time::Instant::now() - std::time::Duration::from_secs(10);
+    let mut note = |n: Note| match n {
+        Note::Step(s) => eprintln!("p2v: {s}"),
+        Note::Progress(p) => {
+            // One line a second (and the last), so a log stays readable.
+            if last.elapsed() >= std::time::Duration::from_secs(1) || p.done == p.total {
+                last = std::time::Instant::now();
+                eprintln!("p2v: {p}");
+            }
+        }
+    };
+    let report = run::execute(&plan, hv.as_mut(), cancel, &mut note, protect).map_err(anyhow::Error::msg)?;
+    for l in report.summary(&plan) {
+        println!("{l}");
+    }
+    Ok(())
+}

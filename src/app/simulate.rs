@@ -30,11 +30,14 @@ pub fn run_case(dir: &Path) -> anyhow::Result<String> {
     Ok(out)
 }
 
-/// The simulator builds its own virtual-time runtime: run it off the program's runtime.
+/// The simulator builds its own virtual-time runtime: run it off the program's runtime. Its
+/// supervisor logs nothing: what a simulated copy of the cluster did must never show in the
+/// program's log (the console's log pane, the log file) as if it had happened; its events come
+/// back in the report.
 fn on_own_thread<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> anyhow::Result<R> {
     std::thread::Builder::new()
         .name("3rc-sim".into())
-        .spawn(f)
+        .spawn(|| tracing::subscriber::with_default(tracing::subscriber::NoSubscriber::default(), f))
         .context("starting the simulator thread")?
         .join()
         .map_err(|_| anyhow::anyhow!("the simulator panicked"))

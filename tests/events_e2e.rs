@@ -5,43 +5,20 @@
 //! One test in this binary: it reads the supervisor's own log (tracing, captured for the whole
 //! process) to tell early cycles from scheduled ones, so no other supervisor may run alongside.
 
-use std::io::Write;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use threerc::backend::demo::DemoCluster;
 use threerc::config::Config;
 use threerc::core::VmState;
 
-/// Everything the process logs, as text.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn lines(&self) -> Vec<String> {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).lines().map(str::to_string).collect()
-    }
-}
+#[path = "support/captured_log.rs"]
+mod captured_log;
+use captured_log::Captured;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crash_is_probed_when_libvirt_reports_it_not_at_the_next_scheduled_cycle() {
-    let log = Captured::default();
-    let writer = log.clone();
-    tracing_subscriber::fmt()
-        .with_env_filter("3rc=info,3rc::pace=debug,3rc::events=debug")
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .init();
+    let log = Captured::install("3rc=info,3rc::pace=debug,3rc::events=debug");
 
     // Cycles 10 s apart: an early cycle may come 2.5 s after the previous one.
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo");

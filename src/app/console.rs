@@ -15,10 +15,28 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 
-/// Who is at the keyboard, for the journal: "console:alice".
+/// Who is at the keyboard, for the journal: "console:alice". The person behind `sudo` first,
+/// then the login's name; where the environment says nothing (`ip netns exec`, a service), the
+/// user the process runs as.
 pub fn origin() -> String {
-    let user = std::env::var("SUDO_USER").or_else(|_| std::env::var("USER")).unwrap_or_else(|_| "unknown".into());
+    let user = ["SUDO_USER", "USER", "LOGNAME"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|s| !s.is_empty()))
+        .or_else(user_of_process)
+        .unwrap_or_else(|| "unknown".into());
     format!("console:{user}")
+}
+
+/// The name of the user this process runs as, from /etc/passwd (`uid N` when it has no name).
+fn user_of_process() -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let uid = std::fs::metadata("/proc/self").ok()?.uid().to_string();
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    let name = passwd.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        (f.get(2) == Some(&uid.as_str())).then(|| f[0].to_string())
+    });
+    Some(name.unwrap_or(format!("uid {uid}")))
 }
 
 /// The origin journaled with a command: who, and how it was confirmed,
@@ -243,6 +261,21 @@ pub async fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_process_user_is_named_from_passwd() {
+        let me = user_of_process().unwrap();
+        let uid = std::fs::read_to_string("/proc/self/status")
+            .unwrap()
+            .lines()
+            .find_map(|l| l.strip_prefix("Uid:").map(|r| r.split_whitespace().next().unwrap().to_string()))
+            .unwrap();
+        let named = std::fs::read_to_string("/etc/passwd").unwrap().lines().any(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            f.get(2) == Some(&uid.as_str()) && f[0] == me
+        });
+        assert!(named || me == format!("uid {uid}"), "{me} for uid {uid}");
+    }
 
     #[test]
     fn the_origin_says_who_and_how() {

@@ -38,14 +38,6 @@ pub(super) struct AlarmRec {
     pub acked: bool,
 }
 
-/// A VM's ladder windows: when each restart, relocation and reinstall leaves its window.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct LadderWindows {
-    pub restarts: Vec<Time>,
-    pub relocations: Vec<Time>,
-    pub reinstalls: Vec<Time>,
-}
-
 pub struct Engine {
     pub(super) host_policy: HostPolicy,
     pub(super) placement_policy: PlacementPolicy,
@@ -134,35 +126,6 @@ impl Engine {
                 }
             }
         }
-    }
-
-    /// Carry a VM's restart and relocation windows over from an earlier run: the times, on this
-    /// engine's clock, at which each entry leaves its window (the supervisor converts them
-    /// from the wall-clock times it kept). Without this the ladder would start afresh after
-    /// every restart of 3RC, and a VM crashing in a loop would be restarted in place forever.
-    pub fn restore_ladder(&mut self, vm: &str, w: LadderWindows) {
-        if let Some(v) = self.vms.get_mut(vm) {
-            v.restarts = super::window::SlidingWindow::from_expiries(w.restarts);
-            v.relocations = super::window::SlidingWindow::from_expiries(w.relocations);
-            v.reinstalls = super::window::SlidingWindow::from_expiries(w.reinstalls);
-        }
-    }
-
-    /// The VMs whose restart or relocation window changed since the last call, with when each
-    /// entry leaves its window (restarts, relocations), for the supervisor to keep.
-    pub fn take_ladder_changes(&mut self) -> Vec<(String, LadderWindows)> {
-        std::mem::take(&mut self.ladder_dirty)
-            .into_iter()
-            .filter_map(|vm| {
-                let v = self.vms.get(&vm)?;
-                let w = LadderWindows {
-                    restarts: v.restarts.expiries(),
-                    relocations: v.relocations.expiries(),
-                    reinstalls: v.reinstalls.expiries(),
-                };
-                Some((vm, w))
-            })
-            .collect()
     }
 
     /// The storage pools a host reaches (read every few cycles by the supervisor).

@@ -1,15 +1,53 @@
 //! The escalation ladder in action: what to do with a VM that stays bad. The rung is chosen by
 //! `VmRec::next_rung` (pure counting); this file turns it into an action, with placement for
 //! the relocation rung and the safety rule that a VM whose host does not answer is never started
-//! elsewhere.
+//! elsewhere. Also the ladder's windows as the supervisor carries them across restarts.
 
 use super::action::{ActionKind, Decider};
 use super::engine::{Engine, Output};
 use super::event::{Severity, Subject};
 use super::state::{HostState, VmState};
+use super::time::Time;
 use super::vm_fsm::Rung;
 
+/// A VM's ladder windows: when each restart, relocation and reinstall leaves its window.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LadderWindows {
+    pub restarts: Vec<Time>,
+    pub relocations: Vec<Time>,
+    pub reinstalls: Vec<Time>,
+}
+
 impl Engine {
+    /// Carry a VM's restart and relocation windows over from an earlier run: the times, on this
+    /// engine's clock, at which each entry leaves its window (the supervisor converts them
+    /// from the wall-clock times it kept). Without this the ladder would start afresh after
+    /// every restart of 3RC, and a VM crashing in a loop would be restarted in place forever.
+    pub fn restore_ladder(&mut self, vm: &str, w: LadderWindows) {
+        if let Some(v) = self.vms.get_mut(vm) {
+            v.restarts = super::window::SlidingWindow::from_expiries(w.restarts);
+            v.relocations = super::window::SlidingWindow::from_expiries(w.relocations);
+            v.reinstalls = super::window::SlidingWindow::from_expiries(w.reinstalls);
+        }
+    }
+
+    /// The VMs whose restart or relocation window changed since the last call, with when each
+    /// entry leaves its window (restarts, relocations), for the supervisor to keep.
+    pub fn take_ladder_changes(&mut self) -> Vec<(String, LadderWindows)> {
+        std::mem::take(&mut self.ladder_dirty)
+            .into_iter()
+            .filter_map(|vm| {
+                let v = self.vms.get(&vm)?;
+                let w = LadderWindows {
+                    restarts: v.restarts.expiries(),
+                    relocations: v.relocations.expiries(),
+                    reinstalls: v.reinstalls.expiries(),
+                };
+                Some((vm, w))
+            })
+            .collect()
+    }
+
     /// Climb the ladder for a VM that stays bad. `avoid`: a host not to relocate to, and why.
     pub(super) fn climb(&mut self, name: &str, why: String, avoid: Option<(String, String)>, out: &mut Output) {
         let now = self.now;

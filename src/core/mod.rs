@@ -24,8 +24,9 @@ pub mod vm_fsm;
 pub mod window;
 
 pub use action::{Action, ActionId, ActionKind, Command, Decider, Outcome};
-pub use engine::{Engine, LadderWindows, Output};
+pub use engine::{Engine, Output};
 pub use event::{Event, EventKind, Severity, Subject};
+pub use ladder::LadderWindows;
 pub use model::*;
 pub use state::{HostState, VmState};
 pub use time::Time;

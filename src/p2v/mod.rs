@@ -10,6 +10,7 @@
 
 pub mod copy;
 pub mod define;
+pub mod inventory;
 pub mod plan;
 pub mod run;
 pub mod source;

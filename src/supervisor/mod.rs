@@ -11,6 +11,7 @@ pub mod clock;
 pub mod control;
 mod hints;
 pub mod inventory;
+mod ladder;
 pub mod seams;
 pub mod worker;
 
@@ -194,20 +195,8 @@ impl Supervisor {
             engine.restore(&vm, &entry.host, vcpus, mem);
             engine.set_disks(&vm, inventory::disks_from_xml(&entry.xml));
         }
-        // The ladder's windows as an earlier run left them: each entry keeps the rest of its
-        // life (wall-clock expiry -> this clock), so a 3RC restart does not reset the ladder.
-        let (now, wall) = (clock.now(), clock.wall_ms());
-        let here = |ts: &[u64]| -> Vec<crate::core::Time> {
-            ts.iter().filter(|t| **t > wall).map(|t| now.plus(Duration::from_millis(t - wall))).collect()
-        };
-        for row in ctx.inventory.ladders() {
-            let w = crate::core::LadderWindows {
-                restarts: here(&row.restarts),
-                relocations: here(&row.relocations),
-                reinstalls: here(&row.reinstalls),
-            };
-            engine.restore_ladder(&row.vm, w);
-        }
+        // The ladder's windows as an earlier run left them, so a 3RC restart does not reset it.
+        ladder::restore(&mut engine, &ctx.inventory, clock.as_ref());
         let snap_tx = Arc::new(watch::Sender::new(Arc::new(engine.snapshot())));
         let (events, _) = broadcast::channel(4096);
         let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
@@ -443,7 +432,8 @@ impl Supervisor {
 
     /// Journal and log the events, then start the actions (journaled first, by their event).
     fn apply(&mut self, out: Output) {
-        self.keep_ladders();
+        // Queued before the actions that changed the windows are journaled.
+        ladder::keep(&mut self.engine, &self.ctx.inventory, self.clock.as_ref());
         for ev in &out.events {
             log_event(ev);
             if let Some(j) = &self.journal {
@@ -453,28 +443,6 @@ impl Supervisor {
         }
         for action in out.actions {
             self.spawn_action(action);
-        }
-    }
-
-    /// Keep the ladder windows that changed (wall-clock expiry times) in the inventory, queued
-    /// before the actions that made them change are journaled.
-    fn keep_ladders(&mut self) {
-        let changes = self.engine.take_ladder_changes();
-        if changes.is_empty() {
-            return;
-        }
-        let (now, wall) = (self.clock.now(), self.clock.wall_ms());
-        let walls = |ts: Vec<crate::core::Time>| -> Vec<u64> {
-            ts.into_iter().filter(|t| *t > now).map(|t| wall + t.since(now).as_millis() as u64).collect()
-        };
-        for (vm, w) in changes {
-            let row = crate::store::LadderRow {
-                vm,
-                restarts: walls(w.restarts),
-                relocations: walls(w.relocations),
-                reinstalls: walls(w.reinstalls),
-            };
-            self.ctx.inventory.set_ladder(row);
         }
     }
 

@@ -1,0 +1,47 @@
+//! The ladder's windows across restarts of 3RC. The engine keeps each restart, relocation and
+//! reinstall as the time it leaves its window, on its own clock, which starts again at every
+//! run; the inventory (and through it the journal) keeps them as wall-clock times. Both
+//! directions of that conversion live here.
+
+use super::clock::Clock;
+use super::inventory::Inventory;
+use crate::core::{Engine, LadderWindows, Time};
+use crate::store::LadderRow;
+use std::time::Duration;
+
+/// Seed the engine with the windows an earlier run left: each entry keeps the rest of its life.
+pub(super) fn restore(engine: &mut Engine, inventory: &Inventory, clock: &dyn Clock) {
+    let (now, wall) = (clock.now(), clock.wall_ms());
+    let here = |ts: &[u64]| -> Vec<Time> {
+        ts.iter().filter(|t| **t > wall).map(|t| now.plus(Duration::from_millis(t - wall))).collect()
+    };
+    for row in inventory.ladders() {
+        let w = LadderWindows {
+            restarts: here(&row.restarts),
+            relocations: here(&row.relocations),
+            reinstalls: here(&row.reinstalls),
+        };
+        engine.restore_ladder(&row.vm, w);
+    }
+}
+
+/// Keep the windows that changed since the last call in the inventory (queued to the journal).
+pub(super) fn keep(engine: &mut Engine, inventory: &Inventory, clock: &dyn Clock) {
+    let changes = engine.take_ladder_changes();
+    if changes.is_empty() {
+        return;
+    }
+    let (now, wall) = (clock.now(), clock.wall_ms());
+    let walls = |ts: Vec<Time>| -> Vec<u64> {
+        ts.into_iter().filter(|t| *t > now).map(|t| wall + t.since(now).as_millis() as u64).collect()
+    };
+    for (vm, w) in changes {
+        let row = LadderRow {
+            vm,
+            restarts: walls(w.restarts),
+            relocations: walls(w.relocations),
+            reinstalls: walls(w.reinstalls),
+        };
+        inventory.set_ladder(row);
+    }
+}

@@ -304,6 +304,14 @@ fn reinstall_vm11(cfg: &Path) {
     assert!(out.status.success(), "3rc reinstall: {}", String::from_utf8_lossy(&out.stderr));
 }
 
+/// Which file is at `path`: its inode and its birth time. The inode alone is not enough: a
+/// file system may give a file made anew the inode number its deleted predecessor had.
+fn file_identity(path: &std::path::Path) -> (u64, Option<std::time::SystemTime>) {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path).unwrap();
+    (m.ino(), m.created().ok())
+}
+
 /// `3rc reinstall VM --yes` on a real libvirt host: the VM's qcow2 disk is deleted and made
 /// anew as an overlay on the lab's golden image through libvirt's storage API, the cloud-init
 /// seed is uploaded through the volume upload stream and attached, the domain keeps its UUID,
@@ -315,8 +323,7 @@ fn lab_reinstall_makes_a_fresh_disk_uploads_the_seed_and_runs_the_vm_again() {
     }
     let (lab, cfg, sup) = reinstall_lab(2);
     let disk = lab.path().join("shared/vm11.qcow2");
-    use std::os::unix::fs::MetadataExt;
-    let old_inode = std::fs::metadata(&disk).unwrap().ino();
+    let old_disk = file_identity(&disk);
     let uuid_before = lab.run(&["exec", "virsh", "-q", "-c", "qemu+tcp://10.233.7.11/system", "domuuid", "vm11"]);
     reinstall_vm11(&cfg);
     sup.wait_for(&lab, "vm11 reinstalled and running", Duration::from_secs(60), |s| {
@@ -328,7 +335,7 @@ fn lab_reinstall_makes_a_fresh_disk_uploads_the_seed_and_runs_the_vm_again() {
     let info = Command::new("qemu-img").args(["info", "--output=json", "-U"]).arg(&disk).output().unwrap();
     let info = String::from_utf8_lossy(&info.stdout);
     assert!(info.contains("golden.qcow2"), "an overlay on the golden image: {info}");
-    assert_ne!(std::fs::metadata(&disk).unwrap().ino(), old_inode, "the old disk file was deleted and made anew");
+    assert_ne!(file_identity(&disk), old_disk, "the old disk file was deleted and made anew");
     let seed = lab.path().join("shared/vm11-seed.iso");
     let label = Command::new("isoinfo").arg("-d").arg("-i").arg(&seed).output().unwrap();
     assert!(String::from_utf8_lossy(&label.stdout).contains("Volume id: cidata"), "seed {}", seed.display());

@@ -127,6 +127,13 @@ async fn an_operator_reinstall_makes_the_disk_anew_from_golden_and_keeps_uuid_an
     let old = run.hv("hv1").volume("vms", "web1.qcow2").unwrap().unwrap();
     assert_eq!((old.capacity, old.backing.clone()), (10 * GIB, None));
     run.handle.command("cli:root (uid 0)", Command::Reinstall { vm: "web1".into() }).await.unwrap();
+    // Acknowledged means journaled: a `kill -9` right now would leave the next run a reinstall
+    // to resume, not a command it never heard of.
+    let actions = threerc::store::read_actions(&run._dir.path().join("state/journal.db")).unwrap();
+    assert!(
+        actions.iter().any(|(what, who, _)| what == "reinstall web1 on hv1" && who == "operator cli:root (uid 0)"),
+        "the intent is on disk when the command is acknowledged: {actions:?}"
+    );
     run.until("web1 reinstalling", |v| v.vm("web1").unwrap().state == VmState::Reinstalling).await;
     let view = run.until("web1 healthy again", healthy).await;
     let web1 = view.vm("web1").unwrap();

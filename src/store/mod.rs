@@ -67,6 +67,8 @@ enum Msg {
     Inventory(InventoryRow, f64),
     Ladder(LadderRow, f64),
     Protect(crate::core::VmSpec, String, f64),
+    /// Answered once everything sent before it is committed.
+    Sync(oneshot::Sender<Result<(), String>>),
 }
 
 pub struct Journal {
@@ -188,12 +190,22 @@ impl Journal {
         self.send(Msg::Event(ev.clone(), wall()));
     }
 
-    /// Write an action's intent and wait until it is on disk. An error means the journal could
-    /// not keep it (the failure is also reported as an alarm); the caller decides what to do.
-    pub async fn intent(&self, action: &Action) -> Result<(), String> {
+    /// Write an action's intent; the future resolves once it is on disk. The intent is queued
+    /// at the call, so a later [`Journal::synced`] also waits for it. An error means the journal
+    /// could not keep it (the failure is also reported as an alarm); the caller decides what to do.
+    pub fn intent(&self, action: &Action) -> impl std::future::Future<Output = Result<(), String>> + Send + 'static {
         let (tx, rx) = oneshot::channel();
         self.send(Msg::Intent(action.clone(), wall(), tx));
-        rx.await.unwrap_or_else(|_| Err("the journal writer stopped".into()))
+        acked(rx)
+    }
+
+    /// Resolves once everything sent so far (events, intents, protections) is on disk: what a
+    /// caller waits for before it acknowledges a command, so that an acknowledged command
+    /// survives a `kill -9` that comes right after.
+    pub fn synced(&self) -> impl std::future::Future<Output = Result<(), String>> + Send + 'static {
+        let (tx, rx) = oneshot::channel();
+        self.send(Msg::Sync(tx));
+        acked(rx)
     }
 
     /// Record that a step of an action is done, and wait until it is on disk: a resumed
@@ -201,7 +213,7 @@ impl Journal {
     pub async fn step(&self, id: ActionId, step: &str) -> Result<(), String> {
         let (tx, rx) = oneshot::channel();
         self.send(Msg::Step(id, step.to_string(), wall(), tx));
-        rx.await.unwrap_or_else(|_| Err("the journal writer stopped".into()))
+        acked(rx).await
     }
 
     pub fn outcome(&self, id: ActionId, outcome: &Outcome) {
@@ -227,6 +239,10 @@ impl Journal {
             let _ = tx.send(m);
         }
     }
+}
+
+async fn acked(rx: oneshot::Receiver<Result<(), String>>) -> Result<(), String> {
+    rx.await.unwrap_or_else(|_| Err("the journal writer stopped".into()))
 }
 
 impl Drop for Journal {
@@ -296,12 +312,13 @@ fn write(conn: &Connection, run: i64, m: &Msg) -> rusqlite::Result<()> {
                 params![r.vm, json(&r.restarts), json(&r.relocations), json(&r.reinstalls), w],
             )?;
         }
+        Msg::Sync(_) => {}
     }
     Ok(())
 }
 
 /// The writer: takes whatever is queued, writes it in one transaction, acknowledges intents
-/// once committed (synchronous=FULL: on disk).
+/// and syncs once committed (synchronous=FULL: on disk).
 fn writer(
     mut conn: Connection,
     run: i64,
@@ -341,7 +358,7 @@ fn writer(
             _ => {}
         }
         for m in batch {
-            if let Msg::Intent(_, _, ack) | Msg::Step(_, _, _, ack) = m {
+            if let Msg::Intent(_, _, ack) | Msg::Step(_, _, _, ack) | Msg::Sync(ack) = m {
                 let _ = ack.send(result.as_ref().map(|_| ()).map_err(|e| e.to_string()));
             }
         }
@@ -353,6 +370,16 @@ pub fn read_events(path: &Path) -> anyhow::Result<Vec<(f64, u64, String)>> {
     let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
     let mut q = conn.prepare("SELECT wall, at, text FROM events ORDER BY id")?;
     let rows = q.query_map([], |r| Ok((r.get::<_, f64>(0)?, r.get::<_, i64>(1)? as u64, r.get::<_, String>(2)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// The actions of a journal, oldest first (for tests, tools and `3rc journal`): what, who
+/// decided it, and its outcome (`None` while it runs, or if 3rc stopped before it ended and
+/// has not started again since).
+pub fn read_actions(path: &Path) -> anyhow::Result<Vec<(String, String, Option<String>)>> {
+    let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    let mut q = conn.prepare("SELECT text, decided_by, outcome FROM actions ORDER BY run, id")?;
+    let rows = q.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 

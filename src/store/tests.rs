@@ -116,3 +116,21 @@ async fn vms_protected_at_run_time_are_read_back_by_the_next_run() {
     let (_j, rec, _fail) = Journal::open(&path).unwrap();
     assert_eq!(rec.protected, vec![spec]);
 }
+
+#[tokio::test]
+async fn synced_waits_for_everything_queued_before_it_while_the_journal_stays_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal.db");
+    let (j, _rec, _fail) = Journal::open(&path).unwrap();
+    for i in 0..200 {
+        j.record(&event(&format!("e{i}")));
+    }
+    let intent = j.intent(&action(1)); // queued, not awaited
+    j.synced().await.unwrap();
+    // Read by another connection while the writer lives: nothing is left in its queue.
+    assert_eq!(read_events(&path).unwrap().len(), 200);
+    let actions = read_actions(&path).unwrap();
+    assert_eq!(actions, vec![("restart web1 on hv1".into(), "policy: ladder step 1".into(), None)]);
+    intent.await.unwrap();
+    drop(j);
+}

@@ -425,8 +425,21 @@ impl Supervisor {
                 Err(e)
             }
         };
-        if let Some(reply) = req.reply {
-            let _ = reply.send(verdict);
+        let Some(reply) = req.reply else { return };
+        match (&self.journal, verdict.is_ok()) {
+            // Acknowledged only once the command, its events and the intents of the actions it
+            // started are on disk: a `kill -9` right after the answer loses none of them. A
+            // journal that cannot write has raised its alarm; the command stands.
+            (Some(j), true) => {
+                let synced = j.synced();
+                tokio::spawn(async move {
+                    let _ = synced.await;
+                    let _ = reply.send(verdict);
+                });
+            }
+            _ => {
+                let _ = reply.send(verdict);
+            }
         }
     }
 
@@ -462,9 +475,11 @@ impl Supervisor {
         }
         let done = self.done_tx.clone();
         let journal = self.journal.clone();
+        // Queued now, in the order the engine decided, before anything acknowledges it.
+        let intent = journal.as_ref().map(|j| j.intent(&action));
         tokio::spawn(async move {
-            if let Some(j) = &journal {
-                if let Err(e) = j.intent(&action).await {
+            if let Some(intent) = intent {
+                if let Err(e) = intent.await {
                     warn!(target: "3rc", "intent of #{} not journaled ({e}); running it anyway", action.id);
                 }
             }

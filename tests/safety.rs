@@ -8,8 +8,8 @@
 //! (c) zero restarts or failovers under probe loss up to 30 % or network blips shorter than the
 //!     hysteresis window, both with the default host window (3 failed rounds);
 //! (d) no destructive action without a confirmed fence, a policy or an operator: every destroy,
-//!     shutdown, undefine and fence-off the sim saw was decided, at that instant, by a journaled
-//!     action naming that VM and host; every recovery of a VM from a dead host follows that
+//!     shutdown, undefine, fence-off and volume delete the sim saw was decided, at that instant,
+//!     by a journaled action naming that VM and host (a volume delete, by a reinstall); every recovery of a VM from a dead host follows that
 //!     host's `Fenced` transition.
 //!
 //! A schedule is a `commands` text (the scenario syntax), so a failure prints the seed and a
@@ -26,15 +26,28 @@ const VMS: [&str; 8] = ["web1", "web2", "db1", "db2", "app1", "app2", "mon1", "b
 /// Seconds after the last fault by which every VM must run again.
 const BUDGET: u64 = 60;
 
+/// The cluster settings of the schedules that reinstall: the ladder may reinstall, every host
+/// has the golden image, and every VM a reinstall spec. A VM's disk is first in its home host's
+/// `vms` pool (a reinstall there deletes it and makes it anew); a disk made anew lives in the
+/// pool of the host that made it, so a later loss of that host leaves the VM recoverable only
+/// by another reinstall.
+const REINSTALL: &str = "[policy]\nreinstall = true\n";
+
 fn cluster(extra: &str) -> String {
+    let golden = extra == REINSTALL;
     let mut s = format!("seed = 7\n{extra}\n");
-    for h in HOSTS {
+    for (i, h) in HOSTS.iter().enumerate() {
         s.push_str(&format!("[[host]]\nname = \"{h}\"\n"));
+        if golden {
+            let own: Vec<String> = VMS.iter().skip(i).step_by(HOSTS.len()).map(|v| format!("\"{v}.qcow2\"")).collect();
+            s.push_str(&format!("pools = {{ golden = [\"base.qcow2\"], vms = [{}] }}\n", own.join(", ")));
+        }
     }
     for (i, v) in VMS.iter().enumerate() {
         let group = if v.starts_with("web") { "group = \"web\"\n" } else { "" };
+        let spec = if golden { "golden = \"golden/base.qcow2\"\n" } else { "" };
         s.push_str(&format!(
-            "[[vm]]\nname = \"{v}\"\nhost = \"{}\"\npriority = {}\n{group}",
+            "[[vm]]\nname = \"{v}\"\nhost = \"{}\"\npriority = {}\n{group}{spec}",
             HOSTS[i % HOSTS.len()],
             (i * 7) % 5
         ));
@@ -51,14 +64,20 @@ struct Episode {
 /// A random schedule for property (a), (b), (d): host episodes never overlap (so every VM
 /// always fits on the survivors), each VM suffers at most one VM fault.
 fn schedule(seed: u64) -> Vec<Episode> {
+    schedule_of(seed, false)
+}
+
+/// `reinstalls`: VM episodes also include an operator's reinstall and a VM that keeps
+/// crashing until the ladder reinstalls it (for the [`REINSTALL`] cluster).
+fn schedule_of(seed: u64, reinstalls: bool) -> Vec<Episode> {
     let mut r = XorShift::new(seed);
     let mut out = Vec::new();
     let mut host_free_at = 3;
     let mut vms: Vec<&str> = VMS.to_vec();
     for _ in 0..r.range(1, 5) {
         let t = r.range(3, 90);
-        let kind = r.below(15);
-        if !(6..12).contains(&kind) {
+        let kind = r.below(if reinstalls { 18 } else { 15 });
+        if !(6..12).contains(&kind) && kind < 15 {
             let t = t.max(host_free_at);
             let h = HOSTS[r.below(HOSTS.len())];
             let d = r.range(5, 40);
@@ -101,9 +120,13 @@ fn schedule(seed: u64) -> Vec<Episode> {
                     format!("{t} migrate-fails {v} {}", if r.below(2) == 0 { "paused" } else { "both" }),
                     format!("{t} op migrate {v} {}", HOSTS[r.below(HOSTS.len())]),
                 ],
-                _ => vec![format!("{t} op migrate {v} {}", HOSTS[r.below(HOSTS.len())])],
+                11 => vec![format!("{t} op migrate {v} {}", HOSTS[r.below(HOSTS.len())])],
+                15 => vec![format!("{t} op reinstall {v}")],
+                // Restart, relocation, then reinstall (the ladder's third step).
+                _ => (0..4).map(|i| format!("{} crash {v}", t + 20 * i)).collect(),
             };
-            out.push(Episode { lines, end: t });
+            let end = if kind == 16 || kind == 17 { t + 60 } else { t };
+            out.push(Episode { lines, end });
         }
     }
     out
@@ -149,6 +172,7 @@ fn check_deciders(r: &Report) -> Result<(), String> {
                 && names(&d.host)
                 && d.vm.as_deref().is_none_or(names)
                 && (d.vm.is_some() || action.starts_with("fence"))
+                && (d.what != "delete volume" || action.starts_with("reinstall "))
         });
         if !ok {
             return Err(format!("(d) {} {:?} on {} at {} without a decided action", d.what, d.vm, d.host, d.at));
@@ -200,20 +224,43 @@ fn show(eps: &[&Episode]) -> String {
 
 #[test]
 fn faults_never_run_a_vm_twice_and_every_vm_comes_back() {
-    // THREERC_SEED=N runs that one schedule only (to reproduce a failure).
+    properties_hold(1000, false);
+}
+
+/// The same properties with reinstalls in play: operators' and the ladder's, some of them
+/// followed by the loss of the host that holds the new disk.
+#[test]
+fn reinstalls_keep_the_properties() {
+    properties_hold(300, true);
+}
+
+/// Properties (a), (b), (d) over `count` schedules. THREERC_SEED=N runs that one schedule only
+/// (to reproduce a failure).
+fn properties_hold(count: u64, reinstalls: bool) {
     let only: Option<u64> = std::env::var("THREERC_SEED").ok().and_then(|s| s.parse().ok());
+    let extra = if reinstalls { REINSTALL } else { "" };
     let mut schedules = 0;
-    for seed in 0..1000u64 {
+    // Reinstalls decided (by the ladder: true, by an operator: false), volumes deleted.
+    let (mut reinstalled, mut deleted) = (std::collections::BTreeMap::<bool, usize>::new(), 0);
+    for seed in 0..count {
         if only.is_some_and(|o| o != seed) {
             continue;
         }
-        let eps = schedule(seed);
+        let eps = schedule_of(seed, reinstalls);
         let all: Vec<&Episode> = eps.iter().collect();
-        let r = sim::run(&case_of(&all, "", BUDGET));
+        let r = sim::run(&case_of(&all, extra, BUDGET));
         schedules += 1;
+        for e in &r.events {
+            if let EventKind::ActionDecided { action, decided_by, .. } = &e.kind {
+                if action.starts_with("reinstall ") {
+                    *reinstalled.entry(decided_by.to_string().starts_with("policy")).or_insert(0) += 1;
+                }
+            }
+        }
+        deleted += r.destructive.iter().filter(|d| d.what == "delete volume").count();
         if let Err(why) = check(&r) {
-            let small = shrink(all, "", BUDGET, &|r| check(r).is_err());
-            let r = sim::run(&case_of(&small, "", BUDGET));
+            let small = shrink(all, extra, BUDGET, &|r| check(r).is_err());
+            let r = sim::run(&case_of(&small, extra, BUDGET));
             panic!(
                 "seed {seed}: {why}\nshrunk schedule ({}):\n{}\nlog of the shrunk run:\n{}",
                 check(&r).err().unwrap_or_default(),
@@ -222,7 +269,22 @@ fn faults_never_run_a_vm_twice_and_every_vm_comes_back() {
             );
         }
     }
-    assert_eq!(schedules, if only.is_some() { 1 } else { 1000 });
+    assert_eq!(
+        schedules,
+        if only.is_some_and(|o| o < count) {
+            1
+        } else if only.is_some() {
+            0
+        } else {
+            count
+        }
+    );
+    if reinstalls && only.is_none() {
+        eprintln!("reinstalls by the ladder / by operators: {reinstalled:?}; volumes deleted: {deleted}");
+        assert!(reinstalled.get(&true).is_some_and(|n| *n > 10), "the ladder reinstalled: {reinstalled:?}");
+        assert!(reinstalled.get(&false).is_some_and(|n| *n > 10), "operators reinstalled: {reinstalled:?}");
+        assert!(deleted > 10, "the runs deleted {deleted} volumes: property (d) saw no reinstall's disk");
+    }
 }
 
 /// Probe loss up to 30 % on every host, or short link blips: nothing is ever restarted,
@@ -283,6 +345,14 @@ fn probe_loss_and_short_blips_cause_no_action() {
 #[test]
 fn schedules_cover_every_fault_kind() {
     let text: String = (0..1000u64).flat_map(schedule).flat_map(|e| e.lines).collect::<Vec<_>>().join("\n");
+    let with_reinstalls: String =
+        (0..300u64).flat_map(|s| schedule_of(s, true)).flat_map(|e| e.lines).collect::<Vec<_>>().join("\n");
+    assert!(with_reinstalls.contains("op reinstall"), "no schedule has an operator's reinstall");
+    let crash_loops = (0..300u64)
+        .flat_map(|s| schedule_of(s, true))
+        .filter(|e| e.lines.len() == 4 && e.lines.iter().all(|l| l.contains(" crash ")))
+        .count();
+    assert!(crash_loops > 0, "no schedule makes the ladder reach its reinstall step");
     for kind in [
         "power off",
         "isolate",

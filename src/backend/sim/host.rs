@@ -312,7 +312,11 @@ impl SimHost {
         let mut w = self.w();
         w.gate(&self.host)?;
         let host = self.host.clone();
-        Self::pool_mut(&mut w, &host, pool)?.remove(volume);
+        if Self::pool_mut(&mut w, &host, pool)?.remove(volume).is_some() {
+            // A scenario VM's own disk is `NAME.qcow2` (see `scenario::sim_reinstall`); any
+            // other volume is recorded under its own name, which no action names.
+            w.record(&host, Some(volume.strip_suffix(".qcow2").unwrap_or(volume)), "delete volume");
+        }
         Ok(())
     }
 }

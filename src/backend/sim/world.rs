@@ -6,7 +6,8 @@
 //!
 //! The world also keeps the ground truth the safety properties check: every time a domain
 //! becomes active it verifies that no other powered host runs the same VM, and every
-//! destructive call (destroy, shutdown, undefine, fence off) is recorded with its time.
+//! destructive call (destroy, shutdown, undefine, volume delete, fence off) is recorded with its
+//! time.
 
 use super::host::{SimFencer, SimHost};
 use crate::backend::rng::XorShift;

@@ -98,6 +98,17 @@ fn wait_serial(path: &Path, what: &str) -> String {
     }
 }
 
+/// The volume `shared/VOLUME` holds the physical machine's disk byte for byte.
+fn assert_same_as_source(lab: &Lab, volume: &str) {
+    let cmp = Command::new("qemu-img")
+        .args(["compare", "-f", "raw", "-F", "raw"])
+        .arg(lab.path().join("phys/disk.img"))
+        .arg(lab.path().join("shared").join(volume))
+        .output()
+        .unwrap();
+    assert!(cmp.status.success(), "{volume} differs from the source's disk: {}", text(&cmp));
+}
+
 /// A config for hv1 alone (over TCP, from the lab's client namespace).
 fn hv1_config(lab: &Lab, state: bool) -> PathBuf {
     let p = lab.path().join("p2v.toml");
@@ -226,17 +237,48 @@ fn p2v_over_ssh_warm_copies_a_running_machine_exactly_keeps_its_mac_and_boots() 
     assert!(out.contains("final pass: ") && out.contains("blocks changed"), "{out}");
     assert!(out.contains("downtime ") && out.contains("for a cold copy"), "{out}");
     // The copy is the source disk as it was when stopped, byte for byte.
-    let cmp = Command::new("qemu-img")
-        .args(["compare", "-f", "raw", "-F", "raw"])
-        .arg(lab.path().join("phys/disk.img"))
-        .arg(lab.path().join(format!("shared/phys1-{disk}.img")))
-        .output()
-        .unwrap();
-    assert!(cmp.status.success(), "the copy differs from the stopped source: {}", text(&cmp));
+    assert_same_as_source(&lab, &format!("phys1-{disk}.img"));
     let xml = virsh(&lab, "hv1", &["dumpxml", "phys1"]);
     assert!(xml.contains("<mac address='02:3c:00:00:00:50'/>"), "the NIC keeps the physical MAC:\n{xml}");
     assert!(xml.contains("<source bridge='p2vbr'/>"), "{xml}");
     wait_serial(&serial, "phys1");
+}
+
+/// `--sudo`: an unprivileged account on the physical machine cannot read its disk, and says so;
+/// an account sudo refuses fails at the connection test; an account sudo lets through copies
+/// the disk exactly, and the VM boots. Nothing is left behind by the failures.
+#[test]
+fn p2v_over_ssh_through_sudo_reads_what_the_account_alone_cannot() {
+    let Some((image, lab, cfg)) = setup(false) else { return };
+    let (disk, root_args) = physical_machine(&lab, &image);
+    let as_user = |user: &str| -> Vec<String> {
+        root_args.iter().map(|a| a.replace("ssh:root@", &format!("ssh:{user}@"))).collect()
+    };
+    lab.run(&["bridge", "hv1", "p2vbr"]);
+    let before = hv1_state(&lab);
+    let base = words(&format!(
+        "--disk {disk} --target hv1 --pool shared --network bridge:p2vbr --memory 128M --domain-type qemu --format raw --no-protect --yes"
+    ));
+    let run = |user: &str, extra: &str| {
+        let args = [&as_user(user)[..], &base[..], &words(extra)[..]].concat();
+        let o = p2v(&lab, &cfg, &args);
+        (o.status.success(), text(&o))
+    };
+    let (ok, t) = run("labnosudo", "--name nosudo1 --sudo");
+    eprintln!("{}", t.lines().last().unwrap_or_default());
+    assert!(!ok && t.contains("sudo needs a password or is not allowed"), "{t}");
+    assert_eq!(hv1_state(&lab), before, "left something behind:\n{t}");
+    let (ok, t) = run("labp2v", "--name nosudo2");
+    eprintln!("{}", t.lines().last().unwrap_or_default());
+    assert!(!ok && t.contains(&format!("/dev/{disk}")) && t.contains("Permission denied"), "{t}");
+    assert_eq!(hv1_state(&lab), before, "left something behind:\n{t}");
+
+    let serial = lab.path().join("shared/viasudo.serial");
+    let (ok, t) = run("labp2v", &format!("--name viasudo --sudo --serial-log {}", serial.display()));
+    assert!(ok, "{t}");
+    assert!(t.contains("as root (sudo)"), "the connection test says who the commands run as:\n{t}");
+    assert_same_as_source(&lab, &format!("viasudo-{disk}.img"));
+    wait_serial(&serial, "viasudo");
 }
 
 #[test]

@@ -47,7 +47,7 @@ pub fn run_headless(
 ) -> anyhow::Result<()> {
     let source = answers.source().map_err(anyhow::Error::msg)?;
     eprintln!("p2v: testing the connection to {}", source.describe());
-    let hello = source.test_connection().map_err(|e| anyhow::anyhow!("test connection: {e}"))?;
+    let hello = source.test_connection().map_err(anyhow::Error::msg)?;
     eprintln!("p2v: {hello}");
     let inv = source.inventory().map_err(|e| anyhow::anyhow!("inventory: {e}"))?;
     answers.defaults_from(&inv);

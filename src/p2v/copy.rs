@@ -157,8 +157,14 @@ fn send_range(
         }
         None => hv.upload(&to, &mut reader, &mut |n| meter.report(base + n, false)),
     };
-    let sent =
-        result.map_err(|e| cancelled_or(meter.cancel, format!("copying {} into {}: {e}", d.disk.path, to.volume)))?;
+    let sent = match result {
+        Ok(sent) => sent,
+        Err(e) => {
+            // A source that could not be read ends its stream early: its own error says why.
+            let e = reader.failure().unwrap_or_else(|| e.to_string());
+            return Err(cancelled_or(meter.cancel, format!("copying {} into {}: {e}", d.disk.path, to.volume)));
+        }
+    };
     reader.finish()?;
     Ok(sent)
 }

@@ -153,6 +153,9 @@ fn steps(
 ) -> Result<Report, String> {
     let mut report = Report::default();
     for d in &plan.disks {
+        plan.source.check_readable(&d.disk)?;
+    }
+    for d in &plan.disks {
         check(cancel)?;
         let vol = copy::upload_volume(d);
         hv.create_empty_volume(&plan.pool, vol, d.disk.size, "raw")

@@ -272,6 +272,33 @@ impl ChildReader {
     }
 }
 
+impl ChildReader {
+    /// After the reader was cut short: why, if the child failed (it gets `grace` to exit after
+    /// its output ended); a child still running is killed (never drained: it may have a whole
+    /// disk left to send).
+    fn failure(mut self, grace: std::time::Duration) -> Option<String> {
+        let deadline = std::time::Instant::now() + grace;
+        let status = loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) => break status,
+                Ok(None) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(20))
+                }
+                _ => return None, // killed by Drop
+            }
+        };
+        if status.success() {
+            return None;
+        }
+        let mut err = String::new();
+        if let Some(mut e) = self.child.stderr.take() {
+            let _ = e.read_to_string(&mut err);
+        }
+        let last = err.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
+        Some(format!("{} failed ({status}): {last}", self.what))
+    }
+}
+
 impl Read for ChildReader {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         self.stdout.read(buf)
@@ -310,6 +337,15 @@ impl DiskReader {
             DiskReader::Remote(c) => c.finish(),
         }
     }
+
+    /// After the copy failed: the reader's own failure, if that is what cut it short (a remote
+    /// `dd` that could not open the disk, a lost connection).
+    pub fn failure(self) -> Option<String> {
+        match self {
+            DiskReader::Local(_) => None,
+            DiskReader::Remote(c) => c.failure(std::time::Duration::from_secs(2)),
+        }
+    }
 }
 
 /// Size of a local file or block device (seeking to the end works for both).
@@ -344,13 +380,13 @@ impl Source {
                 Ok(format!("{}: readable, {} bytes", p.display(), local_size(p)?))
             }
             Source::Ssh(s) => {
-                let script = if s.sudo { "uname -n" } else { "uname -n; id -un" };
-                let out = s.run(script, "test connection")?;
+                // Through sudo when asked: the user it names is the one the copy runs as.
+                let out = s.run("uname -n; id -un", "test connection")?;
                 let mut lines = out.lines();
                 let host = lines.next().unwrap_or("").trim().to_string();
-                let user =
-                    if s.sudo { "root (sudo)".to_string() } else { lines.next().unwrap_or("").trim().to_string() };
-                Ok(format!("connected to {host} as {user}"))
+                let user = lines.next().unwrap_or("").trim().to_string();
+                let via = if s.sudo { " (sudo)" } else { "" };
+                Ok(format!("connected to {host} as {user}{via}"))
             }
         }
     }
@@ -376,6 +412,27 @@ impl Source {
                 Ok(Inventory { hostname, cpus: None, memory_kib: None, disks: vec![disk], nics: Vec::new() })
             }
             Source::Ssh(s) => parse_inventory(&s.run(&inventory_script(), "inventory")?),
+        }
+    }
+
+    /// Before anything is made on the target: can the copy read `disk` (its first sector, as
+    /// the copy will: through sudo when asked)? An account that may list disks but not read
+    /// them is the usual cause of a failure here.
+    pub fn check_readable(&self, disk: &Disk) -> Result<(), String> {
+        match self {
+            Source::Local(p) => {
+                std::fs::File::open(p).map(drop).map_err(|e| format!("disk {}: cannot open read-only: {e}", disk.path))
+            }
+            Source::Ssh(s) => {
+                let script = format!("dd if={} bs=512 count=1 of=/dev/null status=none", shell_quote(&disk.path));
+                s.run(&script, &format!("reading {}", disk.path)).map(drop).map_err(|e| {
+                    if s.sudo || !e.contains("Permission denied") {
+                        e
+                    } else {
+                        format!("{e} ({} may not read it: --sudo runs the copy through sudo)", s.destination())
+                    }
+                })
+            }
         }
     }
 

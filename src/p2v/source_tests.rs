@@ -134,3 +134,28 @@ fn block_hashes_match_per_block_and_for_a_short_last_block() {
     assert_eq!(parse_hash(&line).unwrap(), [0xab; 32]);
     assert!(parse_hash("zz  -").is_err());
 }
+
+#[test]
+fn a_reader_cut_short_says_why_its_command_failed_and_one_still_running_is_killed() {
+    let mut failed = Command::new("sh");
+    failed.args(["-c", "echo \"dd: failed to open '/dev/sda': Permission denied\" >&2; exit 1"]);
+    let mut r = ChildReader::spawn(failed, "reading /dev/sda on pm1".into()).unwrap();
+    let mut got = Vec::new();
+    r.read_to_end(&mut got).unwrap();
+    assert!(got.is_empty());
+    let why = r.failure(std::time::Duration::from_secs(5)).expect("the command failed");
+    assert!(why.starts_with("reading /dev/sda on pm1 failed (exit status: 1)"), "{why}");
+    assert!(why.ends_with("dd: failed to open '/dev/sda': Permission denied"), "{why}");
+
+    let mut ok = Command::new("sh");
+    ok.args(["-c", "printf abc"]);
+    let mut r = ChildReader::spawn(ok, "reading".into()).unwrap();
+    r.read_to_end(&mut got).unwrap();
+    assert_eq!(r.failure(std::time::Duration::from_secs(5)), None);
+
+    // Still sending (a whole disk left): killed, not drained (draining `yes` would never end).
+    let mut endless = Command::new("sh");
+    endless.args(["-c", "exec yes"]);
+    let r = ChildReader::spawn(endless, "reading".into()).unwrap();
+    assert_eq!(r.failure(std::time::Duration::from_millis(100)), None);
+}

@@ -18,6 +18,8 @@
 #   lab.sh phys-up DIR IMAGE         a "physical machine" for P2V: an sshd at 10.233.7.50 in a
 #                                    namespace of the lab's own, its disk a loop device over a
 #                                    copy of IMAGE; prints the loop device. Key: DIR/phys/id_ed25519
+#                                    (root, and the namespace-only users labp2v, with sudo, and
+#                                    labnosudo, without)
 #   lab.sh phys-down DIR             stop it and detach its loop device (down does it too)
 #   lab.sh bridge DIR hvN NAME       a bridge NAME inside hvN's namespace (VM NICs plug into it)
 #   lab.sh phys-link DIR RATE        shape the physical machine's outgoing link (tc tbf, e.g. 400mbit)
@@ -187,10 +189,29 @@ phys_up() {
   printf '%s\n' "ListenAddress $PHYS_ADDR" "HostKey $p/host_key" "AuthorizedKeysFile $p/authorized_keys" \
     "PermitRootLogin prohibit-password" "PasswordAuthentication no" "KbdInteractiveAuthentication no" \
     "UsePAM no" "StrictModes no" "PidFile $p/sshd.pid" > "$p/sshd_config"
+  phys_accounts
   mkdir -p /run/sshd   # sshd's privilege separation directory (openssh-server's own)
   ip netns exec "$(ns ph)" /usr/sbin/sshd -f "$p/sshd_config" -E "$p/sshd.log"
   for _ in $(seq 100); do [ -s "$p/sshd.pid" ] && { cat "$p/loop"; return 0; }; sleep 0.05; done
   die "sshd did not start (see $p/sshd.log)"
+}
+
+# Two unprivileged accounts that exist only for processes started by `ip netns exec` in the
+# physical machine's namespace (it bind-mounts /etc/netns/NS/* over /etc/*): `labp2v`, whom sudo
+# lets do anything without a password, and `labnosudo`, whom sudo lets do nothing. The machine's
+# own account files are not touched; the shadow file is made anew (no password hashes copied).
+phys_accounts() {
+  local e=/etc/netns/$(ns ph) name
+  rm -rf "$e"; mkdir -p "$e/sudoers.d"
+  cp /etc/passwd "$e/passwd"; cp /etc/group "$e/group"
+  printf '%s\n' "labp2v:x:60871:60871:3RC lab P2V user:/nonexistent:/bin/sh" \
+    "labnosudo:x:60872:60872:3RC lab user without sudo:/nonexistent:/bin/sh" >> "$e/passwd"
+  printf '%s\n' "labp2v:x:60871:" "labnosudo:x:60872:" >> "$e/group"
+  : > "$e/shadow"
+  while IFS=: read -r name _; do echo "$name:*:19000:0:99999:7:::" >> "$e/shadow"; done < "$e/passwd"
+  chmod 0640 "$e/shadow"; chgrp shadow "$e/shadow" 2>/dev/null || true
+  echo "labp2v ALL=(root) NOPASSWD: ALL" > "$e/sudoers.d/labp2v"
+  chmod 0440 "$e/sudoers.d/labp2v"
 }
 
 phys_down() {
@@ -198,6 +219,7 @@ phys_down() {
   pids=$(ip netns pids "$(ns ph)" 2>/dev/null || true)
   [ -n "$pids" ] && kill -9 $pids 2>/dev/null
   ip netns del "$(ns ph)" 2>/dev/null || true
+  rm -rf "/etc/netns/$(ns ph)"; rmdir /etc/netns 2>/dev/null || true
   if [ -s "$p/loop" ]; then losetup -d "$(cat "$p/loop")" 2>/dev/null || true; fi
   rm -f "$p/loop" "$p/sshd.pid"
   return 0

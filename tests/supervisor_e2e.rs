@@ -33,7 +33,10 @@ struct Harness {
 
 impl Harness {
     fn start() -> Harness {
-        let cfg = config();
+        Harness::start_with(config())
+    }
+
+    fn start_with(cfg: Config) -> Harness {
         threerc::backend::libvirt::init();
         let cluster = DemoCluster::from_specs(&cfg.cluster.hosts);
         let fencers = threerc::app::fencers(&cfg, Some(&cluster)).expect("fencers");
@@ -293,4 +296,46 @@ async fn the_step_of_an_operation_under_way_is_published() {
     let view = h.until("mail1 healthy again", |v| v.vm("mail1").unwrap().state == VmState::Healthy).await;
     assert_eq!(view.vm("mail1").unwrap().progress, None, "no step once the operation ended");
     h.finish();
+}
+
+/// `unprotect` (as Proxmox's `ha-manager remove`) takes out a VM put under HA at run time: it
+/// leaves the view, is left as it is, and the next start does not protect it again. A VM of
+/// the configuration file is refused with the way out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vm_protected_at_run_time_can_be_unprotected_and_stays_out_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let cfg = || {
+        let mut cfg = config();
+        cfg.state_dir = Some(state.clone());
+        cfg
+    };
+    let h = Harness::start_with(cfg());
+    h.settled().await;
+    let e = h.handle.command("cli:root", Command::Unprotect { vm: "web1".into() }).await.unwrap_err();
+    assert!(e.contains("web1 was not put under HA at run time") && e.contains("[[vm]] entry is removed"), "{e}");
+    let spec = cfg().protect_spec("ci-runner1", &[]).unwrap();
+    h.handle.command("cli:root", Command::Protect { spec }).await.unwrap();
+    h.until("ci-runner1 protected", |v| v.vm("ci-runner1").is_some()).await;
+    h.handle.command("cli:root", Command::Unprotect { vm: "ci-runner1".into() }).await.unwrap();
+    let view = h.until("ci-runner1 out of HA", |v| v.vm("ci-runner1").is_none()).await;
+    assert!(view.vms.iter().all(|v| v.name != "ci-runner1"));
+    assert!(
+        h.log().contains("vm ci-runner1 note: unprotected by cli:root: no longer watched or acted on"),
+        "{}",
+        h.log()
+    );
+    h.finish();
+
+    // The next start reads the journal back (the answer to the command came once it was there).
+    let (sup, handle) = {
+        let cfg = cfg();
+        let cluster = DemoCluster::from_specs(&cfg.cluster.hosts);
+        let fencers = threerc::app::fencers(&cfg, Some(&cluster)).expect("fencers");
+        threerc::app::assemble(&cfg, Arc::from(cluster.connector()), fencers).expect("assemble")
+    };
+    let view = handle.snapshots().borrow().clone();
+    assert!(view.vms.iter().all(|v| v.name != "ci-runner1"), "protected again after a restart");
+    assert_eq!(view.vms.len(), 9);
+    drop(sup);
 }

@@ -98,6 +98,8 @@ pub fn assemble(
     let (mut sup, handle) = Supervisor::new(cluster, ctx, cfg.settings.clone(), Arc::new(TokioClock::new()), journal);
     if let Some(r) = &recovered {
         sup.restore(r);
+        let from_config = |name: &str| cfg.cluster.vms.iter().any(|v| v.name == name);
+        sup.protected_at_run_time(r.protected.iter().map(|s| s.name.clone()).filter(|n| !from_config(n)));
     }
     Ok((sup, handle))
 }

@@ -166,6 +166,11 @@ pub enum Command {
     Protect {
         spec: super::model::VmSpec,
     },
+    /// Take a VM put under HA at run time out of it (as Proxmox's `ha-manager remove`): it is
+    /// no longer watched or acted on; the VM itself is left as it is.
+    Unprotect {
+        vm: String,
+    },
 }
 
 impl fmt::Display for Command {
@@ -199,6 +204,7 @@ impl fmt::Display for Command {
                 }
                 f.write_str(")")
             }
+            Command::Unprotect { vm } => write!(f, "unprotect {vm}"),
         }
     }
 }
@@ -216,9 +222,10 @@ impl Command {
 impl Command {
     /// Parse the words people type (`3rc ctl`, the console's `:` mode): `migrate web1 hv3`,
     /// `start web1`, `stop web1`, `restart web1`, `reinstall web1`, `arm [web1]`,
-    /// `disarm [web1]`, `maintenance hv1 on|off`, `confirm-off hv2` (or `host-off hv2`), `ack 7`.
+    /// `disarm [web1]`, `maintenance hv1 on|off`, `confirm-off hv2` (or `host-off hv2`), `ack 7`,
+    /// `unprotect web1`.
     pub fn parse(words: &[&str]) -> Result<Command, String> {
-        let usage = "commands: migrate VM HOST | start VM | stop VM | restart VM | reinstall VM | arm [VM] | disarm [VM] | maintenance HOST on|off | confirm-off HOST | ack ALARM";
+        let usage = "commands: migrate VM HOST | start VM | stop VM | restart VM | reinstall VM | arm [VM] | disarm [VM] | maintenance HOST on|off | confirm-off HOST | ack ALARM | unprotect VM";
         let one = |what: &str| -> Result<String, String> {
             match words {
                 [_, x] => Ok(x.to_string()),
@@ -235,6 +242,7 @@ impl Command {
             "stop" => Command::Stop { vm: one("VM")? },
             "restart" => Command::Restart { vm: one("VM")? },
             "reinstall" => Command::Reinstall { vm: one("VM")? },
+            "unprotect" => Command::Unprotect { vm: one("VM")? },
             "arm" | "disarm" => {
                 let vm = match words {
                     [_] => None,
@@ -280,6 +288,8 @@ mod tests {
     fn parses_what_people_type() {
         assert_eq!(p("migrate web1 hv3"), Ok(Command::Migrate { vm: "web1".into(), to: "hv3".into() }));
         assert_eq!(p("disarm"), Ok(Command::Disarm { vm: None }));
+        assert_eq!(p("unprotect p2v1"), Ok(Command::Unprotect { vm: "p2v1".into() }));
+        assert!(p("unprotect").unwrap_err().contains("unprotect takes one VM"));
         assert_eq!(p("arm db1"), Ok(Command::Arm { vm: Some("db1".into()) }));
         assert_eq!(p("maintenance hv1 off"), Ok(Command::Maintenance { host: "hv1".into(), on: false }));
         assert_eq!(p("ack #7"), Ok(Command::AckAlarm { id: 7 }));

@@ -22,7 +22,8 @@ impl Engine {
             | Command::Restart { vm }
             | Command::Reinstall { vm }
             | Command::Arm { vm: Some(vm) }
-            | Command::Disarm { vm: Some(vm) } => Subject::Vm(vm.clone()),
+            | Command::Disarm { vm: Some(vm) }
+            | Command::Unprotect { vm } => Subject::Vm(vm.clone()),
             Command::Protect { spec } => Subject::Vm(spec.name.clone()),
             Command::Maintenance { host, .. } | Command::ConfirmHostOff { host } => Subject::Host(host.clone()),
             Command::Arm { vm: None } | Command::Disarm { vm: None } | Command::AckAlarm { .. } => Subject::Cluster,
@@ -35,6 +36,7 @@ impl Engine {
         });
         match cmd {
             Command::Protect { spec } => self.cmd_protect(spec, origin, now)?,
+            Command::Unprotect { vm } => self.cmd_unprotect(vm, origin, &mut out)?,
             Command::Migrate { vm, to } => self.cmd_migrate(vm, to, who, &mut out)?,
             Command::Start { vm } => self.cmd_start(vm, who, &mut out)?,
             Command::Stop { vm } => self.cmd_stop(vm, who, &mut out)?,
@@ -148,6 +150,21 @@ impl Engine {
         let mut rec = VmRec::new(spec.clone(), now);
         rec.reason = format!("protected by {origin}; not seen yet");
         self.vms.insert(name.clone(), rec);
+        Ok(())
+    }
+
+    /// Only an idle VM: an action under way would finish for a VM nobody watches any more. Its
+    /// alarms are acknowledged; the VM itself is not touched.
+    fn cmd_unprotect(&mut self, name: &str, origin: &str, out: &mut Output) -> Result<(), String> {
+        let rec = self.idle_vm(name)?;
+        let why = format!("unprotected by {origin}: no longer watched or acted on ({})", rec.state);
+        self.vms.remove(name);
+        self.ladder_dirty.remove(name);
+        let subject = Subject::Vm(name.to_string());
+        for a in self.alarms.iter_mut().filter(|a| a.subject == subject) {
+            a.acked = true;
+        }
+        self.note(subject, why, out);
         Ok(())
     }
 

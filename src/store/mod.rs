@@ -67,6 +67,7 @@ enum Msg {
     Inventory(InventoryRow, f64),
     Ladder(LadderRow, f64),
     Protect(crate::core::VmSpec, String, f64),
+    Unprotect(String),
     /// Answered once everything sent before it is committed.
     Sync(oneshot::Sender<Result<(), String>>),
 }
@@ -234,6 +235,12 @@ impl Journal {
         self.send(Msg::Protect(spec.clone(), origin.to_string(), wall()));
     }
 
+    /// A VM taken out of HA (`unprotect`): the next start does not protect it again, and its
+    /// ladder windows are forgotten. Who asked is in the events.
+    pub fn unprotect(&self, vm: &str) {
+        self.send(Msg::Unprotect(vm.to_string()));
+    }
+
     fn send(&self, m: Msg) {
         if let Some(tx) = &self.tx {
             let _ = tx.send(m);
@@ -298,6 +305,10 @@ fn write(conn: &Connection, run: i64, m: &Msg) -> rusqlite::Result<()> {
                 "INSERT OR REPLACE INTO protected (vm, spec, origin, added) VALUES (?1, ?2, ?3, ?4)",
                 params![spec.name, serde_json::to_string(spec).unwrap_or_default(), origin, w],
             )?;
+        }
+        Msg::Unprotect(vm) => {
+            conn.execute("DELETE FROM protected WHERE vm = ?1", params![vm])?;
+            conn.execute("DELETE FROM ladder WHERE vm = ?1", params![vm])?;
         }
         Msg::Inventory(r, w) => {
             conn.execute(

@@ -171,6 +171,9 @@ pub struct Supervisor {
     /// Steps an earlier run finished for a reinstall it left unfinished, by VM: handed to the
     /// resumed reinstall.
     resume_steps: BTreeMap<String, Vec<String>>,
+    /// VMs put under HA at run time (`protect`, P2V), in this run or an earlier one: the ones
+    /// `unprotect` may take out (a VM of the configuration file stays while the file lists it).
+    runtime_protected: std::collections::BTreeSet<String>,
 }
 
 impl Supervisor {
@@ -245,6 +248,7 @@ impl Supervisor {
             hints_tx,
             hints_rx,
             resume_steps: BTreeMap::new(),
+            runtime_protected: Default::default(),
         };
         (sup, handle)
     }
@@ -410,11 +414,41 @@ impl Supervisor {
         self.publish();
     }
 
+    /// VMs an earlier run put under HA at run time (read back from the journal).
+    pub fn protected_at_run_time(&mut self, names: impl IntoIterator<Item = String>) {
+        self.runtime_protected.extend(names);
+    }
+
     fn command(&mut self, req: CommandRequest) {
+        if let Command::Unprotect { vm } = &req.command {
+            if !self.runtime_protected.contains(vm) {
+                let e = format!(
+                    "{vm} was not put under HA at run time (by `3rc ctl protect` or a P2V): a VM of the \
+                     configuration file leaves HA when its [[vm]] entry is removed and 3rc restarted"
+                );
+                warn!(target: "3rc", "command {} by {} refused: {e}", req.command, req.origin);
+                if let Some(reply) = req.reply {
+                    let _ = reply.send(Err(e));
+                }
+                return;
+            }
+        }
         let verdict = match self.engine.command(self.clock.now(), &req.origin, &req.command) {
             Ok(out) => {
-                if let (Command::Protect { spec }, Some(j)) = (&req.command, &self.journal) {
-                    j.protect(spec, &req.origin);
+                match &req.command {
+                    Command::Protect { spec } => {
+                        self.runtime_protected.insert(spec.name.clone());
+                        if let Some(j) = &self.journal {
+                            j.protect(spec, &req.origin);
+                        }
+                    }
+                    Command::Unprotect { vm } => {
+                        self.runtime_protected.remove(vm);
+                        if let Some(j) = &self.journal {
+                            j.unprotect(vm);
+                        }
+                    }
+                    _ => {}
                 }
                 self.apply(out);
                 self.publish();

@@ -74,7 +74,8 @@ pub fn parse(text: &str, view: &ClusterView) -> Result<Parsed, String> {
         | Command::Restart { vm: v }
         | Command::Reinstall { vm: v }
         | Command::Arm { vm: Some(v) }
-        | Command::Disarm { vm: Some(v) } => {
+        | Command::Disarm { vm: Some(v) }
+        | Command::Unprotect { vm: v } => {
             vm(view, Some(v))?;
         }
         Command::Maintenance { host: h, .. } | Command::ConfirmHostOff { host: h } => {

@@ -45,7 +45,10 @@ pub fn needs(cmd: &Command) -> Need {
     match cmd {
         Command::Stop { vm } | Command::Reinstall { vm } => Need::Typed(vm.clone()),
         Command::ConfirmHostOff { host } => Need::Typed(host.clone()),
-        Command::Restart { .. } | Command::Maintenance { on: true, .. } | Command::Disarm { .. } => Need::Dialog,
+        Command::Restart { .. }
+        | Command::Maintenance { on: true, .. }
+        | Command::Disarm { .. }
+        | Command::Unprotect { .. } => Need::Dialog,
         Command::Migrate { .. }
         | Command::Start { .. }
         | Command::Arm { .. }
@@ -67,6 +70,7 @@ pub fn consequence(cmd: &Command) -> &'static str {
         Command::Maintenance { .. } => "Drains the host: its VMs are live-migrated away.",
         Command::Disarm { vm: None } => "No automatic recovery anywhere until HA is armed again.",
         Command::Disarm { vm: Some(_) } => "No automatic recovery of this VM until it is armed again.",
+        Command::Unprotect { .. } => "Takes the VM out of HA for good (it keeps running): nothing watches it any more.",
         _ => "",
     }
 }

@@ -8,6 +8,7 @@
 //! agents and disk writes on blocking threads, all with timeouts.
 
 pub mod clock;
+mod commands;
 pub mod control;
 mod hints;
 pub mod inventory;
@@ -412,69 +413,6 @@ impl Supervisor {
         let out = self.engine.outcome(self.clock.now(), id, outcome);
         self.apply(out);
         self.publish();
-    }
-
-    /// VMs an earlier run put under HA at run time (read back from the journal).
-    pub fn protected_at_run_time(&mut self, names: impl IntoIterator<Item = String>) {
-        self.runtime_protected.extend(names);
-    }
-
-    fn command(&mut self, req: CommandRequest) {
-        if let Command::Unprotect { vm } = &req.command {
-            if !self.runtime_protected.contains(vm) {
-                let e = format!(
-                    "{vm} was not put under HA at run time (by `3rc ctl protect` or a P2V): a VM of the \
-                     configuration file leaves HA when its [[vm]] entry is removed and 3rc restarted"
-                );
-                warn!(target: "3rc", "command {} by {} refused: {e}", req.command, req.origin);
-                if let Some(reply) = req.reply {
-                    let _ = reply.send(Err(e));
-                }
-                return;
-            }
-        }
-        let verdict = match self.engine.command(self.clock.now(), &req.origin, &req.command) {
-            Ok(out) => {
-                match &req.command {
-                    Command::Protect { spec } => {
-                        self.runtime_protected.insert(spec.name.clone());
-                        if let Some(j) = &self.journal {
-                            j.protect(spec, &req.origin);
-                        }
-                    }
-                    Command::Unprotect { vm } => {
-                        self.runtime_protected.remove(vm);
-                        if let Some(j) = &self.journal {
-                            j.unprotect(vm);
-                        }
-                    }
-                    _ => {}
-                }
-                self.apply(out);
-                self.publish();
-                Ok(())
-            }
-            Err(e) => {
-                warn!(target: "3rc", "command {} by {} refused: {e}", req.command, req.origin);
-                Err(e)
-            }
-        };
-        let Some(reply) = req.reply else { return };
-        match (&self.journal, verdict.is_ok()) {
-            // Acknowledged only once the command, its events and the intents of the actions it
-            // started are on disk: a `kill -9` right after the answer loses none of them. A
-            // journal that cannot write has raised its alarm; the command stands.
-            (Some(j), true) => {
-                let synced = j.synced();
-                tokio::spawn(async move {
-                    let _ = synced.await;
-                    let _ = reply.send(verdict);
-                });
-            }
-            _ => {
-                let _ = reply.send(verdict);
-            }
-        }
     }
 
     /// Journal and log the events, then start the actions (journaled first, by their event).

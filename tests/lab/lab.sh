@@ -86,6 +86,31 @@ start_daemon() {
   die "$h: libvirtd did not start (see $dir/log/libvirtd.log)"
 }
 
+# What a lab needs outside its folder and namespaces, shared by every lab on the machine and
+# kept when the labs go down (README, "A lab of real libvirt hosts"): the `kvm` and
+# `libvirt-qemu` groups and the `libvirt-qemu` user (libvirtd refuses to start without them;
+# Debian's libvirt-daemon-system makes them, the lab does not need that package), and the
+# mount points /etc/libvirt, /run/libvirt, /var/lib/libvirt, /var/cache/libvirt and
+# /var/log/libvirt that each host's own folders are bind-mounted over. Several labs come up at
+# once (the tests run in parallel), so this runs under the machine-wide lab lock and every step
+# also accepts "already there".
+machine_setup() {
+  groupadd -f -r kvm
+  groupadd -f -r libvirt-qemu
+  if ! id libvirt-qemu >/dev/null 2>&1; then
+    local rc=0
+    useradd -r -g kvm -s /usr/sbin/nologin libvirt-qemu || rc=$?
+    # 9: the name is taken, by a lab that made it meanwhile outside this lock (an older lab.sh).
+    [ "$rc" -eq 0 ] || [ "$rc" -eq 9 ] || die "useradd libvirt-qemu failed (exit $rc)"
+  fi
+  mkdir -p /etc/libvirt /run/libvirt /var/lib/libvirt /var/cache/libvirt /var/log/libvirt
+}
+
+# The machine-wide lab lock: flock on this script itself (read-only, so the lock adds no file
+# anywhere). Held while a lab makes what labs share (machine_setup, /etc/netns) and picks its id.
+machine_lock() { exec 9<"${BASH_SOURCE[0]}"; flock 9; }
+machine_unlock() { flock -u 9; exec 9<&-; }
+
 virsh_h() { local h=$1; shift; virsh -q -c "qemu+unix:///system?socket=$DIR/hosts/$h/run/libvirt-sock" "$@"; }
 
 vm_xml() { # name disk
@@ -115,16 +140,21 @@ up() {
   local n=${3:-} per=${4:-2}
   [ -n "$n" ] || die "usage: lab.sh up DIR N [VMS_PER_HOST]"
   [ -e "$(env_file)" ] && die "$DIR already holds a lab: lab.sh down $DIR first"
-  getent group kvm >/dev/null || groupadd -r kvm
-  getent group libvirt-qemu >/dev/null || groupadd -r libvirt-qemu
-  id libvirt-qemu >/dev/null 2>&1 || useradd -r -g kvm -s /usr/sbin/nologin libvirt-qemu
   mkdir -p "$DIR/shared" "$DIR/hosts"
-  ID="3rl$(printf %04x $((RANDOM % 65536)))"
+  machine_lock
+  machine_setup
+  # A lab id no other lab uses: `ip netns add` refuses a name that exists, so the first free
+  # one wins even without the lock.
+  local tries=0
+  while :; do
+    ID="3rl$(printf %04x $(( (RANDOM * 2 + RANDOM % 2) % 65536 )))"
+    ip netns add "$(ns br)" 2>/dev/null && break
+    tries=$((tries + 1)); [ "$tries" -lt 50 ] || die "no free lab id (ip netns add ${ID}-br failed 50 times)"
+  done
+  machine_unlock
   printf 'ID=%s\nN=%s\n' "$ID" "$n" > "$(env_file)"
   # Whatever fails from here on, nothing is left behind.
   trap 'if [ -z "${LAB_UP_OK:-}" ]; then echo "lab: up failed, tearing down" >&2; down_quiet; fi' EXIT
-  mkdir -p /etc/libvirt /run/libvirt /var/lib/libvirt /var/cache/libvirt /var/log/libvirt
-  ip netns add "$(ns br)"
   ip -n "$(ns br)" link add br0 type bridge
   ip -n "$(ns br)" link set br0 up
   # The client namespace: where a supervisor runs to reach the hosts over TCP.
@@ -202,7 +232,10 @@ phys_up() {
 # own account files are not touched; the shadow file is made anew (no password hashes copied).
 phys_accounts() {
   local e=/etc/netns/$(ns ph) name
+  # /etc/netns is shared by every lab (phys_down of another lab removes it when it is empty).
+  machine_lock
   rm -rf "$e"; mkdir -p "$e/sudoers.d"
+  machine_unlock
   cp /etc/passwd "$e/passwd"; cp /etc/group "$e/group"
   printf '%s\n' "labp2v:x:60871:60871:3RC lab P2V user:/nonexistent:/bin/sh" \
     "labnosudo:x:60872:60872:3RC lab user without sudo:/nonexistent:/bin/sh" >> "$e/passwd"
@@ -219,7 +252,9 @@ phys_down() {
   pids=$(ip netns pids "$(ns ph)" 2>/dev/null || true)
   [ -n "$pids" ] && kill -9 $pids 2>/dev/null
   ip netns del "$(ns ph)" 2>/dev/null || true
+  machine_lock
   rm -rf "/etc/netns/$(ns ph)"; rmdir /etc/netns 2>/dev/null || true
+  machine_unlock
   if [ -s "$p/loop" ]; then losetup -d "$(cat "$p/loop")" 2>/dev/null || true; fi
   rm -f "$p/loop" "$p/sshd.pid"
   return 0

@@ -14,6 +14,8 @@ use std::sync::mpsc;
 use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc as tmpsc, oneshot};
 
+pub mod schema;
+
 /// One VM definition in the inventory.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InventoryRow {
@@ -47,6 +49,10 @@ pub struct Recovered {
     pub unfinished: Vec<Unfinished>,
     /// VMs put under HA at run time (`protect`), with their specs, oldest first.
     pub protected: Vec<crate::core::VmSpec>,
+    /// Rows that could not be read back, each named (also logged as warnings at open).
+    pub warnings: Vec<String>,
+    /// The schema version the journal was at before this open (`schema::VERSION` now).
+    pub schema_was: u32,
 }
 
 /// An action an earlier run started and never finished.
@@ -82,29 +88,6 @@ fn wall() -> f64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
 }
 
-const SCHEMA: &str = "
-PRAGMA journal_mode = WAL;
-PRAGMA synchronous = FULL;
-CREATE TABLE IF NOT EXISTS runs (id INTEGER PRIMARY KEY, started REAL NOT NULL, pid INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS events (
-    id INTEGER PRIMARY KEY, run INTEGER NOT NULL, wall REAL NOT NULL, at INTEGER NOT NULL,
-    subject TEXT NOT NULL, text TEXT NOT NULL, json TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS actions (
-    run INTEGER NOT NULL, id INTEGER NOT NULL, text TEXT NOT NULL, decided_by TEXT NOT NULL,
-    json TEXT NOT NULL, intent_wall REAL NOT NULL, outcome TEXT, outcome_wall REAL,
-    PRIMARY KEY (run, id));
-CREATE TABLE IF NOT EXISTS action_steps (
-    run INTEGER NOT NULL, id INTEGER NOT NULL, step TEXT NOT NULL, wall REAL NOT NULL,
-    PRIMARY KEY (run, id, step));
-CREATE TABLE IF NOT EXISTS inventory (
-    vm TEXT PRIMARY KEY, host TEXT NOT NULL, xml TEXT NOT NULL, updated REAL NOT NULL);
-CREATE TABLE IF NOT EXISTS ladder (
-    vm TEXT PRIMARY KEY, restarts TEXT NOT NULL, relocations TEXT NOT NULL, reinstalls TEXT NOT NULL,
-    updated REAL NOT NULL);
-CREATE TABLE IF NOT EXISTS protected (
-    vm TEXT PRIMARY KEY, spec TEXT NOT NULL, origin TEXT NOT NULL, added REAL NOT NULL);
-";
-
 impl Journal {
     /// Open (or create) the journal, read back what an earlier run left, and start this run.
     pub fn open(path: &Path) -> anyhow::Result<(Journal, Recovered, tmpsc::UnboundedReceiver<String>)> {
@@ -122,8 +105,8 @@ impl Journal {
             std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
         }
         let shown = path.display().to_string();
-        let conn = Connection::open(path).with_context(|| format!("opening journal {shown}"))?;
-        conn.execute_batch(SCHEMA).with_context(|| format!("preparing journal {shown}"))?;
+        let mut conn = Connection::open(path).with_context(|| format!("opening journal {shown}"))?;
+        let found = schema::prepare(&mut conn, &shown)?;
         if let Some(max) = max_pages {
             conn.query_row(&format!("PRAGMA max_page_count = {max}"), [], |_| Ok(()))?;
         }
@@ -134,23 +117,37 @@ impl Journal {
                 .query_map([], |r| Ok(InventoryRow { vm: r.get(0)?, host: r.get(1)?, xml: r.get(2)? }))?
                 .collect::<Result<_, _>>()?;
             let mut q = conn.prepare("SELECT vm, restarts, relocations, reinstalls FROM ladder ORDER BY vm")?;
-            let times = |s: String| serde_json::from_str::<Vec<u64>>(&s).unwrap_or_default();
-            rec.ladder = q
-                .query_map([], |r| {
-                    Ok(LadderRow {
-                        vm: r.get(0)?,
-                        restarts: times(r.get(1)?),
-                        relocations: times(r.get(2)?),
-                        reinstalls: times(r.get(3)?),
+            let rows: Vec<(String, String, String, String)> =
+                q.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?.collect::<Result<_, _>>()?;
+            for (vm, restarts, relocations, reinstalls) in rows {
+                let mut times = |what: &str, s: &str| {
+                    serde_json::from_str::<Vec<u64>>(s).unwrap_or_else(|e| {
+                        rec.warnings.push(format!(
+                            "journal {shown}: the ladder's {what} of {vm} cannot be read ({e}: {s:?}); \
+                             counting {vm}'s {what} from zero"
+                        ));
+                        Vec::new()
                     })
-                })?
-                .collect::<Result<_, _>>()?;
+                };
+                let row = LadderRow {
+                    restarts: times("restarts", &restarts),
+                    relocations: times("relocations", &relocations),
+                    reinstalls: times("reinstalls", &reinstalls),
+                    vm,
+                };
+                rec.ladder.push(row);
+            }
             let mut q = conn.prepare("SELECT vm, spec FROM protected ORDER BY added, vm")?;
             for row in q.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))? {
                 let (vm, spec) = row?;
-                let spec = serde_json::from_str(&spec)
-                    .with_context(|| format!("journal {shown}: the protected VM {vm} has an unreadable spec"))?;
-                rec.protected.push(spec);
+                match serde_json::from_str(&spec) {
+                    Ok(spec) => rec.protected.push(spec),
+                    // Kept in the journal as it is: a person can read and fix it, or protect again.
+                    Err(e) => rec.warnings.push(format!(
+                        "journal {shown}: VM {vm} was put under HA at run time, but its spec cannot be read \
+                         ({e}); {vm} is NOT protected by this run: `3rc ctl protect {vm}` protects it again"
+                    )),
+                }
             }
             let mut q = conn.prepare("SELECT text, decided_by FROM actions WHERE outcome IS NULL ORDER BY run, id")?;
             rec.interrupted = q
@@ -162,12 +159,28 @@ impl Journal {
                 q.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?.collect::<Result<_, _>>()?;
             let mut steps = conn.prepare("SELECT step FROM action_steps WHERE run = ?1 AND id = ?2 ORDER BY wall")?;
             for (run, id, json, decided_by) in rows {
-                // An action journaled by another version may not parse: it stays a note.
-                let Ok(kind) = serde_json::from_str::<ActionKind>(&json) else { continue };
+                // It stays a note (`interrupted`) in any case; only a reinstall is resumed.
+                let kind = match serde_json::from_str::<ActionKind>(&json) {
+                    Ok(kind) => kind,
+                    Err(e) => {
+                        rec.warnings.push(format!(
+                            "journal {shown}: action #{id} of run {run} ({decided_by}) cannot be read back ({e}); \
+                             it is not resumed, what the hosts report decides"
+                        ));
+                        continue;
+                    }
+                };
                 let steps =
                     steps.query_map(params![run, id], |r| r.get::<_, String>(0))?.collect::<Result<Vec<_>, _>>()?;
                 rec.unfinished.push(Unfinished { kind, decided_by, steps });
             }
+        }
+        rec.schema_was = found;
+        if found != schema::VERSION {
+            tracing::info!(target: "3rc::journal", "journal {shown}: schema version {found} -> {}", schema::VERSION);
+        }
+        for w in &rec.warnings {
+            tracing::warn!(target: "3rc::journal", "{w}");
         }
         conn.execute(
             "UPDATE actions SET outcome = 'interrupted: 3rc stopped before it ended', outcome_wall = ?1 WHERE outcome IS NULL",

@@ -134,3 +134,106 @@ async fn synced_waits_for_everything_queued_before_it_while_the_journal_stays_op
     intent.await.unwrap();
     drop(j);
 }
+
+/// The fixture journal, copied where a test may change it.
+fn fixture_v0(dir: &Path) -> PathBuf {
+    let path = dir.join("journal.db");
+    std::fs::copy(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/journal-v0/journal.db"), &path).unwrap();
+    path
+}
+
+fn count(path: &Path, table: &str) -> i64 {
+    let conn = Connection::open(path).unwrap();
+    conn.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0)).unwrap()
+}
+
+/// A journal written before the schema had versions (by the 3rc of commit e6d4356, see
+/// tests/fixtures/journal-v0/make.sh) opens with everything in it: whatever the schema becomes,
+/// this test keeps proving that such a journal still opens.
+#[tokio::test]
+async fn a_journal_from_before_schema_versions_opens_with_everything_it_held() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = fixture_v0(dir.path());
+    let (events, actions) = (count(&path, "events"), read_actions(&path).unwrap());
+    {
+        let (j, rec, _fail) = Journal::open(&path).unwrap();
+        assert_eq!(rec.schema_was, 0);
+        assert!(rec.warnings.is_empty(), "{:?}", rec.warnings);
+        assert_eq!(rec.run, 2);
+        assert_eq!(rec.inventory.len(), 10);
+        assert!(rec.inventory.iter().any(|r| r.vm == "db1" && r.host == "hv1" && r.xml.contains("<name>db1</name>")));
+        let protected: Vec<&str> = rec.protected.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(protected, ["ci-runner1"]);
+        assert_eq!(rec.protected[0].priority, 5);
+        let ladder: Vec<(&str, usize, usize)> =
+            rec.ladder.iter().map(|l| (l.vm.as_str(), l.restarts.len(), l.relocations.len())).collect();
+        assert_eq!(ladder, [("cache1", 2, 1), ("ci-runner1", 2, 1)]);
+        j.record(&event("written by this version"));
+        j.synced().await.unwrap();
+    }
+    assert_eq!(count(&path, "events"), events + 1);
+    assert_eq!(read_actions(&path).unwrap(), actions, "the earlier run's actions are kept as they were");
+    assert!(actions.iter().any(|(t, d, o)| t == "stop web1 on hv1" && d.starts_with("operator cli:") && o.is_some()));
+    let (_j, rec, _fail) = Journal::open(&path).unwrap();
+    assert_eq!((rec.schema_was, rec.run), (schema::VERSION, 3));
+}
+
+#[test]
+fn a_journal_from_a_newer_3rc_is_refused_and_left_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = fixture_v0(dir.path());
+    {
+        let conn = Connection::open(&path).unwrap();
+        conn.pragma_update(None, "user_version", schema::VERSION + 1).unwrap();
+        conn.execute("UPDATE actions SET outcome = NULL WHERE text = 'stop web1 on hv1'", []).unwrap();
+    }
+    let before = std::fs::read(&path).unwrap();
+    let err = format!("{:#}", Journal::open(&path).err().expect("refused"));
+    assert!(err.contains(&format!("schema version {}", schema::VERSION + 1)) && err.contains("newer"), "{err}");
+    assert!(err.contains(&path.display().to_string()), "names the journal: {err}");
+    assert_eq!(std::fs::read(&path).unwrap(), before, "nothing was changed");
+    assert_eq!(count(&path, "runs"), 1);
+    let stop = read_actions(&path).unwrap().into_iter().find(|(t, _, _)| t == "stop web1 on hv1").unwrap();
+    assert_eq!(stop.2, None, "its unfinished action was not marked interrupted");
+}
+
+#[test]
+fn rows_that_cannot_be_read_back_are_named_in_warnings_and_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal.db");
+    drop(Journal::open(&path).unwrap());
+    {
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "INSERT INTO ladder VALUES ('web1', '[1000, \"x\"]', '[]', '[]', 0);
+             INSERT INTO ladder VALUES ('db1', '[5]', '[]', '[]', 0);
+             INSERT INTO protected VALUES ('p2v1', '{\"name\": 3}', 'cli:alice', 0);
+             INSERT INTO actions (run, id, text, decided_by, json, intent_wall)
+                 VALUES (1, 9, 'frobnicate web1', 'policy: x', '{\"Frobnicate\": {}}', 0);",
+        )
+        .unwrap();
+    }
+    let (_j, rec, _fail) = Journal::open(&path).unwrap();
+    let all = rec.warnings.join("\n");
+    assert_eq!(rec.warnings.len(), 3, "{all}");
+    assert!(all.contains("the ladder's restarts of web1 cannot be read"), "{all}");
+    assert!(all.contains("VM p2v1 was put under HA at run time") && all.contains("NOT protected"), "{all}");
+    assert!(all.contains("action #9 of run 1 (policy: x) cannot be read back"), "{all}");
+    assert!(rec.warnings.iter().all(|w| w.contains(&path.display().to_string())), "{all}");
+    // What could be read is there; what could not is still in the journal for a person.
+    assert!(rec.ladder.iter().any(|l| l.vm == "db1" && l.restarts == [5]));
+    assert!(rec.ladder.iter().any(|l| l.vm == "web1" && l.restarts.is_empty()));
+    assert!(rec.protected.is_empty());
+    assert_eq!(count(&path, "protected"), 1);
+    assert_eq!(rec.interrupted, ["frobnicate web1 (policy: x)"]);
+}
+
+#[test]
+fn a_file_that_is_not_a_journal_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal.db");
+    std::fs::write(&path, "this is not a database, it is a text file with enough bytes in it to look like one".repeat(20))
+        .unwrap();
+    let err = format!("{:#}", Journal::open(&path).err().expect("refused"));
+    assert!(err.contains(&path.display().to_string()) && err.contains("not a database"), "{err}");
+}

@@ -470,6 +470,10 @@ impl Supervisor {
     /// host answers), skipping the steps the journal says are done.
     pub fn restore(&mut self, recovered: &crate::store::Recovered) {
         let now = self.clock.now();
+        for w in &recovered.warnings {
+            let out = self.engine.external_note(now, crate::core::Subject::Cluster, w.clone());
+            self.apply(out);
+        }
         for a in &recovered.interrupted {
             let msg = format!("interrupted by a stop of 3rc: {a}; reconciling with what the hosts report");
             let out = self.engine.external_note(now, crate::core::Subject::Cluster, msg);

@@ -25,6 +25,18 @@ fn status_prints_every_host_and_vm() {
     assert!(!text.contains("ci-runner1"), "unprotected VMs are not listed as protected:\n{text}");
 }
 
+/// `--config cluster.toml` from the config's own folder: `{config_dir}` is that folder (it
+/// expanded to nothing, so `test://{config_dir}/hv1.xml` became `test:///hv1.xml`).
+#[test]
+fn a_config_named_relative_to_the_current_folder_finds_its_host_files() {
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo");
+    let out = bin().current_dir(&demo).args(["status", "--json", "--config", "cluster.toml"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let hosts = v["hosts"].as_array().unwrap();
+    assert!(hosts.iter().all(|h| h["state"] == "Online"), "{hosts:?}");
+}
+
 #[test]
 fn status_json_is_machine_readable() {
     let out = bin().args(["status", "--json", "--config", &demo_config()]).output().unwrap();

@@ -115,6 +115,13 @@ fn protected_vms_run_and_the_ci_runner_is_off_and_unprotected() {
     }
     assert!(d.vms.iter().all(|v| v.name != "ci-runner1"));
     assert_eq!(doms.get("ci-runner1").map(|(_, o)| o.state), Some(DomState::ShutOff));
+    // The README says so, in these words.
+    let readme = std::fs::read_to_string(demo_dir().join("../../README.md")).unwrap();
+    let words = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven"];
+    let readme = readme.split_whitespace().collect::<Vec<_>>().join(" ");
+    for said in [format!("holding {} VMs", words[doms.len()]), format!("{} of them protected by 3RC", words[d.vms.len()])] {
+        assert!(readme.contains(&said), "README.md does not say {said:?}");
+    }
     // The databases come first when capacity is short.
     let top = d.vms.iter().map(|v| v.priority).max();
     for db in ["db1", "db2"] {

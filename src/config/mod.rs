@@ -86,10 +86,21 @@ impl Config {
             let msg = e.message().trim().to_string();
             at.err(e.span(), msg)
         })?;
-        let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        let dir = std::fs::canonicalize(&dir).unwrap_or(dir);
-        validate(raw, &at, &dir, path)
+        validate(raw, &at, &config_dir(path), path)
     }
+}
+
+/// The folder of the config file, absolute: `{config_dir}` and relative paths in the file are
+/// relative to it. A bare file name (`--config c.toml`) has the empty path as its parent, which
+/// means the current folder, not the root.
+fn config_dir(path: &Path) -> PathBuf {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::canonicalize(&dir)
+        .or_else(|_| std::env::current_dir().map(|cwd| cwd.join(&dir)))
+        .unwrap_or(dir)
 }
 
 /// Turns byte spans into line and column.

@@ -46,6 +46,10 @@ fn a_good_file_is_understood() {
     assert!(!c.settings.events);
     assert!(parse(&GOOD.replace("events = false\n", "")).unwrap().settings.events, "events are on by default");
     assert_eq!(c.hosts[0].uri, "test:///etc/3rc/hv1.xml");
+    // A bare file name is in the current folder (which tests run in), not in the root.
+    let c = Config::parse(GOOD, Path::new("cluster.toml")).unwrap();
+    let cwd = std::fs::canonicalize(".").unwrap();
+    assert_eq!(c.hosts[0].uri, format!("test://{}/hv1.xml", cwd.display()));
     assert_eq!(c.hosts[1].fence.as_ref().unwrap().options["ip"], "10.0.0.2");
     assert_eq!(c.cluster.host_policy.ok_threshold, 4);
     assert_eq!(c.cluster.placement.cpu_overcommit, 2.0);

@@ -136,6 +136,12 @@ impl Supervisor {
         Supervisor { child, journal: lab.path().join("state/journal.db"), logfile: lab.path().join("state/3rc.log") }
     }
 
+    /// The last `n` lines of 3RC's own log file, for failure messages.
+    pub fn log_tail(&self, n: usize) -> String {
+        let lines = self.log_lines();
+        lines[lines.len().saturating_sub(n)..].join("\n")
+    }
+
     /// The lines of 3RC's own log file so far.
     pub fn log_lines(&self) -> Vec<String> {
         std::fs::read_to_string(&self.logfile).unwrap_or_default().lines().map(str::to_string).collect()
@@ -192,9 +198,10 @@ impl Supervisor {
         while !pred(self) {
             assert!(
                 Instant::now() < deadline,
-                "timed out waiting for {what}\njournal:\n{}\ntruth: {:?}",
+                "timed out waiting for {what}\njournal:\n{}\ntruth: {:?}\nlast lines of 3rc's log:\n{}",
                 self.text(),
-                lab.truth()
+                lab.truth(),
+                self.log_tail(80)
             );
             std::thread::sleep(Duration::from_millis(100));
         }

@@ -306,7 +306,11 @@ case "$cmd" in
   restart-daemon)
     load; h=${3:?host}; pid=$(cat "$DIR/hosts/$h/libvirtd.pid")
     kill -9 "$pid"
-    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.02; done
+    # Dead once gone or a zombie (an init that reaps late would otherwise hold this up).
+    for _ in $(seq 100); do
+      [ "$(awk '/^State:/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo gone)" = "Z" ] && break
+      kill -0 "$pid" 2>/dev/null || break; sleep 0.02
+    done
     start_daemon "$h" ;;
   power-on) load; h=${3:?host}; ip -n "$(ns br)" link set "$(port "$h")" up; start_daemon "$h" ;;
   power-state) load; if [ -n "$(live_pids "${3:?host}")" ]; then echo on; else echo off; fi ;;

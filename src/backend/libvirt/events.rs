@@ -33,16 +33,22 @@ impl Watch {
     /// change, later.
     pub(super) fn register(conn: &Connect, sink: &HintSink, uri: &str) -> Watch {
         let mut watch = Watch { conn: conn.clone(), lifecycle: None, close: false };
+        // SAFETY: the pointer is only passed to libvirt calls below, while `conn` (and the
+        // clone kept in `watch`) hold their references on the connection.
         let ptr = unsafe { conn.as_ptr() };
 
         let opaque = Box::into_raw(Box::new(sink.clone())) as *mut c_void;
         // libvirt's generic callback type stands for every event's own signature; the event ID
         // says which one it really is (VIR_DOMAIN_EVENT_CALLBACK in C).
+        // SAFETY: libvirt calls a VIR_DOMAIN_EVENT_ID_LIFECYCLE callback with exactly
+        // `LifecycleFn`'s arguments; the generic type is only how the C API spells it.
         let cb = unsafe {
             std::mem::transmute::<LifecycleFn, unsafe extern "C" fn(sys::virConnectPtr, sys::virDomainPtr, *mut c_void)>(
                 on_lifecycle,
             )
         };
+        // SAFETY: `ptr` is a live connection; `opaque` is a leaked `HintSink` that libvirt owns
+        // from here on when the call succeeds and frees with `free_sink`.
         let id = unsafe {
             sys::virConnectDomainEventRegisterAny(
                 ptr,
@@ -56,6 +62,7 @@ impl Watch {
         if id >= 0 {
             watch.lifecycle = Some(id);
         } else {
+            // SAFETY: the registration failed, so libvirt did not take `opaque`.
             unsafe { refused(opaque, uri, "no lifecycle events", "a crashed VM is seen at the next probe") };
         }
 
@@ -63,12 +70,24 @@ impl Watch {
         // callback without keeping it (the data would never be freed): nothing to watch there.
         if !uri.starts_with("test:") {
             let opaque = Box::into_raw(Box::new(sink.clone())) as *mut c_void;
+            // SAFETY: as above; on success libvirt owns `opaque` and frees it with `free_sink`.
             let r = unsafe { sys::virConnectRegisterCloseCallback(ptr, Some(on_close), opaque, Some(free_sink)) };
             if r == 0 {
                 watch.close = true;
             } else {
+                // SAFETY: the registration failed, so libvirt did not take `opaque`.
                 unsafe { refused(opaque, uri, "no close callback", "a lost connection is seen at the next probe") };
             }
+        }
+        if let Some(what) = match (watch.lifecycle.is_some(), watch.close) {
+            (true, true) => Some("lifecycle events and the close callback"),
+            (true, false) => Some("lifecycle events"),
+            (false, true) => Some("the close callback"),
+            (false, false) => None,
+        } {
+            // The promise tests and people can wait for: from here on, changes on this host
+            // come as events on this connection (also after a reconnection).
+            tracing::info!(target: "3rc::events", "{}: connected to {uri}, {what} registered", sink.host());
         }
         watch
     }
@@ -81,18 +100,23 @@ impl Watch {
 
 impl Drop for Watch {
     fn drop(&mut self) {
+        // SAFETY: `self.conn` holds a reference on the connection until this drop ends.
         let ptr = unsafe { self.conn.as_ptr() };
         if let Some(id) = self.lifecycle.take() {
             // On a dead connection the call reports an error, but libvirt has already dropped
             // the callback (and freed its data) locally before it tried to tell the daemon.
+            // SAFETY: `id` was returned by our registration on this connection, and is
+            // deregistered once (`take`).
             unsafe { sys::virConnectDomainEventDeregisterAny(ptr, id) };
         }
         if std::mem::take(&mut self.close) {
             // Fails harmlessly when the callback already fired (libvirt freed its data then).
+            // SAFETY: the connection is live (see above) and `on_close` is the function we registered.
             unsafe { sys::virConnectUnregisterCloseCallback(ptr, Some(on_close)) };
         }
         // Failures here are expected on a dead connection and must not reach stderr or the
         // next call's error: clear libvirt's per-thread last error.
+        // SAFETY: touches only this thread's libvirt error slot.
         unsafe { sys::virResetLastError() };
     }
 }
@@ -104,6 +128,7 @@ type LifecycleFn = unsafe extern "C" fn(sys::virConnectPtr, sys::virDomainPtr, c
 /// # Safety
 /// `opaque` comes from `Box::into_raw` of a `HintSink` and was not handed over to libvirt.
 unsafe fn refused(opaque: *mut c_void, uri: &str, what: &str, then: &str) {
+    // SAFETY: the caller guarantees `opaque` is ours (see `# Safety`).
     unsafe { free_sink(opaque) };
     let why = virt::error::Error::last_error();
     tracing::warn!(target: "libvirt", "{uri}: {what} ({}); {then}", why.message());
@@ -112,6 +137,8 @@ unsafe fn refused(opaque: *mut c_void, uri: &str, what: &str, then: &str) {
 /// libvirt's free function for a registration's data.
 unsafe extern "C" fn free_sink(opaque: *mut c_void) {
     if !opaque.is_null() {
+        // SAFETY: every `opaque` handed to libvirt with this function is a `Box<HintSink>`
+        // leaked by `register`, and libvirt frees each one once.
         drop(unsafe { Box::from_raw(opaque as *mut HintSink) });
     }
 }
@@ -127,11 +154,16 @@ unsafe extern "C" fn on_lifecycle(
     if opaque.is_null() || dom.is_null() {
         return 0;
     }
+    // SAFETY: `opaque` is the registration's `HintSink`, which libvirt keeps alive until it
+    // calls `free_sink`, never while a callback runs.
     let sink = unsafe { &*(opaque as *const HintSink) };
+    // SAFETY: `dom` is the live domain libvirt hands the callback; the name is a local read.
     let name = unsafe { sys::virDomainGetName(dom) };
     if name.is_null() {
         return 0;
     }
+    // SAFETY: a non-null name from libvirt is a NUL-terminated string owned by `dom`, read here
+    // before the callback returns.
     let name = unsafe { CStr::from_ptr(name) }.to_string_lossy();
     let (change, reason) = lifecycle(event, detail);
     sink.domain(&name, change, reason);
@@ -143,6 +175,7 @@ unsafe extern "C" fn on_close(_conn: sys::virConnectPtr, reason: c_int, opaque: 
     if opaque.is_null() {
         return;
     }
+    // SAFETY: as in `on_lifecycle`.
     let sink = unsafe { &*(opaque as *const HintSink) };
     sink.closed(close_reason(reason));
 }

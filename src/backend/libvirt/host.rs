@@ -64,11 +64,17 @@ pub struct LibvirtHost {
     backoff: Option<(std::time::Instant, std::time::Duration, String)>,
 }
 
-/// Reconnection backoff: the first retry after 250 ms, doubling up to 8 s. A dead host is not
-/// hammered with connection attempts (each may wait for TCP), and a returning host is noticed
-/// within 8 s.
+/// Reconnection backoff: after a failed attempt, no new one for 250 ms. An attempt that failed
+/// slowly (at least `SLOW_ATTEMPT`: a host that does not answer, where each attempt waits for
+/// TCP) doubles the wait, up to 8 s, so a dead host is not hammered and a returning one is
+/// noticed within 8 s. An attempt refused at once (the host answers, its daemon is not
+/// listening: a libvirtd restarting for an upgrade) keeps the wait at 250 ms, so the daemon is
+/// reconnected, and its events registered again, within the next call or two after it is back.
+/// (Doubling there left a daemon that was down 2 s unconnected for 4 s more, and a VM crash in
+/// that time was seen only by the next probe, without its event.)
 const BACKOFF_FIRST: std::time::Duration = std::time::Duration::from_millis(250);
 const BACKOFF_MAX: std::time::Duration = std::time::Duration::from_secs(8);
+const SLOW_ATTEMPT: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl LibvirtHost {
     /// No connection is opened here: the first call opens it.
@@ -135,11 +141,15 @@ impl LibvirtHost {
                 return Err(HvError::Unreachable(format!("{err} (next attempt in {wait})")));
             }
         }
+        let started = std::time::Instant::now();
         let result = self.try_open();
         match &result {
             Ok(_) => self.backoff = None,
             Err(e) => {
-                let delay = self.backoff.as_ref().map_or(BACKOFF_FIRST, |(_, d, _)| (*d * 2).min(BACKOFF_MAX));
+                let delay = match &self.backoff {
+                    Some((_, d, _)) if started.elapsed() >= SLOW_ATTEMPT => (*d * 2).min(BACKOFF_MAX),
+                    _ => BACKOFF_FIRST,
+                };
                 let msg = match e {
                     HvError::Unreachable(m) => m.clone(),
                     other => other.to_string(),

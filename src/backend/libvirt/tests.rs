@@ -228,6 +228,24 @@ fn reconnects_on_the_next_call_once_the_host_is_back() {
     assert!(h.is_connected());
 }
 
+/// A daemon that refuses at once (its host answers, the daemon is restarting) is tried again
+/// every 250 ms, not after a wait that doubles: it is reconnected soon after it is back.
+#[test]
+fn a_refusing_daemon_is_tried_again_without_a_growing_wait() {
+    let mut h = LibvirtHost::new("qemu+unix:///system?socket=/nonexistent/3rc/libvirt-sock");
+    for attempt in 0..4 {
+        let r = h.probe();
+        assert!(
+            matches!(&r, Err(HvError::Unreachable(m)) if m.contains("/nonexistent/3rc/libvirt-sock") && !m.contains("next attempt in")),
+            "attempt {attempt} was not made: {r:?}"
+        );
+        // Within the 250 ms after a refusal, no attempt is made.
+        let r = h.probe();
+        assert!(matches!(&r, Err(HvError::Unreachable(m)) if m.contains("next attempt in")), "{r:?}");
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+}
+
 // ---- Lifecycle events (the test driver emits them; its connections cannot close) ----
 
 use crate::supervisor::seams::{DomainChange, Hint, HintSink};

@@ -119,7 +119,9 @@ fn protected_vms_run_and_the_ci_runner_is_off_and_unprotected() {
     let readme = std::fs::read_to_string(demo_dir().join("../../README.md")).unwrap();
     let words = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven"];
     let readme = readme.split_whitespace().collect::<Vec<_>>().join(" ");
-    for said in [format!("holding {} VMs", words[doms.len()]), format!("{} of them protected by 3RC", words[d.vms.len()])] {
+    for said in
+        [format!("holding {} VMs", words[doms.len()]), format!("{} of them protected by 3RC", words[d.vms.len()])]
+    {
         assert!(readme.contains(&said), "README.md does not say {said:?}");
     }
     // The databases come first when capacity is short.

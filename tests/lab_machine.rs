@@ -76,8 +76,12 @@ exit "$failed"
         .iter()
         .map(|d| format!("{}:\n{}", d.display(), std::fs::read_to_string(d.join("up.out")).unwrap_or_default()))
         .collect();
-    let report =
-        format!("{}{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr), said.join("\n"));
+    let report = format!(
+        "{}{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        said.join("\n")
+    );
     assert!(out.status.success(), "not every lab came up (exit {:?}):\n{report}", out.status.code());
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("kvm=1 libvirt-qemu-group=1 libvirt-qemu-user=1"),

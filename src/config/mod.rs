@@ -98,9 +98,7 @@ fn config_dir(path: &Path) -> PathBuf {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    std::fs::canonicalize(&dir)
-        .or_else(|_| std::env::current_dir().map(|cwd| cwd.join(&dir)))
-        .unwrap_or(dir)
+    std::fs::canonicalize(&dir).or_else(|_| std::env::current_dir().map(|cwd| cwd.join(&dir))).unwrap_or(dir)
 }
 
 /// Turns byte spans into line and column.

@@ -232,8 +232,11 @@ fn rows_that_cannot_be_read_back_are_named_in_warnings_and_kept() {
 fn a_file_that_is_not_a_journal_is_refused_by_name() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("journal.db");
-    std::fs::write(&path, "this is not a database, it is a text file with enough bytes in it to look like one".repeat(20))
-        .unwrap();
+    std::fs::write(
+        &path,
+        "this is not a database, it is a text file with enough bytes in it to look like one".repeat(20),
+    )
+    .unwrap();
     let err = format!("{:#}", Journal::open(&path).err().expect("refused"));
     assert!(err.contains(&path.display().to_string()) && err.contains("not a database"), "{err}");
 }

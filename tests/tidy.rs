@@ -1,0 +1,289 @@
+//! ARCHITECTURE.md's invariants, checked on the source tree: a change that breaks one fails
+//! here, naming the file, the line and the rule, instead of waiting for a reviewer.
+//!
+//! - `src/core` is pure: no I/O, no async, no threads, no clock reads, no libvirt or SQLite
+//!   types, no logging (the supervisor logs what the engine returns).
+//! - Only `src/backend/libvirt` names the `virt` crate.
+//! - `src/ui` names neither a backend, nor the engine, nor the supervisor, ops, store, fence
+//!   or app layers: it renders snapshots and sends requests.
+//!
+//! The code is read with comments and the contents of string and character literals blanked,
+//! so prose that mentions a forbidden name is not a finding. A later change may move these
+//! rules to crate boundaries, where the compiler enforces them; this test then shrinks.
+
+use std::path::{Path, PathBuf};
+
+/// A rule: in the files under `dir` (minus `except`), none of `forbidden` may appear as code.
+struct Rule {
+    name: &'static str,
+    dir: &'static str,
+    except: &'static [&'static str],
+    forbidden: &'static [&'static str],
+}
+
+const RULES: &[Rule] = &[
+    Rule {
+        name: "core is pure (ARCHITECTURE.md: no I/O, no async, no threads, no clock reads, no libvirt types)",
+        dir: "src/core",
+        except: &[],
+        forbidden: &[
+            "std::fs",
+            "std::io",
+            "std::net",
+            "std::process",
+            "std::thread",
+            "std::env",
+            "std::sync::Mutex",
+            "std::sync::RwLock",
+            "std::sync::mpsc",
+            "std::time::Instant",
+            "std::time::SystemTime",
+            "Instant::now",
+            "SystemTime",
+            "File::",
+            "tokio",
+            "async",
+            ".await",
+            "thread::spawn",
+            "virt",
+            "rusqlite",
+            "tracing",
+            "println!",
+            "eprintln!",
+            "print!",
+            "eprint!",
+        ],
+    },
+    Rule {
+        name: "only src/backend/libvirt names the virt crate",
+        dir: "src",
+        except: &["src/backend/libvirt"],
+        forbidden: &["virt::", "virt_sys", "extern crate virt"],
+    },
+    Rule {
+        name: "the UI never calls the backend or the engine (it renders snapshots and sends requests)",
+        dir: "src/ui",
+        except: &[],
+        forbidden: &[
+            "crate::backend",
+            "threerc::backend",
+            "crate::supervisor",
+            "threerc::supervisor",
+            "crate::ops",
+            "crate::store",
+            "crate::fence",
+            "crate::app",
+            "Engine",
+            "core::engine",
+            "virt",
+            "rusqlite",
+        ],
+    },
+];
+
+fn is_ident(c: char) -> bool {
+    c.is_alphanumeric() || c == '_'
+}
+
+/// The source with comments and the contents of string and char literals replaced by spaces
+/// (newlines kept, so line numbers stay right).
+fn code_only(src: &str) -> String {
+    let s: Vec<char> = src.chars().collect();
+    let mut out = String::with_capacity(src.len());
+    let blank = |c: char| if c == '\n' { '\n' } else { ' ' };
+    let mut i = 0;
+    while i < s.len() {
+        let c = s[i];
+        let next = s.get(i + 1).copied();
+        if c == '/' && next == Some('/') {
+            while i < s.len() && s[i] != '\n' {
+                out.push(' ');
+                i += 1;
+            }
+        } else if c == '/' && next == Some('*') {
+            let mut depth = 0;
+            while i < s.len() {
+                if s[i] == '/' && s.get(i + 1) == Some(&'*') {
+                    depth += 1;
+                    out.push_str("  ");
+                    i += 2;
+                } else if s[i] == '*' && s.get(i + 1) == Some(&'/') {
+                    depth -= 1;
+                    out.push_str("  ");
+                    i += 2;
+                    if depth == 0 {
+                        break;
+                    }
+                } else {
+                    out.push(blank(s[i]));
+                    i += 1;
+                }
+            }
+        } else if (c == 'r' || c == 'b') && (i == 0 || !is_ident(s[i - 1])) && raw_string_hashes(&s[i..]).is_some() {
+            // r"..", r#".."#, br".."
+            let (prefix, hashes) = raw_string_hashes(&s[i..]).unwrap_or((0, 0));
+            for _ in 0..prefix {
+                out.push(s[i]);
+                i += 1;
+            }
+            while i < s.len() {
+                if s[i] == '"' && (1..=hashes).all(|k| s.get(i + k) == Some(&'#')) {
+                    out.push('"');
+                    i += 1;
+                    for _ in 0..hashes {
+                        out.push('#');
+                        i += 1;
+                    }
+                    break;
+                }
+                out.push(blank(s[i]));
+                i += 1;
+            }
+        } else if c == '"' {
+            out.push('"');
+            i += 1;
+            while i < s.len() && s[i] != '"' {
+                if s[i] == '\\' {
+                    out.push(' ');
+                    i += 1;
+                }
+                if i < s.len() {
+                    out.push(blank(s[i]));
+                    i += 1;
+                }
+            }
+            out.push('"');
+            i += 1;
+        } else if c == '\'' && (next == Some('\\') || s.get(i + 2) == Some(&'\'')) {
+            // A char literal ('x', '\n', '\u{..}'), not a lifetime.
+            out.push('\'');
+            i += 1;
+            if s.get(i) == Some(&'\\') {
+                out.push_str("  "); // the backslash and the escaped character, maybe a quote
+                i += 2;
+            }
+            while i < s.len() && s[i] != '\'' {
+                out.push(' ');
+                i += 1;
+            }
+            out.push('\'');
+            i += 1;
+        } else {
+            out.push(c);
+            i += 1;
+        }
+    }
+    out
+}
+
+/// For text starting a raw string literal (`r"`, `r#"`, `br##"`...): the length of its opening
+/// up to and including the quote, and its number of hashes.
+fn raw_string_hashes(s: &[char]) -> Option<(usize, usize)> {
+    let mut i = 0;
+    if s.first() == Some(&'b') {
+        i += 1;
+    }
+    if s.get(i) != Some(&'r') {
+        return None;
+    }
+    i += 1;
+    let mut hashes = 0;
+    while s.get(i) == Some(&'#') {
+        hashes += 1;
+        i += 1;
+    }
+    (s.get(i) == Some(&'"')).then_some((i + 1, hashes))
+}
+
+/// (line, pattern) of every occurrence of a forbidden pattern in code. A pattern that starts
+/// or ends with an identifier character must stand alone there (`virt` is not `libvirt`).
+fn findings(code: &str, forbidden: &[&'static str]) -> Vec<(usize, &'static str)> {
+    let mut found = Vec::new();
+    for (n, line) in code.lines().enumerate() {
+        for pat in forbidden {
+            let mut from = 0;
+            while let Some(at) = line[from..].find(pat) {
+                let start = from + at;
+                let end = start + pat.len();
+                let before_ok = !pat.starts_with(is_ident) || !line[..start].ends_with(is_ident);
+                let after_ok = !pat.ends_with(is_ident) || !line[end..].starts_with(is_ident);
+                if before_ok && after_ok {
+                    found.push((n + 1, *pat));
+                    break;
+                }
+                from = end;
+            }
+        }
+    }
+    found
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else { panic!("cannot read {}", dir.display()) };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            rust_files(&p, out);
+        } else if p.extension().is_some_and(|x| x == "rs") {
+            out.push(p);
+        }
+    }
+}
+
+#[test]
+fn the_architecture_invariants_hold_in_the_source_tree() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut broken = Vec::new();
+    let mut checked = 0;
+    for rule in RULES {
+        let mut files = Vec::new();
+        rust_files(&root.join(rule.dir), &mut files);
+        files.sort();
+        for f in files {
+            let rel = f.strip_prefix(root).unwrap_or(&f).display().to_string();
+            if rule.except.iter().any(|e| rel.starts_with(e)) {
+                continue;
+            }
+            checked += 1;
+            let src = std::fs::read_to_string(&f).unwrap();
+            let code = code_only(&src);
+            for (line, pat) in findings(&code, rule.forbidden) {
+                let text = src.lines().nth(line - 1).unwrap_or("").trim();
+                broken.push(format!("{rel}:{line}: `{pat}` breaks \"{}\"\n    {text}", rule.name));
+            }
+        }
+    }
+    assert!(checked > 50, "only {checked} files checked: is the tree where this test thinks?");
+    assert!(broken.is_empty(), "{} finding(s):\n{}", broken.len(), broken.join("\n"));
+}
+
+/// The checker itself finds what it must and ignores prose: a tidy test that cannot fail
+/// would be worse than none.
+#[test]
+fn the_checker_sees_code_and_not_comments_or_strings() {
+    let src = r####"
+// std::fs in a comment, and tokio
+/* block with virt::connect
+   /* nested std::thread */ still a comment: async */
+fn f<'a>(x: &'a str) -> char {
+    let s = "std::fs::read and .await in a string";
+    let r = r#"tokio "quoted" virt::x"#;
+    let c = '"'; let d = '\''; let e = '\u{41}';
+    let t = std::time::Instant::now();
+    let libvirt_name = "hv1"; let v = crate::backend::libvirt::init();
+    virt::connect::Connect::open(None);
+    x.len().await;
+    'x'
+}
+"####;
+    let code = code_only(src);
+    assert_eq!(code.lines().count(), src.lines().count(), "line numbers are kept");
+    let core = &RULES[0];
+    let got = findings(&code, core.forbidden);
+    let lines: Vec<(usize, &str)> = got.iter().map(|(l, p)| (*l, *p)).collect();
+    assert!(lines.contains(&(9, "std::time::Instant")) && lines.contains(&(9, "Instant::now")), "{lines:?}");
+    assert!(lines.contains(&(11, "virt")) && lines.contains(&(12, ".await")), "{lines:?}");
+    assert!(lines.iter().all(|(l, _)| [9, 11, 12].contains(l)), "only code lines 9, 11, 12: {lines:?}");
+    // `libvirt` and `crate::backend::libvirt` are not the `virt` crate.
+    assert_eq!(findings(&code, RULES[1].forbidden), [(11, "virt::")]);
+}

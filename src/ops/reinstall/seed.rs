@@ -63,7 +63,8 @@ pub fn base64(data: &[u8]) -> String {
 
 /// Build the seed ISO for the VM in a temporary folder and return its bytes. Blocking.
 pub fn build_iso(vm: &str, instance: &str, seed: &SeedSpec) -> Result<Vec<u8>, String> {
-    let dir = std::env::temp_dir().join(format!("3rc-seed-{vm}-{}-{instance}", std::process::id()));
+    remove_stale_folders(&std::env::temp_dir());
+    let dir = std::env::temp_dir().join(format!("{SEED_DIR}{}-{vm}-{instance}", std::process::id()));
     let result = (|| {
         std::fs::create_dir_all(dir.join("files")).map_err(|e| format!("{}: {e}", dir.display()))?;
         let mut names = Vec::new();
@@ -78,6 +79,22 @@ pub fn build_iso(vm: &str, instance: &str, seed: &SeedSpec) -> Result<Vec<u8>, S
     })();
     let _ = std::fs::remove_dir_all(&dir);
     result
+}
+
+/// The temporary folders' prefix; the process id follows it.
+const SEED_DIR: &str = "3rc-seed-";
+
+/// Remove the seed folders of 3rc processes that no longer run (one killed while it built a
+/// seed, e.g. by `kill -9`, could not remove its own).
+fn remove_stale_folders(tmp: &Path) {
+    let Ok(entries) = std::fs::read_dir(tmp) else { return };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name.strip_prefix(SEED_DIR).and_then(|r| r.split('-').next()) else { continue };
+        if pid.parse::<u32>().is_ok() && !Path::new("/proc").join(pid).exists() {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
 }
 
 fn run_iso_tool(iso: &Path, files: &[std::path::PathBuf]) -> Result<(), String> {
@@ -128,6 +145,21 @@ mod tests {
         assert_eq!(user, files("web1", "web1-7", &seed())[1].1);
         assert!(info(&["-J", "-x", "/meta-data"]).contains("local-hostname: \"web1\""));
         assert!(info(&["-J", "-x", "/network-config"]).contains("dhcp4: true"));
+    }
+
+    #[test]
+    fn seed_folders_of_processes_that_no_longer_run_are_removed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let live = tmp.path().join(format!("{SEED_DIR}{}-web1-x", std::process::id()));
+        // No process has this id: pids stop well below it (pid_max is at most 2^22).
+        let dead = tmp.path().join(format!("{SEED_DIR}4999999-web1-x"));
+        let other = tmp.path().join("3rc-seed-notapid");
+        for d in [&live, &dead, &other] {
+            std::fs::create_dir_all(d.join("files")).unwrap();
+        }
+        remove_stale_folders(tmp.path());
+        assert!(live.exists() && other.exists());
+        assert!(!dead.exists());
     }
 
     #[test]

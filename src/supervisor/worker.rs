@@ -1,7 +1,10 @@
 //! Worker threads per host, each owning a `Hypervisor` (and so a libvirt connection, whose last
 //! error is per thread): one thread for probes only, so a probe never waits behind an
-//! operation (a healthy host busy starting VMs must not look dead), and a small pool for
-//! operations, so several VMs recovered onto one host start in parallel. The async side sends
+//! operation (a healthy host busy starting VMs must not look dead), a small pool for
+//! operations, so several VMs recovered onto one host start in parallel, and one thread for
+//! the liveness call that tells a busy host from a dead one, so that it never waits behind
+//! either (during a live migration off a host, libvirt holds the source's bulk stats for the
+//! last seconds, and the operation threads are busy with the migration and its progress). The async side sends
 //! jobs and awaits the answer with a timeout, so a hung daemon never stalls the loop.
 //!
 //! The simulator uses the inline mode instead: its hypervisors are in memory and answer at once,
@@ -24,7 +27,7 @@ pub const OPS_THREADS: usize = 2;
 #[derive(Clone)]
 enum Route {
     /// Dedicated OS threads (production): probes on one, operations on a pool.
-    Thread { probes: mpsc::Sender<Job>, ops: mpsc::Sender<Job> },
+    Thread { probes: mpsc::Sender<Job>, ops: mpsc::Sender<Job>, alive: mpsc::Sender<Job> },
     /// Called in the calling task, under a lock (simulator: in-memory, instant hypervisors).
     Inline(Arc<std::sync::Mutex<Box<dyn Hypervisor>>>),
 }
@@ -37,6 +40,16 @@ pub struct HostHandle {
     route: Route,
     /// Set while a probe is queued or running, so a hung host does not pile up probes.
     probing: Arc<AtomicBool>,
+    /// The same for liveness calls.
+    checking: Arc<AtomicBool>,
+}
+
+/// Which of a host's workers runs a call.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Lane {
+    Probe,
+    Ops,
+    Alive,
 }
 
 impl HostHandle {
@@ -50,11 +63,14 @@ impl HostHandle {
         for i in 0..OPS_THREADS {
             worker(spec, &connector, &format!("ops{i}"), ops_rx.clone())?;
         }
+        let (alive_tx, alive_rx) = mpsc::channel::<Job>();
+        worker(spec, &connector, "alive", Arc::new(std::sync::Mutex::new(alive_rx)))?;
         Ok(HostHandle {
             name: spec.name.clone(),
             uri: spec.uri.clone(),
-            route: Route::Thread { probes: probe_tx, ops: ops_tx },
+            route: Route::Thread { probes: probe_tx, ops: ops_tx, alive: alive_tx },
             probing: Arc::new(AtomicBool::new(false)),
+            checking: Arc::new(AtomicBool::new(false)),
         })
     }
 
@@ -66,6 +82,7 @@ impl HostHandle {
             uri: spec.uri.clone(),
             route: Route::Inline(Arc::new(std::sync::Mutex::new(hv))),
             probing: Arc::new(AtomicBool::new(false)),
+            checking: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -81,10 +98,10 @@ impl HostHandle {
         R: Send + 'static,
         F: FnOnce(&mut dyn Hypervisor) -> Result<R, HvError> + Send + 'static,
     {
-        self.dispatch(false, timeout, what, f).await
+        self.dispatch(Lane::Ops, timeout, what, f).await
     }
 
-    async fn dispatch<R, F>(&self, probe: bool, timeout: Duration, what: &str, f: F) -> Result<R, HvError>
+    async fn dispatch<R, F>(&self, lane: Lane, timeout: Duration, what: &str, f: F) -> Result<R, HvError>
     where
         R: Send + 'static,
         F: FnOnce(&mut dyn Hypervisor) -> Result<R, HvError> + Send + 'static,
@@ -94,8 +111,11 @@ impl HostHandle {
                 let mut hv = hv.lock().unwrap_or_else(|e| e.into_inner());
                 return f(hv.as_mut());
             }
-            Route::Thread { probes, .. } if probe => probes,
-            Route::Thread { ops, .. } => ops,
+            Route::Thread { probes, ops, alive } => match lane {
+                Lane::Probe => probes,
+                Lane::Ops => ops,
+                Lane::Alive => alive,
+            },
         };
         let (tx, rx) = oneshot::channel();
         let job: Job = Box::new(move |hv| {
@@ -162,7 +182,7 @@ impl HostHandle {
     }
 
     /// Probe the host, unless the previous probe has not come back yet. A probe that does not
-    /// answer in time is `Busy` if the daemon answered a light call on an operation connection
+    /// answer in time is `Busy` if the daemon answered a light call on the liveness connection
     /// meanwhile (the host is alive; its domain listing is held up), else a `Timeout`. The
     /// light call starts at three quarters of the timeout and gets the last quarter, so the
     /// whole probe still ends within `timeout`.
@@ -173,7 +193,7 @@ impl HostHandle {
             return Err(self.liveness(quarter, why).await);
         }
         let flag = self.probing.clone();
-        let probe = self.dispatch(true, timeout, "probe", move |hv| {
+        let probe = self.dispatch(Lane::Probe, timeout, "probe", move |hv| {
             let r = hv.probe();
             flag.store(false, Ordering::SeqCst);
             r
@@ -183,7 +203,7 @@ impl HostHandle {
         }
         let live = async {
             tokio::time::sleep(timeout - quarter).await;
-            self.dispatch(false, quarter, "liveness", |hv| hv.alive()).await
+            self.alive(quarter).await
         };
         tokio::pin!(probe, live);
         let mut alive = None;
@@ -209,10 +229,32 @@ impl HostHandle {
     /// A probe is stuck: busy if the daemon answers a light call within `within`, else the
     /// timeout stands.
     async fn liveness(&self, within: Duration, why: String) -> HvError {
-        match self.dispatch(false, within, "liveness", |hv| hv.alive()).await {
+        match self.alive(within).await {
             Ok(()) => HvError::Busy(format!("{why}; the daemon answers")),
             Err(_) => HvError::Timeout(why),
         }
+    }
+
+    /// The light call on the liveness worker, at most `within`. One at a time: while one is
+    /// still running (a hung daemon), the next answers "no" at once instead of queueing.
+    async fn alive(&self, within: Duration) -> Result<(), HvError> {
+        if self.checking.swap(true, Ordering::SeqCst) {
+            return Err(HvError::Timeout(format!("the previous liveness call on {} has not returned", self.name)));
+        }
+        let flag = self.checking.clone();
+        let r = self
+            .dispatch(Lane::Alive, within, "liveness", move |hv| {
+                let r = hv.alive();
+                flag.store(false, Ordering::SeqCst);
+                r
+            })
+            .await;
+        // A timeout leaves the call running (it clears the flag when it returns); otherwise it
+        // returned, or never ran (the worker is gone).
+        if !matches!(r, Err(HvError::Timeout(_))) {
+            self.checking.store(false, Ordering::SeqCst);
+        }
+        r
     }
 }
 
@@ -238,4 +280,69 @@ fn worker(
         }
     })?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::{Capacity, HostProbe};
+
+    /// A host whose domain listing and operations are held up (as on the source of a live
+    /// migration near its end) while its daemon answers light calls at once.
+    struct HeldUp;
+
+    impl Hypervisor for HeldUp {
+        fn probe(&mut self) -> Result<HostProbe, HvError> {
+            std::thread::sleep(Duration::from_secs(2));
+            Ok(HostProbe { capacity: Capacity { cpus: 1, memory_kib: 1 }, domains: vec![] })
+        }
+        fn alive(&mut self) -> Result<(), HvError> {
+            Ok(())
+        }
+        fn domain_xml(&mut self, _: &str) -> Result<String, HvError> {
+            unreachable!()
+        }
+        fn define(&mut self, _: &str) -> Result<(), HvError> {
+            unreachable!()
+        }
+        fn undefine(&mut self, _: &str) -> Result<(), HvError> {
+            unreachable!()
+        }
+        fn start(&mut self, _: &str) -> Result<(), HvError> {
+            std::thread::sleep(Duration::from_secs(2));
+            Ok(())
+        }
+        fn destroy(&mut self, _: &str) -> Result<(), HvError> {
+            unreachable!()
+        }
+        fn shutdown(&mut self, _: &str) -> Result<(), HvError> {
+            unreachable!()
+        }
+        fn migrate_live(&mut self, _: &str, _: &crate::supervisor::seams::MigrateTo) -> Result<(), HvError> {
+            unreachable!()
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_held_up_probe_is_busy_while_every_operation_thread_is_taken() {
+        let spec = crate::core::HostSpec { name: "hv1".into(), uri: "fake://".into(), fence_agent: None };
+        let connector: Arc<Connector> = Arc::new(Box::new(|_: &HostSpec| Box::new(HeldUp) as Box<dyn Hypervisor>));
+        let h = HostHandle::spawn(&spec, connector).unwrap();
+        // Every operation thread busy (a migration and its progress polls).
+        let ops: Vec<_> = (0..OPS_THREADS)
+            .map(|_| {
+                let h = h.clone();
+                tokio::spawn(async move { h.call(Duration::from_secs(5), "start", |hv| hv.start("vm")).await })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let r = h.probe(Duration::from_millis(400)).await;
+        assert!(matches!(&r, Err(HvError::Busy(why)) if why.contains("the daemon answers")), "{r:?}");
+        // The probe is still held up: the next one is busy too, without a second probe call.
+        let r = h.probe(Duration::from_millis(400)).await;
+        assert!(matches!(&r, Err(HvError::Busy(why)) if why.contains("has not returned")), "{r:?}");
+        for o in ops {
+            assert!(o.await.unwrap().is_ok());
+        }
+    }
 }

@@ -11,14 +11,44 @@ pub fn lab_script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/lab/lab.sh")
 }
 
+/// How many labs the tests of one run keep up at once. Each lab runs real daemons, TCG guests
+/// and a supervisor whose default probe timeout is 400 ms; all seven lab tests of a binary at
+/// once on a 2-core machine starved the daemons for seconds (a source host's probe went
+/// unanswered through a live migration and the host was fenced), which tests timing no user
+/// machine has. Waiting for a slot costs wall time, not correctness.
+const LAB_SLOTS: usize = 3;
+
+/// A slot: an exclusive lock on one of `LAB_SLOTS` files in cargo's temporary folder for tests
+/// (locks are per open file, so threads of one test binary exclude each other too). Released
+/// when dropped, or when the process dies.
+struct Slot {
+    _lock: std::fs::File,
+}
+
+fn take_slot() -> Slot {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    loop {
+        for i in 0..LAB_SLOTS {
+            let f = std::fs::File::create(dir.join(format!("lab-slot-{i}"))).expect("lab slot file");
+            if f.try_lock().is_ok() {
+                return Slot { _lock: f };
+            }
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 /// A lab that is torn down when dropped, whatever happened.
 pub struct Lab {
     dir: tempfile::TempDir,
     hosts: usize,
+    /// Dropped after `Drop::drop` took the lab down, so the next lab starts on a quiet machine.
+    _slot: Slot,
 }
 
 impl Lab {
     pub fn up(hosts: usize, vms_per_host: usize) -> Lab {
+        let slot = take_slot();
         let dir = tempfile::Builder::new().prefix("3rc-lab-").tempdir().expect("tempdir");
         let out = Command::new(lab_script())
             .args(["up", dir.path().to_str().unwrap(), &hosts.to_string(), &vms_per_host.to_string()])
@@ -30,7 +60,7 @@ impl Lab {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
-        Lab { dir, hosts }
+        Lab { dir, hosts, _slot: slot }
     }
 
     pub fn path(&self) -> &Path {

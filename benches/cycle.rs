@@ -25,6 +25,7 @@ fn cluster(hosts: usize, vms: usize) -> (ClusterSpec, Vec<HostObservation>) {
             .collect(),
         host_policy: HostPolicy::default(),
         placement: PlacementPolicy::default(),
+        witnesses: Vec::new(),
     };
     let mut probes: Vec<HostProbe> = (0..hosts)
         .map(|_| HostProbe { capacity: Capacity { cpus: 64, memory_kib: 512 * 1024 * 1024 }, domains: vec![] })

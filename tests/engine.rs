@@ -1029,3 +1029,57 @@ fn a_vm_protected_at_run_time_is_judged_and_restarted_like_a_configured_one() {
     assert_eq!(c.running_on("p2v1"), vec!["hv1"]);
     assert!(c.log().iter().any(|l| l.contains("vm p2v1 Suspect -> Restarting") && l.contains("restart 1 of 1")));
 }
+
+// ---- quorum before any automatic fence ----
+
+#[test]
+fn without_a_majority_of_votes_no_host_is_fenced_and_one_alarm_asks_a_person() {
+    // Three hosts and the witness: 3RC's own link fails, nothing answers.
+    let mut c = three_hosts().boot();
+    for h in ["hv1", "hv2", "hv3"] {
+        c.cut(h);
+    }
+    c.witness_down = true;
+    c.run(20);
+    assert_eq!(count(&c, |k| matches!(k, ActionKind::Fence { .. })), 0, "{:?}", c.decided_kinds());
+    assert_eq!(count(&c, starts_a_vm), 0);
+    for h in ["hv1", "hv2", "hv3"] {
+        assert_eq!(c.host_state(h), H::Down);
+    }
+    assert_eq!(c.vm_state("db1"), V::AwaitingFence);
+    let critical = alarms(&c, Subject::Cluster, Severity::Critical);
+    assert_eq!(critical.len(), 1, "{critical:?}");
+    assert!(critical[0].contains("0 of 4 votes") && critical[0].contains("3RC itself is cut off"), "{critical:?}");
+    // The link comes back: every host rejoins with its VMs where they were.
+    for h in ["hv1", "hv2", "hv3"] {
+        c.reconnect(h);
+    }
+    c.witness_down = false;
+    c.run_until(10, "every host online", |c| ["hv1", "hv2", "hv3"].iter().all(|h| c.host_state(h) == H::Online));
+    c.run_until(10, "every VM healthy", |c| ["web1", "web2", "db1"].iter().all(|v| c.vm_state(v) == V::Healthy));
+    assert_eq!(count(&c, |k| matches!(k, ActionKind::Fence { .. })), 0);
+}
+
+#[test]
+fn a_host_lost_while_a_majority_answers_is_fenced_and_the_fence_names_the_votes() {
+    // Two of three hosts and the witness answer: 3 of 4 votes.
+    let mut c = three_hosts().boot();
+    c.power_off("hv2");
+    c.run_until(10, "hv2 fenced", |c| c.host_state("hv2") == H::Fenced);
+    let fence = c.decided.iter().find(|(_, a)| matches!(a.kind, ActionKind::Fence { .. })).map(|(_, a)| a.clone());
+    let by = fence.expect("a fence").decided_by.to_string();
+    assert!(by.contains("quorum 3 of 4: hv1, hv3, gw"), "{by}");
+}
+
+#[test]
+fn a_host_that_holds_no_vm_to_recover_is_not_fenced_and_rejoins_by_itself() {
+    let mut c = three_hosts().boot();
+    c.power_off("hv3");
+    c.run(10);
+    assert_eq!(c.host_state("hv3"), H::Down);
+    assert_eq!(count(&c, |k| matches!(k, ActionKind::Fence { .. })), 0);
+    let warn = alarms(&c, Subject::Host("hv3".into()), Severity::Warning);
+    assert!(warn.iter().any(|a| a.contains("holds no protected VM")), "{warn:?}");
+    c.power_on("hv3");
+    c.run_until(10, "hv3 online", |c| c.host_state("hv3") == H::Online);
+}

@@ -64,7 +64,7 @@ fn start(hosts: &[(&str, String)], vm_extra: &str, reinstall_extra: &str, prepar
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("web1.xml"), TEMPLATE).unwrap();
     let mut cfg = String::from(
-        "state_dir = \"state\"\n[defaults]\ninterval = \"100ms\"\nmin_uptime = \"300ms\"\nprobe_timeout = \"2s\"\n",
+        "state_dir = \"state\"\n[quorum]\nwitnesses = []\n[defaults]\ninterval = \"100ms\"\nmin_uptime = \"300ms\"\nprobe_timeout = \"2s\"\n",
     );
     for (name, xml) in hosts {
         std::fs::write(dir.path().join(format!("{name}.xml")), xml).unwrap();

@@ -46,7 +46,9 @@ async fn vms_are_recovered_only_where_their_disks_are() {
         ("hv2", host(4, &pool("nfs", "/nfs", &["web1.qcow2"]))),
         ("hv3", host(64, &pool("local", "/local/hv3", &[]))),
     ];
-    let mut cfg = String::from("[defaults]\ninterval = \"100ms\"\nmin_uptime = \"300ms\"\nprobe_timeout = \"2s\"\n");
+    let mut cfg = String::from(
+        "[quorum]\nwitnesses = []\n[defaults]\ninterval = \"100ms\"\nmin_uptime = \"300ms\"\nprobe_timeout = \"2s\"\n",
+    );
     for (name, xml) in &files {
         std::fs::write(dir.path().join(format!("{name}.xml")), xml).unwrap();
         cfg.push_str(&format!(

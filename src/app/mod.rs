@@ -75,9 +75,17 @@ pub fn assemble(
         None => (Inventory::in_memory(), None, None),
     };
     let migration = cfg.hosts.iter().map(|h| (h.name.clone(), h.migration.clone())).collect();
+    for w in &cfg.warnings {
+        tracing::warn!(target: "3rc", "{}: {w}", cfg.path.display());
+    }
+    let (witnesses, notes) = crate::fence::witness::from_config(&cfg.witnesses);
+    for n in notes {
+        tracing::info!(target: "3rc", "{n}");
+    }
     let ctx = ExecCtx {
         hosts: Arc::new(hosts),
         fencers: Arc::new(fencers),
+        witnesses: Arc::new(witnesses),
         inventory: Arc::new(inventory),
         timeouts: cfg.timeouts.clone(),
         migration: Arc::new(migration),
@@ -88,6 +96,9 @@ pub fn assemble(
         resumed_steps: Vec::new(),
     };
     let mut cluster = cfg.cluster.clone();
+    // The votes are the witnesses that can be checked (a gateway witness without a default
+    // route is left out, and said so above).
+    cluster.witnesses = ctx.witnesses.iter().map(|w| w.name().to_string()).collect();
     // VMs put under HA at run time by an earlier run (`protect`); the config wins for a name
     // it also lists.
     for spec in recovered.iter().flat_map(|r| &r.protected) {

@@ -184,6 +184,8 @@ pub fn case_from_observations(cluster: &ClusterSpec, obs: &[HostObservation]) ->
         hosts,
         vms,
         unprotected,
+        // What-if is about the cluster's faults: its witnesses answer throughout.
+        witnesses: cluster.witnesses.clone(),
     };
     (Case { cluster: def, commands, spec: Some(cluster.clone()) }, notes)
 }

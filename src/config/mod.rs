@@ -5,8 +5,11 @@
 //! Architecture invariant: invalid input never reaches the core.
 
 pub mod duration;
+mod quorum;
 pub mod raw;
 mod reinstall;
+
+pub use quorum::{WitnessCheck, WitnessConfig};
 
 use crate::core::{ClusterSpec, HostPolicy, HostSpec, PlacementPolicy, Policy, VmSpec};
 use crate::ops::Timeouts;
@@ -66,6 +69,10 @@ pub struct Config {
     /// The `[defaults]` VM policy, the base of every VM's policy (also of VMs protected at
     /// run time).
     pub default_policy: Policy,
+    /// `[quorum]` witnesses (their names are also `cluster.witnesses`).
+    pub witnesses: Vec<WitnessConfig>,
+    /// What is valid but worth a warning at start (e.g. too few votes for a quorum).
+    pub warnings: Vec<String>,
 }
 
 impl Config {
@@ -327,9 +334,18 @@ fn validate(raw: RawConfig, at: &Locator, dir: &Path, path: &Path) -> Result<Con
             dir.join(p)
         }
     });
+    let (witnesses, warnings) = quorum::witnesses(raw.quorum.witnesses.as_ref(), host_specs.len(), at)?;
     Ok(Config {
         path: path.to_path_buf(),
-        cluster: ClusterSpec { hosts: host_specs, vms, host_policy, placement },
+        cluster: ClusterSpec {
+            hosts: host_specs,
+            vms,
+            host_policy,
+            placement,
+            witnesses: witnesses.iter().map(|w| w.name.clone()).collect(),
+        },
+        witnesses,
+        warnings,
         hosts,
         settings,
         timeouts,

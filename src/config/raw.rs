@@ -17,12 +17,21 @@ pub struct RawConfig {
     pub placement: RawPlacement,
     #[serde(default)]
     pub console: RawConsole,
+    #[serde(default)]
+    pub quorum: RawQuorum,
     /// Directory for the journal and the inventory; relative paths are relative to the file.
     pub state_dir: Option<Spanned<String>>,
     #[serde(default, rename = "host")]
     pub hosts: Vec<RawHost>,
     #[serde(default, rename = "vm")]
     pub vms: Vec<RawVm>,
+}
+
+/// `[quorum]`: the witnesses (`config::quorum`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawQuorum {
+    pub witnesses: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 /// Supervision defaults; every policy field may be overridden per VM.

@@ -51,6 +51,10 @@ pub struct Engine {
     pub(super) now: Time,
     /// VMs whose restart or relocation window changed since `take_ladder_changes`.
     pub(super) ladder_dirty: std::collections::BTreeSet<String>,
+    /// The witnesses (quorum votes besides the hosts), by name.
+    pub(super) witnesses: BTreeMap<String, super::quorum::WitnessRec>,
+    /// An automatic fence is being held for want of quorum (the alarm was raised).
+    pub(super) fencing_held: bool,
 }
 
 /// Where each domain was seen this cycle, by name: every answering host that has it defined.
@@ -76,8 +80,14 @@ impl Engine {
             inflight: BTreeMap::new(),
             alarms: Vec::new(),
             next_alarm: 1,
+            witnesses: spec
+                .witnesses
+                .into_iter()
+                .map(|w| (w.clone(), super::quorum::WitnessRec::new(w, now)))
+                .collect(),
             now,
             ladder_dirty: Default::default(),
+            fencing_held: false,
         }
     }
 

@@ -13,6 +13,7 @@ impl Engine {
     /// rejoining hosts, drain hosts in maintenance.
     pub(super) fn host_work(&mut self, out: &mut Output) {
         let now = self.now;
+        self.quorum_regained(out);
         let names: Vec<String> = self.hosts.keys().cloned().collect();
         for hn in &names {
             let h = &self.hosts[hn];
@@ -32,12 +33,34 @@ impl Engine {
         if !self.armed || h.fence_action.is_some() || h.fence_retry_at.is_some_and(|t| now < t) {
             return;
         }
-        let vms = self.vms.values().filter(|v| v.host.as_deref() == Some(hn)).count();
+        // Only a host holding VMs that must run elsewhere is fenced: one drained for
+        // maintenance, or whose VMs are stopped or disarmed, rejoins by itself when it answers.
+        let vms =
+            self.vms.values().filter(|v| v.host.as_deref() == Some(hn) && v.state == VmState::AwaitingFence).count();
+        if vms == 0 {
+            let reason = "down; holds no protected VM that must run elsewhere: not fenced, it rejoins when it answers";
+            if self.hosts[hn].reason != reason {
+                self.hosts.get_mut(hn).expect("host exists").reason = reason.to_string();
+                self.raise(
+                    format!("down:{hn}"),
+                    Subject::Host(hn.into()),
+                    Severity::Warning,
+                    format!("{hn} is down; it holds no protected VM that must run elsewhere, so it is not fenced"),
+                    out,
+                );
+            }
+            return;
+        }
+        let Ok(quorum) = self.quorum_allows_fence(hn, out) else { return };
+        let h = &self.hosts[hn];
         match h.spec.fence_agent.clone() {
             Some(agent) => {
                 let id = self.act(
                     ActionKind::Fence { host: hn.into() },
-                    Decider::Policy("host down: fence before its VMs run elsewhere".into()),
+                    Decider::Policy(format!(
+                        "host down: fence before its {vms} VMs run elsewhere; quorum {}",
+                        quorum.describe()
+                    )),
                     out,
                 );
                 let h = self.hosts.get_mut(hn).expect("host exists");

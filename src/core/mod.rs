@@ -15,6 +15,7 @@ pub mod ladder;
 pub mod model;
 pub mod outcomes;
 pub mod placement;
+pub mod quorum;
 pub mod reinstall;
 pub mod snapshot;
 pub mod state;

@@ -190,6 +190,8 @@ pub struct ClusterSpec {
     pub vms: Vec<VmSpec>,
     pub host_policy: HostPolicy,
     pub placement: PlacementPolicy,
+    /// Quorum votes besides the hosts (`core::quorum`), by name.
+    pub witnesses: Vec<String>,
 }
 
 /// Run state of a libvirt domain, reduced to what HA decisions need.

@@ -39,6 +39,8 @@ impl Default for Timeouts {
 pub struct ExecCtx {
     pub hosts: Arc<BTreeMap<String, HostHandle>>,
     pub fencers: Arc<BTreeMap<String, Arc<dyn Fencer>>>,
+    /// The quorum witnesses, checked every cycle (`core::quorum`).
+    pub witnesses: Arc<Vec<Arc<dyn crate::supervisor::seams::Witness>>>,
     pub inventory: Arc<Inventory>,
     pub timeouts: Timeouts,
     /// How each host is reached for live migration, by host name.

@@ -14,6 +14,7 @@ mod hints;
 pub mod inventory;
 mod ladder;
 pub mod seams;
+mod witnesses;
 pub mod worker;
 
 use crate::core::{
@@ -297,6 +298,7 @@ impl Supervisor {
     pub async fn cycle(&mut self) {
         let started = tokio::time::Instant::now();
         let timeout = self.settings.probe_timeout;
+        let witnesses = self.check_witnesses();
         for h in self.ctx.hosts.values() {
             if !self.probes.contains_key(&h.name) {
                 let (h, name) = (h.clone(), h.name.clone());
@@ -330,6 +332,9 @@ impl Supervisor {
             }
         }
         let now = self.clock.now();
+        let checks = witnesses.await.unwrap_or_default();
+        let out = self.engine.observe_witnesses(now, &checks);
+        self.apply(out);
         let out = self.engine.observe(now, &observations);
         self.cycles += 1;
         self.reprobe_failed(started, &observations);

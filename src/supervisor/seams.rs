@@ -321,5 +321,14 @@ pub trait Fencer: Send + Sync {
     fn off(&self) -> Result<(), String>;
 }
 
+/// A quorum witness (`core::quorum`): something 3RC must reach, besides the hosts, before it
+/// fences automatically (its default gateway, a quorum host). Blocking.
+pub trait Witness: Send + Sync {
+    /// Its name in the votes ("gateway", "tcp:quorum1:22").
+    fn name(&self) -> &str;
+    /// `Ok` when it answered within `timeout`; else why not.
+    fn check(&self, timeout: std::time::Duration) -> Result<(), String>;
+}
+
 /// Opens the hypervisor for one host. Called once per host at start-up, on the host's worker.
 pub type Connector = dyn Fn(&crate::core::HostSpec) -> Box<dyn Hypervisor> + Send + Sync;

@@ -113,7 +113,10 @@ impl Lab {
     /// As `config`, with `per_vm(name)` written under each `[[vm]]`.
     pub fn config_with(&self, vms: &[String], extra_defaults: &str, per_vm: impl Fn(&str) -> String) -> PathBuf {
         let fence = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/lab/fence_lab");
-        let mut c = format!("state_dir = \"state\"\n[defaults]\nunsafe_migration = true\n{extra_defaults}\n");
+        // The lab's witness: the bridge's own address, reached from the client namespace.
+        let mut c = format!(
+            "state_dir = \"state\"\n[quorum]\nwitnesses = [\"ping:10.233.7.1\"]\n[defaults]\nunsafe_migration = true\n{extra_defaults}\n"
+        );
         for i in 1..=self.hosts {
             c.push_str(&format!(
                 "[[host]]\nname = \"hv{i}\"\nuri = \"qemu+tcp://10.233.7.{}/system\"\nmigration_uri = \"tcp://10.233.7.{}\"\nfence = {{ agent = \"{}\", options = {{ plug = \"hv{i}\", lab_dir = \"{}\" }} }}\n",

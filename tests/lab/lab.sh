@@ -8,6 +8,9 @@
 #   lab.sh power-off DIR hvN         SIGKILL its libvirtd and qemu, and its bridge port down
 #   lab.sh isolate DIR hvN           bridge port down only: the VMs keep running
 #   lab.sh reconnect DIR hvN         bridge port up again
+#   lab.sh isolate-client DIR        the client namespace's bridge port down: 3RC there is cut
+#                                    off from every host and from the bridge's address
+#                                    10.233.7.1 (the lab's witness); reconnect-client DIR
 #   lab.sh hang DIR hvN              SIGSTOP its libvirtd (calls hang);  lab.sh unhang DIR hvN
 #   lab.sh crash-vm DIR hvN VM       SIGKILL one VM's qemu
 #   lab.sh restart-daemon DIR hvN    SIGKILL its libvirtd only and start it again (VMs keep running)
@@ -157,6 +160,8 @@ up() {
   trap 'if [ -z "${LAB_UP_OK:-}" ]; then echo "lab: up failed, tearing down" >&2; down_quiet; fi' EXIT
   ip -n "$(ns br)" link add br0 type bridge
   ip -n "$(ns br)" link set br0 up
+  # The bridge's own address: the lab's "gateway", a quorum witness for 3RC in the client namespace.
+  ip -n "$(ns br)" addr add "$SUBNET.1/24" dev br0
   # The client namespace: where a supervisor runs to reach the hosts over TCP.
   ip netns add "$(ns cl)"
   ip link add "${ID}pc" type veth peer name eth0 netns "$(ns cl)"
@@ -296,6 +301,8 @@ case "$cmd" in
     [ -n "$pids" ] && kill -9 $pids
     ip -n "$(ns br)" link set "$(port "$h")" down ;;
   isolate) load; ip -n "$(ns br)" link set "$(port "${3:?host}")" down ;;
+  isolate-client) load; ip -n "$(ns br)" link set "${ID}pc" down ;;
+  reconnect-client) load; ip -n "$(ns br)" link set "${ID}pc" up ;;
   reconnect) load; ip -n "$(ns br)" link set "$(port "${3:?host}")" up ;;
   hang) load; kill -STOP "$(cat "$DIR/hosts/${3:?host}/libvirtd.pid")" ;;
   unhang) load; kill -CONT "$(cat "$DIR/hosts/${3:?host}/libvirtd.pid")" ;;

@@ -157,6 +157,9 @@ impl Builder {
                 })
                 .collect(),
             vms: self.vms.clone(),
+            // One quorum witness that answers unless a test takes it down: the votes of a
+            // two-host cluster stay a majority when one host is lost, as with a gateway.
+            witnesses: vec![WITNESS.to_string()],
             host_policy: self.host_policy,
             placement: PlacementPolicy::default(),
         };
@@ -177,6 +180,7 @@ impl Builder {
             held: Vec::new(),
             hold: None,
             flaky: BTreeSet::new(),
+            witness_down: false,
         };
         c.tick();
         c
@@ -203,7 +207,12 @@ pub struct MiniCluster {
     pub hold: Option<HoldRule>,
     /// VMs that crash again right after every start.
     flaky: BTreeSet<String>,
+    /// The quorum witness does not answer.
+    pub witness_down: bool,
 }
+
+/// The name of the mini cluster's quorum witness.
+pub const WITNESS: &str = "gw";
 
 impl Drop for MiniCluster {
     fn drop(&mut self) {
@@ -244,6 +253,9 @@ impl MiniCluster {
                 }
             }
         }
+        let checks = vec![(WITNESS.to_string(), if self.witness_down { Err("no answer".to_string()) } else { Ok(()) })];
+        let out = self.engine.observe_witnesses(self.now, &checks);
+        self.events.extend(out.events);
         let obs = self.observations();
         let out = self.engine.observe(self.now, &obs);
         self.events.extend(out.events);

@@ -363,3 +363,27 @@ impl Fencer for SimFencer {
         Ok(())
     }
 }
+
+/// A quorum witness of the simulated world: answers unless it is down or the supervisor's own
+/// link is.
+pub struct SimWitness {
+    pub(super) world: Arc<Mutex<World>>,
+    pub(super) name: String,
+}
+
+impl crate::supervisor::seams::Witness for SimWitness {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn check(&self, _timeout: std::time::Duration) -> Result<(), String> {
+        let w = self.world.lock().unwrap_or_else(|e| e.into_inner());
+        if w.supervisor_isolated {
+            Err(format!("{}: no route (3RC's own link is down)", self.name))
+        } else if w.witnesses_down.contains(&self.name) {
+            Err(format!("{}: no answer", self.name))
+        } else {
+            Ok(())
+        }
+    }
+}

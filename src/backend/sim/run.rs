@@ -12,7 +12,7 @@ use crate::core::{ClusterView, Event};
 use crate::ops::{ExecCtx, Timeouts};
 use crate::supervisor::clock::{Clock, TokioClock};
 use crate::supervisor::inventory::Inventory;
-use crate::supervisor::seams::{Fencer, MigrateTo};
+use crate::supervisor::seams::{Fencer, MigrateTo, Witness};
 use crate::supervisor::worker::HostHandle;
 use crate::supervisor::{Settings, Supervisor, SupervisorHandle};
 use std::collections::BTreeMap;
@@ -119,9 +119,11 @@ pub fn build(case: &Case, clock: Arc<dyn Clock>) -> (SimCluster, ExecCtx) {
             (h.name.clone(), to)
         })
         .collect();
+    let witnesses = spec.witnesses.iter().map(|w| Arc::new(sim.witness(w)) as Arc<dyn Witness>).collect();
     let ctx = ExecCtx {
         hosts: Arc::new(hosts),
         fencers: Arc::new(fencers),
+        witnesses: Arc::new(witnesses),
         inventory: Arc::new(Inventory::in_memory()),
         timeouts: Timeouts::default(),
         migration: Arc::new(migration),
@@ -269,6 +271,14 @@ fn apply(sim: &SimCluster, cmd: &SimCmd) -> String {
             if let Some(pool) = w.hosts.get_mut(h).and_then(|s| s.pools.get_mut(p)) {
                 pool.remove(v);
             }
+        }
+        SimCmd::IsolateSupervisor => w.supervisor_isolated = true,
+        SimCmd::ReconnectSupervisor => w.supervisor_isolated = false,
+        SimCmd::WitnessDown(n) => {
+            w.witnesses_down.insert(n.clone());
+        }
+        SimCmd::WitnessUp(n) => {
+            w.witnesses_down.remove(n);
         }
         SimCmd::RestartSupervisor | SimCmd::Op(_) => {}
     }

@@ -17,6 +17,8 @@
 //! 10 flap hv1 2 5 4         # 4 times: link down 2 s, up 5 s
 //! 10 boot web1              # someone starts it by hand; move-outside VM H; duplicate-outside VM H
 //! 10 restart-supervisor     # a new supervisor over the same cluster and inventory
+//! 10 isolate-supervisor     # 3RC's own link down: no host, no witness answers; reconnect-supervisor
+//! 10 witness gw down        # a quorum witness (cluster.toml: witnesses = ["gw"]); witness W up
 //! 10 delete-volume hv1 golden/base.qcow2   # someone deletes a volume outside 3RC
 //! 10 op migrate web1 hv2    # operator commands: start, stop, restart, reinstall VM,
 //!                           # arm [VM], disarm [VM], maintenance on|off H, confirm-off H, ack N
@@ -116,6 +118,9 @@ pub struct ClusterDef {
     /// Domains that run on the hosts but are not protected (they take room).
     #[serde(default)]
     pub unprotected: Vec<VmDef>,
+    /// Quorum witnesses (names), reachable at the start; `witness W down|up` in `commands`.
+    #[serde(default)]
+    pub witnesses: Vec<String>,
 }
 
 fn d_cpus() -> u32 {
@@ -160,6 +165,13 @@ pub enum SimCmd {
     /// A person starts a second copy on another host: an injected double run.
     DuplicateOutside(String, String),
     RestartSupervisor,
+    /// The supervisor's own link goes down: it reaches no host and no witness (the hosts and
+    /// their VMs run on; fence devices still answer, so only quorum holds a fence back).
+    IsolateSupervisor,
+    ReconnectSupervisor,
+    /// A quorum witness stops / starts answering.
+    WitnessDown(String),
+    WitnessUp(String),
     /// A person deletes a volume outside 3RC (host, pool, volume).
     DeleteVolume(String, String, String),
     Op(Command),
@@ -172,6 +184,10 @@ impl std::fmt::Display for SimCmd {
             SimCmd::PowerOn(h) => write!(f, "power on {h}"),
             SimCmd::Isolate(h) => write!(f, "isolate {h} (link down, VMs keep running)"),
             SimCmd::Reconnect(h) => write!(f, "reconnect {h}"),
+            SimCmd::IsolateSupervisor => write!(f, "isolate-supervisor (3RC's own link down, hosts run on)"),
+            SimCmd::ReconnectSupervisor => write!(f, "reconnect-supervisor"),
+            SimCmd::WitnessDown(w) => write!(f, "witness {w} down"),
+            SimCmd::WitnessUp(w) => write!(f, "witness {w} up"),
             SimCmd::Hang(h) => write!(f, "hang libvirtd on {h}"),
             SimCmd::Unhang(h) => write!(f, "unhang libvirtd on {h}"),
             SimCmd::StoragePause(h) => write!(f, "storage pause on {h}"),
@@ -315,6 +331,7 @@ impl Case {
                 .collect(),
             host_policy,
             placement,
+            witnesses: c.witnesses.clone(),
         }
     }
 }
@@ -375,6 +392,13 @@ pub fn parse_one(at: u64, w: &[&str], out: &mut Vec<(u64, SimCmd)>) -> Result<()
     let cmd = match (w.first().copied().unwrap_or(""), w.get(1).copied().unwrap_or("")) {
         ("power", "off") => SimCmd::PowerOff(s(2)?),
         ("power", "on") => SimCmd::PowerOn(s(2)?),
+        ("isolate-supervisor", _) => SimCmd::IsolateSupervisor,
+        ("reconnect-supervisor", _) => SimCmd::ReconnectSupervisor,
+        ("witness", _) => match s(2)?.as_str() {
+            "down" => SimCmd::WitnessDown(s(1)?),
+            "up" => SimCmd::WitnessUp(s(1)?),
+            o => return Err(format!("witness W down|up, not {o}")),
+        },
         ("isolate", _) => SimCmd::Isolate(s(1)?),
         ("reconnect", _) => SimCmd::Reconnect(s(1)?),
         ("hang", _) => SimCmd::Hang(s(1)?),

@@ -110,6 +110,11 @@ pub struct World {
     pub starts: BTreeMap<String, u32>,
     /// Some domain has a slow start under way (lets `settle` skip the scan otherwise).
     pub(super) booting: bool,
+    /// The supervisor's own link is down: it reaches no host, fence device or witness, while
+    /// the hosts and their VMs run on.
+    pub supervisor_isolated: bool,
+    /// Quorum witnesses that are down (any other name answers).
+    pub witnesses_down: std::collections::BTreeSet<String>,
     pub(super) rng: XorShift,
     clock: Arc<dyn Clock>,
 }
@@ -129,6 +134,8 @@ impl SimCluster {
             destructive: Vec::new(),
             starts: BTreeMap::new(),
             booting: false,
+            supervisor_isolated: false,
+            witnesses_down: Default::default(),
             rng: XorShift::new(seed),
             clock,
         };
@@ -183,6 +190,10 @@ impl SimCluster {
 
     pub fn fencer(&self, host: &str) -> SimFencer {
         SimFencer { world: self.world.clone(), host: host.into() }
+    }
+
+    pub fn witness(&self, name: &str) -> super::host::SimWitness {
+        super::host::SimWitness { world: self.world.clone(), name: name.into() }
     }
 
     /// Ground truth: the hosts on which each VM is active (powered hosts only).
@@ -356,6 +367,9 @@ impl World {
         }
         if !h.reachable {
             return Err(HvError::Unreachable(format!("{host}: connection timed out (link down)")));
+        }
+        if self.supervisor_isolated {
+            return Err(HvError::Unreachable(format!("{host}: connection timed out (3RC's own link is down)")));
         }
         if h.hung {
             // A hung daemon: the call never returns. The simulator answers at once with the

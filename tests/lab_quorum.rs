@@ -3,6 +3,7 @@
 //! at once while the hosts and their VMs run on. Without a majority of the votes, 3RC must
 //! fence nobody and move nothing; when the link returns, every host is `Online` again with its
 //! VMs where they were. (Before quorum, all three hosts were powered off 3 s after the cut.)
+//! On the way, a protected domain marked autostart has it turned off, and the journal says so.
 //!
 //! Needs root, like every lab test; THREERC_SKIP_LAB=1 leaves it out (and says so).
 
@@ -20,12 +21,20 @@ fn lab_3rc_cut_off_for_30_s_fences_nothing_and_every_host_comes_back_online() {
     let lab = Lab::up(3, 2);
     let vms: Vec<String> = (1..=3).flat_map(|i| (1..=2).map(move |j| format!("vm{i}{j}"))).collect();
     let cfg = lab.config(&vms, "min_uptime = \"2s\"");
+    // Someone marked vm11 autostart: a host that boots again would start it by itself.
+    let hv1 = "qemu+tcp://10.233.7.11/system";
+    lab.run(&["exec", "virsh", "-q", "-c", hv1, "autostart", "vm11"]);
     let sup = Supervisor::start(&lab, &cfg);
     sup.wait_for(&lab, "every VM healthy and the witness reachable", Duration::from_secs(60), |s| {
         let text = s.text();
         vms.iter().all(|v| text.contains(&format!("vm {v} Discovering -> Healthy")))
             && text.contains("witness ping:10.233.7.1 reachable")
     });
+    sup.wait_for(&lab, "vm11's autostart turned off", Duration::from_secs(30), |s| {
+        s.text().contains("vm vm11 note: autostart turned off on hv1")
+    });
+    let info = lab.run(&["exec", "virsh", "-q", "-c", hv1, "dominfo", "vm11"]);
+    assert!(info.lines().any(|l| l.starts_with("Autostart:") && l.contains("disable")), "{info}");
     let before = lab.truth();
     assert_eq!(before.len(), 6, "{before:?}");
 

@@ -137,6 +137,11 @@ pub fn fencers(
     cfg: &Config,
     demo: Option<&Arc<crate::backend::demo::DemoCluster>>,
 ) -> anyhow::Result<BTreeMap<String, Arc<dyn Fencer>>> {
+    for h in &cfg.hosts {
+        let Some(f) = h.fence.as_ref().filter(|f| f.agent != "demo") else { continue };
+        crate::fence::agent::check_program(&f.agent)
+            .map_err(|e| anyhow::anyhow!("{}: host {}: fence agent {e}", cfg.path.display(), h.name))?;
+    }
     let mut out = command_fencers(cfg);
     for h in &cfg.hosts {
         let Some(f) = &h.fence else { continue };

@@ -261,6 +261,12 @@ fn validate(raw: RawConfig, at: &Locator, dir: &Path, path: &Path) -> Result<Con
                     );
                 }
                 for (k, v) in &f.get_ref().options {
+                    if k == "action" {
+                        return Err(at.err(
+                            Some(f.span()),
+                            format!("host {name}: fence option \"action\" is reserved: 3RC sets it (status, off)"),
+                        ));
+                    }
                     if k.contains(['=', '\n']) || v.contains('\n') {
                         return Err(at.err(
                             Some(f.span()),

@@ -89,8 +89,27 @@ fn semantic_errors_point_at_the_value() {
     let e = err("[[host]]\nname = \"hv1\"\nuri = \"nonsense\"\n");
     assert!(e.contains(":3:7: host hv1: invalid libvirt URI"), "{e}");
     assert!(err("").contains("no [[host]] defined"));
+    let e = err("[[host]]\nname = \"hv1\"\nuri = \"test:///x\"\nfence = { agent = \"fence_ipmilan\", options = { action = \"reboot\" } }\n");
+    assert!(e.contains(":4:9: host hv1: fence option \"action\" is reserved"), "{e}");
+    let e =
+        err("[quorum]\nwitnesses = [\"gateway\", \"icmp:10.0.0.1\"]\n[[host]]\nname = \"hv1\"\nuri = \"test:///x\"\n");
+    assert!(e.contains(":2:25: quorum.witnesses: unknown witness \"icmp:10.0.0.1\""), "{e}");
     let e = err("[[host]\nname = 1");
     assert!(e.starts_with("/etc/3rc/cluster.toml:1:"), "{e}");
+}
+
+#[test]
+fn the_votes_are_the_hosts_and_the_witnesses_and_too_few_are_said() {
+    let host = |n: &str| format!("[[host]]\nname = \"{n}\"\nuri = \"test:///x\"\n");
+    // Default: the gateway.
+    let c = parse(&format!("{}{}", host("hv1"), host("hv2"))).unwrap();
+    assert_eq!(c.cluster.witnesses, ["gateway"]);
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    let c = parse(&format!("[quorum]\nwitnesses = []\n{}{}", host("hv1"), host("hv2"))).unwrap();
+    assert!(c.cluster.witnesses.is_empty());
+    assert!(c.warnings[0].contains("2 host(s) and 0 witness(es) make 2 votes"), "{:?}", c.warnings);
+    let c = parse(&format!("[quorum]\nwitnesses = [\"tcp:q1:22\", \"ping:10.0.0.1\"]\n{}", host("hv1"))).unwrap();
+    assert_eq!(c.cluster.witnesses, ["tcp:q1:22", "ping:10.0.0.1"]);
 }
 
 #[test]

@@ -21,6 +21,30 @@ pub struct CommandAgent {
     timeout: Duration,
 }
 
+/// Whether `program` can run as a fence agent: a path to an executable file, or a name found
+/// on `PATH`. Checked when a config is loaded for a run, so a typo is an error at start rather
+/// than on the day a host dies.
+pub fn check_program(program: &str) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    let executable = |p: &std::path::Path| {
+        std::fs::metadata(p).map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false)
+    };
+    if program.contains('/') {
+        let p = std::path::Path::new(program);
+        return match std::fs::metadata(p) {
+            Err(e) => Err(format!("{program}: {e}")),
+            Ok(_) if !executable(p) => Err(format!("{program}: not an executable file")),
+            Ok(_) => Ok(()),
+        };
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    if std::env::split_paths(&path).any(|d| executable(&d.join(program))) {
+        Ok(())
+    } else {
+        Err(format!("{program}: not found on PATH (Debian ships the fence agents in the package fence-agents)"))
+    }
+}
+
 impl CommandAgent {
     pub fn new(program: &str, options: BTreeMap<String, String>, timeout: Duration) -> CommandAgent {
         CommandAgent { program: PathBuf::from(program), options, timeout }
@@ -44,12 +68,22 @@ impl CommandAgent {
         Ok(text)
     }
 
-    /// Run the agent for one action; returns its exit code.
+    /// Run the agent for one action; returns its exit code. The agent runs in a process group
+    /// of its own; its output is read while it runs (an agent that prints a lot never blocks on
+    /// a full pipe), and at the timeout the whole group is killed (an agent's `ipmitool` or
+    /// `ssh` with it).
     fn run(&self, action: &str) -> Result<i32, String> {
+        use std::os::unix::process::CommandExt;
         let input = self.stdin_text(action)?;
         let name = self.program.display().to_string();
-        let spawn =
-            || Command::new(&self.program).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn();
+        let spawn = || {
+            Command::new(&self.program)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .process_group(0)
+                .spawn()
+        };
         // ETXTBSY: another thread forked while the agent file was open for writing (a freshly
         // installed agent); it clears at once.
         let mut attempt = spawn();
@@ -63,35 +97,44 @@ impl CommandAgent {
             }
         }
         let mut child = attempt.map_err(|e| format!("cannot run fence agent {name}: {e}"))?;
+        let stdout = child.stdout.take().map(drain);
+        let stderr = child.stderr.take().map(drain);
         if let Some(mut stdin) = child.stdin.take() {
-            // An agent may exit without reading everything; that is its answer, not ours.
+            // A few hundred bytes: never blocks. An agent may exit without reading everything;
+            // that is its answer, not ours.
             let _ = stdin.write_all(input.as_bytes());
         }
         let deadline = Instant::now() + self.timeout;
-        loop {
+        let status = loop {
             match child.try_wait() {
-                Ok(Some(status)) => {
-                    let out = child.wait_with_output().map_err(|e| e.to_string())?;
-                    let code = status.code().unwrap_or(-1);
-                    if code != 0 && !(action == "status" && code == 2) {
-                        let err = String::from_utf8_lossy(&out.stderr);
-                        let last = err.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
-                        return Err(format!("{name} action={action} exited with {code}: {}", self.redact(last)));
-                    }
-                    return Ok(code);
-                }
+                Ok(Some(status)) => break status,
                 Ok(None) if Instant::now() >= deadline => {
-                    let _ = child.kill();
-                    let _ = child.wait();
+                    kill_group(&mut child);
                     return Err(format!(
                         "{name} action={action} did not finish in {}; killed",
                         crate::core::time::human(self.timeout)
                     ));
                 }
                 Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-                Err(e) => return Err(format!("waiting for {name}: {e}")),
+                Err(e) => {
+                    kill_group(&mut child);
+                    return Err(format!("waiting for {name}: {e}"));
+                }
             }
+        };
+        // Whatever the agent left running in its group is not its answer.
+        kill_group(&mut child);
+        let out = stdout.map(collect).unwrap_or_default();
+        let err = stderr.map(collect).unwrap_or_default();
+        let code = status.code().unwrap_or(-1);
+        for line in out.lines().chain(err.lines()).filter(|l| !l.trim().is_empty()) {
+            tracing::debug!(target: "3rc::fence", "{name} action={action}: {}", self.redact(line));
         }
+        if code != 0 && !(action == "status" && code == 2) {
+            let last = err.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
+            return Err(format!("{name} action={action} exited with {code}: {}", self.redact(last)));
+        }
+        Ok(code)
     }
 
     /// Remove any secret value that an agent might echo in its error output.
@@ -112,6 +155,46 @@ impl CommandAgent {
         }
         t
     }
+}
+
+/// The most of an agent's output kept (the rest is read and dropped).
+const OUTPUT_KEPT: usize = 64 * 1024;
+
+/// Read a pipe to its end on a thread of its own; the receiver gets what was kept.
+fn drain(mut pipe: impl std::io::Read + Send + 'static) -> std::sync::mpsc::Receiver<String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let spawned = std::thread::Builder::new().name("fence-output".into()).spawn(move || {
+        let (mut kept, mut buf) = (Vec::new(), [0u8; 8192]);
+        while let Ok(n) = pipe.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            let room = OUTPUT_KEPT.saturating_sub(kept.len());
+            kept.extend_from_slice(&buf[..n.min(room)]);
+        }
+        let _ = tx.send(String::from_utf8_lossy(&kept).into_owned());
+    });
+    if spawned.is_err() {
+        tracing::warn!(target: "3rc::fence", "cannot start a thread to read a fence agent's output");
+    }
+    rx
+}
+
+/// What a reader kept, waiting a moment at most: a process that left the agent's group
+/// may still hold the pipe open.
+fn collect(rx: std::sync::mpsc::Receiver<String>) -> String {
+    rx.recv_timeout(Duration::from_secs(1)).unwrap_or_default()
+}
+
+/// Kill the agent's whole process group, then reap the agent.
+fn kill_group(child: &mut std::process::Child) {
+    if let Ok(pgid) = i32::try_from(child.id()) {
+        // SAFETY: kill(2) with a negative pid signals the process group the agent leads (it
+        // was spawned with process_group(0)); no memory is involved.
+        unsafe { libc::kill(-pgid, libc::SIGKILL) };
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 impl Fencer for CommandAgent {
@@ -190,6 +273,18 @@ exit 1"#;
     }
 
     #[test]
+    fn a_missing_or_non_executable_agent_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(check_program("sh"), Ok(()));
+        assert_eq!(check_program(&agent(dir.path(), "exit 0")), Ok(()));
+        assert!(check_program("fence_no_such_agent").unwrap_err().contains("not found on PATH"));
+        let plain = dir.path().join("plain");
+        std::fs::write(&plain, "#!/bin/sh\n").unwrap();
+        assert!(check_program(plain.to_str().unwrap()).unwrap_err().ends_with("not an executable file"));
+        assert!(check_program("/nonexistent/fence_x").unwrap_err().starts_with("/nonexistent/fence_x: "));
+    }
+
+    #[test]
     fn the_password_can_come_from_the_environment() {
         let dir = tempfile::tempdir().unwrap();
         let var = "THREERC_TEST_FENCE_SECRET";
@@ -205,10 +300,24 @@ exit 1"#;
     }
 
     #[test]
-    fn a_hung_agent_is_killed() {
+    fn a_hung_agent_is_killed_with_everything_it_started() {
         let dir = tempfile::tempdir().unwrap();
-        let a = CommandAgent::new(&agent(dir.path(), "sleep 30"), BTreeMap::new(), Duration::from_millis(300));
+        let marker = dir.path().join("child-alive");
+        // The agent starts a child (as fence_ipmilan starts ipmitool) that would outlive it.
+        let body = format!("(sleep 2; touch {}) & sleep 30", marker.display());
+        let a = CommandAgent::new(&agent(dir.path(), &body), BTreeMap::new(), Duration::from_millis(300));
         let e = a.status().unwrap_err();
         assert!(e.contains("did not finish in 300 ms; killed"), "{e}");
+        std::thread::sleep(Duration::from_millis(2500));
+        assert!(!marker.exists(), "the agent's child outlived the timeout");
+    }
+
+    #[test]
+    fn an_agent_that_prints_a_lot_is_read_while_it_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        // 1 MiB on each of stdout and stderr: far more than a pipe holds.
+        let body = "head -c 1048576 /dev/zero | tr '\\0' x; head -c 1048576 /dev/zero | tr '\\0' y >&2; exit 0";
+        let a = CommandAgent::new(&agent(dir.path(), body), BTreeMap::new(), Duration::from_secs(20));
+        assert_eq!(a.status(), Ok(PowerStatus::On));
     }
 }

@@ -65,8 +65,19 @@ pub const REPROBE_GAP: f64 = 0.07;
 
 /// Facts read off the hosts outside the probe, on their way into the engine.
 enum Fact {
-    Disks { vm: String, disks: Vec<String> },
-    Storage { host: String, pools: Vec<crate::core::PoolObs> },
+    Disks {
+        vm: String,
+        disks: Vec<String>,
+    },
+    /// Autostart was on for a protected domain and 3RC turned it off.
+    AutostartOff {
+        vm: String,
+        host: String,
+    },
+    Storage {
+        host: String,
+        pools: Vec<crate::core::PoolObs>,
+    },
 }
 
 /// An operator command on its way in, with where to send the verdict.
@@ -379,6 +390,14 @@ impl Supervisor {
         match fact {
             Fact::Disks { vm, disks } => self.engine.set_disks(&vm, disks),
             Fact::Storage { host, pools } => self.engine.set_storage(&host, pools),
+            Fact::AutostartOff { vm, host } => {
+                let why = format!(
+                    "autostart turned off on {host}: libvirt would start {vm} by itself when a fenced host boots \
+                     again; where it runs is 3RC's decision"
+                );
+                let out = self.engine.external_note(self.clock.now(), crate::core::Subject::Vm(vm), why);
+                self.apply(out);
+            }
         }
     }
 
@@ -524,6 +543,14 @@ impl Supervisor {
                         let _ = facts.send(Fact::Disks { vm: vm.clone(), disks: inventory::disks_from_xml(&xml) });
                         let (v, h) = (vm.clone(), host.clone());
                         ops::relocate::persist(&ctx, move |inv| inv.put(&v, &h, xml)).await;
+                        let name = vm.clone();
+                        match ops::on(&ctx, &host, "autostart", move |hv| hv.disable_autostart(&name)).await {
+                            Ok(true) => {
+                                let _ = facts.send(Fact::AutostartOff { vm: vm.clone(), host: host.clone() });
+                            }
+                            Ok(false) => {}
+                            Err(e) => warn!(target: "3rc", "cannot check the autostart flag of {vm} on {host}: {e}"),
+                        }
                     }
                     Err(e) => {
                         warn!(target: "3rc", "cannot read the definition of {vm} on {host}: {e}")

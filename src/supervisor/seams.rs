@@ -91,6 +91,12 @@ pub trait Hypervisor: Send {
     fn shutdown(&mut self, vm: &str) -> Result<(), HvError>;
     /// Live-migrate to another host. `Unsupported` where the driver cannot.
     fn migrate_live(&mut self, vm: &str, dest: &MigrateTo) -> Result<(), HvError>;
+    /// Turn libvirt's autostart off for a domain; `true` if it was on. A protected domain must
+    /// never start by itself when a fenced host boots again (3RC decides where it runs). The
+    /// default: the backend has no autostart.
+    fn disable_autostart(&mut self, _vm: &str) -> Result<bool, HvError> {
+        Ok(false)
+    }
     /// Bytes processed and total of the job running on a domain (a live migration), if any.
     fn job_progress(&mut self, _vm: &str) -> Result<Option<(u64, u64)>, HvError> {
         Ok(None)

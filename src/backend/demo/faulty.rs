@@ -57,6 +57,10 @@ impl Hypervisor for FaultyHost {
         self.with_inner(|hv| hv.define(xml))
     }
 
+    fn disable_autostart(&mut self, vm: &str) -> Result<bool, HvError> {
+        self.with_inner(|hv| hv.disable_autostart(vm))
+    }
+
     fn undefine(&mut self, vm: &str) -> Result<(), HvError> {
         self.with_inner(|hv| hv.undefine(vm))
     }

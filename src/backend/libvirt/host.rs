@@ -228,6 +228,10 @@ impl Hypervisor for LibvirtHost {
         self.call("define", |c| ops::define(c, xml))
     }
 
+    fn disable_autostart(&mut self, vm: &str) -> Result<bool, HvError> {
+        self.call("autostart", |c| ops::disable_autostart(c, vm))
+    }
+
     fn undefine(&mut self, vm: &str) -> Result<(), HvError> {
         self.call("undefine", |c| ops::undefine(c, vm))
     }

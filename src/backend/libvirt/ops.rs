@@ -21,6 +21,16 @@ pub(super) fn domain_xml(conn: &Connect, vm: &str) -> Result<String, HvError> {
     lookup(conn, vm)?.xml_desc(sys::VIR_DOMAIN_XML_INACTIVE).map_err(|e| to_hv(&e, Some(vm)))
 }
 
+/// Autostart off; whether it was on.
+pub(super) fn disable_autostart(conn: &Connect, vm: &str) -> Result<bool, HvError> {
+    let dom = lookup(conn, vm)?;
+    if !dom.autostart().map_err(|e| to_hv(&e, Some(vm)))? {
+        return Ok(false);
+    }
+    dom.set_autostart(false).map_err(|e| to_hv(&e, Some(vm)))?;
+    Ok(true)
+}
+
 pub(super) fn define(conn: &Connect, xml: &str) -> Result<(), HvError> {
     conn.define_domain_xml(xml).map(drop).map_err(|e| to_hv(&e, None))
 }

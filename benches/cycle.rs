@@ -11,7 +11,12 @@ fn cluster(hosts: usize, vms: usize) -> (ClusterSpec, Vec<HostObservation>) {
     let spec = ClusterSpec {
         hosts: host_names
             .iter()
-            .map(|h| HostSpec { name: h.clone(), uri: format!("test:///{h}.xml"), fence_agent: Some("demo".into()) })
+            .map(|h| HostSpec {
+                name: h.clone(),
+                uri: format!("test:///{h}.xml"),
+                fence_agent: Some("demo".into()),
+                soft_fence: false,
+            })
             .collect(),
         vms: (0..vms)
             .map(|i| VmSpec {
@@ -68,7 +73,7 @@ fn bench(c: &mut Criterion) {
             b.iter_batched(
                 || {
                     let (mut e, mut obs) = steady(hosts, vms);
-                    obs[0].result = Err("connection refused".into());
+                    obs[0].result = Err(threerc::core::ProbeError::no_answer("connection timed out"));
                     let mut fence = None;
                     for s in 6..=8 {
                         let out = e.observe(Time::from_secs(s), &obs);

@@ -68,6 +68,7 @@ fn big_cycle(hosts: usize, cycles: usize, console: bool) {
             probe_timeout: Duration::from_secs(3),
             xml_reads_per_cycle: 64,
             events: false,
+            fence_check: Some(Duration::from_secs(300)),
         };
         let (mut sup, handle) = Supervisor::new(c.spec(), ctx, settings, clock, None);
         // With a console attached, every cycle also builds the 20,000-VM snapshot it renders;

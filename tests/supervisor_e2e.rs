@@ -339,3 +339,48 @@ async fn a_vm_protected_at_run_time_can_be_unprotected_and_stays_out_after_a_res
     assert_eq!(view.vms.len(), 9);
     drop(sup);
 }
+
+/// A fence agent (a real program in the fence-agents convention) that says "off" for a host
+/// that answers: its periodic status check catches it, one critical alarm, and when the host
+/// then fails its VMs wait for a person instead of being recovered on a liar's word.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fence_agent_that_lies_is_caught_by_its_status_check_and_not_used() {
+    let dir = tempfile::tempdir().unwrap();
+    let agent = dir.path().join("fence_liar");
+    // Reads its options and answers "off" (exit 2) to status, whatever the power.
+    std::fs::write(&agent, "#!/bin/sh\ncat >/dev/null\nexit 2\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&agent, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let cfg_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo");
+    let text = std::fs::read_to_string(cfg_dir.join("cluster.toml"))
+        .unwrap()
+        .replace("interval = \"1s\"", "interval = \"100ms\"\nfence_check = \"1s\"")
+        .replace("min_uptime = \"8s\"", "min_uptime = \"300ms\"")
+        .replace(
+            "uri = \"test://{config_dir}/hv2.xml\"\nfence = { agent = \"demo\" }",
+            &format!("uri = \"test://{{config_dir}}/hv2.xml\"\nfence = {{ agent = \"{}\" }}", agent.display()),
+        );
+    let cfg = Config::parse(&text, &cfg_dir.join("cluster.toml")).unwrap();
+    assert_eq!(cfg.hosts[1].fence.as_ref().unwrap().agent, agent.display().to_string());
+    let h = Harness::start_with(cfg);
+    h.settled().await;
+    h.until("hv2's agent distrusted", |v| {
+        v.alarms.iter().any(|a| a.message.contains("fence agent") && a.message.contains("of hv2 is not trusted"))
+    })
+    .await;
+    h.cluster.fail_host("hv2").unwrap();
+    let view = h
+        .until("hv2 down, its VMs waiting for a person", |v| {
+            v.host("hv2").is_some_and(|x| x.state == HostState::Down && x.reason.contains("not trusted"))
+        })
+        .await;
+    for vm in ["db2", "web2", "mail1"] {
+        assert_eq!(view.vm(vm).unwrap().state, VmState::AwaitingFence, "{}", h.log());
+    }
+    let fences = h.path(|e| match &e.kind {
+        EventKind::ActionDecided { action, .. } if action.starts_with("fence ") => Some(action.clone()),
+        _ => None,
+    });
+    assert!(fences.is_empty(), "a distrusted agent was used: {fences:?}\n{}", h.log());
+    h.finish();
+}

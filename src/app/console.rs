@@ -87,7 +87,12 @@ impl P2vDriver {
 
     fn host(&self, name: &str) -> Result<Box<dyn crate::supervisor::seams::Hypervisor>, String> {
         let h = self.cfg.hosts.iter().find(|h| h.name == name).ok_or_else(|| format!("no host named {name}"))?;
-        Ok((self.connector)(&HostSpec { name: h.name.clone(), uri: h.uri.clone(), fence_agent: None }))
+        Ok((self.connector)(&HostSpec {
+            name: h.name.clone(),
+            uri: h.uri.clone(),
+            fence_agent: None,
+            soft_fence: false,
+        }))
     }
 
     fn effect(

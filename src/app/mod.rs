@@ -42,6 +42,19 @@ pub fn command_fencers(cfg: &Config) -> BTreeMap<String, Arc<dyn Fencer>> {
         .collect()
 }
 
+/// The soft fences of the config's hosts, by host name.
+pub fn soft_fencers(cfg: &Config) -> BTreeMap<String, Arc<dyn crate::supervisor::seams::SoftFencer>> {
+    cfg.hosts
+        .iter()
+        .filter_map(|h| {
+            let sf = h.soft_fence.clone()?;
+            let s: Arc<dyn crate::supervisor::seams::SoftFencer> =
+                Arc::new(crate::fence::soft::SoftFenceCommand::new(sf));
+            Some((h.name.clone(), s))
+        })
+        .collect()
+}
+
 /// Start one worker per host.
 pub fn spawn_hosts(cfg: &Config, connector: Arc<Connector>) -> anyhow::Result<BTreeMap<String, HostHandle>> {
     cfg.cluster
@@ -85,6 +98,7 @@ pub fn assemble(
     let ctx = ExecCtx {
         hosts: Arc::new(hosts),
         fencers: Arc::new(fencers),
+        soft_fencers: Arc::new(soft_fencers(cfg)),
         witnesses: Arc::new(witnesses),
         inventory: Arc::new(inventory),
         timeouts: cfg.timeouts.clone(),
@@ -141,6 +155,11 @@ pub fn fencers(
         let Some(f) = h.fence.as_ref().filter(|f| f.agent != "demo") else { continue };
         crate::fence::agent::check_program(&f.agent)
             .map_err(|e| anyhow::anyhow!("{}: host {}: fence agent {e}", cfg.path.display(), h.name))?;
+    }
+    for h in &cfg.hosts {
+        let Some(sf) = &h.soft_fence else { continue };
+        crate::fence::agent::check_program(sf.program())
+            .map_err(|e| anyhow::anyhow!("{}: host {}: soft_fence command {e}", cfg.path.display(), h.name))?;
     }
     let mut out = command_fencers(cfg);
     for h in &cfg.hosts {

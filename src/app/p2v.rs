@@ -58,7 +58,7 @@ pub fn run_headless(
         let known: Vec<&str> = cfg.hosts.iter().map(|h| h.name.as_str()).collect();
         anyhow::bail!("target {:?}: not a host of {} (hosts: {})", answers.host, cfg.path.display(), known.join(", "));
     };
-    let spec = HostSpec { name: host.name.clone(), uri: host.uri.clone(), fence_agent: None };
+    let spec = HostSpec { name: host.name.clone(), uri: host.uri.clone(), fence_agent: None, soft_fence: false };
     let mut hv = connector(&spec);
     let facts = target_facts(hv.as_mut(), &host.name).map_err(anyhow::Error::msg)?;
     let plan = answers.build(&inv, &facts, cfg).map_err(anyhow::Error::msg)?;

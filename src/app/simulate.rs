@@ -73,7 +73,7 @@ pub async fn case_from_config(cfg: &Config, connector: Arc<Connector>) -> anyhow
     let timeout = cfg.settings.probe_timeout;
     let mut observations = Vec::new();
     for h in hosts.values() {
-        let result = h.probe(timeout).await.map_err(|e| e.to_string());
+        let result = h.probe(timeout).await.map_err(crate::supervisor::seams::HvError::into_probe_error);
         observations.push(HostObservation { host: h.name.clone(), result });
     }
     Ok(case_from_observations(&cfg.cluster, &observations))
@@ -140,6 +140,7 @@ pub fn case_from_observations(cluster: &ClusterSpec, obs: &[HostObservation]) ->
             cpus,
             memory_mib: mem,
             fence: spec.fence_agent.is_some(),
+            soft_fence: spec.soft_fence,
             pools: Default::default(),
         });
         let Some(p) = probe else {

@@ -17,7 +17,10 @@ pub async fn probe_once(cfg: &Config, connector: Arc<Connector>) -> anyhow::Resu
         .map(|h| {
             let h = h.clone();
             tokio::spawn(async move {
-                HostObservation { host: h.name.clone(), result: h.probe(timeout).await.map_err(|e| e.to_string()) }
+                HostObservation {
+                    host: h.name.clone(),
+                    result: h.probe(timeout).await.map_err(crate::supervisor::seams::HvError::into_probe_error),
+                }
             })
         })
         .collect();

@@ -5,6 +5,7 @@
 //! Architecture invariant: invalid input never reaches the core.
 
 pub mod duration;
+mod fencing;
 mod quorum;
 pub mod raw;
 mod reinstall;
@@ -15,6 +16,7 @@ use crate::core::{ClusterSpec, HostPolicy, HostSpec, PlacementPolicy, Policy, Vm
 use crate::ops::Timeouts;
 use crate::supervisor::seams::MigrateTo;
 use crate::supervisor::Settings;
+pub use fencing::SoftFenceConfig;
 use raw::{RawConfig, RawPolicy};
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
@@ -44,6 +46,7 @@ pub struct HostConfig {
     /// With `{config_dir}` expanded.
     pub uri: String,
     pub fence: Option<FenceConfig>,
+    pub soft_fence: Option<SoftFenceConfig>,
     pub migration: MigrateTo,
 }
 
@@ -196,6 +199,9 @@ fn validate(raw: RawConfig, at: &Locator, dir: &Path, path: &Path) -> Result<Con
     if let Some(t) = d.fence_timeout {
         timeouts.fence = t.0;
     }
+    if let Some(t) = d.fence_check {
+        settings.fence_check = (!t.0.is_zero()).then_some(t.0);
+    }
     let base = policy(&Policy::default(), &d.policy(), at)?;
 
     let mut host_policy = HostPolicy::default();
@@ -217,6 +223,7 @@ fn validate(raw: RawConfig, at: &Locator, dir: &Path, path: &Path) -> Result<Con
     if let Some(r) = hd.drain_retry {
         host_policy.drain_retry = r.0;
     }
+    host_policy.unmanageable_fence_after = hd.unmanageable_fence_after.map(|d| d.0);
 
     let mut placement = PlacementPolicy::default();
     for (field, v, dst) in [
@@ -282,12 +289,14 @@ fn validate(raw: RawConfig, at: &Locator, dir: &Path, path: &Path) -> Result<Con
             migration_uri: h.migration_uri.clone(),
             unsafe_shared_storage: d.unsafe_migration.unwrap_or(false),
         };
+        let soft_fence = fencing::soft_fence(name, h.soft_fence.as_ref(), at)?;
         host_specs.push(HostSpec {
             name: name.clone(),
             uri: uri.clone(),
             fence_agent: fence.as_ref().map(|f| f.agent.clone()),
+            soft_fence: soft_fence.is_some(),
         });
-        hosts.push(HostConfig { name: name.clone(), uri, fence, migration });
+        hosts.push(HostConfig { name: name.clone(), uri, fence, soft_fence, migration });
     }
 
     let mut vm_names = BTreeSet::new();

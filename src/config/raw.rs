@@ -45,6 +45,9 @@ pub struct RawDefaults {
     pub action_timeout: Option<Dur>,
     pub stop_grace: Option<Dur>,
     pub fence_timeout: Option<Dur>,
+    /// How often each host's fence agent is asked for the host's status while the host is
+    /// online ("0s": never).
+    pub fence_check: Option<Dur>,
     /// Pass libvirt's UNSAFE flag to live migrations (disks on a plain shared directory).
     pub unsafe_migration: Option<bool>,
     // The policy fields, as in `RawPolicy` (serde's flatten would lose their positions).
@@ -90,6 +93,8 @@ pub struct RawHostDefaults {
     pub ok_threshold: Option<Spanned<u32>>,
     pub fence_retry: Option<Dur>,
     pub drain_retry: Option<Dur>,
+    /// Power-fence a host that stays `Unmanageable` this long (default: never).
+    pub unmanageable_fence_after: Option<Dur>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -125,6 +130,9 @@ pub struct RawHost {
     pub name: Spanned<String>,
     pub uri: Spanned<String>,
     pub fence: Option<Spanned<RawFence>>,
+    /// The command that restarts the host's management daemon, tried when the host is alive
+    /// and its libvirt refuses or fails.
+    pub soft_fence: Option<Spanned<RawSoftFence>>,
     /// URI the source daemon uses to reach this host for live migration (default: `uri`).
     pub migration_peer_uri: Option<String>,
     /// Migration data URI, e.g. "tcp://10.0.0.2".
@@ -138,6 +146,14 @@ pub struct RawFence {
     pub agent: Spanned<String>,
     #[serde(default)]
     pub options: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSoftFence {
+    /// The program and its arguments (no shell).
+    pub command: Spanned<Vec<String>>,
+    pub timeout: Option<Dur>,
 }
 
 #[derive(Debug, Deserialize)]

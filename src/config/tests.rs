@@ -190,3 +190,34 @@ fn a_vm_protected_at_run_time_gets_the_defaults_and_its_overrides_checked_like_t
     assert_eq!(err(&["max_restart"]), "\"max_restart\": expected KEY=VALUE, like max_restart=1");
     assert!(cfg.protect_spec("bad name", &[]).unwrap_err().contains("invalid VM name"));
 }
+
+#[test]
+fn a_soft_fence_and_the_unmanageable_policy_are_read_and_checked() {
+    let text = "[defaults]\nfence_check = \"2m\"\n[host_defaults]\nunmanageable_fence_after = \"15m\"\n\
+                [[host]]\nname = \"hv1\"\nuri = \"test:///x\"\n\
+                soft_fence = { command = [\"ssh\", \"root@hv1\", \"systemctl\", \"restart\", \"libvirtd\"] }\n";
+    let c = parse(text).unwrap();
+    let sf = c.hosts[0].soft_fence.as_ref().unwrap();
+    assert_eq!(sf.command, ["ssh", "root@hv1", "systemctl", "restart", "libvirtd"]);
+    assert_eq!((sf.program(), sf.timeout), ("ssh", Duration::from_secs(30)));
+    assert!(c.cluster.hosts[0].soft_fence);
+    assert_eq!(c.cluster.host_policy.unmanageable_fence_after, Some(Duration::from_secs(900)));
+    assert_eq!(c.settings.fence_check, Some(Duration::from_secs(120)));
+    // The defaults: no soft fence, never a power fence for an unmanageable host, checks every 5 min.
+    let plain = parse("[[host]]\nname = \"hv1\"\nuri = \"test:///x\"\n").unwrap();
+    assert!(plain.hosts[0].soft_fence.is_none() && !plain.cluster.hosts[0].soft_fence);
+    assert_eq!(plain.cluster.host_policy.unmanageable_fence_after, None);
+    assert_eq!(plain.settings.fence_check, Some(Duration::from_secs(300)));
+    let off = parse("[defaults]\nfence_check = \"0s\"\n[[host]]\nname = \"hv1\"\nuri = \"test:///x\"\n").unwrap();
+    assert_eq!(off.settings.fence_check, None);
+
+    let host = "[[host]]\nname = \"hv1\"\nuri = \"test:///x\"\n";
+    let e = err(&format!("{host}soft_fence = {{ command = [] }}\n"));
+    assert!(e.contains(":4:26: host hv1: soft_fence.command is empty"), "{e}");
+    let e = err(&format!("{host}soft_fence = {{ command = [\"systemctl restart libvirtd\"] }}\n"));
+    assert!(e.contains("host hv1: soft_fence.command starts with \"systemctl restart libvirtd\""), "{e}");
+    let e = err(&format!("{host}soft_fence = {{ command = [\"true\"], timeout = \"0s\" }}\n"));
+    assert!(e.contains(":4:14: host hv1: soft_fence.timeout must be more than 0s"), "{e}");
+    let e = err(&format!("{host}soft_fence = {{ cmd = [\"true\"] }}\n"));
+    assert!(e.contains("unknown field `cmd`"), "{e}");
+}

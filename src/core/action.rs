@@ -43,6 +43,9 @@ pub enum ActionKind {
     Destroy { vm: String, host: String, undefine: bool },
     /// Power the host off through its fence agent.
     Fence { host: String },
+    /// Restart the host's management daemon with its soft-fence command (the host and its
+    /// VMs keep running).
+    SoftFence { host: String },
     /// Recreate the VM from its golden image and start it on `host`.
     Reinstall { vm: String, host: String },
 }
@@ -79,7 +82,17 @@ impl ActionKind {
             | ActionKind::Stop { vm, .. }
             | ActionKind::Destroy { vm, .. }
             | ActionKind::Reinstall { vm, .. } => Some(vm),
-            ActionKind::Fence { .. } => None,
+            ActionKind::Fence { .. } | ActionKind::SoftFence { .. } => None,
+        }
+    }
+
+    /// What the action is about, for the event log: its VM, else its host.
+    pub fn subject(&self) -> super::event::Subject {
+        use super::event::Subject;
+        match (self, self.vm()) {
+            (_, Some(vm)) => Subject::Vm(vm.into()),
+            (ActionKind::Fence { host } | ActionKind::SoftFence { host }, None) => Subject::Host(host.clone()),
+            _ => Subject::Cluster,
         }
     }
 }
@@ -102,6 +115,7 @@ impl fmt::Display for ActionKind {
                 write!(f, "destroy stale {vm} on {host}")
             }
             ActionKind::Fence { host } => write!(f, "fence {host}"),
+            ActionKind::SoftFence { host } => write!(f, "soft-fence {host} (restart its management daemon)"),
             ActionKind::Reinstall { vm, host } => write!(f, "reinstall {vm} on {host}"),
         }
     }

@@ -201,7 +201,7 @@ impl Engine {
             let Some(h) = self.hosts.get_mut(&o.host) else {
                 continue;
             };
-            let step = h.on_probe(now, o.result.as_ref().map_err(|e| e.as_str()), &policy);
+            let step = h.on_probe(now, o.result.as_ref(), &policy);
             if let Some(step) = step {
                 self.host_transition(&o.host, step.to, step.reason, &mut out);
             }
@@ -438,14 +438,9 @@ impl Engine {
     pub(super) fn act(&mut self, kind: ActionKind, decided_by: Decider, out: &mut Output) -> ActionId {
         let id = self.next_action;
         self.next_action += 1;
-        let subject = match (&kind, kind.vm()) {
-            (_, Some(vm)) => Subject::Vm(vm.into()),
-            (ActionKind::Fence { host }, None) => Subject::Host(host.clone()),
-            _ => Subject::Cluster,
-        };
         out.events.push(Event {
             at: self.now,
-            subject,
+            subject: kind.subject(),
             kind: EventKind::ActionDecided { id, action: kind.to_string(), decided_by: decided_by.clone() },
             reason: String::new(),
         });
@@ -489,6 +484,9 @@ impl Engine {
         if to == HostState::Fenced || to == HostState::Online {
             h.fence_retry_at = None;
         }
+        if to != HostState::Unmanageable {
+            h.soft_fence_tried = false;
+        }
         let on_host: Vec<String> = self
             .vms
             .values()
@@ -524,6 +522,28 @@ impl Engine {
                         out,
                     );
                 }
+            }
+            HostState::Unmanageable if before != HostState::Unmanageable => {
+                let vms = on_host.len();
+                let policy = match self.host_policy.unmanageable_fence_after {
+                    Some(after) => {
+                        format!("the policy power-fences it after {} unmanageable", super::time::human(after))
+                    }
+                    None => {
+                        "it is not power-fenced: a person decides (confirm it off with F to recover its VMs elsewhere)"
+                            .to_string()
+                    }
+                };
+                let soft = if self.hosts[hn].spec.soft_fence { "; its soft fence is tried" } else { "" };
+                self.raise(
+                    format!("unmanageable:{hn}"),
+                    Subject::Host(hn.into()),
+                    Severity::Critical,
+                    format!(
+                        "{hn} is alive but 3RC cannot manage it (its libvirt refuses or fails): its {vms} VMs are not supervised meanwhile{soft}; {policy}"
+                    ),
+                    out,
+                );
             }
             HostState::Rejoining | HostState::Online if matches!(before, HostState::Down | HostState::Fencing) => {
                 // No fence happened, so none of its VMs was started elsewhere: judge them again.

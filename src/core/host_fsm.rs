@@ -5,9 +5,14 @@
 //! `ok_threshold` consecutive good probes to be `Online` again. `Down` hosts are fenced
 //! (`Fencing` -> `Fenced`) before any of their VMs may run elsewhere. Maintenance is an operator
 //! flag, shown as the `Maintenance` state while the host is otherwise online.
+//!
+//! A failed probe that got an answer (the connection refused, libvirt answering with an error)
+//! proves the host alive: `fail_threshold` failures with at least one such answer among the last
+//! `fail_threshold` make it `Unmanageable`, not `Down`. Only `fail_threshold` probes in a row
+//! without any answer make a host `Down`.
 
 use super::action::ActionId;
-use super::model::{Capacity, HostPolicy, HostProbe, HostSpec};
+use super::model::{Capacity, HostPolicy, HostProbe, HostSpec, ProbeError, ProbeFailure};
 use super::state::HostState;
 use super::time::Time;
 use super::view::Transition;
@@ -25,6 +30,10 @@ pub struct HostRec {
     /// Consecutive failed / good probes.
     pub bad: u32,
     pub good: u32,
+    /// Consecutive failed probes that got no answer at all (the end of the run of `bad`).
+    pub silent: u32,
+    /// The kind of the last failed probe of the current run.
+    pub last_failure: Option<ProbeFailure>,
     /// When the current run of failed probes began.
     pub first_bad_at: Option<Time>,
     pub capacity: Option<Capacity>,
@@ -37,6 +46,11 @@ pub struct HostRec {
     pub maintenance: bool,
     /// The fence action under way.
     pub fence_action: Option<ActionId>,
+    /// The soft fence under way, and whether one was tried in this `Unmanageable` episode.
+    pub soft_fence_action: Option<ActionId>,
+    pub soft_fence_tried: bool,
+    /// Why its fence agent is not trusted for automatic fencing (`fencetrust`), if it is not.
+    pub fence_distrust: Option<String>,
     /// Earliest time of the next fence attempt after a failure.
     pub fence_retry_at: Option<Time>,
     /// The disks this host reaches (from its storage pools), once read.
@@ -66,6 +80,8 @@ impl HostRec {
             since: now,
             bad: 0,
             good: 0,
+            silent: 0,
+            last_failure: None,
             first_bad_at: None,
             capacity: None,
             last_probe: None,
@@ -73,6 +89,9 @@ impl HostRec {
             last_error: None,
             maintenance: false,
             fence_action: None,
+            soft_fence_action: None,
+            soft_fence_tried: false,
+            fence_distrust: None,
             fence_retry_at: None,
             volumes: None,
             pools: Vec::new(),
@@ -105,6 +124,16 @@ impl HostRec {
         }
     }
 
+    /// Whether 3RC reaches this host over the network now, for quorum: its last probe
+    /// answered, or failed with an answer (the host's kernel or daemon spoke).
+    pub fn reachable(&self) -> bool {
+        match self.state {
+            HostState::Fencing | HostState::Fenced => false,
+            HostState::Online | HostState::Rejoining if self.bad == 0 => true,
+            _ => self.bad > 0 && self.last_failure == Some(ProbeFailure::DaemonFailed),
+        }
+    }
+
     /// Whether this host's probe result can be trusted to judge its VMs this cycle.
     pub fn can_judge_vms(&self) -> bool {
         self.answered && matches!(self.state, HostState::Online | HostState::Rejoining | HostState::Maintenance)
@@ -128,7 +157,12 @@ impl HostRec {
     }
 
     /// Apply one probe result. Returns the transition to make, if any.
-    pub fn on_probe(&mut self, now: Time, result: Result<&HostProbe, &str>, policy: &HostPolicy) -> Option<HostStep> {
+    pub fn on_probe(
+        &mut self,
+        now: Time,
+        result: Result<&HostProbe, &ProbeError>,
+        policy: &HostPolicy,
+    ) -> Option<HostStep> {
         match result {
             Ok(probe) => {
                 self.answered = true;
@@ -136,6 +170,8 @@ impl HostRec {
                 self.last_probe = Some(probe.clone());
                 self.last_error = None;
                 self.bad = 0;
+                self.silent = 0;
+                self.last_failure = None;
                 self.first_bad_at = None;
                 self.good = self.good.saturating_add(1);
                 self.on_good(policy)
@@ -145,8 +181,13 @@ impl HostRec {
                 self.last_error = Some(e.to_string());
                 self.good = 0;
                 self.bad = self.bad.saturating_add(1);
+                self.silent = match e.kind {
+                    ProbeFailure::NoAnswer => self.silent.saturating_add(1),
+                    ProbeFailure::DaemonFailed => 0,
+                };
+                self.last_failure = Some(e.kind);
                 let first = *self.first_bad_at.get_or_insert(now);
-                self.on_bad(now, first, e, policy)
+                self.on_bad(now, first, &e.message, policy)
             }
         }
     }
@@ -169,6 +210,10 @@ impl HostRec {
                 to: HostState::Rejoining,
                 reason: format!("answers probes again (needs {ok} good probes, threshold {ok})"),
             }),
+            HostState::Unmanageable => Some(HostStep {
+                to: HostState::Rejoining,
+                reason: format!("its daemon answers again (needs {ok} good probes, threshold {ok})"),
+            }),
             HostState::Rejoining => {
                 self.reason = format!("{} of {ok} good probes (threshold {ok})", self.good);
                 None
@@ -179,27 +224,43 @@ impl HostRec {
 
     fn on_bad(&mut self, now: Time, first: Time, err: &str, policy: &HostPolicy) -> Option<HostStep> {
         let ft = policy.fail_threshold.max(1);
-        let down = HostStep {
-            to: HostState::Down,
-            reason: format!(
-                "{} failed probes in {} (threshold {ft}): {err}",
-                self.bad,
-                super::time::human(now.since(first)),
-            ),
+        let took = super::time::human(now.since(first));
+        // Dead only when the last `fail_threshold` probes got no answer at all; a failure run
+        // with an answer in it (refused, a libvirt error) is a live host whose daemon fails.
+        let verdict = if self.silent >= ft {
+            let reason = if self.silent == self.bad {
+                format!("{} failed probes in {took} (threshold {ft}): {err}", self.bad)
+            } else {
+                format!("{} probes in a row without any answer (threshold {ft}): {err}", self.silent)
+            };
+            HostStep { to: HostState::Down, reason }
+        } else {
+            HostStep {
+                to: HostState::Unmanageable,
+                reason: format!(
+                    "alive but not manageable: {} failed probes in {took} (threshold {ft}), the host answers: {err}",
+                    self.bad
+                ),
+            }
         };
         match self.state {
             HostState::Online | HostState::Unknown | HostState::Rejoining | HostState::Maintenance
                 if self.bad >= ft =>
             {
-                Some(down)
+                Some(verdict)
             }
             HostState::Online | HostState::Unknown | HostState::Rejoining | HostState::Maintenance => Some(HostStep {
                 to: HostState::Suspect,
                 reason: format!("{} failed probe (threshold {ft}): {err}", self.bad),
             }),
-            HostState::Suspect if self.bad >= ft => Some(down),
+            HostState::Suspect if self.bad >= ft => Some(verdict),
             HostState::Suspect => {
                 self.reason = format!("{} failed probes (threshold {ft}): {err}", self.bad);
+                None
+            }
+            HostState::Unmanageable if verdict.to == HostState::Down => Some(verdict),
+            HostState::Unmanageable => {
+                self.reason = verdict.reason;
                 None
             }
             HostState::Down | HostState::Fencing | HostState::Fenced => None,
@@ -213,7 +274,12 @@ mod tests {
 
     fn rec() -> HostRec {
         let mut r = HostRec::new(
-            HostSpec { name: "hv1".into(), uri: "test:///x".into(), fence_agent: Some("demo".into()) },
+            HostSpec {
+                name: "hv1".into(),
+                uri: "test:///x".into(),
+                fence_agent: Some("demo".into()),
+                soft_fence: false,
+            },
             Time::ZERO,
         );
         r.state = HostState::Online;
@@ -224,16 +290,23 @@ mod tests {
         HostProbe::default()
     }
 
-    /// Feed a string of probes ('+' good, '-' bad), applying each step; return the states seen.
+    /// Feed a string of probes ('+' good, '-' no answer, 'r' refused), applying each step;
+    /// return the states seen.
     fn run(r: &mut HostRec, probes: &str) -> Vec<HostState> {
         let p = HostPolicy::default();
         let probe = ok();
+        let silent = ProbeError::no_answer("connection timed out");
+        let refused = ProbeError::daemon_failed("connection refused");
         probes
             .chars()
             .enumerate()
             .map(|(i, c)| {
                 let now = Time::from_secs(i as u64);
-                let res = if c == '+' { Ok(&probe) } else { Err("connection refused") };
+                let res = match c {
+                    '+' => Ok(&probe),
+                    'r' => Err(&refused),
+                    _ => Err(&silent),
+                };
                 if let Some(step) = r.on_probe(now, res, &p) {
                     r.set_state(now, step.to, step.reason);
                 }
@@ -262,6 +335,19 @@ mod tests {
             (Fenced, "+", Rejoining),
             (Fencing, "+-+", Fencing),
             (Rejoining, "-", Suspect),
+            // An answer among the failures: alive, its daemon fails.
+            (Online, "rrr", Unmanageable),
+            (Online, "--r", Unmanageable),
+            (Online, "r--", Unmanageable),
+            (Online, "rr", Suspect),
+            (Unmanageable, "rrrrrr", Unmanageable),
+            (Unmanageable, "---", Down),
+            (Online, "rrr---", Down),
+            (Online, "rrr--r--", Unmanageable),
+            (Unmanageable, "+", Rejoining),
+            (Rejoining, "rrr", Unmanageable),
+            (Down, "r", Down),
+            (Fenced, "rrr", Fenced),
         ];
         for (start, probes, want) in table {
             let mut r = rec();
@@ -289,7 +375,35 @@ mod tests {
     fn down_reason_says_how_many_in_how_long() {
         let mut r = rec();
         run(&mut r, "---");
-        assert_eq!(r.reason, "3 failed probes in 2 s (threshold 3): connection refused");
+        assert_eq!(r.reason, "3 failed probes in 2 s (threshold 3): connection timed out");
+    }
+
+    #[test]
+    fn unmanageable_reason_says_the_host_answers() {
+        let mut r = rec();
+        run(&mut r, "-rr");
+        assert_eq!(
+            r.reason,
+            "alive but not manageable: 3 failed probes in 2 s (threshold 3), the host answers: connection refused"
+        );
+        run(&mut r, "---");
+        assert_eq!(r.state, Down);
+        assert_eq!(r.reason, "3 probes in a row without any answer (threshold 3): connection timed out");
+    }
+
+    #[test]
+    fn a_host_whose_kernel_answers_is_reachable_for_quorum() {
+        let mut r = rec();
+        assert!(r.reachable());
+        run(&mut r, "r");
+        assert!(r.reachable(), "refused: the host's kernel answered");
+        run(&mut r, "-");
+        assert!(!r.reachable(), "no answer");
+        run(&mut r, "rr");
+        assert_eq!(r.state, Unmanageable);
+        assert!(r.reachable());
+        r.state = Fenced;
+        assert!(!r.reachable());
     }
 
     #[test]

@@ -19,6 +19,7 @@ impl Engine {
             let h = &self.hosts[hn];
             match h.state {
                 HostState::Down => self.maybe_fence(hn, out),
+                HostState::Unmanageable => self.unmanageable(hn, out),
                 HostState::Rejoining if h.answered => self.rejoin(hn, out),
                 HostState::Online if h.maintenance && h.answered && self.armed => self.drain(hn, out),
                 _ => {}
@@ -53,6 +54,16 @@ impl Engine {
         }
         let Ok(quorum) = self.quorum_allows_fence(hn, out) else { return };
         let h = &self.hosts[hn];
+        if let (Some(agent), Some(why)) = (&h.spec.fence_agent, &h.fence_distrust) {
+            let reason = format!(
+                "down; fence agent {agent} not trusted ({why}): its {vms} VMs wait until a person confirms it is off"
+            );
+            if h.reason != reason {
+                self.hosts.get_mut(hn).expect("host exists").reason = reason.clone();
+                self.note(Subject::Host(hn.into()), reason, out);
+            }
+            return;
+        }
         match h.spec.fence_agent.clone() {
             Some(agent) => {
                 let id = self.act(
@@ -75,6 +86,39 @@ impl Engine {
                 format!("{hn} is down and has no fence agent: its {vms} VMs wait until a person confirms it is off"),
                 out,
             ),
+        }
+    }
+
+    /// A host alive but not manageable (its alarm was raised on the way in): its soft fence is
+    /// tried once per episode if configured, and a power fence only when the policy allows one
+    /// after `unmanageable_fence_after` (then it is `Down`, and quorum and the rest apply).
+    fn unmanageable(&mut self, hn: &str, out: &mut Output) {
+        if !self.armed {
+            return;
+        }
+        let now = self.now;
+        let h = &self.hosts[hn];
+        let since = h.since;
+        if h.spec.soft_fence && !h.soft_fence_tried && h.soft_fence_action.is_none() {
+            let id = self.act(
+                ActionKind::SoftFence { host: hn.into() },
+                Decider::Policy("host alive but not manageable".into()),
+                out,
+            );
+            let h = self.hosts.get_mut(hn).expect("host exists");
+            h.soft_fence_action = Some(id);
+            h.soft_fence_tried = true;
+        }
+        if let Some(after) = self.host_policy.unmanageable_fence_after {
+            if now.since(since) >= after && self.hosts[hn].soft_fence_action.is_none() {
+                let reason = format!(
+                    "unmanageable for {} (unmanageable_fence_after {}): treated as down",
+                    super::time::human(now.since(since)),
+                    super::time::human(after)
+                );
+                self.host_transition(hn, HostState::Down, reason, out);
+                self.maybe_fence(hn, out);
+            }
         }
     }
 

@@ -9,6 +9,7 @@ pub mod capacity;
 pub mod commands;
 pub mod engine;
 pub mod event;
+pub mod fencetrust;
 pub mod host_fsm;
 pub mod hostwork;
 pub mod ladder;

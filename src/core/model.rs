@@ -48,6 +48,10 @@ pub struct HostPolicy {
     pub fence_retry: Duration,
     /// Wait before a VM whose maintenance-drain migration failed is tried again.
     pub drain_retry: Duration,
+    /// How long a host may stay `Unmanageable` (alive, its daemon refusing or failing) before
+    /// it is treated as `Down` and power-fenced; `None` (the default): never, a person decides.
+    #[serde(default)]
+    pub unmanageable_fence_after: Option<Duration>,
 }
 
 impl Default for HostPolicy {
@@ -57,6 +61,7 @@ impl Default for HostPolicy {
             ok_threshold: 3,
             fence_retry: Duration::from_secs(10),
             drain_retry: Duration::from_secs(60),
+            unmanageable_fence_after: None,
         }
     }
 }
@@ -83,6 +88,10 @@ pub struct HostSpec {
     pub uri: String,
     /// Whether a fence agent is configured; without one a person must confirm the host is off.
     pub fence_agent: Option<String>,
+    /// Whether a soft fence (a command that restarts the host's management daemon) is
+    /// configured, tried when the host is `Unmanageable`.
+    #[serde(default)]
+    pub soft_fence: bool,
 }
 
 /// A protected VM as configured (or added at run time by a `protect` command).
@@ -254,9 +263,42 @@ pub struct PoolObs {
     pub volumes: Vec<String>,
 }
 
+/// Why a probe failed, as far as judging the host goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ProbeFailure {
+    /// No answer at all (timeout, no route, keepalive lost): the host may be dead.
+    NoAnswer,
+    /// The host answered and its management daemon did not work: the connection was refused
+    /// (the host's kernel sent a reset) or libvirt answered with an error. The host is alive.
+    DaemonFailed,
+}
+
+/// A failed probe: what kind of failure, and the message people read.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProbeError {
+    pub kind: ProbeFailure,
+    pub message: String,
+}
+
+impl ProbeError {
+    pub fn no_answer(message: impl Into<String>) -> ProbeError {
+        ProbeError { kind: ProbeFailure::NoAnswer, message: message.into() }
+    }
+
+    pub fn daemon_failed(message: impl Into<String>) -> ProbeError {
+        ProbeError { kind: ProbeFailure::DaemonFailed, message: message.into() }
+    }
+}
+
+impl std::fmt::Display for ProbeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
 /// The result of probing one host in one cycle.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct HostObservation {
     pub host: String,
-    pub result: Result<HostProbe, String>,
+    pub result: Result<HostProbe, ProbeError>,
 }

@@ -14,19 +14,15 @@ impl Engine {
         let Some(action) = self.inflight.remove(&id) else {
             return out;
         };
-        let subject = match (&action.kind, action.kind.vm()) {
-            (_, Some(vm)) => Subject::Vm(vm.into()),
-            (ActionKind::Fence { host }, None) => Subject::Host(host.clone()),
-            _ => Subject::Cluster,
-        };
         out.events.push(Event {
             at: now,
-            subject,
+            subject: action.kind.subject(),
             kind: EventKind::ActionFinished { id, outcome: outcome.clone() },
             reason: String::new(),
         });
         match &action.kind {
             ActionKind::Fence { host } => self.fence_done(host, id, &outcome, &mut out),
+            ActionKind::SoftFence { host } => self.soft_fence_done(host, id, &outcome, &mut out),
             ActionKind::Destroy { vm, host, .. } => {
                 if let Some(h) = self.hosts.get_mut(host) {
                     if h.cleanups.get(vm) == Some(&id) {
@@ -70,6 +66,28 @@ impl Engine {
                     out,
                 );
             }
+        }
+    }
+
+    fn soft_fence_done(&mut self, host: &str, id: ActionId, outcome: &Outcome, out: &mut Output) {
+        let Some(h) = self.hosts.get_mut(host) else { return };
+        if h.soft_fence_action != Some(id) {
+            return;
+        }
+        h.soft_fence_action = None;
+        match outcome {
+            Outcome::Done => self.note(
+                Subject::Host(host.into()),
+                "soft fence done: its management daemon was restarted; waiting for it to answer".into(),
+                out,
+            ),
+            Outcome::Failed(e) | Outcome::NotAvailable(e) => self.raise(
+                format!("softfence:{host}"),
+                Subject::Host(host.into()),
+                Severity::Critical,
+                format!("soft fence of {host} failed: {e}; it stays unmanageable until its daemon answers"),
+                out,
+            ),
         }
     }
 

@@ -108,15 +108,15 @@ impl Engine {
     }
 
     /// The votes now: every host not in maintenance and not fenced (reachable when `Online`
-    /// or `Rejoining` and its last probe answered), then every witness.
+    /// or `Rejoining` and its last probe answered, or when its last probe failed with an
+    /// answer: a refused connection proves the path to it), then every witness.
     pub fn quorum(&self) -> Quorum {
         let mut q = Quorum::default();
         for (name, h) in &self.hosts {
             if h.maintenance || h.state == HostState::Fenced {
                 continue;
             }
-            let reachable = matches!(h.state, HostState::Online | HostState::Rejoining) && h.bad == 0;
-            if reachable { &mut q.reachable } else { &mut q.unreachable }.push(name.clone());
+            if h.reachable() { &mut q.reachable } else { &mut q.unreachable }.push(name.clone());
         }
         for (name, w) in &self.witnesses {
             if w.reachable { &mut q.reachable } else { &mut q.unreachable }.push(name.clone());

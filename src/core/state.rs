@@ -115,10 +115,14 @@ pub enum HostState {
     Maintenance,
     /// Back after a fence: must pass `ok_threshold` probes and have stale VMs cleaned first.
     Rejoining,
+    /// Alive but not manageable: its kernel answers (the connection is refused) or its libvirt
+    /// answers with errors, `fail_threshold` probes in a row. Not power-fenced by default; a
+    /// soft fence (restart the daemon) is tried if configured.
+    Unmanageable,
 }
 
 impl HostState {
-    pub const ALL: [HostState; 8] = [
+    pub const ALL: [HostState; 9] = [
         HostState::Unknown,
         HostState::Online,
         HostState::Suspect,
@@ -127,6 +131,7 @@ impl HostState {
         HostState::Fenced,
         HostState::Maintenance,
         HostState::Rejoining,
+        HostState::Unmanageable,
     ];
 
     pub fn label(self) -> &'static str {
@@ -139,6 +144,7 @@ impl HostState {
             HostState::Fenced => "Fenced",
             HostState::Maintenance => "Maintenance",
             HostState::Rejoining => "Rejoining",
+            HostState::Unmanageable => "Unmanageable",
         }
     }
 }

@@ -9,10 +9,8 @@
 
 use crate::supervisor::seams::{Fencer, PowerStatus};
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub struct CommandAgent {
     program: PathBuf,
@@ -68,73 +66,21 @@ impl CommandAgent {
         Ok(text)
     }
 
-    /// Run the agent for one action; returns its exit code. The agent runs in a process group
-    /// of its own; its output is read while it runs (an agent that prints a lot never blocks on
-    /// a full pipe), and at the timeout the whole group is killed (an agent's `ipmitool` or
-    /// `ssh` with it).
+    /// Run the agent for one action; returns its exit code (`process::run`: its own process
+    /// group, output read while it runs, the group killed at the timeout).
     fn run(&self, action: &str) -> Result<i32, String> {
-        use std::os::unix::process::CommandExt;
         let input = self.stdin_text(action)?;
         let name = self.program.display().to_string();
-        let spawn = || {
-            Command::new(&self.program)
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .process_group(0)
-                .spawn()
-        };
-        // ETXTBSY: another thread forked while the agent file was open for writing (a freshly
-        // installed agent); it clears at once.
-        let mut attempt = spawn();
-        for _ in 0..5 {
-            match &attempt {
-                Err(e) if e.raw_os_error() == Some(26) => {
-                    std::thread::sleep(Duration::from_millis(20));
-                    attempt = spawn();
-                }
-                _ => break,
-            }
-        }
-        let mut child = attempt.map_err(|e| format!("cannot run fence agent {name}: {e}"))?;
-        let stdout = child.stdout.take().map(drain);
-        let stderr = child.stderr.take().map(drain);
-        if let Some(mut stdin) = child.stdin.take() {
-            // A few hundred bytes: never blocks. An agent may exit without reading everything;
-            // that is its answer, not ours.
-            let _ = stdin.write_all(input.as_bytes());
-        }
-        let deadline = Instant::now() + self.timeout;
-        let status = loop {
-            match child.try_wait() {
-                Ok(Some(status)) => break status,
-                Ok(None) if Instant::now() >= deadline => {
-                    kill_group(&mut child);
-                    return Err(format!(
-                        "{name} action={action} did not finish in {}; killed",
-                        crate::core::time::human(self.timeout)
-                    ));
-                }
-                Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-                Err(e) => {
-                    kill_group(&mut child);
-                    return Err(format!("waiting for {name}: {e}"));
-                }
-            }
-        };
-        // Whatever the agent left running in its group is not its answer.
-        kill_group(&mut child);
-        let out = stdout.map(collect).unwrap_or_default();
-        let err = stderr.map(collect).unwrap_or_default();
-        let code = status.code().unwrap_or(-1);
-        for line in out.lines().chain(err.lines()).filter(|l| !l.trim().is_empty()) {
+        let done = super::process::run(&self.program, &[], Some(&input), self.timeout)
+            .map_err(|e| format!("fence agent {name} action={action}: {e}"))?;
+        for line in done.stdout.lines().chain(done.stderr.lines()).filter(|l| !l.trim().is_empty()) {
             tracing::debug!(target: "3rc::fence", "{name} action={action}: {}", self.redact(line));
         }
-        if code != 0 && !(action == "status" && code == 2) {
-            let last = err.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
-            return Err(format!("{name} action={action} exited with {code}: {}", self.redact(last)));
+        if done.code != 0 && !(action == "status" && done.code == 2) {
+            let last = done.stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
+            return Err(format!("{name} action={action} exited with {}: {}", done.code, self.redact(last)));
         }
-        Ok(code)
+        Ok(done.code)
     }
 
     /// Remove any secret value that an agent might echo in its error output.
@@ -155,46 +101,6 @@ impl CommandAgent {
         }
         t
     }
-}
-
-/// The most of an agent's output kept (the rest is read and dropped).
-const OUTPUT_KEPT: usize = 64 * 1024;
-
-/// Read a pipe to its end on a thread of its own; the receiver gets what was kept.
-fn drain(mut pipe: impl std::io::Read + Send + 'static) -> std::sync::mpsc::Receiver<String> {
-    let (tx, rx) = std::sync::mpsc::channel();
-    let spawned = std::thread::Builder::new().name("fence-output".into()).spawn(move || {
-        let (mut kept, mut buf) = (Vec::new(), [0u8; 8192]);
-        while let Ok(n) = pipe.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            let room = OUTPUT_KEPT.saturating_sub(kept.len());
-            kept.extend_from_slice(&buf[..n.min(room)]);
-        }
-        let _ = tx.send(String::from_utf8_lossy(&kept).into_owned());
-    });
-    if spawned.is_err() {
-        tracing::warn!(target: "3rc::fence", "cannot start a thread to read a fence agent's output");
-    }
-    rx
-}
-
-/// What a reader kept, waiting a moment at most: a process that left the agent's group
-/// may still hold the pipe open.
-fn collect(rx: std::sync::mpsc::Receiver<String>) -> String {
-    rx.recv_timeout(Duration::from_secs(1)).unwrap_or_default()
-}
-
-/// Kill the agent's whole process group, then reap the agent.
-fn kill_group(child: &mut std::process::Child) {
-    if let Ok(pgid) = i32::try_from(child.id()) {
-        // SAFETY: kill(2) with a negative pid signals the process group the agent leads (it
-        // was spawned with process_group(0)); no memory is involved.
-        unsafe { libc::kill(-pgid, libc::SIGKILL) };
-    }
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 impl Fencer for CommandAgent {
@@ -269,7 +175,8 @@ exit 1"#;
         let e = a.off().unwrap_err();
         assert!(e.contains("exited with 1: login failed for ***"), "{e}");
         let missing = CommandAgent::new("/nonexistent/fence_x", BTreeMap::new(), Duration::from_secs(1));
-        assert!(missing.status().unwrap_err().starts_with("cannot run fence agent /nonexistent/fence_x"));
+        let e = missing.status().unwrap_err();
+        assert!(e.starts_with("fence agent /nonexistent/fence_x action=status: cannot run it: "), "{e}");
     }
 
     #[test]

@@ -6,4 +6,6 @@
 
 pub mod agent;
 pub mod demo;
+pub mod process;
+pub mod soft;
 pub mod witness;

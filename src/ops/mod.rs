@@ -39,6 +39,8 @@ impl Default for Timeouts {
 pub struct ExecCtx {
     pub hosts: Arc<BTreeMap<String, HostHandle>>,
     pub fencers: Arc<BTreeMap<String, Arc<dyn Fencer>>>,
+    /// Each host's soft fence (restart its management daemon), where configured.
+    pub soft_fencers: Arc<BTreeMap<String, Arc<dyn crate::supervisor::seams::SoftFencer>>>,
     /// The quorum witnesses, checked every cycle (`core::quorum`).
     pub witnesses: Arc<Vec<Arc<dyn crate::supervisor::seams::Witness>>>,
     pub inventory: Arc<Inventory>,
@@ -105,6 +107,7 @@ pub async fn execute(ctx: &ExecCtx, action: &Action) -> Outcome {
         ActionKind::Stop { vm, host } => stop(ctx, vm, host).await,
         ActionKind::Destroy { vm, host, undefine } => destroy(ctx, vm, host, *undefine).await,
         ActionKind::Fence { host } => fence(ctx, host).await,
+        ActionKind::SoftFence { host } => soft_fence(ctx, host).await,
         ActionKind::Reinstall { vm, host } => reinstall::reinstall(ctx, vm, host).await,
     };
     match result {
@@ -217,6 +220,18 @@ async fn fence(ctx: &ExecCtx, host: &str) -> Result<(), String> {
         }
         PowerStatus::On => Err(format!("{} said off, but {host} still reports power on", fencer.describe())),
     }
+}
+
+/// Run the host's soft-fence command; the next probes tell whether its daemon is back.
+async fn soft_fence(ctx: &ExecCtx, host: &str) -> Result<(), String> {
+    let soft = ctx.soft_fencers.get(host).cloned().ok_or_else(|| format!("no soft fence for {host}"))?;
+    ctx.step(format!("restarting {host}'s management daemon ({})", soft.describe()), Some(0.2));
+    // The command's own time limit kills it; this one only guards against a stuck thread.
+    let limit = ctx.timeouts.fence.max(Duration::from_secs(300));
+    let s = soft.clone();
+    blocking(ctx.inline, limit, "restart command", move || s.restart()).await?;
+    info!(target: "3rc::fence", "{host}: {} done", soft.describe());
+    Ok(())
 }
 
 async fn blocking<R: Send + 'static>(

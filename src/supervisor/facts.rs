@@ -21,6 +21,11 @@ pub(super) enum Fact {
         host: String,
         pools: Vec<crate::core::PoolObs>,
     },
+    /// A fence agent's status check (`fencecheck`): `Ok(true)` power on.
+    FenceStatus {
+        host: String,
+        result: Result<bool, String>,
+    },
 }
 
 impl Supervisor {
@@ -28,6 +33,7 @@ impl Supervisor {
         match fact {
             Fact::Disks { vm, disks } => self.engine.set_disks(&vm, disks),
             Fact::Storage { host, pools } => self.engine.set_storage(&host, pools),
+            Fact::FenceStatus { host, result } => self.fence_checked(host, result),
             Fact::AutostartOff { vm, host } => {
                 let why = format!(
                     "autostart turned off on {host}: libvirt would start {vm} by itself when a fenced host boots \

@@ -11,6 +11,7 @@ pub mod clock;
 mod commands;
 pub mod control;
 mod facts;
+mod fencecheck;
 mod hints;
 pub mod inventory;
 mod ladder;
@@ -44,6 +45,9 @@ pub struct Settings {
     /// Ask the hosts for hints between probes (libvirt lifecycle events, the close callback),
     /// which bring the next cycle forward (`hints`). Off: polling only.
     pub events: bool,
+    /// How often each online host's fence agent is asked for its status (`fencecheck`);
+    /// `None`: never.
+    pub fence_check: Option<Duration>,
 }
 
 impl Default for Settings {
@@ -53,6 +57,7 @@ impl Default for Settings {
             probe_timeout: Duration::from_millis(400),
             xml_reads_per_cycle: 32,
             events: true,
+            fence_check: Some(Duration::from_secs(300)),
         }
     }
 }
@@ -172,6 +177,8 @@ pub struct Supervisor {
     /// VMs put under HA at run time (`protect`, P2V), in this run or an earlier one: the ones
     /// `unprotect` may take out (a VM of the configuration file stays while the file lists it).
     runtime_protected: std::collections::BTreeSet<String>,
+    /// The fence agents' status checks (`fencecheck`).
+    fence_checks: fencecheck::FenceChecks,
 }
 
 impl Supervisor {
@@ -247,6 +254,7 @@ impl Supervisor {
             hints_rx,
             resume_steps: BTreeMap::new(),
             runtime_protected: Default::default(),
+            fence_checks: Default::default(),
         };
         (sup, handle)
     }
@@ -324,7 +332,8 @@ impl Supervisor {
                 } else {
                     self.busy.remove(&name);
                 }
-                observations.push(HostObservation { host: name, result: result.map_err(|e| e.to_string()) });
+                observations
+                    .push(HostObservation { host: name, result: result.map_err(seams::HvError::into_probe_error) });
             }
         }
         let now = self.clock.now();
@@ -341,6 +350,7 @@ impl Supervisor {
             }
         }
         self.apply(out);
+        self.check_fences();
         self.read_inventory();
         if (self.cycles - 1).is_multiple_of(STORAGE_EVERY) {
             self.read_storage();

@@ -11,9 +11,13 @@ use std::fmt;
 /// Why a hypervisor call failed.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum HvError {
-    /// The host did not answer (connection refused, closed, keepalive timeout).
+    /// The host did not answer (no route, connection closed, keepalive timeout).
     #[error("host unreachable: {0}")]
     Unreachable(String),
+    /// The host answered, its management daemon did not: the connection was refused (the
+    /// host's kernel sent a reset). The host is alive.
+    #[error("{0}")]
+    Refused(String),
     /// The domain does not exist on this host.
     #[error("no domain named {0}")]
     NoDomain(String),
@@ -31,6 +35,28 @@ pub enum HvError {
     /// Any other libvirt error, with libvirt's message.
     #[error("{0}")]
     Failed(String),
+}
+
+impl HvError {
+    /// Whether the call failed on the connection itself (drop it, reconnect on the next call).
+    pub fn is_connection(&self) -> bool {
+        matches!(self, HvError::Unreachable(_) | HvError::Refused(_))
+    }
+
+    /// A failed probe as the core judges it: no answer at all (timeouts, no route) may be a
+    /// dead host; any answer (refused, a libvirt error, a probe held up while the daemon answers
+    /// light calls) proves the host alive.
+    pub fn into_probe_error(self) -> crate::core::ProbeError {
+        use crate::core::ProbeError;
+        match self {
+            HvError::Unreachable(_) | HvError::Timeout(_) => ProbeError::no_answer(self.to_string()),
+            HvError::Refused(_)
+            | HvError::Busy(_)
+            | HvError::Failed(_)
+            | HvError::NoDomain(_)
+            | HvError::Unsupported(_) => ProbeError::daemon_failed(self.to_string()),
+        }
+    }
 }
 
 /// Where a live migration goes.
@@ -325,6 +351,14 @@ pub trait Fencer: Send + Sync {
     fn describe(&self) -> String;
     fn status(&self) -> Result<PowerStatus, String>;
     fn off(&self) -> Result<(), String>;
+}
+
+/// Restarts one host's management daemon, the host and its VMs running on (its soft fence,
+/// tried when the host is alive and its libvirt refuses or fails). Blocking.
+pub trait SoftFencer: Send + Sync {
+    /// Short description for logs, without secrets ("soft fence ssh").
+    fn describe(&self) -> String;
+    fn restart(&self) -> Result<(), String>;
 }
 
 /// A quorum witness (`core::quorum`): something 3RC must reach, besides the hosts, before it

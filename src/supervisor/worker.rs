@@ -325,7 +325,8 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_held_up_probe_is_busy_while_every_operation_thread_is_taken() {
-        let spec = crate::core::HostSpec { name: "hv1".into(), uri: "fake://".into(), fence_agent: None };
+        let spec =
+            crate::core::HostSpec { name: "hv1".into(), uri: "fake://".into(), fence_agent: None, soft_fence: false };
         let connector: Arc<Connector> = Arc::new(Box::new(|_: &HostSpec| Box::new(HeldUp) as Box<dyn Hypervisor>));
         let h = HostHandle::spawn(&spec, connector).unwrap();
         // Every operation thread busy (a migration and its progress polls).

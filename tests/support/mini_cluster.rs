@@ -16,8 +16,8 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
 use threerc::core::{
     Action, ActionKind, Capacity, ClusterSpec, ClusterView, Command, DomState, DomainObs, Engine, Event,
-    HostObservation, HostPolicy, HostProbe, HostSpec, HostState, HostView, PlacementPolicy, Policy, Time, VmSpec,
-    VmState, VmView,
+    HostObservation, HostPolicy, HostProbe, HostSpec, HostState, HostView, PlacementPolicy, Policy, ProbeError, Time,
+    VmSpec, VmState, VmView,
 };
 
 pub const MIB: u64 = 1024;
@@ -154,6 +154,7 @@ impl Builder {
                     name: name.clone(),
                     uri: format!("mini://{name}"),
                     fence_agent: h.fence_agent.clone(),
+                    soft_fence: false,
                 })
                 .collect(),
             vms: self.vms.clone(),
@@ -336,9 +337,9 @@ impl MiniCluster {
             .map(|(name, h)| HostObservation {
                 host: name.clone(),
                 result: if !h.powered {
-                    Err("no route to host".into())
+                    Err(ProbeError::no_answer("no route to host"))
                 } else if !h.reachable {
-                    Err("connection timed out".into())
+                    Err(ProbeError::no_answer("connection timed out"))
                 } else {
                     Ok(HostProbe {
                         capacity: Capacity { cpus: h.cpus, memory_kib: h.memory_kib },
@@ -453,6 +454,7 @@ impl MiniCluster {
                 }
                 Done
             }
+            ActionKind::SoftFence { .. } => Failed("no soft fence in the mini cluster".into()),
             ActionKind::Reinstall { vm, host } => {
                 // A fresh disk and definition: the domain is (re)defined on the host and started.
                 if let Err(e) = self.reach(host) {

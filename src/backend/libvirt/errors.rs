@@ -15,6 +15,8 @@ pub(super) enum Kind {
     Unsupported,
     /// The connection itself failed: drop it and reconnect on the next call.
     Unreachable,
+    /// The host refused the connection (nothing listens: its daemon is down, the host is up).
+    Refused,
     Failed,
 }
 
@@ -22,6 +24,11 @@ pub(super) enum Kind {
 /// so that the table can be tested).
 pub(super) fn classify(code: Option<ErrorNumber>, domain: Option<ErrorDomain>, message: &str) -> Kind {
     let lower = message.to_ascii_lowercase();
+    // "unable to connect to server at 'hv2:16509': Connection refused" (RPC domain, system
+    // error): the host's kernel answered with a reset.
+    if lower.contains("connection refused") {
+        return Kind::Refused;
+    }
     match code {
         Some(ErrorNumber::NoDomain) => return Kind::NoDomain,
         Some(ErrorNumber::NoSupport | ErrorNumber::ArgumentUnsupported | ErrorNumber::OperationUnsupported) => {
@@ -58,6 +65,7 @@ pub(super) fn to_hv(e: &Error, vm: Option<&str>) -> HvError {
         Kind::NoDomain => HvError::NoDomain(vm.map(str::to_string).unwrap_or(message)),
         Kind::Unsupported => HvError::Unsupported(message),
         Kind::Unreachable => HvError::Unreachable(message),
+        Kind::Refused => HvError::Refused(message),
         Kind::Failed => HvError::Failed(message),
     }
 }
@@ -93,6 +101,14 @@ mod tests {
             Kind::Unreachable
         );
         assert_eq!(k(ErrorNumber::InternalError, ErrorDomain::Rpc, "client socket is closed"), Kind::Unreachable);
+        assert_eq!(
+            k(
+                ErrorNumber::SystemError,
+                ErrorDomain::Rpc,
+                "unable to connect to server at '10.233.7.12:16509': Connection refused"
+            ),
+            Kind::Refused
+        );
         assert_eq!(k(ErrorNumber::InvalidConn, ErrorDomain::Remote, "invalid connection"), Kind::Unreachable);
         assert_eq!(k(ErrorNumber::XmlError, ErrorDomain::Test, "failed to parse xml document"), Kind::Failed);
         assert_eq!(k(ErrorNumber::OperationInvalid, ErrorDomain::Domain, "domain is already running"), Kind::Failed);

@@ -11,7 +11,7 @@
 //! the next call reconnected. Opening a connection to a frozen daemon blocks until it answers
 //! (keepalive only starts after the open), so the supervisor's per-call timeout must cover it.
 
-use super::errors::to_hv;
+use super::errors::{self, to_hv};
 use super::event_loop::init;
 use super::events::Watch;
 use super::ops;
@@ -61,7 +61,7 @@ pub struct LibvirtHost {
     keepalive: Option<Keepalive>,
     bulk: BulkSupport,
     /// After a failed connection attempt: no new attempt before this instant, and the error.
-    backoff: Option<(std::time::Instant, std::time::Duration, String)>,
+    backoff: Option<(std::time::Instant, std::time::Duration, HvError)>,
 }
 
 /// Reconnection backoff: after a failed attempt, no new one for 250 ms. An attempt that failed
@@ -138,7 +138,12 @@ impl LibvirtHost {
             let now = std::time::Instant::now();
             if now < *at {
                 let wait = crate::core::time::human(*at - now);
-                return Err(HvError::Unreachable(format!("{err} (next attempt in {wait})")));
+                // The last attempt's answer, of the same kind: a refusal stays a refusal.
+                return Err(match err {
+                    HvError::Refused(m) => HvError::Refused(format!("{m} (next attempt in {wait})")),
+                    HvError::Unreachable(m) => HvError::Unreachable(format!("{m} (next attempt in {wait})")),
+                    other => HvError::Unreachable(format!("{other} (next attempt in {wait})")),
+                });
             }
         }
         let started = std::time::Instant::now();
@@ -150,11 +155,7 @@ impl LibvirtHost {
                     Some((_, d, _)) if started.elapsed() >= SLOW_ATTEMPT => (*d * 2).min(BACKOFF_MAX),
                     _ => BACKOFF_FIRST,
                 };
-                let msg = match e {
-                    HvError::Unreachable(m) => m.clone(),
-                    other => other.to_string(),
-                };
-                self.backoff = Some((std::time::Instant::now() + delay, delay, msg));
+                self.backoff = Some((std::time::Instant::now() + delay, delay, e.clone()));
             }
         }
         result
@@ -170,8 +171,13 @@ impl LibvirtHost {
             )));
         }
         init();
-        let conn = Connect::open(Some(&self.uri))
-            .map_err(|e| HvError::Unreachable(format!("cannot connect to {}: {}", self.uri, e.message())))?;
+        let conn = Connect::open(Some(&self.uri)).map_err(|e| {
+            let msg = format!("cannot connect to {}: {}", self.uri, e.message());
+            match errors::kind(&e) {
+                errors::Kind::Refused => HvError::Refused(msg),
+                _ => HvError::Unreachable(msg),
+            }
+        })?;
         self.bulk = BulkSupport::Unknown;
         if let Some(ka) = self.keepalive {
             let interval = i32::try_from(ka.interval_secs).unwrap_or(i32::MAX);
@@ -196,7 +202,8 @@ impl LibvirtHost {
     /// Run one operation on the connection; drop the connection if the failure was its own.
     fn call<T>(&mut self, what: &str, f: impl FnOnce(&Connect) -> Result<T, HvError>) -> Result<T, HvError> {
         let result = f(self.connection()?);
-        if let Err(HvError::Unreachable(msg)) = &result {
+        if let Err(e @ (HvError::Unreachable(_) | HvError::Refused(_))) = &result {
+            let msg = e.to_string();
             tracing::info!(
                 target: "libvirt",
                 "{}: {what} lost the connection, will reconnect on the next call: {msg}",

@@ -181,7 +181,7 @@ pub(super) fn upload_volume(conn: &Connect, pool: &str, name: &str, data: &[u8])
         // Leave nothing half-written behind.
         let _ = vol.delete(0);
         return Err(match errors::kind(&e) {
-            Kind::Unsupported | Kind::Unreachable => to_hv(&e, None),
+            Kind::Unsupported | Kind::Unreachable | Kind::Refused => to_hv(&e, None),
             _ => HvError::Failed(format!("uploading {pool}/{name}: {}", e.message())),
         });
     }

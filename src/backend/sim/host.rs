@@ -336,10 +336,11 @@ impl Fencer for SimFencer {
     fn status(&self) -> Result<PowerStatus, String> {
         let w = self.world.lock().unwrap_or_else(|e| e.into_inner());
         let h = w.hosts.get(&self.host).ok_or_else(|| format!("no host {}", self.host))?;
-        if h.fence == FenceMode::Hangs {
-            return Err("no answer from the fence device in 60 s (hung)".into());
+        match h.fence {
+            FenceMode::Hangs => Err("no answer from the fence device in 60 s (hung)".into()),
+            FenceMode::Lies => Ok(PowerStatus::Off),
+            _ => Ok(if h.powered { PowerStatus::On } else { PowerStatus::Off }),
         }
-        Ok(if h.powered { PowerStatus::On } else { PowerStatus::Off })
     }
 
     fn off(&self) -> Result<(), String> {
@@ -348,6 +349,7 @@ impl Fencer for SimFencer {
         let h = w.hosts.get_mut(&host).ok_or_else(|| format!("no host {host}"))?;
         match &mut h.fence {
             FenceMode::Hangs => return Err("no answer from the fence device in 60 s (hung)".into()),
+            FenceMode::Lies => return Ok(()),
             FenceMode::Fails(n) if *n > 0 => {
                 *n -= 1;
                 return Err("fence device refused the command (simulated failure)".into());
@@ -361,6 +363,36 @@ impl Fencer for SimFencer {
         w.record(&host, None, "fence off");
         w.power_off(&host);
         Ok(())
+    }
+}
+
+/// A host's soft fence in the sim: restarts a daemon that is `Down` (not a `Dead` one), over
+/// a link that must work.
+pub struct SimSoftFencer {
+    pub(super) world: Arc<Mutex<World>>,
+    pub(super) host: String,
+}
+
+impl crate::supervisor::seams::SoftFencer for SimSoftFencer {
+    fn describe(&self) -> String {
+        "sim soft fence".into()
+    }
+
+    fn restart(&self) -> Result<(), String> {
+        let mut w = self.world.lock().unwrap_or_else(|e| e.into_inner());
+        let isolated = w.supervisor_isolated;
+        let host = self.host.clone();
+        let h = w.hosts.get_mut(&host).ok_or_else(|| format!("no host {host}"))?;
+        if isolated || !h.reachable || !h.powered {
+            return Err(format!("ssh: connect to host {host} port 22: Connection timed out"));
+        }
+        match h.daemon {
+            super::world::Daemon::Dead => Err("Job for libvirtd.service failed (simulated)".into()),
+            _ => {
+                h.daemon = super::world::Daemon::Up;
+                Ok(())
+            }
+        }
     }
 }
 

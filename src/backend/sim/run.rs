@@ -12,7 +12,7 @@ use crate::core::{ClusterView, Event};
 use crate::ops::{ExecCtx, Timeouts};
 use crate::supervisor::clock::{Clock, TokioClock};
 use crate::supervisor::inventory::Inventory;
-use crate::supervisor::seams::{Fencer, MigrateTo, Witness};
+use crate::supervisor::seams::{Fencer, MigrateTo, SoftFencer, Witness};
 use crate::supervisor::worker::HostHandle;
 use crate::supervisor::{Settings, Supervisor, SupervisorHandle};
 use std::collections::BTreeMap;
@@ -52,6 +52,7 @@ fn start(case: &Case, ctx: &ExecCtx, clock: &Arc<dyn Clock>) -> Running {
         probe_timeout: Duration::from_secs(3),
         xml_reads_per_cycle: 64,
         events: false,
+        fence_check: Some(Duration::from_secs(300)),
     };
     let (sup, handle) = Supervisor::new(case.spec(), ctx.clone(), settings, clock.clone(), None);
     let events = handle.events();
@@ -111,6 +112,12 @@ pub fn build(case: &Case, clock: Arc<dyn Clock>) -> (SimCluster, ExecCtx) {
         .filter(|h| h.fence_agent.is_some())
         .map(|h| (h.name.clone(), Arc::new(sim.fencer(&h.name)) as Arc<dyn Fencer>))
         .collect();
+    let soft_fencers: BTreeMap<String, Arc<dyn SoftFencer>> = spec
+        .hosts
+        .iter()
+        .filter(|h| h.soft_fence)
+        .map(|h| (h.name.clone(), Arc::new(sim.soft_fencer(&h.name)) as Arc<dyn SoftFencer>))
+        .collect();
     let migration = spec
         .hosts
         .iter()
@@ -123,6 +130,7 @@ pub fn build(case: &Case, clock: Arc<dyn Clock>) -> (SimCluster, ExecCtx) {
     let ctx = ExecCtx {
         hosts: Arc::new(hosts),
         fencers: Arc::new(fencers),
+        soft_fencers: Arc::new(soft_fencers),
         witnesses: Arc::new(witnesses),
         inventory: Arc::new(Inventory::in_memory()),
         timeouts: Timeouts::default(),
@@ -251,6 +259,8 @@ fn apply(sim: &SimCluster, cmd: &SimCmd) -> String {
         SimCmd::FenceFails(h, n) => set(&mut w, h, |s| s.fence = FenceMode::Fails(*n)),
         SimCmd::FenceHangs(h) => set(&mut w, h, |s| s.fence = FenceMode::Hangs),
         SimCmd::FenceWorks(h) => set(&mut w, h, |s| s.fence = FenceMode::Works),
+        SimCmd::FenceLies(h) => set(&mut w, h, |s| s.fence = FenceMode::Lies),
+        SimCmd::Daemon(h, d) => set(&mut w, h, |s| s.daemon = *d),
         SimCmd::ProbeLoss(h, p) => set(&mut w, h, |s| s.probe_loss = *p),
         SimCmd::Boot(v) => {
             if let Err(e) = w.by_hand(v, None, false) {

@@ -40,6 +40,9 @@ pub struct HostDef {
     /// `false`: no fence agent, a person must confirm the host is off.
     #[serde(default = "d_true")]
     pub fence: bool,
+    /// A soft fence (restart the daemon) is configured.
+    #[serde(default)]
+    pub soft_fence: bool,
     /// Storage pools and their volumes: `pools = { golden = ["base.qcow2"], vms = [] }`.
     /// Without any, the host cannot list storage (disks are not checked).
     #[serde(default)]
@@ -96,6 +99,7 @@ pub struct HostPolicyDef {
     pub ok_threshold: Option<u32>,
     pub fence_retry: Option<u64>,
     pub drain_retry: Option<u64>,
+    pub unmanageable_fence_after: Option<u64>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -157,6 +161,11 @@ pub enum SimCmd {
     FenceFails(String, u32),
     FenceHangs(String),
     FenceWorks(String),
+    /// The fence agent answers "off" whatever the power, and "done" to off.
+    FenceLies(String),
+    /// The host's libvirtd stops (connections refused, host alive); `dead`: a soft fence
+    /// cannot start it; `up`: it runs again.
+    Daemon(String, super::world::Daemon),
     ProbeLoss(String, u32),
     /// A person starts the VM by hand where it is defined (outside 3RC).
     Boot(String),
@@ -204,6 +213,14 @@ impl std::fmt::Display for SimCmd {
             SimCmd::FenceFails(h, n) => write!(f, "fence agent of {h} fails its next {n} off command(s)"),
             SimCmd::FenceHangs(h) => write!(f, "fence agent of {h} hangs"),
             SimCmd::FenceWorks(h) => write!(f, "fence agent of {h} works"),
+            SimCmd::FenceLies(h) => write!(f, "fence agent of {h} lies (says off while the host runs)"),
+            SimCmd::Daemon(h, super::world::Daemon::Up) => write!(f, "libvirtd on {h} up"),
+            SimCmd::Daemon(h, super::world::Daemon::Down) => {
+                write!(f, "libvirtd on {h} down (connections refused, host and VMs run on)")
+            }
+            SimCmd::Daemon(h, super::world::Daemon::Dead) => {
+                write!(f, "libvirtd on {h} dead (refused, and a soft fence cannot start it)")
+            }
             SimCmd::ProbeLoss(h, p) => write!(f, "probe loss {p}% on {h}"),
             SimCmd::Boot(v) => write!(f, "someone starts {v} by hand, outside 3RC"),
             SimCmd::MoveOutside(v, h) => write!(f, "someone moves {v} to {h} outside 3RC"),
@@ -291,6 +308,7 @@ impl Case {
         if let Some(v) = hp.drain_retry {
             host_policy.drain_retry = secs(v);
         }
+        host_policy.unmanageable_fence_after = hp.unmanageable_fence_after.map(secs);
         let mut placement = PlacementPolicy::default();
         if let Some(v) = c.cpu_overcommit {
             placement.cpu_overcommit = v;
@@ -306,6 +324,7 @@ impl Case {
                     name: h.name.clone(),
                     uri: format!("sim://{}", h.name),
                     fence_agent: h.fence.then(|| "sim".to_string()),
+                    soft_fence: h.soft_fence,
                 })
                 .collect(),
             vms: c
@@ -420,8 +439,18 @@ pub fn parse_one(at: u64, w: &[&str], out: &mut Vec<(u64, SimCmd)>) -> Result<()
             "fails" => SimCmd::FenceFails(s(1)?, n(3)? as u32),
             "hangs" => SimCmd::FenceHangs(s(1)?),
             "works" => SimCmd::FenceWorks(s(1)?),
-            o => return Err(format!("fence: fails N, hangs or works, not {o}")),
+            "lies" => SimCmd::FenceLies(s(1)?),
+            o => return Err(format!("fence: fails N, hangs, lies or works, not {o}")),
         },
+        ("daemon", _) => SimCmd::Daemon(
+            s(1)?,
+            match s(2)?.as_str() {
+                "down" => super::world::Daemon::Down,
+                "dead" => super::world::Daemon::Dead,
+                "up" => super::world::Daemon::Up,
+                o => return Err(format!("daemon H down|dead|up, not {o}")),
+            },
+        ),
         ("probe-loss", _) => SimCmd::ProbeLoss(s(1)?, n(2)? as u32),
         ("flap", _) => {
             let (h, down, up, count) = (s(1)?, n(2)?, n(3)?, n(4)?);

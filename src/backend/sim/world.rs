@@ -40,6 +40,18 @@ pub enum FenceMode {
     Fails(u32),
     /// Every call gets no answer (an immediate error, see `SimFencer`).
     Hangs,
+    /// It lies: `status` says off whatever the power, `off` says done and does nothing.
+    Lies,
+}
+
+/// How a host's management daemon behaves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Daemon {
+    Up,
+    /// Not running: connections are refused (the host answers); a soft fence starts it.
+    Down,
+    /// Not running, and a soft fence cannot start it.
+    Dead,
 }
 
 /// One simulated physical host.
@@ -50,6 +62,8 @@ pub struct SimHostState {
     pub reachable: bool,
     /// libvirtd hangs: every call times out.
     pub hung: bool,
+    /// libvirtd not running: every connection is refused while the host runs on.
+    pub daemon: Daemon,
     pub storage_paused: bool,
     /// Probes lost, in percent.
     pub probe_loss: u32,
@@ -153,6 +167,7 @@ impl SimCluster {
                 powered: true,
                 reachable: true,
                 hung: false,
+                daemon: Daemon::Up,
                 storage_paused: false,
                 probe_loss: 0,
                 cpus,
@@ -190,6 +205,10 @@ impl SimCluster {
 
     pub fn fencer(&self, host: &str) -> SimFencer {
         SimFencer { world: self.world.clone(), host: host.into() }
+    }
+
+    pub fn soft_fencer(&self, host: &str) -> super::host::SimSoftFencer {
+        super::host::SimSoftFencer { world: self.world.clone(), host: host.into() }
     }
 
     pub fn witness(&self, name: &str) -> super::host::SimWitness {
@@ -370,6 +389,9 @@ impl World {
         }
         if self.supervisor_isolated {
             return Err(HvError::Unreachable(format!("{host}: connection timed out (3RC's own link is down)")));
+        }
+        if h.daemon != Daemon::Up {
+            return Err(HvError::Refused(format!("{host}: connection refused (libvirtd is not running)")));
         }
         if h.hung {
             // A hung daemon: the call never returns. The simulator answers at once with the

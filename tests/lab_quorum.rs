@@ -69,3 +69,58 @@ fn lab_3rc_cut_off_for_30_s_fences_nothing_and_every_host_comes_back_online() {
         assert_eq!(lab.run(&["power-state", &format!("hv{i}")]).trim(), "on");
     }
 }
+
+/// A host whose libvirtd dies while the host and its VMs run on (an upgrade gone wrong): its
+/// kernel refuses every connection, so the host is alive. 3RC must not power it off: the host
+/// is `Unmanageable` with a critical alarm, nothing is fenced or moved, and its soft fence
+/// (here: wait 10 s, then start the daemon through `lab.sh`) brings it back `Online` with its
+/// VMs where they were. (Before, a libvirtd refusing connections for 2.5 s got its host fenced.)
+#[test]
+fn lab_a_host_whose_libvirtd_dies_is_unmanageable_not_fenced_and_its_soft_fence_restarts_it() {
+    if !lab_allowed() {
+        return;
+    }
+    let lab = Lab::up(3, 2);
+    let vms: Vec<String> = (1..=3).flat_map(|i| (1..=2).map(move |j| format!("vm{i}{j}"))).collect();
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/lab/lab.sh");
+    let soft = format!(
+        "soft_fence = {{ command = [\"sh\", \"-c\", \"sleep 10; exec {} start-daemon {} hv2\"], timeout = \"60s\" }}\n",
+        script.display(),
+        lab.path().display()
+    );
+    let cfg = lab.config(&vms, "min_uptime = \"2s\"");
+    // The soft fence goes with hv2's [[host]] entry.
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    let hv2 = "uri = \"qemu+tcp://10.233.7.12/system\"\n";
+    assert!(text.contains(hv2), "{text}");
+    std::fs::write(&cfg, text.replacen(hv2, &format!("{hv2}{soft}"), 1)).unwrap();
+    let sup = Supervisor::start(&lab, &cfg);
+    sup.wait_for(&lab, "every VM healthy", Duration::from_secs(60), |s| {
+        let text = s.text();
+        vms.iter().all(|v| text.contains(&format!("vm {v} Discovering -> Healthy")))
+    });
+    let before = lab.truth();
+    assert_eq!(before.len(), 6, "{before:?}");
+
+    lab.run(&["stop-daemon", "hv2"]);
+    let stopped = Instant::now();
+    sup.wait_for(&lab, "hv2 Unmanageable, its soft fence run", Duration::from_secs(30), |s| {
+        let text = s.text();
+        text.contains("-> Unmanageable: alive but not manageable") && text.contains("soft-fence hv2")
+    });
+    // While the soft fence waits, hv2's VMs run on, once each, where they were.
+    while stopped.elapsed() < Duration::from_secs(8) {
+        assert_eq!(lab.truth(), before, "a VM moved or stopped while hv2's daemon was down\n{}", sup.text());
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    sup.wait_for(&lab, "hv2 Online again", Duration::from_secs(60), |s| {
+        s.text().contains("host hv2 Rejoining -> Online")
+    });
+    let text = sup.text();
+    assert!(text.contains("host hv2 ALARM") && text.contains("hv2 is alive but 3RC cannot manage it"), "{text}");
+    assert!(!text.contains("host hv2 Suspect -> Down") && !text.contains("-> Fencing"), "hv2 was judged dead\n{text}");
+    assert!(!text.contains("Relocating"), "a VM was moved\n{text}");
+    assert!(text.contains("soft fence done"), "{text}");
+    assert_eq!(lab.truth(), before);
+    assert_eq!(lab.run(&["power-state", "hv2"]).trim(), "on");
+}

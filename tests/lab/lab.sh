@@ -14,6 +14,8 @@
 #   lab.sh hang DIR hvN              SIGSTOP its libvirtd (calls hang);  lab.sh unhang DIR hvN
 #   lab.sh crash-vm DIR hvN VM       SIGKILL one VM's qemu
 #   lab.sh restart-daemon DIR hvN    SIGKILL its libvirtd only and start it again (VMs keep running)
+#   lab.sh stop-daemon DIR hvN       SIGKILL its libvirtd only (connections refused, VMs keep running)
+#   lab.sh start-daemon DIR hvN      start its libvirtd again
 #   lab.sh power-on DIR hvN          start its libvirtd again (VMs stay off, as after a crash)
 #   lab.sh running DIR hvN           names of the VMs whose qemu runs on hvN (ground truth)
 #   lab.sh power-state DIR hvN       "on" if any live process (not a zombie) runs in hvN, else "off"
@@ -36,7 +38,7 @@ die() { echo "lab: $*" >&2; exit 1; }
 [ "$(id -u)" -eq 0 ] || die "needs root (network namespaces, libvirtd)"
 
 cmd=${1:-}; DIR=${2:-}
-[ -n "$cmd" ] && [ -n "$DIR" ] || die "usage: lab.sh up|down|power-off|isolate|reconnect|hang|unhang|crash-vm|restart-daemon|power-on|running|exec DIR ..."
+[ -n "$cmd" ] && [ -n "$DIR" ] || die "usage: lab.sh up|down|power-off|isolate|reconnect|hang|unhang|crash-vm|restart-daemon|stop-daemon|start-daemon|power-on|running|exec DIR ..."
 
 SUBNET=10.233.7      # exists only inside the lab's namespaces
 
@@ -87,6 +89,17 @@ start_daemon() {
     exec libvirtd --daemon --listen --pid-file '$dir/libvirtd.pid'"
   for _ in $(seq 100); do [ -S "$dir/run/libvirt-sock" ] && return 0; sleep 0.05; done
   die "$h: libvirtd did not start (see $dir/log/libvirtd.log)"
+}
+
+# Kill a host's libvirtd (its VMs' qemu run on; connections to it are then refused).
+stop_daemon() {
+  local pid; pid=$(cat "$DIR/hosts/$1/libvirtd.pid")
+  kill -9 "$pid"
+  # Dead once gone or a zombie (an init that reaps late would otherwise hold this up).
+  for _ in $(seq 100); do
+    [ "$(awk '/^State:/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo gone)" = "Z" ] && break
+    kill -0 "$pid" 2>/dev/null || break; sleep 0.02
+  done
 }
 
 # What a lab needs outside its folder and namespaces, shared by every lab on the machine and
@@ -310,15 +323,9 @@ case "$cmd" in
     load; h=${3:?host}; vm=${4:?vm}
     pid=$(cat "$DIR/hosts/$h/run/qemu/$vm.pid" 2>/dev/null) || die "$vm does not run on $h"
     kill -9 "$pid" ;;
-  restart-daemon)
-    load; h=${3:?host}; pid=$(cat "$DIR/hosts/$h/libvirtd.pid")
-    kill -9 "$pid"
-    # Dead once gone or a zombie (an init that reaps late would otherwise hold this up).
-    for _ in $(seq 100); do
-      [ "$(awk '/^State:/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo gone)" = "Z" ] && break
-      kill -0 "$pid" 2>/dev/null || break; sleep 0.02
-    done
-    start_daemon "$h" ;;
+  restart-daemon) load; h=${3:?host}; stop_daemon "$h"; start_daemon "$h" ;;
+  stop-daemon) load; stop_daemon "${3:?host}" ;;
+  start-daemon) load; start_daemon "${3:?host}" ;;
   power-on) load; h=${3:?host}; ip -n "$(ns br)" link set "$(port "$h")" up; start_daemon "$h" ;;
   power-state) load; if [ -n "$(live_pids "${3:?host}")" ]; then echo on; else echo off; fi ;;
   running)

@@ -115,6 +115,44 @@ impl Engine {
                 );
                 return;
             }
+            // Hosts whose state is passing (rejoining after 3RC's own link came back, suspect,
+            // not probed yet, down with its fence held or under way) may take VMs again, its own
+            // host included: wait for them rather than give the VM up to a person. It stays
+            // Suspect and climbs again at its next bad probe.
+            let passing: Vec<String> = self
+                .hosts
+                .iter()
+                .filter(|(_, r)| {
+                    !r.maintenance
+                        && matches!(
+                            r.state,
+                            HostState::Rejoining
+                                | HostState::Suspect
+                                | HostState::Unknown
+                                | HostState::Down
+                                | HostState::Fencing
+                        )
+                })
+                .map(|(h, _)| h.clone())
+                .collect();
+            if !passing.is_empty() {
+                let reason = format!(
+                    "{why}; no other host can take it now ({}); tried again when {} {} back",
+                    trace.summary(),
+                    passing.join(", "),
+                    if passing.len() == 1 { "is" } else { "are" }
+                );
+                self.vm_mut(name).placement = Some(trace);
+                if self.vms[name].state == VmState::Suspect {
+                    if self.vms[name].reason != reason {
+                        self.vm_mut(name).reason = reason.clone();
+                        self.note(Subject::Vm(name.into()), reason, out);
+                    }
+                } else {
+                    self.vm_transition(name, VmState::Suspect, reason, out);
+                }
+                return;
+            }
             why = format!("{why}; no other host can take it ({})", trace.summary());
             self.vm_mut(name).placement = Some(trace);
         }

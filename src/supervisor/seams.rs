@@ -14,8 +14,8 @@ pub enum HvError {
     /// The host did not answer (no route, connection closed, keepalive timeout).
     #[error("host unreachable: {0}")]
     Unreachable(String),
-    /// The host answered, its management daemon did not: the connection was refused (the
-    /// host's kernel sent a reset) or closed by the host (its daemon died). The host is alive.
+    /// The host answered, its management daemon did not: a new connection was refused (the
+    /// host's kernel sent a reset). The host is alive.
     #[error("{0}")]
     Refused(String),
     /// The domain does not exist on this host.

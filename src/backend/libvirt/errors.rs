@@ -15,7 +15,7 @@ pub(super) enum Kind {
     Unsupported,
     /// The connection itself failed: drop it and reconnect on the next call.
     Unreachable,
-    /// The host refused or closed the connection (its daemon is down, the host is up).
+    /// The host refused a new connection (its daemon is down, the host is up).
     Refused,
     Failed,
 }
@@ -25,9 +25,10 @@ pub(super) enum Kind {
 pub(super) fn classify(code: Option<ErrorNumber>, domain: Option<ErrorDomain>, message: &str) -> Kind {
     let lower = message.to_ascii_lowercase();
     // "unable to connect to server at 'hv2:16509': Connection refused" (RPC domain, system
-    // error): the host's kernel answered with a reset. "End of file while reading data": the
-    // host closed the connection (its daemon died). Either way the host itself answered.
-    if lower.contains("connection refused") || lower.contains("end of file while reading data") {
+    // error): the host's kernel answered a new connection with a reset, so it runs now. An
+    // open connection that ends ("end of file while reading data") proves less: a host that
+    // dies closes it too, the moment before it goes silent.
+    if lower.contains("connection refused") {
         return Kind::Refused;
     }
     match code {
@@ -43,7 +44,8 @@ pub(super) fn classify(code: Option<ErrorNumber>, domain: Option<ErrorDomain>, m
     if domain == Some(ErrorDomain::Rpc) {
         return Kind::Unreachable;
     }
-    const CONNECTION_LOST: [&str; 2] = ["client socket is closed", "keepalive timeout"];
+    const CONNECTION_LOST: [&str; 3] =
+        ["client socket is closed", "keepalive timeout", "end of file while reading data"];
     if CONNECTION_LOST.iter().any(|m| lower.contains(m)) {
         return Kind::Unreachable;
     }
@@ -121,7 +123,7 @@ mod tests {
             Kind::Unreachable
         );
         assert_eq!(classify(None, None, "operation not supported here"), Kind::Unsupported);
-        assert_eq!(classify(None, None, "End of file while reading data: Input/output error"), Kind::Refused);
+        assert_eq!(classify(None, None, "End of file while reading data: Input/output error"), Kind::Unreachable);
         assert_eq!(classify(None, None, "something else"), Kind::Failed);
     }
 }

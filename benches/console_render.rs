@@ -29,6 +29,7 @@ fn cluster(hosts: usize, vms: usize) -> ClusterView {
                 used_memory_kib: 800 * GIB,
                 vm_count: vms / hosts,
                 fence_agent: Some("fence_ipmilan".into()),
+                fence_distrust: None,
                 last_error: None,
                 history: Default::default(),
             })
@@ -63,6 +64,7 @@ fn cluster(hosts: usize, vms: usize) -> ClusterView {
             })
             .collect(),
         alarms: vec![],
+        quorum: Default::default(),
     }
 }
 

@@ -1,7 +1,9 @@
 //! Recovery time on the real-libvirt lab (root): from the power-off of a host carrying 4 VMs to
 //! all 4 running on the survivors, split into detection (power-off -> Down), fencing (Down ->
 //! Fenced) and start (Fenced -> the last VM started), with the default settings and with the
-//! fastest safe settings. Prints figures; asserts nothing but that recovery happened.
+//! fastest safe settings, each with the lab's quorum witness and without any (`witnesses = []`),
+//! the two interleaved run by run so that the machine's state weighs on both alike. Prints
+//! figures; asserts nothing but that recovery happened.
 //! `cargo bench --bench lab_recovery` (release build of `3rc`).
 
 #[path = "../tests/lab/harness.rs"]
@@ -19,10 +21,16 @@ fn now() -> f64 {
 /// One power-off, `phase` after a whole number of seconds into the settled cluster: the runs
 /// spread their power-offs evenly over one supervision interval, so the mean covers every
 /// position of the fault between two cycles (detection depends on it by up to an interval).
-fn one_run(extra: &str, phase: Duration) -> (f64, f64, f64, f64) {
+fn one_run(extra: &str, witness: bool, phase: Duration) -> (f64, f64, f64, f64) {
     let lab = Lab::up(3, 4);
     let vms: Vec<String> = (1..=3).flat_map(|i| (1..=4).map(move |j| format!("vm{i}{j}"))).collect();
     let cfg = lab.config(&vms, extra);
+    if !witness {
+        let text = std::fs::read_to_string(&cfg).expect("lab config");
+        let without = text.replace("witnesses = [\"ping:10.233.7.1\"]", "witnesses = []");
+        assert_ne!(text, without, "the lab config names its witness");
+        std::fs::write(&cfg, without).expect("lab config");
+    }
     let sup = Supervisor::start(&lab, &cfg);
     sup.wait_for(&lab, "settled", Duration::from_secs(60), |s| {
         let t = s.text();
@@ -66,19 +74,32 @@ fn main() {
         ),
     ];
     println!(
-        "{:<66} {:>9} {:>9} {:>9} {:>9}",
+        "{:<74} {:>9} {:>9} {:>9} {:>9}",
         "settings (host with 4 VMs powered off)", "detect", "fence", "start", "total"
     );
     for (label, extra, interval) in settings {
-        let runs: Vec<_> = (0..RUNS).map(|k| one_run(extra, interval * k as u32 / RUNS as u32)).collect();
-        let col = |f: fn(&(f64, f64, f64, f64)) -> f64| harness::mean_range(&runs.iter().map(f).collect::<Vec<_>>());
-        println!("{label}");
-        println!(
-            "  mean [min-max] of {RUNS} runs: detect {}  fence {}  start {}  total {}",
-            col(|r| r.0),
-            col(|r| r.1),
-            col(|r| r.2),
-            col(|r| r.3)
-        );
+        // Run k of each variant powers the host off at the same point of the interval; the
+        // variants alternate so that a busy stretch of the machine weighs on both.
+        let mut runs: [Vec<(f64, f64, f64, f64)>; 2] = [Vec::new(), Vec::new()];
+        for k in 0..RUNS {
+            let phase = interval * k as u32 / RUNS as u32;
+            for (i, witness) in [true, false].into_iter().enumerate() {
+                runs[i].push(one_run(extra, witness, phase));
+            }
+        }
+        for (i, variant) in
+            ["with quorum and the lab's witness", "with quorum, no witness (witnesses = [])"].iter().enumerate()
+        {
+            let r = &runs[i];
+            let col = |f: fn(&(f64, f64, f64, f64)) -> f64| harness::mean_range(&r.iter().map(f).collect::<Vec<_>>());
+            println!("{label}, {variant}");
+            println!(
+                "  mean [min-max] of {RUNS} runs: detect {}  fence {}  start {}  total {}",
+                col(|r| r.0),
+                col(|r| r.1),
+                col(|r| r.2),
+                col(|r| r.3)
+            );
+        }
     }
 }

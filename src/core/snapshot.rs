@@ -1,7 +1,7 @@
 //! Snapshots of the engine for people (console, `3rc status`).
 
 use super::engine::Engine;
-use super::view::{AlarmView, ClusterView, HostView, VmView};
+use super::view::{AlarmView, ClusterView, HostView, QuorumView, VmView};
 
 impl Engine {
     pub fn snapshot(&self) -> ClusterView {
@@ -27,6 +27,7 @@ impl Engine {
                     used_memory_kib: slot.map(|s| s.used_memory_kib).unwrap_or(0),
                     vm_count: if h.answered { running } else { 0 },
                     fence_agent: h.spec.fence_agent.clone(),
+                    fence_distrust: h.fence_distrust.clone(),
                     last_error: h.last_error.clone(),
                     history: h.history.clone(),
                 }
@@ -71,6 +72,8 @@ impl Engine {
             })
             .collect();
         alarms.sort_by(|a, b| a.acked.cmp(&b.acked).then(b.severity.cmp(&a.severity)).then(b.id.cmp(&a.id)));
-        ClusterView { at: now, armed: self.armed, hosts, vms, alarms }
+        let q = self.quorum();
+        let quorum = QuorumView { reachable: q.reachable, unreachable: q.unreachable, held: self.fencing_held };
+        ClusterView { at: now, armed: self.armed, hosts, vms, alarms, quorum }
     }
 }

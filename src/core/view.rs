@@ -18,6 +18,30 @@ pub struct ClusterView {
     pub vms: Vec<VmView>,
     /// Alarms not yet acknowledged come first.
     pub alarms: Vec<AlarmView>,
+    /// The quorum votes as 3RC sees them now.
+    #[serde(default)]
+    pub quorum: QuorumView,
+}
+
+/// The votes an automatic fence needs a majority of (`core::quorum`), for people.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuorumView {
+    /// The votes 3RC reaches now (hosts, then witnesses).
+    pub reachable: Vec<String>,
+    pub unreachable: Vec<String>,
+    /// Fencing is held for want of a majority (one critical alarm says so).
+    pub held: bool,
+}
+
+impl QuorumView {
+    pub fn votes(&self) -> usize {
+        self.reachable.len() + self.unreachable.len()
+    }
+
+    /// More than half of the votes are reachable.
+    pub fn has(&self) -> bool {
+        self.reachable.len() * 2 > self.votes()
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -36,6 +60,9 @@ pub struct HostView {
     /// Domains running here (protected or not).
     pub vm_count: usize,
     pub fence_agent: Option<String>,
+    /// Why its fence agent is not trusted for automatic fencing, if it is not.
+    #[serde(default)]
+    pub fence_distrust: Option<String>,
     /// Last probe or action error.
     pub last_error: Option<String>,
     /// Recent transitions, oldest first.

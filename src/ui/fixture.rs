@@ -1,7 +1,8 @@
 //! Test fixtures: a hand-built cluster snapshot and a key-string parser (`"jj<tab><C-c>"`).
 
 use crate::core::{
-    AlarmView, Capacity, ClusterView, DomState, HostState, HostView, Severity, Subject, Time, VmState, VmView,
+    AlarmView, Capacity, ClusterView, DomState, HostState, HostView, QuorumView, Severity, Subject, Time, VmState,
+    VmView,
 };
 use crossterm::event::KeyEvent;
 
@@ -19,6 +20,7 @@ fn host(name: &str, state: HostState, reason: &str, cpus: u32, mem_gib: u64, use
         used_memory_kib: used.1 * GIB,
         vm_count: vms,
         fence_agent: Some("fence_ipmilan".into()),
+        fence_distrust: None,
         last_error: None,
         history: Default::default(),
     }
@@ -54,15 +56,13 @@ pub fn cluster() -> ClusterView {
     use HostState as H;
     use VmState as V;
     let mut hv3 = host("hv3", H::Suspect, "2 of 3 probes failed", 16, 64, (6, 24), 3);
+    let mut hv2 = host("hv2", H::Down, "no answer for 15 s", 32, 128, (8, 16), 2);
+    hv2.fence_distrust = Some("it says hv2 is off while hv2 answers its probes".into());
     hv3.capacity = None;
     ClusterView {
         at: Time::from_secs(120),
         armed: true,
-        hosts: vec![
-            host("hv1", H::Online, "probes good", 32, 128, (12, 48), 5),
-            host("hv2", H::Down, "no answer for 15 s", 32, 128, (8, 16), 2),
-            hv3,
-        ],
+        hosts: vec![host("hv1", H::Online, "probes good", 32, 128, (12, 48), 5), hv2, hv3],
         vms: vec![
             vm("web1", Some("hv1"), V::Healthy, 0, "running, probes good"),
             vm("web2", Some("hv3"), V::Healthy, 1, "running, probes good"),
@@ -106,6 +106,11 @@ pub fn cluster() -> ClusterView {
                 acked: true,
             },
         ],
+        quorum: QuorumView {
+            reachable: vec!["hv1".into(), "hv3".into(), "gateway".into()],
+            unreachable: vec!["hv2".into()],
+            held: false,
+        },
     }
 }
 

@@ -5,7 +5,7 @@
 #
 #   lab.sh up DIR N [VMS_PER_HOST]   bring up hosts hv1..hvN and VMS_PER_HOST tiny VMs on each
 #   lab.sh down DIR                  tear everything down (safe to repeat, safe after a failure)
-#   lab.sh power-off DIR hvN         SIGKILL its libvirtd and qemu, and its bridge port down
+#   lab.sh power-off DIR hvN         its bridge port down, then SIGKILL its libvirtd and qemu
 #   lab.sh isolate DIR hvN           bridge port down only: the VMs keep running
 #   lab.sh reconnect DIR hvN         bridge port up again
 #   lab.sh isolate-client DIR        the client namespace's bridge port down: 3RC there is cut
@@ -310,9 +310,12 @@ case "$cmd" in
   up) up "$@" ;;
   down) down_quiet; echo "lab in $DIR down" ;;
   power-off)
+    # Silence first, as a power loss: the link goes down, then everything on the host dies
+    # (killing first would let 3RC see its connections closed and new ones refused, which is
+    # a live host whose daemon died, not a dead host).
     load; h=${3:?host}; pids=$(host_pids "$h")
-    [ -n "$pids" ] && kill -9 $pids
-    ip -n "$(ns br)" link set "$(port "$h")" down ;;
+    ip -n "$(ns br)" link set "$(port "$h")" down
+    if [ -n "$pids" ]; then kill -9 $pids; fi ;;
   isolate) load; ip -n "$(ns br)" link set "$(port "${3:?host}")" down ;;
   isolate-client) load; ip -n "$(ns br)" link set "${ID}pc" down ;;
   reconnect-client) load; ip -n "$(ns br)" link set "${ID}pc" up ;;

@@ -44,6 +44,7 @@ fn fence_status(h: &HostView) -> String {
         HostState::Fencing => "fencing now",
         HostState::Fenced => "fenced",
         HostState::Down => "down, not fenced yet",
+        HostState::Unmanageable => "alive, its daemon fails: not power-fenced",
         _ => "not fenced",
     };
     format!("{agent}: {status}")
@@ -71,6 +72,16 @@ pub fn draw_host(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, name: 
         ]),
         Line::from(vec![label("URI", theme), plain(h.uri.clone(), theme)]),
         Line::from(vec![label("Fence", theme), plain(fence_status(h), theme)]),
+    ];
+    if let Some(why) = &h.fence_distrust {
+        // Its own line, in the error colour (not used for automatic fencing; the alarm has
+        // the whole story).
+        lines.push(Line::from(vec![
+            label("Agent", theme),
+            Span::styled(format!("NOT TRUSTED: {why}"), Style::new().fg(theme.flash.error)),
+        ]));
+    }
+    lines.extend([
         Line::from(vec![
             label("vCPU", theme),
             plain(cpu, theme),
@@ -86,7 +97,7 @@ pub fn draw_host(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, name: 
                 None => Span::styled("none", Style::new().fg(theme.ui.dim)),
             },
         ]),
-    ];
+    ]);
     lines.push(Line::from(label("History", theme)));
     if h.history.is_empty() {
         lines.push(Line::styled("  no transitions yet", Style::new().fg(theme.ui.dim)));

@@ -1,4 +1,4 @@
-//! The title line (cluster armed or not, fault injector, VM counts by state) and the
+//! The title line (cluster armed or not, quorum, fault injector, VM counts by state) and the
 //! unacknowledged alarms under it.
 
 use super::text::fit;
@@ -53,6 +53,22 @@ pub fn draw_title(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     } else {
         Span::styled(" DISARMED ", Style::new().fg(ui.background).bg(ui.disarmed).add_modifier(Modifier::BOLD))
     });
+    // The votes an automatic fence needs a majority of: quiet while there is one, loud when
+    // fencing is held (3RC may be the one cut off).
+    let q = &view.quorum;
+    if q.votes() > 0 {
+        let (r, n) = (q.reachable.len(), q.votes());
+        line.push(if q.held {
+            Span::styled(
+                format!(" NO QUORUM {r}/{n}: fencing held "),
+                Style::new().fg(ui.background).bg(ui.disarmed).add_modifier(Modifier::BOLD),
+            )
+        } else if !q.has() {
+            Span::styled(format!(" no quorum {r}/{n} "), Style::new().fg(ui.disarmed).add_modifier(Modifier::BOLD))
+        } else {
+            Span::styled(format!(" quorum {r}/{n} "), Style::new().fg(ui.foreground))
+        });
+    }
     match app.injector() {
         Some(true) => {
             line.push(Span::styled(" faults ON ", Style::new().fg(ui.injector_on).add_modifier(Modifier::BOLD)))

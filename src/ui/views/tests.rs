@@ -190,6 +190,28 @@ fn title_shows_disarmed_injector_and_counts_and_hints_follow_the_keymap() {
 }
 
 #[test]
+fn title_shows_the_quorum_and_says_loudly_when_fencing_is_held() {
+    let theme = Theme::builtin_default();
+    let mut a = app(None);
+    let title = row(&render(&mut a, &theme, 100, 24), 0);
+    assert!(title.contains(" quorum 3/4 "), "{title}");
+    let held = crate::core::QuorumView {
+        reachable: vec!["hv1".into()],
+        unreachable: vec!["hv2".into(), "hv3".into(), "gateway".into()],
+        held: true,
+    };
+    a.set_view(Arc::new(crate::core::ClusterView { quorum: held, ..cluster() }));
+    let buf = render(&mut a, &theme, 100, 24);
+    let title = row(&buf, 0);
+    assert!(title.contains("NO QUORUM 1/4: fencing held"), "{title}");
+    let (x, y) = find(&buf, "NO QUORUM").unwrap();
+    assert_eq!(buf[(x, y)].bg, theme.ui.disarmed);
+    // Without witnesses or hosts to count (a view from before quorum), nothing is shown.
+    a.set_view(Arc::new(crate::core::ClusterView { quorum: Default::default(), ..cluster() }));
+    assert!(!row(&render(&mut a, &theme, 100, 24), 0).contains("quorum"));
+}
+
+#[test]
 fn flash_shows_in_the_status_bar_in_its_colour() {
     let theme = Theme::builtin_default();
     let mut a = app(Some(false));

@@ -30,6 +30,7 @@ fn cluster(hosts: usize, vms: usize) -> ClusterView {
                 vm_count: vms / hosts,
                 fence_agent: Some("fence_ipmilan".into()),
                 fence_distrust: None,
+                decided: None,
                 last_error: None,
                 history: Default::default(),
             })
@@ -38,6 +39,7 @@ fn cluster(hosts: usize, vms: usize) -> ClusterView {
             .map(|i| VmView {
                 progress: None,
                 reinstall: None,
+                decided: None,
                 name: format!("vm{i:05}"),
                 host: Some(format!("hv{:03}", i % hosts)),
                 state: states[i % states.len()],
@@ -65,6 +67,7 @@ fn cluster(hosts: usize, vms: usize) -> ClusterView {
             .collect(),
         alarms: vec![],
         quorum: Default::default(),
+        disarmed_by: None,
     }
 }
 

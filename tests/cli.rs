@@ -102,3 +102,44 @@ fn reinstall_asks_for_the_name_on_a_terminal_and_refuses_without_one() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("VM db1 has no [vm.reinstall] spec"), "{err}");
 }
+
+/// One journal, one supervisor: a second `3rc run` on the same state folder is refused at once,
+/// naming the first one's pid, and neither opens nor changes the journal.
+#[test]
+fn a_second_supervisor_on_the_same_state_dir_is_refused_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let cfg = dir.path().join("one.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "state_dir = \"{}\"\n[quorum]\nwitnesses = []\n[[host]]\nname = \"hv1\"\nuri = \"test:///default\"\n",
+            state.display()
+        ),
+    )
+    .unwrap();
+    let mut first = bin().args(["run", "--headless", "--config"]).arg(&cfg).spawn().unwrap();
+    let lock = state.join("3rc.lock");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::fs::read_to_string(&lock).unwrap_or_default().trim() != first.id().to_string()
+        || !state.join("control.sock").exists()
+    {
+        assert!(std::time::Instant::now() < deadline, "the first supervisor did not start");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let runs = || {
+        let c = rusqlite::Connection::open(state.join("journal.db")).unwrap();
+        c.query_row("SELECT COUNT(*) FROM runs", [], |r| r.get::<_, i64>(0)).unwrap()
+    };
+    assert_eq!(runs(), 1);
+    let out = bin().args(["run", "--headless", "--config"]).arg(&cfg).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains(&format!("another 3rc supervises from this state_dir (pid {} holds", first.id())), "{err}");
+    assert_eq!(runs(), 1, "the second one opened the journal");
+    // SAFETY: kill(2) on the child this test started.
+    unsafe { libc::kill(first.id() as i32, libc::SIGTERM) };
+    assert!(first.wait().unwrap().success());
+    // Once the first is gone, the folder is free again (checked through the same lock).
+    drop(threerc::store::lock::StateLock::take(&state).unwrap());
+}

@@ -29,6 +29,7 @@ struct Harness {
     violations: Arc<Mutex<Vec<String>>>,
     stop: Arc<AtomicBool>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Harness {
@@ -39,6 +40,11 @@ impl Harness {
     fn start_with(cfg: Config) -> Harness {
         threerc::backend::libvirt::init();
         let cluster = DemoCluster::from_specs(&cfg.cluster.hosts);
+        Harness::start_on(cfg, cluster)
+    }
+
+    /// A supervisor on an existing demo cluster (a restart of 3RC: the hosts run on).
+    fn start_on(cfg: Config, cluster: Arc<DemoCluster>) -> Harness {
         let fencers = threerc::app::fencers(&cfg, Some(&cluster)).expect("fencers");
         let (sup, handle) = threerc::app::assemble(&cfg, Arc::from(cluster.connector()), fencers).expect("assemble");
         let events = Arc::new(Mutex::new(Vec::new()));
@@ -50,7 +56,7 @@ impl Harness {
             }
         });
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(sup.run(async {
+        let task = tokio::spawn(sup.run(async {
             let _ = rx.await;
         }));
         let violations = Arc::new(Mutex::new(Vec::new()));
@@ -72,7 +78,7 @@ impl Harness {
                 std::thread::sleep(Duration::from_millis(5));
             }
         });
-        Harness { cluster, handle, events, violations, stop, shutdown: Some(tx) }
+        Harness { cluster, handle, events, violations, stop, shutdown: Some(tx), task: Some(task) }
     }
 
     /// Wait until `pred` holds on a snapshot; fail with the event log if it does not in time.
@@ -124,6 +130,15 @@ impl Harness {
             }
         }
         seen
+    }
+
+    /// As `finish`, and wait until the supervisor has stopped (its state folder is free).
+    async fn finish_and_wait(mut self) {
+        let task = self.task.take();
+        self.finish();
+        if let Some(t) = task {
+            t.await.expect("the supervisor task");
+        }
     }
 
     fn finish(mut self) {
@@ -325,7 +340,7 @@ async fn a_vm_protected_at_run_time_can_be_unprotected_and_stays_out_after_a_res
         "{}",
         h.log()
     );
-    h.finish();
+    h.finish_and_wait().await;
 
     // The next start reads the journal back (the answer to the command came once it was there).
     let (sup, handle) = {
@@ -383,4 +398,75 @@ async fn a_fence_agent_that_lies_is_caught_by_its_status_check_and_not_used() {
     });
     assert!(fences.is_empty(), "a distrusted agent was used: {fences:?}\n{}", h.log());
     h.finish();
+}
+
+/// What operators decided survives a restart of 3RC: a stopped VM stays stopped (never
+/// started), a disarmed VM stays disarmed, a host stays in maintenance, the cluster stays
+/// disarmed; each is said in the log with who and when, and lifting one is kept too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operators_decisions_survive_a_restart_of_3rc() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let cfg = || {
+        let mut cfg = config();
+        cfg.state_dir = Some(state.clone());
+        cfg
+    };
+    let h = Harness::start_with(cfg());
+    h.settled().await;
+    let alice = "console:alice";
+    h.handle.command(alice, Command::Stop { vm: "db2".into() }).await.unwrap();
+    h.until("db2 stopped", |v| v.vm("db2").unwrap().state == VmState::Stopped).await;
+    h.handle.command(alice, Command::Disarm { vm: Some("web3".into()) }).await.unwrap();
+    h.handle.command(alice, Command::Maintenance { host: "hv4".into(), on: true }).await.unwrap();
+    h.handle.command("cli:root", Command::Disarm { vm: None }).await.unwrap();
+    let view = h.until("the cluster disarmed", |v| !v.armed).await;
+    assert!(view.disarmed_by.as_deref().unwrap().starts_with("disarmed by cli:root at "), "{view:?}");
+    assert!(view.vm("db2").unwrap().decided.as_deref().unwrap().starts_with("stopped by console:alice at "));
+    let hosts = h.cluster.clone();
+    h.finish_and_wait().await;
+
+    let h = Harness::start_on(cfg(), hosts.clone());
+    let view = h
+        .until("the decisions back", |v| {
+            v.vm("db2").is_some_and(|x| x.state == VmState::Stopped)
+                && v.vm("web3").is_some_and(|x| x.state == VmState::Unmanaged)
+                && !v.armed
+        })
+        .await;
+    assert!(view.host("hv4").unwrap().decided.as_deref().unwrap().starts_with("in maintenance by console:alice at "));
+    // Said at start, before anyone could subscribe: read back from the journal.
+    let journal = state.join("journal.db");
+    let said =
+        |line: &str| threerc::store::read_events(&journal).unwrap().iter().any(|(_, _, text)| text.contains(line));
+    for line in [
+        "cluster note: HA stays disarmed: disarmed by cli:root at ",
+        "vm db2 Discovering -> Stopped: stays stopped: stopped by console:alice at ",
+        "vm web3 Discovering -> Unmanaged: stays disarmed: disarmed by console:alice at ",
+        "host hv4 note: stays in maintenance: put in maintenance by console:alice at ",
+    ] {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !said(line) {
+            assert!(std::time::Instant::now() < deadline, "not in the journal: {line:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    // A while later: nothing started db2, and 3RC decided nothing at all (disarmed).
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(!h.truth().contains_key("db2"), "db2 was started\n{}", h.log());
+    assert!(!h.log().contains("action #"), "{}", h.log());
+    // Lifting a decision is kept too.
+    h.handle.command("cli:root", Command::Arm { vm: None }).await.unwrap();
+    h.handle.command(alice, Command::Start { vm: "db2".into() }).await.unwrap();
+    h.until("db2 running again", |v| v.vm("db2").unwrap().state == VmState::Healthy).await;
+    h.finish_and_wait().await;
+
+    let h = Harness::start_on(cfg(), hosts);
+    let view = h
+        .until("every VM but web3 healthy", |v| v.vms.iter().all(|x| x.state == VmState::Healthy || x.name == "web3"))
+        .await;
+    assert!(view.armed && view.disarmed_by.is_none(), "{view:?}");
+    assert!(view.vm("db2").unwrap().decided.is_none());
+    assert_eq!(view.vm("web3").unwrap().state, VmState::Unmanaged);
+    h.finish_and_wait().await;
 }

@@ -74,6 +74,9 @@ pub fn assemble(
     connector: Arc<Connector>,
     fencers: BTreeMap<String, Arc<dyn Fencer>>,
 ) -> anyhow::Result<(Supervisor, SupervisorHandle)> {
+    // One journal, one supervisor: refused here, before the journal is opened, if another
+    // process supervises from this state folder.
+    let lock = cfg.state_dir.as_deref().map(crate::store::lock::StateLock::take).transpose()?;
     let hosts = spawn_hosts(cfg, connector)?;
     let (inventory, journal, recovered) = match &cfg.state_dir {
         Some(dir) => {
@@ -121,6 +124,7 @@ pub fn assemble(
         }
     }
     let (mut sup, handle) = Supervisor::new(cluster, ctx, cfg.settings.clone(), Arc::new(TokioClock::new()), journal);
+    sup.hold(lock);
     if let Some(r) = &recovered {
         sup.restore(r);
         let from_config = |name: &str| cfg.cluster.vms.iter().any(|v| v.name == name);

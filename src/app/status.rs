@@ -70,6 +70,40 @@ pub fn render(view: &ClusterView) -> String {
             v.reason
         );
     }
+    // What people decided that 3RC keeps to, with who and when (kept across restarts).
+    let decided: Vec<(&str, &str)> = view
+        .disarmed_by
+        .iter()
+        .map(|d| ("cluster", d.as_str()))
+        .chain(view.hosts.iter().filter_map(|h| Some((h.name.as_str(), h.decided.as_deref()?))))
+        .chain(view.vms.iter().filter_map(|v| Some((v.name.as_str(), v.decided.as_deref()?))))
+        .collect();
+    if !decided.is_empty() {
+        let _ = writeln!(s);
+        let _ = writeln!(s, "{:<14} OPERATORS' DECISIONS", "SUBJECT");
+        for (subject, what) in decided {
+            let _ = writeln!(s, "{subject:<14} {what}");
+        }
+    }
+    let q = &view.quorum;
+    if q.votes() > 0 {
+        let _ = writeln!(s);
+        let state = if q.held {
+            "fencing held"
+        } else if q.has() {
+            "quorum"
+        } else {
+            "no quorum"
+        };
+        let _ = writeln!(
+            s,
+            "QUORUM {}/{} ({state}): reaches {}; not {}",
+            q.reachable.len(),
+            q.votes(),
+            if q.reachable.is_empty() { "none".to_string() } else { q.reachable.join(", ") },
+            if q.unreachable.is_empty() { "none".to_string() } else { q.unreachable.join(", ") }
+        );
+    }
     let open: Vec<_> = view.alarms.iter().filter(|a| !a.acked).collect();
     if !open.is_empty() {
         let _ = writeln!(s);

@@ -126,7 +126,27 @@ impl Engine {
                 a.acked = true;
             }
         }
+        self.record_decision(origin, cmd, &mut out);
         Ok(out)
+    }
+
+    /// What an accepted command leaves in force for later (`core::decisions`).
+    fn record_decision(&mut self, origin: &str, cmd: &Command, out: &mut Output) {
+        use super::decisions::DecisionKey as K;
+        match cmd {
+            Command::Stop { vm } => self.decide(K::VmStopped(vm.clone()), Some(origin), out),
+            Command::Start { vm } => self.decide(K::VmStopped(vm.clone()), None, out),
+            Command::Disarm { vm: Some(vm) } => self.decide(K::VmDisarmed(vm.clone()), Some(origin), out),
+            Command::Arm { vm: Some(vm) } => self.decide(K::VmDisarmed(vm.clone()), None, out),
+            Command::Disarm { vm: None } => self.decide(K::ClusterDisarmed, Some(origin), out),
+            Command::Arm { vm: None } => self.decide(K::ClusterDisarmed, None, out),
+            Command::Maintenance { host, on } => self.decide(K::Maintenance(host.clone()), on.then_some(origin), out),
+            Command::Unprotect { vm } => {
+                self.decide(K::VmStopped(vm.clone()), None, out);
+                self.decide(K::VmDisarmed(vm.clone()), None, out);
+            }
+            _ => {}
+        }
     }
 
     /// A VM put under HA at run time starts as `Discovering`, as a configured one does: the

@@ -25,6 +25,9 @@ pub struct Output {
     /// [`Engine::outcome`].
     pub actions: Vec<Action>,
     pub events: Vec<Event>,
+    /// Operators' decisions recorded (`Some`) or lifted (`None`), in order: the supervisor
+    /// journals them before it acknowledges the command (`core::decisions`).
+    pub decisions: Vec<(super::decisions::DecisionKey, Option<super::decisions::Decision>)>,
 }
 
 #[derive(Clone, Debug)]
@@ -55,6 +58,10 @@ pub struct Engine {
     pub(super) witnesses: BTreeMap<String, super::quorum::WitnessRec>,
     /// An automatic fence is being held for want of quorum (the alarm was raised).
     pub(super) fencing_held: bool,
+    /// Operators' decisions in force (`core::decisions`).
+    pub(super) decisions: BTreeMap<super::decisions::DecisionKey, super::decisions::Decision>,
+    /// The wall clock (ms since the epoch) at this engine's time zero.
+    pub(super) wall_origin: u64,
 }
 
 /// Where each domain was seen this cycle, by name: every answering host that has it defined.
@@ -88,6 +95,8 @@ impl Engine {
             now,
             ladder_dirty: Default::default(),
             fencing_held: false,
+            decisions: BTreeMap::new(),
+            wall_origin: 0,
         }
     }
 

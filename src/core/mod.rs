@@ -7,6 +7,7 @@
 pub mod action;
 pub mod capacity;
 pub mod commands;
+pub mod decisions;
 pub mod engine;
 pub mod event;
 pub mod fencetrust;
@@ -26,6 +27,7 @@ pub mod vm_fsm;
 pub mod window;
 
 pub use action::{Action, ActionId, ActionKind, Command, Decider, Outcome};
+pub use decisions::{Decision, DecisionKey};
 pub use engine::{Engine, Output};
 pub use event::{Event, EventKind, Severity, Subject};
 pub use ladder::LadderWindows;

@@ -1,5 +1,6 @@
 //! Snapshots of the engine for people (console, `3rc status`).
 
+use super::decisions::DecisionKey;
 use super::engine::Engine;
 use super::view::{AlarmView, ClusterView, HostView, QuorumView, VmView};
 
@@ -28,6 +29,7 @@ impl Engine {
                     vm_count: if h.answered { running } else { 0 },
                     fence_agent: h.spec.fence_agent.clone(),
                     fence_distrust: h.fence_distrust.clone(),
+                    decided: self.decided(&DecisionKey::Maintenance(h.spec.name.clone())),
                     last_error: h.last_error.clone(),
                     history: h.history.clone(),
                 }
@@ -57,6 +59,9 @@ impl Engine {
                 placement: v.placement.clone(),
                 progress: None,
                 reinstall: v.spec.reinstall.clone(),
+                decided: self
+                    .decided(&DecisionKey::VmStopped(v.spec.name.clone()))
+                    .or_else(|| self.decided(&DecisionKey::VmDisarmed(v.spec.name.clone()))),
             })
             .collect();
         let mut alarms: Vec<AlarmView> = self
@@ -74,6 +79,7 @@ impl Engine {
         alarms.sort_by(|a, b| a.acked.cmp(&b.acked).then(b.severity.cmp(&a.severity)).then(b.id.cmp(&a.id)));
         let q = self.quorum();
         let quorum = QuorumView { reachable: q.reachable, unreachable: q.unreachable, held: self.fencing_held };
-        ClusterView { at: now, armed: self.armed, hosts, vms, alarms, quorum }
+        let disarmed_by = self.decided(&DecisionKey::ClusterDisarmed);
+        ClusterView { at: now, armed: self.armed, hosts, vms, alarms, quorum, disarmed_by }
     }
 }

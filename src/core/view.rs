@@ -21,6 +21,9 @@ pub struct ClusterView {
     /// The quorum votes as 3RC sees them now.
     #[serde(default)]
     pub quorum: QuorumView,
+    /// Who disarmed the cluster, and when ("disarmed by console:alice at ..."), if it is.
+    #[serde(default)]
+    pub disarmed_by: Option<String>,
 }
 
 /// The votes an automatic fence needs a majority of (`core::quorum`), for people.
@@ -63,6 +66,9 @@ pub struct HostView {
     /// Why its fence agent is not trusted for automatic fencing, if it is not.
     #[serde(default)]
     pub fence_distrust: Option<String>,
+    /// Who put it in maintenance, and when, if it is.
+    #[serde(default)]
+    pub decided: Option<String>,
     /// Last probe or action error.
     pub last_error: Option<String>,
     /// Recent transitions, oldest first.
@@ -104,6 +110,9 @@ pub struct VmView {
     /// How it is reinstalled from scratch, if it can be (shared with the spec, not copied).
     #[serde(default)]
     pub reinstall: Option<std::sync::Arc<super::model::ReinstallSpec>>,
+    /// Who stopped or disarmed it, and when, if a person did ("stopped by console:alice at ...").
+    #[serde(default)]
+    pub decided: Option<String>,
 }
 
 /// Where a long operation stands: its current step, and how much is done when it can tell

@@ -14,6 +14,7 @@ use std::sync::mpsc;
 use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc as tmpsc, oneshot};
 
+pub mod lock;
 pub mod schema;
 
 /// One VM definition in the inventory.
@@ -53,6 +54,8 @@ pub struct Recovered {
     pub warnings: Vec<String>,
     /// The schema version the journal was at before this open (`schema::VERSION` now).
     pub schema_was: u32,
+    /// Operators' decisions in force when the earlier run ended (`core::decisions`).
+    pub decisions: Vec<(crate::core::DecisionKey, crate::core::Decision)>,
 }
 
 /// An action an earlier run started and never finished.
@@ -74,6 +77,7 @@ enum Msg {
     Ladder(LadderRow, f64),
     Protect(crate::core::VmSpec, String, f64),
     Unprotect(String),
+    Decision(crate::core::DecisionKey, Option<crate::core::Decision>, f64),
     /// Answered once everything sent before it is committed.
     Sync(oneshot::Sender<Result<(), String>>),
 }
@@ -146,6 +150,19 @@ impl Journal {
                     Err(e) => rec.warnings.push(format!(
                         "journal {shown}: VM {vm} was put under HA at run time, but its spec cannot be read \
                          ({e}); {vm} is NOT protected by this run: `3rc ctl protect {vm}` protects it again"
+                    )),
+                }
+            }
+            let mut q = conn.prepare("SELECT key, decision FROM decisions ORDER BY wall, key")?;
+            for row in q.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))? {
+                let (key, decision) = row?;
+                match (serde_json::from_str(&key), serde_json::from_str(&decision)) {
+                    (Ok(k), Ok(d)) => rec.decisions.push((k, d)),
+                    // Kept as it is: a person can read it in the journal and decide again.
+                    (k, d) => rec.warnings.push(format!(
+                        "journal {shown}: an operator's decision cannot be read back ({}): {key} = {decision}; \
+                         it is NOT in force in this run: give the command again",
+                        k.err().map(|e| e.to_string()).or(d.err().map(|e| e.to_string())).unwrap_or_default()
                     )),
                 }
             }
@@ -248,6 +265,11 @@ impl Journal {
         self.send(Msg::Protect(spec.clone(), origin.to_string(), wall()));
     }
 
+    /// An operator's decision recorded (`Some`) or lifted (`None`): kept across restarts.
+    pub fn decision(&self, key: &crate::core::DecisionKey, decision: Option<&crate::core::Decision>) {
+        self.send(Msg::Decision(key.clone(), decision.cloned(), wall()));
+    }
+
     /// A VM taken out of HA (`unprotect`): the next start does not protect it again, and its
     /// ladder windows are forgotten. Who asked is in the events.
     pub fn unprotect(&self, vm: &str) {
@@ -322,6 +344,20 @@ fn write(conn: &Connection, run: i64, m: &Msg) -> rusqlite::Result<()> {
         Msg::Unprotect(vm) => {
             conn.execute("DELETE FROM protected WHERE vm = ?1", params![vm])?;
             conn.execute("DELETE FROM ladder WHERE vm = ?1", params![vm])?;
+        }
+        Msg::Decision(key, decision, w) => {
+            let key = serde_json::to_string(key).unwrap_or_default();
+            match decision {
+                Some(d) => {
+                    conn.execute(
+                        "INSERT OR REPLACE INTO decisions (key, decision, wall) VALUES (?1, ?2, ?3)",
+                        params![key, serde_json::to_string(d).unwrap_or_default(), w],
+                    )?;
+                }
+                None => {
+                    conn.execute("DELETE FROM decisions WHERE key = ?1", params![key])?;
+                }
+            }
         }
         Msg::Inventory(r, w) => {
             conn.execute(

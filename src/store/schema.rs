@@ -16,7 +16,7 @@ use rusqlite::{Connection, Transaction, TransactionBehavior};
 type Migration = fn(&Transaction) -> rusqlite::Result<()>;
 
 /// Migration `i` takes a journal from version `i` to version `i + 1`.
-const MIGRATIONS: &[Migration] = &[migrate_to_1];
+const MIGRATIONS: &[Migration] = &[migrate_to_1, migrate_to_2];
 
 /// The schema version this binary writes.
 pub const VERSION: u32 = MIGRATIONS.len() as u32;
@@ -44,6 +44,14 @@ CREATE TABLE IF NOT EXISTS ladder (
 CREATE TABLE IF NOT EXISTS protected (
     vm TEXT PRIMARY KEY, spec TEXT NOT NULL, origin TEXT NOT NULL, added REAL NOT NULL);
 ",
+    )
+}
+
+/// Operators' decisions in force (`core::decisions`): one row per decision, its key and the
+/// decision as JSON; lifting a decision deletes its row.
+fn migrate_to_2(tx: &Transaction) -> rusqlite::Result<()> {
+    tx.execute_batch(
+        "CREATE TABLE IF NOT EXISTS decisions (key TEXT PRIMARY KEY, decision TEXT NOT NULL, wall REAL NOT NULL);",
     )
 }
 

@@ -179,6 +179,8 @@ pub struct Supervisor {
     runtime_protected: std::collections::BTreeSet<String>,
     /// The fence agents' status checks (`fencecheck`).
     fence_checks: fencecheck::FenceChecks,
+    /// The state folder's lock, held while this supervisor exists (`store::lock`).
+    state_lock: Option<crate::store::lock::StateLock>,
 }
 
 impl Supervisor {
@@ -195,6 +197,7 @@ impl Supervisor {
         };
         let shared_spec = Arc::new(spec.clone());
         let mut engine = Engine::new(spec, clock.now());
+        engine.set_wall_origin(clock.wall_ms().saturating_sub(clock.now().millis()));
         // VMs known from an earlier run (the journal's inventory, or a restarted simulator's):
         // their last host, size and disks, so that one whose host does not answer at start-up
         // is still recovered, and never placed as size zero.
@@ -255,6 +258,7 @@ impl Supervisor {
             resume_steps: BTreeMap::new(),
             runtime_protected: Default::default(),
             fence_checks: Default::default(),
+            state_lock: None,
         };
         (sup, handle)
     }
@@ -401,6 +405,11 @@ impl Supervisor {
     fn apply(&mut self, out: Output) {
         // Queued before the actions that changed the windows are journaled.
         ladder::keep(&mut self.engine, &self.ctx.inventory, self.clock.as_ref());
+        if let Some(j) = &self.journal {
+            for (key, decision) in &out.decisions {
+                j.decision(key, decision.as_ref());
+            }
+        }
         for ev in &out.events {
             log_event(ev);
             if let Some(j) = &self.journal {
@@ -450,6 +459,11 @@ impl Supervisor {
     /// decides, as for any VM: nothing is replayed blindly. The exception is a reinstall cut
     /// short: its VM may be left without a disk or a definition, so it is resumed (once its
     /// host answers), skipping the steps the journal says are done.
+    /// Keep the state folder's lock for as long as this supervisor lives.
+    pub fn hold(&mut self, lock: Option<crate::store::lock::StateLock>) {
+        self.state_lock = lock;
+    }
+
     pub fn restore(&mut self, recovered: &crate::store::Recovered) {
         let now = self.clock.now();
         for w in &recovered.warnings {
@@ -461,6 +475,8 @@ impl Supervisor {
             let out = self.engine.external_note(now, crate::core::Subject::Cluster, msg);
             self.apply(out);
         }
+        let out = self.engine.restore_decisions(now, recovered.decisions.clone());
+        self.apply(out);
         for u in &recovered.unfinished {
             if let crate::core::ActionKind::Reinstall { vm, host } = &u.kind {
                 let done = if u.steps.is_empty() { "none".to_string() } else { u.steps.join(", ") };

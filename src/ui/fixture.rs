@@ -21,6 +21,7 @@ fn host(name: &str, state: HostState, reason: &str, cpus: u32, mem_gib: u64, use
         vm_count: vms,
         fence_agent: Some("fence_ipmilan".into()),
         fence_distrust: None,
+        decided: None,
         last_error: None,
         history: Default::default(),
     }
@@ -30,6 +31,7 @@ fn vm(name: &str, host: Option<&str>, state: VmState, restarts: u32, reason: &st
     VmView {
         progress: None,
         reinstall: None,
+        decided: None,
         name: name.into(),
         host: host.map(Into::into),
         state,
@@ -111,6 +113,7 @@ pub fn cluster() -> ClusterView {
             unreachable: vec!["hv2".into()],
             held: false,
         },
+        disarmed_by: None,
     }
 }
 

@@ -73,6 +73,9 @@ pub fn draw_host(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, name: 
         Line::from(vec![label("URI", theme), plain(h.uri.clone(), theme)]),
         Line::from(vec![label("Fence", theme), plain(fence_status(h), theme)]),
     ];
+    if let Some(d) = &h.decided {
+        lines.push(Line::from(vec![label("Decided", theme), plain(d.clone(), theme)]));
+    }
     if let Some(why) = &h.fence_distrust {
         // Its own line, in the error colour (not used for automatic fencing; the alarm has
         // the whole story).
@@ -148,6 +151,9 @@ fn vm_lines(v: &VmView, now: u64, xml: Option<&(String, Option<String>)>, theme:
             plain(v.anti_affinity.clone().unwrap_or_else(|| "-".into()), theme),
         ]),
     ];
+    if let Some(d) = &v.decided {
+        lines.push(Line::from(vec![label("Decided", theme), plain(d.clone(), theme)]));
+    }
     lines.push(Line::from(vec![
         label("Reinstall", theme),
         match &v.reinstall {

@@ -53,6 +53,11 @@ pub fn draw_title(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     } else {
         Span::styled(" DISARMED ", Style::new().fg(ui.background).bg(ui.disarmed).add_modifier(Modifier::BOLD))
     });
+    // Who disarmed it (the time is in `3rc ctl status`): "by console:alice".
+    if let Some(by) = view.disarmed_by.as_deref().and_then(|d| d.strip_prefix("disarmed ")) {
+        let who = by.split(" at ").next().unwrap_or(by);
+        line.push(Span::styled(format!(" {who}"), Style::new().fg(ui.disarmed)));
+    }
     // The votes an automatic fence needs a majority of: quiet while there is one, loud when
     // fencing is held (3RC may be the one cut off).
     let q = &view.quorum;

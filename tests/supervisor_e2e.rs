@@ -22,6 +22,20 @@ fn config() -> Config {
     Config::parse(&text, &dir.join("cluster.toml")).expect("valid config")
 }
 
+/// A temporary folder with a `state` folder in it for the journal (kept while the folder is).
+fn state_folder() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    (dir, state)
+}
+
+/// The demo config with a journal in `state`.
+fn with_state(state: &Path) -> Config {
+    let mut cfg = config();
+    cfg.state_dir = Some(state.to_path_buf());
+    cfg
+}
+
 struct Harness {
     cluster: Arc<DemoCluster>,
     handle: SupervisorHandle,
@@ -318,13 +332,8 @@ async fn the_step_of_an_operation_under_way_is_published() {
 /// the configuration file is refused with the way out.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_vm_protected_at_run_time_can_be_unprotected_and_stays_out_after_a_restart() {
-    let dir = tempfile::tempdir().unwrap();
-    let state = dir.path().join("state");
-    let cfg = || {
-        let mut cfg = config();
-        cfg.state_dir = Some(state.clone());
-        cfg
-    };
+    let (_dir, state) = state_folder();
+    let cfg = || with_state(&state);
     let h = Harness::start_with(cfg());
     h.settled().await;
     let e = h.handle.command("cli:root", Command::Unprotect { vm: "web1".into() }).await.unwrap_err();
@@ -405,13 +414,8 @@ async fn a_fence_agent_that_lies_is_caught_by_its_status_check_and_not_used() {
 /// disarmed; each is said in the log with who and when, and lifting one is kept too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn operators_decisions_survive_a_restart_of_3rc() {
-    let dir = tempfile::tempdir().unwrap();
-    let state = dir.path().join("state");
-    let cfg = || {
-        let mut cfg = config();
-        cfg.state_dir = Some(state.clone());
-        cfg
-    };
+    let (_dir, state) = state_folder();
+    let cfg = || with_state(&state);
     let h = Harness::start_with(cfg());
     h.settled().await;
     let alice = "console:alice";

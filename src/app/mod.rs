@@ -78,17 +78,9 @@ pub fn assemble(
     // process supervises from this state folder.
     let lock = cfg.state_dir.as_deref().map(crate::store::lock::StateLock::take).transpose()?;
     let hosts = spawn_hosts(cfg, connector)?;
-    let (inventory, journal, recovered) = match &cfg.state_dir {
-        Some(dir) => {
-            let (j, recovered, failures) = Journal::open(&dir.join("journal.db"))?;
-            let j = Arc::new(j);
-            (
-                Inventory::journaled(j.clone(), &recovered.inventory).with_ladders(&recovered.ladder),
-                Some((j, failures)),
-                Some(recovered),
-            )
-        }
-        None => (Inventory::in_memory(), None, None),
+    let journal = match &cfg.state_dir {
+        Some(dir) => Some(Journal::open(&dir.join("journal.db"))?),
+        None => None,
     };
     let migration = cfg.hosts.iter().map(|h| (h.name.clone(), h.migration.clone())).collect();
     for w in &cfg.warnings {
@@ -103,7 +95,7 @@ pub fn assemble(
         fencers: Arc::new(fencers),
         soft_fencers: Arc::new(soft_fencers(cfg)),
         witnesses: Arc::new(witnesses),
-        inventory: Arc::new(inventory),
+        inventory: Arc::new(Inventory::in_memory()),
         timeouts: cfg.timeouts.clone(),
         migration: Arc::new(migration),
         inline: false,
@@ -116,20 +108,9 @@ pub fn assemble(
     // The votes are the witnesses that can be checked (a gateway witness without a default
     // route is left out, and said so above).
     cluster.witnesses = ctx.witnesses.iter().map(|w| w.name().to_string()).collect();
-    // VMs put under HA at run time by an earlier run (`protect`); the config wins for a name
-    // it also lists.
-    for spec in recovered.iter().flat_map(|r| &r.protected) {
-        if !cluster.vms.iter().any(|v| v.name == spec.name) {
-            cluster.vms.push(spec.clone());
-        }
-    }
-    let (mut sup, handle) = Supervisor::new(cluster, ctx, cfg.settings.clone(), Arc::new(TokioClock::new()), journal);
+    let (mut sup, handle) =
+        Supervisor::resume(cluster, ctx, cfg.settings.clone(), Arc::new(TokioClock::new()), journal);
     sup.hold(lock);
-    if let Some(r) = &recovered {
-        sup.restore(r);
-        let from_config = |name: &str| cfg.cluster.vms.iter().any(|v| v.name == name);
-        sup.protected_at_run_time(r.protected.iter().map(|s| s.name.clone()).filter(|n| !from_config(n)));
-    }
     Ok((sup, handle))
 }
 

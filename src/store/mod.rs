@@ -85,6 +85,8 @@ enum Msg {
 pub struct Journal {
     tx: Option<mpsc::Sender<Msg>>,
     thread: Option<std::thread::JoinHandle<()>>,
+    /// Written in the caller's thread instead (`open_unsynced`).
+    inline: Option<std::sync::Mutex<Writer>>,
     path: PathBuf,
 }
 
@@ -104,6 +106,24 @@ impl Journal {
         path: &Path,
         max_pages: Option<u32>,
     ) -> anyhow::Result<(Journal, Recovered, tmpsc::UnboundedReceiver<String>)> {
+        Journal::open_with(path, max_pages, true)
+    }
+
+    /// As `open`, for the simulator: written in the caller's thread (no writer thread, whose
+    /// answers would let the simulator's paused clock run on), in batches that end whenever a
+    /// caller waits for the disk, and without waiting for the disk (`synchronous = OFF`, the
+    /// rollback journal in memory): its restarts of 3RC happen in one process and a machine
+    /// crash is not simulated, while thousands of simulated runs would otherwise wait for
+    /// thousands of disk syncs.
+    pub fn open_unsynced(path: &Path) -> anyhow::Result<(Journal, Recovered, tmpsc::UnboundedReceiver<String>)> {
+        Journal::open_with(path, None, false)
+    }
+
+    fn open_with(
+        path: &Path,
+        max_pages: Option<u32>,
+        synced: bool,
+    ) -> anyhow::Result<(Journal, Recovered, tmpsc::UnboundedReceiver<String>)> {
         use anyhow::Context;
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
@@ -111,6 +131,10 @@ impl Journal {
         let shown = path.display().to_string();
         let mut conn = Connection::open(path).with_context(|| format!("opening journal {shown}"))?;
         let found = schema::prepare(&mut conn, &shown)?;
+        if !synced {
+            conn.execute_batch("PRAGMA journal_mode = MEMORY; PRAGMA synchronous = OFF;")
+                .with_context(|| format!("preparing journal {shown}"))?;
+        }
         if let Some(max) = max_pages {
             conn.query_row(&format!("PRAGMA max_page_count = {max}"), [], |_| Ok(()))?;
         }
@@ -205,12 +229,18 @@ impl Journal {
         )?;
         conn.execute("INSERT INTO runs (started, pid) VALUES (?1, ?2)", params![wall(), std::process::id()])?;
         rec.run = conn.last_insert_rowid();
-        let run = rec.run;
-        let (tx, rx) = mpsc::channel::<Msg>();
         let (fail_tx, fail_rx) = tmpsc::unbounded_channel();
-        let thread =
-            std::thread::Builder::new().name("journal".into()).spawn(move || writer(conn, run, rx, fail_tx, shown))?;
-        Ok((Journal { tx: Some(tx), thread: Some(thread), path: path.to_path_buf() }, rec, fail_rx))
+        let w = Writer { conn, run: rec.run, failures: fail_tx, shown, failing: false, pending: Vec::new() };
+        if !synced {
+            // The simulator's journal: written in the caller's thread, so that waiting for it
+            // never lets the simulator's virtual time run on (a run stays the same every time).
+            let journal =
+                Journal { tx: None, thread: None, inline: Some(std::sync::Mutex::new(w)), path: path.to_path_buf() };
+            return Ok((journal, rec, fail_rx));
+        }
+        let (tx, rx) = mpsc::channel::<Msg>();
+        let thread = std::thread::Builder::new().name("journal".into()).spawn(move || writer(w, rx))?;
+        Ok((Journal { tx: Some(tx), thread: Some(thread), inline: None, path: path.to_path_buf() }, rec, fail_rx))
     }
 
     pub fn path(&self) -> &Path {
@@ -277,7 +307,16 @@ impl Journal {
     }
 
     fn send(&self, m: Msg) {
-        if let Some(tx) = &self.tx {
+        if let Some(w) = &self.inline {
+            // Gathered, and written as one transaction whenever a caller waits for the disk
+            // (an intent, a step, a sync), when many are waiting, and when the journal closes.
+            let mut w = w.lock().unwrap_or_else(|e| e.into_inner());
+            let waits = matches!(m, Msg::Intent(..) | Msg::Step(..) | Msg::Sync(_));
+            w.pending.push(m);
+            if waits || w.pending.len() >= 256 {
+                w.flush();
+            }
+        } else if let Some(tx) = &self.tx {
             let _ = tx.send(m);
         }
     }
@@ -289,6 +328,9 @@ async fn acked(rx: oneshot::Receiver<Result<(), String>>) -> Result<(), String> 
 
 impl Drop for Journal {
     fn drop(&mut self) {
+        if let Some(w) = &self.inline {
+            w.lock().unwrap_or_else(|e| e.into_inner()).flush();
+        }
         self.tx.take();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
@@ -377,43 +419,48 @@ fn write(conn: &Connection, run: i64, m: &Msg) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// The writer: takes whatever is queued, writes it in one transaction, acknowledges intents
-/// and syncs once committed (synchronous=FULL: on disk).
-fn writer(
-    mut conn: Connection,
+/// Writes batches of messages, each in one transaction; acknowledges intents, steps and syncs
+/// once committed (synchronous=FULL: on disk); reports the first failure of a run of them.
+struct Writer {
+    conn: Connection,
     run: i64,
-    rx: mpsc::Receiver<Msg>,
     failures: tmpsc::UnboundedSender<String>,
     shown: String,
-) {
-    let mut failing = false;
-    while let Ok(first) = rx.recv() {
-        let mut batch = vec![first];
-        while let Ok(m) = rx.try_recv() {
-            batch.push(m);
-            if batch.len() >= 512 {
-                break;
-            }
+    failing: bool,
+    /// Messages gathered for the next batch (inline journals only).
+    pending: Vec<Msg>,
+}
+
+impl Writer {
+    fn flush(&mut self) {
+        let batch = std::mem::take(&mut self.pending);
+        if !batch.is_empty() {
+            self.write_batch(batch);
         }
+    }
+
+    fn write_batch(&mut self, batch: Vec<Msg>) {
+        let run = self.run;
         let result = (|| -> rusqlite::Result<()> {
-            let tx = conn.transaction()?;
+            let tx = self.conn.transaction()?;
             for m in &batch {
                 write(&tx, run, m)?;
             }
             tx.commit()
         })();
         match &result {
-            Err(e) if !failing => {
-                failing = true;
+            Err(e) if !self.failing => {
+                self.failing = true;
                 let msg = format!(
-                    "journal {shown} cannot be written ({e}): events and intents are not kept until it recovers"
+                    "journal {} cannot be written ({e}): events and intents are not kept until it recovers",
+                    self.shown
                 );
                 tracing::error!(target: "3rc::journal", "{msg}");
-                let _ = failures.send(msg);
+                let _ = self.failures.send(msg);
             }
-            Ok(()) if failing => {
-                failing = false;
-                tracing::info!(target: "3rc::journal", "journal {shown} writable again");
+            Ok(()) if self.failing => {
+                self.failing = false;
+                tracing::info!(target: "3rc::journal", "journal {} writable again", self.shown);
             }
             _ => {}
         }
@@ -422,6 +469,20 @@ fn writer(
                 let _ = ack.send(result.as_ref().map(|_| ()).map_err(|e| e.to_string()));
             }
         }
+    }
+}
+
+/// The writer thread: takes whatever is queued and writes it as one batch.
+fn writer(mut w: Writer, rx: mpsc::Receiver<Msg>) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while let Ok(m) = rx.try_recv() {
+            batch.push(m);
+            if batch.len() >= 512 {
+                break;
+            }
+        }
+        w.write_batch(batch);
     }
 }
 

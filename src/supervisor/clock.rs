@@ -25,7 +25,13 @@ pub struct TokioClock {
 
 impl TokioClock {
     pub fn new() -> TokioClock {
-        TokioClock { start: tokio::time::Instant::now(), wall_start: system_wall_ms() }
+        TokioClock::with_wall_start(system_wall_ms())
+    }
+
+    /// A clock whose wall time starts at `wall_ms` (the simulator's, so that what it prints
+    /// with a wall time is the same on every run).
+    pub fn with_wall_start(wall_ms: u64) -> TokioClock {
+        TokioClock { start: tokio::time::Instant::now(), wall_start: wall_ms }
     }
 }
 

@@ -15,6 +15,7 @@ mod fencecheck;
 mod hints;
 pub mod inventory;
 mod ladder;
+mod resume;
 pub mod seams;
 use facts::Fact;
 mod witnesses;
@@ -181,6 +182,8 @@ pub struct Supervisor {
     fence_checks: fencecheck::FenceChecks,
     /// The state folder's lock, held while this supervisor exists (`store::lock`).
     state_lock: Option<crate::store::lock::StateLock>,
+    /// What an earlier run left, until `run` takes it back.
+    recovered: Option<crate::store::Recovered>,
 }
 
 impl Supervisor {
@@ -259,6 +262,7 @@ impl Supervisor {
             runtime_protected: Default::default(),
             fence_checks: Default::default(),
             state_lock: None,
+            recovered: None,
         };
         (sup, handle)
     }
@@ -268,6 +272,9 @@ impl Supervisor {
         let mut pace = hints::Pace::new(tokio::time::Instant::now(), self.settings.interval);
         tokio::pin!(shutdown);
         info!(target: "3rc", "supervising {} hosts every {}", self.ctx.hosts.len(), crate::core::time::human(self.settings.interval));
+        if let Some(r) = self.recovered.take() {
+            self.take_back(r);
+        }
         self.watch_hosts();
         loop {
             tokio::select! {
@@ -464,7 +471,13 @@ impl Supervisor {
         self.state_lock = lock;
     }
 
+    /// What an earlier run left in the journal, taken back when `run` starts (so that whoever
+    /// subscribed to the events by then sees the lines that say so).
     pub fn restore(&mut self, recovered: &crate::store::Recovered) {
+        self.recovered = Some(recovered.clone());
+    }
+
+    fn take_back(&mut self, recovered: crate::store::Recovered) {
         let now = self.clock.now();
         for w in &recovered.warnings {
             let out = self.engine.external_note(now, crate::core::Subject::Cluster, w.clone());

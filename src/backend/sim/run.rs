@@ -46,7 +46,12 @@ struct Running {
     task: tokio::task::JoinHandle<()>,
 }
 
-fn start(case: &Case, ctx: &ExecCtx, clock: &Arc<dyn Clock>) -> Running {
+/// The wall clock of every simulated run: 2026-01-01 00:00 UTC.
+pub const SIM_WALL_START: u64 = 1_767_225_600_000;
+
+/// Start the supervisor over the run's journal (a real one, reopened by every start as
+/// production reopens its state_dir's: what the earlier start left is taken back).
+fn start(case: &Case, ctx: &ExecCtx, clock: &Arc<dyn Clock>, journal: &std::path::Path) -> Running {
     let settings = Settings {
         interval: Duration::from_secs(1),
         probe_timeout: Duration::from_secs(3),
@@ -54,7 +59,9 @@ fn start(case: &Case, ctx: &ExecCtx, clock: &Arc<dyn Clock>) -> Running {
         events: false,
         fence_check: Some(Duration::from_secs(300)),
     };
-    let (sup, handle) = Supervisor::new(case.spec(), ctx.clone(), settings, clock.clone(), None);
+    let opened = crate::store::Journal::open_unsynced(journal)
+        .unwrap_or_else(|e| panic!("the simulator's journal {}: {e:#}", journal.display()));
+    let (sup, handle) = Supervisor::resume(case.spec(), ctx.clone(), settings, clock.clone(), Some(opened));
     let events = handle.events();
     let view = handle.snapshots();
     let (stop, rx) = oneshot::channel::<()>();
@@ -145,12 +152,18 @@ pub fn build(case: &Case, clock: Arc<dyn Clock>) -> (SimCluster, ExecCtx) {
 }
 
 async fn run_async(case: &Case) -> Report {
-    let clock: Arc<dyn Clock> = Arc::new(TokioClock::new());
+    let clock: Arc<dyn Clock> = Arc::new(TokioClock::with_wall_start(SIM_WALL_START));
     let t0 = tokio::time::Instant::now();
     let (sim, ctx) = build(case, clock.clone());
+    // The run's journal, in a private folder removed with the run.
+    let folder = tempfile::Builder::new()
+        .prefix("3rc-sim-")
+        .tempdir()
+        .unwrap_or_else(|e| panic!("a folder for the simulator's journal in {}: {e}", std::env::temp_dir().display()));
+    let journal = folder.path().join("journal.db");
     let (mut log, mut events) = (Vec::new(), Vec::new());
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let mut sup = start(case, &ctx, &clock);
+    let mut sup = start(case, &ctx, &clock, &journal);
     let mut next = 0;
     let mut violations_seen = 0;
     // VMs the scenario itself ran twice (outside 3RC): not the supervisor's doing.
@@ -186,8 +199,11 @@ async fn run_async(case: &Case) -> Report {
             if cmd == SimCmd::RestartSupervisor {
                 log.push(format!("{now} sim {cmd}"));
                 stop(&mut sup).await;
+                // Everything of the stopped run is gone (its journal closed) before the next
+                // one opens the journal again.
+                drop(sup);
                 tokio::time::sleep(Duration::from_millis(500)).await;
-                sup = start(case, &ctx, &clock);
+                sup = start(case, &ctx, &clock, &journal);
                 continue;
             }
             if let SimCmd::DuplicateOutside(vm, _) = &cmd {
@@ -207,6 +223,7 @@ async fn run_async(case: &Case) -> Report {
     drain(&mut sup.events, &mut log, &mut events);
     let view = (*sup.view.borrow()).as_ref().clone();
     stop(&mut sup).await;
+    drop(sup);
     let truth = sim.active_placements();
     let w = sim.lock();
     let mut running: BTreeMap<String, Vec<String>> = BTreeMap::new();

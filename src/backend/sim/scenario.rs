@@ -225,7 +225,7 @@ impl std::fmt::Display for SimCmd {
             SimCmd::Boot(v) => write!(f, "someone starts {v} by hand, outside 3RC"),
             SimCmd::MoveOutside(v, h) => write!(f, "someone moves {v} to {h} outside 3RC"),
             SimCmd::DuplicateOutside(v, h) => write!(f, "someone starts a second copy of {v} on {h} outside 3RC"),
-            SimCmd::RestartSupervisor => write!(f, "restart the supervisor (engine state lost, inventory kept)"),
+            SimCmd::RestartSupervisor => write!(f, "restart the supervisor (a new engine over the same journal)"),
             SimCmd::DeleteVolume(h, p, v) => write!(f, "someone deletes volume {p}/{v} on {h}"),
             SimCmd::Op(c) => write!(f, "operator: {c}"),
         }

@@ -64,7 +64,13 @@ pub fn base64(data: &[u8]) -> String {
 /// Build the seed ISO for the VM in a temporary folder and return its bytes. Blocking.
 pub fn build_iso(vm: &str, instance: &str, seed: &SeedSpec) -> Result<Vec<u8>, String> {
     remove_stale_folders(&std::env::temp_dir());
-    let dir = std::env::temp_dir().join(format!("{SEED_DIR}{}-{vm}-{instance}", std::process::id()));
+    // A private folder (mode 0700, its name random, made atomically): the seed holds keys and
+    // scripts, and a predictable path in /tmp could be prepared by someone else.
+    let private = tempfile::Builder::new()
+        .prefix(&format!("{SEED_DIR}{}-{vm}-", std::process::id()))
+        .tempdir()
+        .map_err(|e| format!("making a private folder for the seed in {}: {e}", std::env::temp_dir().display()))?;
+    let dir = private.path().to_path_buf();
     let result = (|| {
         std::fs::create_dir_all(dir.join("files")).map_err(|e| format!("{}: {e}", dir.display()))?;
         let mut names = Vec::new();
@@ -77,7 +83,7 @@ pub fn build_iso(vm: &str, instance: &str, seed: &SeedSpec) -> Result<Vec<u8>, S
         run_iso_tool(&iso, &names)?;
         std::fs::read(&iso).map_err(|e| format!("{}: {e}", iso.display()))
     })();
-    let _ = std::fs::remove_dir_all(&dir);
+    drop(private);
     result
 }
 

@@ -151,12 +151,17 @@ fn case_of(episodes: &[&Episode], extra: &str, tail: u64) -> Case {
 
 /// Properties (a), (b), (d) on one run; `Err` says which failed.
 fn check(r: &Report) -> Result<(), String> {
+    check_with(r, &|_| false)
+}
+
+/// As `check`, with (b) not asked of the VMs `excused` names.
+fn check_with(r: &Report, excused: &dyn Fn(&str) -> bool) -> Result<(), String> {
     if !r.violations.is_empty() {
         return Err(format!("(a) a VM ran on two hosts: {:?}", r.violations));
     }
     for vm in VMS {
         let v = r.view.vm(vm).ok_or("vm missing from the view")?;
-        if matches!(v.state, VmState::Stopped | VmState::Unmanaged) {
+        if matches!(v.state, VmState::Stopped | VmState::Unmanaged) || excused(vm) {
             continue;
         }
         match (r.truth.get(vm), r.running.get(vm)) {
@@ -620,5 +625,171 @@ fn partitions_on_3rcs_side_never_fence_without_quorum() {
         assert_eq!(runs, 1000);
         assert!(held > 50, "the partitions rarely held a fence ({held}): the schedules do not test (e)");
         assert!(fences > 50, "few fences ({fences}): the real host failures are not in play");
+    }
+}
+
+/// Operators' decisions mixed with the faults, and 3RC restarted at any moment: a VM stopped
+/// for a while, the cluster disarmed for a while, a host in maintenance for a while, each
+/// spanning zero, one or several restarts.
+fn schedule_with_decisions(seed: u64) -> Vec<Episode> {
+    let mut eps = schedule(seed);
+    let mut r = XorShift::new(seed ^ 0xDEC1_5105);
+    let mut vms: Vec<&str> = VMS.to_vec();
+    for _ in 0..r.range(1, 4) {
+        let t = r.range(3, 90);
+        let d = r.range(5, 60);
+        let lines = match r.below(3) {
+            0 => {
+                let v = vms.remove(r.below(vms.len()));
+                vec![format!("{t} op stop {v}"), format!("{} op start {v}", t + d)]
+            }
+            1 => vec![format!("{t} op disarm"), format!("{} op arm", t + d)],
+            _ => {
+                let h = HOSTS[r.below(HOSTS.len())];
+                vec![format!("{t} op maintenance on {h}"), format!("{} op maintenance off {h}", t + d)]
+            }
+        };
+        eps.push(Episode { lines, end: t + d });
+    }
+    for _ in 0..r.range(1, 4) {
+        let t = r.range(2, 130);
+        eps.push(Episode { lines: vec![format!("{t} restart-supervisor")], end: t });
+    }
+    eps
+}
+
+/// An accepted operator's command: when, and its text ("stop db1", "disarm cluster").
+fn accepted(r: &Report) -> Vec<(u64, String)> {
+    r.events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::Command { origin, command } if origin == "sim:operator" => {
+                Some((e.at.millis(), command.clone()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// The spans in which a decision was in force: from the command that took it to the one that
+/// lifted it (or the end of the run).
+fn spans(cmds: &[(u64, String)], on: &str, off: &str) -> Vec<(u64, u64)> {
+    let mut out = Vec::new();
+    let mut since = None;
+    for (at, c) in cmds {
+        if c == on && since.is_none() {
+            since = Some(*at);
+        } else if c == off {
+            if let Some(s) = since.take() {
+                out.push((s, *at));
+            }
+        }
+    }
+    if let Some(s) = since {
+        out.push((s, u64::MAX));
+    }
+    out
+}
+
+/// Property (f): every acknowledged decision holds, whatever restarts came in between.
+fn check_decisions(r: &Report) -> Result<(), String> {
+    let cmds = accepted(r);
+    let decided: Vec<(u64, &str, String)> = r
+        .events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::ActionDecided { action, decided_by, .. } => {
+                Some((e.at.millis(), action.as_str(), decided_by.to_string()))
+            }
+            _ => None,
+        })
+        .collect();
+    let inside = |at: u64, spans: &[(u64, u64)]| spans.iter().any(|(a, b)| at > *a && at < *b);
+    for vm in VMS {
+        let stopped = spans(&cmds, &format!("stop {vm}"), &format!("start {vm}"));
+        for (at, action, by) in &decided {
+            let words: Vec<&str> = action.split_whitespace().collect();
+            let starts = matches!(
+                words.first(),
+                Some(&("start" | "restart" | "recover" | "relocate" | "reinstall" | "migrate"))
+            );
+            if starts && words.get(1) == Some(&vm) && inside(*at, &stopped) {
+                return Err(format!("(f) {action} ({by}) at {at} ms while {vm} was stopped by an operator"));
+            }
+        }
+    }
+    let disarmed = spans(&cmds, "disarm cluster", "arm cluster");
+    for (at, action, by) in &decided {
+        if by.starts_with("policy") && inside(*at, &disarmed) {
+            return Err(format!("(f) {action} ({by}) at {at} ms while the cluster was disarmed"));
+        }
+    }
+    for h in HOSTS {
+        let maintenance = spans(&cmds, &format!("maintenance on {h}"), &format!("maintenance off {h}"));
+        for (at, action, by) in &decided {
+            let receives = action.ends_with(&format!(" to {h}"))
+                || (action.starts_with("recover ") && action.ends_with(&format!(" on {h}")));
+            if receives && inside(*at, &maintenance) {
+                return Err(format!("(f) {action} ({by}) at {at} ms while {h} was in maintenance"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// (a), (b), (d), except (b) for a VM whose operator's start failed (a hung host at that
+/// moment): such a start still goes straight to a person, where a failure of a running VM
+/// climbs the ladder. The issue "A VM that can run, runs" puts every start through the ladder;
+/// then this exception goes.
+fn check_but_failed_operator_starts(r: &Report) -> Result<(), String> {
+    let failed_start = |vm: &str| {
+        r.view.vm(vm).is_some_and(|v| {
+            v.state == VmState::NeedsOperator
+                && v.reason.starts_with(&format!("start {vm} on "))
+                && v.reason.contains(" failed: ")
+        })
+    };
+    check_with(r, &failed_start)
+}
+
+/// Property (f), and (a), (b), (d) on the same runs.
+#[test]
+fn operators_decisions_hold_across_restarts_of_3rc() {
+    let only: Option<u64> = std::env::var("THREERC_SEED").ok().and_then(|s| s.parse().ok());
+    let (mut runs, mut kept) = (0, 0);
+    for seed in 0..1000u64 {
+        if only.is_some_and(|o| o != seed) {
+            continue;
+        }
+        let eps = schedule_with_decisions(seed);
+        let all: Vec<&Episode> = eps.iter().collect();
+        let r = sim::run(&case_of(&all, "", BUDGET));
+        runs += 1;
+        // Decisions carried over a restart (each said when the next run starts).
+        kept += r
+            .log
+            .iter()
+            .filter(|l| {
+                l.contains(" stays stopped: ")
+                    || l.contains(" stays in maintenance: ")
+                    || l.contains("HA stays disarmed")
+            })
+            .count();
+        if let Err(why) = check_decisions(&r).and_then(|_| check_but_failed_operator_starts(&r)) {
+            let small = shrink(all, "", BUDGET, &|_, r| {
+                check_decisions(r).and_then(|_| check_but_failed_operator_starts(r)).is_err()
+            });
+            let r2 = sim::run(&case_of(&small, "", BUDGET));
+            panic!(
+                "seed {seed}: {why}\nshrunk schedule:\n{}\nlog of the shrunk run:\n{}",
+                show(&small),
+                r2.log.join("\n")
+            );
+        }
+    }
+    if only.is_none() {
+        eprintln!("(f): {runs} schedules, {kept} decisions carried over a restart");
+        assert_eq!(runs, 1000);
+        assert!(kept > 200, "few decisions were in force at a restart ({kept}): the schedules do not test (f)");
     }
 }

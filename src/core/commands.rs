@@ -141,6 +141,7 @@ impl Engine {
             Command::Disarm { vm: None } => self.decide(K::ClusterDisarmed, Some(origin), out),
             Command::Arm { vm: None } => self.decide(K::ClusterDisarmed, None, out),
             Command::Maintenance { host, on } => self.decide(K::Maintenance(host.clone()), on.then_some(origin), out),
+            Command::ConfirmHostOff { host } => self.decide(K::ConfirmedOff(host.clone()), Some(origin), out),
             Command::Unprotect { vm } => {
                 self.decide(K::VmStopped(vm.clone()), None, out);
                 self.decide(K::VmDisarmed(vm.clone()), None, out);

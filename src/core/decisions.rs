@@ -1,5 +1,5 @@
 //! What people decided that changes what 3RC does later: a VM stopped or disarmed, the cluster
-//! disarmed, a host in maintenance. Each decision says who took it and when (wall clock); the
+//! disarmed, a host in maintenance, a dead host confirmed off. Each decision says who took it and when (wall clock); the
 //! supervisor journals every change (`Output::decisions`) before the command is acknowledged,
 //! and a restarted engine gets them back (`Engine::restore_decisions`) before its first cycle,
 //! so a restart of 3RC never undoes an operator.
@@ -21,6 +21,9 @@ pub enum DecisionKey {
     VmDisarmed(String),
     /// The host is in maintenance: drained, receives nothing.
     Maintenance(String),
+    /// A person confirmed the host powered off (its VMs may run elsewhere); lifted when the
+    /// host answers again.
+    ConfirmedOff(String),
 }
 
 /// Who decided, and when.
@@ -116,6 +119,16 @@ impl Engine {
                     let reason = format!("stays disarmed: disarmed by {who}; watched, never acted on");
                     self.vm_transition(vm, VmState::Unmanaged, reason, &mut out);
                 }
+                DecisionKey::ConfirmedOff(host) if self.hosts.contains_key(host) => {
+                    let reason = format!("stays confirmed off: confirmed powered off by {who}");
+                    self.host_transition(host, super::state::HostState::Fenced, reason, &mut out);
+                }
+                DecisionKey::ConfirmedOff(host) => {
+                    let text = format!("confirmation that {host} is off ({who}) is dropped: no host named {host}");
+                    self.note(Subject::Cluster, text, &mut out);
+                    out.decisions.push((key, None));
+                    continue;
+                }
                 DecisionKey::Maintenance(host) => match self.hosts.get_mut(host) {
                     Some(h) => {
                         h.maintenance = true;
@@ -142,6 +155,7 @@ impl Engine {
             DecisionKey::VmStopped(_) => "stopped",
             DecisionKey::VmDisarmed(_) => "disarmed",
             DecisionKey::Maintenance(_) => "in maintenance",
+            DecisionKey::ConfirmedOff(_) => "confirmed powered off",
         };
         self.decisions.get(key).map(|d| format!("{what} by {}", d.describe()))
     }

@@ -341,8 +341,9 @@ impl Engine {
                     _ => {}
                 }
                 let at_home = seen.iter().find(|(sh, _)| *sh == h).map(|(_, s)| *s);
-                if at_home == Some(DomState::Running) {
+                if at_home == Some(DomState::Running) && self.vms[name].paused_is_bad {
                     self.vm_mut(name).paused_is_bad = false;
+                    self.ladder_dirty.insert(name.to_string());
                 }
                 if active.contains(&h) && at_home == Some(DomState::Paused) && self.vms[name].paused_is_bad {
                     VmProbe::Bad(format!("paused on {h} since a failed migration"))
@@ -496,6 +497,10 @@ impl Engine {
         if to != HostState::Unmanageable {
             h.soft_fence_tried = false;
         }
+        if matches!(to, HostState::Rejoining | HostState::Online) {
+            // A host confirmed off that answers again: the confirmation is over.
+            self.decide(super::decisions::DecisionKey::ConfirmedOff(hn.to_string()), None, out);
+        }
         let on_host: Vec<String> = self
             .vms
             .values()
@@ -554,16 +559,20 @@ impl Engine {
                     out,
                 );
             }
-            HostState::Rejoining | HostState::Online if matches!(before, HostState::Down | HostState::Fencing) => {
-                // No fence happened, so none of its VMs was started elsewhere: judge them again.
+            HostState::Rejoining | HostState::Online
+                if matches!(before, HostState::Down | HostState::Fencing | HostState::Fenced) =>
+            {
+                // Its VMs still waiting for it were not started elsewhere (no fence happened,
+                // or recovery had not placed them yet, e.g. while HA was disarmed): judge them
+                // again where they are.
+                let why = if before == HostState::Fenced {
+                    format!("host {hn} is back before this VM was recovered elsewhere: checking the VM")
+                } else {
+                    format!("host {hn} answers again before any fence: checking the VM")
+                };
                 for name in on_host {
                     if self.vms[&name].state == VmState::AwaitingFence {
-                        self.vm_transition(
-                            &name,
-                            VmState::Suspect,
-                            format!("host {hn} answers again before any fence: checking the VM"),
-                            out,
-                        );
+                        self.vm_transition(&name, VmState::Suspect, why.clone(), out);
                     }
                 }
             }

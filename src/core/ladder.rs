@@ -10,12 +10,15 @@ use super::state::{HostState, VmState};
 use super::time::Time;
 use super::vm_fsm::Rung;
 
-/// A VM's ladder windows: when each restart, relocation and reinstall leaves its window.
+/// A VM's ladder windows: when each restart, relocation and reinstall leaves its window; and
+/// whether its domain is paused since a live migration failed midway (a paused domain is then
+/// a bad probe, where otherwise it counts as running).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LadderWindows {
     pub restarts: Vec<Time>,
     pub relocations: Vec<Time>,
     pub reinstalls: Vec<Time>,
+    pub paused_is_bad: bool,
 }
 
 impl Engine {
@@ -28,6 +31,7 @@ impl Engine {
             v.restarts = super::window::SlidingWindow::from_expiries(w.restarts);
             v.relocations = super::window::SlidingWindow::from_expiries(w.relocations);
             v.reinstalls = super::window::SlidingWindow::from_expiries(w.reinstalls);
+            v.paused_is_bad = w.paused_is_bad;
         }
     }
 
@@ -42,6 +46,7 @@ impl Engine {
                     restarts: v.restarts.expiries(),
                     relocations: v.relocations.expiries(),
                     reinstalls: v.reinstalls.expiries(),
+                    paused_is_bad: v.paused_is_bad,
                 };
                 Some((vm, w))
             })

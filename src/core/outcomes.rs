@@ -152,6 +152,7 @@ impl Engine {
                 let retry = self.host_policy.drain_retry;
                 self.vm_mut(&name).drain_after = Some(self.now.plus(retry));
                 self.vm_mut(&name).paused_is_bad = true;
+                self.ladder_dirty.insert(name.clone());
                 let draining = home.as_deref().and_then(|h| self.hosts.get(h)).is_some_and(|h| h.maintenance);
                 let reason = if draining {
                     format!("{err}; checking where it runs; the drain tries again in {}", super::time::human(retry))

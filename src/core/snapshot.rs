@@ -29,7 +29,9 @@ impl Engine {
                     vm_count: if h.answered { running } else { 0 },
                     fence_agent: h.spec.fence_agent.clone(),
                     fence_distrust: h.fence_distrust.clone(),
-                    decided: self.decided(&DecisionKey::Maintenance(h.spec.name.clone())),
+                    decided: self
+                        .decided(&DecisionKey::Maintenance(h.spec.name.clone()))
+                        .or_else(|| self.decided(&DecisionKey::ConfirmedOff(h.spec.name.clone()))),
                     last_error: h.last_error.clone(),
                     history: h.history.clone(),
                 }

@@ -33,6 +33,8 @@ pub struct LadderRow {
     pub restarts: Vec<u64>,
     pub relocations: Vec<u64>,
     pub reinstalls: Vec<u64>,
+    /// Its domain is paused since a live migration failed midway (a bad probe until it runs).
+    pub paused_is_bad: bool,
 }
 
 /// What a previous run left behind.
@@ -144,10 +146,12 @@ impl Journal {
             rec.inventory = q
                 .query_map([], |r| Ok(InventoryRow { vm: r.get(0)?, host: r.get(1)?, xml: r.get(2)? }))?
                 .collect::<Result<_, _>>()?;
-            let mut q = conn.prepare("SELECT vm, restarts, relocations, reinstalls FROM ladder ORDER BY vm")?;
-            let rows: Vec<(String, String, String, String)> =
-                q.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?.collect::<Result<_, _>>()?;
-            for (vm, restarts, relocations, reinstalls) in rows {
+            let mut q =
+                conn.prepare("SELECT vm, restarts, relocations, reinstalls, paused_bad FROM ladder ORDER BY vm")?;
+            let rows: Vec<(String, String, String, String, bool)> = q
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?
+                .collect::<Result<_, _>>()?;
+            for (vm, restarts, relocations, reinstalls, paused_is_bad) in rows {
                 let mut times = |what: &str, s: &str| {
                     serde_json::from_str::<Vec<u64>>(s).unwrap_or_else(|e| {
                         rec.warnings.push(format!(
@@ -161,6 +165,7 @@ impl Journal {
                     restarts: times("restarts", &restarts),
                     relocations: times("relocations", &relocations),
                     reinstalls: times("reinstalls", &reinstalls),
+                    paused_is_bad,
                     vm,
                 };
                 rec.ladder.push(row);
@@ -410,8 +415,8 @@ fn write(conn: &Connection, run: i64, m: &Msg) -> rusqlite::Result<()> {
         Msg::Ladder(r, w) => {
             let json = |v: &Vec<u64>| serde_json::to_string(v).unwrap_or_else(|_| "[]".into());
             conn.execute(
-                "INSERT OR REPLACE INTO ladder (vm, restarts, relocations, reinstalls, updated) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![r.vm, json(&r.restarts), json(&r.relocations), json(&r.reinstalls), w],
+                "INSERT OR REPLACE INTO ladder (vm, restarts, relocations, reinstalls, paused_bad, updated) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![r.vm, json(&r.restarts), json(&r.relocations), json(&r.reinstalls), r.paused_is_bad, w],
             )?;
         }
         Msg::Sync(_) => {}

@@ -46,26 +46,28 @@ async fn ladder_windows_survive_a_restart_and_the_last_one_kept_wins() {
     {
         let (j, rec, _fail) = Journal::open(&path).unwrap();
         assert!(rec.ladder.is_empty());
-        j.ladder(LadderRow { vm: "web1".into(), restarts: vec![1_000], relocations: vec![], reinstalls: vec![] });
+        j.ladder(LadderRow { vm: "web1".into(), restarts: vec![1_000], ..Default::default() });
         j.ladder(LadderRow {
             vm: "web1".into(),
             restarts: vec![1_000, 2_000],
             relocations: vec![3_000],
             reinstalls: vec![4_000],
+            paused_is_bad: false,
         });
-        j.ladder(LadderRow { vm: "db1".into(), restarts: vec![], relocations: vec![], reinstalls: vec![] });
+        j.ladder(LadderRow { vm: "db1".into(), paused_is_bad: true, ..Default::default() });
         j.intent(&action(1)).await.unwrap(); // everything queued before it is on disk too
     }
     let (_j, rec, _fail) = Journal::open(&path).unwrap();
     assert_eq!(
         rec.ladder,
         vec![
-            LadderRow { vm: "db1".into(), restarts: vec![], relocations: vec![], reinstalls: vec![] },
+            LadderRow { vm: "db1".into(), paused_is_bad: true, ..Default::default() },
             LadderRow {
                 vm: "web1".into(),
                 restarts: vec![1_000, 2_000],
                 relocations: vec![3_000],
-                reinstalls: vec![4_000]
+                reinstalls: vec![4_000],
+                paused_is_bad: false,
             },
         ]
     );
@@ -205,8 +207,8 @@ fn rows_that_cannot_be_read_back_are_named_in_warnings_and_kept() {
     {
         let conn = Connection::open(&path).unwrap();
         conn.execute_batch(
-            "INSERT INTO ladder VALUES ('web1', '[1000, \"x\"]', '[]', '[]', 0);
-             INSERT INTO ladder VALUES ('db1', '[5]', '[]', '[]', 0);
+            "INSERT INTO ladder VALUES ('web1', '[1000, \"x\"]', '[]', '[]', 0, 0);
+             INSERT INTO ladder VALUES ('db1', '[5]', '[]', '[]', 0, 0);
              INSERT INTO protected VALUES ('p2v1', '{\"name\": 3}', 'cli:alice', 0);
              INSERT INTO actions (run, id, text, decided_by, json, intent_wall)
                  VALUES (1, 9, 'frobnicate web1', 'policy: x', '{\"Frobnicate\": {}}', 0);",

@@ -1,4 +1,5 @@
-//! The ladder's windows across restarts of 3RC. The engine keeps each restart, relocation and
+//! The ladder's windows (and a VM's "paused since a failed migration" mark) across restarts
+//! of 3RC. The engine keeps each restart, relocation and
 //! reinstall as the time it leaves its window, on its own clock, which starts again at every
 //! run; the inventory (and through it the journal) keeps them as wall-clock times. Both
 //! directions of that conversion live here.
@@ -20,6 +21,7 @@ pub(super) fn restore(engine: &mut Engine, inventory: &Inventory, clock: &dyn Cl
             restarts: here(&row.restarts),
             relocations: here(&row.relocations),
             reinstalls: here(&row.reinstalls),
+            paused_is_bad: row.paused_is_bad,
         };
         engine.restore_ladder(&row.vm, w);
     }
@@ -41,6 +43,7 @@ pub(super) fn keep(engine: &mut Engine, inventory: &Inventory, clock: &dyn Clock
             restarts: walls(w.restarts),
             relocations: walls(w.relocations),
             reinstalls: walls(w.reinstalls),
+            paused_is_bad: w.paused_is_bad,
         };
         inventory.set_ladder(row);
     }

@@ -5,7 +5,7 @@
 use super::action::{ActionKind, Decider};
 use super::capacity::reserve;
 use super::engine::{Engine, Output};
-use super::event::{Severity, Subject};
+use super::event::{Event, EventKind, Severity, Subject};
 use super::state::{HostState, VmState};
 
 impl Engine {
@@ -119,6 +119,110 @@ impl Engine {
                 self.host_transition(hn, HostState::Down, reason, out);
                 self.maybe_fence(hn, out);
             }
+        }
+    }
+
+    /// Change a host's state and carry the consequences to its VMs.
+    pub(super) fn host_transition(&mut self, hn: &str, to: HostState, reason: String, out: &mut Output) {
+        let now = self.now;
+        let Some(h) = self.hosts.get_mut(hn) else {
+            return;
+        };
+        let before = h.state;
+        if let Some((from, shown)) = h.set_state(now, to, reason.clone()) {
+            out.events.push(Event {
+                at: now,
+                subject: Subject::Host(hn.into()),
+                kind: EventKind::HostTransition { from, to: shown },
+                reason,
+            });
+        }
+        if to == HostState::Fenced || to == HostState::Online {
+            h.fence_retry_at = None;
+        }
+        if to != HostState::Unmanageable {
+            h.soft_fence_tried = false;
+        }
+        if matches!(to, HostState::Rejoining | HostState::Online) {
+            // A host confirmed off that answers again: the confirmation is over.
+            self.decide(super::decisions::DecisionKey::ConfirmedOff(hn.to_string()), None, out);
+        }
+        let on_host: Vec<String> = self
+            .vms
+            .values()
+            .filter(|v| v.host.as_deref() == Some(hn) && v.action.is_none())
+            .map(|v| v.spec.name.clone())
+            .collect();
+        match to {
+            HostState::Down => {
+                for name in on_host {
+                    if matches!(self.vms[&name].state, VmState::Stopped | VmState::Unmanaged | VmState::NeedsOperator) {
+                        continue;
+                    }
+                    self.vm_transition(
+                        &name,
+                        VmState::AwaitingFence,
+                        format!("host {hn} is Down: waiting for fence before any restart"),
+                        out,
+                    );
+                }
+            }
+            HostState::Fenced => {
+                for name in on_host {
+                    if matches!(
+                        self.vms[&name].state,
+                        VmState::Stopped | VmState::Unmanaged | VmState::NeedsOperator | VmState::AwaitingFence
+                    ) {
+                        continue;
+                    }
+                    self.vm_transition(
+                        &name,
+                        VmState::AwaitingFence,
+                        format!("host {hn} is Fenced: to be restarted elsewhere"),
+                        out,
+                    );
+                }
+            }
+            HostState::Unmanageable if before != HostState::Unmanageable => {
+                let vms = on_host.len();
+                let policy = match self.host_policy.unmanageable_fence_after {
+                    Some(after) => {
+                        format!("the policy power-fences it after {} unmanageable", super::time::human(after))
+                    }
+                    None => {
+                        "it is not power-fenced: a person decides (confirm it off with F to recover its VMs elsewhere)"
+                            .to_string()
+                    }
+                };
+                let soft = if self.hosts[hn].spec.soft_fence { "; its soft fence is tried" } else { "" };
+                self.raise(
+                    format!("unmanageable:{hn}"),
+                    Subject::Host(hn.into()),
+                    Severity::Critical,
+                    format!(
+                        "{hn} is alive but 3RC cannot manage it (its libvirt refuses or fails): its {vms} VMs are not supervised meanwhile{soft}; {policy}"
+                    ),
+                    out,
+                );
+            }
+            HostState::Rejoining | HostState::Online
+                if matches!(before, HostState::Down | HostState::Fencing | HostState::Fenced) =>
+            {
+                // Its VMs still waiting for it were not started elsewhere (no fence happened,
+                // or recovery had not placed them yet, e.g. while HA was disarmed): judge them
+                // again where they are.
+                let why = if before == HostState::Fenced {
+                    format!("host {hn} is back before this VM was recovered elsewhere: checking the VM")
+                } else {
+                    format!("host {hn} answers again before any fence: checking the VM")
+                };
+                for name in on_host {
+                    if self.vms[&name].state == VmState::AwaitingFence {
+                        self.vm_transition(&name, VmState::Suspect, why.clone(), out);
+                    }
+                }
+            }
+            _ => {}
         }
     }
 

@@ -105,19 +105,27 @@ pub fn render(view: &ClusterView) -> String {
         );
     }
     let open: Vec<_> = view.alarms.iter().filter(|a| !a.acked).collect();
-    if !open.is_empty() {
+    // The latest acknowledgements, with who and when (`view.alarms` has acked ones newest first).
+    const ACKED_SHOWN: usize = 5;
+    let acked: Vec<_> = view.alarms.iter().filter(|a| a.acked).collect();
+    if !open.is_empty() || !acked.is_empty() {
         let _ = writeln!(s);
-        for a in open {
-            let _ = writeln!(
-                s,
-                "ALARM #{} {:?} {} ({} ago): {}",
-                a.id,
-                a.severity,
-                a.subject,
-                human(view.at.since(a.at)),
-                a.message
-            );
-        }
+    }
+    for a in open {
+        let age = human(std::time::Duration::from_millis(a.age_ms));
+        let _ = writeln!(s, "ALARM #{} {:?} {} ({age} ago): {}", a.id, a.severity, a.subject, a.message);
+    }
+    for a in acked.iter().take(ACKED_SHOWN) {
+        let age = human(std::time::Duration::from_millis(a.age_ms));
+        let by = a.acked_by.as_deref().unwrap_or("?");
+        let _ = writeln!(
+            s,
+            "ACKED #{} {:?} {} ({age} ago; acknowledged by {by}): {}",
+            a.id, a.severity, a.subject, a.message
+        );
+    }
+    if acked.len() > ACKED_SHOWN {
+        let _ = writeln!(s, "({} older acknowledged alarms: `A` in the console)", acked.len() - ACKED_SHOWN);
     }
     s
 }

@@ -118,13 +118,7 @@ impl Engine {
                 self.host_transition(host, HostState::Fenced, format!("confirmed powered off by {origin}"), &mut out);
                 self.recover_now(&mut out);
             }
-            Command::AckAlarm { id } => {
-                let a = self.alarms.iter_mut().find(|a| a.id == *id).ok_or_else(|| format!("no alarm #{id}"))?;
-                if a.acked {
-                    return Err(format!("alarm #{id} is already acknowledged"));
-                }
-                a.acked = true;
-            }
+            Command::AckAlarm { id } => self.ack_alarm(*id, origin, &mut out)?,
         }
         self.record_decision(origin, cmd, &mut out);
         Ok(out)
@@ -182,9 +176,7 @@ impl Engine {
         self.vms.remove(name);
         self.ladder_dirty.remove(name);
         let subject = Subject::Vm(name.to_string());
-        for a in self.alarms.iter_mut().filter(|a| a.subject == subject) {
-            a.acked = true;
-        }
+        self.ack_subject(&subject, origin, out);
         self.note(subject, why, out);
         Ok(())
     }

@@ -28,17 +28,9 @@ pub struct Output {
     /// Operators' decisions recorded (`Some`) or lifted (`None`), in order: the supervisor
     /// journals them before it acknowledges the command (`core::decisions`).
     pub decisions: Vec<(super::decisions::DecisionKey, Option<super::decisions::Decision>)>,
-}
-
-#[derive(Clone, Debug)]
-pub(super) struct AlarmRec {
-    pub id: u64,
-    pub key: String,
-    pub at: Time,
-    pub subject: Subject,
-    pub severity: Severity,
-    pub message: String,
-    pub acked: bool,
+    /// Alarms raised or acknowledged (`Some`, the alarm as it is now) or dropped (`None`), by
+    /// number, in order: journaled like the decisions (`core::alarms`).
+    pub alarms: Vec<(u64, Option<super::alarms::Alarm>)>,
 }
 
 pub struct Engine {
@@ -49,8 +41,10 @@ pub struct Engine {
     pub(super) armed: bool,
     pub(super) next_action: ActionId,
     pub(super) inflight: BTreeMap<ActionId, Action>,
-    pub(super) alarms: Vec<AlarmRec>,
+    pub(super) alarms: Vec<super::alarms::AlarmRec>,
     pub(super) next_alarm: u64,
+    /// Until when an alarm raised again is taken as one an earlier run raised (`core::alarms`).
+    pub(super) alarm_grace_until: Time,
     pub(super) now: Time,
     /// VMs whose restart or relocation window changed since `take_ladder_changes`.
     pub(super) ladder_dirty: std::collections::BTreeSet<String>,
@@ -87,6 +81,7 @@ impl Engine {
             inflight: BTreeMap::new(),
             alarms: Vec::new(),
             next_alarm: 1,
+            alarm_grace_until: Time::ZERO,
             witnesses: spec
                 .witnesses
                 .into_iter()
@@ -478,34 +473,5 @@ impl Engine {
 
     pub(super) fn note(&mut self, subject: Subject, reason: String, out: &mut Output) {
         out.events.push(Event { at: self.now, subject, kind: EventKind::Note, reason });
-    }
-
-    /// Raise an alarm unless one with the same key is still unacknowledged.
-    pub(super) fn raise(
-        &mut self,
-        key: String,
-        subject: Subject,
-        severity: Severity,
-        message: String,
-        out: &mut Output,
-    ) {
-        if self.alarms.iter().any(|a| a.key == key && !a.acked) {
-            return;
-        }
-        let id = self.next_alarm;
-        self.next_alarm += 1;
-        out.events.push(Event {
-            at: self.now,
-            subject: subject.clone(),
-            kind: EventKind::Alarm { id, severity },
-            reason: message.clone(),
-        });
-        self.alarms.push(AlarmRec { id, key, at: self.now, subject, severity, message, acked: false });
-        const KEEP: usize = 200;
-        if self.alarms.len() > KEEP {
-            if let Some(i) = self.alarms.iter().position(|a| a.acked) {
-                self.alarms.remove(i);
-            }
-        }
     }
 }

@@ -5,6 +5,7 @@
 //! libvirt. Time is an argument. Same inputs, same outputs, in the same order.
 
 pub mod action;
+pub mod alarms;
 pub mod capacity;
 pub mod commands;
 pub mod decisions;
@@ -27,6 +28,7 @@ pub mod vm_fsm;
 pub mod window;
 
 pub use action::{Action, ActionId, ActionKind, Command, Decider, Outcome};
+pub use alarms::Alarm;
 pub use decisions::{Decision, DecisionKey};
 pub use engine::{Engine, Output};
 pub use event::{Event, EventKind, Severity, Subject};

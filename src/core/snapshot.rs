@@ -2,7 +2,7 @@
 
 use super::decisions::DecisionKey;
 use super::engine::Engine;
-use super::view::{AlarmView, ClusterView, HostView, QuorumView, VmView};
+use super::view::{ClusterView, HostView, QuorumView, VmView};
 
 impl Engine {
     pub fn snapshot(&self) -> ClusterView {
@@ -66,19 +66,7 @@ impl Engine {
                     .or_else(|| self.decided(&DecisionKey::VmDisarmed(v.spec.name.clone()))),
             })
             .collect();
-        let mut alarms: Vec<AlarmView> = self
-            .alarms
-            .iter()
-            .map(|a| AlarmView {
-                id: a.id,
-                at: a.at,
-                subject: a.subject.clone(),
-                severity: a.severity,
-                message: a.message.clone(),
-                acked: a.acked,
-            })
-            .collect();
-        alarms.sort_by(|a, b| a.acked.cmp(&b.acked).then(b.severity.cmp(&a.severity)).then(b.id.cmp(&a.id)));
+        let alarms = self.alarm_views();
         let q = self.quorum();
         let quorum = QuorumView { reachable: q.reachable, unreachable: q.unreachable, held: self.fencing_held };
         let disarmed_by = self.decided(&DecisionKey::ClusterDisarmed);

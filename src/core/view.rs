@@ -134,11 +134,14 @@ pub struct Transition {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AlarmView {
     pub id: u64,
-    pub at: Time,
+    /// How long ago it was raised (an alarm kept from an earlier run counts from then).
+    pub age_ms: u64,
     pub subject: Subject,
     pub severity: Severity,
     pub message: String,
     pub acked: bool,
+    /// Who acknowledged it, and when ("console:alice at 2026-12-04 14:02 UTC").
+    pub acked_by: Option<String>,
 }
 
 impl ClusterView {

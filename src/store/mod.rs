@@ -58,6 +58,8 @@ pub struct Recovered {
     pub schema_was: u32,
     /// Operators' decisions in force when the earlier run ended (`core::decisions`).
     pub decisions: Vec<(crate::core::DecisionKey, crate::core::Decision)>,
+    /// The alarms kept when the earlier run ended, acknowledged or not, oldest first.
+    pub alarms: Vec<crate::core::Alarm>,
 }
 
 /// An action an earlier run started and never finished.
@@ -80,6 +82,7 @@ enum Msg {
     Protect(crate::core::VmSpec, String, f64),
     Unprotect(String),
     Decision(crate::core::DecisionKey, Option<crate::core::Decision>, f64),
+    Alarm(u64, Option<crate::core::Alarm>, f64),
     /// Answered once everything sent before it is committed.
     Sync(oneshot::Sender<Result<(), String>>),
 }
@@ -195,6 +198,17 @@ impl Journal {
                     )),
                 }
             }
+            let mut q = conn.prepare("SELECT id, alarm FROM alarms ORDER BY id")?;
+            for row in q.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))? {
+                let (id, alarm) = row?;
+                match serde_json::from_str(&alarm) {
+                    Ok(a) => rec.alarms.push(a),
+                    Err(e) => rec.warnings.push(format!(
+                        "journal {shown}: alarm #{id} cannot be read back ({e}); it is not shown in this run \
+                         (it stays in the journal's alarms table)"
+                    )),
+                }
+            }
             let mut q = conn.prepare("SELECT text, decided_by FROM actions WHERE outcome IS NULL ORDER BY run, id")?;
             rec.interrupted = q
                 .query_map([], |r| Ok(format!("{} ({})", r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
@@ -305,6 +319,11 @@ impl Journal {
         self.send(Msg::Decision(key.clone(), decision.cloned(), wall()));
     }
 
+    /// An alarm raised or acknowledged (`Some`) or dropped (`None`): kept across restarts.
+    pub fn alarm(&self, id: u64, alarm: Option<&crate::core::Alarm>) {
+        self.send(Msg::Alarm(id, alarm.cloned(), wall()));
+    }
+
     /// A VM taken out of HA (`unprotect`): the next start does not protect it again, and its
     /// ladder windows are forgotten. Who asked is in the events.
     pub fn unprotect(&self, vm: &str) {
@@ -406,6 +425,17 @@ fn write(conn: &Connection, run: i64, m: &Msg) -> rusqlite::Result<()> {
                 }
             }
         }
+        Msg::Alarm(id, alarm, w) => match alarm {
+            Some(a) => {
+                conn.execute(
+                    "INSERT OR REPLACE INTO alarms (id, alarm, wall) VALUES (?1, ?2, ?3)",
+                    params![*id as i64, serde_json::to_string(a).unwrap_or_default(), w],
+                )?;
+            }
+            None => {
+                conn.execute("DELETE FROM alarms WHERE id = ?1", params![*id as i64])?;
+            }
+        },
         Msg::Inventory(r, w) => {
             conn.execute(
                 "INSERT OR REPLACE INTO inventory (vm, host, xml, updated) VALUES (?1, ?2, ?3, ?4)",

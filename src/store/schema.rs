@@ -16,7 +16,7 @@ use rusqlite::{Connection, Transaction, TransactionBehavior};
 type Migration = fn(&Transaction) -> rusqlite::Result<()>;
 
 /// Migration `i` takes a journal from version `i` to version `i + 1`.
-const MIGRATIONS: &[Migration] = &[migrate_to_1, migrate_to_2, migrate_to_3];
+const MIGRATIONS: &[Migration] = &[migrate_to_1, migrate_to_2, migrate_to_3, migrate_to_4];
 
 /// The schema version this binary writes.
 pub const VERSION: u32 = MIGRATIONS.len() as u32;
@@ -58,6 +58,13 @@ fn migrate_to_2(tx: &Transaction) -> rusqlite::Result<()> {
 /// A VM's mark "paused since a failed live migration", kept with its ladder windows.
 fn migrate_to_3(tx: &Transaction) -> rusqlite::Result<()> {
     tx.execute_batch("ALTER TABLE ladder ADD COLUMN paused_bad INTEGER NOT NULL DEFAULT 0;")
+}
+
+/// The alarms kept (`core::alarms`), raised or acknowledged: one row per alarm, as JSON.
+fn migrate_to_4(tx: &Transaction) -> rusqlite::Result<()> {
+    tx.execute_batch(
+        "CREATE TABLE IF NOT EXISTS alarms (id INTEGER PRIMARY KEY, alarm TEXT NOT NULL, wall REAL NOT NULL);",
+    )
 }
 
 /// The version a journal is at.

@@ -120,6 +120,34 @@ async fn vms_protected_at_run_time_are_read_back_by_the_next_run() {
 }
 
 #[tokio::test]
+async fn alarms_and_their_acknowledgements_are_read_back_and_a_dropped_one_is_gone() {
+    use crate::core::{Alarm, Decision, Severity, Subject};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal.db");
+    let alarm = |id: u64, ack: Option<Decision>| Alarm {
+        id,
+        key: format!("operator:vm{id}"),
+        wall_ms: 1_000 * id,
+        subject: Subject::Vm(format!("vm{id}")),
+        severity: Severity::Critical,
+        message: "needs a person".into(),
+        ack,
+    };
+    let acked = Some(Decision { by: "console:alice".into(), wall_ms: 9_000 });
+    {
+        let (j, rec, _fail) = Journal::open(&path).unwrap();
+        assert!(rec.alarms.is_empty());
+        j.alarm(1, Some(&alarm(1, None)));
+        j.alarm(2, Some(&alarm(2, None)));
+        j.alarm(3, Some(&alarm(3, None)));
+        j.alarm(1, Some(&alarm(1, acked.clone())));
+        j.alarm(2, None);
+    }
+    let (_j, rec, _fail) = Journal::open(&path).unwrap();
+    assert_eq!(rec.alarms, vec![alarm(1, acked), alarm(3, None)]);
+}
+
+#[tokio::test]
 async fn synced_waits_for_everything_queued_before_it_while_the_journal_stays_open() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("journal.db");
@@ -211,13 +239,15 @@ fn rows_that_cannot_be_read_back_are_named_in_warnings_and_kept() {
              INSERT INTO ladder VALUES ('db1', '[5]', '[]', '[]', 0, 0);
              INSERT INTO protected VALUES ('p2v1', '{\"name\": 3}', 'cli:alice', 0);
              INSERT INTO actions (run, id, text, decided_by, json, intent_wall)
-                 VALUES (1, 9, 'frobnicate web1', 'policy: x', '{\"Frobnicate\": {}}', 0);",
+                 VALUES (1, 9, 'frobnicate web1', 'policy: x', '{\"Frobnicate\": {}}', 0);
+             INSERT INTO alarms VALUES (4, '{\"id\": \"four\"}', 0);",
         )
         .unwrap();
     }
     let (_j, rec, _fail) = Journal::open(&path).unwrap();
     let all = rec.warnings.join("\n");
-    assert_eq!(rec.warnings.len(), 3, "{all}");
+    assert_eq!(rec.warnings.len(), 4, "{all}");
+    assert!(all.contains("alarm #4 cannot be read back"), "{all}");
     assert!(all.contains("the ladder's restarts of web1 cannot be read"), "{all}");
     assert!(all.contains("VM p2v1 was put under HA at run time") && all.contains("NOT protected"), "{all}");
     assert!(all.contains("action #9 of run 1 (policy: x) cannot be read back"), "{all}");

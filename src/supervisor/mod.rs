@@ -416,6 +416,9 @@ impl Supervisor {
             for (key, decision) in &out.decisions {
                 j.decision(key, decision.as_ref());
             }
+            for (id, alarm) in &out.alarms {
+                j.alarm(*id, alarm.as_ref());
+            }
         }
         for ev in &out.events {
             log_event(ev);
@@ -488,6 +491,8 @@ impl Supervisor {
             let out = self.engine.external_note(now, crate::core::Subject::Cluster, msg);
             self.apply(out);
         }
+        let out = self.engine.restore_alarms(now, recovered.alarms.clone());
+        self.apply(out);
         let out = self.engine.restore_decisions(now, recovered.decisions.clone());
         self.apply(out);
         for u in &recovered.unfinished {

@@ -93,19 +93,21 @@ pub fn cluster() -> ClusterView {
         alarms: vec![
             AlarmView {
                 id: 7,
-                at: Time::from_secs(100),
+                age_ms: 20_000,
                 subject: Subject::Vm("db1".into()),
                 severity: Severity::Critical,
                 message: "ladder exhausted: 2 restarts, 1 relocation".into(),
                 acked: false,
+                acked_by: None,
             },
             AlarmView {
                 id: 3,
-                at: Time::from_secs(50),
+                age_ms: 70_000,
                 subject: Subject::Host("hv2".into()),
                 severity: Severity::Warning,
                 message: "old acknowledged alarm".into(),
                 acked: true,
+                acked_by: Some("console:alice at 2026-12-04 14:02 UTC".into()),
             },
         ],
         quorum: QuorumView {

@@ -45,7 +45,6 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, theme: &Theme) {
     };
     let base = theme.base();
     let dim = Style::new().fg(theme.ui.dim);
-    let now = view.at.0;
     table::draw(frame, area, theme, spec, app.alarms_selection_mut(), |i| {
         let a = &alarms[i];
         let text = if a.acked { dim } else { base };
@@ -53,9 +52,13 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, theme: &Theme) {
             Cell::from(ids[i].clone()).style(text),
             Cell::from(severity(a.severity)).style(Style::new().fg(theme.alarm(a.severity))),
             Cell::from(subjects[i].clone()).style(text),
-            Cell::from(elapsed(now.saturating_sub(a.at.0))).style(text),
+            Cell::from(elapsed(a.age_ms)).style(text),
             Cell::from(if a.acked { "yes" } else { "no" }).style(text),
-            Cell::from(a.message.clone()).style(text),
+            Cell::from(match &a.acked_by {
+                Some(by) => format!("{} (acknowledged by {by})", a.message),
+                None => a.message.clone(),
+            })
+            .style(text),
         ]
     });
 }

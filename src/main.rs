@@ -78,6 +78,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
                 _ => threerc::supervisor::control::request(&socket, words).await?,
             };
+            if let Some(w) = &reply.warning {
+                eprintln!("warning: {w}");
+            }
             match (reply.ok, reply.status, reply.error) {
                 (true, Some(view), _) if json => println!("{}", serde_json::to_string_pretty(&view)?),
                 (true, Some(view), _) => print!("{}", app::status::render(&view)),

@@ -53,7 +53,7 @@ async fn confirmed_commands_are_journaled_with_who_and_how_and_verdicts_come_bac
         confirmed: Confirmation::Typed("web1".into()),
     };
     forward(stop, &handle, "console:alice", None, &tx, None);
-    assert_eq!(next(&mut rx).await, UiFeedback::Verdict { command: "stop web1".into(), refused: None });
+    assert_eq!(next(&mut rx).await, UiFeedback::Verdict { command: "stop web1".into(), refused: None, warning: None });
 
     // A command the engine refuses comes back with its reason.
     let bad = UiRequest::Command {
@@ -62,7 +62,7 @@ async fn confirmed_commands_are_journaled_with_who_and_how_and_verdicts_come_bac
     };
     forward(bad, &handle, "console:alice", None, &tx, None);
     match next(&mut rx).await {
-        UiFeedback::Verdict { command, refused: Some(why) } => {
+        UiFeedback::Verdict { command, refused: Some(why), .. } => {
             assert_eq!(command, "migrate db1 to hv1");
             assert!(why.contains("already runs on hv1"), "{why}");
         }
@@ -113,7 +113,7 @@ async fn confirmed_commands_are_journaled_with_who_and_how_and_verdicts_come_bac
         forward(req, &handle, "console:alice", None, &tx, None);
     }
     let verdict = next(&mut rx).await;
-    assert_eq!(verdict, UiFeedback::Verdict { command: format!("migrate web3 to {to}"), refused: None });
+    assert_eq!(verdict, UiFeedback::Verdict { command: format!("migrate web3 to {to}"), refused: None, warning: None });
     console.feedback(verdict);
     assert_eq!(console.flash(), Some(format!("migrate web3 to {to}: accepted")));
     tokio::time::timeout(Duration::from_secs(20), async {

@@ -474,3 +474,62 @@ async fn operators_decisions_survive_a_restart_of_3rc() {
     assert_eq!(view.vm("web3").unwrap().state, VmState::Unmanaged);
     h.finish_and_wait().await;
 }
+
+/// A journal that cannot be read does not leave the cluster without HA: it is moved aside
+/// (kept as it was), a new journal is started, a critical alarm says what was lost, and — the
+/// operators' decisions being lost with it — a VM found not running is not started, while the
+/// running ones stay supervised.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_journal_that_cannot_be_read_is_moved_aside_and_supervision_goes_on() {
+    let (_dir, state) = state_folder();
+    let cfg = || with_state(&state);
+    let h = Harness::start_with(cfg());
+    h.settled().await;
+    h.handle.command("console:alice", Command::Stop { vm: "db2".into() }).await.unwrap();
+    h.until("db2 stopped", |v| v.vm("db2").unwrap().state == VmState::Stopped).await;
+    let hosts = h.cluster.clone();
+    h.finish_and_wait().await;
+
+    // Its header overwritten: not a database any more.
+    let journal = state.join("journal.db");
+    let mut bytes = std::fs::read(&journal).unwrap();
+    bytes[..16].copy_from_slice(b"scribbled over!!");
+    std::fs::write(&journal, &bytes).unwrap();
+
+    let h = Harness::start_on(cfg(), hosts.clone());
+    let view = h
+        .until("db2 kept stopped, the others healthy", |v| {
+            v.vm("db2").is_some_and(|x| x.state == VmState::Stopped)
+                && v.vms.iter().filter(|x| x.name != "db2").all(|x| x.state == VmState::Healthy)
+        })
+        .await;
+    let alarm = view.alarms.iter().find(|a| a.severity == threerc::core::Severity::Critical).expect("a critical alarm");
+    assert!(alarm.message.contains("cannot be read") && alarm.message.contains("moved aside to"), "{}", alarm.message);
+    assert!(alarm.message.contains("lost: the inventory, the ladder's windows"), "{}", alarm.message);
+    let db2 = view.vm("db2").unwrap();
+    assert!(db2.reason.contains("journal with the operators' decisions was lost"), "{}", db2.reason);
+    assert!(db2.decided.as_deref().unwrap().starts_with("stopped by 3rc (the journal"), "{:?}", db2.decided);
+    // Kept byte for byte beside the new journal, named with the time.
+    let aside: Vec<_> = std::fs::read_dir(&state)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("journal.db.damaged-"))
+        .collect();
+    let main = aside.iter().find(|p| !p.to_string_lossy().ends_with("-wal") && !p.to_string_lossy().ends_with("-shm"));
+    assert_eq!(std::fs::read(main.expect("moved aside")).unwrap(), bytes);
+    // The new journal keeps this run, and the inventory is rebuilt from what the hosts report.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while threerc::store::inventory_count(&journal).unwrap_or(0) == 0 {
+        assert!(std::time::Instant::now() < deadline, "the inventory was not rebuilt");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(!h.truth().contains_key("db2"), "db2 was started\n{}", h.log());
+    h.finish_and_wait().await;
+
+    // The next restart keeps db2 stopped (a decision like any other) and raises nothing new.
+    let h = Harness::start_on(cfg(), hosts);
+    let view = h.until("db2 stays stopped", |v| v.vm("db2").is_some_and(|x| x.state == VmState::Stopped)).await;
+    assert!(view.vm("db2").unwrap().reason.contains("stays stopped: stopped by 3rc (the journal"));
+    h.finish_and_wait().await;
+}

@@ -138,6 +138,7 @@ impl P2vDriver {
                         };
                         let mut protect = |spec: &crate::core::VmSpec| {
                             rt.block_on(h.command(&origin, crate::core::Command::Protect { spec: spec.clone() }))
+                                .map(|_| ())
                         };
                         crate::p2v::run::execute(&plan, hv.as_mut(), &cancel, &mut note, &mut protect)
                     });
@@ -185,17 +186,21 @@ pub fn forward(
             let (h, origin, fb) = (handle.clone(), origin_of(who, &confirmed), feedback.clone());
             tokio::spawn(async move {
                 let shown = command.to_string();
-                let refused = match h.command(&origin, command).await {
-                    Ok(()) => {
+                let (refused, warning) = match h.command(&origin, command).await {
+                    Ok(None) => {
                         info!(target: "3rc::console", "{shown} by {origin}: accepted");
-                        None
+                        (None, None)
+                    }
+                    Ok(Some(w)) => {
+                        warn!(target: "3rc::console", "{shown} by {origin}: accepted, {w}");
+                        (None, Some(w))
                     }
                     Err(e) => {
                         warn!(target: "3rc::console", "{shown} by {origin}: refused: {e}");
-                        Some(e)
+                        (Some(e), None)
                     }
                 };
-                let _ = fb.send(UiFeedback::Verdict { command: shown, refused });
+                let _ = fb.send(UiFeedback::Verdict { command: shown, refused, warning });
             });
         }
         UiRequest::DomainXml { vm } => {

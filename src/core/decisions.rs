@@ -44,6 +44,18 @@ impl Decision {
 
 /// A wall-clock time for people, in UTC to the minute ("2026-12-04 14:02 UTC").
 pub fn wall_text(ms: u64) -> String {
+    let (year, month, day, h, m, _) = civil(ms);
+    format!("{year:04}-{month:02}-{day:02} {h:02}:{m:02} UTC")
+}
+
+/// A wall-clock time for file names, in UTC to the second ("20261204T140205Z").
+pub fn wall_stamp(ms: u64) -> String {
+    let (year, month, day, h, m, s) = civil(ms);
+    format!("{year:04}{month:02}{day:02}T{h:02}{m:02}{s:02}Z")
+}
+
+/// Year, month, day, hour, minute, second (UTC) of a wall-clock time in ms since the epoch.
+fn civil(ms: u64) -> (i64, i64, i64, u64, u64, u64) {
     let secs = ms / 1000;
     let (days, rest) = (secs / 86_400, secs % 86_400);
     // Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).
@@ -56,7 +68,7 @@ pub fn wall_text(ms: u64) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02} {:02}:{:02} UTC", rest / 3600, (rest % 3600) / 60)
+    (year, month, day, rest / 3600, (rest % 3600) / 60, rest % 60)
 }
 
 impl Engine {
@@ -148,6 +160,36 @@ impl Engine {
         out
     }
 
+    /// The earlier run's decisions were lost with a damaged journal: until each protected VM
+    /// is judged once, one found not running may have been stopped by a person, so it is not
+    /// started (`decision_lost`).
+    pub fn decisions_lost(&mut self) {
+        self.decisions_unknown = self.vms.keys().cloned().collect();
+    }
+
+    /// A VM's first judgement after the decisions were lost: found not running, it is kept
+    /// stopped — a decision by 3RC, journaled and shown like a person's, lifted by `start` —
+    /// with a warning alarm. Returns whether that was the case.
+    pub(super) fn decision_lost(&mut self, name: &str, probe: &super::vm_fsm::VmProbe, out: &mut Output) -> bool {
+        if !self.decisions_unknown.remove(name) {
+            return false;
+        }
+        let super::vm_fsm::VmProbe::Bad(what) = probe else { return false };
+        if self.vms.get(name).is_none_or(|v| v.state != VmState::Discovering) {
+            return false;
+        }
+        let by = "3rc (the journal with the operators' decisions was lost)";
+        self.decide(DecisionKey::VmStopped(name.to_string()), Some(by), out);
+        let why = format!(
+            "found not running ({what}) after the journal with the operators' decisions was lost: it may have \
+             been stopped on purpose, so 3RC does not start it; start it to resume its HA"
+        );
+        self.vm_transition(name, VmState::Stopped, why.clone(), out);
+        let subject = Subject::Vm(name.to_string());
+        self.raise(format!("decision-lost:{name}"), subject, super::event::Severity::Warning, why, out);
+        true
+    }
+
     /// The text people see for a decision in force ("stopped by console:alice at ...").
     pub(super) fn decided(&self, key: &DecisionKey) -> Option<String> {
         let what = match key {
@@ -223,5 +265,6 @@ mod tests {
         assert_eq!(wall_text(0), "1970-01-01 00:00 UTC");
         assert_eq!(wall_text(1_796_392_920_000), "2026-12-04 14:02 UTC");
         assert_eq!(wall_text(951_782_400_000), "2000-02-29 00:00 UTC");
+        assert_eq!(wall_stamp(1_796_392_925_000), "20261204T140205Z");
     }
 }

@@ -56,6 +56,9 @@ pub struct Engine {
     pub(super) decisions: BTreeMap<super::decisions::DecisionKey, super::decisions::Decision>,
     /// The wall clock (ms since the epoch) at this engine's time zero.
     pub(super) wall_origin: u64,
+    /// VMs not judged yet since the operators' decisions were lost with a damaged journal
+    /// (`core::decisions`).
+    pub(super) decisions_unknown: std::collections::BTreeSet<String>,
 }
 
 /// Where each domain was seen this cycle, by name: every answering host that has it defined.
@@ -92,6 +95,7 @@ impl Engine {
             fencing_held: false,
             decisions: BTreeMap::new(),
             wall_origin: 0,
+            decisions_unknown: Default::default(),
         }
     }
 
@@ -361,6 +365,9 @@ impl Engine {
                 }
             }
         };
+        if self.decision_lost(name, &probe, out) {
+            return;
+        }
         let step = self.vm_mut(name).on_probe(now, &probe);
         match step {
             Some(VmStep::To(state, reason)) => self.vm_transition(name, state, reason, out),

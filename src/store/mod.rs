@@ -15,6 +15,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc as tmpsc, oneshot};
 
 pub mod lock;
+mod open;
 pub mod schema;
 
 /// One VM definition in the inventory.
@@ -60,6 +61,12 @@ pub struct Recovered {
     pub decisions: Vec<(crate::core::DecisionKey, crate::core::Decision)>,
     /// The alarms kept when the earlier run ended, acknowledged or not, oldest first.
     pub alarms: Vec<crate::core::Alarm>,
+    /// The journal could not be read and was moved aside (`open`): what happened and what was
+    /// lost, for a critical alarm.
+    pub damaged: Option<String>,
+    /// The operators' decisions of the earlier run were lost with it: a protected VM found not
+    /// running must not be started (it may have been stopped on purpose).
+    pub decisions_unknown: bool,
 }
 
 /// An action an earlier run started and never finished.
@@ -83,8 +90,9 @@ enum Msg {
     Unprotect(String),
     Decision(crate::core::DecisionKey, Option<crate::core::Decision>, f64),
     Alarm(u64, Option<crate::core::Alarm>, f64),
-    /// Answered once everything sent before it is committed.
-    Sync(oneshot::Sender<Result<(), String>>),
+    /// Answered once everything sent before it is committed: an error if anything sent from
+    /// the given mark on (`Journal::mark`) could not be written.
+    Sync(u64, oneshot::Sender<Result<(), String>>),
 }
 
 pub struct Journal {
@@ -92,6 +100,8 @@ pub struct Journal {
     thread: Option<std::thread::JoinHandle<()>>,
     /// Written in the caller's thread instead (`open_unsynced`).
     inline: Option<std::sync::Mutex<Writer>>,
+    /// Messages sent so far (`mark`).
+    sent: std::sync::atomic::AtomicU64,
     path: PathBuf,
 }
 
@@ -124,144 +134,6 @@ impl Journal {
         Journal::open_with(path, None, false)
     }
 
-    fn open_with(
-        path: &Path,
-        max_pages: Option<u32>,
-        synced: bool,
-    ) -> anyhow::Result<(Journal, Recovered, tmpsc::UnboundedReceiver<String>)> {
-        use anyhow::Context;
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
-        }
-        let shown = path.display().to_string();
-        let mut conn = Connection::open(path).with_context(|| format!("opening journal {shown}"))?;
-        let found = schema::prepare(&mut conn, &shown)?;
-        if !synced {
-            conn.execute_batch("PRAGMA journal_mode = MEMORY; PRAGMA synchronous = OFF;")
-                .with_context(|| format!("preparing journal {shown}"))?;
-        }
-        if let Some(max) = max_pages {
-            conn.query_row(&format!("PRAGMA max_page_count = {max}"), [], |_| Ok(()))?;
-        }
-        let mut rec = Recovered::default();
-        {
-            let mut q = conn.prepare("SELECT vm, host, xml FROM inventory ORDER BY vm")?;
-            rec.inventory = q
-                .query_map([], |r| Ok(InventoryRow { vm: r.get(0)?, host: r.get(1)?, xml: r.get(2)? }))?
-                .collect::<Result<_, _>>()?;
-            let mut q =
-                conn.prepare("SELECT vm, restarts, relocations, reinstalls, paused_bad FROM ladder ORDER BY vm")?;
-            let rows: Vec<(String, String, String, String, bool)> = q
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?
-                .collect::<Result<_, _>>()?;
-            for (vm, restarts, relocations, reinstalls, paused_is_bad) in rows {
-                let mut times = |what: &str, s: &str| {
-                    serde_json::from_str::<Vec<u64>>(s).unwrap_or_else(|e| {
-                        rec.warnings.push(format!(
-                            "journal {shown}: the ladder's {what} of {vm} cannot be read ({e}: {s:?}); \
-                             counting {vm}'s {what} from zero"
-                        ));
-                        Vec::new()
-                    })
-                };
-                let row = LadderRow {
-                    restarts: times("restarts", &restarts),
-                    relocations: times("relocations", &relocations),
-                    reinstalls: times("reinstalls", &reinstalls),
-                    paused_is_bad,
-                    vm,
-                };
-                rec.ladder.push(row);
-            }
-            let mut q = conn.prepare("SELECT vm, spec FROM protected ORDER BY added, vm")?;
-            for row in q.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))? {
-                let (vm, spec) = row?;
-                match serde_json::from_str(&spec) {
-                    Ok(spec) => rec.protected.push(spec),
-                    // Kept in the journal as it is: a person can read and fix it, or protect again.
-                    Err(e) => rec.warnings.push(format!(
-                        "journal {shown}: VM {vm} was put under HA at run time, but its spec cannot be read \
-                         ({e}); {vm} is NOT protected by this run: `3rc ctl protect {vm}` protects it again"
-                    )),
-                }
-            }
-            let mut q = conn.prepare("SELECT key, decision FROM decisions ORDER BY wall, key")?;
-            for row in q.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))? {
-                let (key, decision) = row?;
-                match (serde_json::from_str(&key), serde_json::from_str(&decision)) {
-                    (Ok(k), Ok(d)) => rec.decisions.push((k, d)),
-                    // Kept as it is: a person can read it in the journal and decide again.
-                    (k, d) => rec.warnings.push(format!(
-                        "journal {shown}: an operator's decision cannot be read back ({}): {key} = {decision}; \
-                         it is NOT in force in this run: give the command again",
-                        k.err().map(|e| e.to_string()).or(d.err().map(|e| e.to_string())).unwrap_or_default()
-                    )),
-                }
-            }
-            let mut q = conn.prepare("SELECT id, alarm FROM alarms ORDER BY id")?;
-            for row in q.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))? {
-                let (id, alarm) = row?;
-                match serde_json::from_str(&alarm) {
-                    Ok(a) => rec.alarms.push(a),
-                    Err(e) => rec.warnings.push(format!(
-                        "journal {shown}: alarm #{id} cannot be read back ({e}); it is not shown in this run \
-                         (it stays in the journal's alarms table)"
-                    )),
-                }
-            }
-            let mut q = conn.prepare("SELECT text, decided_by FROM actions WHERE outcome IS NULL ORDER BY run, id")?;
-            rec.interrupted = q
-                .query_map([], |r| Ok(format!("{} ({})", r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
-                .collect::<Result<_, _>>()?;
-            let mut q =
-                conn.prepare("SELECT run, id, json, decided_by FROM actions WHERE outcome IS NULL ORDER BY run, id")?;
-            let rows: Vec<(i64, i64, String, String)> =
-                q.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?.collect::<Result<_, _>>()?;
-            let mut steps = conn.prepare("SELECT step FROM action_steps WHERE run = ?1 AND id = ?2 ORDER BY wall")?;
-            for (run, id, json, decided_by) in rows {
-                // It stays a note (`interrupted`) in any case; only a reinstall is resumed.
-                let kind = match serde_json::from_str::<ActionKind>(&json) {
-                    Ok(kind) => kind,
-                    Err(e) => {
-                        rec.warnings.push(format!(
-                            "journal {shown}: action #{id} of run {run} ({decided_by}) cannot be read back ({e}); \
-                             it is not resumed, what the hosts report decides"
-                        ));
-                        continue;
-                    }
-                };
-                let steps =
-                    steps.query_map(params![run, id], |r| r.get::<_, String>(0))?.collect::<Result<Vec<_>, _>>()?;
-                rec.unfinished.push(Unfinished { kind, decided_by, steps });
-            }
-        }
-        rec.schema_was = found;
-        if found != schema::VERSION {
-            tracing::info!(target: "3rc::journal", "journal {shown}: schema version {found} -> {}", schema::VERSION);
-        }
-        for w in &rec.warnings {
-            tracing::warn!(target: "3rc::journal", "{w}");
-        }
-        conn.execute(
-            "UPDATE actions SET outcome = 'interrupted: 3rc stopped before it ended', outcome_wall = ?1 WHERE outcome IS NULL",
-            params![wall()],
-        )?;
-        conn.execute("INSERT INTO runs (started, pid) VALUES (?1, ?2)", params![wall(), std::process::id()])?;
-        rec.run = conn.last_insert_rowid();
-        let (fail_tx, fail_rx) = tmpsc::unbounded_channel();
-        let w = Writer { conn, run: rec.run, failures: fail_tx, shown, failing: false, pending: Vec::new() };
-        if !synced {
-            // The simulator's journal: written in the caller's thread, so that waiting for it
-            // never lets the simulator's virtual time run on (a run stays the same every time).
-            let journal =
-                Journal { tx: None, thread: None, inline: Some(std::sync::Mutex::new(w)), path: path.to_path_buf() };
-            return Ok((journal, rec, fail_rx));
-        }
-        let (tx, rx) = mpsc::channel::<Msg>();
-        let thread = std::thread::Builder::new().name("journal".into()).spawn(move || writer(w, rx))?;
-        Ok((Journal { tx: Some(tx), thread: Some(thread), inline: None, path: path.to_path_buf() }, rec, fail_rx))
-    }
-
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -281,11 +153,18 @@ impl Journal {
 
     /// Resolves once everything sent so far (events, intents, protections) is on disk: what a
     /// caller waits for before it acknowledges a command, so that an acknowledged command
-    /// survives a `kill -9` that comes right after.
-    pub fn synced(&self) -> impl std::future::Future<Output = Result<(), String>> + Send + 'static {
+    /// survives a `kill -9` that comes right after. An error if anything sent from `since` on
+    /// (a [`Journal::mark`] taken before the caller's writes) could not be written, even in an
+    /// earlier batch.
+    pub fn synced(&self, since: u64) -> impl std::future::Future<Output = Result<(), String>> + Send + 'static {
         let (tx, rx) = oneshot::channel();
-        self.send(Msg::Sync(tx));
+        self.send(Msg::Sync(since, tx));
         acked(rx)
+    }
+
+    /// How many writes were sent so far: a mark for [`Journal::synced`].
+    pub fn mark(&self) -> u64 {
+        self.sent.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Record that a step of an action is done, and wait until it is on disk: a resumed
@@ -331,11 +210,12 @@ impl Journal {
     }
 
     fn send(&self, m: Msg) {
+        self.sent.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         if let Some(w) = &self.inline {
             // Gathered, and written as one transaction whenever a caller waits for the disk
             // (an intent, a step, a sync), when many are waiting, and when the journal closes.
             let mut w = w.lock().unwrap_or_else(|e| e.into_inner());
-            let waits = matches!(m, Msg::Intent(..) | Msg::Step(..) | Msg::Sync(_));
+            let waits = matches!(m, Msg::Intent(..) | Msg::Step(..) | Msg::Sync(..));
             w.pending.push(m);
             if waits || w.pending.len() >= 256 {
                 w.flush();
@@ -449,7 +329,7 @@ fn write(conn: &Connection, run: i64, m: &Msg) -> rusqlite::Result<()> {
                 params![r.vm, json(&r.restarts), json(&r.relocations), json(&r.reinstalls), r.paused_is_bad, w],
             )?;
         }
-        Msg::Sync(_) => {}
+        Msg::Sync(..) => {}
     }
     Ok(())
 }
@@ -464,6 +344,9 @@ struct Writer {
     failing: bool,
     /// Messages gathered for the next batch (inline journals only).
     pending: Vec<Msg>,
+    /// Messages taken so far, and how many had been taken when the last failed batch ended.
+    taken: u64,
+    failed_upto: u64,
 }
 
 impl Writer {
@@ -499,9 +382,24 @@ impl Writer {
             }
             _ => {}
         }
+        self.taken += batch.len() as u64;
+        if result.is_err() {
+            self.failed_upto = self.taken;
+        }
         for m in batch {
-            if let Msg::Intent(_, _, ack) | Msg::Step(_, _, _, ack) | Msg::Sync(ack) = m {
-                let _ = ack.send(result.as_ref().map(|_| ()).map_err(|e| e.to_string()));
+            let answer = result.as_ref().map(|_| ()).map_err(|e| e.to_string());
+            match m {
+                Msg::Intent(_, _, ack) | Msg::Step(_, _, _, ack) => {
+                    let _ = ack.send(answer);
+                }
+                Msg::Sync(since, ack) => {
+                    let lost = self.failed_upto > since;
+                    let _ = ack.send(answer.and_then(|()| match lost {
+                        true => Err("an earlier write of the journal failed".to_string()),
+                        false => Ok(()),
+                    }));
+                }
+                _ => {}
             }
         }
     }

@@ -77,7 +77,7 @@ async fn ladder_windows_survive_a_restart_and_the_last_one_kept_wins() {
 async fn a_full_journal_is_reported_and_nothing_panics() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("journal.db");
-    let (j, _rec, mut failures) = Journal::open_limited(&path, Some(12)).unwrap();
+    let (j, _rec, mut failures) = Journal::open_limited(&path, Some(24)).unwrap();
     let big = "x".repeat(4000);
     let mut refused = None;
     for i in 0..100 {
@@ -91,6 +91,12 @@ async fn a_full_journal_is_reported_and_nothing_panics() {
     assert!(refused.contains("full"), "{refused}");
     let alarm = failures.recv().await.unwrap();
     assert!(alarm.contains("cannot be written") && alarm.contains("full"), "{alarm}");
+    // A sync says so even when the failed write was in an earlier batch than its own; one
+    // that asks only about what comes after its mark does not.
+    let err = j.synced(0).await.unwrap_err();
+    assert!(err.contains("an earlier write of the journal failed"), "{err}");
+    let mark = j.mark();
+    j.synced(mark).await.unwrap();
     // The writer goes on answering (the failed batch was rolled back, so a small write may
     // fit again): supervision is never blocked by the journal.
     j.record(&event("still here"));
@@ -156,7 +162,7 @@ async fn synced_waits_for_everything_queued_before_it_while_the_journal_stays_op
         j.record(&event(&format!("e{i}")));
     }
     let intent = j.intent(&action(1)); // queued, not awaited
-    j.synced().await.unwrap();
+    j.synced(0).await.unwrap();
     // Read by another connection while the writer lives: nothing is left in its queue.
     assert_eq!(read_events(&path).unwrap().len(), 200);
     let actions = read_actions(&path).unwrap();
@@ -199,7 +205,7 @@ async fn a_journal_from_before_schema_versions_opens_with_everything_it_held() {
             rec.ladder.iter().map(|l| (l.vm.as_str(), l.restarts.len(), l.relocations.len())).collect();
         assert_eq!(ladder, [("cache1", 2, 1), ("ci-runner1", 2, 1)]);
         j.record(&event("written by this version"));
-        j.synced().await.unwrap();
+        j.synced(0).await.unwrap();
     }
     assert_eq!(count(&path, "events"), events + 1);
     assert_eq!(read_actions(&path).unwrap(), actions, "the earlier run's actions are kept as they were");
@@ -260,15 +266,124 @@ fn rows_that_cannot_be_read_back_are_named_in_warnings_and_kept() {
     assert_eq!(rec.interrupted, ["frobnicate web1 (policy: x)"]);
 }
 
-#[test]
-fn a_file_that_is_not_a_journal_is_refused_by_name() {
+#[tokio::test]
+async fn a_file_that_is_not_a_journal_is_named_moved_aside_and_kept() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("journal.db");
-    std::fs::write(
-        &path,
-        "this is not a database, it is a text file with enough bytes in it to look like one".repeat(20),
-    )
-    .unwrap();
-    let err = format!("{:#}", Journal::open(&path).err().expect("refused"));
-    assert!(err.contains(&path.display().to_string()) && err.contains("not a database"), "{err}");
+    let text = "this is not a database, it is a text file with enough bytes in it to look like one".repeat(20);
+    std::fs::write(&path, &text).unwrap();
+    let (_j, rec, _fail) = Journal::open(&path).unwrap();
+    let msg = rec.damaged.expect("said damaged");
+    assert!(msg.contains(&path.display().to_string()) && msg.contains("not a database"), "{msg}");
+    assert!(msg.contains("lost: the inventory, the ladder's windows, the VMs protected at run time, the operators' decisions, the alarms, the unfinished actions."), "{msg}");
+    assert_eq!(std::fs::read_to_string(&moved_aside(dir.path())[0]).unwrap(), text);
+}
+
+/// Overwrite the first page of `table`'s b-tree with garbage, as a bad sector would.
+fn damage_table(path: &Path, table: &str) {
+    let (root, page): (i64, i64) = {
+        let c = Connection::open(path).unwrap();
+        c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);").unwrap();
+        let root = c.query_row("SELECT rootpage FROM sqlite_master WHERE name = ?1", [table], |r| r.get(0)).unwrap();
+        (root, c.query_row("PRAGMA page_size", [], |r| r.get(0)).unwrap())
+    };
+    use std::io::{Seek, SeekFrom, Write};
+    let mut f = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+    f.seek(SeekFrom::Start(((root - 1) * page) as u64)).unwrap();
+    f.write_all(&vec![0xA5; page as usize]).unwrap();
+}
+
+fn moved_aside(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_string_lossy().contains(".damaged-"))
+        .collect();
+    v.sort();
+    v
+}
+
+#[tokio::test]
+async fn a_journal_damaged_in_one_table_is_moved_aside_and_the_rest_carried_into_a_new_one() {
+    use crate::core::{Decision, DecisionKey};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal.db");
+    let stop = (DecisionKey::VmStopped("db1".into()), Decision { by: "console:alice".into(), wall_ms: 5 });
+    {
+        let (j, _rec, _fail) = Journal::open(&path).unwrap();
+        j.decision(&stop.0, Some(&stop.1));
+        j.inventory(InventoryRow { vm: "db1".into(), host: "hv1".into(), xml: "<domain/>".into() });
+        for i in 0..50 {
+            j.record(&event(&format!("e{i}")));
+        }
+    }
+    damage_table(&path, "events");
+    let before = std::fs::read(&path).unwrap();
+    let (j, rec, _fail) = Journal::open(&path).unwrap();
+    let msg = rec.damaged.clone().expect("said damaged");
+    assert!(msg.contains("cannot be read") && msg.contains("lost: nothing"), "{msg}");
+    assert!(!rec.decisions_unknown);
+    assert_eq!(rec.decisions, vec![stop.clone()], "carried over");
+    assert_eq!(rec.inventory.len(), 1);
+    let aside = moved_aside(dir.path());
+    assert_eq!(std::fs::read(&aside[0]).unwrap(), before, "kept as it was");
+    // The new journal holds what was carried over, and takes this run's writes.
+    j.record(&event("after"));
+    drop(j);
+    let (_j, again, _fail) = Journal::open(&path).unwrap();
+    assert!(again.damaged.is_none());
+    assert_eq!((again.decisions, again.inventory.len()), (vec![stop], 1));
+    assert_eq!(read_events(&path).unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn losing_the_decisions_table_says_the_decisions_are_unknown() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal.db");
+    {
+        let (j, _rec, _fail) = Journal::open(&path).unwrap();
+        let d = crate::core::Decision { by: "cli:root".into(), wall_ms: 5 };
+        j.decision(&crate::core::DecisionKey::ClusterDisarmed, Some(&d));
+        j.inventory(InventoryRow { vm: "db1".into(), host: "hv1".into(), xml: "<domain/>".into() });
+    }
+    damage_table(&path, "decisions");
+    let (_j, rec, _fail) = Journal::open(&path).unwrap();
+    let msg = rec.damaged.expect("said damaged");
+    assert!(msg.contains("lost: the operators' decisions.") && msg.contains("decisions are unknown"), "{msg}");
+    assert!(rec.decisions_unknown);
+    assert_eq!(rec.inventory.len(), 1, "the rest is read back");
+}
+
+#[tokio::test]
+async fn a_journal_that_cannot_be_opened_at_all_is_moved_aside_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal.db");
+    std::fs::create_dir(&path).unwrap(); // not a file: cannot be opened as a database
+    std::fs::write(path.join("kept"), "x").unwrap();
+    let (j, rec, _fail) = Journal::open(&path).unwrap();
+    let msg = rec.damaged.expect("said damaged");
+    assert!(msg.contains("lost: the inventory, ") && rec.decisions_unknown, "{msg}");
+    j.record(&event("x"));
+    drop(j);
+    assert_eq!(read_events(&path).unwrap().len(), 1, "a new journal in its place");
+    let aside = moved_aside(dir.path());
+    assert!(aside[0].join("kept").exists(), "nothing deleted");
+}
+
+#[tokio::test]
+async fn a_journal_that_cannot_be_written_at_start_is_read_back_and_said() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = fixture_v0(dir.path());
+    let pages = Connection::open(&path).unwrap().query_row("PRAGMA page_count", [], |r| r.get::<_, u32>(0)).unwrap();
+    // It may not grow by a page: its migrations fail as on a full disk.
+    let (j, rec, mut fail) = Journal::open_limited(&path, Some(pages)).unwrap();
+    assert!(rec.damaged.is_none(), "{:?}", rec.damaged);
+    assert_eq!((rec.inventory.len(), rec.ladder.len()), (10, 2), "read back in full, at the version it is");
+    let msg = fail.try_recv().expect("the failure is reported at once");
+    assert!(msg.contains("cannot be written") && msg.contains("supervision goes on"), "{msg}");
+    drop(j);
+    assert!(moved_aside(dir.path()).is_empty(), "a journal that reads is never moved");
+    // With room again, the next start brings it up to date.
+    let (_j, rec, _fail) = Journal::open(&path).unwrap();
+    assert!(rec.schema_was < schema::VERSION && rec.inventory.len() == 10, "{}", rec.schema_was);
 }

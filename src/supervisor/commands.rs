@@ -25,6 +25,7 @@ impl Supervisor {
                 return;
             }
         }
+        let mark = self.journal.as_ref().map(|j| j.mark()).unwrap_or_default();
         let verdict = match self.engine.command(self.clock.now(), &req.origin, &req.command) {
             Ok(out) => {
                 match &req.command {
@@ -44,7 +45,7 @@ impl Supervisor {
                 }
                 self.apply(out);
                 self.publish();
-                Ok(())
+                Ok(None)
             }
             Err(e) => {
                 warn!(target: "3rc", "command {} by {} refused: {e}", req.command, req.origin);
@@ -55,12 +56,18 @@ impl Supervisor {
         match (&self.journal, verdict.is_ok()) {
             // Acknowledged only once the command, its events and the intents of the actions it
             // started are on disk: a `kill -9` right after the answer loses none of them. A
-            // journal that cannot write has raised its alarm; the command stands.
+            // journal that cannot write has raised its alarm; the command stands, and its
+            // answer says that it is not kept.
             (Some(j), true) => {
-                let synced = j.synced();
+                let synced = j.synced(mark);
                 tokio::spawn(async move {
-                    let _ = synced.await;
-                    let _ = reply.send(verdict);
+                    let answer = match synced.await {
+                        Ok(()) => verdict,
+                        Err(e) => Ok(Some(format!(
+                            "in force now, but NOT kept across a restart of 3RC: the journal cannot write it ({e})"
+                        ))),
+                    };
+                    let _ = reply.send(answer);
                 });
             }
             _ => {

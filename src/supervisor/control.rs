@@ -23,13 +23,16 @@ pub struct Request {
     pub command: Option<Command>,
 }
 
-#[derive(Serialize, Deserialize, Debug)]
+#[derive(Serialize, Deserialize, Debug, Default)]
 pub struct Reply {
     pub ok: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<crate::core::ClusterView>,
+    /// Accepted, with something the person must know (it is not kept across a restart).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
 }
 
 /// Listen on `path` and forward commands to the supervisor until the task is dropped.
@@ -74,10 +77,10 @@ async fn answer(stream: UnixStream, handle: SupervisorHandle) -> std::io::Result
     let mut line = String::new();
     BufReader::new(read).read_line(&mut line).await?;
     let reply = match serde_json::from_str::<Request>(&line) {
-        Err(e) => Reply { ok: false, error: Some(format!("bad request: {e}")), status: None },
+        Err(e) => Reply { ok: false, error: Some(format!("bad request: {e}")), ..Reply::default() },
         Ok(req) if req.words.first().map(String::as_str) == Some("status") => {
             let view = handle.fresh_snapshot(std::time::Duration::from_secs(5)).await;
-            Reply { ok: true, error: None, status: Some(view.as_ref().clone()) }
+            Reply { ok: true, status: Some(view.as_ref().clone()), ..Reply::default() }
         }
         Ok(req) => {
             let words: Vec<&str> = req.words.iter().map(String::as_str).collect();
@@ -86,15 +89,15 @@ async fn answer(stream: UnixStream, handle: SupervisorHandle) -> std::io::Result
                 None => Command::parse(&words),
             };
             match parsed {
-                Err(e) => Reply { ok: false, error: Some(e), status: None },
+                Err(e) => Reply { ok: false, error: Some(e), ..Reply::default() },
                 Ok(cmd) => {
                     let origin = match uid {
                         Some(uid) => format!("cli:{} (uid {uid})", req.user),
                         None => format!("cli:{}", req.user),
                     };
                     match handle.command(&origin, cmd).await {
-                        Ok(()) => Reply { ok: true, error: None, status: None },
-                        Err(e) => Reply { ok: false, error: Some(e), status: None },
+                        Ok(warning) => Reply { ok: true, warning, ..Reply::default() },
+                        Err(e) => Reply { ok: false, error: Some(e), ..Reply::default() },
                     }
                 }
             }

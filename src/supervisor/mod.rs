@@ -75,8 +75,13 @@ pub const REPROBE_GAP: f64 = 0.07;
 pub struct CommandRequest {
     pub origin: String,
     pub command: Command,
-    pub reply: Option<oneshot::Sender<Result<(), String>>>,
+    pub reply: Option<oneshot::Sender<Answer>>,
 }
+
+/// The supervisor's answer to a command: refused (`Err`, why), or accepted — journaled
+/// (`Ok(None)`), or in force but not kept across a restart because the journal cannot write
+/// it (`Ok(Some(warning))`, for the person who gave it).
+pub type Answer = Result<Option<String>, String>;
 
 /// How the rest of the program talks to a running supervisor.
 #[derive(Clone)]
@@ -92,7 +97,7 @@ pub struct SupervisorHandle {
 
 impl SupervisorHandle {
     /// Send a command and wait for the engine's verdict (accepted, or refused and why).
-    pub async fn command(&self, origin: &str, command: Command) -> Result<(), String> {
+    pub async fn command(&self, origin: &str, command: Command) -> Answer {
         let (tx, rx) = oneshot::channel();
         let req = CommandRequest { origin: origin.to_string(), command, reply: Some(tx) };
         self.commands.send(req).map_err(|_| "the supervisor has stopped".to_string())?;
@@ -493,6 +498,19 @@ impl Supervisor {
         }
         let out = self.engine.restore_alarms(now, recovered.alarms.clone());
         self.apply(out);
+        if let Some(msg) = &recovered.damaged {
+            let out = self.engine.external_alarm(
+                now,
+                "journal-damaged",
+                crate::core::Subject::Cluster,
+                Severity::Critical,
+                msg.clone(),
+            );
+            self.apply(out);
+        }
+        if recovered.decisions_unknown {
+            self.engine.decisions_lost();
+        }
         let out = self.engine.restore_decisions(now, recovered.decisions.clone());
         self.apply(out);
         for u in &recovered.unfinished {

@@ -208,10 +208,13 @@ impl App {
     /// An answer from the app shell: a command's verdict or a domain XML.
     pub fn feedback(&mut self, fb: UiFeedback, now: Instant) {
         match fb {
-            UiFeedback::Verdict { command, refused: None } => {
+            UiFeedback::Verdict { command, refused: None, warning: None } => {
                 self.flash = Some(Flash::new(FlashLevel::Info, format!("{command}: accepted"), now))
             }
-            UiFeedback::Verdict { command, refused: Some(why) } => {
+            UiFeedback::Verdict { command, refused: None, warning: Some(w) } => {
+                self.flash = Some(Flash::new(FlashLevel::Warning, format!("{command}: accepted, {w}"), now))
+            }
+            UiFeedback::Verdict { command, refused: Some(why), .. } => {
                 self.flash = Some(Flash::new(FlashLevel::Error, format!("{command}: refused: {why}"), now))
             }
             UiFeedback::P2v(fb) => {

@@ -121,10 +121,12 @@ pub enum P2vFeedback {
 /// What the app shell tells the console back.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum UiFeedback {
-    /// The supervisor's verdict on a command: `refused` says why it was not accepted.
+    /// The supervisor's verdict on a command: `refused` says why it was not accepted;
+    /// `warning`, what a person must know about an accepted one (it is not kept).
     Verdict {
         command: String,
         refused: Option<String>,
+        warning: Option<String>,
     },
     /// The inventory's domain XML of a VM (`None`: not read yet).
     DomainXml {

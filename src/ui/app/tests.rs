@@ -265,9 +265,19 @@ fn help_opens_on_question_mark_and_closes_on_esc() {
 fn verdicts_become_flashes_and_a_new_alarm_rings_once() {
     let mut a = app(None);
     let now = Instant::now();
-    a.feedback(UiFeedback::Verdict { command: "restart web1".into(), refused: Some("web1 is busy".into()) }, now);
+    a.feedback(
+        UiFeedback::Verdict { command: "restart web1".into(), refused: Some("web1 is busy".into()), warning: None },
+        now,
+    );
     let f = a.flash().unwrap();
     assert_eq!((f.level, f.text.as_str()), (FlashLevel::Error, "restart web1: refused: web1 is busy"));
+    let w = Some("in force now, but NOT kept across a restart of 3RC".to_string());
+    a.feedback(UiFeedback::Verdict { command: "disarm".into(), refused: None, warning: w }, now);
+    let f = a.flash().unwrap();
+    assert_eq!(
+        (f.level, f.text.as_str()),
+        (FlashLevel::Warning, "disarm: accepted, in force now, but NOT kept across a restart of 3RC")
+    );
     assert!(!a.take_bell());
     let mut next = cluster();
     next.alarms[0].id = 8;

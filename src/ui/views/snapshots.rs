@@ -190,7 +190,10 @@ fn filter_and_command_lines() {
 #[test]
 fn error_flash_is_in_the_error_colour() {
     let mut a = app();
-    a.feedback(UiFeedback::Verdict { command: "restart web1".into(), refused: Some("busy".into()) }, Instant::now());
+    a.feedback(
+        UiFeedback::Verdict { command: "restart web1".into(), refused: Some("busy".into()), warning: None },
+        Instant::now(),
+    );
     let buf = render(&mut a, &Theme::builtin_default(), 80, 24);
     let (x, y) = find(&buf, "restart web1: refused: busy").unwrap();
     assert_eq!((y, buf[(x, y)].fg), (23, Theme::builtin_default().flash.error));

@@ -101,8 +101,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 return Ok(());
             }
             let theme = load_theme(theme, cfg.console.theme.as_deref(), &app::assets_dir(None))?;
-            app::ensure_parent(&log)?;
-            threerc::ui::init_logging(Some(&log))?;
+            threerc::ui::init_logging(Some(app::open_log(&log)?))?;
             let (sup, handle) = app::assemble(&cfg, app::libvirt_connector(), fencers)?;
             let _control = app::control(&cfg, &handle).await?;
             let mut console = cfg.console.clone();
@@ -132,7 +131,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let cfg = Config::load(&assets.join("demo").join("cluster.toml"))?;
             let theme = load_theme(theme, cfg.console.theme.as_deref(), &assets)?;
             let log = log_file.unwrap_or_else(|| std::env::temp_dir().join("3rc-demo.log"));
-            threerc::ui::init_logging(Some(&log))?;
+            threerc::ui::init_logging(Some(app::open_log(&log)?))?;
             threerc::backend::libvirt::init();
             let cluster = threerc::backend::demo::DemoCluster::from_specs(&cfg.cluster.hosts);
             cluster.set_latency(std::time::Duration::from_millis(1500), std::time::Duration::from_secs(3));

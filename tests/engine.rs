@@ -1030,6 +1030,29 @@ fn a_vm_protected_at_run_time_is_judged_and_restarted_like_a_configured_one() {
     assert!(c.log().iter().any(|l| l.contains("vm p2v1 Suspect -> Restarting") && l.contains("restart 1 of 1")));
 }
 
+#[test]
+fn a_name_defined_on_two_hosts_is_not_protected() {
+    // Two different domains named "app" (one shut off): protected, 3RC would see one VM twice.
+    let mut c = Builder::new()
+        .host("hv1", 8, 16384)
+        .host("hv2", 8, 16384)
+        .unprotected("app", "hv1", 2, 2048)
+        .unprotected("app", "hv2", 2, 2048)
+        .boot();
+    c.tick();
+    let spec = threerc::core::VmSpec {
+        name: "app".into(),
+        priority: 0,
+        anti_affinity: None,
+        policy: Default::default(),
+        preferred_host: None,
+        reinstall: None,
+    };
+    let err = c.command(ALICE, Command::Protect { spec }).unwrap_err();
+    assert!(err.starts_with("protect app: hv1 and hv2 each have a domain named app;"), "{err}");
+    assert!(c.snapshot().vms.iter().all(|v| v.name != "app"), "not protected");
+}
+
 // ---- quorum before any automatic fence ----
 
 #[test]

@@ -116,7 +116,12 @@ impl P2vDriver {
             Effect::ReadTarget(host) => {
                 let me = self.clone();
                 tokio::task::spawn_blocking(move || {
-                    let r = me.host(&host).and_then(|mut hv| super::p2v::target_facts(hv.as_mut(), &host));
+                    let r = me.host(&host).and_then(|mut hv| super::p2v::target_facts(hv.as_mut(), &host)).map(
+                        |mut facts| {
+                            facts.others = super::p2v::other_hosts_domains(&me.cfg, &*me.connector, &host);
+                            facts
+                        },
+                    );
                     send(P2vFeedback::Target(r));
                 });
             }

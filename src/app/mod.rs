@@ -184,15 +184,17 @@ pub fn themes_dir(assets: &std::path::Path) -> std::path::PathBuf {
     assets.parent().map(|p| p.join("themes")).unwrap_or_else(|| "themes".into())
 }
 
+/// The log file, opened to append (created readable by its owner only, its folder made if
+/// needed).
+pub fn open_log(file: &std::path::Path) -> anyhow::Result<std::fs::File> {
+    ensure_parent(file)?;
+    crate::store::files::append_private(file).with_context(|| format!("opening log file {}", file.display()))
+}
+
 /// Headless logging: stderr and a file, filter from `RUST_LOG` (default info).
 pub fn init_headless_logging(file: &std::path::Path) -> anyhow::Result<()> {
     use tracing_subscriber::prelude::*;
-    ensure_parent(file)?;
-    let f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(file)
-        .with_context(|| format!("opening log file {}", file.display()))?;
+    let f = open_log(file)?;
     let filter = || tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
     tracing_subscriber::registry()
         .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_filter(filter()))

@@ -32,7 +32,25 @@ pub fn target_facts(hv: &mut dyn Hypervisor, host: &str) -> Result<TargetFacts, 
     };
     let domains = hv.probe().map_err(err("domains"))?.domains.into_iter().map(|d| d.name).collect();
     let domain_type = hv.domain_type().map_err(err("capabilities"))?;
-    Ok(TargetFacts { host: host.to_string(), pools, networks, domains, domain_type })
+    Ok(TargetFacts { host: host.to_string(), pools, networks, domains, domain_type, others: Vec::new() })
+}
+
+/// The domains of every host of the config but `target`, each read through libvirt, or why it
+/// could not be: a P2V's name must be new to the whole cluster.
+pub fn other_hosts_domains(
+    cfg: &Config,
+    connector: &crate::supervisor::seams::Connector,
+    target: &str,
+) -> Vec<(String, Result<Vec<String>, String>)> {
+    cfg.hosts
+        .iter()
+        .filter(|h| h.name != target)
+        .map(|h| {
+            let spec = HostSpec { name: h.name.clone(), uri: h.uri.clone(), fence_agent: None, soft_fence: false };
+            let names = connector(&spec).probe().map(|p| p.domains.into_iter().map(|d| d.name).collect());
+            (h.name.clone(), names.map_err(|e| e.to_string()))
+        })
+        .collect()
 }
 
 /// The whole headless run. Blocking (ssh, libvirt): call it from a blocking thread. `protect`
@@ -60,7 +78,8 @@ pub fn run_headless(
     };
     let spec = HostSpec { name: host.name.clone(), uri: host.uri.clone(), fence_agent: None, soft_fence: false };
     let mut hv = connector(&spec);
-    let facts = target_facts(hv.as_mut(), &host.name).map_err(anyhow::Error::msg)?;
+    let mut facts = target_facts(hv.as_mut(), &host.name).map_err(anyhow::Error::msg)?;
+    facts.others = other_hosts_domains(cfg, &*connector, &host.name);
     let plan = answers.build(&inv, &facts, cfg).map_err(anyhow::Error::msg)?;
     println!("plan:");
     for l in plan.review(&inv) {

@@ -9,6 +9,7 @@ mod fencing;
 mod quorum;
 pub mod raw;
 mod reinstall;
+pub mod secrets;
 
 pub use quorum::{WitnessCheck, WitnessConfig};
 
@@ -33,8 +34,8 @@ pub struct ConfigError {
     pub message: String,
 }
 
-/// How one host is fenced.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// How one host is fenced (`Debug` hides secrets: `secrets`).
+#[derive(Clone, PartialEq, Eq)]
 pub struct FenceConfig {
     pub agent: String,
     pub options: BTreeMap<String, String>,
@@ -86,7 +87,10 @@ impl Config {
             column: 0,
             message: format!("cannot read: {e}"),
         })?;
-        Config::parse(&text, path)
+        let mut cfg = Config::parse(&text, path)?;
+        let warnings = secrets::file_warnings(&cfg);
+        cfg.warnings.extend(warnings);
+        Ok(cfg)
     }
 
     /// Parse and validate `text`, reporting errors against `path`.

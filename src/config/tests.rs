@@ -221,3 +221,40 @@ fn a_soft_fence_and_the_unmanageable_policy_are_read_and_checked() {
     let e = err(&format!("{host}soft_fence = {{ cmd = [\"true\"] }}\n"));
     assert!(e.contains("unknown field `cmd`"), "{e}");
 }
+
+#[test]
+fn files_holding_secrets_that_others_can_read_get_a_warning_at_load() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let (cfg, pw) = (dir.path().join("c.toml"), dir.path().join("ipmi.pw"));
+    std::fs::write(&pw, "hunter2\n").unwrap();
+    let text = |opts: &str| {
+        format!(
+            "[quorum]\nwitnesses = []\n[[host]]\nname = \"hv1\"\nuri = \"test:///default\"\n\
+             fence = {{ agent = \"fence_ipmilan\", options = {{ ip = \"10.0.0.2\", {opts} }} }}\n"
+        )
+    };
+    let mode = |p: &std::path::Path, m: u32| std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap();
+    let warnings = |t: String| {
+        std::fs::write(&cfg, t).unwrap();
+        let all = Config::load(&cfg).unwrap().warnings;
+        all.into_iter().filter(|w| w.contains("readable by other users")).collect::<Vec<_>>()
+    };
+    mode(&pw, 0o644);
+    let w = warnings(text("password = \"hunter2\", community = \"x\""));
+    mode(&cfg, 0o644);
+    let w2 = warnings(text("password = \"hunter2\", community = \"x\""));
+    assert!(w.len() == 1 && w2.len() == 1, "{w:?} {w2:?}");
+    assert!(w[0].contains("is readable by other users (mode 0644) and holds secrets (host hv1 fence option community, host hv1 fence option password)"), "{w:?}");
+    assert!(!w.join(" ").contains("hunter2"), "never the secret itself");
+    mode(&cfg, 0o600);
+    assert!(warnings(text("password = \"hunter2\"")).is_empty(), "private: no warning");
+    mode(&cfg, 0o644);
+    let w = warnings(text(&format!("password_file = \"{}\"", pw.display())));
+    assert!(
+        w.len() == 1 && w[0].contains("(host hv1 fence option password_file) is readable by other users (mode 0644)"),
+        "{w:?}"
+    );
+    mode(&pw, 0o600);
+    assert!(warnings(text(&format!("password_file = \"{}\"", pw.display()))).is_empty());
+}

@@ -159,6 +159,21 @@ impl Engine {
                 return Err(format!("protect {name}: no host named {h} (preferred_host)"));
             }
         }
+        // Names are unique across the cluster: two domains of one name would be taken for one
+        // VM running twice, and one of them destroyed.
+        let defined: Vec<&str> = self
+            .hosts
+            .iter()
+            .filter(|(_, h)| h.last_probe.as_ref().is_some_and(|p| p.domains.iter().any(|d| &d.name == name)))
+            .map(|(hn, _)| hn.as_str())
+            .collect();
+        if defined.len() > 1 {
+            return Err(format!(
+                "protect {name}: {} each have a domain named {name}; 3RC would take them for one VM running \
+                 twice and destroy all but one: rename or remove all but one first",
+                defined.join(" and ")
+            ));
+        }
         if spec.policy.fail_threshold == 0 || spec.policy.ok_threshold == 0 {
             return Err(format!("protect {name}: fail_threshold and ok_threshold must be at least 1"));
         }

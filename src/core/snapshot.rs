@@ -60,7 +60,7 @@ impl Engine {
                 history: v.history.clone(),
                 placement: v.placement.clone(),
                 progress: None,
-                reinstall: v.spec.reinstall.clone(),
+                reinstall: v.spec.reinstall.as_ref().map(|r| r.summary()),
                 decided: self
                     .decided(&DecisionKey::VmStopped(v.spec.name.clone()))
                     .or_else(|| self.decided(&DecisionKey::VmDisarmed(v.spec.name.clone()))),
@@ -71,5 +71,51 @@ impl Engine {
         let quorum = QuorumView { reachable: q.reachable, unreachable: q.unreachable, held: self.fencing_held };
         let disarmed_by = self.decided(&DecisionKey::ClusterDisarmed);
         ClusterView { at: now, armed: self.armed, hosts, vms, alarms, quorum, disarmed_by }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::core::*;
+
+    /// What people and `status --json` see of a reinstall spec is its summary: never the
+    /// template or the seed's scripts, which may hold secrets.
+    #[test]
+    fn the_view_of_a_vm_never_carries_its_template_or_seed_scripts() {
+        let reinstall = ReinstallSpec {
+            golden_pool: "golden".into(),
+            golden_volume: "base.qcow2".into(),
+            mode: DiskMode::Overlay,
+            disk_pool: "vms".into(),
+            disk_volume: "web1.qcow2".into(),
+            template_path: "/etc/3rc/web1.xml".into(),
+            template: "<domain><graphics type='vnc' passwd='TEMPLATE-SECRET'/></domain>".into(),
+            seed: Some(SeedSpec {
+                hostname: "web1".into(),
+                ssh_authorized_keys: vec![],
+                network_config: Some("wifis: {password: NETWORK-SECRET}".into()),
+                first_boot: Some("echo root:SCRIPT-SECRET | chpasswd".into()),
+                cdrom_bus: "sata".into(),
+            }),
+        };
+        let vm = VmSpec {
+            name: "web1".into(),
+            priority: 0,
+            anti_affinity: None,
+            policy: Policy::default(),
+            preferred_host: None,
+            reinstall: Some(std::sync::Arc::new(reinstall)),
+        };
+        let spec = ClusterSpec {
+            hosts: vec![],
+            vms: vec![vm],
+            host_policy: HostPolicy::default(),
+            placement: PlacementPolicy::default(),
+            witnesses: vec![],
+        };
+        let view = Engine::new(spec, Time::ZERO).snapshot();
+        let json = serde_json::to_string(&view).unwrap();
+        assert!(json.contains("cloud-init seed (hostname web1)"), "{json}");
+        assert!(!json.contains("SECRET"), "{json}");
     }
 }

@@ -107,9 +107,10 @@ pub struct VmView {
     /// The step of the operation under way for it, as the operation reports it.
     #[serde(default)]
     pub progress: Option<Progress>,
-    /// How it is reinstalled from scratch, if it can be (shared with the spec, not copied).
+    /// How it is reinstalled from scratch, if it can be, in one line (`ReinstallSpec::summary`):
+    /// never the template or the seed's scripts, which may hold secrets.
     #[serde(default)]
-    pub reinstall: Option<std::sync::Arc<super::model::ReinstallSpec>>,
+    pub reinstall: Option<String>,
     /// Who stopped or disarmed it, and when, if a person did ("stopped by console:alice at ...").
     #[serde(default)]
     pub decided: Option<String>,

@@ -3,9 +3,10 @@
 //! agent's standard input as `key=value` lines, `action=status|off|on|reboot` among them, and the
 //! exit code answers (for `status`: 0 on, 2 off, anything else an error).
 //!
-//! Secrets stay out of logs: options whose key contains "passw" are never shown; pass them with
-//! the agents' own `password_script` option, `password_file` (a file read when the agent runs)
-//! or `password_env` (an environment variable of 3RC's, read when the agent runs).
+//! Secrets stay out of logs: options whose name suggests a secret (`config::secrets`) are never
+//! shown, nor is what an agent echoes of them; pass them with the agents' own `password_script`
+//! option, `password_file` (a file read when the agent runs) or `password_env` (an environment
+//! variable of 3RC's, read when the agent runs).
 
 use crate::supervisor::seams::{Fencer, PowerStatus};
 use std::collections::BTreeMap;
@@ -92,7 +93,7 @@ impl CommandAgent {
                 "password_file" => {
                     std::fs::read_to_string(v).ok().map(|s| s.trim_end_matches(['\n', '\r']).to_string())
                 }
-                _ if k.contains("passw") => Some(v.clone()),
+                _ if crate::config::secrets::is_secret_key(k) => Some(v.clone()),
                 _ => None,
             };
             if let Some(s) = secret.filter(|s| !s.is_empty()) {

@@ -58,6 +58,10 @@ pub struct TargetFacts {
     pub networks: Vec<String>,
     /// Domains defined on the host.
     pub domains: Vec<String>,
+    /// The domains defined on each other host of the cluster, or why they could not be read:
+    /// a VM's name is unique across the cluster (two domains of one name would be taken for one
+    /// VM running twice, and one destroyed).
+    pub others: Vec<(String, Result<Vec<String>, String>)>,
     /// `kvm` or `qemu`.
     pub domain_type: String,
 }
@@ -300,6 +304,25 @@ impl Answers {
         }
         if facts.domains.iter().any(|d| d == &self.name) {
             return Err(format!("name {:?}: {} already has a domain of that name", self.name, self.host));
+        }
+        for (host, domains) in &facts.others {
+            match domains {
+                Ok(d) if d.iter().any(|d| d == &self.name) => {
+                    return Err(format!(
+                        "name {:?}: {host} already has a domain of that name (names are unique across the \
+                         cluster: 3RC would take the two for one VM running twice)",
+                        self.name
+                    ))
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    return Err(format!(
+                        "name {:?}: cannot check that {host} has no domain of that name ({e}); names must be \
+                         unique across the cluster: try again once {host} answers",
+                        self.name
+                    ))
+                }
+            }
         }
         if cfg.cluster.vms.iter().any(|v| v.name == self.name) {
             return Err(format!("name {:?}: the config already protects a VM of that name", self.name));

@@ -38,6 +38,7 @@ pub(crate) fn facts() -> TargetFacts {
         networks: vec!["default".into(), "lan".into()],
         domains: vec!["web1".into()],
         domain_type: "kvm".into(),
+        others: vec![("hv2".into(), Ok(vec!["web2".into()]))],
     }
 }
 
@@ -125,6 +126,11 @@ fn every_bad_answer_names_its_field() {
     assert_eq!(err(&|a| a.source = "ftp:x".into()), "source \"ftp:x\": expected disk:/path or ssh:[user@]host[:port]");
     assert_eq!(err(&|a| a.name = "my vm".into()), "name \"my vm\": use 1 to 64 letters, digits, '.', '_' or '-'");
     assert_eq!(err(&|a| a.name = "web1".into()), "name \"web1\": hv1 already has a domain of that name");
+    assert_eq!(
+        err(&|a| a.name = "web2".into()),
+        "name \"web2\": hv2 already has a domain of that name (names are unique across the cluster: 3RC would \
+         take the two for one VM running twice)"
+    );
     assert_eq!(err(&|a| a.name = "db1".into()), "name \"db1\": the config already protects a VM of that name");
     assert_eq!(err(&|a| a.name = "srv1".into()), "name \"srv1\": pool default already holds a volume srv1-sda.qcow2");
     assert_eq!(err(&|a| a.vcpus = "0".into()), "vcpus \"0\": a number from 1 to 512");

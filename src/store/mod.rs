@@ -14,6 +14,7 @@ use std::sync::mpsc;
 use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc as tmpsc, oneshot};
 
+pub mod files;
 pub mod lock;
 mod open;
 pub mod schema;

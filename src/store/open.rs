@@ -16,7 +16,6 @@
 use super::{schema, InventoryRow, Journal, LadderRow, Msg, Recovered, Unfinished, Writer};
 use crate::core::ActionKind;
 use rusqlite::{params, Connection, ErrorCode, OpenFlags};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use tokio::sync::mpsc as tmpsc;
@@ -90,7 +89,9 @@ impl Journal {
         let damaged = |e: anyhow::Error| Trouble::Damaged(e);
         let mut conn = match path {
             Some(p) => {
-                create_private(p).map_err(damaged)?;
+                super::files::create_private(p)
+                    .with_context(|| format!("creating journal {shown}"))
+                    .map_err(damaged)?;
                 Connection::open(p).with_context(|| format!("opening journal {shown}")).map_err(damaged)?
             }
             None => Connection::open_in_memory().context("opening a journal in memory").map_err(damaged)?,
@@ -240,17 +241,6 @@ impl Journal {
         tracing::error!(target: "3rc::journal", "{msg}");
         rec.damaged = Some(msg);
         (journal, rec, failures)
-    }
-}
-
-/// Create the journal's file readable by its owner only, if it does not exist (SQLite gives
-/// its `-wal` and `-shm` files the same mode).
-fn create_private(path: &Path) -> anyhow::Result<()> {
-    use anyhow::Context;
-    match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
-        Ok(_) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        Err(e) => Err(e).with_context(|| format!("creating journal {}", path.display())),
     }
 }
 

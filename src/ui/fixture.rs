@@ -70,16 +70,19 @@ pub fn cluster() -> ClusterView {
             vm("web2", Some("hv3"), V::Healthy, 1, "running, probes good"),
             {
                 let mut c = vm("cache1", Some("hv1"), V::Restarting, 1, "crashed: restart 1 of 2");
-                c.reinstall = Some(std::sync::Arc::new(crate::core::ReinstallSpec {
-                    golden_pool: "golden".into(),
-                    golden_volume: "debian12.qcow2".into(),
-                    mode: crate::core::DiskMode::Overlay,
-                    disk_pool: "vms".into(),
-                    disk_volume: "cache1.qcow2".into(),
-                    template_path: "/etc/3rc/templates/cache1.xml".into(),
-                    template: String::new(),
-                    seed: None,
-                }));
+                c.reinstall = Some(
+                    crate::core::ReinstallSpec {
+                        golden_pool: "golden".into(),
+                        golden_volume: "debian12.qcow2".into(),
+                        mode: crate::core::DiskMode::Overlay,
+                        disk_pool: "vms".into(),
+                        disk_volume: "cache1.qcow2".into(),
+                        template_path: "/etc/3rc/templates/cache1.xml".into(),
+                        template: String::new(),
+                        seed: None,
+                    }
+                    .summary(),
+                );
                 c
             },
             vm("mail", Some("hv3"), V::Suspect, 0, "1 bad probe"),

@@ -2,8 +2,6 @@
 //! plain-text file. Nothing is written to stdout or stderr, which the console owns.
 
 use anyhow::{anyhow, Context};
-use std::fs::OpenOptions;
-use std::path::Path;
 use std::sync::Mutex;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -13,25 +11,16 @@ use tracing_subscriber::{fmt, EnvFilter, Layer};
 const DEFAULT_FILTER: &str = "info";
 
 /// Install the global `tracing` subscriber: filter from `RUST_LOG` (default `info`), the
-/// tui-logger layer, and a file layer appending to `log_file` when given. Call once.
-pub fn init_logging(log_file: Option<&Path>) -> anyhow::Result<()> {
+/// tui-logger layer, and a file layer appending to `log_file` (opened by the caller) when
+/// given. Call once.
+pub fn init_logging(log_file: Option<std::fs::File>) -> anyhow::Result<()> {
     let filter = match std::env::var(EnvFilter::DEFAULT_ENV) {
         Ok(spec) => EnvFilter::try_new(&spec).with_context(|| format!("RUST_LOG={spec:?}: invalid log filter"))?,
         Err(_) => EnvFilter::new(DEFAULT_FILTER),
     };
-    let file = match log_file {
-        Some(path) => {
-            let file = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-                .with_context(|| format!("{}: cannot open the log file", path.display()))?;
-            // Plain lines, no colour codes. Writes are small and the kernel buffers them; a
-            // non-blocking writer would need a guard this signature cannot hand back.
-            Some(fmt::layer().with_ansi(false).with_writer(Mutex::new(file)).boxed())
-        }
-        None => None,
-    };
+    // Plain lines, no colour codes. Writes are small and the kernel buffers them; a
+    // non-blocking writer would need a guard this signature cannot hand back.
+    let file = log_file.map(|file| fmt::layer().with_ansi(false).with_writer(Mutex::new(file)).boxed());
     // The env filter decides; tui-logger keeps everything it is given.
     tui_logger::init_logger(tui_logger::LevelFilter::Trace).map_err(|e| anyhow!("cannot start tui-logger: {e}"))?;
     tracing_subscriber::registry()
@@ -52,7 +41,7 @@ mod tests {
     fn events_reach_the_log_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("3rc.log");
-        init_logging(Some(&path)).unwrap();
+        init_logging(Some(std::fs::File::create(&path).unwrap())).unwrap();
         tracing::info!(vm = "web1", "restarted");
         tracing::trace!("below the default filter");
         let text = std::fs::read_to_string(&path).unwrap();

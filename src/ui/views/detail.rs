@@ -157,7 +157,7 @@ fn vm_lines(v: &VmView, now: u64, xml: Option<&(String, Option<String>)>, theme:
     lines.push(Line::from(vec![
         label("Reinstall", theme),
         match &v.reinstall {
-            Some(r) => plain(r.summary(), theme),
+            Some(r) => plain(r.clone(), theme),
             None => Span::styled("no spec ([vm.reinstall] in the config)", dim),
         },
     ]));

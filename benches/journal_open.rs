@@ -19,7 +19,8 @@ fn main() {
                     .prepare("INSERT INTO events (run, wall, at, subject, text, json) VALUES (1, ?1, ?2, ?3, ?4, ?5)")
                     .unwrap();
                 for i in 0..events {
-                    let text = format!("{}.0s vm web{} Healthy -> Suspect: 1 failed probe (crashed), threshold 3", i, i % 500);
+                    let text =
+                        format!("{}.0s vm web{} Healthy -> Suspect: 1 failed probe (crashed), threshold 3", i, i % 500);
                     q.execute(params![i as f64, i as i64, format!("vm web{}", i % 500), text, "{}"]).unwrap();
                 }
             }

@@ -68,6 +68,7 @@ fn cluster(hosts: usize, vms: usize) -> ClusterView {
         alarms: vec![],
         quorum: Default::default(),
         disarmed_by: None,
+        disarm_pending: None,
     }
 }
 

@@ -187,7 +187,7 @@ fn every_protected_vm_fits_elsewhere_if_any_one_host_dies() {
                 vcpus: obs.vcpus,
                 memory_kib: obs.memory_kib,
                 anti_affinity: vm.group.as_deref(),
-                avoid: None,
+                avoid: &[],
                 disks: &[],
             };
             let trace = place(&slots, &req, &d.placement);

@@ -70,6 +70,10 @@ pub fn render(view: &ClusterView) -> String {
             v.reason
         );
     }
+    if let Some(p) = &view.disarm_pending {
+        let _ = writeln!(s);
+        let _ = writeln!(s, "DISARM PENDING: {p}");
+    }
     // What people decided that 3RC keeps to, with who and when (kept across restarts).
     let decided: Vec<(&str, &str)> = view
         .disarmed_by

@@ -133,6 +133,9 @@ pub struct Action {
 pub enum Outcome {
     Done,
     Failed(String),
+    /// Everything was done but the final start of the VM, which failed (a reinstall: its new
+    /// disk and definition are in place); the ladder retries it like any failed start.
+    StartFailed(String),
     /// The executor cannot do this kind of action yet (e.g. reinstall before its issue lands).
     NotAvailable(String),
 }

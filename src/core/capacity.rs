@@ -49,7 +49,7 @@ impl Engine {
         slots
     }
 
-    pub(super) fn place_in(&self, name: &str, slots: &[Slot], avoid: Option<(String, String)>) -> PlacementTrace {
+    pub(super) fn place_in(&self, name: &str, slots: &[Slot], avoid: &[(String, String)]) -> PlacementTrace {
         let vm = &self.vms[name];
         let disks = self.known_disks(name);
         let req = Request {
@@ -57,7 +57,7 @@ impl Engine {
             vcpus: vm.vcpus,
             memory_kib: vm.memory_kib,
             anti_affinity: vm.spec.anti_affinity.as_deref(),
-            avoid: avoid.as_ref().map(|(h, w)| (h.as_str(), w.as_str())),
+            avoid,
             disks: &disks,
         };
         placement::place(slots, &req, &self.placement_policy)
@@ -76,7 +76,7 @@ impl Engine {
     }
 
     /// Place one VM against the current cluster (its own room not counted).
-    pub(super) fn place_one(&self, name: &str, avoid: Option<(String, String)>, only: Option<&str>) -> PlacementTrace {
+    pub(super) fn place_one(&self, name: &str, avoid: &[(String, String)], only: Option<&str>) -> PlacementTrace {
         let mut slots = self.slots(Some(name));
         if let Some(only) = only {
             slots.retain(|s| s.host == only);

@@ -61,12 +61,13 @@ impl Engine {
                     return Err("HA is already armed".into());
                 }
                 self.armed = true;
+                self.disarming = None;
             }
             Command::Disarm { vm: None } => {
                 if !self.armed {
                     return Err("HA is already disarmed".into());
                 }
-                self.armed = false;
+                self.disarm_cluster(&mut out);
             }
             Command::Arm { vm: Some(vm) } => {
                 let rec = self.vm(vm)?;
@@ -222,7 +223,7 @@ impl Engine {
 
     /// Pick a host for the VM, or say why none fits.
     fn choose(&self, vm: &str, only: Option<&str>) -> Result<String, String> {
-        let trace = self.place_one(vm, None, only);
+        let trace = self.place_one(vm, &[], only);
         trace.chosen.clone().ok_or_else(|| format!("no host can take {vm}: {}", trace.summary()))
     }
 
@@ -255,7 +256,7 @@ impl Engine {
         if self.running_on(vm).as_deref() != Some(from.as_str()) {
             return Err(format!("{vm} is not running on {from}: start it instead"));
         }
-        let trace = self.place_one(vm, None, Some(to));
+        let trace = self.place_one(vm, &[], Some(to));
         if trace.chosen.is_none() {
             return Err(format!(
                 "cannot migrate {vm} to {to}: {}",

@@ -59,6 +59,8 @@ pub struct Engine {
     /// VMs not judged yet since the operators' decisions were lost with a damaged journal
     /// (`core::decisions`).
     pub(super) decisions_unknown: std::collections::BTreeSet<String>,
+    /// A disarm waiting for a fence under way and its recoveries (`core::disarm`).
+    pub(super) disarming: Option<super::disarm::Disarming>,
 }
 
 /// Where each domain was seen this cycle, by name: every answering host that has it defined.
@@ -96,6 +98,7 @@ impl Engine {
             decisions: BTreeMap::new(),
             wall_origin: 0,
             decisions_unknown: Default::default(),
+            disarming: None,
         }
     }
 
@@ -221,6 +224,7 @@ impl Engine {
         }
         self.host_work(&mut out);
         self.recover(&mut out);
+        self.disarm_progress(&mut out);
         out
     }
 
@@ -371,8 +375,8 @@ impl Engine {
         let step = self.vm_mut(name).on_probe(now, &probe);
         match step {
             Some(VmStep::To(state, reason)) => self.vm_transition(name, state, reason, out),
-            Some(VmStep::Escalate(reason)) => self.climb(name, reason, None, out),
-            None => {}
+            Some(VmStep::Escalate(reason)) if !self.backing_off(name, &reason) => self.climb(name, reason, out),
+            Some(VmStep::Escalate(_)) | None => {}
         }
     }
 

@@ -82,7 +82,7 @@ impl fmt::Display for Event {
             EventKind::ActionDecided { id, action, decided_by } => write!(f, "action #{id} {action} ({decided_by})")?,
             EventKind::ActionFinished { id, outcome } => match outcome {
                 Outcome::Done => write!(f, "action #{id} done")?,
-                Outcome::Failed(e) => write!(f, "action #{id} failed: {e}")?,
+                Outcome::Failed(e) | Outcome::StartFailed(e) => write!(f, "action #{id} failed: {e}")?,
                 Outcome::NotAvailable(e) => write!(f, "action #{id} not available: {e}")?,
             },
             EventKind::Command { origin, command } => write!(f, "command {command} by {origin}")?,

@@ -271,7 +271,7 @@ impl Engine {
             .map(|v| v.spec.name.clone())
             .collect();
         for name in movable {
-            let trace = self.place_one(&name, Some((hn.into(), "in maintenance".into())), None);
+            let trace = self.place_one(&name, &[(hn.into(), "in maintenance".into())], None);
             let Some(to) = trace.chosen.clone() else {
                 let reason = format!("cannot drain from {hn}: {}", trace.summary());
                 if self.vms[&name].reason != reason {
@@ -301,13 +301,16 @@ impl Engine {
     }
 
     pub(super) fn recover(&mut self, out: &mut Output) {
-        if !self.armed {
+        if !self.armed && self.disarming.is_none() {
             return;
         }
+        let armed = self.armed;
         let mut queue: Vec<(i32, String)> = self
             .vms
             .values()
             .filter(|v| v.action.is_none())
+            // Disarmed: only the VMs of a fence the disarm waits for.
+            .filter(|v| armed || v.host.as_deref().is_some_and(|h| self.recovery_goes_on(h)))
             .filter(|v| match v.state {
                 VmState::Pending => true,
                 VmState::AwaitingFence => {
@@ -331,7 +334,7 @@ impl Engine {
                 self.wait_pending(&name, reason.to_string(), format!("{name} cannot be placed: {reason}"), out);
                 continue;
             }
-            let trace = self.place_in(&name, &slots, None);
+            let trace = self.place_in(&name, &slots, &[]);
             let from = self.vms[&name].host.clone().unwrap_or_default();
             match trace.chosen.clone() {
                 Some(to) => {

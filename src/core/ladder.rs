@@ -53,8 +53,9 @@ impl Engine {
             .collect()
     }
 
-    /// Climb the ladder for a VM that stays bad. `avoid`: a host not to relocate to, and why.
-    pub(super) fn climb(&mut self, name: &str, why: String, avoid: Option<(String, String)>, out: &mut Output) {
+    /// Climb the ladder for a VM that stays bad. Relocation avoids its own host and the hosts
+    /// where a start of it failed lately (`core::retry`): hosts not tried yet first.
+    pub(super) fn climb(&mut self, name: &str, why: String, out: &mut Output) {
         let now = self.now;
         if !self.armed {
             let vm = self.vm_mut(name);
@@ -70,6 +71,26 @@ impl Engine {
             .and_then(|h| self.hosts.get(h))
             .is_some_and(|h| h.state == HostState::Online && h.answered && !h.maintenance);
         let rung = self.vms[name].next_rung(now, home_online);
+        // Its host is passing (rejoining after a partition, suspect) and restarts are left: a
+        // restart there waits for it rather than moving on up the ladder.
+        let home_passing = home
+            .as_deref()
+            .and_then(|h| self.hosts.get(h))
+            .filter(|h| !h.maintenance && matches!(h.state, HostState::Rejoining | HostState::Suspect))
+            .map(|h| h.state);
+        if let Some(state) = home_passing.filter(|_| !matches!(rung, Rung::Restart(_))) {
+            let v = &self.vms[name];
+            if v.restarts_in_window(now) < v.spec.policy.max_restart {
+                let h = home.clone().unwrap_or_default();
+                let reason = format!("{why}; its host {h} is {state}: restarted there once it is Online");
+                if self.vms[name].state == VmState::Suspect {
+                    self.vm_mut(name).reason = reason;
+                } else {
+                    self.vm_transition(name, VmState::Suspect, reason, out);
+                }
+                return;
+            }
+        }
         let (relocate, reinstall_or_stop): (Option<String>, Option<Result<String, String>>) = match rung {
             Rung::Restart(r) => {
                 let host = home.unwrap_or_default();
@@ -102,8 +123,36 @@ impl Engine {
                 self.vm_transition(name, VmState::Suspect, reason, out);
                 return;
             }
-            let avoid_here = home.as_ref().map(|h| (h.clone(), "the VM just failed here".to_string()));
-            let trace = self.place_one(name, avoid.clone().or(avoid_here), None);
+            // Hosts where a start failed lately say so; its own host otherwise that it failed there.
+            let mut avoid = self.tried_hosts(name);
+            if let Some(h) = home.as_ref().filter(|h| !avoid.iter().any(|(t, _)| t == *h)) {
+                avoid.push((h.clone(), "the VM just failed here".to_string()));
+            }
+            let mut trace = self.place_one(name, &avoid, None);
+            if trace.chosen.is_none() && !self.tried_hosts(name).is_empty() {
+                // No host left that was not tried: the hosts where a start failed, best first,
+                // its own included (a single candidate host).
+                let again = self.place_one(name, &[], None);
+                if let Some(to) = again.chosen.clone().filter(|to| home.as_ref() == Some(to)) {
+                    let w = self.vms[name].spec.policy.restart_window;
+                    self.vm_mut(name).relocations.record(now, w);
+                    self.ladder_dirty.insert(name.to_string());
+                    self.vm_mut(name).placement = Some(again);
+                    let reason = format!("{why}; {r}: no host that was not tried can take it, so again on {to}");
+                    self.start_action(
+                        name,
+                        VmState::Restarting,
+                        reason,
+                        ActionKind::Restart { vm: name.into(), host: to },
+                        Decider::Policy(format!("ladder step 2, {r}, on its own host: no other host")),
+                        out,
+                    );
+                    return;
+                }
+                if again.chosen.is_some() {
+                    trace = again;
+                }
+            }
             if let Some(to) = trace.chosen.clone() {
                 let w = self.vms[name].spec.policy.restart_window;
                 self.vm_mut(name).relocations.record(now, w);
@@ -187,6 +236,7 @@ impl Engine {
     }
 
     pub(super) fn needs_operator(&mut self, name: &str, reason: String, out: &mut Output) {
+        let reason = reason + &self.attempts_said(name);
         self.vm_transition(name, VmState::NeedsOperator, reason.clone(), out);
         self.raise(format!("operator:{name}"), Subject::Vm(name.into()), Severity::Critical, reason, out);
     }

@@ -35,6 +35,7 @@ impl Engine {
         if matches!(action.kind, ActionKind::Fence { .. }) {
             self.recover(&mut out);
         }
+        self.disarm_progress(&mut out);
         out
     }
 
@@ -53,8 +54,9 @@ impl Engine {
             Outcome::Done => {
                 self.host_transition(host, HostState::Fenced, format!("powered off by fence agent {agent}"), out);
             }
-            Outcome::Failed(e) | Outcome::NotAvailable(e) => {
+            Outcome::Failed(e) | Outcome::StartFailed(e) | Outcome::NotAvailable(e) => {
                 h.fence_retry_at = Some(self.now.plus(retry));
+                self.disarm_fence_failed(host);
                 let reason =
                     format!("fence failed: {e}; retry in {}; its VMs stay where they are", super::time::human(retry));
                 self.host_transition(host, HostState::Down, reason.clone(), out);
@@ -81,7 +83,7 @@ impl Engine {
                 "soft fence done: its management daemon was restarted; waiting for it to answer".into(),
                 out,
             ),
-            Outcome::Failed(e) | Outcome::NotAvailable(e) => self.raise(
+            Outcome::Failed(e) | Outcome::StartFailed(e) | Outcome::NotAvailable(e) => self.raise(
                 format!("softfence:{host}"),
                 Subject::Host(host.into()),
                 Severity::Critical,
@@ -100,7 +102,7 @@ impl Engine {
             return;
         }
         vm.action = None;
-        let target = vm.target.take();
+        vm.target = None;
         let now = self.now;
         let name = name.to_string();
         if *outcome == Outcome::Done {
@@ -130,7 +132,7 @@ impl Engine {
             return;
         }
         let err = match outcome {
-            Outcome::Failed(e) => format!("{} failed: {e}", action.kind),
+            Outcome::Failed(e) | Outcome::StartFailed(e) => format!("{} failed: {e}", action.kind),
             Outcome::NotAvailable(e) => format!("{} not available: {e}", action.kind),
             Outcome::Done => unreachable!("handled above"),
         };
@@ -164,13 +166,17 @@ impl Engine {
             ActionKind::Reinstall { .. } if by_operator && matches!(outcome, Outcome::NotAvailable(_)) => {
                 self.vm_transition(&name, VmState::Suspect, format!("{err}; nothing was changed"), out)
             }
-            ActionKind::Reinstall { .. } | ActionKind::Stop { .. } => self.needs_operator(&name, err, out),
-            ActionKind::Start { .. } if by_operator => self.needs_operator(&name, err, out),
-            ActionKind::Relocate { .. } => {
-                let avoid = target.map(|t| (t, "starting the VM here just failed".to_string()));
-                self.climb(&name, err, avoid, out)
+            // Its new disk and definition are in place: the start is retried like any other.
+            ActionKind::Reinstall { host, .. } if matches!(outcome, Outcome::StartFailed(_)) => {
+                self.start_failed(&name, host, err, out)
             }
-            _ => self.climb(&name, err, None, out),
+            ActionKind::Reinstall { .. } | ActionKind::Stop { .. } => self.needs_operator(&name, err, out),
+            // Every start that fails, whoever decided it, goes through the ladder (`core::retry`).
+            ActionKind::Start { host, .. } | ActionKind::Restart { host, .. } => {
+                self.start_failed(&name, host, err, out)
+            }
+            ActionKind::Relocate { to, .. } => self.start_failed(&name, to, err, out),
+            _ => self.climb(&name, err, out),
         }
     }
 }

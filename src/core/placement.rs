@@ -31,8 +31,9 @@ pub struct Request<'a> {
     pub vcpus: u32,
     pub memory_kib: u64,
     pub anti_affinity: Option<&'a str>,
-    /// Host to avoid (the one where it just failed), with the reason to show.
-    pub avoid: Option<(&'a str, &'a str)>,
+    /// Hosts to avoid (where it just failed, where a start failed lately), each with the
+    /// reason to show.
+    pub avoid: &'a [(String, String)],
     /// The VM's disks (paths or `pool/volume`): a host must reach them all.
     pub disks: &'a [String],
 }
@@ -111,10 +112,8 @@ fn mib(kib: u64) -> u64 {
 /// keeps the most room for a later failover.
 fn judge(slot: &Slot, req: &Request, policy: &PlacementPolicy) -> Result<i64, String> {
     slot.accepts.clone()?;
-    if let Some((avoid, why)) = req.avoid {
-        if avoid == slot.host {
-            return Err(why.to_string());
-        }
+    if let Some((_, why)) = req.avoid.iter().find(|(h, _)| *h == slot.host) {
+        return Err(why.clone());
     }
     if let Some(vols) = &slot.volumes {
         if let Some(missing) = req.disks.iter().find(|d| !vols.contains(*d)) {
@@ -193,7 +192,7 @@ mod tests {
     }
 
     fn req<'a>(vm: &'a str, vcpus: u32, mib: u64, group: Option<&'a str>) -> Request<'a> {
-        Request { vm, vcpus, memory_kib: mib * 1024, anti_affinity: group, avoid: None, disks: &[] }
+        Request { vm, vcpus, memory_kib: mib * 1024, anti_affinity: group, avoid: &[], disks: &[] }
     }
 
     fn verdict<'a>(t: &'a PlacementTrace, host: &str) -> &'a Verdict {
@@ -248,7 +247,8 @@ mod tests {
         down.accepts = Err("host is Down".into());
         let cur = slot("hv2", 8, 8192, 0, 0);
         let mut r = req("web", 1, 512, None);
-        r.avoid = Some(("hv2", "the VM just failed here"));
+        let avoid = [("hv2".to_string(), "the VM just failed here".to_string())];
+        r.avoid = &avoid;
         let t = place(&[down, cur], &r, &PlacementPolicy::default());
         assert_eq!(t.chosen, None);
         assert!(matches!(verdict(&t, "hv1"), Verdict::Rejected { reason } if reason == "host is Down"));

@@ -48,7 +48,7 @@ impl Engine {
             vcpus: vm.vcpus,
             memory_kib: vm.memory_kib,
             anti_affinity: vm.spec.anti_affinity.as_deref(),
-            avoid: None,
+            avoid: &[],
             disks: &[],
         };
         super::placement::place(&slots, &req, &self.placement_policy)

@@ -70,7 +70,8 @@ impl Engine {
         let q = self.quorum();
         let quorum = QuorumView { reachable: q.reachable, unreachable: q.unreachable, held: self.fencing_held };
         let disarmed_by = self.decided(&DecisionKey::ClusterDisarmed);
-        ClusterView { at: now, armed: self.armed, hosts, vms, alarms, quorum, disarmed_by }
+        let disarm_pending = self.disarm_pending();
+        ClusterView { at: now, armed: self.armed, hosts, vms, alarms, quorum, disarmed_by, disarm_pending }
     }
 }
 

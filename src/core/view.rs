@@ -24,6 +24,9 @@ pub struct ClusterView {
     /// Who disarmed the cluster, and when ("disarmed by console:alice at ..."), if it is.
     #[serde(default)]
     pub disarmed_by: Option<String>,
+    /// A disarm that waits for a fence under way and its recoveries, and why.
+    #[serde(default)]
+    pub disarm_pending: Option<String>,
 }
 
 /// The votes an automatic fence needs a majority of (`core::quorum`), for people.

@@ -57,6 +57,19 @@ pub struct VmRec {
     pub history: std::sync::Arc<Vec<Transition>>,
     /// A reinstall cut short by a stop of 3RC, to finish once its host answers (why, who).
     pub resume: Option<String>,
+    /// Starts of it that failed within its restart window, oldest first: placement tries
+    /// other hosts first, and a person is told where and why (`core::retry`).
+    pub failed_starts: Vec<FailedStart>,
+    /// No new attempt to start it before this time (the backoff after a failed start).
+    pub retry_at: Option<Time>,
+}
+
+/// A start of a VM that failed: where, when, and what was said.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FailedStart {
+    pub host: String,
+    pub at: Time,
+    pub error: String,
 }
 
 /// What one probe says about a VM.
@@ -113,6 +126,8 @@ impl VmRec {
             placement: None,
             history: Default::default(),
             resume: None,
+            failed_starts: Vec::new(),
+            retry_at: None,
         }
     }
 

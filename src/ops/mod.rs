@@ -95,11 +95,24 @@ pub fn reinstall_specs(spec: &crate::core::ClusterSpec) -> Arc<BTreeMap<String, 
     Arc::new(spec.vms.iter().filter_map(|v| Some((v.name.clone(), v.reinstall.clone()?))).collect())
 }
 
+/// How an operation failed: before starting the VM, or at its final start with everything
+/// before it in place (`Outcome::StartFailed`).
+pub enum Failure {
+    Before(String),
+    Start(String),
+}
+
+impl From<String> for Failure {
+    fn from(e: String) -> Failure {
+        Failure::Before(e)
+    }
+}
+
 /// Carry out one action and say how it ended.
 pub async fn execute(ctx: &ExecCtx, action: &Action) -> Outcome {
     let id = action.id;
     debug!(target: "3rc::ops", "#{id} {} ({}): started", action.kind, action.decided_by);
-    let result = match &action.kind {
+    let result: Result<(), String> = match &action.kind {
         ActionKind::Start { vm, host } => start(ctx, vm, host).await,
         ActionKind::Restart { vm, host } => restart(ctx, vm, host).await,
         ActionKind::Relocate { vm, from, to } => relocate::relocate(ctx, vm, from.as_deref(), to).await,
@@ -108,7 +121,14 @@ pub async fn execute(ctx: &ExecCtx, action: &Action) -> Outcome {
         ActionKind::Destroy { vm, host, undefine } => destroy(ctx, vm, host, *undefine).await,
         ActionKind::Fence { host } => fence(ctx, host).await,
         ActionKind::SoftFence { host } => soft_fence(ctx, host).await,
-        ActionKind::Reinstall { vm, host } => reinstall::reinstall(ctx, vm, host).await,
+        ActionKind::Reinstall { vm, host } => match reinstall::reinstall(ctx, vm, host).await {
+            Ok(()) => Ok(()),
+            Err(Failure::Before(e)) => Err(e),
+            Err(Failure::Start(e)) => {
+                debug!(target: "3rc::ops", "#{id} {}: its start failed: {e}", action.kind);
+                return Outcome::StartFailed(e);
+            }
+        },
     };
     match result {
         // The engine's events log the outcome; this is the operation's own trace.
@@ -211,14 +231,26 @@ async fn fence(ctx: &ExecCtx, host: &str) -> Result<(), String> {
     ctx.step(format!("powering {host} off"), Some(0.4));
     let f = fencer.clone();
     blocking(ctx.inline, t, "fence off", move || f.off()).await?;
+    // Some devices accept `off` before the power is off: asked again every second, up to the
+    // fence timeout.
     ctx.step(format!("confirming {host} is off"), Some(0.8));
-    let f = fencer.clone();
-    match blocking(ctx.inline, t, "fence status", move || f.status()).await? {
-        PowerStatus::Off => {
-            info!(target: "3rc::fence", "{host} powered off ({})", fencer.describe());
-            Ok(())
+    let begun = tokio::time::Instant::now();
+    loop {
+        let f = fencer.clone();
+        match blocking(ctx.inline, t, "fence status", move || f.status()).await? {
+            PowerStatus::Off => {
+                info!(target: "3rc::fence", "{host} powered off ({})", fencer.describe());
+                return Ok(());
+            }
+            PowerStatus::On if begun.elapsed() + std::time::Duration::from_secs(1) > t => {
+                return Err(format!(
+                    "{} said off, but {host} still reports power on after {}",
+                    fencer.describe(),
+                    crate::core::time::human(begun.elapsed())
+                ))
+            }
+            PowerStatus::On => tokio::time::sleep(std::time::Duration::from_secs(1)).await,
         }
-        PowerStatus::On => Err(format!("{} said off, but {host} still reports power on", fencer.describe())),
     }
 }
 

@@ -268,7 +268,7 @@ fn write(conn: &Connection, run: i64, m: &Msg) -> rusqlite::Result<()> {
         Msg::Outcome(id, o, w) => {
             let text = match o {
                 Outcome::Done => "done".to_string(),
-                Outcome::Failed(e) => format!("failed: {e}"),
+                Outcome::Failed(e) | Outcome::StartFailed(e) => format!("failed: {e}"),
                 Outcome::NotAvailable(e) => format!("not available: {e}"),
             };
             conn.execute(

@@ -45,7 +45,10 @@ impl Supervisor {
                 }
                 self.apply(out);
                 self.publish();
-                Ok(None)
+                // A disarm that waits for a fence under way says so to whoever gave it.
+                let pending =
+                    matches!(req.command, Command::Disarm { vm: None }).then(|| self.engine.disarm_pending()).flatten();
+                Ok(pending.map(|p| format!("disarm pending: {p}")))
             }
             Err(e) => {
                 warn!(target: "3rc", "command {} by {} refused: {e}", req.command, req.origin);
@@ -61,11 +64,15 @@ impl Supervisor {
             (Some(j), true) => {
                 let synced = j.synced(mark);
                 tokio::spawn(async move {
-                    let answer = match synced.await {
-                        Ok(()) => verdict,
-                        Err(e) => Ok(Some(format!(
-                            "in force now, but NOT kept across a restart of 3RC: the journal cannot write it ({e})"
-                        ))),
+                    let answer = match (synced.await, verdict) {
+                        (Ok(()), verdict) => verdict,
+                        (Err(e), Ok(said)) => {
+                            let lost = format!(
+                                "in force now, but NOT kept across a restart of 3RC: the journal cannot write it ({e})"
+                            );
+                            Ok(Some(said.map_or(lost.clone(), |s| format!("{s}; {lost}"))))
+                        }
+                        (Err(_), refused) => refused,
                     };
                     let _ = reply.send(answer);
                 });

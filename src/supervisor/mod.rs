@@ -552,7 +552,9 @@ fn log_event(ev: &Event) {
     match &ev.kind {
         EventKind::Alarm { severity: Severity::Critical, .. } => error!(target: "3rc", "{ev}"),
         EventKind::Alarm { .. } => warn!(target: "3rc", "{ev}"),
-        EventKind::ActionFinished { outcome: Outcome::Failed(_), .. } => warn!(target: "3rc", "{ev}"),
+        EventKind::ActionFinished { outcome: Outcome::Failed(_) | Outcome::StartFailed(_), .. } => {
+            warn!(target: "3rc", "{ev}")
+        }
         _ => info!(target: "3rc", "{ev}"),
     }
 }

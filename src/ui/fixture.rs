@@ -119,6 +119,7 @@ pub fn cluster() -> ClusterView {
             held: false,
         },
         disarmed_by: None,
+        disarm_pending: None,
     }
 }
 

@@ -118,6 +118,15 @@ impl Hypervisor for SimHost {
             Some(_) => {}
         }
         let f = w.faults(vm);
+        let here = f.fail_starts_on.get_mut(&self.host).filter(|n| **n > 0);
+        if let Some(n) = here {
+            *n -= 1;
+            let left = *n;
+            return Err(HvError::Failed(format!(
+                "internal error: process exited while connecting to monitor on {} ({left} more failures planned there)",
+                self.host
+            )));
+        }
         if f.fail_starts > 0 {
             f.fail_starts -= 1;
             let left = f.fail_starts;
@@ -334,8 +343,20 @@ impl Fencer for SimFencer {
     }
 
     fn status(&self) -> Result<PowerStatus, String> {
-        let w = self.world.lock().unwrap_or_else(|e| e.into_inner());
-        let h = w.hosts.get(&self.host).ok_or_else(|| format!("no host {}", self.host))?;
+        let mut w = self.world.lock().unwrap_or_else(|e| e.into_inner());
+        let now = w.now();
+        let host = self.host.clone();
+        let h = w.hosts.get_mut(&host).ok_or_else(|| format!("no host {host}"))?;
+        if let FenceMode::OffAt(at) = h.fence {
+            if now < at {
+                return Ok(PowerStatus::On);
+            }
+            h.fence = FenceMode::Works;
+            w.record(&host, None, "fence off (slow)");
+            w.power_off(&host);
+            return Ok(PowerStatus::Off);
+        }
+        let h = &w.hosts[&host];
         match h.fence {
             FenceMode::Hangs => Err("no answer from the fence device in 60 s (hung)".into()),
             FenceMode::Lies => Ok(PowerStatus::Off),
@@ -353,6 +374,12 @@ impl Fencer for SimFencer {
             FenceMode::Fails(n) if *n > 0 => {
                 *n -= 1;
                 return Err("fence device refused the command (simulated failure)".into());
+            }
+            FenceMode::Slow(secs) if h.powered => {
+                let secs = *secs;
+                let at = w.now().plus(std::time::Duration::from_secs(secs));
+                w.hosts.get_mut(&host).expect("checked above").fence = FenceMode::OffAt(at);
+                return Ok(());
             }
             _ => {}
         }

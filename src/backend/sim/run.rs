@@ -270,13 +270,17 @@ fn apply(sim: &SimCluster, cmd: &SimCmd) -> String {
             Ok(h) => note = format!(" (on {h})"),
             Err(e) => note = format!(" (no effect: {e})"),
         },
-        SimCmd::FailStarts(v, n) => w.faults(v).fail_starts = *n,
+        SimCmd::FailStarts(v, n, None) => w.faults(v).fail_starts = *n,
+        SimCmd::FailStarts(v, n, Some(h)) => {
+            w.faults(v).fail_starts_on.insert(h.clone(), *n);
+        }
         SimCmd::SlowStart(v, s) => w.faults(v).slow_start = Some(Duration::from_secs(*s)),
         SimCmd::MigrateFails(v, m) => w.faults(v).migrate_fail = Some(*m),
         SimCmd::FenceFails(h, n) => set(&mut w, h, |s| s.fence = FenceMode::Fails(*n)),
         SimCmd::FenceHangs(h) => set(&mut w, h, |s| s.fence = FenceMode::Hangs),
         SimCmd::FenceWorks(h) => set(&mut w, h, |s| s.fence = FenceMode::Works),
         SimCmd::FenceLies(h) => set(&mut w, h, |s| s.fence = FenceMode::Lies),
+        SimCmd::FenceSlow(h, n) => set(&mut w, h, |s| s.fence = FenceMode::Slow(*n)),
         SimCmd::Daemon(h, d) => set(&mut w, h, |s| s.daemon = *d),
         SimCmd::ProbeLoss(h, p) => set(&mut w, h, |s| s.probe_loss = *p),
         SimCmd::Boot(v) => {

@@ -9,10 +9,10 @@
 //! 10 hang hv1               # libvirtd hangs; unhang H
 //! 10 storage pause hv1      # storage resume H
 //! 10 crash web1
-//! 10 fail-starts web1 2     # the next 2 starts fail
+//! 10 fail-starts web1 2     # the next 2 starts fail; fail-starts web1 2 hv2: on hv2 only
 //! 10 slow-start web1 20     # the next start times out, the VM boots 20 s later
 //! 10 migrate-fails web1 paused   # or: both
-//! 10 fence hv1 fails 2      # fence H hangs | fence H works
+//! 10 fence hv1 fails 2      # fence H hangs | fence H works | fence H lies | fence H slow N
 //! 10 probe-loss hv1 30      # percent of probes lost
 //! 10 flap hv1 2 5 4         # 4 times: link down 2 s, up 5 s
 //! 10 boot web1              # someone starts it by hand; move-outside VM H; duplicate-outside VM H
@@ -155,7 +155,8 @@ pub enum SimCmd {
     StoragePause(String),
     StorageResume(String),
     Crash(String),
-    FailStarts(String, u32),
+    /// The next N starts of the VM fail (on that host only, if one is named).
+    FailStarts(String, u32, Option<String>),
     SlowStart(String, u64),
     MigrateFails(String, super::MigrateFail),
     FenceFails(String, u32),
@@ -163,6 +164,8 @@ pub enum SimCmd {
     FenceWorks(String),
     /// The fence agent answers "off" whatever the power, and "done" to off.
     FenceLies(String),
+    /// The host's power goes off N s after its agent accepts `off`.
+    FenceSlow(String, u64),
     /// The host's libvirtd stops (connections refused, host alive); `dead`: a soft fence
     /// cannot start it; `up`: it runs again.
     Daemon(String, super::world::Daemon),
@@ -202,7 +205,8 @@ impl std::fmt::Display for SimCmd {
             SimCmd::StoragePause(h) => write!(f, "storage pause on {h}"),
             SimCmd::StorageResume(h) => write!(f, "storage resume on {h}"),
             SimCmd::Crash(v) => write!(f, "crash {v}"),
-            SimCmd::FailStarts(v, n) => write!(f, "next {n} starts of {v} fail"),
+            SimCmd::FailStarts(v, n, None) => write!(f, "next {n} starts of {v} fail"),
+            SimCmd::FailStarts(v, n, Some(h)) => write!(f, "next {n} starts of {v} on {h} fail"),
             SimCmd::SlowStart(v, s) => write!(f, "next start of {v} is slow ({s} s)"),
             SimCmd::MigrateFails(v, super::MigrateFail::PausedOnSource) => {
                 write!(f, "next migration of {v} fails midway (paused on source)")
@@ -214,6 +218,7 @@ impl std::fmt::Display for SimCmd {
             SimCmd::FenceHangs(h) => write!(f, "fence agent of {h} hangs"),
             SimCmd::FenceWorks(h) => write!(f, "fence agent of {h} works"),
             SimCmd::FenceLies(h) => write!(f, "fence agent of {h} lies (says off while the host runs)"),
+            SimCmd::FenceSlow(h, n) => write!(f, "fence agent of {h} is slow: the power goes off {n} s after off"),
             SimCmd::Daemon(h, super::world::Daemon::Up) => write!(f, "libvirtd on {h} up"),
             SimCmd::Daemon(h, super::world::Daemon::Down) => {
                 write!(f, "libvirtd on {h} down (connections refused, host and VMs run on)")
@@ -425,7 +430,7 @@ pub fn parse_one(at: u64, w: &[&str], out: &mut Vec<(u64, SimCmd)>) -> Result<()
         ("storage", "pause") => SimCmd::StoragePause(s(2)?),
         ("storage", "resume") => SimCmd::StorageResume(s(2)?),
         ("crash", _) => SimCmd::Crash(s(1)?),
-        ("fail-starts", _) => SimCmd::FailStarts(s(1)?, n(2)? as u32),
+        ("fail-starts", _) => SimCmd::FailStarts(s(1)?, n(2)? as u32, s(3).ok()),
         ("slow-start", _) => SimCmd::SlowStart(s(1)?, n(2)?),
         ("migrate-fails", _) => SimCmd::MigrateFails(
             s(1)?,
@@ -440,7 +445,8 @@ pub fn parse_one(at: u64, w: &[&str], out: &mut Vec<(u64, SimCmd)>) -> Result<()
             "hangs" => SimCmd::FenceHangs(s(1)?),
             "works" => SimCmd::FenceWorks(s(1)?),
             "lies" => SimCmd::FenceLies(s(1)?),
-            o => return Err(format!("fence: fails N, hangs, lies or works, not {o}")),
+            "slow" => SimCmd::FenceSlow(s(1)?, n(3)?),
+            o => return Err(format!("fence: fails N, hangs, lies, slow N or works, not {o}")),
         },
         ("daemon", _) => SimCmd::Daemon(
             s(1)?,

@@ -42,6 +42,11 @@ pub enum FenceMode {
     Hangs,
     /// It lies: `status` says off whatever the power, `off` says done and does nothing.
     Lies,
+    /// `off` is accepted, and the power goes off this many seconds later (`status` says on
+    /// until then).
+    Slow(u64),
+    /// A slow `off` was accepted: the power goes off at this time.
+    OffAt(Time),
 }
 
 /// How a host's management daemon behaves.
@@ -91,6 +96,8 @@ pub struct SimVol {
 pub struct VmFaults {
     /// The next N starts fail.
     pub fail_starts: u32,
+    /// The next N starts on a host fail, by host.
+    pub fail_starts_on: std::collections::BTreeMap<String, u32>,
     /// The next start does not return in time; the domain boots after this long.
     pub slow_start: Option<Duration>,
     /// The next live migration fails midway.

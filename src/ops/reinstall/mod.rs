@@ -28,7 +28,10 @@ use crate::supervisor::seams::{HvError, VolumeSource};
 use template::SeedDisk;
 use tracing::{info, warn};
 
-pub async fn reinstall(ctx: &ExecCtx, vm: &str, host: &str) -> Result<(), String> {
+/// Reinstall `vm` on `host`. A failure of the final start is told apart
+/// (`Failure::Start`): the new disk and definition are in place, and the ladder retries the
+/// start like any other failed start.
+pub async fn reinstall(ctx: &ExecCtx, vm: &str, host: &str) -> Result<(), super::Failure> {
     let spec = ctx.reinstall_specs.get(vm).cloned().ok_or_else(|| format!("{vm} has no reinstall spec"))?;
     let skip = |step: &str| ctx.resumed_steps.iter().any(|s| s == step);
     if !ctx.resumed_steps.is_empty() {
@@ -50,7 +53,7 @@ pub async fn reinstall(ctx: &ExecCtx, vm: &str, host: &str) -> Result<(), String
         let name = vm.to_string();
         match on(ctx, host, "destroy", move |hv| hv.destroy(&name)).await {
             Ok(()) | Err(HvError::NoDomain(_)) => {}
-            Err(e) => return Err(format!("stop on {host}: {e}; nothing was deleted")),
+            Err(e) => return Err(format!("stop on {host}: {e}; nothing was deleted").into()),
         }
     }
     ctx.step_done("stop").await;
@@ -76,7 +79,7 @@ pub async fn reinstall(ctx: &ExecCtx, vm: &str, host: &str) -> Result<(), String
             let name = vm.to_string();
             let _ = on(ctx, host, "destroy", move |hv| hv.destroy(&name)).await;
         }
-        return Err(format!("start on {host}: {e} (its new disk and definition are in place)"));
+        return Err(super::Failure::Start(format!("start on {host}: {e} (its new disk and definition are in place)")));
     }
     ctx.step_done("start").await;
     Ok(())

@@ -48,10 +48,16 @@ pub fn draw_title(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             Style::new().fg(ui.background).bg(ui.key_hint).add_modifier(Modifier::BOLD),
         ));
     }
-    line.push(if view.armed {
-        Span::styled(" ARMED ", Style::new().fg(ui.armed).add_modifier(Modifier::BOLD))
-    } else {
-        Span::styled(" DISARMED ", Style::new().fg(ui.background).bg(ui.disarmed).add_modifier(Modifier::BOLD))
+    line.push(match (view.armed, &view.disarm_pending) {
+        (true, _) => Span::styled(" ARMED ", Style::new().fg(ui.armed).add_modifier(Modifier::BOLD)),
+        // Disarmed, but a fence under way and its recoveries finish first.
+        (false, Some(_)) => Span::styled(
+            " DISARMING (fence under way) ",
+            Style::new().fg(ui.background).bg(ui.disarmed).add_modifier(Modifier::BOLD),
+        ),
+        (false, None) => {
+            Span::styled(" DISARMED ", Style::new().fg(ui.background).bg(ui.disarmed).add_modifier(Modifier::BOLD))
+        }
     });
     // Who disarmed it (the time is in `3rc ctl status`): "by console:alice".
     if let Some(by) = view.disarmed_by.as_deref().and_then(|d| d.strip_prefix("disarmed ")) {

@@ -7,7 +7,10 @@ use std::time::Instant;
 use threerc::store::Journal;
 
 fn main() {
-    for events in [10_000u64, 100_000, 1_000_000] {
+    // `cargo test` runs benches once, unoptimised, without `--bench`: the smallest size only.
+    let quick = std::env::args().all(|a| a != "--bench");
+    let sizes: &[u64] = if quick { &[10_000] } else { &[10_000, 100_000, 1_000_000] };
+    for &events in sizes {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("journal.db");
         drop(Journal::open(&path).unwrap());

@@ -126,9 +126,12 @@ fn schedule_of(seed: u64, reinstalls: bool) -> Vec<Episode> {
             let v = vms.remove(r.below(vms.len()));
             let lines = match kind {
                 6 | 7 => vec![format!("{t} crash {v}")],
-                // A start that fails once anywhere, or twice on one host (where it may be).
+                // A start that fails once, anywhere or on one host (where it may be). Twice would
+                // spend the whole default ladder (two restarts, then a relocation), leaving
+                // nothing for the other faults of the schedule in its window: the scenarios
+                // cover that case.
                 8 if r.below(2) == 0 => vec![format!("{t} fail-starts {v} 1"), format!("{t} crash {v}")],
-                8 => vec![format!("{t} fail-starts {v} 2 {}", HOSTS[r.below(HOSTS.len())]), format!("{t} crash {v}")],
+                8 => vec![format!("{t} fail-starts {v} 1 {}", HOSTS[r.below(HOSTS.len())]), format!("{t} crash {v}")],
                 9 => vec![format!("{t} slow-start {v} {}", r.range(2, 20)), format!("{t} crash {v}")],
                 10 => vec![
                     format!("{t} migrate-fails {v} {}", if r.below(2) == 0 { "paused" } else { "both" }),
@@ -660,6 +663,19 @@ fn schedule_with_decisions(seed: u64) -> Vec<Episode> {
         let t = r.range(2, 130);
         eps.push(Episode { lines: vec![format!("{t} restart-supervisor")], end: t });
     }
+    // Sometimes a host is cut off, its fence device is slow, and the cluster is disarmed while
+    // the fence is under way: the disarm waits for the fence and its recoveries, and only for them.
+    if r.below(4) == 0 {
+        let (h, t, n) = (HOSTS[r.below(HOSTS.len())], r.range(10, 80), r.range(4, 9));
+        let lines = vec![
+            format!("{} fence {h} slow {n}", t - 1),
+            format!("{t} isolate {h}"),
+            format!("{} op disarm", t + 4),
+            format!("{} op arm", t + 4 + n + r.range(5, 30)),
+            format!("{} reconnect {h}", t + 45),
+        ];
+        eps.push(Episode { lines, end: t + 45 });
+    }
     // Acknowledgements of the first alarms (refused when there is no such alarm yet).
     let mut a = XorShift::new(seed ^ 0xACC0_0A1A);
     for _ in 0..a.range(2, 6) {
@@ -736,8 +752,18 @@ fn check_decisions(r: &Report) -> Result<(), String> {
         }
     }
     let disarmed = spans(&cmds, "disarm cluster", "arm cluster");
+    // While a disarm waits for a fence under way, that fence's recoveries go on (and only they).
+    let notes: Vec<(u64, String)> = r
+        .events
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::Note))
+        .map(|e| (e.at.millis(), e.reason.split(':').next().unwrap_or_default().to_string()))
+        .collect();
+    let pending = spans(&notes, "disarm pending", "disarm in effect");
+    let inside_closed = |at: u64, spans: &[(u64, u64)]| spans.iter().any(|(a, b)| at >= *a && at <= *b);
     for (at, action, by) in &decided {
-        if by.starts_with("policy") && inside(*at, &disarmed) {
+        let finishing = action.starts_with("recover ") && inside_closed(*at, &pending);
+        if by.starts_with("policy") && inside(*at, &disarmed) && !finishing {
             return Err(format!("(f) {action} ({by}) at {at} ms while the cluster was disarmed"));
         }
     }
@@ -766,7 +792,7 @@ fn check_decisions(r: &Report) -> Result<(), String> {
 #[test]
 fn operators_decisions_hold_across_restarts_of_3rc() {
     let only: Option<u64> = std::env::var("THREERC_SEED").ok().and_then(|s| s.parse().ok());
-    let (mut runs, mut kept, mut acked_kept) = (0, 0, 0);
+    let (mut runs, mut kept, mut acked_kept, mut pending) = (0, 0, 0, 0);
     for seed in 0..1000u64 {
         if only.is_some_and(|o| o != seed) {
             continue;
@@ -785,6 +811,7 @@ fn operators_decisions_hold_across_restarts_of_3rc() {
                     || l.contains("HA stays disarmed")
             })
             .count();
+        pending += r.log.iter().filter(|l| l.contains("cluster note: disarm pending:")).count();
         // Acknowledgements carried over a restart.
         let acks = accepted(&r).into_iter().filter(|(_, c)| c.starts_with("acknowledge alarm ")).map(|(at, _)| at);
         acked_kept += acks
@@ -801,8 +828,12 @@ fn operators_decisions_hold_across_restarts_of_3rc() {
         }
     }
     if only.is_none() {
-        eprintln!("(f): {runs} schedules, {kept} decisions and {acked_kept} acknowledgements carried over a restart");
+        eprintln!(
+            "(f): {runs} schedules, {kept} decisions and {acked_kept} acknowledgements carried over a restart, \
+             {pending} disarms waiting for a fence under way"
+        );
         assert_eq!(runs, 1000);
+        assert!(pending > 20, "few disarms met a fence under way ({pending}): the schedules do not test them");
         assert!(acked_kept > 60, "few acknowledgements met a restart ({acked_kept}): (f) does not test them");
         assert!(kept > 200, "few decisions were in force at a restart ({kept}): the schedules do not test (f)");
     }

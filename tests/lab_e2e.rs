@@ -191,6 +191,37 @@ fn lab_3rc_killed_during_a_recovery_and_restarted_converges_without_a_double_run
     assert!(truth.values().all(|h| h.len() == 1), "{truth:?}");
 }
 
+/// A start that fails once on a real host (the VM's disk gone for a moment, so qemu cannot open
+/// it): the failed start goes through the ladder like any failure, the VM waits its backoff, and
+/// the restart policy starts it again on that host, its only one.
+#[test]
+fn lab_a_start_that_fails_once_is_retried_after_its_backoff() {
+    if !lab_allowed() {
+        return;
+    }
+    let lab = Lab::up(1, 1);
+    let vms = vm_names(1, 1);
+    let cfg = lab.config(&vms, "min_uptime = \"2s\"");
+    let sup = Supervisor::start(&lab, &cfg);
+    settled(&sup, &lab, &vms);
+    let disk = lab.path().join("shared").join("vm11.qcow2");
+    let aside = lab.path().join("shared").join("vm11.qcow2.aside");
+    std::fs::rename(&disk, &aside).unwrap();
+    lab.run(&["crash-vm", "hv1", "vm11"]);
+    sup.wait_for(&lab, "vm11's restart fails", Duration::from_secs(60), |s| {
+        s.text().contains("vm vm11 Restarting -> Suspect")
+    });
+    std::fs::rename(&aside, &disk).unwrap();
+    sup.wait_for(&lab, "vm11 running again on hv1", Duration::from_secs(90), |s| {
+        s.text().matches("vm vm11 Restarting -> Probation").count() == 1
+            && lab.truth().get("vm11") == Some(&vec!["hv1".to_string()])
+    });
+    let t = sup.text();
+    assert!(t.contains("1 failed start(s) in 10 min; next attempt in 5 s at the earliest"), "{t}");
+    assert!(t.contains("restart 2 of 2 in 10 min"), "{t}");
+    assert!(!t.contains("NeedsOperator"), "{t}");
+}
+
 /// Index of the first of `lines` from `from` on that contains `part`.
 fn line_at(lines: &[String], from: usize, part: &str) -> Option<usize> {
     lines.iter().skip(from).position(|l| l.contains(part)).map(|i| i + from)

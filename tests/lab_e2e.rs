@@ -89,12 +89,18 @@ fn lab_host_power_off_is_fenced_then_its_vms_run_once_on_the_survivors_and_a_cra
 
 /// `3rc ctl` against the lab's supervisor.
 fn ctl(config: &Path, words: &[&str]) -> Result<String, String> {
+    ctl_said(config, words).map(|(out, _)| out)
+}
+
+/// `3rc ctl`'s answer on stdout and what it said on stderr (a warning), or its error.
+fn ctl_said(config: &Path, words: &[&str]) -> Result<(String, String), String> {
     let out =
         Command::new(env!("CARGO_BIN_EXE_3rc")).args(["ctl", "--config"]).arg(config).args(words).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        Ok((String::from_utf8_lossy(&out.stdout).into_owned(), stderr))
     } else {
-        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        Err(stderr)
     }
 }
 
@@ -220,6 +226,70 @@ fn lab_a_start_that_fails_once_is_retried_after_its_backoff() {
     assert!(t.contains("1 failed start(s) in 10 min; next attempt in 5 s at the earliest"), "{t}");
     assert!(t.contains("restart 2 of 2 in 10 min"), "{t}");
     assert!(!t.contains("NeedsOperator"), "{t}");
+}
+
+/// A disarm given while a real fence is under way (the power device takes 6 s): the disarm is
+/// pending, the fence finishes and the fenced host's VM is recovered once on the survivor, then
+/// the disarm is in effect. Meanwhile every other action stops at once: a VM that crashes on the
+/// survivor is not restarted.
+#[test]
+fn lab_a_disarm_during_a_slow_fence_lets_the_fence_and_its_recovery_finish() {
+    if !lab_allowed() {
+        return;
+    }
+    let lab = Lab::up(2, 1);
+    let vms = vm_names(2, 1);
+    let cfg = lab.config(&vms, "min_uptime = \"2s\"");
+    lab.slow_fence(&cfg, "hv1", 6);
+    let sup = Supervisor::start(&lab, &cfg);
+    settled(&sup, &lab, &vms);
+    // Cut hv1's link: its VM keeps running behind it until the fence cuts the power.
+    lab.run(&["isolate", "hv1"]);
+    sup.wait_for(&lab, "hv1's fence under way", Duration::from_secs(60), |s| {
+        s.text().contains("host hv1 Down -> Fencing")
+    });
+    let (answer, warning) = ctl_said(&cfg, &["disarm"]).unwrap();
+    assert!(answer.contains("accepted"), "{answer}");
+    assert!(warning.contains("warning: disarm pending: the fence of hv1"), "{warning}");
+    let status = ctl(&cfg, &["status"]).unwrap();
+    assert!(status.contains("DISARM PENDING:"), "{status}");
+    assert!(!sup.text().contains("host hv1 Fencing -> Fenced"), "the fence was not slow\n{}", sup.text());
+    lab.run(&["crash-vm", "hv2", "vm21"]);
+    let mut max_copies = 0;
+    sup.wait_for(&lab, "vm11 recovered on hv2, then the disarm in effect", Duration::from_secs(90), |s| {
+        let truth = lab.truth();
+        max_copies = max_copies.max(truth.values().map(Vec::len).max().unwrap_or(0));
+        s.text().contains("cluster note: disarm in effect")
+            && s.text().contains("vm vm11 Relocating -> Probation")
+            && truth.get("vm11") == Some(&vec!["hv2".to_string()])
+    });
+    assert_eq!(max_copies, 1, "a VM ran on two hosts\n{}", sup.text());
+    let text = sup.text();
+    let fenced = sup.at(&["host hv1 Fencing -> Fenced"]).unwrap();
+    let started = sup.at(&["vm vm11 AwaitingFence -> Relocating"]).unwrap();
+    assert!(started >= fenced, "vm11 started before hv1 was fenced\n{text}");
+    let in_effect = sup.at(&["cluster note: disarm in effect"]).unwrap();
+    assert!(in_effect >= started, "the disarm took effect before the recovery\n{text}");
+    let fencing = sup.at(&["host hv1 Down -> Fencing"]).unwrap();
+    let disarmed = sup.at(&["cluster command disarm cluster"]).unwrap();
+    eprintln!(
+        "lab disarm during a fence: disarm given {} ms into the fence, fence done after {} ms, vm11 recovered and the disarm in effect {} ms after the disarm",
+        disarmed - fencing,
+        fenced - fencing,
+        in_effect - disarmed
+    );
+    // vm21's crash is seen (its probes fail), and nothing restarts it: the disarm stopped every
+    // other action at once. Three failed probes take 3 s; ten more seconds leave room for one.
+    sup.wait_for(&lab, "vm21's crash seen", Duration::from_secs(30), |s| {
+        s.text().contains("vm vm21 Healthy -> Suspect")
+    });
+    std::thread::sleep(Duration::from_secs(10));
+    let text = sup.text();
+    assert!(!text.contains("vm vm21 Suspect -> Restarting"), "{text}");
+    assert!(!lab.truth().contains_key("vm21"), "vm21 was started while disarmed\n{text}");
+    let status = ctl(&cfg, &["status"]).unwrap();
+    assert!(!status.contains("DISARM PENDING"), "{status}");
+    assert!(status.lines().any(|l| l.starts_with("cluster ") && l.contains("disarmed by")), "{status}");
 }
 
 /// Index of the first of `lines` from `from` on that contains `part`.

@@ -135,6 +135,17 @@ impl Lab {
     }
 }
 
+impl Lab {
+    /// Make `host`'s fence device in the config at `config` slow: fence-agents' `delay` option,
+    /// which the lab agent waits before cutting the power.
+    pub fn slow_fence(&self, config: &Path, host: &str, secs: u32) {
+        let text = std::fs::read_to_string(config).unwrap();
+        let plug = format!("plug = \"{host}\", ");
+        assert!(text.contains(&plug), "no fence for {host} in {}", config.display());
+        std::fs::write(config, text.replace(&plug, &format!("{plug}delay = \"{secs}\", "))).unwrap();
+    }
+}
+
 impl Drop for Lab {
     fn drop(&mut self) {
         let _ = Command::new(lab_script()).args(["down", self.dir.path().to_str().unwrap()]).output();

@@ -6,10 +6,11 @@
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use threerc::backend::sim::scenario::{parse_cluster, parse_commands};
-use threerc::backend::sim::{self, Case};
-use threerc::supervisor::clock::{Clock, TokioClock};
-use threerc::supervisor::{Settings, Supervisor};
+use threerc::config::Settings;
+use threerc::hv::clock::{Clock, TokioClock};
+use threerc::sim::scenario::{parse_cluster, parse_commands};
+use threerc::sim::{self, Case};
+use threerc::supervisor::Supervisor;
 
 fn case(hosts: usize, vms_per_host: usize, host_mem_mib: u64, vm_mem_mib: u64, commands: &str) -> Case {
     let mut s = String::new();

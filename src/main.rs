@@ -136,7 +136,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let cluster = threerc::backend::demo::DemoCluster::from_specs(&cfg.cluster.hosts);
             cluster.set_latency(std::time::Duration::from_millis(1500), std::time::Duration::from_secs(3));
             let fencers = app::fencers(&cfg, Some(&cluster))?;
-            let connector: Arc<threerc::supervisor::seams::Connector> = Arc::from(cluster.connector());
+            let connector: Arc<threerc::hv::Connector> = Arc::from(cluster.connector());
             let (sup, handle) = app::assemble(&cfg, connector.clone(), fencers)?;
             let enabled = Arc::new(AtomicBool::new(!no_faults));
             let vms = cfg.cluster.vms.iter().map(|v| v.name.clone()).collect();

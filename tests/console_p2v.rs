@@ -31,7 +31,7 @@ async fn on_the_demo_a_p2v_run_fails_at_the_copy_and_leaves_nothing_behind() {
     threerc::backend::libvirt::init();
     let cluster = threerc::backend::demo::DemoCluster::from_specs(&cfg.cluster.hosts);
     let fencers = threerc::app::fencers(&cfg, Some(&cluster)).unwrap();
-    let connector: Arc<threerc::supervisor::seams::Connector> = Arc::from(cluster.connector());
+    let connector: Arc<threerc::hv::Connector> = Arc::from(cluster.connector());
     let (sup, handle) = threerc::app::assemble(&cfg, connector.clone(), fencers).unwrap();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let running = tokio::spawn(sup.run(async {

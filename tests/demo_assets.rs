@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use threerc::backend::libvirt::LibvirtHost;
 use threerc::core::placement::{place, Request, Slot};
 use threerc::core::{DomState, HostProbe, PlacementPolicy};
-use threerc::supervisor::seams::Hypervisor;
+use threerc::hv::Domains;
 
 fn demo_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("assets/demo")

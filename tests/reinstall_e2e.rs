@@ -14,7 +14,7 @@ use test_hosts::host;
 use threerc::backend::demo::DemoCluster;
 use threerc::config::Config;
 use threerc::core::{Action, ActionKind, ClusterView, Command, Decider, VmState};
-use threerc::supervisor::seams::Hypervisor;
+use threerc::hv::{Domains, Hypervisor, Volumes};
 use threerc::supervisor::SupervisorHandle;
 
 const MAC: &str = "52:54:00:3c:00:01";

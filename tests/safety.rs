@@ -22,10 +22,10 @@
 //! `THREERC_SEED=N cargo test --test safety` reruns one schedule of the first property.
 
 use threerc::backend::rng::XorShift;
-use threerc::backend::sim::scenario::SimCmd;
-use threerc::backend::sim::scenario::{parse_cluster, parse_commands};
-use threerc::backend::sim::{self, Case, Report};
 use threerc::core::{EventKind, HostState, Subject, VmState};
+use threerc::sim::scenario::SimCmd;
+use threerc::sim::scenario::{parse_cluster, parse_commands};
+use threerc::sim::{self, Case, Report};
 
 const HOSTS: [&str; 4] = ["hv1", "hv2", "hv3", "hv4"];
 const VMS: [&str; 8] = ["web1", "web2", "db1", "db2", "app1", "app2", "mon1", "build1"];

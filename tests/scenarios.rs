@@ -4,7 +4,7 @@
 //! expected files; a missing `expected.log` is written fresh (and the test says so).
 
 use std::path::{Path, PathBuf};
-use threerc::backend::sim::{self, Case};
+use threerc::sim::{self, Case};
 
 fn cases() -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scenarios");

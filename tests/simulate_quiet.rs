@@ -12,7 +12,7 @@ fn a_what_if_writes_nothing_to_the_programs_log() {
     let log = Captured::install("debug");
     tracing::info!(target: "3rc", "the program's own line");
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scenarios/ladder-end-to-end");
-    let case = threerc::backend::sim::scenario::Case::load(&dir).expect("a scenario case");
+    let case = threerc::sim::scenario::Case::load(&dir).expect("a scenario case");
     let report = threerc::app::simulate::what_if(case, "host hv3 down", &[]).expect("a report");
     assert!(report.contains("host hv3 Online -> Suspect"), "{report}");
     let log = log.text();

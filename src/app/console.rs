@@ -4,10 +4,10 @@
 
 use crate::config::{Config, ConsoleConfig};
 use crate::core::HostSpec;
+use crate::hv::Connector;
 use crate::p2v::copy::Cancel;
 use crate::p2v::run::Note;
 use crate::p2v::wizard::Effect;
-use crate::supervisor::seams::Connector;
 use crate::supervisor::{Supervisor, SupervisorHandle};
 use crate::ui::{self, Confirmation, KeymapContext, P2vFeedback, UiFeedback, UiOptions, UiRequest};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -85,7 +85,7 @@ impl P2vDriver {
         &self.cfg
     }
 
-    fn host(&self, name: &str) -> Result<Box<dyn crate::supervisor::seams::Hypervisor>, String> {
+    fn host(&self, name: &str) -> Result<Box<dyn crate::hv::Hypervisor>, String> {
         let h = self.cfg.hosts.iter().find(|h| h.name == name).ok_or_else(|| format!("no host named {name}"))?;
         Ok((self.connector)(&HostSpec {
             name: h.name.clone(),
@@ -264,7 +264,7 @@ pub async fn run(
         readonly: setup.config.readonly,
         bell: setup.config.bell,
         feedback: Some(fb_rx),
-        p2v: setup.p2v.as_ref().map(|d| d.config().clone()),
+        p2v: setup.p2v.as_ref().map(|d| crate::p2v::wizard::Wizard::new(d.config().clone())),
     };
     let result = ui::run(opts, handle.snapshots(), req_tx).await;
     let _ = stop_tx.send(());

@@ -11,12 +11,12 @@ pub mod status;
 use crate::config::{Config, HostConfig};
 use crate::core::HostSpec;
 use crate::fence::agent::CommandAgent;
+use crate::hv::clock::TokioClock;
+use crate::hv::worker::HostHandle;
+use crate::hv::{Connector, Fencer, Hypervisor};
 use crate::ops::ExecCtx;
+use crate::store::inventory::Inventory;
 use crate::store::Journal;
-use crate::supervisor::clock::TokioClock;
-use crate::supervisor::inventory::Inventory;
-use crate::supervisor::seams::{Connector, Fencer, Hypervisor};
-use crate::supervisor::worker::HostHandle;
 use crate::supervisor::{Supervisor, SupervisorHandle};
 use anyhow::Context;
 use std::collections::BTreeMap;
@@ -43,13 +43,12 @@ pub fn command_fencers(cfg: &Config) -> BTreeMap<String, Arc<dyn Fencer>> {
 }
 
 /// The soft fences of the config's hosts, by host name.
-pub fn soft_fencers(cfg: &Config) -> BTreeMap<String, Arc<dyn crate::supervisor::seams::SoftFencer>> {
+pub fn soft_fencers(cfg: &Config) -> BTreeMap<String, Arc<dyn crate::hv::SoftFencer>> {
     cfg.hosts
         .iter()
         .filter_map(|h| {
             let sf = h.soft_fence.clone()?;
-            let s: Arc<dyn crate::supervisor::seams::SoftFencer> =
-                Arc::new(crate::fence::soft::SoftFenceCommand::new(sf));
+            let s: Arc<dyn crate::hv::SoftFencer> = Arc::new(crate::fence::soft::SoftFenceCommand::new(sf));
             Some((h.name.clone(), s))
         })
         .collect()
@@ -158,7 +157,7 @@ pub fn fencers(
                 h.name
             );
         };
-        let agent = crate::fence::demo::DemoFencer::new(cluster.clone(), &h.name)
+        let agent = crate::backend::demo::DemoFencer::new(cluster.clone(), &h.name)
             .map_err(|e| anyhow::anyhow!("host {}: {e}", h.name))?;
         out.insert(h.name.clone(), Arc::new(agent));
     }

@@ -4,10 +4,10 @@
 
 use crate::config::Config;
 use crate::core::HostSpec;
+use crate::hv::{Connector, HvError, Hypervisor};
 use crate::p2v::copy::Cancel;
 use crate::p2v::plan::{Answers, TargetFacts};
 use crate::p2v::run::{self, Note};
-use crate::supervisor::seams::{Connector, HvError, Hypervisor};
 use std::sync::Arc;
 
 /// What the command line says besides the answers.
@@ -39,7 +39,7 @@ pub fn target_facts(hv: &mut dyn Hypervisor, host: &str) -> Result<TargetFacts, 
 /// could not be: a P2V's name must be new to the whole cluster.
 pub fn other_hosts_domains(
     cfg: &Config,
-    connector: &crate::supervisor::seams::Connector,
+    connector: &crate::hv::Connector,
     target: &str,
 ) -> Vec<(String, Result<Vec<String>, String>)> {
     cfg.hosts

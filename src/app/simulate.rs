@@ -1,14 +1,14 @@
 //! `3rc simulate`: run a scenario folder on the simulator and print its log, or answer a
 //! what-if question about a configured cluster ("host hv2 down": where would every VM go, and
-//! why). Both run the real supervisor on the simulated cluster (`backend::sim`); the what-if
+//! why). Both run the real supervisor on the simulated cluster (`sim`, on `backend::sim`); the what-if
 //! starts from the real cluster as one read-only probe of every host sees it, or, asked from the
 //! console (`w` on a host, `:what-if ...`), as the running supervisor last saw it.
 
-use crate::backend::sim::scenario::{parse_one, ClusterDef, HostDef, HostPolicyDef, PolicyDef, SimCmd, VmDef};
-use crate::backend::sim::{self, Case};
 use crate::config::Config;
 use crate::core::{ClusterSpec, HostObservation, VmState};
-use crate::supervisor::seams::Connector;
+use crate::hv::Connector;
+use crate::sim::scenario::{parse_one, ClusterDef, HostDef, HostPolicyDef, PolicyDef, SimCmd, VmDef};
+use crate::sim::{self, Case};
 use anyhow::{bail, Context};
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -73,7 +73,7 @@ pub async fn case_from_config(cfg: &Config, connector: Arc<Connector>) -> anyhow
     let timeout = cfg.settings.probe_timeout;
     let mut observations = Vec::new();
     for h in hosts.values() {
-        let result = h.probe(timeout).await.map_err(crate::supervisor::seams::HvError::into_probe_error);
+        let result = h.probe(timeout).await.map_err(crate::hv::HvError::into_probe_error);
         observations.push(HostObservation { host: h.name.clone(), result });
     }
     Ok(case_from_observations(&cfg.cluster, &observations))

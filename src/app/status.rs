@@ -3,7 +3,7 @@
 
 use crate::config::Config;
 use crate::core::{time::human, ClusterView, Engine, HostObservation, Time};
-use crate::supervisor::seams::Connector;
+use crate::hv::Connector;
 use std::fmt::Write;
 use std::sync::Arc;
 
@@ -19,7 +19,7 @@ pub async fn probe_once(cfg: &Config, connector: Arc<Connector>) -> anyhow::Resu
             tokio::spawn(async move {
                 HostObservation {
                     host: h.name.clone(),
-                    result: h.probe(timeout).await.map_err(crate::supervisor::seams::HvError::into_probe_error),
+                    result: h.probe(timeout).await.map_err(crate::hv::HvError::into_probe_error),
                 }
             })
         })

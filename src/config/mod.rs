@@ -10,15 +10,16 @@ mod quorum;
 pub mod raw;
 mod reinstall;
 pub mod secrets;
+mod settings;
 
 pub use quorum::{WitnessCheck, WitnessConfig};
 
 use crate::core::{ClusterSpec, HostPolicy, HostSpec, PlacementPolicy, Policy, VmSpec};
-use crate::ops::Timeouts;
-use crate::supervisor::seams::MigrateTo;
-use crate::supervisor::Settings;
+
+use crate::hv::MigrateTo;
 pub use fencing::SoftFenceConfig;
 use raw::{RawConfig, RawPolicy};
+pub use settings::{Settings, Timeouts};
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 use std::path::{Path, PathBuf};

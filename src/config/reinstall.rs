@@ -5,7 +5,7 @@
 use super::raw::{RawReinstall, RawSeed};
 use super::{valid_name, ConfigError, Locator};
 use crate::core::{DiskMode, ReinstallSpec, SeedSpec};
-use crate::ops::reinstall::template;
+use crate::hv::xml::template;
 use std::path::Path;
 use toml::Spanned;
 

@@ -8,7 +8,7 @@
 //! option, `password_file` (a file read when the agent runs) or `password_env` (an environment
 //! variable of 3RC's, read when the agent runs).
 
-use crate::supervisor::seams::{Fencer, PowerStatus};
+use crate::hv::{Fencer, PowerStatus};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;

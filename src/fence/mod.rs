@@ -5,7 +5,6 @@
 //! report honestly (status before off; "already off" counts as fenced).
 
 pub mod agent;
-pub mod demo;
 pub mod process;
 pub mod soft;
 pub mod witness;

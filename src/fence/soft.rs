@@ -4,7 +4,7 @@
 //! its arguments may carry a secret.
 
 use crate::config::SoftFenceConfig;
-use crate::supervisor::seams::SoftFencer;
+use crate::hv::SoftFencer;
 use std::path::PathBuf;
 
 pub struct SoftFenceCommand {

@@ -9,7 +9,7 @@
 //!   no gateway witness, and says so at start.
 
 use crate::config::{WitnessCheck, WitnessConfig};
-use crate::supervisor::seams::Witness;
+use crate::hv::Witness;
 use std::net::{TcpStream, ToSocketAddrs};
 use std::process::{Command, Stdio};
 use std::sync::Arc;

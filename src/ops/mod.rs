@@ -8,31 +8,15 @@
 pub mod reinstall;
 pub mod relocate;
 
+use crate::config::Timeouts;
 use crate::core::{Action, ActionKind, Outcome};
-use crate::supervisor::inventory::Inventory;
-use crate::supervisor::seams::{Fencer, HvError, MigrateTo, PowerStatus};
-use crate::supervisor::worker::HostHandle;
+use crate::hv::worker::HostHandle;
+use crate::hv::{Fencer, HvError, MigrateTo, PowerStatus};
+use crate::store::inventory::Inventory;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tracing::{debug, info, warn};
-
-/// Time limits for operations.
-#[derive(Clone, Debug)]
-pub struct Timeouts {
-    /// Each hypervisor call inside an action.
-    pub call: Duration,
-    /// A graceful shutdown before the domain is destroyed.
-    pub stop_grace: Duration,
-    /// One fence agent call.
-    pub fence: Duration,
-}
-
-impl Default for Timeouts {
-    fn default() -> Self {
-        Timeouts { call: Duration::from_secs(60), stop_grace: Duration::from_secs(30), fence: Duration::from_secs(60) }
-    }
-}
 
 /// Everything an operation may use.
 #[derive(Clone)]
@@ -40,9 +24,9 @@ pub struct ExecCtx {
     pub hosts: Arc<BTreeMap<String, HostHandle>>,
     pub fencers: Arc<BTreeMap<String, Arc<dyn Fencer>>>,
     /// Each host's soft fence (restart its management daemon), where configured.
-    pub soft_fencers: Arc<BTreeMap<String, Arc<dyn crate::supervisor::seams::SoftFencer>>>,
+    pub soft_fencers: Arc<BTreeMap<String, Arc<dyn crate::hv::SoftFencer>>>,
     /// The quorum witnesses, checked every cycle (`core::quorum`).
-    pub witnesses: Arc<Vec<Arc<dyn crate::supervisor::seams::Witness>>>,
+    pub witnesses: Arc<Vec<Arc<dyn crate::hv::Witness>>>,
     pub inventory: Arc<Inventory>,
     pub timeouts: Timeouts,
     /// How each host is reached for live migration, by host name.
@@ -147,7 +131,7 @@ pub async fn execute(ctx: &ExecCtx, action: &Action) -> Outcome {
 pub(crate) async fn on<R, F>(ctx: &ExecCtx, host: &str, what: &str, f: F) -> Result<R, HvError>
 where
     R: Send + 'static,
-    F: FnOnce(&mut dyn crate::supervisor::seams::Hypervisor) -> Result<R, HvError> + Send + 'static,
+    F: FnOnce(&mut dyn crate::hv::Hypervisor) -> Result<R, HvError> + Send + 'static,
 {
     let h = ctx.host(host).map_err(HvError::Failed)?;
     h.call(ctx.timeouts.call, what, f).await

@@ -7,7 +7,7 @@
 //! source happens only after the core saw the old host fenced.
 
 use super::{on, ExecCtx};
-use crate::supervisor::seams::HvError;
+use crate::hv::HvError;
 use tracing::{info, warn};
 
 pub async fn relocate(ctx: &ExecCtx, vm: &str, from: Option<&str>, to: &str) -> Result<(), String> {
@@ -148,7 +148,7 @@ async fn moved(ctx: &ExecCtx, vm: &str, host: &str) {
 /// the in-memory copy is still updated, so recovery goes on.
 pub async fn persist<F>(ctx: &ExecCtx, f: F)
 where
-    F: FnOnce(&crate::supervisor::inventory::Inventory) -> std::io::Result<()> + Send + 'static,
+    F: FnOnce(&crate::store::inventory::Inventory) -> std::io::Result<()> + Send + 'static,
 {
     let inv = ctx.inventory.clone();
     if ctx.inline {

@@ -14,7 +14,7 @@
 
 use super::plan::DiskPlan;
 use super::source::{BlockHasher, Source, BLOCK};
-use crate::supervisor::seams::{Hypervisor, UploadTo};
+use crate::hv::{Target, UploadTo};
 use std::io::Read;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -139,7 +139,7 @@ fn cancelled_or(cancel: &Cancel, e: String) -> String {
 
 /// Upload `length` bytes of the disk from `offset` into the plan's upload volume.
 fn send_range(
-    hv: &mut dyn Hypervisor,
+    hv: &mut dyn Target,
     source: &Source,
     pool: &str,
     d: &DiskPlan,
@@ -174,7 +174,7 @@ pub type BlockSums = Vec<[u8; 32]>;
 
 /// Pass 1: the whole disk. With `warm`, also the checksum of every block as sent.
 pub fn full_copy(
-    hv: &mut dyn Hypervisor,
+    hv: &mut dyn Target,
     source: &Source,
     pool: &str,
     d: &DiskPlan,
@@ -224,7 +224,7 @@ pub fn changed_runs(sent: &[[u8; 32]], now: &[[u8; 32]]) -> Vec<(u64, u64)> {
 /// The warm mode's final pass, with the source stopped: only the blocks whose checksum at the
 /// source differs from what pass 1 sent.
 pub fn final_pass(
-    hv: &mut dyn Hypervisor,
+    hv: &mut dyn Target,
     source: &Source,
     pool: &str,
     d: &DiskPlan,

@@ -8,7 +8,7 @@
 
 use super::plan::{Network, Plan};
 
-use crate::supervisor::inventory::xml_escape as esc;
+use crate::hv::xml::xml_escape as esc;
 
 pub fn domain_xml(plan: &Plan) -> String {
     let mut x = String::new();
@@ -73,10 +73,7 @@ mod tests {
         assert!(xml.contains("<model type='e1000'/>"), "{xml}");
         assert!(xml.contains("<serial type='file'><source path='/var/log/libvirt/qemu/srv1new-serial.log'/></serial>"));
         // The supervisor's inventory finds the disks (placement checks them against pools).
-        assert_eq!(
-            crate::supervisor::inventory::disks_from_xml(&xml),
-            ["default/srv1new-sda.qcow2", "default/srv1new-sdb.qcow2"]
-        );
+        assert_eq!(crate::hv::xml::disks_from_xml(&xml), ["default/srv1new-sda.qcow2", "default/srv1new-sdb.qcow2"]);
         let mut a = answers();
         a.virtio = true;
         let xml = domain_xml(&a.build(&inventory(), &facts(), &config()).unwrap());

@@ -5,7 +5,7 @@
 use super::source::{Inventory, Source};
 use crate::config::Config;
 use crate::core::VmSpec;
-use crate::supervisor::seams::PoolInfo;
+use crate::hv::PoolInfo;
 
 /// What the person answered, as text, before any check.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

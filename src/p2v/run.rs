@@ -7,7 +7,7 @@ use super::copy::{self, Cancel, PassStats, Progress};
 use super::define;
 use super::plan::{human_bytes, Plan};
 use crate::core::VmSpec;
-use crate::supervisor::seams::Hypervisor;
+use crate::hv::Hypervisor;
 use std::time::{Duration, Instant};
 
 /// What a run tells as it goes.
@@ -139,7 +139,7 @@ fn check(cancel: &Cancel) -> Result<(), String> {
     }
 }
 
-fn hv_err(what: String) -> impl FnOnce(crate::supervisor::seams::HvError) -> String {
+fn hv_err(what: String) -> impl FnOnce(crate::hv::HvError) -> String {
     move |e| format!("{what}: {e}")
 }
 

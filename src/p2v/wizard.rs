@@ -99,7 +99,7 @@ pub fn fields(step: Step) -> &'static [(&'static str, Kind)] {
 const FORMATS: [&str; 3] = ["auto", "qcow2", "raw"];
 const DOMAIN_TYPES: [&str; 3] = ["auto", "kvm", "qemu"];
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Wizard {
     pub step: Step,
     /// Index into `fields(step)`.

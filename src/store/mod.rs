@@ -15,6 +15,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc as tmpsc, oneshot};
 
 pub mod files;
+pub mod inventory;
 pub mod lock;
 mod open;
 pub mod schema;

@@ -1,8 +1,9 @@
 //! Facts read off the hosts outside the probe (domain definitions for the inventory, storage
 //! pools, the autostart flag), on blocking workers, and fed into the engine by the loop.
 
-use super::{inventory, Supervisor};
+use super::Supervisor;
 use crate::core::VmState;
+use crate::hv::xml;
 use crate::ops;
 use tracing::warn;
 
@@ -58,7 +59,7 @@ impl Supervisor {
                     Ok(pools) => {
                         let _ = facts.send(Fact::Storage { host, pools });
                     }
-                    Err(crate::supervisor::seams::HvError::Unsupported(_)) => {
+                    Err(crate::hv::HvError::Unsupported(_)) => {
                         skip.lock().unwrap_or_else(|e| e.into_inner()).insert(host);
                     }
                     Err(e) => warn!(target: "3rc", "cannot read the storage pools of {host}: {e}"),
@@ -93,7 +94,7 @@ impl Supervisor {
                 let name = vm.clone();
                 match ops::on(&ctx, &host, "domain_xml", move |hv| hv.domain_xml(&name)).await {
                     Ok(xml) => {
-                        let _ = facts.send(Fact::Disks { vm: vm.clone(), disks: inventory::disks_from_xml(&xml) });
+                        let _ = facts.send(Fact::Disks { vm: vm.clone(), disks: xml::disks_from_xml(&xml) });
                         let (v, h) = (vm.clone(), host.clone());
                         ops::relocate::persist(&ctx, move |inv| inv.put(&v, &h, xml)).await;
                         let name = vm.clone();

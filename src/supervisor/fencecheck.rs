@@ -36,7 +36,7 @@ impl Supervisor {
             self.fence_checks.due.insert(host.clone(), now + period);
             let Some(fencer) = self.ctx.fencers.get(&host).cloned() else { continue };
             if self.ctx.inline {
-                let result = fencer.status().map(|s| s == super::seams::PowerStatus::On);
+                let result = fencer.status().map(|s| s == crate::hv::PowerStatus::On);
                 self.fence_checked(host, result);
                 continue;
             }
@@ -45,7 +45,7 @@ impl Supervisor {
             tokio::spawn(async move {
                 let task = tokio::task::spawn_blocking(move || fencer.status());
                 let result = match tokio::time::timeout(limit + Duration::from_secs(1), task).await {
-                    Ok(Ok(r)) => r.map(|s| s == super::seams::PowerStatus::On),
+                    Ok(Ok(r)) => r.map(|s| s == crate::hv::PowerStatus::On),
                     Ok(Err(e)) => Err(format!("check failed: {e}")),
                     Err(_) => Err(format!("no answer in {}", crate::core::time::human(limit))),
                 };

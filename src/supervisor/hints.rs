@@ -16,8 +16,8 @@
 //! time-based rules (`min_uptime`, the restart window, fence and drain retries) read the clock,
 //! not the number of cycles. Cycles never overlap: the loop awaits each one.
 
-use super::seams::{Hint, HintSink};
 use super::Supervisor;
+use crate::hv::{Hint, HintSink};
 use std::time::Duration;
 use tokio::time::Instant;
 use tracing::{debug, info};

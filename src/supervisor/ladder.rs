@@ -4,9 +4,9 @@
 //! run; the inventory (and through it the journal) keeps them as wall-clock times. Both
 //! directions of that conversion live here.
 
-use super::clock::Clock;
-use super::inventory::Inventory;
 use crate::core::{Engine, LadderWindows, Time};
+use crate::hv::clock::Clock;
+use crate::store::inventory::Inventory;
 use crate::store::LadderRow;
 use std::time::Duration;
 

@@ -7,61 +7,28 @@
 //! events go out on channels. It never blocks: hypervisor calls run on host workers, fence
 //! agents and disk writes on blocking threads, all with timeouts.
 
-pub mod clock;
 mod commands;
 pub mod control;
 mod facts;
 mod fencecheck;
 mod hints;
-pub mod inventory;
 mod ladder;
 mod resume;
-pub mod seams;
 use facts::Fact;
 mod witnesses;
-pub mod worker;
 
+use crate::config::Settings;
 use crate::core::{
     Action, ActionId, ClusterSpec, ClusterView, Command, Engine, Event, EventKind, HostObservation, Outcome, Output,
     Severity,
 };
+use crate::hv::clock::Clock;
 use crate::ops::{self, ExecCtx};
 use crate::store::Journal;
-use clock::Clock;
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tracing::{error, info, warn};
-
-/// Loop settings.
-#[derive(Clone, Debug)]
-pub struct Settings {
-    /// Time between two cycles.
-    pub interval: Duration,
-    /// How long a host probe may take before it counts as failed.
-    pub probe_timeout: Duration,
-    /// Domain XML reads per cycle for the inventory (spreads the start-up cost on big clusters).
-    pub xml_reads_per_cycle: usize,
-    /// Ask the hosts for hints between probes (libvirt lifecycle events, the close callback),
-    /// which bring the next cycle forward (`hints`). Off: polling only.
-    pub events: bool,
-    /// How often each online host's fence agent is asked for its status (`fencecheck`);
-    /// `None`: never.
-    pub fence_check: Option<Duration>,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            interval: Duration::from_secs(1),
-            probe_timeout: Duration::from_millis(400),
-            xml_reads_per_cycle: 32,
-            events: true,
-            fence_check: Some(Duration::from_secs(300)),
-        }
-    }
-}
 
 /// Cycles between two reads of each host's storage pools.
 pub const STORAGE_EVERY: u64 = 30;
@@ -86,7 +53,7 @@ pub type Answer = Result<Option<String>, String>;
 /// How the rest of the program talks to a running supervisor.
 #[derive(Clone)]
 pub struct SupervisorHandle {
-    inventory: Arc<inventory::Inventory>,
+    inventory: Arc<crate::store::inventory::Inventory>,
     spec: Arc<ClusterSpec>,
     /// Each host's last probe result, as the engine last judged it.
     seen: Arc<Mutex<BTreeMap<String, HostObservation>>>,
@@ -166,7 +133,7 @@ pub struct Supervisor {
     /// Hosts whose backend cannot list storage: not asked again.
     no_storage: Arc<Mutex<HashSet<String>>>,
     /// Probes under way, by host: at most one per host.
-    probes: BTreeMap<String, tokio::task::JoinHandle<Result<crate::core::HostProbe, seams::HvError>>>,
+    probes: BTreeMap<String, tokio::task::JoinHandle<Result<crate::core::HostProbe, crate::hv::HvError>>>,
     /// Rounds in a row each host was `Busy` (alive, its probe held up): not judged, up to the
     /// host `fail_threshold`, then counted as failed probes (a daemon that never lists its
     /// domains is as good as hung).
@@ -175,8 +142,8 @@ pub struct Supervisor {
     seen: Arc<Mutex<BTreeMap<String, HostObservation>>>,
     cycles: u64,
     /// Hints from the hosts (`hints`); `None` when events are off.
-    hints_tx: Option<mpsc::Sender<seams::Hint>>,
-    hints_rx: Option<mpsc::Receiver<seams::Hint>>,
+    hints_tx: Option<mpsc::Sender<crate::hv::Hint>>,
+    hints_rx: Option<mpsc::Receiver<crate::hv::Hint>>,
     /// Steps an earlier run finished for a reinstall it left unfinished, by VM: handed to the
     /// resumed reinstall.
     resume_steps: BTreeMap<String, Vec<String>>,
@@ -210,9 +177,9 @@ impl Supervisor {
         // their last host, size and disks, so that one whose host does not answer at start-up
         // is still recovered, and never placed as size zero.
         for (vm, entry) in ctx.inventory.entries() {
-            let (vcpus, mem) = inventory::size_from_xml(&entry.xml);
+            let (vcpus, mem) = crate::hv::xml::size_from_xml(&entry.xml);
             engine.restore(&vm, &entry.host, vcpus, mem);
-            engine.set_disks(&vm, inventory::disks_from_xml(&entry.xml));
+            engine.set_disks(&vm, crate::hv::xml::disks_from_xml(&entry.xml));
         }
         // The ladder's windows as an earlier run left them, so a 3RC restart does not reset it.
         ladder::restore(&mut engine, &ctx.inventory, clock.as_ref());
@@ -337,8 +304,9 @@ impl Supervisor {
             // Still running: its host is judged when it ends or times out.
             if let Ok(done) = tokio::time::timeout_at(deadline, task).await {
                 self.probes.remove(&name);
-                let result = done.unwrap_or_else(|e| Err(seams::HvError::Failed(format!("probe task failed: {e}"))));
-                if let Err(seams::HvError::Busy(why)) = &result {
+                let result =
+                    done.unwrap_or_else(|e| Err(crate::hv::HvError::Failed(format!("probe task failed: {e}"))));
+                if let Err(crate::hv::HvError::Busy(why)) = &result {
                     let n = self.busy.entry(name.clone()).or_default();
                     *n += 1;
                     if *n < self.engine.host_fail_threshold() {
@@ -349,7 +317,7 @@ impl Supervisor {
                     self.busy.remove(&name);
                 }
                 observations
-                    .push(HostObservation { host: name, result: result.map_err(seams::HvError::into_probe_error) });
+                    .push(HostObservation { host: name, result: result.map_err(crate::hv::HvError::into_probe_error) });
             }
         }
         let now = self.clock.now();
@@ -406,7 +374,7 @@ impl Supervisor {
         };
         if let Some(e) = reinstalled.as_deref().and_then(|vm| self.ctx.inventory.get(vm)) {
             // Its new definition (read back by the operation) names its new disks.
-            self.engine.set_disks(reinstalled.as_deref().unwrap_or_default(), inventory::disks_from_xml(&e.xml));
+            self.engine.set_disks(reinstalled.as_deref().unwrap_or_default(), crate::hv::xml::disks_from_xml(&e.xml));
         }
         let out = self.engine.outcome(self.clock.now(), id, outcome);
         self.apply(out);

@@ -3,11 +3,12 @@
 //! protected at run time join the config's, and the operators' decisions and the unfinished
 //! actions are taken back before the first cycle.
 
-use super::clock::Clock;
-use super::inventory::Inventory;
-use super::{Settings, Supervisor, SupervisorHandle};
+use super::{Supervisor, SupervisorHandle};
+use crate::config::Settings;
 use crate::core::ClusterSpec;
+use crate::hv::clock::Clock;
 use crate::ops::ExecCtx;
+use crate::store::inventory::Inventory;
 use crate::store::{Journal, Recovered};
 use std::sync::Arc;
 

@@ -2,8 +2,8 @@
 //! once, each on a blocking thread and bounded by the probe timeout (inline in the simulator,
 //! whose witnesses answer at once).
 
-use super::seams::Witness;
 use super::Supervisor;
+use crate::hv::Witness;
 use std::sync::Arc;
 use std::time::Duration;
 

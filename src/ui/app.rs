@@ -100,7 +100,8 @@ pub struct App {
     /// The P2V wizard, when open (it takes the keys and the screen).
     p2v: Option<Box<crate::p2v::wizard::Wizard>>,
     /// The cluster's config, which the wizard checks answers against.
-    p2v_config: Option<crate::config::Config>,
+    /// A fresh P2V wizard, copied each time the wizard opens.
+    p2v_new: Option<crate::p2v::wizard::Wizard>,
 }
 
 impl App {
@@ -135,15 +136,16 @@ impl App {
             bell: false,
             quit: false,
             p2v: None,
-            p2v_config: None,
+            p2v_new: None,
         };
         app.sync_selections();
         app
     }
 
-    /// The config the P2V wizard works with; without one the `p` key says P2V is not available.
-    pub fn set_p2v_config(&mut self, cfg: crate::config::Config) {
-        self.p2v_config = Some(cfg);
+    /// The P2V wizard as it opens (made from the cluster's config); without one the `p` key
+    /// says P2V is not available.
+    pub fn set_p2v(&mut self, wizard: crate::p2v::wizard::Wizard) {
+        self.p2v_new = Some(wizard);
     }
 
     /// The P2V wizard, if open.
@@ -379,8 +381,8 @@ impl App {
                 let host = self.need_host(now)?;
                 return self.open(Screen::WhatIf(format!("host {host} down")));
             }
-            Action::P2v => match &self.p2v_config {
-                Some(cfg) => self.p2v = Some(Box::new(crate::p2v::wizard::Wizard::new(cfg.clone()))),
+            Action::P2v => match &self.p2v_new {
+                Some(wizard) => self.p2v = Some(Box::new(wizard.clone())),
                 None => {
                     let text = "P2V wizard: needs the cluster's config (3rc run --config FILE)";
                     self.flash = Some(Flash::new(FlashLevel::Info, text, now));

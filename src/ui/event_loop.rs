@@ -26,8 +26,8 @@ pub async fn run(
     let injector_on = injector.as_mut().map(|rx| *rx.borrow_and_update());
     let mut app = App::new(title, first, injector_on);
     app.set_keymap(keymap, readonly);
-    if let Some(cfg) = p2v {
-        app.set_p2v_config(cfg);
+    if let Some(wizard) = p2v {
+        app.set_p2v(wizard);
     }
     let log_state = TuiWidgetState::new();
 

@@ -182,6 +182,7 @@ pub struct UiOptions {
     pub bell: bool,
     /// Verdicts and answers from the app shell.
     pub feedback: Option<tokio::sync::mpsc::UnboundedReceiver<UiFeedback>>,
-    /// The cluster's config, for the P2V wizard (`None`: the `p` key says P2V is not available).
-    pub p2v: Option<crate::config::Config>,
+    /// The P2V wizard as it opens, made from the cluster's config (`None`: the `p` key says
+    /// P2V is not available).
+    pub p2v: Option<crate::p2v::wizard::Wizard>,
 }

@@ -10,7 +10,7 @@
 use super::faulty::FaultyHost;
 use crate::backend::libvirt::LibvirtHost;
 use crate::core::HostSpec;
-use crate::supervisor::seams::{Connector, HvError, Hypervisor};
+use crate::hv::{Connector, HvError, Hypervisor};
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};

@@ -4,8 +4,8 @@
 
 use super::cluster::{lock, DemoCluster, Power};
 use crate::core::HostProbe;
-use crate::supervisor::seams::{
-    HintSink, HvError, Hypervisor, MigrateTo, PoolInfo, UploadTo, VolumeInfo, VolumeSource,
+use crate::hv::{
+    Domains, HintSink, HvError, Hypervisor, MigrateTo, PoolInfo, Target, UploadTo, VolumeInfo, VolumeSource, Volumes,
 };
 use std::sync::Arc;
 
@@ -40,7 +40,7 @@ impl FaultyHost {
     }
 }
 
-impl Hypervisor for FaultyHost {
+impl Domains for FaultyHost {
     fn probe(&mut self) -> Result<HostProbe, HvError> {
         self.with_inner(|hv| hv.probe())
     }
@@ -100,7 +100,9 @@ impl Hypervisor for FaultyHost {
         let mut hv = lock(&h.hv);
         hv.watch(sink)
     }
+}
 
+impl Volumes for FaultyHost {
     fn volume(&mut self, pool: &str, volume: &str) -> Result<Option<VolumeInfo>, HvError> {
         self.with_inner(|hv| hv.volume(pool, volume))
     }
@@ -116,7 +118,9 @@ impl Hypervisor for FaultyHost {
     fn delete_volume(&mut self, pool: &str, volume: &str) -> Result<(), HvError> {
         self.with_inner(|hv| hv.delete_volume(pool, volume))
     }
+}
 
+impl Target for FaultyHost {
     // P2V's target calls: the console's wizard reads the demo hosts' pools and networks through
     // them (the test driver itself cannot take an upload, and says so at the copy).
 

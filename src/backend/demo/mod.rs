@@ -5,7 +5,7 @@
 //! hypervisors, where real faults appear: `DemoCluster` keeps a power state per host and hands
 //! out `FaultyHost` wrappers that answer `Unreachable` when the host is failed or off, while the
 //! inner test-driver host keeps its domains running (a failed host is the split-brain trap: its
-//! VMs must not be started elsewhere until it is fenced). `crate::fence::demo::DemoFencer` powers
+//! VMs must not be started elsewhere until it is fenced). `DemoFencer` (`fencer`) powers
 //! hosts off, and `FaultInjector` picks faults at random from a seed.
 //!
 //! Architecture invariant: nothing here imports `virt`; the inner hypervisors are any
@@ -13,6 +13,7 @@
 
 mod cluster;
 mod faulty;
+mod fencer;
 mod injector;
 
 #[cfg(test)]
@@ -20,4 +21,5 @@ pub(crate) mod tests;
 
 pub use cluster::{DemoCluster, DemoError, Power, SharedHypervisor};
 pub use faulty::FaultyHost;
+pub use fencer::DemoFencer;
 pub use injector::{FaultInjector, Injection, InjectorConfig};

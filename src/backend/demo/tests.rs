@@ -4,7 +4,7 @@
 use super::*;
 use crate::backend::libvirt::LibvirtHost;
 use crate::core::DomState;
-use crate::supervisor::seams::{HvError, Hypervisor};
+use crate::hv::{Domains, HvError, Hypervisor};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -13,7 +13,7 @@
 //! freed here. A registration holds a reference on the connection, so `Watch` deregisters
 //! before its connection is closed, or the connection (and its socket) would never be freed.
 
-use crate::supervisor::seams::{DomainChange, HintSink};
+use crate::hv::{DomainChange, HintSink};
 use std::ffi::CStr;
 use std::os::raw::{c_int, c_void};
 use virt::connect::Connect;

@@ -18,8 +18,9 @@ use super::ops;
 use super::probe::{self, BulkSupport};
 use super::upload;
 use crate::core::{HostProbe, HostSpec};
-use crate::supervisor::seams::{
-    Connector, HintSink, HvError, Hypervisor, MigrateTo, PoolInfo, UploadTo, VolumeInfo, VolumeSource,
+use crate::hv::{
+    Connector, Domains, HintSink, HvError, Hypervisor, MigrateTo, PoolInfo, Target, UploadTo, VolumeInfo, VolumeSource,
+    Volumes,
 };
 use virt::connect::Connect;
 
@@ -215,7 +216,7 @@ impl LibvirtHost {
     }
 }
 
-impl Hypervisor for LibvirtHost {
+impl Domains for LibvirtHost {
     fn probe(&mut self) -> Result<HostProbe, HvError> {
         let mut bulk = self.bulk;
         let result = self.call("probe", |c| probe::probe(c, &mut bulk).map_err(|e| to_hv(&e, None)));
@@ -282,7 +283,9 @@ impl Hypervisor for LibvirtHost {
         self.hints = Some(sink.clone());
         self.connection().map(|_| ())
     }
+}
 
+impl Volumes for LibvirtHost {
     fn volume(&mut self, pool: &str, volume: &str) -> Result<Option<VolumeInfo>, HvError> {
         self.call("volume", |c| super::storage::volume(c, pool, volume))
     }
@@ -298,7 +301,9 @@ impl Hypervisor for LibvirtHost {
     fn delete_volume(&mut self, pool: &str, volume: &str) -> Result<(), HvError> {
         self.call("delete_volume", |c| super::storage::delete_volume(c, pool, volume))
     }
+}
 
+impl Target for LibvirtHost {
     fn pool_info(&mut self, pool: &str) -> Result<PoolInfo, HvError> {
         self.call("pool_info", |c| upload::pool_info(c, pool))
     }

@@ -4,7 +4,7 @@
 
 use super::errors::{self, to_hv, Kind};
 use crate::core::PoolObs;
-use crate::supervisor::seams::{HvError, VolumeInfo, VolumeSource};
+use crate::hv::{HvError, VolumeInfo, VolumeSource};
 use virt::connect::Connect;
 use virt::error::{Error, ErrorNumber};
 use virt::storage_pool::StoragePool;
@@ -73,32 +73,9 @@ fn vol_named(pool: &StoragePool, pool_name: &str, volume: &str) -> Result<Option
     }
 }
 
-/// The text of the first `<tag ...>` element's `type` attribute inside `within` (e.g. a
-/// volume's `<target><format type='qcow2'/>`), or the text of `<tag>..</tag>`.
-fn xml_part(xml: &str, within: &str, tag: &str) -> Option<String> {
-    let start = xml.find(&format!("<{within}>"))?;
-    let end = xml[start..].find(&format!("</{within}>")).map(|e| start + e)?;
-    let part = &xml[start..end];
-    let at = part.find(&format!("<{tag}"))?;
-    let rest = &part[at + tag.len() + 1..];
-    if let Some(t) = rest.strip_prefix('>') {
-        return Some(t[..t.find('<')?].trim().to_string());
-    }
-    let open = &rest[..rest.find('>')?];
-    let ty = open.find("type=")? + 5;
-    let q = open[ty..].chars().next()?;
-    let v = &open[ty + 1..];
-    Some(v[..v.find(q)?].to_string())
-}
-
 fn describe(vol: &StorageVol) -> Result<VolumeInfo, Error> {
-    let xml = vol.xml_desc(0)?;
-    Ok(VolumeInfo {
-        path: vol.path()?,
-        capacity: vol.info()?.capacity,
-        format: xml_part(&xml, "target", "format"),
-        backing: xml_part(&xml, "backingStore", "path"),
-    })
+    let (format, backing) = crate::hv::xml::volume_format_and_backing(&vol.xml_desc(0)?);
+    Ok(VolumeInfo { path: vol.path()?, capacity: vol.info()?.capacity, format, backing })
 }
 
 pub(super) fn volume(conn: &Connect, pool: &str, volume: &str) -> Result<Option<VolumeInfo>, HvError> {

@@ -6,8 +6,8 @@
 //! comes back as `HvError::Unsupported` with a message saying so.
 
 use super::errors::{to_hv, Kind};
-use crate::supervisor::inventory::xml_escape;
-use crate::supervisor::seams::{HvError, PoolInfo, UploadTo};
+use crate::hv::xml::xml_escape;
+use crate::hv::{HvError, PoolInfo, UploadTo};
 use std::io::Read;
 use virt::connect::Connect;
 use virt::storage_pool::StoragePool;
@@ -50,26 +50,11 @@ pub(super) fn pool_info(c: &Connect, name: &str) -> Result<PoolInfo, HvError> {
     let xml = p.xml_desc(0).map_err(|e| to_hv(&e, None))?;
     Ok(PoolInfo {
         name: name.to_string(),
-        kind: attr_after(&xml, "<pool", "type").unwrap_or_default(),
+        kind: crate::hv::xml::pool_type(&xml).unwrap_or_default(),
         active,
         capacity: info.capacity,
         available: info.available,
     })
-}
-
-/// The value of attribute `attr` of the first element starting with `tag`.
-fn attr_after(xml: &str, tag: &str, attr: &str) -> Option<String> {
-    let start = xml.find(tag)?;
-    let end = start + xml[start..].find('>')?;
-    let element = &xml[start..end];
-    for quote in ['\'', '"'] {
-        let key = format!("{attr}={quote}");
-        if let Some(i) = element.find(&key) {
-            let rest = &element[i + key.len()..];
-            return rest.find(quote).map(|j| rest[..j].to_string());
-        }
-    }
-    None
 }
 
 pub(super) fn networks(c: &Connect) -> Result<Vec<String>, HvError> {
@@ -82,15 +67,7 @@ pub(super) fn networks(c: &Connect) -> Result<Vec<String>, HvError> {
 /// `kvm` when the host's capabilities offer it for x86_64 guests, else `qemu` (TCG).
 pub(super) fn domain_type(c: &Connect) -> Result<String, HvError> {
     let caps = c.capabilities().map_err(|e| to_hv(&e, None))?;
-    Ok(domain_type_from_caps(&caps).to_string())
-}
-
-pub(super) fn domain_type_from_caps(caps: &str) -> &'static str {
-    if caps.contains("<domain type='kvm'") || caps.contains("<domain type=\"kvm\"") {
-        "kvm"
-    } else {
-        "qemu"
-    }
+    Ok(if crate::hv::xml::offers_kvm(&caps) { "kvm" } else { "qemu" }.to_string())
 }
 
 fn volume_xml(name: &str, capacity: u64, format: &str) -> String {
@@ -213,16 +190,6 @@ pub(super) fn upload(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn pool_type_and_domain_type_are_read_from_xml() {
-        assert_eq!(attr_after("<pool type='dir'>\n<name>x</name>", "<pool", "type").as_deref(), Some("dir"));
-        assert_eq!(attr_after("<pool type=\"logical\">", "<pool", "type").as_deref(), Some("logical"));
-        assert_eq!(attr_after("<name>x</name>", "<pool", "type"), None);
-        let caps = "<guest><arch name='x86_64'><domain type='qemu'/><domain type='kvm'/></arch></guest>";
-        assert_eq!(domain_type_from_caps(caps), "kvm");
-        assert_eq!(domain_type_from_caps("<guest><arch name='x86_64'><domain type='qemu'/></arch></guest>"), "qemu");
-    }
 
     #[test]
     fn volume_xml_escapes_names() {

@@ -3,7 +3,7 @@
 
 use super::world::*;
 use crate::core::{Capacity, DomState, DomainObs, HostProbe, PoolObs};
-use crate::supervisor::seams::{Fencer, HvError, Hypervisor, MigrateTo, PowerStatus, VolumeInfo, VolumeSource};
+use crate::hv::{Domains, Fencer, HvError, MigrateTo, PowerStatus, Target, VolumeInfo, VolumeSource, Volumes};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -14,18 +14,14 @@ pub fn domain_xml_for(vm: &str, d: &SimDom) -> String {
     )
 }
 
-fn between<'a>(xml: &'a str, open: &str, close: &str) -> Option<&'a str> {
-    let a = xml.find(open)? + open.len();
-    let b = xml[a..].find(close)? + a;
-    Some(&xml[a..b])
-}
-
+/// A definition the simulator can take: a name, vCPUs and memory.
 fn parse_xml(xml: &str) -> Result<(String, u32, u64), HvError> {
     let bad = || HvError::Failed("XML error: cannot parse the domain definition".into());
-    let name = between(xml, "<name>", "</name>").ok_or_else(bad)?.to_string();
-    let vcpus = between(xml, "<vcpu>", "</vcpu>").and_then(|s| s.parse().ok()).ok_or_else(bad)?;
-    let mem = between(xml, "<memory unit='KiB'>", "</memory>").and_then(|s| s.parse().ok()).ok_or_else(bad)?;
-    Ok((name, vcpus, mem))
+    let d = crate::hv::xml::domain(xml).map_err(|_| bad())?;
+    match d.name {
+        Some(name) if d.vcpus > 0 && d.memory_kib > 0 => Ok((name, d.vcpus, d.memory_kib)),
+        _ => Err(bad()),
+    }
 }
 
 /// One simulated host behind the `Hypervisor` seam.
@@ -42,7 +38,7 @@ impl SimHost {
     }
 }
 
-impl Hypervisor for SimHost {
+impl Domains for SimHost {
     fn probe(&mut self) -> Result<HostProbe, HvError> {
         let mut w = self.w();
         w.gate(&self.host)?;
@@ -216,7 +212,9 @@ impl Hypervisor for SimHost {
     fn storage(&mut self) -> Result<Vec<PoolObs>, HvError> {
         self.storage_()
     }
+}
 
+impl Volumes for SimHost {
     fn volume(&mut self, pool: &str, volume: &str) -> Result<Option<VolumeInfo>, HvError> {
         self.volume_(pool, volume)
     }
@@ -233,6 +231,8 @@ impl Hypervisor for SimHost {
         self.delete_volume_(pool, volume)
     }
 }
+
+impl Target for SimHost {}
 
 impl SimHost {
     fn pool_mut<'a>(w: &'a mut World, host: &str, pool: &str) -> Result<&'a mut BTreeMap<String, SimVol>, HvError> {
@@ -400,7 +400,7 @@ pub struct SimSoftFencer {
     pub(super) host: String,
 }
 
-impl crate::supervisor::seams::SoftFencer for SimSoftFencer {
+impl crate::hv::SoftFencer for SimSoftFencer {
     fn describe(&self) -> String {
         "sim soft fence".into()
     }
@@ -430,7 +430,7 @@ pub struct SimWitness {
     pub(super) name: String,
 }
 
-impl crate::supervisor::seams::Witness for SimWitness {
+impl crate::hv::Witness for SimWitness {
     fn name(&self) -> &str {
         &self.name
     }

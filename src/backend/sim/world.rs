@@ -12,8 +12,8 @@
 use super::host::{SimFencer, SimHost};
 use crate::backend::rng::XorShift;
 use crate::core::{DomState, Time};
-use crate::supervisor::clock::Clock;
-use crate::supervisor::seams::HvError;
+use crate::hv::clock::Clock;
+use crate::hv::HvError;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -417,8 +417,8 @@ impl World {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::supervisor::clock::TokioClock;
-    use crate::supervisor::seams::{Fencer, Hypervisor, PowerStatus};
+    use crate::hv::clock::TokioClock;
+    use crate::hv::{Domains, Fencer, PowerStatus};
 
     fn two_hosts() -> SimCluster {
         let rt = tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap();

@@ -20,11 +20,11 @@
 //! VM is never left without one.
 
 pub mod seed;
-pub mod template;
+use crate::hv::xml::template;
 
 use super::{on, ExecCtx};
 use crate::core::{DiskMode, ReinstallSpec, SeedSpec};
-use crate::supervisor::seams::{HvError, VolumeSource};
+use crate::hv::{HvError, VolumeSource};
 use template::SeedDisk;
 use tracing::{info, warn};
 

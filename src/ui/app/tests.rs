@@ -416,7 +416,7 @@ fn p_opens_the_p2v_wizard_whose_effects_go_to_the_shell_and_whose_answers_come_b
     assert!(press(&mut a, "p").is_empty());
     assert!(a.p2v().is_none(), "no config: no wizard");
     assert!(a.flash().unwrap().text.contains("needs the cluster's config"));
-    a.set_p2v_config(config());
+    a.set_p2v(crate::p2v::wizard::Wizard::new(config()));
     press(&mut a, "p");
     assert_eq!(a.p2v().map(|w| w.step), Some(Step::Source));
     // Keys type into the wizard, not the console: `q` is a letter here.
@@ -449,7 +449,7 @@ fn p_opens_the_p2v_wizard_whose_effects_go_to_the_shell_and_whose_answers_come_b
 #[test]
 fn the_p2v_wizard_is_gone_in_a_read_only_console() {
     let mut a = app(None);
-    a.set_p2v_config(crate::p2v::plan::tests::config());
+    a.set_p2v(crate::p2v::wizard::Wizard::new(crate::p2v::plan::tests::config()));
     a.set_keymap(crate::ui::Keymap::new(false, true), true);
     press(&mut a, "p");
     assert!(a.p2v().is_none());

@@ -250,7 +250,7 @@ fn the_p2v_wizard_shows_its_steps_fields_and_errors_at_80x24() {
     use crate::p2v::plan::tests::{config, inventory};
     let theme = Theme::builtin_default();
     let mut app = App::new("3RC test", Arc::new(cluster()), None);
-    app.set_p2v_config(config());
+    app.set_p2v(crate::p2v::wizard::Wizard::new(config()));
     let now = Instant::now();
     for k in keys("pssh:root@srv1<enter>") {
         app.handle_key(k, now);

@@ -11,7 +11,7 @@
 //! and calls must run inside the task so that a paused (virtual) tokio clock only moves when the
 //! whole loop waits — waiting on an OS thread would let it jump and fire false timeouts.
 
-use super::seams::{Connector, HintSink, HvError, Hypervisor};
+use super::{Connector, HintSink, HvError, Hypervisor};
 use crate::core::HostSpec;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
@@ -291,7 +291,10 @@ mod tests {
     /// migration near its end) while its daemon answers light calls at once.
     struct HeldUp;
 
-    impl Hypervisor for HeldUp {
+    impl crate::hv::Volumes for HeldUp {}
+    impl crate::hv::Target for HeldUp {}
+
+    impl crate::hv::Domains for HeldUp {
         fn probe(&mut self) -> Result<HostProbe, HvError> {
             std::thread::sleep(Duration::from_secs(2));
             Ok(HostProbe { capacity: Capacity { cpus: 1, memory_kib: 1 }, domains: vec![] })
@@ -318,7 +321,7 @@ mod tests {
         fn shutdown(&mut self, _: &str) -> Result<(), HvError> {
             unreachable!()
         }
-        fn migrate_live(&mut self, _: &str, _: &crate::supervisor::seams::MigrateTo) -> Result<(), HvError> {
+        fn migrate_live(&mut self, _: &str, _: &crate::hv::MigrateTo) -> Result<(), HvError> {
             unreachable!()
         }
     }

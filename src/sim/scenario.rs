@@ -158,7 +158,7 @@ pub enum SimCmd {
     /// The next N starts of the VM fail (on that host only, if one is named).
     FailStarts(String, u32, Option<String>),
     SlowStart(String, u64),
-    MigrateFails(String, super::MigrateFail),
+    MigrateFails(String, crate::backend::sim::MigrateFail),
     FenceFails(String, u32),
     FenceHangs(String),
     FenceWorks(String),
@@ -168,7 +168,7 @@ pub enum SimCmd {
     FenceSlow(String, u64),
     /// The host's libvirtd stops (connections refused, host alive); `dead`: a soft fence
     /// cannot start it; `up`: it runs again.
-    Daemon(String, super::world::Daemon),
+    Daemon(String, crate::backend::sim::world::Daemon),
     ProbeLoss(String, u32),
     /// A person starts the VM by hand where it is defined (outside 3RC).
     Boot(String),
@@ -208,10 +208,10 @@ impl std::fmt::Display for SimCmd {
             SimCmd::FailStarts(v, n, None) => write!(f, "next {n} starts of {v} fail"),
             SimCmd::FailStarts(v, n, Some(h)) => write!(f, "next {n} starts of {v} on {h} fail"),
             SimCmd::SlowStart(v, s) => write!(f, "next start of {v} is slow ({s} s)"),
-            SimCmd::MigrateFails(v, super::MigrateFail::PausedOnSource) => {
+            SimCmd::MigrateFails(v, crate::backend::sim::MigrateFail::PausedOnSource) => {
                 write!(f, "next migration of {v} fails midway (paused on source)")
             }
-            SimCmd::MigrateFails(v, super::MigrateFail::DefinedOnBoth) => {
+            SimCmd::MigrateFails(v, crate::backend::sim::MigrateFail::DefinedOnBoth) => {
                 write!(f, "next migration of {v} fails (left defined on both hosts)")
             }
             SimCmd::FenceFails(h, n) => write!(f, "fence agent of {h} fails its next {n} off command(s)"),
@@ -219,11 +219,11 @@ impl std::fmt::Display for SimCmd {
             SimCmd::FenceWorks(h) => write!(f, "fence agent of {h} works"),
             SimCmd::FenceLies(h) => write!(f, "fence agent of {h} lies (says off while the host runs)"),
             SimCmd::FenceSlow(h, n) => write!(f, "fence agent of {h} is slow: the power goes off {n} s after off"),
-            SimCmd::Daemon(h, super::world::Daemon::Up) => write!(f, "libvirtd on {h} up"),
-            SimCmd::Daemon(h, super::world::Daemon::Down) => {
+            SimCmd::Daemon(h, crate::backend::sim::world::Daemon::Up) => write!(f, "libvirtd on {h} up"),
+            SimCmd::Daemon(h, crate::backend::sim::world::Daemon::Down) => {
                 write!(f, "libvirtd on {h} down (connections refused, host and VMs run on)")
             }
-            SimCmd::Daemon(h, super::world::Daemon::Dead) => {
+            SimCmd::Daemon(h, crate::backend::sim::world::Daemon::Dead) => {
                 write!(f, "libvirtd on {h} dead (refused, and a soft fence cannot start it)")
             }
             SimCmd::ProbeLoss(h, p) => write!(f, "probe loss {p}% on {h}"),
@@ -435,8 +435,8 @@ pub fn parse_one(at: u64, w: &[&str], out: &mut Vec<(u64, SimCmd)>) -> Result<()
         ("migrate-fails", _) => SimCmd::MigrateFails(
             s(1)?,
             match s(2)?.as_str() {
-                "paused" => super::MigrateFail::PausedOnSource,
-                "both" => super::MigrateFail::DefinedOnBoth,
+                "paused" => crate::backend::sim::MigrateFail::PausedOnSource,
+                "both" => crate::backend::sim::MigrateFail::DefinedOnBoth,
                 o => return Err(format!("migrate-fails: paused or both, not {o}")),
             },
         ),
@@ -451,9 +451,9 @@ pub fn parse_one(at: u64, w: &[&str], out: &mut Vec<(u64, SimCmd)>) -> Result<()
         ("daemon", _) => SimCmd::Daemon(
             s(1)?,
             match s(2)?.as_str() {
-                "down" => super::world::Daemon::Down,
-                "dead" => super::world::Daemon::Dead,
-                "up" => super::world::Daemon::Up,
+                "down" => crate::backend::sim::world::Daemon::Down,
+                "dead" => crate::backend::sim::world::Daemon::Dead,
+                "up" => crate::backend::sim::world::Daemon::Up,
                 o => return Err(format!("daemon H down|dead|up, not {o}")),
             },
         ),

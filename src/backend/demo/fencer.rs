@@ -2,8 +2,8 @@
 //! running there. It is what makes the split-brain trap of `3rc demo` safe: a failed host's VMs
 //! keep running until this fencer (or a person) turns the host off.
 
-use crate::backend::demo::{DemoCluster, DemoError, Power};
-use crate::supervisor::seams::{Fencer, PowerStatus};
+use super::{DemoCluster, DemoError, Power};
+use crate::hv::{Fencer, PowerStatus};
 use std::sync::Arc;
 
 pub struct DemoFencer {
@@ -40,8 +40,8 @@ impl Fencer for DemoFencer {
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests::fixture;
     use super::*;
-    use crate::backend::demo::tests::fixture;
 
     #[test]
     fn status_follows_power_and_off_fences_the_host() {

@@ -7,14 +7,16 @@
 //! branch order cannot show, and the same case gives a byte-identical log.
 
 use super::scenario::{Case, SimCmd};
-use super::world::{Destructive, FenceMode, SimCluster, MIB};
+use crate::backend::sim::world::{Destructive, FenceMode, SimCluster, MIB};
+use crate::config::Settings;
+use crate::config::Timeouts;
 use crate::core::{ClusterView, Event};
-use crate::ops::{ExecCtx, Timeouts};
-use crate::supervisor::clock::{Clock, TokioClock};
-use crate::supervisor::inventory::Inventory;
-use crate::supervisor::seams::{Fencer, MigrateTo, SoftFencer, Witness};
-use crate::supervisor::worker::HostHandle;
-use crate::supervisor::{Settings, Supervisor, SupervisorHandle};
+use crate::hv::clock::{Clock, TokioClock};
+use crate::hv::worker::HostHandle;
+use crate::hv::{Fencer, MigrateTo, SoftFencer, Witness};
+use crate::ops::ExecCtx;
+use crate::store::inventory::Inventory;
+use crate::supervisor::{Supervisor, SupervisorHandle};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -316,7 +318,11 @@ fn apply(sim: &SimCluster, cmd: &SimCmd) -> String {
     format!("{cmd}{note}")
 }
 
-fn set(w: &mut super::world::World, host: &str, f: impl FnOnce(&mut super::world::SimHostState)) {
+fn set(
+    w: &mut crate::backend::sim::world::World,
+    host: &str,
+    f: impl FnOnce(&mut crate::backend::sim::world::SimHostState),
+) {
     if let Some(h) = w.hosts.get_mut(host) {
         f(h);
     }

@@ -1,12 +1,15 @@
 //! 3RC: keeps a data center's services available by running them as VMs and supervising them
 //! through libvirt. See ARCHITECTURE.md for the code map and the invariants.
 
+// The layers below the application live in crates of their own (crates/), re-exported under
+// their old paths so `crate::core::...` and `threerc::hv::...` read as before.
+pub use threerc_core as core;
+pub use threerc_hv as hv;
+
 pub mod app;
 pub mod backend;
 pub mod config;
-pub mod core;
 pub mod fence;
-pub mod hv;
 pub mod ops;
 pub mod p2v;
 pub mod sim;

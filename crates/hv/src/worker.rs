@@ -12,10 +12,10 @@
 //! whole loop waits — waiting on an OS thread would let it jump and fire false timeouts.
 
 use super::{Connector, HintSink, HvError, Hypervisor};
-use crate::core::HostSpec;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
+use threerc_core::HostSpec;
 use tokio::sync::oneshot;
 
 type Job = Box<dyn FnOnce(&mut dyn Hypervisor) + Send>;
@@ -128,7 +128,7 @@ impl HostHandle {
             Err(_) => Err(HvError::Timeout(format!(
                 "{what} on {} got no answer in {}",
                 self.name,
-                crate::core::time::human(timeout)
+                threerc_core::time::human(timeout)
             ))),
         }
     }
@@ -143,7 +143,7 @@ impl HostHandle {
         stop_at: tokio::time::Instant,
         gap: Duration,
         timeout: Duration,
-    ) -> Result<crate::core::HostProbe, HvError> {
+    ) -> Result<threerc_core::HostProbe, HvError> {
         loop {
             let left = stop_at.saturating_duration_since(tokio::time::Instant::now());
             let result = self.probe(timeout.min(left)).await;
@@ -186,7 +186,7 @@ impl HostHandle {
     /// meanwhile (the host is alive; its domain listing is held up), else a `Timeout`. The
     /// light call starts at three quarters of the timeout and gets the last quarter, so the
     /// whole probe still ends within `timeout`.
-    pub async fn probe(&self, timeout: Duration) -> Result<crate::core::HostProbe, HvError> {
+    pub async fn probe(&self, timeout: Duration) -> Result<threerc_core::HostProbe, HvError> {
         let quarter = timeout / 4;
         if self.probing.swap(true, Ordering::SeqCst) {
             let why = format!("previous probe of {} has not returned (hung?)", self.name);
@@ -285,16 +285,16 @@ fn worker(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::{Capacity, HostProbe};
+    use threerc_core::{Capacity, HostProbe};
 
     /// A host whose domain listing and operations are held up (as on the source of a live
     /// migration near its end) while its daemon answers light calls at once.
     struct HeldUp;
 
-    impl crate::hv::Volumes for HeldUp {}
-    impl crate::hv::Target for HeldUp {}
+    impl crate::Volumes for HeldUp {}
+    impl crate::Target for HeldUp {}
 
-    impl crate::hv::Domains for HeldUp {
+    impl crate::Domains for HeldUp {
         fn probe(&mut self) -> Result<HostProbe, HvError> {
             std::thread::sleep(Duration::from_secs(2));
             Ok(HostProbe { capacity: Capacity { cpus: 1, memory_kib: 1 }, domains: vec![] })
@@ -321,7 +321,7 @@ mod tests {
         fn shutdown(&mut self, _: &str) -> Result<(), HvError> {
             unreachable!()
         }
-        fn migrate_live(&mut self, _: &str, _: &crate::hv::MigrateTo) -> Result<(), HvError> {
+        fn migrate_live(&mut self, _: &str, _: &crate::MigrateTo) -> Result<(), HvError> {
             unreachable!()
         }
     }
@@ -329,7 +329,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_held_up_probe_is_busy_while_every_operation_thread_is_taken() {
         let spec =
-            crate::core::HostSpec { name: "hv1".into(), uri: "fake://".into(), fence_agent: None, soft_fence: false };
+            threerc_core::HostSpec { name: "hv1".into(), uri: "fake://".into(), fence_agent: None, soft_fence: false };
         let connector: Arc<Connector> = Arc::new(Box::new(|_: &HostSpec| Box::new(HeldUp) as Box<dyn Hypervisor>));
         let h = HostHandle::spawn(&spec, connector).unwrap();
         // Every operation thread busy (a migration and its progress polls).

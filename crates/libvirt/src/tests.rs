@@ -2,9 +2,9 @@
 //! test writes its own host file, so tests are independent and can run in parallel.
 
 use super::LibvirtHost;
-use crate::core::{DomState, DomainObs};
-use crate::hv::{Domains, HvError, MigrateTo, Target, Volumes};
 use std::path::PathBuf;
+use threerc_core::{DomState, DomainObs};
+use threerc_hv::{Domains, HvError, MigrateTo, Target, Volumes};
 
 const GIB: u64 = 1024 * 1024;
 
@@ -248,7 +248,7 @@ fn a_refusing_daemon_is_tried_again_without_a_growing_wait() {
 
 // ---- Lifecycle events (the test driver emits them; its connections cannot close) ----
 
-use crate::hv::{DomainChange, Hint, HintSink};
+use threerc_hv::{DomainChange, Hint, HintSink};
 
 fn sink() -> (tokio::sync::mpsc::Sender<Hint>, tokio::sync::mpsc::Receiver<Hint>, HintSink) {
     let (tx, rx) = tokio::sync::mpsc::channel(64);
@@ -337,7 +337,7 @@ fn lifecycle_events_and_close_reasons_are_named_as_libvirt_names_them() {
 
 #[test]
 fn the_p2v_seam_on_the_test_driver_creates_and_deletes_volumes_and_says_it_cannot_upload() {
-    use crate::hv::UploadTo;
+    use threerc_hv::UploadTo;
     let pool = "<pool type='dir'><name>default</name><capacity unit='GiB'>100</capacity>\
                 <allocation unit='GiB'>1</allocation><available unit='GiB'>99</available><source/>\
                 <target><path>/var/lib/libvirt/images</path></target></pool>";

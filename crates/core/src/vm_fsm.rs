@@ -265,7 +265,7 @@ impl VmRec {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::model::Policy;
+    use crate::model::Policy;
     use std::time::Duration;
     use VmState::*;
 

@@ -158,7 +158,7 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::{ClusterSpec, Command, HostPolicy, PlacementPolicy};
+    use crate::{ClusterSpec, Command, HostPolicy, PlacementPolicy};
 
     fn engine() -> Engine {
         let spec = ClusterSpec {

@@ -6,9 +6,9 @@
 //! comes back as `HvError::Unsupported` with a message saying so.
 
 use super::errors::{to_hv, Kind};
-use crate::hv::xml::xml_escape;
-use crate::hv::{HvError, PoolInfo, UploadTo};
 use std::io::Read;
+use threerc_hv::xml::xml_escape;
+use threerc_hv::{HvError, PoolInfo, UploadTo};
 use virt::connect::Connect;
 use virt::storage_pool::StoragePool;
 use virt::storage_vol::StorageVol;
@@ -50,7 +50,7 @@ pub(super) fn pool_info(c: &Connect, name: &str) -> Result<PoolInfo, HvError> {
     let xml = p.xml_desc(0).map_err(|e| to_hv(&e, None))?;
     Ok(PoolInfo {
         name: name.to_string(),
-        kind: crate::hv::xml::pool_type(&xml).unwrap_or_default(),
+        kind: threerc_hv::xml::pool_type(&xml).unwrap_or_default(),
         active,
         capacity: info.capacity,
         available: info.available,
@@ -67,7 +67,7 @@ pub(super) fn networks(c: &Connect) -> Result<Vec<String>, HvError> {
 /// `kvm` when the host's capabilities offer it for x86_64 guests, else `qemu` (TCG).
 pub(super) fn domain_type(c: &Connect) -> Result<String, HvError> {
     let caps = c.capabilities().map_err(|e| to_hv(&e, None))?;
-    Ok(if crate::hv::xml::offers_kvm(&caps) { "kvm" } else { "qemu" }.to_string())
+    Ok(if threerc_hv::xml::offers_kvm(&caps) { "kvm" } else { "qemu" }.to_string())
 }
 
 fn volume_xml(name: &str, capacity: u64, format: &str) -> String {

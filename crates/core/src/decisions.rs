@@ -206,7 +206,7 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::{ClusterSpec, Command, HostPolicy, HostSpec, PlacementPolicy, Policy, VmSpec};
+    use crate::{ClusterSpec, Command, HostPolicy, HostSpec, PlacementPolicy, Policy, VmSpec};
 
     fn engine() -> Engine {
         let host = |n: &str| HostSpec { name: n.into(), uri: "test:///x".into(), fence_agent: None, soft_fence: false };

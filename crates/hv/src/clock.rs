@@ -1,7 +1,7 @@
 //! The clock seam. Production uses tokio's monotonic clock; under `tokio::time::pause()` the
 //! same clock is virtual, which is how tests and the simulator run the unmodified loop.
 
-use crate::core::Time;
+use threerc_core::Time;
 
 pub trait Clock: Send + Sync {
     fn now(&self) -> Time;

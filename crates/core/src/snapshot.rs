@@ -77,7 +77,7 @@ impl Engine {
 
 #[cfg(test)]
 mod tests {
-    use crate::core::*;
+    use crate::*;
 
     /// What people and `status --json` see of a reinstall spec is its summary: never the
     /// template or the seed's scripts, which may hold secrets.

@@ -6,7 +6,7 @@
 //! means for the connection.
 
 use super::errors::{self, to_hv};
-use crate::hv::{HvError, MigrateTo};
+use threerc_hv::{HvError, MigrateTo};
 use virt::connect::Connect;
 use virt::domain::{Domain, MigrateParameters};
 use virt::sys;

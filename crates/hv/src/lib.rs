@@ -3,7 +3,7 @@
 //!
 //! - `Hypervisor` (one per host) is three seams split by use: `Domains` (what supervision asks:
 //!   probe, start, stop, migrate, define, events), `Volumes` (what reinstall asks) and `Target`
-//!   (what P2V asks of a target host). Production plugs libvirt in (`backend/libvirt`); the
+//!   (what P2V asks of a target host). Production plugs libvirt in (the `threerc-libvirt` crate); the
 //!   demo wraps libvirt's test driver with fault injection (`backend/demo`); the simulator plugs
 //!   in a virtual cluster (`backend/sim`).
 //! - `Fencer`, `SoftFencer` and `Witness` (`power`): fence agents and quorum witnesses

@@ -4,7 +4,7 @@
 //! fallback) go through the one table here, so a domain shows the same state whichever path saw
 //! it.
 
-use crate::core::DomState;
+use threerc_core::DomState;
 use virt::sys;
 
 /// Map libvirt's `(state, reason)` pair. A domain that was shut off because it crashed

@@ -13,7 +13,7 @@
 use super::bulk_stats::{self, StatsRecord};
 use super::errors::{self, Kind};
 use super::states::map_state;
-use crate::core::{Capacity, DomState, DomainObs, HostProbe};
+use threerc_core::{Capacity, DomState, DomainObs, HostProbe};
 use virt::connect::{Connect, NodeInfo};
 use virt::domain::{Domain, DomainState, DomainStateReason};
 use virt::enumutil::Enum;

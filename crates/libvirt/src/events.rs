@@ -13,9 +13,9 @@
 //! freed here. A registration holds a reference on the connection, so `Watch` deregisters
 //! before its connection is closed, or the connection (and its socket) would never be freed.
 
-use crate::hv::{DomainChange, HintSink};
 use std::ffi::CStr;
 use std::os::raw::{c_int, c_void};
+use threerc_hv::{DomainChange, HintSink};
 use virt::connect::Connect;
 use virt::sys;
 

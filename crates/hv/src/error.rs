@@ -38,8 +38,8 @@ impl HvError {
     /// A failed probe as the core judges it: no answer at all (timeouts, no route) may be a
     /// dead host; any answer (refused, a libvirt error, a probe held up while the daemon answers
     /// light calls) proves the host alive.
-    pub fn into_probe_error(self) -> crate::core::ProbeError {
-        use crate::core::ProbeError;
+    pub fn into_probe_error(self) -> threerc_core::ProbeError {
+        use threerc_core::ProbeError;
         match self {
             HvError::Unreachable(_) | HvError::Timeout(_) => ProbeError::no_answer(self.to_string()),
             HvError::Refused(_)

@@ -59,7 +59,7 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::{ClusterSpec, HostObservation, HostPolicy, HostProbe, HostSpec, PlacementPolicy};
+    use crate::{ClusterSpec, HostObservation, HostPolicy, HostProbe, HostSpec, PlacementPolicy};
 
     fn engine() -> Engine {
         let spec = ClusterSpec {
@@ -81,7 +81,7 @@ mod tests {
     }
 
     fn alarms(out: &Output) -> usize {
-        out.events.iter().filter(|e| matches!(e.kind, crate::core::EventKind::Alarm { .. })).count()
+        out.events.iter().filter(|e| matches!(e.kind, crate::EventKind::Alarm { .. })).count()
     }
 
     #[test]
@@ -102,10 +102,8 @@ mod tests {
         let mut e = engine();
         e.fence_checked(Time::from_secs(2), "hv1", Err("ipmitool: timeout".into()));
         assert!(e.hosts["hv1"].fence_distrust.as_deref().unwrap().contains("ipmitool: timeout"));
-        let silent = [HostObservation {
-            host: "hv1".into(),
-            result: Err(crate::core::ProbeError::no_answer("connection timed out")),
-        }];
+        let silent =
+            [HostObservation { host: "hv1".into(), result: Err(crate::ProbeError::no_answer("connection timed out")) }];
         e.observe(Time::from_secs(3), &silent);
         e.fence_checked(Time::from_secs(3), "hv1", Ok(true));
         assert!(e.hosts["hv1"].fence_distrust.is_some(), "a host that does not answer proves nothing");

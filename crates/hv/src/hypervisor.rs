@@ -2,7 +2,7 @@
 //! offers (`Hypervisor`: domains, volumes, P2V target), which a host's worker holds.
 
 use super::{HintSink, HvError, Target, Volumes};
-use crate::core::HostProbe;
+use threerc_core::HostProbe;
 
 /// One physical host, as the supervisor drives it: its domains. Implementations reconnect by
 /// themselves: a call on a lost connection tries to reconnect once and answers `Unreachable` if
@@ -42,7 +42,7 @@ pub trait Domains: Send {
     }
     /// The host's storage pools and their volumes (read every few cycles, not every probe).
     /// `Unsupported` where the backend cannot tell: placement then does not check disks.
-    fn storage(&mut self) -> Result<Vec<crate::core::PoolObs>, HvError> {
+    fn storage(&mut self) -> Result<Vec<threerc_core::PoolObs>, HvError> {
         Err(HvError::Unsupported("storage pools".into()))
     }
     /// From now on, push hints into `sink` when something changes on the host between probes:
@@ -75,4 +75,4 @@ pub struct MigrateTo {
 }
 
 /// Opens the hypervisor for one host. Called once per host at start-up, on the host's worker.
-pub type Connector = dyn Fn(&crate::core::HostSpec) -> Box<dyn Hypervisor> + Send + Sync;
+pub type Connector = dyn Fn(&threerc_core::HostSpec) -> Box<dyn Hypervisor> + Send + Sync;

@@ -3,8 +3,8 @@
 //! volume, upload, delete).
 
 use super::errors::{self, to_hv, Kind};
-use crate::core::PoolObs;
-use crate::hv::{HvError, VolumeInfo, VolumeSource};
+use threerc_core::PoolObs;
+use threerc_hv::{HvError, VolumeInfo, VolumeSource};
 use virt::connect::Connect;
 use virt::error::{Error, ErrorNumber};
 use virt::storage_pool::StoragePool;
@@ -74,7 +74,7 @@ fn vol_named(pool: &StoragePool, pool_name: &str, volume: &str) -> Result<Option
 }
 
 fn describe(vol: &StorageVol) -> Result<VolumeInfo, Error> {
-    let (format, backing) = crate::hv::xml::volume_format_and_backing(&vol.xml_desc(0)?);
+    let (format, backing) = threerc_hv::xml::volume_format_and_backing(&vol.xml_desc(0)?);
     Ok(VolumeInfo { path: vol.path()?, capacity: vol.info()?.capacity, format, backing })
 }
 

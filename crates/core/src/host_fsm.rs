@@ -56,7 +56,7 @@ pub struct HostRec {
     /// The disks this host reaches (from its storage pools), once read.
     pub volumes: Option<std::sync::Arc<std::collections::BTreeSet<String>>>,
     /// Its storage pools as last read, for people.
-    pub pools: Vec<crate::core::model::PoolObs>,
+    pub pools: Vec<crate::model::PoolObs>,
     /// Stale-copy cleanups under way while rejoining, by VM name.
     pub cleanups: BTreeMap<String, ActionId>,
     /// Recent transitions, shared with snapshots (copied only when a transition happens while

@@ -17,8 +17,8 @@ use super::events::Watch;
 use super::ops;
 use super::probe::{self, BulkSupport};
 use super::upload;
-use crate::core::{HostProbe, HostSpec};
-use crate::hv::{
+use threerc_core::{HostProbe, HostSpec};
+use threerc_hv::{
     Connector, Domains, HintSink, HvError, Hypervisor, MigrateTo, PoolInfo, Target, UploadTo, VolumeInfo, VolumeSource,
     Volumes,
 };
@@ -138,7 +138,7 @@ impl LibvirtHost {
         if let Some((at, _, err)) = &self.backoff {
             let now = std::time::Instant::now();
             if now < *at {
-                let wait = crate::core::time::human(*at - now);
+                let wait = threerc_core::time::human(*at - now);
                 // The last attempt's answer, of the same kind: a refusal stays a refusal.
                 return Err(match err {
                     HvError::Refused(m) => HvError::Refused(format!("{m} (next attempt in {wait})")),
@@ -271,7 +271,7 @@ impl Domains for LibvirtHost {
         })
     }
 
-    fn storage(&mut self) -> Result<Vec<crate::core::PoolObs>, HvError> {
+    fn storage(&mut self) -> Result<Vec<threerc_core::PoolObs>, HvError> {
         self.call("storage", |c| super::storage::pools(c).map_err(|e| to_hv(&e, None)))
     }
 

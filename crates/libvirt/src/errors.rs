@@ -5,7 +5,7 @@
 //! migration) and everything else, so the mapping decides real behaviour. It works on libvirt's
 //! error code and domain first and looks at the message only where libvirt gives nothing better.
 
-use crate::hv::HvError;
+use threerc_hv::HvError;
 use virt::error::{Error, ErrorDomain, ErrorNumber};
 
 /// What a libvirt error means for the supervisor.

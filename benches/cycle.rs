@@ -26,6 +26,7 @@ fn cluster(hosts: usize, vms: usize) -> (ClusterSpec, Vec<HostObservation>) {
                 policy: Policy::default(),
                 preferred_host: None,
                 reinstall: None,
+                origin: threerc::core::Origin::Config,
             })
             .collect(),
         host_policy: HostPolicy::default(),

@@ -43,12 +43,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Cmd::Reinstall { config, vm, yes } => {
             let cfg = Config::load(&config)?;
-            app::confirm_reinstall(&cfg, &vm, yes)?;
+            let confirmed = app::confirm_reinstall(&cfg, &vm, yes)?;
             let Some(dir) = &cfg.state_dir else {
                 anyhow::bail!("{}: no state_dir, so no control socket: set state_dir to reinstall", config.display());
             };
             let words = vec!["reinstall".to_string(), vm.clone()];
-            let reply = threerc::supervisor::control::request(&dir.join("control.sock"), words).await?;
+            let reply =
+                threerc::supervisor::control::request(&dir.join("control.sock"), words, Some(confirmed)).await?;
             match (reply.ok, reply.error) {
                 (true, _) => println!(
                     "accepted: {vm} is being reinstalled (watch it with `3rc ctl -c {} status`)",
@@ -58,7 +59,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Cmd::Ctl { config, json, words } => {
+        Cmd::Ctl { config, json, yes, mut words } => {
+            // `--yes` after the command's words (`3rc ctl -c F restart web1 --yes`) counts too.
+            let yes = yes | words.iter().any(|w| w == "--yes");
+            words.retain(|w| w != "--yes");
             let cfg = Config::load(&config)?;
             let Some(dir) = &cfg.state_dir else {
                 anyhow::bail!(
@@ -76,7 +80,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     let cmd = threerc::core::Command::Protect { spec };
                     threerc::supervisor::control::request_command(&socket, cmd).await?
                 }
-                _ => threerc::supervisor::control::request(&socket, words).await?,
+                Some((verb, _)) if verb == "status" => {
+                    threerc::supervisor::control::request(&socket, words, None).await?
+                }
+                _ => {
+                    let cmd = threerc::core::Command::parse(&words.iter().map(String::as_str).collect::<Vec<_>>())
+                        .map_err(anyhow::Error::msg)?;
+                    let confirmed = app::consent::ask(&cmd, yes, &[])?;
+                    threerc::supervisor::control::request(&socket, words, Some(confirmed)).await?
+                }
             };
             if let Some(w) = &reply.warning {
                 eprintln!("warning: {w}");
@@ -171,7 +183,7 @@ async fn p2v(args: threerc::app::cli::P2vArgs) -> anyhow::Result<()> {
                 args.config.display()
             );
         };
-        threerc::supervisor::control::request(socket, vec!["status".into()])
+        threerc::supervisor::control::request(socket, vec!["status".into()], None)
             .await
             .map_err(|e| anyhow::anyhow!("protect: {e:#}; or pass --no-protect"))?;
     }

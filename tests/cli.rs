@@ -8,6 +8,24 @@ fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_3rc"))
 }
 
+/// A config `file` in `dir` whose state folder is `dir/state`, with `rest` after that line: the
+/// state folder and the config's path.
+fn config_with_state(dir: &Path, file: &str, rest: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let state = dir.join("state");
+    let cfg = dir.join(file);
+    std::fs::write(&cfg, format!("state_dir = \"{}\"\n{rest}", state.display())).unwrap();
+    (state, cfg)
+}
+
+/// Wait until the supervisor started on `state` listens on its control socket.
+fn wait_for_socket(state: &Path) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !state.join("control.sock").exists() {
+        assert!(std::time::Instant::now() < deadline, "the supervisor did not start");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 fn demo_config() -> String {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo/cluster.toml").display().to_string()
 }
@@ -62,16 +80,11 @@ fn an_unreachable_host_is_reported_not_fatal() {
 #[test]
 fn a_bad_config_is_refused_with_file_line_and_column_and_starts_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let state = dir.path().join("state");
-    let cfg = dir.path().join("bad.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "state_dir = \"{}\"\n[defaults]\ninterval = \"fast\"\n[[host]]\nname = \"hv1\"\nuri = \"test:///x.xml\"\n",
-            state.display()
-        ),
-    )
-    .unwrap();
+    let (state, cfg) = config_with_state(
+        dir.path(),
+        "bad.toml",
+        "[defaults]\ninterval = \"fast\"\n[[host]]\nname = \"hv1\"\nuri = \"test:///x.xml\"\n",
+    );
     for args in [vec!["run", "--headless", "--config"], vec!["status", "--config"], vec!["run", "--config"]] {
         let out = bin().args(&args).arg(&cfg).output().unwrap();
         assert_eq!(out.status.code(), Some(2), "{args:?}");
@@ -96,7 +109,8 @@ fn reinstall_asks_for_the_name_on_a_terminal_and_refuses_without_one() {
         bin().args(["reinstall", "--config", &example, "web1"]).stdin(std::process::Stdio::null()).output().unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("reinstalling web1 deletes its disk: confirm with --yes"), "{err}");
+    assert!(err.contains("`reinstall web1` needs web1's name typed: Destroys the VM's disk"), "{err}");
+    assert!(err.contains("or add --yes; nothing was sent"), "{err}");
     let out = bin().args(["reinstall", "--config", &example, "db1", "--yes"]).output().unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
@@ -108,16 +122,11 @@ fn reinstall_asks_for_the_name_on_a_terminal_and_refuses_without_one() {
 #[test]
 fn a_second_supervisor_on_the_same_state_dir_is_refused_and_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let state = dir.path().join("state");
-    let cfg = dir.path().join("one.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "state_dir = \"{}\"\n[quorum]\nwitnesses = []\n[[host]]\nname = \"hv1\"\nuri = \"test:///default\"\n",
-            state.display()
-        ),
-    )
-    .unwrap();
+    let (state, cfg) = config_with_state(
+        dir.path(),
+        "one.toml",
+        "[quorum]\nwitnesses = []\n[[host]]\nname = \"hv1\"\nuri = \"test:///default\"\n",
+    );
     let mut first = bin().args(["run", "--headless", "--config"]).arg(&cfg).spawn().unwrap();
     let lock = state.join("3rc.lock");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
@@ -142,4 +151,85 @@ fn a_second_supervisor_on_the_same_state_dir_is_refused_and_changes_nothing() {
     assert!(first.wait().unwrap().success());
     // Once the first is gone, the folder is free again (checked through the same lock).
     drop(threerc::store::lock::StateLock::take(&state).unwrap());
+}
+
+/// The supervisor of a test, stopped (SIGTERM, then waited for) even when the test fails.
+struct Supervising(std::process::Child);
+
+impl Drop for Supervising {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) on the child this test started.
+        unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
+        let _ = self.0.wait();
+    }
+}
+
+/// Which commands need a person's consent is declared once (`core::consent`) and every front
+/// end obeys it: `3rc ctl` without a terminal refuses a destructive command before sending it
+/// unless `--yes`; the control socket refuses one that arrives without consent whatever client
+/// sent it; the consent given is journaled with the command.
+#[test]
+fn destructive_commands_need_the_same_consent_from_every_front_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let (state, cfg) = config_with_state(
+        dir.path(),
+        "one.toml",
+        "[quorum]\nwitnesses = []\n[[host]]\nname = \"hv1\"\nuri = \"test:///default\"\n[[vm]]\nname = \"test\"\n",
+    );
+    let sup = Supervising(bin().args(["run", "--headless", "--config"]).arg(&cfg).spawn().unwrap());
+    wait_for_socket(&state);
+    let socket = state.join("control.sock");
+    let ctl = |words: &[&str]| {
+        let out =
+            bin().args(["ctl", "--config"]).arg(&cfg).args(words).stdin(std::process::Stdio::null()).output().unwrap();
+        (
+            out.status.success(),
+            format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
+        )
+    };
+    let journal = || {
+        let c = rusqlite::Connection::open(state.join("journal.db")).unwrap();
+        let mut q = c.prepare("SELECT text FROM events ORDER BY id").unwrap();
+        let rows: Vec<String> = q.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect();
+        rows.join("\n")
+    };
+
+    // No terminal, no --yes: refused before anything is sent, saying what it would do.
+    let (ok, said) = ctl(&["restart", "test"]);
+    assert!(!ok, "{said}");
+    assert!(said.contains("`restart test` needs a confirmation: Destroys the running VM"), "{said}");
+    assert!(said.contains("add --yes; nothing was sent"), "{said}");
+    let (ok, said) = ctl(&["stop", "test"]);
+    assert!(!ok && said.contains("`stop test` needs test's name typed"), "{said}");
+    assert!(!journal().contains("command restart test") && !journal().contains("command stop test"));
+    // Commands that need no consent go through as before.
+    let (ok, said) = ctl(&["start", "test"]);
+    assert!(said.contains("refused: test is already running") || ok, "{said}");
+
+    // A client that skips the prompt is refused by the supervisor itself.
+    let raw = |line: &str| {
+        use std::io::{BufRead, Write};
+        let mut s = std::os::unix::net::UnixStream::connect(&socket).unwrap();
+        s.write_all(line.as_bytes()).unwrap();
+        let mut reply = String::new();
+        std::io::BufReader::new(s).read_line(&mut reply).unwrap();
+        reply
+    };
+    let reply = raw("{\"user\": \"script\", \"words\": [\"disarm\"]}\n");
+    assert!(reply.contains("\"ok\":false") && reply.contains("`disarm cluster` needs a confirmation"), "{reply}");
+    let reply = raw("{\"user\": \"script\", \"words\": [\"stop\", \"test\"], \"confirmed\": {\"Typed\": \"tset\"}}\n");
+    assert!(reply.contains("\"ok\":false") && reply.contains("needs test's name typed"), "{reply}");
+    assert!(!journal().contains("command disarm cluster"), "{}", journal());
+
+    // --yes, before or after the words, is consent given in advance, and the journal says so.
+    let (ok, said) = ctl(&["--yes", "disarm", "test"]);
+    assert!(ok, "{said}");
+    let (ok, said) = ctl(&["arm", "test"]);
+    assert!(ok, "{said}");
+    let (ok, said) = ctl(&["disarm", "--yes"]);
+    assert!(ok, "{said}");
+    let log = journal();
+    assert!(log.contains("command disarm test by cli:") && log.contains("(confirmed by --yes)"), "{log}");
+    assert!(log.contains("command disarm cluster by cli:"), "{log}");
+    drop(sup);
 }

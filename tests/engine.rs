@@ -158,6 +158,34 @@ fn a_host_connection_blip_shorter_than_the_threshold_fences_nothing() {
     assert!(!c.host_path("hv1").contains(&H::Down));
 }
 
+/// The busy-host rule is the engine's: a host whose listing is held up while its daemon
+/// answers is not judged for `fail_threshold - 1` rounds (its VMs neither); then the held-up
+/// probes count as failures with an answer (`Unmanageable`, never `Down`, never fenced).
+#[test]
+fn a_busy_host_is_not_judged_for_a_while_then_counts_as_alive_and_failing() {
+    let mut c = three_hosts().boot();
+    for _ in 0..10 {
+        c.hosts.get_mut("hv1").unwrap().held_up = true;
+        c.run(2); // host fail_threshold - 1
+        assert_eq!(c.host_state("hv1"), H::Online, "two busy rounds are not judged");
+        assert!(c.engine.held_busy("hv1"));
+        c.hosts.get_mut("hv1").unwrap().held_up = false;
+        c.tick();
+        assert!(!c.engine.held_busy("hv1"), "an answer resets the count");
+    }
+    assert!(c.host_path("hv1").iter().all(|s| *s == H::Online || *s == H::Unknown), "{:?}", c.host_path("hv1"));
+    let skipped = c.log().iter().filter(|l| l.contains("not judged this cycle")).count();
+    assert_eq!(skipped, 20, "each skipped round is said in the log");
+
+    c.hosts.get_mut("hv1").unwrap().held_up = true;
+    c.run(3);
+    assert!(!c.engine.held_busy("hv1"), "the third busy round in a row is judged");
+    assert_eq!(c.host_state("hv1"), H::Suspect);
+    c.run(6);
+    assert_eq!(c.host_state("hv1"), H::Unmanageable, "busy is an answer: alive, not Down");
+    assert!(c.decided_kinds().iter().all(|k| !matches!(k, ActionKind::Fence { .. })), "{:?}", c.decided_kinds());
+}
+
 // ---- 3. a host cut off: fence first, then recover ----
 
 #[test]
@@ -644,6 +672,45 @@ fn operator_migration_moves_the_vm_and_bad_requests_are_refused_with_a_reason() 
     assert_eq!(count(&c, starts_a_vm), 1);
 }
 
+/// The engine, not the executor, decides what follows a live migration the host cannot do: a
+/// cold relocation to the same destination (stopped on the source first), decided by the same
+/// operator and said in the VM's reason; and only while the destination still takes VMs.
+#[test]
+fn a_live_migration_the_host_cannot_do_becomes_a_cold_relocation_decided_by_the_engine() {
+    let mut c = for_commands();
+    c.no_live_migration = true;
+    c.command(ALICE, Command::Migrate { vm: "web1".into(), to: "hv3".into() }).unwrap();
+    let moves: Vec<(ActionKind, Decider)> =
+        c.decided.iter().map(|(_, a)| (a.kind.clone(), a.decided_by.clone())).collect();
+    assert_eq!(
+        moves,
+        vec![
+            (
+                ActionKind::Migrate { vm: "web1".into(), from: "hv1".into(), to: "hv3".into() },
+                Decider::Operator(ALICE.into())
+            ),
+            (
+                ActionKind::Relocate { vm: "web1".into(), from: Some("hv1".into()), to: "hv3".into() },
+                Decider::Operator(ALICE.into())
+            ),
+        ]
+    );
+    assert!(c.log().iter().any(|l| l.contains("live migration to hv3 is not supported here (this driver cannot migrate): relocating cold instead (stopped on hv1, then started on hv3)")), "{:#?}", c.log());
+    assert_eq!(c.running_on("web1"), vec!["hv3"]);
+    assert_eq!(c.vm_path("web1"), vec![V::Discovering, V::Healthy, V::Migrating, V::Relocating, V::Probation]);
+
+    // The destination went into maintenance while the migration was asked: no relocation.
+    c.hold = Some(|k| matches!(k, ActionKind::Migrate { .. }));
+    c.command(ALICE, Command::Migrate { vm: "web2".into(), to: "hv3".into() }).unwrap();
+    c.command(ALICE, Command::Maintenance { host: "hv3".into(), on: true }).unwrap();
+    let mark = c.mark();
+    c.release();
+    assert!(c.decided_since(mark).iter().all(|k| !matches!(k, ActionKind::Relocate { vm, .. } if vm == "web2")));
+    assert_eq!(c.running_on("web2"), vec!["hv1"]);
+    assert_eq!(c.vm_state("web2"), V::Suspect);
+    assert!(c.vm("web2").reason.contains("not supported here"), "{}", c.vm("web2").reason);
+}
+
 #[test]
 fn a_stopped_vm_is_never_restarted_until_an_operator_starts_it() {
     let mut c = for_commands();
@@ -1014,6 +1081,7 @@ fn a_vm_protected_at_run_time_is_judged_and_restarted_like_a_configured_one() {
         policy: threerc::core::Policy { max_restart: 1, ..Default::default() },
         preferred_host: None,
         reinstall: None,
+        origin: threerc::core::Origin::RunTime,
     };
     c.command(ALICE, Command::Protect { spec: spec.clone() }).unwrap();
     assert_eq!(c.command(ALICE, Command::Protect { spec: spec.clone() }), Err("p2v1 is already protected".into()));
@@ -1030,6 +1098,38 @@ fn a_vm_protected_at_run_time_is_judged_and_restarted_like_a_configured_one() {
     c.run_until(10, "p2v1 restarted", |c| c.vm_state("p2v1") == V::Probation);
     assert_eq!(c.running_on("p2v1"), vec!["hv1"]);
     assert!(c.log().iter().any(|l| l.contains("vm p2v1 Suspect -> Restarting") && l.contains("restart 1 of 1")));
+}
+
+/// `unprotect` is the engine's rule: only a VM protected at run time (its spec's origin), only
+/// an idle one; a VM of the configuration file is refused with the way out.
+#[test]
+fn only_a_vm_protected_at_run_time_can_be_unprotected() {
+    let mut c =
+        Builder::new().host("hv1", 8, 16384).vm("web1", "hv1", 2, 2048).unprotected("p2v1", "hv1", 2, 2048).boot();
+    let before = c.snapshot();
+    let err = c.command(ALICE, Command::Unprotect { vm: "web1".into() }).unwrap_err();
+    assert!(err.starts_with("web1 was not put under HA at run time"), "{err}");
+    assert!(err.contains("[[vm]] entry is removed"), "{err}");
+    assert_eq!(c.snapshot(), before, "refused: nothing changed");
+    assert_eq!(c.command(ALICE, Command::Unprotect { vm: "nope".into() }), Err("no protected VM named nope".into()));
+
+    // The spec a front end sends says Config (it comes from the config's defaults): the engine
+    // records the protection as made at run time whatever it says.
+    let spec = threerc::core::VmSpec {
+        name: "p2v1".into(),
+        priority: 0,
+        anti_affinity: None,
+        policy: Default::default(),
+        preferred_host: None,
+        reinstall: None,
+        origin: threerc::core::Origin::Config,
+    };
+    c.command(ALICE, Command::Protect { spec }).unwrap();
+    c.tick();
+    assert_eq!(c.vm_state("p2v1"), V::Healthy);
+    c.command(ALICE, Command::Unprotect { vm: "p2v1".into() }).unwrap();
+    assert!(c.snapshot().vms.iter().all(|v| v.name != "p2v1"), "out of HA");
+    assert_eq!(c.running_on("p2v1"), vec!["hv1"], "the VM itself is left as it is");
 }
 
 #[test]
@@ -1049,6 +1149,7 @@ fn a_name_defined_on_two_hosts_is_not_protected() {
         policy: Default::default(),
         preferred_host: None,
         reinstall: None,
+        origin: threerc::core::Origin::RunTime,
     };
     let err = c.command(ALICE, Command::Protect { spec }).unwrap_err();
     assert!(err.starts_with("protect app: hv1 and hv2 each have a domain named app;"), "{err}");

@@ -72,7 +72,7 @@ fn first_run(dir: &Path) -> (PathBuf, PathBuf) {
     config(&cfg, &state);
     let run = Running(bin().args(["run", "--headless", "--config"]).arg(&cfg).spawn().unwrap());
     let run = run.ready(&state.join("control.sock"));
-    let out = ctl(&cfg, &["disarm"]);
+    let out = ctl(&cfg, &["--yes", "disarm"]);
     assert!(out.status.success() && out.stderr.is_empty(), "{}", text(&out));
     run.stop();
     (state, cfg)

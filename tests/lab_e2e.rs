@@ -248,7 +248,7 @@ fn lab_a_disarm_during_a_slow_fence_lets_the_fence_and_its_recovery_finish() {
     sup.wait_for(&lab, "hv1's fence under way", Duration::from_secs(60), |s| {
         s.text().contains("host hv1 Down -> Fencing")
     });
-    let (answer, warning) = ctl_said(&cfg, &["disarm"]).unwrap();
+    let (answer, warning) = ctl_said(&cfg, &["disarm", "--yes"]).unwrap();
     assert!(answer.contains("accepted"), "{answer}");
     assert!(warning.contains("warning: disarm pending: the fence of hv1"), "{warning}");
     let status = ctl(&cfg, &["status"]).unwrap();

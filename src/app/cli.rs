@@ -52,19 +52,24 @@ pub enum Cmd {
     },
     /// Send a command to the running supervisor of this config (through its control socket):
     /// migrate VM HOST | start VM | stop VM | restart VM | reinstall VM | arm [VM] | disarm [VM] |
-    /// maintenance HOST on|off | confirm-off HOST | ack ALARM | status
+    /// maintenance HOST on|off | confirm-off HOST | ack ALARM | protect VM [KEY=VALUE...] |
+    /// unprotect VM | status. Destructive commands ask on a terminal (a yes, or the name typed,
+    /// as the console does) unless --yes.
     Ctl {
         #[arg(long, short)]
         config: PathBuf,
         /// Print JSON (for `status`).
         #[arg(long)]
         json: bool,
+        /// Do not ask: consent to a destructive command in advance (for scripts).
+        #[arg(long)]
+        yes: bool,
         #[arg(required = true, trailing_var_arg = true)]
         words: Vec<String>,
     },
     /// Reinstall a VM from scratch (its [vm.reinstall] spec) through the running supervisor:
     /// stop, a new disk from the golden image, define from the template, start. Destructive:
-    /// asks for the VM's name on a terminal, unless --yes.
+    /// asks for the VM's name on a terminal, unless --yes (as `3rc ctl reinstall VM`).
     Reinstall {
         #[arg(long, short)]
         config: PathBuf,

@@ -191,7 +191,13 @@ pub fn forward(
             let (h, origin, fb) = (handle.clone(), origin_of(who, &confirmed), feedback.clone());
             tokio::spawn(async move {
                 let shown = command.to_string();
-                let (refused, warning) = match h.command(&origin, command).await {
+                // The console asks before it sends; a command that comes without the consent it
+                // needs (`core::consent`) is not sent.
+                let verdict = match crate::core::consent::refusal(&command) {
+                    Some(why) if !confirmed.satisfies(&command.consent()) => Err(why),
+                    _ => h.command(&origin, command).await,
+                };
+                let (refused, warning) = match verdict {
                     Ok(None) => {
                         info!(target: "3rc::console", "{shown} by {origin}: accepted");
                         (None, None)

@@ -3,6 +3,7 @@
 //! Thin on purpose: the logic lives in the modules it assembles.
 
 pub mod cli;
+pub mod consent;
 pub mod console;
 pub mod p2v;
 pub mod simulate;
@@ -228,10 +229,9 @@ pub async fn control(cfg: &Config, handle: &SupervisorHandle) -> anyhow::Result<
     }
 }
 
-/// `3rc reinstall VM`: the VM must have a reinstall spec; without `--yes`, a person types the
-/// VM's name on a terminal (never assumed when stdin is not a terminal).
-pub fn confirm_reinstall(cfg: &Config, vm: &str, yes: bool) -> anyhow::Result<()> {
-    use std::io::{BufRead, IsTerminal, Write};
+/// `3rc reinstall VM`: the VM must have a reinstall spec, and the consent `reinstall` needs
+/// (`core::consent`: the VM's name typed on a terminal, or `--yes`), as `3rc ctl reinstall`.
+pub fn confirm_reinstall(cfg: &Config, vm: &str, yes: bool) -> anyhow::Result<crate::core::Confirmation> {
     let spec = cfg.cluster.vms.iter().find(|v| v.name == vm);
     let Some(spec) = spec else {
         anyhow::bail!("{}: no [[vm]] named {vm}", cfg.path.display());
@@ -239,22 +239,9 @@ pub fn confirm_reinstall(cfg: &Config, vm: &str, yes: bool) -> anyhow::Result<()
     let Some(r) = &spec.reinstall else {
         anyhow::bail!("{}: VM {vm} has no [vm.reinstall] spec (golden image and template)", cfg.path.display());
     };
-    if yes {
-        return Ok(());
-    }
-    if !std::io::stdin().is_terminal() {
-        anyhow::bail!(
-            "reinstalling {vm} deletes its disk: confirm with --yes, or run this on a terminal to type its name"
-        );
-    }
-    eprintln!("Reinstall {vm} from scratch: {}.", r.summary());
-    eprintln!("Its disk {}/{} is deleted and made anew; everything on it is lost.", r.disk_pool, r.disk_volume);
-    eprint!("Type the VM's name to confirm: ");
-    std::io::stderr().flush()?;
-    let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line)?;
-    if line.trim() != vm {
-        anyhow::bail!("not confirmed: {vm} is left as it is");
-    }
-    Ok(())
+    let detail = [
+        format!("From scratch: {}.", r.summary()),
+        format!("Its disk {}/{} is deleted and made anew; everything on it is lost.", r.disk_pool, r.disk_volume),
+    ];
+    consent::ask(&crate::core::Command::Reinstall { vm: vm.to_string() }, yes, &detail)
 }

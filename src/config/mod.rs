@@ -343,6 +343,7 @@ fn validate(raw: RawConfig, at: &Locator, dir: &Path, path: &Path) -> Result<Con
             policy,
             preferred_host: v.preferred_host.as_ref().map(|p| p.get_ref().clone()),
             reinstall,
+            origin: crate::core::Origin::Config,
         });
     }
 
@@ -431,6 +432,7 @@ impl Config {
             policy,
             preferred_host: raw.preferred_host.map(|p| p.into_inner()),
             reinstall: None,
+            origin: crate::core::Origin::RunTime,
         })
     }
 }

@@ -79,11 +79,13 @@ pub fn reinstall_specs(spec: &crate::core::ClusterSpec) -> Arc<BTreeMap<String, 
     Arc::new(spec.vms.iter().filter_map(|v| Some((v.name.clone(), v.reinstall.clone()?))).collect())
 }
 
-/// How an operation failed: before starting the VM, or at its final start with everything
-/// before it in place (`Outcome::StartFailed`).
+/// How an operation failed: before starting the VM, at its final start with everything
+/// before it in place (`Outcome::StartFailed`), or not at all because the host cannot do it
+/// (`Outcome::Unsupported`: nothing was changed, the engine decides what instead).
 pub enum Failure {
     Before(String),
     Start(String),
+    Unsupported(String),
 }
 
 impl From<String> for Failure {
@@ -96,33 +98,36 @@ impl From<String> for Failure {
 pub async fn execute(ctx: &ExecCtx, action: &Action) -> Outcome {
     let id = action.id;
     debug!(target: "3rc::ops", "#{id} {} ({}): started", action.kind, action.decided_by);
-    let result: Result<(), String> = match &action.kind {
-        ActionKind::Start { vm, host } => start(ctx, vm, host).await,
-        ActionKind::Restart { vm, host } => restart(ctx, vm, host).await,
-        ActionKind::Relocate { vm, from, to } => relocate::relocate(ctx, vm, from.as_deref(), to).await,
+    let result: Result<(), Failure> = match &action.kind {
+        ActionKind::Start { vm, host } => start(ctx, vm, host).await.map_err(Failure::from),
+        ActionKind::Restart { vm, host } => restart(ctx, vm, host).await.map_err(Failure::from),
+        ActionKind::Relocate { vm, from, to } => {
+            relocate::relocate(ctx, vm, from.as_deref(), to).await.map_err(Failure::from)
+        }
         ActionKind::Migrate { vm, from, to } => relocate::migrate(ctx, vm, from, to).await,
-        ActionKind::Stop { vm, host } => stop(ctx, vm, host).await,
-        ActionKind::Destroy { vm, host, undefine } => destroy(ctx, vm, host, *undefine).await,
-        ActionKind::Fence { host } => fence(ctx, host).await,
-        ActionKind::SoftFence { host } => soft_fence(ctx, host).await,
-        ActionKind::Reinstall { vm, host } => match reinstall::reinstall(ctx, vm, host).await {
-            Ok(()) => Ok(()),
-            Err(Failure::Before(e)) => Err(e),
-            Err(Failure::Start(e)) => {
-                debug!(target: "3rc::ops", "#{id} {}: its start failed: {e}", action.kind);
-                return Outcome::StartFailed(e);
-            }
-        },
+        ActionKind::Stop { vm, host } => stop(ctx, vm, host).await.map_err(Failure::from),
+        ActionKind::Destroy { vm, host, undefine } => destroy(ctx, vm, host, *undefine).await.map_err(Failure::from),
+        ActionKind::Fence { host } => fence(ctx, host).await.map_err(Failure::from),
+        ActionKind::SoftFence { host } => soft_fence(ctx, host).await.map_err(Failure::from),
+        ActionKind::Reinstall { vm, host } => reinstall::reinstall(ctx, vm, host).await,
     };
+    // The engine's events log the outcome; this is the operation's own trace.
     match result {
-        // The engine's events log the outcome; this is the operation's own trace.
         Ok(()) => {
             debug!(target: "3rc::ops", "#{id} {} done", action.kind);
             Outcome::Done
         }
-        Err(e) => {
+        Err(Failure::Before(e)) => {
             debug!(target: "3rc::ops", "#{id} {} failed: {e}", action.kind);
             Outcome::Failed(e)
+        }
+        Err(Failure::Start(e)) => {
+            debug!(target: "3rc::ops", "#{id} {}: its start failed: {e}", action.kind);
+            Outcome::StartFailed(e)
+        }
+        Err(Failure::Unsupported(e)) => {
+            debug!(target: "3rc::ops", "#{id} {}: not supported here: {e}", action.kind);
+            Outcome::Unsupported(e)
         }
     }
 }

@@ -1,14 +1,15 @@
-//! Moving a VM between hosts: live migration where the driver can, cold relocation (stop on
-//! the source, define from the inventory on the target, start, undefine on the source) where it
-//! cannot, e.g. libvirt's test driver.
+//! Moving a VM between hosts: live migration, and cold relocation (stop on the source, define
+//! from the inventory on the target, start, undefine on the source). A live migration the driver
+//! cannot do (libvirt's test driver) ends as `Failure::Unsupported` with nothing changed; the
+//! engine decides whether a cold relocation follows (`core::outcomes`), never this module.
 //!
 //! Safety: when the source is given, the copy there is destroyed *before* anything starts on
 //! the target; if the source cannot be reached, the relocation stops. A relocation without a
 //! source happens only after the core saw the old host fenced.
 
-use super::{on, ExecCtx};
+use super::{on, ExecCtx, Failure};
 use crate::hv::HvError;
-use tracing::{info, warn};
+use tracing::warn;
 
 pub async fn relocate(ctx: &ExecCtx, vm: &str, from: Option<&str>, to: &str) -> Result<(), String> {
     if let Some(src) = from {
@@ -69,7 +70,7 @@ pub async fn define_and_start(ctx: &ExecCtx, vm: &str, host: &str) -> Result<(),
     Ok(())
 }
 
-pub async fn migrate(ctx: &ExecCtx, vm: &str, from: &str, to: &str) -> Result<(), String> {
+pub async fn migrate(ctx: &ExecCtx, vm: &str, from: &str, to: &str) -> Result<(), Failure> {
     let dest = ctx.migration.get(to).cloned().ok_or_else(|| format!("no migration settings for {to}"))?;
     ctx.step(format!("live migration to {to}"), Some(0.0));
     // qemu's job statistics say how many bytes are across: poll them while the migration runs
@@ -96,15 +97,12 @@ pub async fn migrate(ctx: &ExecCtx, vm: &str, from: &str, to: &str) -> Result<()
             moved(ctx, vm, to).await;
             Ok(())
         }
-        Err(HvError::Unsupported(why)) => {
-            info!(target: "3rc::ops", "live migration of {vm} not supported ({why}): relocating cold");
-            relocate(ctx, vm, Some(from), to).await
-        }
+        Err(HvError::Unsupported(why)) => Err(Failure::Unsupported(format!("live migration: {why}"))),
         Err(e) => {
             let failed = format!("live migration from {from} to {to}: {e}");
             match remove_leftover(ctx, vm, from, to).await {
-                Some(note) => Err(format!("{failed}; {note}")),
-                None => Err(failed),
+                Some(note) => Err(Failure::Before(format!("{failed}; {note}"))),
+                None => Err(Failure::Before(failed)),
             }
         }
     }

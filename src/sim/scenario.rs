@@ -350,6 +350,7 @@ impl Case {
                         policy,
                         preferred_host: Some(v.host.clone()),
                         reinstall: v.golden.as_deref().map(|g| sim_reinstall(v, g)),
+                        origin: crate::core::Origin::Config,
                     }
                 })
                 .collect(),

@@ -270,7 +270,7 @@ fn write(conn: &Connection, run: i64, m: &Msg) -> rusqlite::Result<()> {
             let text = match o {
                 Outcome::Done => "done".to_string(),
                 Outcome::Failed(e) | Outcome::StartFailed(e) => format!("failed: {e}"),
-                Outcome::NotAvailable(e) => format!("not available: {e}"),
+                Outcome::Unsupported(e) => format!("not supported: {e}"),
             };
             conn.execute(
                 "UPDATE actions SET outcome = ?1, outcome_wall = ?2 WHERE run = ?3 AND id = ?4",

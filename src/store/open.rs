@@ -373,7 +373,8 @@ fn read_protected(conn: &Connection, shown: &str, rec: &mut Recovered) -> rusqli
     for row in q.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))? {
         let (vm, spec) = row?;
         match serde_json::from_str(&spec) {
-            Ok(spec) => rec.protected.push(spec),
+            // This table holds the VMs protected at run time, whatever their spec says.
+            Ok(spec) => rec.protected.push(crate::core::VmSpec { origin: crate::core::Origin::RunTime, ..spec }),
             // Kept in the journal as it is: a person can read and fix it, or protect again.
             Err(e) => rec.warnings.push(format!(
                 "journal {shown}: VM {vm} was put under HA at run time, but its spec cannot be read \

@@ -115,6 +115,7 @@ async fn vms_protected_at_run_time_are_read_back_by_the_next_run() {
         policy: crate::core::Policy { max_restart: 1, ..Default::default() },
         preferred_host: None,
         reinstall: None,
+        origin: crate::core::Origin::RunTime,
     };
     {
         let (j, rec, _fail) = Journal::open(&path).unwrap();

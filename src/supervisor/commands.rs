@@ -6,37 +6,17 @@ use crate::core::Command;
 use tracing::warn;
 
 impl Supervisor {
-    /// VMs an earlier run put under HA at run time (read back from the journal).
-    pub fn protected_at_run_time(&mut self, names: impl IntoIterator<Item = String>) {
-        self.runtime_protected.extend(names);
-    }
-
     pub(super) fn command(&mut self, req: CommandRequest) {
-        if let Command::Unprotect { vm } = &req.command {
-            if !self.runtime_protected.contains(vm) {
-                let e = format!(
-                    "{vm} was not put under HA at run time (by `3rc ctl protect` or a P2V): a VM of the \
-                     configuration file leaves HA when its [[vm]] entry is removed and 3rc restarted"
-                );
-                warn!(target: "3rc", "command {} by {} refused: {e}", req.command, req.origin);
-                if let Some(reply) = req.reply {
-                    let _ = reply.send(Err(e));
-                }
-                return;
-            }
-        }
         let mark = self.journal.as_ref().map(|j| j.mark()).unwrap_or_default();
         let verdict = match self.engine.command(self.clock.now(), &req.origin, &req.command) {
             Ok(out) => {
                 match &req.command {
                     Command::Protect { spec } => {
-                        self.runtime_protected.insert(spec.name.clone());
                         if let Some(j) = &self.journal {
                             j.protect(spec, &req.origin);
                         }
                     }
                     Command::Unprotect { vm } => {
-                        self.runtime_protected.remove(vm);
                         if let Some(j) = &self.journal {
                             j.unprotect(vm);
                         }

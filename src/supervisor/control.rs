@@ -1,12 +1,14 @@
 //! The control socket: how `3rc ctl` reaches a running supervisor. One JSON line in
-//! (`{"user": "alice", "words": ["migrate", "web1", "hv3"]}`), one JSON line out
-//! (`{"ok": true}` or `{"ok": false, "error": "..."}`; `status` answers the cluster view).
+//! (`{"user": "alice", "words": ["restart", "web1"], "confirmed": "Answered"}`), one JSON line
+//! out (`{"ok": true}` or `{"ok": false, "error": "..."}`; `status` answers the cluster view).
+//! A command that needs a person's consent (`core::consent`) and arrives without it is refused
+//! here, whatever client sent it; the consent given is journaled with the command's origin.
 //! The socket is `state_dir/control.sock`, mode 0600 (root's, as the supervisor is); the journal
 //! records each command with the peer's uid as the kernel reports it, not only the name the
 //! client claims.
 
 use super::SupervisorHandle;
-use crate::core::Command;
+use crate::core::{Command, Confirmation};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -21,6 +23,9 @@ pub struct Request {
     /// defaults); `words` then only describe it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub command: Option<Command>,
+    /// How the person consented, for a command that needs it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirmed: Option<Confirmation>,
 }
 
 #[derive(Serialize, Deserialize, Debug, Default)]
@@ -73,7 +78,7 @@ pub async fn serve(path: &Path, handle: SupervisorHandle) -> anyhow::Result<toki
 
 async fn answer(stream: UnixStream, handle: SupervisorHandle) -> std::io::Result<()> {
     let uid = stream.peer_cred().map(|c| c.uid()).ok();
-    let (read, mut write) = stream.into_split();
+    let (read, write) = stream.into_split();
     let mut line = String::new();
     BufReader::new(read).read_line(&mut line).await?;
     let reply = match serde_json::from_str::<Request>(&line) {
@@ -91,10 +96,19 @@ async fn answer(stream: UnixStream, handle: SupervisorHandle) -> std::io::Result
             match parsed {
                 Err(e) => Reply { ok: false, error: Some(e), ..Reply::default() },
                 Ok(cmd) => {
-                    let origin = match uid {
+                    let confirmed = req.confirmed.unwrap_or(Confirmation::NotNeeded);
+                    let mut origin = match uid {
                         Some(uid) => format!("cli:{} (uid {uid})", req.user),
                         None => format!("cli:{}", req.user),
                     };
+                    if !confirmed.satisfies(&cmd.consent()) {
+                        let e = crate::core::consent::refusal(&cmd).unwrap_or_default();
+                        warn!(target: "3rc", "command {cmd} by {origin} refused: {e}");
+                        return send_reply(write, Reply { ok: false, error: Some(e), ..Reply::default() }).await;
+                    }
+                    if let Some(how) = confirmed.describe() {
+                        origin = format!("{origin} ({how})");
+                    }
                     match handle.command(&origin, cmd).await {
                         Ok(warning) => Reply { ok: true, warning, ..Reply::default() },
                         Err(e) => Reply { ok: false, error: Some(e), ..Reply::default() },
@@ -103,29 +117,39 @@ async fn answer(stream: UnixStream, handle: SupervisorHandle) -> std::io::Result
             }
         }
     };
+    send_reply(write, reply).await
+}
+
+async fn send_reply(mut write: tokio::net::unix::OwnedWriteHalf, reply: Reply) -> std::io::Result<()> {
     let mut out = serde_json::to_string(&reply).unwrap_or_else(|_| "{\"ok\":false}".into());
     out.push('\n');
     write.write_all(out.as_bytes()).await
 }
 
-/// The client side, for `3rc ctl`: send one request, return the reply.
-pub async fn request(path: &Path, words: Vec<String>) -> anyhow::Result<Reply> {
-    send(path, words, None).await
+/// The client side, for `3rc ctl`: send one request (with the consent the person gave, if the
+/// command needs one), return the reply.
+pub async fn request(path: &Path, words: Vec<String>, confirmed: Option<Confirmation>) -> anyhow::Result<Reply> {
+    send(Request { user: user(), words, command: None, confirmed }, path).await
 }
 
 /// Send a command the client resolved itself (`protect`).
 pub async fn request_command(path: &Path, command: Command) -> anyhow::Result<Reply> {
-    send(path, vec![command.to_string()], Some(command)).await
+    send(Request { user: user(), words: vec![command.to_string()], command: Some(command), confirmed: None }, path)
+        .await
 }
 
-async fn send(path: &Path, words: Vec<String>, command: Option<Command>) -> anyhow::Result<Reply> {
+/// Who runs the client, as they say (the journal also records the uid the kernel reports).
+fn user() -> String {
+    std::env::var("SUDO_USER").or_else(|_| std::env::var("USER")).unwrap_or_else(|_| "unknown".into())
+}
+
+async fn send(req: Request, path: &Path) -> anyhow::Result<Reply> {
     use anyhow::Context;
     let stream = UnixStream::connect(path).await.with_context(|| {
         format!("cannot reach the supervisor at {} (is `3rc run` running with this config?)", path.display())
     })?;
     let (read, mut write) = stream.into_split();
-    let user = std::env::var("SUDO_USER").or_else(|_| std::env::var("USER")).unwrap_or_else(|_| "unknown".into());
-    let mut req = serde_json::to_string(&Request { user, words, command })?;
+    let mut req = serde_json::to_string(&req)?;
     req.push('\n');
     write.write_all(req.as_bytes()).await?;
     let mut line = String::new();

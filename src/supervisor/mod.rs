@@ -134,10 +134,6 @@ pub struct Supervisor {
     no_storage: Arc<Mutex<HashSet<String>>>,
     /// Probes under way, by host: at most one per host.
     probes: BTreeMap<String, tokio::task::JoinHandle<Result<crate::core::HostProbe, crate::hv::HvError>>>,
-    /// Rounds in a row each host was `Busy` (alive, its probe held up): not judged, up to the
-    /// host `fail_threshold`, then counted as failed probes (a daemon that never lists its
-    /// domains is as good as hung).
-    busy: BTreeMap<String, u32>,
     /// Each host's last probe result (shared with the handles).
     seen: Arc<Mutex<BTreeMap<String, HostObservation>>>,
     cycles: u64,
@@ -147,9 +143,6 @@ pub struct Supervisor {
     /// Steps an earlier run finished for a reinstall it left unfinished, by VM: handed to the
     /// resumed reinstall.
     resume_steps: BTreeMap<String, Vec<String>>,
-    /// VMs put under HA at run time (`protect`, P2V), in this run or an earlier one: the ones
-    /// `unprotect` may take out (a VM of the configuration file stays while the file lists it).
-    runtime_protected: std::collections::BTreeSet<String>,
     /// The fence agents' status checks (`fencecheck`).
     fence_checks: fencecheck::FenceChecks,
     /// The state folder's lock, held while this supervisor exists (`store::lock`).
@@ -225,13 +218,11 @@ impl Supervisor {
             facts_rx,
             no_storage: Arc::new(Mutex::new(HashSet::new())),
             probes: BTreeMap::new(),
-            busy: BTreeMap::new(),
             seen,
             cycles: 0,
             hints_tx,
             hints_rx,
             resume_steps: BTreeMap::new(),
-            runtime_protected: Default::default(),
             fence_checks: Default::default(),
             state_lock: None,
             recovered: None,
@@ -306,16 +297,6 @@ impl Supervisor {
                 self.probes.remove(&name);
                 let result =
                     done.unwrap_or_else(|e| Err(crate::hv::HvError::Failed(format!("probe task failed: {e}"))));
-                if let Err(crate::hv::HvError::Busy(why)) = &result {
-                    let n = self.busy.entry(name.clone()).or_default();
-                    *n += 1;
-                    if *n < self.engine.host_fail_threshold() {
-                        info!(target: "3rc", "{name} not judged this cycle ({n} in a row): {why}");
-                        continue;
-                    }
-                } else {
-                    self.busy.remove(&name);
-                }
                 observations
                     .push(HostObservation { host: name, result: result.map_err(crate::hv::HvError::into_probe_error) });
             }
@@ -329,7 +310,7 @@ impl Supervisor {
         self.reprobe_failed(started, &observations);
         {
             let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-            for obs in observations {
+            for obs in observations.into_iter().filter(|o| !self.engine.held_busy(&o.host)) {
                 seen.insert(obs.host.clone(), obs);
             }
         }
@@ -355,7 +336,8 @@ impl Supervisor {
         let stop_at = started + self.settings.interval - gap / 2;
         let timeout = self.settings.probe_timeout;
         let failing = |o: &&HostObservation| {
-            o.result.is_err() || self.engine.host_state(&o.host) == Some(crate::core::HostState::Suspect)
+            !self.engine.held_busy(&o.host)
+                && (o.result.is_err() || self.engine.host_state(&o.host) == Some(crate::core::HostState::Suspect))
         };
         for obs in observations.iter().filter(failing) {
             let Some(h) = self.ctx.hosts.get(&obs.host) else { continue };

@@ -39,9 +39,6 @@ impl Supervisor {
         }
         let (mut sup, handle) = Supervisor::new(spec, ctx, settings, clock, Some((j, failures)));
         sup.restore(&recovered);
-        sup.protected_at_run_time(
-            recovered.protected.iter().map(|s| s.name.clone()).filter(|n| !configured.contains(n)),
-        );
         (sup, handle)
     }
 }

@@ -71,7 +71,7 @@ pub struct App {
     /// The alarms view, by alarm id.
     alarms: Selection,
     /// Scroll of the VM detail view, in lines.
-    detail_scroll: u16,
+    detail_scroll: DetailScroll,
     show_log: bool,
     /// Keys go to the log pane (its target and level selector).
     log_focus: bool,
@@ -116,7 +116,7 @@ impl App {
             vms: Selection::default(),
             host_vms: Selection::default(),
             alarms: Selection::default(),
-            detail_scroll: 0,
+            detail_scroll: DetailScroll::default(),
             show_log: true,
             log_focus: false,
             log_keys: Vec::new(),
@@ -320,7 +320,7 @@ impl App {
                     self.sync_selections();
                 } else if self.stack.len() > 1 {
                     self.stack.pop();
-                    self.detail_scroll = 0;
+                    self.detail_scroll = DetailScroll::default();
                     self.sync_selections();
                 }
             }
@@ -396,7 +396,7 @@ impl App {
         if self.stack.last() == Some(&screen) {
             return None;
         }
-        self.detail_scroll = 0;
+        self.detail_scroll = DetailScroll::default();
         self.stack.push(screen.clone());
         self.sync_selections();
         match screen {
@@ -533,12 +533,13 @@ impl App {
     }
 
     pub fn detail_scroll(&self) -> u16 {
-        self.detail_scroll
+        self.detail_scroll.offset
     }
 
-    /// The view knows how long the detail is: it keeps the scroll within it.
+    /// The view knows how long the detail is: it keeps the scroll within it (at its end after
+    /// End, however the text grew since).
     pub fn clamp_detail_scroll(&mut self, max: u16) {
-        self.detail_scroll = self.detail_scroll.min(max);
+        self.detail_scroll.fit(max);
     }
 
     /// The domain XML of the VM in the detail view (`None` inside while it is fetched).
@@ -651,11 +652,38 @@ impl App {
                 let ids: Vec<String> = view.alarms.iter().map(|a| a.id.to_string()).collect();
                 f(&mut self.alarms, &ids.iter().map(String::as_str).collect::<Vec<_>>())
             }
-            Screen::Vm(_) | Screen::WhatIf(_) => {
-                let s = i32::from(self.detail_scroll).saturating_add(lines).clamp(0, i32::from(u16::MAX));
-                self.detail_scroll = s as u16;
-            }
+            Screen::Vm(_) | Screen::WhatIf(_) => self.detail_scroll.by(lines),
         }
+    }
+}
+
+/// A detail's scroll: an offset within the text as last drawn, or "at the end" (End), which
+/// follows the text as it grows (the domain XML arriving, a longer reason) until another
+/// scroll key.
+#[derive(Clone, Copy, Debug, Default)]
+struct DetailScroll {
+    offset: u16,
+    at_end: bool,
+    /// The largest offset the last drawing allowed.
+    max: u16,
+}
+
+impl DetailScroll {
+    /// Scroll by `lines` (`i32::MAX`: to the end and stay there; `i32::MIN`: to the top).
+    fn by(&mut self, lines: i32) {
+        if lines == i32::MAX {
+            self.at_end = true;
+            return;
+        }
+        let from = if self.at_end { self.max } else { self.offset.min(self.max) };
+        self.at_end = false;
+        self.offset = i32::from(from).saturating_add(lines).clamp(0, i32::from(u16::MAX)) as u16;
+    }
+
+    /// The text allows offsets up to `max` now.
+    fn fit(&mut self, max: u16) {
+        self.max = max;
+        self.offset = if self.at_end { max } else { self.offset.min(max) };
     }
 }
 

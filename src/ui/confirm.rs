@@ -1,79 +1,15 @@
-//! The one confirmation path for destructive operations.
+//! The console's confirmation dialog for destructive operations.
 //!
-//! Every command goes through [`needs`]: those that need a person's "yes" become a [`Confirm`]
-//! popup; focus starts on Cancel; the most destructive (stop, reinstall, "host is really off")
+//! Which commands need what is declared once, beside `Command` (`core::consent`): those that
+//! need a person's "yes" become a [`Confirm`] popup; focus starts on Cancel; the most destructive (stop, reinstall, "host is really off")
 //! need the VM or host name typed before OK does anything. The popup holds its own copy of the
 //! command, so a snapshot arriving under the dialog never changes what is being confirmed. The
 //! confirmation travels with the command ([`Confirmation`]) so the journal says who confirmed
 //! what, and how.
 
-use crate::core::Command;
+pub use crate::core::Confirmation;
+use crate::core::{Command, Consent};
 use crossterm::event::{KeyCode, KeyEvent};
-
-/// How a command was confirmed: journaled with it through the command's origin.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Confirmation {
-    /// The command needs no confirmation (start, arm, acknowledge, a picked migration target).
-    NotNeeded,
-    /// OK in a confirmation dialog.
-    Dialog,
-    /// The name typed in the dialog.
-    Typed(String),
-}
-
-impl Confirmation {
-    /// Appended to the origin: `console:alice (confirmed by typing web1)`.
-    pub fn describe(&self) -> Option<String> {
-        match self {
-            Confirmation::NotNeeded => None,
-            Confirmation::Dialog => Some("confirmed in a dialog".into()),
-            Confirmation::Typed(name) => Some(format!("confirmed by typing {name}")),
-        }
-    }
-}
-
-/// What a command needs before it is sent.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Need {
-    Nothing,
-    Dialog,
-    /// The name to type.
-    Typed(String),
-}
-
-pub fn needs(cmd: &Command) -> Need {
-    match cmd {
-        Command::Stop { vm } | Command::Reinstall { vm } => Need::Typed(vm.clone()),
-        Command::ConfirmHostOff { host } => Need::Typed(host.clone()),
-        Command::Restart { .. }
-        | Command::Maintenance { on: true, .. }
-        | Command::Disarm { .. }
-        | Command::Unprotect { .. } => Need::Dialog,
-        Command::Migrate { .. }
-        | Command::Start { .. }
-        | Command::Arm { .. }
-        | Command::Maintenance { on: false, .. }
-        | Command::AckAlarm { .. }
-        | Command::Protect { .. } => Need::Nothing,
-    }
-}
-
-/// What a command does, in words, for the dialog.
-pub fn consequence(cmd: &Command) -> &'static str {
-    match cmd {
-        Command::Stop { .. } => "Shuts the VM down (destroyed after the grace period); HA will not restart it.",
-        Command::Reinstall { .. } => "Destroys the VM's disk and recreates it from its golden image.",
-        Command::ConfirmHostOff { .. } => {
-            "Declares the host fenced: its VMs will be started elsewhere. If it is NOT off, they run twice."
-        }
-        Command::Restart { .. } => "Destroys the running VM and starts it again on its host.",
-        Command::Maintenance { .. } => "Drains the host: its VMs are live-migrated away.",
-        Command::Disarm { vm: None } => "No automatic recovery anywhere until HA is armed again.",
-        Command::Disarm { vm: Some(_) } => "No automatic recovery of this VM until it is armed again.",
-        Command::Unprotect { .. } => "Takes the VM out of HA for good (it keeps running): nothing watches it any more.",
-        _ => "",
-    }
-}
 
 /// Which button has the focus.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -102,10 +38,10 @@ pub struct Confirm {
 impl Confirm {
     /// The dialog for `cmd`, or `None` when it needs no confirmation.
     pub fn new(cmd: Command) -> Option<Confirm> {
-        let phrase = match needs(&cmd) {
-            Need::Nothing => return None,
-            Need::Dialog => None,
-            Need::Typed(name) => Some(name),
+        let phrase = match cmd.consent() {
+            Consent::NotNeeded => return None,
+            Consent::Confirm => None,
+            Consent::TypeName(name) => Some(name),
         };
         Some(Confirm { command: cmd, phrase, typed: String::new(), focus: Button::Cancel })
     }

@@ -45,6 +45,9 @@ pub struct Host {
     pub fail_starts: bool,
     /// How many of the next fence attempts on this host fail.
     pub fence_failures: u32,
+    /// Its domain listing is held up while its daemon answers light calls: every probe says
+    /// `Busy` (a host worker's verdict on a probe that timed out on a live daemon).
+    pub held_up: bool,
 }
 
 impl Host {
@@ -93,6 +96,7 @@ impl Builder {
                 domains: BTreeMap::new(),
                 fail_starts: false,
                 fence_failures: 0,
+                held_up: false,
             },
         );
         self
@@ -119,6 +123,7 @@ impl Builder {
             policy: Policy::default(),
             preferred_host: Some(host.into()),
             reinstall: None,
+            origin: threerc::core::Origin::Config,
         };
         tune(&mut spec);
         self.vms.push(spec);
@@ -182,6 +187,7 @@ impl Builder {
             hold: None,
             flaky: BTreeSet::new(),
             witness_down: false,
+            no_live_migration: false,
         };
         c.tick();
         c
@@ -210,6 +216,9 @@ pub struct MiniCluster {
     flaky: BTreeSet<String>,
     /// The quorum witness does not answer.
     pub witness_down: bool,
+    /// The hosts cannot migrate live (as libvirt's test driver): a migration changes nothing
+    /// and answers `Outcome::Unsupported`.
+    pub no_live_migration: bool,
 }
 
 /// The name of the mini cluster's quorum witness.
@@ -340,6 +349,8 @@ impl MiniCluster {
                     Err(ProbeError::no_answer("no route to host"))
                 } else if !h.reachable {
                     Err(ProbeError::no_answer("connection timed out"))
+                } else if h.held_up {
+                    Err(ProbeError::busy("busy: the probe has not returned; the daemon answers"))
                 } else {
                     Ok(HostProbe {
                         capacity: Capacity { cpus: h.cpus, memory_kib: h.memory_kib },
@@ -414,6 +425,9 @@ impl MiniCluster {
             ActionKind::Migrate { vm, from, to } => {
                 if let Err(e) = self.reach(from).and_then(|_| self.reach(to)) {
                     return Failed(e);
+                }
+                if self.no_live_migration {
+                    return threerc::core::Outcome::Unsupported("this driver cannot migrate".into());
                 }
                 let Some(dom) = self.host_mut(from).domains.remove(vm) else {
                     return Failed(format!("no domain named {vm} on {from}"));

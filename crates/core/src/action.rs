@@ -35,7 +35,8 @@ pub enum ActionKind {
     /// Start the VM on `to` from its inventory XML. `from` is a live source to stop and
     /// undefine first (ladder step 2); `None` when the source is fenced or unknown.
     Relocate { vm: String, from: Option<String>, to: String },
-    /// Live-migrate; where the driver cannot, relocate cold (stop, define, start).
+    /// Live-migrate. Where the driver cannot, the outcome is `Outcome::Unsupported` and the
+    /// engine decides a cold relocation instead (`outcomes.rs`).
     Migrate { vm: String, from: String, to: String },
     /// Stop the VM (graceful shutdown, then destroy).
     Stop { vm: String, host: String },
@@ -136,8 +137,9 @@ pub enum Outcome {
     /// Everything was done but the final start of the VM, which failed (a reinstall: its new
     /// disk and definition are in place); the ladder retries it like any failed start.
     StartFailed(String),
-    /// The executor cannot do this kind of action yet (e.g. reinstall before its issue lands).
-    NotAvailable(String),
+    /// The host cannot do this kind of action (its driver lacks it: the test driver cannot
+    /// migrate live); nothing was changed. The engine decides what to do instead.
+    Unsupported(String),
 }
 
 /// A request from an operator (console, CLI).
@@ -223,16 +225,6 @@ impl fmt::Display for Command {
             }
             Command::Unprotect { vm } => write!(f, "unprotect {vm}"),
         }
-    }
-}
-
-impl Command {
-    /// True for commands that destroy state and need a confirmation in the console.
-    pub fn is_destructive(&self) -> bool {
-        matches!(
-            self,
-            Command::Stop { .. } | Command::Restart { .. } | Command::Reinstall { .. } | Command::ConfirmHostOff { .. }
-        )
     }
 }
 

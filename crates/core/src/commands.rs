@@ -178,15 +178,23 @@ impl Engine {
         if spec.policy.fail_threshold == 0 || spec.policy.ok_threshold == 0 {
             return Err(format!("protect {name}: fail_threshold and ok_threshold must be at least 1"));
         }
-        let mut rec = VmRec::new(spec.clone(), now);
+        let spec = super::model::VmSpec { origin: super::model::Origin::RunTime, ..spec.clone() };
+        let mut rec = VmRec::new(spec, now);
         rec.reason = format!("protected by {origin}; not seen yet");
         self.vms.insert(name.clone(), rec);
         Ok(())
     }
 
-    /// Only an idle VM: an action under way would finish for a VM nobody watches any more. Its
-    /// alarms are acknowledged; the VM itself is not touched.
+    /// Only a VM protected at run time (one of the configuration file would come back at the
+    /// next start), and only an idle one: an action under way would finish for a VM nobody
+    /// watches any more. Its alarms are acknowledged; the VM itself is not touched.
     fn cmd_unprotect(&mut self, name: &str, origin: &str, out: &mut Output) -> Result<(), String> {
+        if self.vm(name)?.spec.origin != super::model::Origin::RunTime {
+            return Err(format!(
+                "{name} was not put under HA at run time (by `3rc ctl protect` or a P2V): a VM of the \
+                 configuration file leaves HA when its [[vm]] entry is removed and 3rc restarted"
+            ));
+        }
         let rec = self.idle_vm(name)?;
         let why = format!("unprotected by {origin}: no longer watched or acted on ({})", rec.state);
         self.vms.remove(name);

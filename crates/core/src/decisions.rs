@@ -217,6 +217,7 @@ mod tests {
             policy: Policy::default(),
             preferred_host: Some("hv1".into()),
             reinstall: None,
+            origin: crate::Origin::Config,
         };
         let spec = ClusterSpec {
             hosts: vec![host("hv1")],

@@ -12,7 +12,7 @@
 use super::action::{Action, ActionId, ActionKind, Decider};
 use super::event::{Event, EventKind, Severity, Subject};
 use super::host_fsm::HostRec;
-use super::model::{ClusterSpec, DomState, HostObservation, HostPolicy, PlacementPolicy};
+use super::model::{ClusterSpec, DomState, HostObservation, HostPolicy, PlacementPolicy, ProbeFailure};
 use super::state::{HostState, VmState};
 use super::time::Time;
 use super::vm_fsm::{VmProbe, VmRec, VmStep};
@@ -128,6 +128,13 @@ impl Engine {
         self.host_policy.fail_threshold
     }
 
+    /// Whether the last observation of `host` was set aside as busy (alive, its listing held
+    /// up) and not judged: the caller neither re-probes it nor keeps it as the host's last
+    /// probe.
+    pub fn held_busy(&self, host: &str) -> bool {
+        self.hosts.get(host).is_some_and(|h| h.busy > 0 && h.busy < self.host_policy.fail_threshold)
+    }
+
     pub fn host_state(&self, host: &str) -> Option<HostState> {
         self.hosts.get(host).map(|h| h.shown_state())
     }
@@ -212,6 +219,20 @@ impl Engine {
             let Some(h) = self.hosts.get_mut(&o.host) else {
                 continue;
             };
+            // A host that is alive but whose listing is held up is not judged for a while: a
+            // second or two of a busy daemon must not make it Suspect.
+            match &o.result {
+                Err(e) if e.kind == ProbeFailure::Busy => {
+                    h.busy = h.busy.saturating_add(1);
+                    if h.busy < policy.fail_threshold {
+                        let n = h.busy;
+                        let reason = format!("not judged this cycle ({n} in a row): {e}");
+                        self.note(Subject::Host(o.host.clone()), reason, &mut out);
+                        continue;
+                    }
+                }
+                _ => h.busy = 0,
+            }
             let step = h.on_probe(now, o.result.as_ref(), &policy);
             if let Some(step) = step {
                 self.host_transition(&o.host, step.to, step.reason, &mut out);
@@ -250,134 +271,172 @@ impl Engine {
         map
     }
 
+    /// One VM's verdict this cycle: what was seen of it where, whether it is judged at all, the
+    /// probe that counts (at its host, or wherever it turned up), and the state machine's step.
     fn judge_vm(&mut self, name: &str, sightings: &Sightings, out: &mut Output) {
-        let now = self.now;
         let found: &[Sighting] = sightings.get(name).map(|v| v.as_slice()).unwrap_or(&[]);
-        let seen: Vec<(&str, DomState)> = found.iter().map(|s| (s.host, s.state)).collect();
-        let Some(vm) = self.vms.get_mut(name) else {
+        let Some(mut home) = self.note_sightings(name, found) else { return };
+        if !self.judged_now(name, out) {
             return;
+        }
+        if matches!(self.vms[name].state, VmState::Pending | VmState::AwaitingFence) {
+            match self.follow_running_copy(name, found, out) {
+                Some(h) => home = Some(h),
+                None => return,
+            }
+        }
+        let seen: Vec<(&str, DomState)> = found.iter().map(|s| (s.host, s.state)).collect();
+        let active: Vec<&str> = seen.iter().filter(|(_, s)| s.is_active()).map(|(h, _)| *h).collect();
+        if active.len() > 1 {
+            self.duplicate(name, &active, out);
+            return;
+        }
+        let unknown = self.never_seen(name, &seen, home.as_deref());
+        let probe = match home.as_deref().filter(|_| !unknown) {
+            None => self.probe_without_home(name, &seen, &active, out),
+            Some(h) => self.probe_at_home(name, h, &seen, &active, out),
         };
-        // Size and observation are kept up to date whatever the state; the copy on its own
-        // host is the one that counts.
-        let mut home = vm.host.clone();
+        let Some(probe) = probe else { return };
+        if self.decision_lost(name, &probe, out) {
+            return;
+        }
+        let now = self.now;
+        match self.vm_mut(name).on_probe(now, &probe) {
+            Some(VmStep::To(state, reason)) => self.vm_transition(name, state, reason, out),
+            Some(VmStep::Escalate(reason)) if !self.backing_off(name, &reason) => self.climb(name, reason, out),
+            Some(VmStep::Escalate(_)) | None => {}
+        }
+    }
+
+    /// Keep the VM's observation and size up to date whatever its state (the copy on its own
+    /// host is the one that counts). Its host, or `None` if the VM is not protected.
+    fn note_sightings(&mut self, name: &str, found: &[Sighting]) -> Option<Option<String>> {
+        let vm = self.vms.get_mut(name)?;
+        let home = vm.host.clone();
         let at_home = found.iter().find(|s| home.as_deref() == Some(s.host));
         vm.observed = at_home.map(|s| s.state);
         if let Some(s) = at_home.or(found.first()) {
             vm.vcpus = s.vcpus;
             vm.memory_kib = s.memory_kib;
         }
+        Some(home)
+    }
+
+    /// Whether the VM is judged this cycle: not while an action is under way, not when a person
+    /// decides (stopped, unmanaged, needs an operator), not when a reinstall cut short resumes.
+    fn judged_now(&mut self, name: &str, out: &mut Output) -> bool {
+        let vm = &self.vms[name];
         if vm.action.is_some() || matches!(vm.state, VmState::Stopped | VmState::Unmanaged | VmState::NeedsOperator) {
-            return;
+            return false;
         }
-        if vm.resume.is_some() && self.maybe_resume(name, out) {
-            return;
+        !(vm.resume.is_some() && self.maybe_resume(name, out))
+    }
+
+    /// A VM waiting for a host, yet seen running on one whose probes can be trusted (its fenced
+    /// host came back with it autostarted, or it was started by hand), must not be recovered
+    /// anywhere else: follow it and judge it there. Its new host, if so.
+    fn follow_running_copy(&mut self, name: &str, found: &[Sighting], out: &mut Output) -> Option<String> {
+        let h = found
+            .iter()
+            .find(|s| s.state.is_active() && self.hosts.get(s.host).is_some_and(|r| r.can_judge_vms()))
+            .map(|s| s.host.to_string())?;
+        let vm = self.vm_mut(name);
+        let was = vm.state;
+        vm.host = Some(h.clone());
+        vm.observed = found.iter().find(|s| s.host == h).map(|s| s.state);
+        self.vm_transition(
+            name,
+            VmState::Suspect,
+            format!("found running on {h} while {was}: not started elsewhere, checking it there"),
+            out,
+        );
+        Some(h)
+    }
+
+    /// Never seen anywhere since the engine started, not known to the inventory (no size),
+    /// and its configured host answers without it: nothing can start it, so it is "not
+    /// defined on any host" rather than a failure that would spend the ladder.
+    fn never_seen(&self, name: &str, seen: &[(&str, DomState)], home: Option<&str>) -> bool {
+        let v = &self.vms[name];
+        let home_answered = home.and_then(|h| self.hosts.get(h)).is_some_and(|r| r.answered);
+        seen.is_empty() && v.state == VmState::Discovering && v.vcpus == 0 && v.memory_kib == 0 && home_answered
+    }
+
+    /// The probe of a VM with no host to judge it at: found running (or not) somewhere, which
+    /// becomes its host; or not defined anywhere, once every host answered. `None`: not judged.
+    fn probe_without_home(
+        &mut self,
+        name: &str,
+        seen: &[(&str, DomState)],
+        active: &[&str],
+        out: &mut Output,
+    ) -> Option<VmProbe> {
+        if let Some(h) = active.first() {
+            self.vm_mut(name).host = Some(h.to_string());
+            return Some(VmProbe::Good);
         }
-        if matches!(self.vms[name].state, VmState::Pending | VmState::AwaitingFence) {
-            // Waiting for a host, yet seen running on one whose probes can be trusted (its
-            // fenced host came back with it autostarted, or it was started by hand): it must
-            // not be recovered anywhere else. Follow it and judge it there.
-            let Some(h) = found
-                .iter()
-                .find(|s| s.state.is_active() && self.hosts.get(s.host).is_some_and(|r| r.can_judge_vms()))
-                .map(|s| s.host.to_string())
-            else {
-                return;
-            };
-            let vm = self.vm_mut(name);
-            let was = vm.state;
-            vm.host = Some(h.clone());
-            vm.observed = found.iter().find(|s| s.host == h).map(|s| s.state);
-            self.vm_transition(
-                name,
-                VmState::Suspect,
-                format!("found running on {h} while {was}: not started elsewhere, checking it there"),
+        if let Some((h, s)) = seen.first() {
+            self.vm_mut(name).host = Some(h.to_string());
+            return Some(VmProbe::Bad(format!("{} on {h}", s.label())));
+        }
+        if self.hosts.values().all(|h| h.answered || h.state == HostState::Fenced) {
+            self.vm_transition(name, VmState::NeedsOperator, "not defined on any host".into(), out);
+            self.raise(
+                format!("missing:{name}"),
+                Subject::Vm(name.into()),
+                Severity::Warning,
+                format!("{name} is not defined on any host: define it, or remove it from the config"),
                 out,
             );
-            home = Some(h);
         }
-        let active: Vec<&str> = seen.iter().filter(|(_, s)| s.is_active()).map(|(h, _)| *h).collect();
-        if active.len() > 1 {
-            self.duplicate(name, &active, out);
-            return;
-        }
-        // Never seen anywhere since the engine started, not known to the inventory (no size),
-        // and its configured host answers without it: nothing can start it, so it is "not
-        // defined on any host" rather than a failure that would spend the ladder.
-        let unknown = seen.is_empty() && {
-            let v = &self.vms[name];
-            let home_answered = home.as_deref().and_then(|h| self.hosts.get(h)).is_some_and(|r| r.answered);
-            v.state == VmState::Discovering && v.vcpus == 0 && v.memory_kib == 0 && home_answered
-        };
-        let probe = match home.as_deref().filter(|_| !unknown) {
-            None => {
-                if let Some(h) = active.first() {
-                    self.vm_mut(name).host = Some(h.to_string());
-                    VmProbe::Good
-                } else if let Some((h, s)) = seen.first() {
-                    self.vm_mut(name).host = Some(h.to_string());
-                    VmProbe::Bad(format!("{} on {h}", s.label()))
-                } else if self.hosts.values().all(|h| h.answered || h.state == HostState::Fenced) {
-                    self.vm_transition(name, VmState::NeedsOperator, "not defined on any host".into(), out);
-                    self.raise(
-                        format!("missing:{name}"),
-                        Subject::Vm(name.into()),
-                        Severity::Warning,
-                        format!("{name} is not defined on any host: define it, or remove it from the config"),
-                        out,
-                    );
-                    return;
-                } else {
-                    return;
-                }
+        None
+    }
+
+    /// The probe of a VM at its host `h`: waiting for a fence if the host is down, not judged
+    /// if the host's answer cannot be trusted, else what the host reports (or where else the
+    /// VM turned up running, which it follows). `None`: not judged.
+    fn probe_at_home(
+        &mut self,
+        name: &str,
+        h: &str,
+        seen: &[(&str, DomState)],
+        active: &[&str],
+        out: &mut Output,
+    ) -> Option<VmProbe> {
+        let hrec = self.hosts.get(h)?;
+        match hrec.state {
+            HostState::Down | HostState::Fencing | HostState::Fenced => {
+                let reason = format!("host {h} is {}: waiting for fence before any restart", hrec.state);
+                self.vm_transition(name, VmState::AwaitingFence, reason, out);
+                return None;
             }
-            Some(h) => {
-                let Some(hrec) = self.hosts.get(h) else {
-                    return;
-                };
-                match hrec.state {
-                    HostState::Down | HostState::Fencing | HostState::Fenced => {
-                        let reason = format!("host {h} is {}: waiting for fence before any restart", hrec.state);
-                        self.vm_transition(name, VmState::AwaitingFence, reason, out);
-                        return;
-                    }
-                    _ if !hrec.can_judge_vms() => return,
-                    _ => {}
-                }
-                let at_home = seen.iter().find(|(sh, _)| *sh == h).map(|(_, s)| *s);
-                if at_home == Some(DomState::Running) && self.vms[name].paused_is_bad {
-                    self.vm_mut(name).paused_is_bad = false;
-                    self.ladder_dirty.insert(name.to_string());
-                }
-                if active.contains(&h) && at_home == Some(DomState::Paused) && self.vms[name].paused_is_bad {
-                    VmProbe::Bad(format!("paused on {h} since a failed migration"))
-                } else if active.contains(&h) {
-                    VmProbe::Good
-                } else if let Some(other) = active.first() {
-                    let other = other.to_string();
-                    self.note(
-                        Subject::Vm(name.into()),
-                        format!("found running on {other} instead of {h}: moved outside 3RC, following it"),
-                        out,
-                    );
-                    self.vm_mut(name).host = Some(other);
-                    VmProbe::Good
-                } else {
-                    match seen.iter().find(|(sh, _)| *sh == h) {
-                        Some((_, s)) => VmProbe::Bad(s.label().to_string()),
-                        None => VmProbe::Bad(format!("not defined on {h}")),
-                    }
-                }
+            _ if !hrec.can_judge_vms() => return None,
+            _ => {}
+        }
+        let at_home = seen.iter().find(|(sh, _)| *sh == h).map(|(_, s)| *s);
+        if at_home == Some(DomState::Running) && self.vms[name].paused_is_bad {
+            self.vm_mut(name).paused_is_bad = false;
+            self.ladder_dirty.insert(name.to_string());
+        }
+        Some(if active.contains(&h) && at_home == Some(DomState::Paused) && self.vms[name].paused_is_bad {
+            VmProbe::Bad(format!("paused on {h} since a failed migration"))
+        } else if active.contains(&h) {
+            VmProbe::Good
+        } else if let Some(other) = active.first() {
+            let other = other.to_string();
+            self.note(
+                Subject::Vm(name.into()),
+                format!("found running on {other} instead of {h}: moved outside 3RC, following it"),
+                out,
+            );
+            self.vm_mut(name).host = Some(other);
+            VmProbe::Good
+        } else {
+            match at_home {
+                Some(s) => VmProbe::Bad(s.label().to_string()),
+                None => VmProbe::Bad(format!("not defined on {h}")),
             }
-        };
-        if self.decision_lost(name, &probe, out) {
-            return;
-        }
-        let step = self.vm_mut(name).on_probe(now, &probe);
-        match step {
-            Some(VmStep::To(state, reason)) => self.vm_transition(name, state, reason, out),
-            Some(VmStep::Escalate(reason)) if !self.backing_off(name, &reason) => self.climb(name, reason, out),
-            Some(VmStep::Escalate(_)) | None => {}
-        }
+        })
     }
 
     /// A VM active on more than one host. A copy on a rejoining host is that host's cleanup;

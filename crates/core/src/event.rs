@@ -83,7 +83,7 @@ impl fmt::Display for Event {
             EventKind::ActionFinished { id, outcome } => match outcome {
                 Outcome::Done => write!(f, "action #{id} done")?,
                 Outcome::Failed(e) | Outcome::StartFailed(e) => write!(f, "action #{id} failed: {e}")?,
-                Outcome::NotAvailable(e) => write!(f, "action #{id} not available: {e}")?,
+                Outcome::Unsupported(e) => write!(f, "action #{id} not supported here: {e}")?,
             },
             EventKind::Command { origin, command } => write!(f, "command {command} by {origin}")?,
             EventKind::Alarm { id, severity } => write!(f, "ALARM #{id} {severity:?}")?,

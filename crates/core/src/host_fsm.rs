@@ -34,6 +34,8 @@ pub struct HostRec {
     pub silent: u32,
     /// The kind of the last failed probe of the current run.
     pub last_failure: Option<ProbeFailure>,
+    /// Rounds in a row whose probe was held up while the host answered (`ProbeFailure::Busy`).
+    pub busy: u32,
     /// When the current run of failed probes began.
     pub first_bad_at: Option<Time>,
     pub capacity: Option<Capacity>,
@@ -82,6 +84,7 @@ impl HostRec {
             good: 0,
             silent: 0,
             last_failure: None,
+            busy: 0,
             first_bad_at: None,
             capacity: None,
             last_probe: None,
@@ -130,7 +133,7 @@ impl HostRec {
         match self.state {
             HostState::Fencing | HostState::Fenced => false,
             HostState::Online | HostState::Rejoining if self.bad == 0 => true,
-            _ => self.bad > 0 && self.last_failure == Some(ProbeFailure::DaemonFailed),
+            _ => self.bad > 0 && self.last_failure.is_some_and(ProbeFailure::answered),
         }
     }
 
@@ -181,10 +184,7 @@ impl HostRec {
                 self.last_error = Some(e.to_string());
                 self.good = 0;
                 self.bad = self.bad.saturating_add(1);
-                self.silent = match e.kind {
-                    ProbeFailure::NoAnswer => self.silent.saturating_add(1),
-                    ProbeFailure::DaemonFailed => 0,
-                };
+                self.silent = if e.kind.answered() { 0 } else { self.silent.saturating_add(1) };
                 self.last_failure = Some(e.kind);
                 let first = *self.first_bad_at.get_or_insert(now);
                 self.on_bad(now, first, &e.message, policy)

@@ -8,6 +8,7 @@ pub mod action;
 pub mod alarms;
 pub mod capacity;
 pub mod commands;
+pub mod consent;
 pub mod decisions;
 pub mod disarm;
 pub mod engine;
@@ -31,6 +32,7 @@ pub mod window;
 
 pub use action::{Action, ActionId, ActionKind, Command, Decider, Outcome};
 pub use alarms::Alarm;
+pub use consent::{Confirmation, Consent};
 pub use decisions::{Decision, DecisionKey};
 pub use engine::{Engine, Output};
 pub use event::{Event, EventKind, Severity, Subject};

@@ -108,6 +108,21 @@ pub struct VmSpec {
     /// How to reinstall it from scratch (`[vm.reinstall]`), if configured.
     #[serde(default)]
     pub reinstall: Option<std::sync::Arc<ReinstallSpec>>,
+    /// Where its protection comes from; decides whether `unprotect` may take it out.
+    #[serde(default)]
+    pub origin: Origin,
+}
+
+/// Where a VM's protection comes from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Origin {
+    /// A `[[vm]]` entry of the configuration file: it leaves HA when the entry is removed and
+    /// 3RC restarted, never by a command (the file would bring it back at the next start).
+    #[default]
+    Config,
+    /// A `protect` command (`3rc ctl protect`, a P2V's last step), kept in the journal: the
+    /// `unprotect` command takes it out.
+    RunTime,
 }
 
 /// How a reinstall makes the VM's new system disk from the golden image.
@@ -271,6 +286,18 @@ pub enum ProbeFailure {
     /// The host answered and its management daemon did not work: the connection was refused
     /// (the host's kernel sent a reset) or libvirt answered with an error. The host is alive.
     DaemonFailed,
+    /// The probe was held up while the daemon answered a light call on another connection:
+    /// the host is alive and busy (libvirt holds a domain's lock for a second or two while it
+    /// handles a qemu that died). Not judged for up to `fail_threshold - 1` rounds in a row;
+    /// then it counts as a failure with an answer.
+    Busy,
+}
+
+impl ProbeFailure {
+    /// Whether the host answered something (so it is alive, whatever its daemon does).
+    pub fn answered(self) -> bool {
+        !matches!(self, ProbeFailure::NoAnswer)
+    }
 }
 
 /// A failed probe: what kind of failure, and the message people read.
@@ -287,6 +314,10 @@ impl ProbeError {
 
     pub fn daemon_failed(message: impl Into<String>) -> ProbeError {
         ProbeError { kind: ProbeFailure::DaemonFailed, message: message.into() }
+    }
+
+    pub fn busy(message: impl Into<String>) -> ProbeError {
+        ProbeError { kind: ProbeFailure::Busy, message: message.into() }
     }
 }
 

@@ -54,7 +54,7 @@ impl Engine {
             Outcome::Done => {
                 self.host_transition(host, HostState::Fenced, format!("powered off by fence agent {agent}"), out);
             }
-            Outcome::Failed(e) | Outcome::StartFailed(e) | Outcome::NotAvailable(e) => {
+            Outcome::Failed(e) | Outcome::StartFailed(e) | Outcome::Unsupported(e) => {
                 h.fence_retry_at = Some(self.now.plus(retry));
                 self.disarm_fence_failed(host);
                 let reason =
@@ -83,7 +83,7 @@ impl Engine {
                 "soft fence done: its management daemon was restarted; waiting for it to answer".into(),
                 out,
             ),
-            Outcome::Failed(e) | Outcome::StartFailed(e) | Outcome::NotAvailable(e) => self.raise(
+            Outcome::Failed(e) | Outcome::StartFailed(e) | Outcome::Unsupported(e) => self.raise(
                 format!("softfence:{host}"),
                 Subject::Host(host.into()),
                 Severity::Critical,
@@ -133,7 +133,7 @@ impl Engine {
         }
         let err = match outcome {
             Outcome::Failed(e) | Outcome::StartFailed(e) => format!("{} failed: {e}", action.kind),
-            Outcome::NotAvailable(e) => format!("{} not available: {e}", action.kind),
+            Outcome::Unsupported(e) => format!("{} not supported here: {e}", action.kind),
             Outcome::Done => unreachable!("handled above"),
         };
         // If its host died meanwhile, the host's path (fence, then recovery) takes over.
@@ -145,6 +145,11 @@ impl Engine {
             if matches!(hs, HostState::Down | HostState::Fencing) || (hs == HostState::Fenced && !recovery) {
                 let reason = format!("{err}; host {} is {hs}: waiting for fence", home.unwrap_or_default());
                 self.vm_transition(&name, VmState::AwaitingFence, reason, out);
+                return;
+            }
+        }
+        if let (ActionKind::Migrate { from, to, .. }, Outcome::Unsupported(why)) = (&action.kind, outcome) {
+            if self.relocate_cold(&name, from, to, why, &action.decided_by, out) {
                 return;
             }
         }
@@ -163,7 +168,7 @@ impl Engine {
                 };
                 self.vm_transition(&name, VmState::Suspect, reason, out)
             }
-            ActionKind::Reinstall { .. } if by_operator && matches!(outcome, Outcome::NotAvailable(_)) => {
+            ActionKind::Reinstall { .. } if by_operator && matches!(outcome, Outcome::Unsupported(_)) => {
                 self.vm_transition(&name, VmState::Suspect, format!("{err}; nothing was changed"), out)
             }
             // Its new disk and definition are in place: the start is retried like any other.
@@ -178,5 +183,32 @@ impl Engine {
             ActionKind::Relocate { to, .. } => self.start_failed(&name, to, err, out),
             _ => self.climb(&name, err, out),
         }
+    }
+
+    /// A live migration the host cannot do (nothing was changed: the VM still runs on `from`)
+    /// becomes a cold relocation to the same destination, decided by whoever decided the
+    /// migration: stopped on `from` first, then defined and started on `to` (a short outage,
+    /// never two copies). Only while the destination still takes VMs; otherwise the migration
+    /// failed like any other. Returns whether the relocation was started.
+    fn relocate_cold(
+        &mut self,
+        name: &str,
+        from: &str,
+        to: &str,
+        why: &str,
+        decided_by: &Decider,
+        out: &mut Output,
+    ) -> bool {
+        let Some(dest) = self.hosts.get(to) else { return false };
+        if dest.accepts(&self.host_policy).is_err() {
+            return false;
+        }
+        let reason = format!(
+            "live migration to {to} is not supported here ({why}): relocating cold instead (stopped on {from}, then started on {to})"
+        );
+        let kind = ActionKind::Relocate { vm: name.to_string(), from: Some(from.to_string()), to: to.to_string() };
+        self.vm_mut(name).target = Some(to.to_string());
+        self.start_action(name, VmState::Relocating, reason, kind, decided_by.clone(), out);
+        true
     }
 }

@@ -106,6 +106,7 @@ mod tests {
             policy: Policy::default(),
             preferred_host: None,
             reinstall: Some(std::sync::Arc::new(reinstall)),
+            origin: crate::Origin::Config,
         };
         let spec = ClusterSpec {
             hosts: vec![],

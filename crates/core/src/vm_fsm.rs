@@ -277,6 +277,7 @@ mod tests {
             policy: Policy::default(),
             preferred_host: None,
             reinstall: None,
+            origin: crate::Origin::Config,
         };
         let mut r = VmRec::new(spec, Time::ZERO);
         r.state = state;

@@ -37,16 +37,16 @@ impl HvError {
 
     /// A failed probe as the core judges it: no answer at all (timeouts, no route) may be a
     /// dead host; any answer (refused, a libvirt error, a probe held up while the daemon answers
-    /// light calls) proves the host alive.
+    /// light calls) proves the host alive. A held-up probe keeps its kind (`Busy`): the engine
+    /// does not judge the host on it for a while.
     pub fn into_probe_error(self) -> threerc_core::ProbeError {
         use threerc_core::ProbeError;
         match self {
             HvError::Unreachable(_) | HvError::Timeout(_) => ProbeError::no_answer(self.to_string()),
-            HvError::Refused(_)
-            | HvError::Busy(_)
-            | HvError::Failed(_)
-            | HvError::NoDomain(_)
-            | HvError::Unsupported(_) => ProbeError::daemon_failed(self.to_string()),
+            HvError::Busy(_) => ProbeError::busy(self.to_string()),
+            HvError::Refused(_) | HvError::Failed(_) | HvError::NoDomain(_) | HvError::Unsupported(_) => {
+                ProbeError::daemon_failed(self.to_string())
+            }
         }
     }
 }

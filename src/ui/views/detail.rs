@@ -232,19 +232,17 @@ pub fn draw_vm(frame: &mut Frame, area: Rect, app: &mut App, theme: &Theme, name
     scrolled(frame, area, app, theme, title, lines);
 }
 
-/// Long text in a block, scrolled by the detail keys, no further than its last line (wrapped
-/// lines counted), so End shows the end.
+/// Long text in a block, scrolled by the detail keys, no further than its last line (lines as
+/// the paragraph wraps them, by words: ratatui's own count), so End shows the end.
 fn scrolled(frame: &mut Frame, area: Rect, app: &mut App, theme: &Theme, title: String, lines: Vec<Line>) {
-    let inner_width = area.width.saturating_sub(2).max(1) as usize;
-    let total: usize = lines.iter().map(|l| l.width().max(1).div_ceil(inner_width)).sum();
-    let max = total.saturating_sub(area.height.saturating_sub(2) as usize);
+    let frame_block = block(title, theme);
+    // ratatui's count adds the block's top and bottom but wraps at the width it is given: give
+    // it the width inside the borders.
+    let inner = frame_block.inner(area);
+    let p = Paragraph::new(lines).block(frame_block).style(theme.base()).wrap(Wrap { trim: false });
+    let max = p.line_count(inner.width).saturating_sub(area.height as usize);
     app.clamp_detail_scroll(max.min(u16::MAX as usize) as u16);
-    let p = Paragraph::new(lines)
-        .block(block(title, theme))
-        .style(theme.base())
-        .wrap(Wrap { trim: false })
-        .scroll((app.detail_scroll(), 0));
-    frame.render_widget(p, area);
+    frame.render_widget(p.scroll((app.detail_scroll(), 0)), area);
 }
 
 /// The answer to a what-if: the simulated events and where every VM would be, as the

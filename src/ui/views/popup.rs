@@ -2,7 +2,7 @@
 
 use super::text::gib;
 use crate::ui::app::{App, Popup};
-use crate::ui::confirm::{consequence, Button, Confirm};
+use crate::ui::confirm::{Button, Confirm};
 use crate::ui::picker::Picker;
 use crate::ui::theme::Theme;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -52,7 +52,7 @@ fn confirm(frame: &mut Frame, area: Rect, c: &Confirm, theme: &Theme) {
             format!("{}?", capitalise(&c.command.to_string())),
             Style::new().fg(theme.flash.warning).add_modifier(Modifier::BOLD),
         ),
-        Line::styled(consequence(&c.command), theme.base()),
+        Line::styled(c.command.consequence(), theme.base()),
         Line::raw(""),
     ];
     if let Some(phrase) = &c.phrase {

@@ -274,3 +274,33 @@ fn the_p2v_wizard_shows_its_steps_fields_and_errors_at_80x24() {
     let (x, y) = find(&buf, "[8192MX_]").unwrap();
     assert_eq!(buf[(x, y)].style().bg, theme.selection(true).bg, "the focused field is highlighted");
 }
+
+/// End in a detail shows its last line even when long lines wrap: by words (a wrap that moves a
+/// word to the next line makes more lines than the text's width divided by the screen's) and
+/// inside the block's borders; counting otherwise stopped the scroll short of the end.
+#[test]
+fn end_in_a_detail_shows_the_last_line_when_long_lines_wrap_by_words() {
+    let theme = Theme::builtin_default();
+    let mut view = cluster();
+    let long_words = vec!["abcdefghijklmnopqrstuvwxyz0123456789abcd"; 16].join(" ");
+    view.vms.iter_mut().find(|v| v.name == "web1").unwrap().reason = long_words;
+    let mut a = App::new("3RC test", Arc::new(view), None);
+    press(&mut a, ":vm web1<enter>");
+    // End before the domain XML arrives: the view stays at the end as the text grows.
+    press(&mut a, "<end>");
+    render(&mut a, &theme, 80, 24);
+    // Lines of 79 characters as shown: one screen line for an 80-column count, two inside the
+    // borders.
+    let xml: String =
+        (0..30).map(|i| format!("  <line{i:02} a='{}'/>\n", "x".repeat(61))).collect::<String>() + "</domain>";
+    a.feedback(
+        crate::ui::UiFeedback::DomainXml { vm: "web1".into(), xml: Some(format!("<domain>\n{xml}")) },
+        Instant::now(),
+    );
+    let buf = render(&mut a, &theme, 80, 24);
+    assert!(find(&buf, "</domain>").is_some(), "End shows the last line:\n{}", screen(&buf));
+    // Another scroll key leaves the end from where the view is.
+    press(&mut a, "k");
+    let buf = render(&mut a, &theme, 80, 24);
+    assert!(find(&buf, "</domain>").is_none() && find(&buf, "<line29 ").is_some(), "{}", screen(&buf));
+}

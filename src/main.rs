@@ -1,6 +1,7 @@
 //! The `3rc` binary: parses the command line and hands over to the application shell.
 
 use clap::Parser;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -29,146 +30,176 @@ fn main() -> ExitCode {
     }
 }
 
+/// Each mode is one function below.
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Cmd::Status { config, json } => {
-            let cfg = Config::load(&config)?;
-            let view = app::status::probe_once(&cfg, app::libvirt_connector()).await?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&view)?);
-            } else {
-                print!("{}", app::status::render(&view));
-            }
-            Ok(())
-        }
-        Cmd::Reinstall { config, vm, yes } => {
-            let cfg = Config::load(&config)?;
-            let confirmed = app::confirm_reinstall(&cfg, &vm, yes)?;
-            let Some(dir) = &cfg.state_dir else {
-                anyhow::bail!("{}: no state_dir, so no control socket: set state_dir to reinstall", config.display());
-            };
-            let words = vec!["reinstall".to_string(), vm.clone()];
-            let reply =
-                threerc::supervisor::control::request(&dir.join("control.sock"), words, Some(confirmed)).await?;
-            match (reply.ok, reply.error) {
-                (true, _) => println!(
-                    "accepted: {vm} is being reinstalled (watch it with `3rc ctl -c {} status`)",
-                    config.display()
-                ),
-                (false, e) => anyhow::bail!("refused: {}", e.unwrap_or_default()),
-            }
-            Ok(())
-        }
-        Cmd::Ctl { config, json, yes, mut words } => {
-            // `--yes` after the command's words (`3rc ctl -c F restart web1 --yes`) counts too.
-            let yes = yes | words.iter().any(|w| w == "--yes");
-            words.retain(|w| w != "--yes");
-            let cfg = Config::load(&config)?;
-            let Some(dir) = &cfg.state_dir else {
-                anyhow::bail!(
-                    "{}: no state_dir, so no control socket: set state_dir to use `3rc ctl`",
-                    config.display()
-                );
-            };
-            let socket = dir.join("control.sock");
-            let reply = match words.split_first() {
-                Some((verb, rest)) if verb == "protect" => {
-                    let Some((vm, settings)) = rest.split_first() else {
-                        anyhow::bail!("protect takes a VM and optional KEY=VALUE settings: protect web1 max_restart=1");
-                    };
-                    let spec = cfg.protect_spec(vm, settings).map_err(anyhow::Error::msg)?;
-                    let cmd = threerc::core::Command::Protect { spec };
-                    threerc::supervisor::control::request_command(&socket, cmd).await?
-                }
-                Some((verb, _)) if verb == "status" => {
-                    threerc::supervisor::control::request(&socket, words, None).await?
-                }
-                _ => {
-                    let cmd = threerc::core::Command::parse(&words.iter().map(String::as_str).collect::<Vec<_>>())
-                        .map_err(anyhow::Error::msg)?;
-                    let confirmed = app::consent::ask(&cmd, yes, &[])?;
-                    threerc::supervisor::control::request(&socket, words, Some(confirmed)).await?
-                }
-            };
-            if let Some(w) = &reply.warning {
-                eprintln!("warning: {w}");
-            }
-            match (reply.ok, reply.status, reply.error) {
-                (true, Some(view), _) if json => println!("{}", serde_json::to_string_pretty(&view)?),
-                (true, Some(view), _) => print!("{}", app::status::render(&view)),
-                (true, None, _) => println!("accepted"),
-                (false, _, e) => anyhow::bail!("refused: {}", e.unwrap_or_default()),
-            }
-            Ok(())
-        }
+        Cmd::Status { config, json } => status(config, json).await,
+        Cmd::Reinstall { config, vm, yes } => reinstall(config, vm, yes).await,
+        Cmd::Ctl { config, json, yes, words } => ctl(config, json, yes, words).await,
         Cmd::Run { config, headless, theme, readonly, log_file } => {
-            let cfg = Config::load(&config)?;
-            let log = log_file.unwrap_or_else(|| cfg.state_dir.clone().unwrap_or_default().join("3rc.log"));
-            let fencers = app::fencers(&cfg, None)?;
-            if headless {
-                app::init_headless_logging(&log)?;
-                let (sup, handle) = app::assemble(&cfg, app::libvirt_connector(), fencers)?;
-                let _control = app::control(&cfg, &handle).await?;
-                sup.run(app::terminated()).await;
-                return Ok(());
-            }
-            let theme = load_theme(theme, cfg.console.theme.as_deref(), &app::assets_dir(None))?;
-            threerc::ui::init_logging(Some(app::open_log(&log)?))?;
-            let (sup, handle) = app::assemble(&cfg, app::libvirt_connector(), fencers)?;
-            let _control = app::control(&cfg, &handle).await?;
-            let mut console = cfg.console.clone();
-            console.readonly |= readonly;
-            let source = cfg.path.display().to_string();
-            let p2v = Some(app::console::P2vDriver::new(cfg.clone(), app::libvirt_connector()));
-            let setup =
-                app::console::ConsoleSetup { theme, title: format!("3RC {source}"), config: console, source, p2v };
-            app::console::run(sup, handle, setup, None).await
+            run_supervisor(config, headless, theme, readonly, log_file).await
         }
-        Cmd::Simulate { case, config, what_if } => match (case, config, what_if) {
-            (Some(dir), None, None) => {
-                print!("{}", app::simulate::run_case(&dir)?);
-                Ok(())
-            }
-            (None, Some(config), Some(question)) => {
-                let cfg = Config::load(&config)?;
-                let (case, notes) = app::simulate::case_from_config(&cfg, app::libvirt_connector()).await?;
-                print!("{}", app::simulate::what_if(case, &question, &notes)?);
-                Ok(())
-            }
-            _ => anyhow::bail!("simulate: give a scenario folder, or --config FILE --what-if \"host hv2 down\""),
-        },
+        Cmd::Simulate { case, config, what_if } => simulate(case, config, what_if).await,
         Cmd::P2v(args) => p2v(*args).await,
         Cmd::Demo { assets, theme, no_faults, seed, readonly, log_file } => {
-            let assets = app::assets_dir(assets);
-            let cfg = Config::load(&assets.join("demo").join("cluster.toml"))?;
-            let theme = load_theme(theme, cfg.console.theme.as_deref(), &assets)?;
-            let log = log_file.unwrap_or_else(|| std::env::temp_dir().join("3rc-demo.log"));
-            threerc::ui::init_logging(Some(app::open_log(&log)?))?;
-            threerc::backend::libvirt::init();
-            let cluster = threerc::backend::demo::DemoCluster::from_specs(&cfg.cluster.hosts);
-            cluster.set_latency(std::time::Duration::from_millis(1500), std::time::Duration::from_secs(3));
-            let fencers = app::fencers(&cfg, Some(&cluster))?;
-            let connector: Arc<threerc::hv::Connector> = Arc::from(cluster.connector());
-            let (sup, handle) = app::assemble(&cfg, connector.clone(), fencers)?;
-            let enabled = Arc::new(AtomicBool::new(!no_faults));
-            let vms = cfg.cluster.vms.iter().map(|v| v.name.clone()).collect();
-            let injector = threerc::backend::demo::FaultInjector::spawn(
-                cluster.clone(),
-                threerc::backend::demo::InjectorConfig::new(seed, vms),
-                enabled.clone(),
-            )?;
-            let mut console = cfg.console.clone();
-            console.readonly |= readonly;
-            let source = cfg.path.display().to_string();
-            // The demo's hosts are test-driver hosts: the wizard works up to the run, whose
-            // upload they refuse with a clear error.
-            let p2v = Some(app::console::P2vDriver::new(cfg.clone(), connector.clone()));
-            let setup = app::console::ConsoleSetup { theme, title: "3RC demo".into(), config: console, source, p2v };
-            let result = app::console::run(sup, handle, setup, Some(enabled)).await;
-            drop(injector);
-            result
+            demo(assets, theme, no_faults, seed, readonly, log_file).await
         }
     }
+}
+
+/// `3rc status`: probe every host once and print the cluster.
+async fn status(config: PathBuf, json: bool) -> anyhow::Result<()> {
+    let cfg = Config::load(&config)?;
+    let view = app::status::probe_once(&cfg, app::libvirt_connector()).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&view)?);
+    } else {
+        print!("{}", app::status::render(&view));
+    }
+    Ok(())
+}
+
+/// `3rc reinstall VM`: the consent reinstall needs, then the command through the control socket.
+async fn reinstall(config: PathBuf, vm: String, yes: bool) -> anyhow::Result<()> {
+    let cfg = Config::load(&config)?;
+    let confirmed = app::confirm_reinstall(&cfg, &vm, yes)?;
+    let Some(dir) = &cfg.state_dir else {
+        anyhow::bail!("{}: no state_dir, so no control socket: set state_dir to reinstall", config.display());
+    };
+    let words = vec!["reinstall".to_string(), vm.clone()];
+    let reply = threerc::supervisor::control::request(&dir.join("control.sock"), words, Some(confirmed)).await?;
+    match (reply.ok, reply.error) {
+        (true, _) => {
+            println!("accepted: {vm} is being reinstalled (watch it with `3rc ctl -c {} status`)", config.display())
+        }
+        (false, e) => anyhow::bail!("refused: {}", e.unwrap_or_default()),
+    }
+    Ok(())
+}
+
+/// `3rc ctl`: one command (or `status`) to the running supervisor, with the consent it needs.
+async fn ctl(config: PathBuf, json: bool, yes: bool, mut words: Vec<String>) -> anyhow::Result<()> {
+    // `--yes` after the command's words (`3rc ctl -c F restart web1 --yes`) counts too.
+    let yes = yes | words.iter().any(|w| w == "--yes");
+    words.retain(|w| w != "--yes");
+    let cfg = Config::load(&config)?;
+    let Some(dir) = &cfg.state_dir else {
+        anyhow::bail!("{}: no state_dir, so no control socket: set state_dir to use `3rc ctl`", config.display());
+    };
+    let socket = dir.join("control.sock");
+    let reply = match words.split_first() {
+        Some((verb, rest)) if verb == "protect" => {
+            let Some((vm, settings)) = rest.split_first() else {
+                anyhow::bail!("protect takes a VM and optional KEY=VALUE settings: protect web1 max_restart=1");
+            };
+            let spec = cfg.protect_spec(vm, settings).map_err(anyhow::Error::msg)?;
+            let cmd = threerc::core::Command::Protect { spec };
+            threerc::supervisor::control::request_command(&socket, cmd).await?
+        }
+        Some((verb, _)) if verb == "status" => threerc::supervisor::control::request(&socket, words, None).await?,
+        _ => {
+            let cmd = threerc::core::Command::parse(&words.iter().map(String::as_str).collect::<Vec<_>>())
+                .map_err(anyhow::Error::msg)?;
+            let confirmed = app::consent::ask(&cmd, yes, &[])?;
+            threerc::supervisor::control::request(&socket, words, Some(confirmed)).await?
+        }
+    };
+    if let Some(w) = &reply.warning {
+        eprintln!("warning: {w}");
+    }
+    match (reply.ok, reply.status, reply.error) {
+        (true, Some(view), _) if json => println!("{}", serde_json::to_string_pretty(&view)?),
+        (true, Some(view), _) => print!("{}", app::status::render(&view)),
+        (true, None, _) => println!("accepted"),
+        (false, _, e) => anyhow::bail!("refused: {}", e.unwrap_or_default()),
+    }
+    Ok(())
+}
+
+/// `3rc run`: the supervisor of a config, with the console or headless.
+async fn run_supervisor(
+    config: PathBuf,
+    headless: bool,
+    theme: Option<String>,
+    readonly: bool,
+    log_file: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    let cfg = Config::load(&config)?;
+    let log = log_file.unwrap_or_else(|| cfg.state_dir.clone().unwrap_or_default().join("3rc.log"));
+    let fencers = app::fencers(&cfg, None)?;
+    if headless {
+        app::init_headless_logging(&log)?;
+        let (sup, handle) = app::assemble(&cfg, app::libvirt_connector(), fencers)?;
+        let _control = app::control(&cfg, &handle).await?;
+        sup.run(app::terminated()).await;
+        return Ok(());
+    }
+    let theme = load_theme(theme, cfg.console.theme.as_deref(), &app::assets_dir(None))?;
+    threerc::ui::init_logging(Some(app::open_log(&log)?))?;
+    let (sup, handle) = app::assemble(&cfg, app::libvirt_connector(), fencers)?;
+    let _control = app::control(&cfg, &handle).await?;
+    let mut console = cfg.console.clone();
+    console.readonly |= readonly;
+    let source = cfg.path.display().to_string();
+    let p2v = Some(app::console::P2vDriver::new(cfg.clone(), app::libvirt_connector()));
+    let setup = app::console::ConsoleSetup { theme, title: format!("3RC {source}"), config: console, source, p2v };
+    app::console::run(sup, handle, setup, None).await
+}
+
+/// `3rc simulate`: a scenario folder, or a what-if over a live cluster.
+async fn simulate(case: Option<PathBuf>, config: Option<PathBuf>, what_if: Option<String>) -> anyhow::Result<()> {
+    match (case, config, what_if) {
+        (Some(dir), None, None) => {
+            print!("{}", app::simulate::run_case(&dir)?);
+            Ok(())
+        }
+        (None, Some(config), Some(question)) => {
+            let cfg = Config::load(&config)?;
+            let (case, notes) = app::simulate::case_from_config(&cfg, app::libvirt_connector()).await?;
+            print!("{}", app::simulate::what_if(case, &question, &notes)?);
+            Ok(())
+        }
+        _ => anyhow::bail!("simulate: give a scenario folder, or --config FILE --what-if \"host hv2 down\""),
+    }
+}
+
+/// `3rc demo`: the console on the embedded demo cluster, with its fault injector.
+async fn demo(
+    assets: Option<PathBuf>,
+    theme: Option<String>,
+    no_faults: bool,
+    seed: u64,
+    readonly: bool,
+    log_file: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    let assets = app::assets_dir(assets);
+    let cfg = Config::load(&assets.join("demo").join("cluster.toml"))?;
+    let theme = load_theme(theme, cfg.console.theme.as_deref(), &assets)?;
+    let log = log_file.unwrap_or_else(|| std::env::temp_dir().join("3rc-demo.log"));
+    threerc::ui::init_logging(Some(app::open_log(&log)?))?;
+    threerc::backend::libvirt::init();
+    let cluster = threerc::backend::demo::DemoCluster::from_specs(&cfg.cluster.hosts);
+    cluster.set_latency(std::time::Duration::from_millis(1500), std::time::Duration::from_secs(3));
+    let fencers = app::fencers(&cfg, Some(&cluster))?;
+    let connector: Arc<threerc::hv::Connector> = Arc::from(cluster.connector());
+    let (sup, handle) = app::assemble(&cfg, connector.clone(), fencers)?;
+    let enabled = Arc::new(AtomicBool::new(!no_faults));
+    let vms = cfg.cluster.vms.iter().map(|v| v.name.clone()).collect();
+    let injector = threerc::backend::demo::FaultInjector::spawn(
+        cluster.clone(),
+        threerc::backend::demo::InjectorConfig::new(seed, vms),
+        enabled.clone(),
+    )?;
+    let mut console = cfg.console.clone();
+    console.readonly |= readonly;
+    let source = cfg.path.display().to_string();
+    // The demo's hosts are test-driver hosts: the wizard works up to the run, whose
+    // upload they refuse with a clear error.
+    let p2v = Some(app::console::P2vDriver::new(cfg.clone(), connector.clone()));
+    let setup = app::console::ConsoleSetup { theme, title: "3RC demo".into(), config: console, source, p2v };
+    let result = app::console::run(sup, handle, setup, Some(enabled)).await;
+    drop(injector);
+    result
 }
 
 async fn p2v(args: threerc::app::cli::P2vArgs) -> anyhow::Result<()> {

@@ -176,177 +176,24 @@ fn policy(base: &Policy, raw: &RawPolicy, at: &Locator) -> Result<Policy, Config
     Ok(p)
 }
 
+/// The validated config from its raw form: each part checked by its own function below, every
+/// error naming the file, line and column of the value.
 fn validate(raw: RawConfig, at: &Locator, dir: &Path, path: &Path) -> Result<Config, ConfigError> {
     if raw.hosts.is_empty() {
         return Err(at.err(None, "no [[host]] defined: at least one host is needed"));
     }
-    let d = &raw.defaults;
-    let mut settings = Settings::default();
-    if let Some(i) = &d.interval {
-        if i.get_ref().0 < Duration::from_millis(50) {
-            return Err(at.err(Some(i.span()), "interval must be at least 50ms"));
-        }
-        settings.interval = i.get_ref().0;
-    }
-    if let Some(t) = d.probe_timeout {
-        settings.probe_timeout = t.0;
-    }
-    if let Some(e) = d.events {
-        settings.events = e;
-    }
-    let mut timeouts = Timeouts::default();
-    if let Some(t) = d.action_timeout {
-        timeouts.call = t.0;
-    }
-    if let Some(t) = d.stop_grace {
-        timeouts.stop_grace = t.0;
-    }
-    if let Some(t) = d.fence_timeout {
-        timeouts.fence = t.0;
-    }
-    if let Some(t) = d.fence_check {
-        settings.fence_check = (!t.0.is_zero()).then_some(t.0);
-    }
-    let base = policy(&Policy::default(), &d.policy(), at)?;
-
-    let mut host_policy = HostPolicy::default();
-    let hd = &raw.host_defaults;
-    for (field, v, dst) in [
-        ("fail_threshold", &hd.fail_threshold, &mut host_policy.fail_threshold),
-        ("ok_threshold", &hd.ok_threshold, &mut host_policy.ok_threshold),
-    ] {
-        if let Some(v) = v {
-            if *v.get_ref() == 0 {
-                return Err(at.err(Some(v.span()), format!("host_defaults.{field} must be at least 1")));
-            }
-            *dst = *v.get_ref();
-        }
-    }
-    if let Some(r) = hd.fence_retry {
-        host_policy.fence_retry = r.0;
-    }
-    if let Some(r) = hd.drain_retry {
-        host_policy.drain_retry = r.0;
-    }
-    host_policy.unmanageable_fence_after = hd.unmanageable_fence_after.map(|d| d.0);
-
-    let mut placement = PlacementPolicy::default();
-    for (field, v, dst) in [
-        ("cpu_overcommit", &raw.placement.cpu_overcommit, &mut placement.cpu_overcommit),
-        ("mem_overcommit", &raw.placement.mem_overcommit, &mut placement.mem_overcommit),
-    ] {
-        if let Some(v) = v {
-            let x = *v.get_ref();
-            if !(x.is_finite() && x > 0.0 && x <= 64.0) {
-                return Err(at.err(Some(v.span()), format!("placement.{field} must be between 0 and 64, got {x}")));
-            }
-            *dst = x;
-        }
-    }
-
-    let config_dir = dir.display().to_string();
-    let mut names = BTreeSet::new();
-    let mut hosts = Vec::new();
-    let mut host_specs = Vec::new();
+    let (settings, timeouts) = loop_settings(&raw.defaults, at)?;
+    let base = policy(&Policy::default(), &raw.defaults.policy(), at)?;
+    let host_policy = host_policy(&raw.host_defaults, at)?;
+    let placement = placement(&raw.placement, at)?;
+    let (mut host_names, mut hosts, mut host_specs) = (BTreeSet::new(), Vec::new(), Vec::new());
     for h in &raw.hosts {
-        let name = h.name.get_ref();
-        if !valid_name(name) {
-            return Err(at.err(
-                Some(h.name.span()),
-                format!("invalid host name {name:?}: use letters, digits, '.', '_' or '-'"),
-            ));
-        }
-        if !names.insert(name.clone()) {
-            return Err(at.err(Some(h.name.span()), format!("host {name} is defined twice")));
-        }
-        let uri = h.uri.get_ref().replace("{config_dir}", &config_dir);
-        if uri.trim().is_empty() || !uri.contains(':') {
-            return Err(at.err(Some(h.uri.span()), format!("host {name}: invalid libvirt URI {uri:?}")));
-        }
-        let fence = match &h.fence {
-            None => None,
-            Some(f) => {
-                let agent = f.get_ref().agent.get_ref().trim().to_string();
-                if agent.is_empty() || agent.contains(char::is_whitespace) {
-                    return Err(
-                        at.err(Some(f.get_ref().agent.span()), format!("host {name}: invalid fence agent {agent:?}"))
-                    );
-                }
-                for (k, v) in &f.get_ref().options {
-                    if k == "action" {
-                        return Err(at.err(
-                            Some(f.span()),
-                            format!("host {name}: fence option \"action\" is reserved: 3RC sets it (status, off)"),
-                        ));
-                    }
-                    if k.contains(['=', '\n']) || v.contains('\n') {
-                        return Err(at.err(
-                            Some(f.span()),
-                            format!("host {name}: fence option {k:?} must be one line without '=' in its key"),
-                        ));
-                    }
-                }
-                Some(FenceConfig { agent, options: f.get_ref().options.clone() })
-            }
-        };
-        let migration = MigrateTo {
-            dest_uri: h.migration_peer_uri.clone().unwrap_or_else(|| uri.clone()),
-            migration_uri: h.migration_uri.clone(),
-            unsafe_shared_storage: d.unsafe_migration.unwrap_or(false),
-        };
-        let soft_fence = fencing::soft_fence(name, h.soft_fence.as_ref(), at)?;
-        host_specs.push(HostSpec {
-            name: name.clone(),
-            uri: uri.clone(),
-            fence_agent: fence.as_ref().map(|f| f.agent.clone()),
-            soft_fence: soft_fence.is_some(),
-        });
-        hosts.push(HostConfig { name: name.clone(), uri, fence, soft_fence, migration });
+        let (spec, host) = host(h, &mut host_names, &raw.defaults, dir, at)?;
+        host_specs.push(spec);
+        hosts.push(host);
     }
-
     let mut vm_names = BTreeSet::new();
-    let mut vms = Vec::new();
-    for v in &raw.vms {
-        let name = v.name.get_ref();
-        if !valid_name(name) {
-            return Err(
-                at.err(Some(v.name.span()), format!("invalid VM name {name:?}: use letters, digits, '.', '_' or '-'"))
-            );
-        }
-        if !vm_names.insert(name.clone()) {
-            return Err(at.err(Some(v.name.span()), format!("VM {name} is defined twice")));
-        }
-        if let Some(p) = &v.preferred_host {
-            if !names.contains(p.get_ref()) {
-                return Err(
-                    at.err(Some(p.span()), format!("VM {name}: preferred_host {} is not a [[host]]", p.get_ref()))
-                );
-            }
-        }
-        let policy = policy(&base, &v.policy, at)?;
-        let reinstall = match &v.reinstall {
-            Some(r) => Some(std::sync::Arc::new(reinstall::spec(name, r, at, dir)?)),
-            None => None,
-        };
-        if policy.reinstall && reinstall.is_none() {
-            return Err(at.err(
-                Some(v.name.span()),
-                format!(
-                    "VM {name}: policy reinstall = true, but it has no [vm.reinstall] spec (golden image and template)"
-                ),
-            ));
-        }
-        vms.push(VmSpec {
-            name: name.clone(),
-            priority: v.priority,
-            anti_affinity: v.anti_affinity.clone().filter(|g| !g.is_empty()),
-            policy,
-            preferred_host: v.preferred_host.as_ref().map(|p| p.get_ref().clone()),
-            reinstall,
-            origin: crate::core::Origin::Config,
-        });
-    }
-
+    let vms = raw.vms.iter().map(|v| vm(v, &mut vm_names, &host_names, &base, dir, at)).collect::<Result<_, _>>()?;
     let state_dir = raw.state_dir.as_ref().map(|s| {
         let p = PathBuf::from(s.get_ref());
         if p.is_absolute() {
@@ -370,23 +217,212 @@ fn validate(raw: RawConfig, at: &Locator, dir: &Path, path: &Path) -> Result<Con
         hosts,
         settings,
         timeouts,
-        console: ConsoleConfig {
-            theme: raw.console.theme,
-            readonly: raw.console.readonly.unwrap_or(false),
-            bell: raw.console.bell.unwrap_or(false),
-            keys: raw
-                .console
-                .keys
-                .into_iter()
-                .map(|(action, keys)| match keys {
-                    raw::RawKeys::One(k) => (action, vec![k]),
-                    raw::RawKeys::Many(ks) => (action, ks),
-                })
-                .collect(),
-        },
+        console: console(raw.console),
         state_dir,
         default_policy: base,
     })
+}
+
+/// `[defaults]`: the loop's settings and the operations' timeouts.
+fn loop_settings(d: &raw::RawDefaults, at: &Locator) -> Result<(Settings, Timeouts), ConfigError> {
+    let mut settings = Settings::default();
+    if let Some(i) = &d.interval {
+        if i.get_ref().0 < Duration::from_millis(50) {
+            return Err(at.err(Some(i.span()), "interval must be at least 50ms"));
+        }
+        settings.interval = i.get_ref().0;
+    }
+    if let Some(t) = d.probe_timeout {
+        settings.probe_timeout = t.0;
+    }
+    if let Some(e) = d.events {
+        settings.events = e;
+    }
+    if let Some(t) = d.fence_check {
+        settings.fence_check = (!t.0.is_zero()).then_some(t.0);
+    }
+    let mut timeouts = Timeouts::default();
+    if let Some(t) = d.action_timeout {
+        timeouts.call = t.0;
+    }
+    if let Some(t) = d.stop_grace {
+        timeouts.stop_grace = t.0;
+    }
+    if let Some(t) = d.fence_timeout {
+        timeouts.fence = t.0;
+    }
+    Ok((settings, timeouts))
+}
+
+/// `[host_defaults]`: the hosts' hysteresis and fencing policy.
+fn host_policy(hd: &raw::RawHostDefaults, at: &Locator) -> Result<HostPolicy, ConfigError> {
+    let mut host_policy = HostPolicy::default();
+    for (field, v, dst) in [
+        ("fail_threshold", &hd.fail_threshold, &mut host_policy.fail_threshold),
+        ("ok_threshold", &hd.ok_threshold, &mut host_policy.ok_threshold),
+    ] {
+        if let Some(v) = v {
+            if *v.get_ref() == 0 {
+                return Err(at.err(Some(v.span()), format!("host_defaults.{field} must be at least 1")));
+            }
+            *dst = *v.get_ref();
+        }
+    }
+    if let Some(r) = hd.fence_retry {
+        host_policy.fence_retry = r.0;
+    }
+    if let Some(r) = hd.drain_retry {
+        host_policy.drain_retry = r.0;
+    }
+    host_policy.unmanageable_fence_after = hd.unmanageable_fence_after.map(|d| d.0);
+    Ok(host_policy)
+}
+
+/// `[placement]`: overcommit ratios.
+fn placement(raw: &raw::RawPlacement, at: &Locator) -> Result<PlacementPolicy, ConfigError> {
+    let mut placement = PlacementPolicy::default();
+    for (field, v, dst) in [
+        ("cpu_overcommit", &raw.cpu_overcommit, &mut placement.cpu_overcommit),
+        ("mem_overcommit", &raw.mem_overcommit, &mut placement.mem_overcommit),
+    ] {
+        if let Some(v) = v {
+            let x = *v.get_ref();
+            if !(x.is_finite() && x > 0.0 && x <= 64.0) {
+                return Err(at.err(Some(v.span()), format!("placement.{field} must be between 0 and 64, got {x}")));
+            }
+            *dst = x;
+        }
+    }
+    Ok(placement)
+}
+
+/// One `[[host]]`, given the names of the hosts before it (its own is added): its spec for the engine and its config for the
+/// operations (URI, fence agent, soft fence, migration settings).
+fn host(
+    h: &raw::RawHost,
+    names: &mut BTreeSet<String>,
+    d: &raw::RawDefaults,
+    dir: &Path,
+    at: &Locator,
+) -> Result<(HostSpec, HostConfig), ConfigError> {
+    let name = h.name.get_ref();
+    if !valid_name(name) {
+        return Err(
+            at.err(Some(h.name.span()), format!("invalid host name {name:?}: use letters, digits, '.', '_' or '-'"))
+        );
+    }
+    if !names.insert(name.clone()) {
+        return Err(at.err(Some(h.name.span()), format!("host {name} is defined twice")));
+    }
+    let uri = h.uri.get_ref().replace("{config_dir}", &dir.display().to_string());
+    if uri.trim().is_empty() || !uri.contains(':') {
+        return Err(at.err(Some(h.uri.span()), format!("host {name}: invalid libvirt URI {uri:?}")));
+    }
+    let fence = match &h.fence {
+        None => None,
+        Some(f) => Some(fence(name, f, at)?),
+    };
+    let migration = MigrateTo {
+        dest_uri: h.migration_peer_uri.clone().unwrap_or_else(|| uri.clone()),
+        migration_uri: h.migration_uri.clone(),
+        unsafe_shared_storage: d.unsafe_migration.unwrap_or(false),
+    };
+    let soft_fence = fencing::soft_fence(name, h.soft_fence.as_ref(), at)?;
+    let spec = HostSpec {
+        name: name.clone(),
+        uri: uri.clone(),
+        fence_agent: fence.as_ref().map(|f| f.agent.clone()),
+        soft_fence: soft_fence.is_some(),
+    };
+    Ok((spec, HostConfig { name: name.clone(), uri, fence, soft_fence, migration }))
+}
+
+/// A host's `fence = { agent, options }`.
+fn fence(name: &str, f: &toml::Spanned<raw::RawFence>, at: &Locator) -> Result<FenceConfig, ConfigError> {
+    let agent = f.get_ref().agent.get_ref().trim().to_string();
+    if agent.is_empty() || agent.contains(char::is_whitespace) {
+        return Err(at.err(Some(f.get_ref().agent.span()), format!("host {name}: invalid fence agent {agent:?}")));
+    }
+    for (k, v) in &f.get_ref().options {
+        if k == "action" {
+            return Err(at.err(
+                Some(f.span()),
+                format!("host {name}: fence option \"action\" is reserved: 3RC sets it (status, off)"),
+            ));
+        }
+        if k.contains(['=', '\n']) || v.contains('\n') {
+            return Err(at.err(
+                Some(f.span()),
+                format!("host {name}: fence option {k:?} must be one line without '=' in its key"),
+            ));
+        }
+    }
+    Ok(FenceConfig { agent, options: f.get_ref().options.clone() })
+}
+
+/// One `[[vm]]`, given the names of the VMs before it (its own is added) and the hosts' names: its spec, with its policy over
+/// `[defaults]` and its reinstall spec read and checked.
+fn vm(
+    v: &raw::RawVm,
+    names: &mut BTreeSet<String>,
+    hosts: &BTreeSet<String>,
+    base: &Policy,
+    dir: &Path,
+    at: &Locator,
+) -> Result<VmSpec, ConfigError> {
+    let name = v.name.get_ref();
+    if !valid_name(name) {
+        return Err(
+            at.err(Some(v.name.span()), format!("invalid VM name {name:?}: use letters, digits, '.', '_' or '-'"))
+        );
+    }
+    if !names.insert(name.clone()) {
+        return Err(at.err(Some(v.name.span()), format!("VM {name} is defined twice")));
+    }
+    if let Some(p) = &v.preferred_host {
+        if !hosts.contains(p.get_ref()) {
+            return Err(at.err(Some(p.span()), format!("VM {name}: preferred_host {} is not a [[host]]", p.get_ref())));
+        }
+    }
+    let policy = policy(base, &v.policy, at)?;
+    let reinstall = match &v.reinstall {
+        Some(r) => Some(std::sync::Arc::new(reinstall::spec(name, r, at, dir)?)),
+        None => None,
+    };
+    if policy.reinstall && reinstall.is_none() {
+        return Err(at.err(
+            Some(v.name.span()),
+            format!(
+                "VM {name}: policy reinstall = true, but it has no [vm.reinstall] spec (golden image and template)"
+            ),
+        ));
+    }
+    Ok(VmSpec {
+        name: name.clone(),
+        priority: v.priority,
+        anti_affinity: v.anti_affinity.clone().filter(|g| !g.is_empty()),
+        policy,
+        preferred_host: v.preferred_host.as_ref().map(|p| p.get_ref().clone()),
+        reinstall,
+        origin: crate::core::Origin::Config,
+    })
+}
+
+/// `[console]`.
+fn console(raw: raw::RawConsole) -> ConsoleConfig {
+    ConsoleConfig {
+        theme: raw.theme,
+        readonly: raw.readonly.unwrap_or(false),
+        bell: raw.bell.unwrap_or(false),
+        keys: raw
+            .keys
+            .into_iter()
+            .map(|(action, keys)| match keys {
+                raw::RawKeys::One(k) => (action, vec![k]),
+                raw::RawKeys::Many(ks) => (action, ks),
+            })
+            .collect(),
+    }
 }
 
 impl Config {

@@ -63,20 +63,17 @@ pub struct App {
     title: String,
     view: Arc<ClusterView>,
     stack: Vec<Screen>,
-    focus: Focus,
-    hosts: Selection,
-    vms: Selection,
+    /// Each screen's own state: the overview's tables, a host's VMs, the alarms, the VM and
+    /// what-if details.
+    overview: Overview,
     /// The VMs table of a host's detail view.
     host_vms: Selection,
     /// The alarms view, by alarm id.
     alarms: Selection,
-    /// Scroll of the VM detail view, in lines.
-    detail_scroll: DetailScroll,
-    show_log: bool,
-    /// Keys go to the log pane (its target and level selector).
-    log_focus: bool,
-    /// Keys for the log pane's widget state, applied by the event loop.
-    log_keys: Vec<TuiWidgetEvent>,
+    detail: Detail,
+    /// The filter and sorts every table obeys.
+    tables: Tables,
+    log: LogPane,
     /// The demo fault injector's state; `None` outside the demo.
     injector: Option<bool>,
     keymap: Keymap,
@@ -84,24 +81,63 @@ pub struct App {
     flash: Option<Flash>,
     popup: Option<Popup>,
     input: Option<Input>,
-    filter: String,
-    vm_sort: Sort,
-    host_sort: Sort,
+    /// The newest snapshot that arrived under a confirmation dialog.
+    paused: Option<Arc<ClusterView>>,
+    bell: Bell,
+    quit: bool,
+    p2v: P2vScreen,
+}
+
+/// The overview: which table the movement keys act on, and each table's selection.
+#[derive(Debug)]
+struct Overview {
+    focus: Focus,
+    hosts: Selection,
+    vms: Selection,
+}
+
+/// The VM detail and the what-if answer: their scroll, and what they wait for.
+#[derive(Debug, Default)]
+struct Detail {
+    scroll: DetailScroll,
     /// The domain XML of the VM in the detail view: `(vm, None)` while it is being fetched.
     xml: Option<(String, Option<String>)>,
     /// The what-if shown: `(question, None)` while it runs.
     what_if: Option<(String, Option<Result<String, String>>)>,
-    /// The newest snapshot that arrived under a confirmation dialog.
-    paused: Option<Arc<ClusterView>>,
-    /// The highest alarm id seen, to ring the bell on a new one.
-    last_alarm: u64,
-    bell: bool,
-    quit: bool,
-    /// The P2V wizard, when open (it takes the keys and the screen).
-    p2v: Option<Box<crate::p2v::wizard::Wizard>>,
-    /// The cluster's config, which the wizard checks answers against.
-    /// A fresh P2V wizard, copied each time the wizard opens.
-    p2v_new: Option<crate::p2v::wizard::Wizard>,
+}
+
+#[derive(Debug, Default)]
+struct Tables {
+    filter: String,
+    vm_sort: Sort,
+    host_sort: Sort,
+}
+
+/// The log pane.
+#[derive(Debug)]
+struct LogPane {
+    show: bool,
+    /// Keys go to the log pane (its target and level selector).
+    focus: bool,
+    /// Keys for the log pane's widget state, applied by the event loop.
+    keys: Vec<TuiWidgetEvent>,
+}
+
+/// The terminal bell for new alarms.
+#[derive(Debug, Default)]
+struct Bell {
+    /// The highest alarm id seen.
+    last: u64,
+    ring: bool,
+}
+
+/// The P2V wizard's screen.
+#[derive(Debug, Default)]
+struct P2vScreen {
+    /// The wizard, when open (it takes the keys and the screen).
+    open: Option<Box<crate::p2v::wizard::Wizard>>,
+    /// A fresh wizard, copied each time the wizard opens.
+    fresh: Option<crate::p2v::wizard::Wizard>,
 }
 
 impl App {
@@ -111,32 +147,22 @@ impl App {
             title: title.into(),
             view,
             stack: vec![Screen::Overview],
-            focus: Focus::Vms,
-            hosts: Selection::default(),
-            vms: Selection::default(),
+            overview: Overview { focus: Focus::Vms, hosts: Selection::default(), vms: Selection::default() },
             host_vms: Selection::default(),
             alarms: Selection::default(),
-            detail_scroll: DetailScroll::default(),
-            show_log: true,
-            log_focus: false,
-            log_keys: Vec::new(),
+            detail: Detail::default(),
+            tables: Tables::default(),
+            log: LogPane { show: true, focus: false, keys: Vec::new() },
             injector,
             keymap: Keymap::new(injector.is_some(), false),
             readonly: false,
             flash: None,
             popup: None,
             input: None,
-            filter: String::new(),
-            vm_sort: Sort::default(),
-            host_sort: Sort::default(),
-            xml: None,
-            what_if: None,
             paused: None,
-            last_alarm,
-            bell: false,
+            bell: Bell { last: last_alarm, ring: false },
             quit: false,
-            p2v: None,
-            p2v_new: None,
+            p2v: P2vScreen::default(),
         };
         app.sync_selections();
         app
@@ -145,20 +171,20 @@ impl App {
     /// The P2V wizard as it opens (made from the cluster's config); without one the `p` key
     /// says P2V is not available.
     pub fn set_p2v(&mut self, wizard: crate::p2v::wizard::Wizard) {
-        self.p2v_new = Some(wizard);
+        self.p2v.fresh = Some(wizard);
     }
 
     /// The P2V wizard, if open.
     pub fn p2v(&self) -> Option<&crate::p2v::wizard::Wizard> {
-        self.p2v.as_deref()
+        self.p2v.open.as_deref()
     }
 
     /// A key for the open P2V wizard; its effect goes to the app shell, `Close` closes it.
     fn p2v_key(&mut self, key: crate::p2v::wizard::Key) -> Option<UiRequest> {
         use crate::p2v::wizard::Effect;
-        match self.p2v.as_mut()?.key(key)? {
+        match self.p2v.open.as_mut()?.key(key)? {
             Effect::Close => {
-                self.p2v = None;
+                self.p2v.open = None;
                 None
             }
             effect => Some(UiRequest::P2v(effect)),
@@ -177,10 +203,10 @@ impl App {
     /// highlighted host.
     pub fn set_view(&mut self, view: Arc<ClusterView>) {
         let newest = view.alarms.iter().filter(|a| !a.acked).map(|a| a.id).max().unwrap_or(0);
-        if newest > self.last_alarm {
-            self.bell = true;
+        if newest > self.bell.last {
+            self.bell.ring = true;
         }
-        self.last_alarm = self.last_alarm.max(view.alarms.iter().map(|a| a.id).max().unwrap_or(0));
+        self.bell.last = self.bell.last.max(view.alarms.iter().map(|a| a.id).max().unwrap_or(0));
         if matches!(self.popup, Some(Popup::Confirm(_))) {
             self.paused = Some(view);
             return;
@@ -194,7 +220,7 @@ impl App {
 
     /// True once after a snapshot brought a new unacknowledged alarm.
     pub fn take_bell(&mut self) -> bool {
-        std::mem::take(&mut self.bell)
+        std::mem::take(&mut self.bell.ring)
     }
 
     pub fn set_injector(&mut self, on: bool) {
@@ -221,7 +247,7 @@ impl App {
             }
             UiFeedback::P2v(fb) => {
                 use super::P2vFeedback as F;
-                let Some(w) = self.p2v.as_mut() else { return };
+                let Some(w) = self.p2v.open.as_mut() else { return };
                 match fb {
                     F::Connected(r) => w.connected(r),
                     F::Target(r) => w.target_read(r),
@@ -231,14 +257,14 @@ impl App {
                 }
             }
             UiFeedback::DomainXml { vm, xml } => {
-                if self.xml.as_ref().is_some_and(|(v, _)| *v == vm) {
+                if self.detail.xml.as_ref().is_some_and(|(v, _)| *v == vm) {
                     let text = xml.unwrap_or_else(|| "(not in the inventory yet)".to_string());
-                    self.xml = Some((vm, Some(text)));
+                    self.detail.xml = Some((vm, Some(text)));
                 }
             }
             UiFeedback::WhatIf { question, answer } => {
-                if self.what_if.as_ref().is_some_and(|(q, _)| *q == question) {
-                    self.what_if = Some((question, Some(answer)));
+                if self.detail.what_if.as_ref().is_some_and(|(q, _)| *q == question) {
+                    self.detail.what_if = Some((question, Some(answer)));
                 }
             }
         }
@@ -269,10 +295,40 @@ impl App {
     }
 
     pub fn apply(&mut self, action: Action, now: Instant) -> Option<UiRequest> {
+        use Action as A;
         match action {
-            Action::Quit => self.quit = true,
+            A::Quit => self.quit = true,
+            A::NextFocus | A::Up | A::Down | A::PageUp | A::PageDown | A::Top | A::Bottom => self.navigate(action),
+            A::Open => return self.open_selected(),
+            A::Back => self.back(),
+            A::Filter | A::CommandMode | A::Help | A::SortNext | A::SortReverse => self.table_action(action),
+            A::ToggleLog | A::FocusLog => self.log_pane(action),
+            A::ToggleFaultInjector => return self.toggle_injector(now),
+            A::Alarms => return self.open(Screen::Alarms),
+            A::WhatIf => {
+                let host = self.need_host(now)?;
+                return self.open(Screen::WhatIf(format!("host {host} down")));
+            }
+            A::P2v => self.open_p2v(now),
+            A::Migrate
+            | A::Start
+            | A::Stop
+            | A::Restart
+            | A::Reinstall
+            | A::ToggleArmVm
+            | A::ToggleArmCluster
+            | A::Maintenance
+            | A::HostOff
+            | A::AckAlarm => return self.cluster_action(action, now),
+        }
+        None
+    }
+
+    /// Movement keys: the focused table's selection, or the detail's scroll.
+    fn navigate(&mut self, action: Action) {
+        match action {
             Action::NextFocus => {
-                self.focus = match self.focus {
+                self.overview.focus = match self.overview.focus {
                     Focus::Hosts => Focus::Vms,
                     Focus::Vms => Focus::Hosts,
                 }
@@ -283,55 +339,53 @@ impl App {
             Action::PageDown => self.move_focused(|s, n| s.move_page(n, true), 10),
             Action::Top => self.move_focused(|s, n| s.select_index(n, 0), i32::MIN),
             Action::Bottom => self.move_focused(|s, n| s.select_index(n, n.len().saturating_sub(1)), i32::MAX),
-            Action::ToggleLog => {
-                self.show_log = !self.show_log;
-                self.log_focus &= self.show_log;
-            }
-            Action::FocusLog => {
-                self.show_log = true;
-                self.log_focus = true;
-            }
-            Action::ToggleFaultInjector => {
-                let on = self.injector?;
-                let what = if on { "off" } else { "on" };
-                self.flash = Some(Flash::new(FlashLevel::Info, format!("fault injector: turning {what}"), now));
-                return Some(UiRequest::ToggleFaultInjector);
-            }
-            Action::Open => {
-                let screen = match self.screen() {
-                    Screen::Overview => match self.focus {
-                        Focus::Hosts => Screen::Host(self.hosts.name()?.to_string()),
-                        Focus::Vms => Screen::Vm(self.vms.name()?.to_string()),
-                    },
-                    Screen::Host(_) => Screen::Vm(self.host_vms.name()?.to_string()),
-                    Screen::Vm(_) | Screen::WhatIf(_) => return None,
-                    Screen::Alarms => match &self.selected_alarm()?.subject {
-                        Subject::Host(h) => Screen::Host(h.clone()),
-                        Subject::Vm(v) => Screen::Vm(v.clone()),
-                        Subject::Cluster => return None,
-                    },
-                };
-                return self.open(screen);
-            }
-            Action::Back => {
-                // In a table, Esc clears the filter first; a VM's detail has none: Esc goes back.
-                if !self.filter.is_empty() && !matches!(self.screen(), Screen::Vm(_) | Screen::WhatIf(_)) {
-                    self.filter.clear();
-                    self.sync_selections();
-                } else if self.stack.len() > 1 {
-                    self.stack.pop();
-                    self.detail_scroll = DetailScroll::default();
-                    self.sync_selections();
-                }
-            }
-            Action::Filter => self.input = Some(Input { kind: InputKind::Filter, text: self.filter.clone() }),
+            _ => {}
+        }
+    }
+
+    /// Enter: the selected host, VM or alarm's subject, one level down.
+    fn open_selected(&mut self) -> Option<UiRequest> {
+        let screen = match self.screen() {
+            Screen::Overview => match self.overview.focus {
+                Focus::Hosts => Screen::Host(self.overview.hosts.name()?.to_string()),
+                Focus::Vms => Screen::Vm(self.overview.vms.name()?.to_string()),
+            },
+            Screen::Host(_) => Screen::Vm(self.host_vms.name()?.to_string()),
+            Screen::Vm(_) | Screen::WhatIf(_) => return None,
+            Screen::Alarms => match &self.selected_alarm()?.subject {
+                Subject::Host(h) => Screen::Host(h.clone()),
+                Subject::Vm(v) => Screen::Vm(v.clone()),
+                Subject::Cluster => return None,
+            },
+        };
+        self.open(screen)
+    }
+
+    /// Esc: in a table, clears the filter first (a VM's detail has none); else one level up.
+    fn back(&mut self) {
+        if !self.tables.filter.is_empty() && !matches!(self.screen(), Screen::Vm(_) | Screen::WhatIf(_)) {
+            self.tables.filter.clear();
+            self.sync_selections();
+        } else if self.stack.len() > 1 {
+            self.stack.pop();
+            self.detail.scroll = DetailScroll::default();
+            self.sync_selections();
+        }
+    }
+
+    /// The filter and command lines, help, and the tables' sort.
+    fn table_action(&mut self, action: Action) {
+        match action {
+            Action::Filter => self.input = Some(Input { kind: InputKind::Filter, text: self.tables.filter.clone() }),
             Action::CommandMode => self.input = Some(Input { kind: InputKind::Command, text: String::new() }),
             Action::Help => self.popup = Some(Popup::Help { scroll: 0 }),
-            Action::Alarms => return self.open(Screen::Alarms),
             Action::SortNext | Action::SortReverse => {
-                let hosts = self.focus == Focus::Hosts && *self.screen() == Screen::Overview;
-                let (sort, columns) =
-                    if hosts { (&mut self.host_sort, HOST_SORT.len()) } else { (&mut self.vm_sort, VM_SORT.len()) };
+                let hosts = self.overview.focus == Focus::Hosts && *self.screen() == Screen::Overview;
+                let (sort, columns) = if hosts {
+                    (&mut self.tables.host_sort, HOST_SORT.len())
+                } else {
+                    (&mut self.tables.vm_sort, VM_SORT.len())
+                };
                 if action == Action::SortNext {
                     sort.next(columns);
                 } else {
@@ -339,9 +393,45 @@ impl App {
                 }
                 self.sync_selections();
             }
+            _ => {}
+        }
+    }
+
+    fn log_pane(&mut self, action: Action) {
+        if action == Action::ToggleLog {
+            self.log.show = !self.log.show;
+            self.log.focus &= self.log.show;
+        } else {
+            self.log.show = true;
+            self.log.focus = true;
+        }
+    }
+
+    fn toggle_injector(&mut self, now: Instant) -> Option<UiRequest> {
+        let on = self.injector?;
+        let what = if on { "off" } else { "on" };
+        self.flash = Some(Flash::new(FlashLevel::Info, format!("fault injector: turning {what}"), now));
+        Some(UiRequest::ToggleFaultInjector)
+    }
+
+    fn open_p2v(&mut self, now: Instant) {
+        match &self.p2v.fresh {
+            Some(wizard) => self.p2v.open = Some(Box::new(wizard.clone())),
+            None => {
+                let text = "P2V wizard: needs the cluster's config (3rc run --config FILE)";
+                self.flash = Some(Flash::new(FlashLevel::Info, text, now));
+            }
+        }
+    }
+
+    /// The keys that change the cluster: each becomes a command (through its confirmation, if
+    /// it needs one), or the migration picker.
+    fn cluster_action(&mut self, action: Action, now: Instant) -> Option<UiRequest> {
+        let cmd = match action {
             Action::Migrate => {
                 let vm = self.need_vm(now)?;
                 self.popup = Some(Popup::Migrate(Picker::new(&self.view, &vm)));
+                return None;
             }
             Action::Start => return self.vm_command(now, |vm| Command::Start { vm }),
             Action::Stop => return self.vm_command(now, |vm| Command::Stop { vm }),
@@ -350,22 +440,25 @@ impl App {
             Action::ToggleArmVm => {
                 let vm = self.need_vm(now)?;
                 let unmanaged = self.view.vm(&vm).is_some_and(|v| v.state == VmState::Unmanaged);
-                let cmd = if unmanaged { Command::Arm { vm: Some(vm) } } else { Command::Disarm { vm: Some(vm) } };
-                return self.request(cmd, now);
+                if unmanaged {
+                    Command::Arm { vm: Some(vm) }
+                } else {
+                    Command::Disarm { vm: Some(vm) }
+                }
             }
             Action::ToggleArmCluster => {
-                let cmd = if self.view.armed { Command::Disarm { vm: None } } else { Command::Arm { vm: None } };
-                return self.request(cmd, now);
+                if self.view.armed {
+                    Command::Disarm { vm: None }
+                } else {
+                    Command::Arm { vm: None }
+                }
             }
             Action::Maintenance => {
                 let host = self.need_host(now)?;
                 let on = self.view.host(&host).is_none_or(|h| h.state != HostState::Maintenance);
-                return self.request(Command::Maintenance { host, on }, now);
+                Command::Maintenance { host, on }
             }
-            Action::HostOff => {
-                let host = self.need_host(now)?;
-                return self.request(Command::ConfirmHostOff { host }, now);
-            }
+            Action::HostOff => Command::ConfirmHostOff { host: self.need_host(now)? },
             Action::AckAlarm => {
                 if *self.screen() == Screen::Alarms && self.selected_alarm().is_some_and(|a| a.acked) {
                     self.flash = Some(Flash::new(FlashLevel::Info, "already acknowledged", now));
@@ -375,37 +468,27 @@ impl App {
                     self.flash = Some(Flash::new(FlashLevel::Info, "no alarm to acknowledge", now));
                     return None;
                 };
-                return self.request(Command::AckAlarm { id }, now);
+                Command::AckAlarm { id }
             }
-            Action::WhatIf => {
-                let host = self.need_host(now)?;
-                return self.open(Screen::WhatIf(format!("host {host} down")));
-            }
-            Action::P2v => match &self.p2v_new {
-                Some(wizard) => self.p2v = Some(Box::new(wizard.clone())),
-                None => {
-                    let text = "P2V wizard: needs the cluster's config (3rc run --config FILE)";
-                    self.flash = Some(Flash::new(FlashLevel::Info, text, now));
-                }
-            },
-        }
-        None
+            _ => return None,
+        };
+        self.request(cmd, now)
     }
 
     fn open(&mut self, screen: Screen) -> Option<UiRequest> {
         if self.stack.last() == Some(&screen) {
             return None;
         }
-        self.detail_scroll = DetailScroll::default();
+        self.detail.scroll = DetailScroll::default();
         self.stack.push(screen.clone());
         self.sync_selections();
         match screen {
             Screen::Vm(vm) => {
-                self.xml = Some((vm.clone(), None));
+                self.detail.xml = Some((vm.clone(), None));
                 Some(UiRequest::DomainXml { vm })
             }
             Screen::WhatIf(question) => {
-                self.what_if = Some((question.clone(), None));
+                self.detail.what_if = Some((question.clone(), None));
                 Some(UiRequest::WhatIf { question })
             }
             _ => None,
@@ -489,11 +572,11 @@ impl App {
     }
 
     pub fn focus(&self) -> Focus {
-        self.focus
+        self.overview.focus
     }
 
     pub fn show_log(&self) -> bool {
-        self.show_log
+        self.log.show
     }
 
     pub fn injector(&self) -> Option<bool> {
@@ -521,51 +604,51 @@ impl App {
     }
 
     pub fn filter(&self) -> &str {
-        &self.filter
+        &self.tables.filter
     }
 
     pub fn vm_sort(&self) -> Sort {
-        self.vm_sort
+        self.tables.vm_sort
     }
 
     pub fn host_sort(&self) -> Sort {
-        self.host_sort
+        self.tables.host_sort
     }
 
     pub fn detail_scroll(&self) -> u16 {
-        self.detail_scroll.offset
+        self.detail.scroll.offset
     }
 
     /// The view knows how long the detail is: it keeps the scroll within it (at its end after
     /// End, however the text grew since).
     pub fn clamp_detail_scroll(&mut self, max: u16) {
-        self.detail_scroll.fit(max);
+        self.detail.scroll.fit(max);
     }
 
     /// The domain XML of the VM in the detail view (`None` inside while it is fetched).
     pub fn xml(&self) -> Option<&(String, Option<String>)> {
-        self.xml.as_ref()
+        self.detail.xml.as_ref()
     }
 
     /// The what-if shown (`None` inside while it runs).
     pub fn what_if(&self) -> Option<&(String, Option<Result<String, String>>)> {
-        self.what_if.as_ref()
+        self.detail.what_if.as_ref()
     }
 
     #[cfg_attr(not(test), allow(dead_code))]
     pub fn selected_host(&self) -> Option<&str> {
-        self.hosts.name()
+        self.overview.hosts.name()
     }
 
     #[cfg_attr(not(test), allow(dead_code))]
     pub fn selected_vm(&self) -> Option<&str> {
-        self.vms.name()
+        self.overview.vms.name()
     }
 
     /// The VM the operation keys act on in the current view.
     pub fn target_vm(&self) -> Option<&str> {
         match self.screen() {
-            Screen::Overview => self.vms.name(),
+            Screen::Overview => self.overview.vms.name(),
             Screen::Host(_) => self.host_vms.name(),
             Screen::Vm(v) => Some(v),
             Screen::Alarms => match &self.selected_alarm()?.subject {
@@ -579,7 +662,7 @@ impl App {
     /// The host the host keys act on in the current view.
     pub fn target_host(&self) -> Option<&str> {
         match self.screen() {
-            Screen::Overview => self.hosts.name(),
+            Screen::Overview => self.overview.hosts.name(),
             Screen::Host(h) => Some(h),
             Screen::Vm(v) => self.view.vm(v).and_then(|v| v.host.as_deref()),
             Screen::Alarms => match &self.selected_alarm()?.subject {
@@ -592,7 +675,7 @@ impl App {
 
     /// The view keeps the scroll positions here between frames: (hosts, VMs, a host's VMs).
     pub fn selections_mut(&mut self) -> (&mut Selection, &mut Selection, &mut Selection) {
-        (&mut self.hosts, &mut self.vms, &mut self.host_vms)
+        (&mut self.overview.hosts, &mut self.overview.vms, &mut self.host_vms)
     }
 
     /// The alarms view's selection, for its scroll position.
@@ -616,16 +699,18 @@ impl App {
     fn sync_selections(&mut self) {
         let view = Arc::clone(&self.view);
         let hosts: Vec<&str> =
-            rows::hosts(&view, &self.filter, self.host_sort).iter().map(|h| h.name.as_str()).collect();
-        self.hosts.sync(&hosts);
+            rows::hosts(&view, &self.tables.filter, self.tables.host_sort).iter().map(|h| h.name.as_str()).collect();
+        self.overview.hosts.sync(&hosts);
         let vms: Vec<&str> =
-            rows::vms(&view, None, &self.filter, self.vm_sort).iter().map(|v| v.name.as_str()).collect();
-        self.vms.sync(&vms);
+            rows::vms(&view, None, &self.tables.filter, self.tables.vm_sort).iter().map(|v| v.name.as_str()).collect();
+        self.overview.vms.sync(&vms);
         let ids: Vec<String> = view.alarms.iter().map(|a| a.id.to_string()).collect();
         self.alarms.sync(&ids.iter().map(String::as_str).collect::<Vec<_>>());
         if let Some(h) = self.detail_host() {
-            let vms: Vec<&str> =
-                rows::vms(&view, Some(&h), &self.filter, self.vm_sort).iter().map(|v| v.name.as_str()).collect();
+            let vms: Vec<&str> = rows::vms(&view, Some(&h), &self.tables.filter, self.tables.vm_sort)
+                .iter()
+                .map(|v| v.name.as_str())
+                .collect();
             self.host_vms.sync(&vms);
         }
     }
@@ -634,25 +719,25 @@ impl App {
     fn move_focused(&mut self, f: impl FnOnce(&mut Selection, &[&str]), lines: i32) {
         let view = Arc::clone(&self.view);
         match self.screen().clone() {
-            Screen::Overview => match self.focus {
+            Screen::Overview => match self.overview.focus {
                 Focus::Hosts => {
-                    let rows = rows::hosts(&view, &self.filter, self.host_sort);
-                    f(&mut self.hosts, &rows.iter().map(|h| h.name.as_str()).collect::<Vec<_>>())
+                    let rows = rows::hosts(&view, &self.tables.filter, self.tables.host_sort);
+                    f(&mut self.overview.hosts, &rows.iter().map(|h| h.name.as_str()).collect::<Vec<_>>())
                 }
                 Focus::Vms => {
-                    let rows = rows::vms(&view, None, &self.filter, self.vm_sort);
-                    f(&mut self.vms, &rows.iter().map(|v| v.name.as_str()).collect::<Vec<_>>())
+                    let rows = rows::vms(&view, None, &self.tables.filter, self.tables.vm_sort);
+                    f(&mut self.overview.vms, &rows.iter().map(|v| v.name.as_str()).collect::<Vec<_>>())
                 }
             },
             Screen::Host(h) => {
-                let rows = rows::vms(&view, Some(&h), &self.filter, self.vm_sort);
+                let rows = rows::vms(&view, Some(&h), &self.tables.filter, self.tables.vm_sort);
                 f(&mut self.host_vms, &rows.iter().map(|v| v.name.as_str()).collect::<Vec<_>>())
             }
             Screen::Alarms => {
                 let ids: Vec<String> = view.alarms.iter().map(|a| a.id.to_string()).collect();
                 f(&mut self.alarms, &ids.iter().map(String::as_str).collect::<Vec<_>>())
             }
-            Screen::Vm(_) | Screen::WhatIf(_) => self.detail_scroll.by(lines),
+            Screen::Vm(_) | Screen::WhatIf(_) => self.detail.scroll.by(lines),
         }
     }
 }

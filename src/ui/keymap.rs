@@ -215,45 +215,76 @@ pub struct Binding {
     pub dangerous: bool,
 }
 
-struct Row(&'static [Key], Action, &'static str, &'static str, bool, Scope, bool);
+/// A row of the default keymap: its keys, action, config name and description, shown in the
+/// status bar (`hint`) or only in help, where it applies (`only`, else everywhere), and whether
+/// it changes the cluster (`dangerous`).
+struct Row {
+    keys: &'static [Key],
+    action: Action,
+    name: &'static str,
+    description: &'static str,
+    hint: bool,
+    scope: Scope,
+    dangerous: bool,
+}
+
+impl Row {
+    const fn new(keys: &'static [Key], action: Action, name: &'static str, description: &'static str) -> Row {
+        Row { keys, action, name, description, hint: false, scope: Scope::Everywhere, dangerous: false }
+    }
+
+    /// Shown in the status bar.
+    const fn hint(self) -> Row {
+        Row { hint: true, ..self }
+    }
+
+    /// Applies only where `scope` says.
+    const fn only(self, scope: Scope) -> Row {
+        Row { scope, ..self }
+    }
+
+    /// Changes the cluster: removed in read-only mode.
+    const fn dangerous(self) -> Row {
+        Row { dangerous: true, ..self }
+    }
+}
 
 use Action as A;
 use Scope as S;
 
-/// The default keymap, in hint order: (keys, action, config name, description, hint, scope,
-/// dangerous).
+/// The default keymap, in hint order.
 #[rustfmt::skip]
 const ROWS: &[Row] = &[
-    Row(&[Key::ch('q'), Key::ctrl('c')], A::Quit, "quit", "quit", false, S::Everywhere, false),
-    Row(&[Key::ch('?')], A::Help, "help", "help", true, S::Everywhere, false),
-    Row(&[Key::plain(KeyCode::Enter)], A::Open, "open", "open", true, S::Rows, false),
-    Row(&[Key::plain(KeyCode::Esc)], A::Back, "back", "back", false, S::Everywhere, false),
-    Row(&[Key::plain(KeyCode::Tab), Key::plain(KeyCode::BackTab)], A::NextFocus, "focus", "hosts/VMs", false, S::Overview, false),
-    Row(&[Key::ch('k'), Key::plain(KeyCode::Up)], A::Up, "up", "up", false, S::Everywhere, false),
-    Row(&[Key::ch('j'), Key::plain(KeyCode::Down)], A::Down, "down", "down", false, S::Everywhere, false),
-    Row(&[Key::plain(KeyCode::PageUp), Key::ctrl('b')], A::PageUp, "page_up", "page up", false, S::Everywhere, false),
-    Row(&[Key::plain(KeyCode::PageDown), Key::ctrl('f')], A::PageDown, "page_down", "page down", false, S::Everywhere, false),
-    Row(&[Key::ch('g'), Key::plain(KeyCode::Home)], A::Top, "top", "first row", false, S::Everywhere, false),
-    Row(&[Key::ch('G'), Key::plain(KeyCode::End)], A::Bottom, "bottom", "last row", false, S::Everywhere, false),
-    Row(&[Key::ch('/')], A::Filter, "filter", "filter", true, S::Table, false),
-    Row(&[Key::ch(':')], A::CommandMode, "command", "command", true, S::Everywhere, false),
-    Row(&[Key::ch('o')], A::SortNext, "sort", "sort by next column", false, S::Table, false),
-    Row(&[Key::ch('O')], A::SortReverse, "sort_reverse", "reverse the sort", false, S::Table, false),
-    Row(&[Key::ch('m')], A::Migrate, "migrate", "migrate VM", true, S::Vm, true),
-    Row(&[Key::ch('s')], A::Start, "start", "start VM", false, S::Vm, true),
-    Row(&[Key::ch('S')], A::Stop, "stop", "stop VM (typed)", false, S::Vm, true),
-    Row(&[Key::ch('r')], A::Restart, "restart", "restart VM", true, S::Vm, true),
-    Row(&[Key::ch('R')], A::Reinstall, "reinstall", "reinstall VM (typed)", false, S::Vm, true),
-    Row(&[Key::ch('d')], A::ToggleArmVm, "arm_vm", "disarm/arm HA for VM", false, S::Vm, true),
-    Row(&[Key::ch('D')], A::ToggleArmCluster, "arm_cluster", "disarm/arm HA cluster-wide", false, S::Everywhere, true),
-    Row(&[Key::ch('M')], A::Maintenance, "maintenance", "host maintenance on/off", false, S::Host, true),
-    Row(&[Key::ch('F')], A::HostOff, "host_off", "host is really off (typed)", false, S::Host, true),
-    Row(&[Key::ch('w')], A::WhatIf, "what_if", "what if this host fails (simulated)", false, S::Host, false),
-    Row(&[Key::ch('a')], A::AckAlarm, "ack", "ack alarm", true, S::Everywhere, true),
-    Row(&[Key::ch('A')], A::Alarms, "alarms", "all alarms", false, S::Everywhere, false),
-    Row(&[Key::ch('p')], A::P2v, "p2v", "P2V wizard", false, S::Overview, true),
-    Row(&[Key::ch('l')], A::ToggleLog, "log", "log pane", false, S::Everywhere, false),
-    Row(&[Key::ch('L')], A::FocusLog, "log_focus", "log: filter by target and level", false, S::Everywhere, false),
+    Row::new(&[Key::ch('q'), Key::ctrl('c')], A::Quit, "quit", "quit"),
+    Row::new(&[Key::ch('?')], A::Help, "help", "help").hint(),
+    Row::new(&[Key::plain(KeyCode::Enter)], A::Open, "open", "open").hint().only(S::Rows),
+    Row::new(&[Key::plain(KeyCode::Esc)], A::Back, "back", "back"),
+    Row::new(&[Key::plain(KeyCode::Tab), Key::plain(KeyCode::BackTab)], A::NextFocus, "focus", "hosts/VMs").only(S::Overview),
+    Row::new(&[Key::ch('k'), Key::plain(KeyCode::Up)], A::Up, "up", "up"),
+    Row::new(&[Key::ch('j'), Key::plain(KeyCode::Down)], A::Down, "down", "down"),
+    Row::new(&[Key::plain(KeyCode::PageUp), Key::ctrl('b')], A::PageUp, "page_up", "page up"),
+    Row::new(&[Key::plain(KeyCode::PageDown), Key::ctrl('f')], A::PageDown, "page_down", "page down"),
+    Row::new(&[Key::ch('g'), Key::plain(KeyCode::Home)], A::Top, "top", "first row"),
+    Row::new(&[Key::ch('G'), Key::plain(KeyCode::End)], A::Bottom, "bottom", "last row"),
+    Row::new(&[Key::ch('/')], A::Filter, "filter", "filter").hint().only(S::Table),
+    Row::new(&[Key::ch(':')], A::CommandMode, "command", "command").hint(),
+    Row::new(&[Key::ch('o')], A::SortNext, "sort", "sort by next column").only(S::Table),
+    Row::new(&[Key::ch('O')], A::SortReverse, "sort_reverse", "reverse the sort").only(S::Table),
+    Row::new(&[Key::ch('m')], A::Migrate, "migrate", "migrate VM").hint().only(S::Vm).dangerous(),
+    Row::new(&[Key::ch('s')], A::Start, "start", "start VM").only(S::Vm).dangerous(),
+    Row::new(&[Key::ch('S')], A::Stop, "stop", "stop VM (typed)").only(S::Vm).dangerous(),
+    Row::new(&[Key::ch('r')], A::Restart, "restart", "restart VM").hint().only(S::Vm).dangerous(),
+    Row::new(&[Key::ch('R')], A::Reinstall, "reinstall", "reinstall VM (typed)").only(S::Vm).dangerous(),
+    Row::new(&[Key::ch('d')], A::ToggleArmVm, "arm_vm", "disarm/arm HA for VM").only(S::Vm).dangerous(),
+    Row::new(&[Key::ch('D')], A::ToggleArmCluster, "arm_cluster", "disarm/arm HA cluster-wide").dangerous(),
+    Row::new(&[Key::ch('M')], A::Maintenance, "maintenance", "host maintenance on/off").only(S::Host).dangerous(),
+    Row::new(&[Key::ch('F')], A::HostOff, "host_off", "host is really off (typed)").only(S::Host).dangerous(),
+    Row::new(&[Key::ch('w')], A::WhatIf, "what_if", "what if this host fails (simulated)").only(S::Host),
+    Row::new(&[Key::ch('a')], A::AckAlarm, "ack", "ack alarm").hint().dangerous(),
+    Row::new(&[Key::ch('A')], A::Alarms, "alarms", "all alarms"),
+    Row::new(&[Key::ch('p')], A::P2v, "p2v", "P2V wizard").only(S::Overview).dangerous(),
+    Row::new(&[Key::ch('l')], A::ToggleLog, "log", "log pane"),
+    Row::new(&[Key::ch('L')], A::FocusLog, "log_focus", "log: filter by target and level"),
 ];
 
 /// The default bindings, built from [`ROWS`], plus the demo's fault injector.
@@ -261,14 +292,14 @@ pub fn default_bindings() -> Vec<Binding> {
     let mut out: Vec<Binding> = ROWS
         .iter()
         .map(|r| Binding {
-            keys: r.0.to_vec(),
-            action: r.1,
-            name: r.2,
-            description: r.3,
-            hint: r.4,
+            keys: r.keys.to_vec(),
+            action: r.action,
+            name: r.name,
+            description: r.description,
+            hint: r.hint,
             requires: Requires::Always,
-            scope: r.5,
-            dangerous: r.6,
+            scope: r.scope,
+            dangerous: r.dangerous,
         })
         .collect();
     // Right after help: in the demo, its hint must fit in 80 columns.

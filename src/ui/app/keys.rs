@@ -39,7 +39,7 @@ impl App {
         if key.kind == KeyEventKind::Release {
             return None;
         }
-        if self.p2v.is_some() {
+        if self.p2v.open.is_some() {
             return wizard_key(&key).and_then(|k| self.p2v_key(k));
         }
         if let Some(popup) = &mut self.popup {
@@ -86,7 +86,7 @@ impl App {
         if self.input.is_some() {
             return self.input_key(key, now);
         }
-        if self.log_focus {
+        if self.log.focus {
             self.log_key(key);
             return None;
         }
@@ -100,7 +100,7 @@ impl App {
         use TuiWidgetEvent as E;
         let ev = match key.code {
             KeyCode::Esc | KeyCode::Tab | KeyCode::Char('L') => {
-                self.log_focus = false;
+                self.log.focus = false;
                 E::EscapeKey
             }
             KeyCode::Up | KeyCode::Char('k') => E::UpKey,
@@ -119,16 +119,16 @@ impl App {
             }
             _ => return,
         };
-        self.log_keys.push(ev);
+        self.log.keys.push(ev);
     }
 
     /// The keys for the log pane since the last call.
     pub fn take_log_keys(&mut self) -> Vec<TuiWidgetEvent> {
-        std::mem::take(&mut self.log_keys)
+        std::mem::take(&mut self.log.keys)
     }
 
     pub fn log_focus(&self) -> bool {
-        self.log_focus
+        self.log.focus
     }
 
     fn input_key(&mut self, key: KeyEvent, now: Instant) -> Option<UiRequest> {
@@ -136,7 +136,7 @@ impl App {
         match key.code {
             KeyCode::Esc => {
                 if input.kind == InputKind::Filter {
-                    self.filter.clear();
+                    self.tables.filter.clear();
                     self.sync_selections();
                 }
                 self.input = None;
@@ -150,14 +150,14 @@ impl App {
             KeyCode::Backspace => {
                 input.text.pop();
                 if input.kind == InputKind::Filter {
-                    self.filter = input.text.clone();
+                    self.tables.filter = input.text.clone();
                     self.sync_selections();
                 }
             }
             KeyCode::Char(c) => {
                 input.text.push(c);
                 if input.kind == InputKind::Filter {
-                    self.filter = input.text.clone();
+                    self.tables.filter = input.text.clone();
                     self.sync_selections();
                 }
             }

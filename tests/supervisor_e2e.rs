@@ -12,6 +12,10 @@ use threerc::config::Config;
 use threerc::core::{ClusterView, Command, Event, EventKind, HostState, VmState};
 use threerc::supervisor::SupervisorHandle;
 
+#[path = "support/test_hosts.rs"]
+#[allow(dead_code)] // the host-file builders serve other test binaries
+mod test_hosts;
+
 /// The demo cluster's config with a fast loop: 100 ms cycles, 300 ms minimum uptime.
 fn config() -> Config {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo");
@@ -59,8 +63,7 @@ impl Harness {
 
     /// A supervisor on an existing demo cluster (a restart of 3RC: the hosts run on).
     fn start_on(cfg: Config, cluster: Arc<DemoCluster>) -> Harness {
-        let fencers = threerc::app::fencers(&cfg, Some(&cluster)).expect("fencers");
-        let (sup, handle) = threerc::app::assemble(&cfg, Arc::from(cluster.connector()), fencers).expect("assemble");
+        let (handle, tx, task) = test_hosts::supervise(&cfg, &cluster);
         let events = Arc::new(Mutex::new(Vec::new()));
         let mut rx = handle.events();
         let sink = events.clone();
@@ -69,10 +72,6 @@ impl Harness {
                 sink.lock().unwrap().push(ev);
             }
         });
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(sup.run(async {
-            let _ = rx.await;
-        }));
         let violations = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
         let (c, v, s) = (cluster.clone(), violations.clone(), stop.clone());
@@ -97,19 +96,10 @@ impl Harness {
 
     /// Wait until `pred` holds on a snapshot; fail with the event log if it does not in time.
     async fn until(&self, what: &str, pred: impl Fn(&ClusterView) -> bool) -> ClusterView {
-        let mut rx = self.handle.snapshots();
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        loop {
-            let view = rx.borrow_and_update().clone();
-            if pred(&view) {
-                // Events are published before the snapshot; let the event sink catch up.
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                return (*view).clone();
-            }
-            if tokio::time::timeout_at(deadline, rx.changed()).await.is_err() {
-                panic!("timed out waiting for: {what}\n{}", self.log());
-            }
-        }
+        let view = test_hosts::until_within(&self.handle, what, Duration::from_secs(30), pred, |_| self.log()).await;
+        // Events are published before the snapshot; let the event sink catch up.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        view
     }
 
     fn log(&self) -> String {

@@ -185,18 +185,96 @@ fn volume_base(vm: &str, disk: &str) -> String {
     format!("{vm}-{d}")
 }
 
-impl Answers {
-    pub fn source(&self) -> Result<Source, String> {
-        if self.source.trim().is_empty() {
-            return Err("source: give disk:/path or ssh:[user@]host[:port]".into());
+/// A field of the answers, as the wizard shows it and an error names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Field {
+    Source,
+    Sudo,
+    Identity,
+    SshOptions,
+    Name,
+    Vcpus,
+    Memory,
+    Disks,
+    Nics,
+    Host,
+    Pool,
+    Network,
+    Format,
+    DomainType,
+    SerialLog,
+    Warm,
+    StopCommand,
+    Protect,
+    Policy,
+}
+
+impl Field {
+    /// Its name, as `3rc p2v`'s options and the wizard's labels say it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Field::Source => "source",
+            Field::Sudo => "sudo",
+            Field::Identity => "identity",
+            Field::SshOptions => "ssh_options",
+            Field::Name => "name",
+            Field::Vcpus => "vcpus",
+            Field::Memory => "memory",
+            Field::Disks => "disks",
+            Field::Nics => "nics",
+            Field::Host => "host",
+            Field::Pool => "pool",
+            Field::Network => "network",
+            Field::Format => "format",
+            Field::DomainType => "domain_type",
+            Field::SerialLog => "serial_log",
+            Field::Warm => "warm",
+            Field::StopCommand => "stop_command",
+            Field::Protect => "protect",
+            Field::Policy => "policy",
         }
-        let mut s = Source::parse(&self.source)?;
+    }
+
+    /// This field's answer refused, with why (people read the message; it starts with the
+    /// field's name).
+    pub fn refuse(self, message: impl Into<String>) -> Refused {
+        Refused { field: self, message: message.into() }
+    }
+}
+
+/// An answer refused: the field it is about (where the wizard takes the person) and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refused {
+    pub field: Field,
+    pub message: String,
+}
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Refused {}
+
+impl PartialEq<&str> for Refused {
+    fn eq(&self, other: &&str) -> bool {
+        self.message == *other
+    }
+}
+
+impl Answers {
+    pub fn source(&self) -> Result<Source, Refused> {
+        if self.source.trim().is_empty() {
+            return Err(Field::Source.refuse("source: give disk:/path or ssh:[user@]host[:port]"));
+        }
+        let mut s = Source::parse(&self.source).map_err(|e| Field::Source.refuse(e))?;
         if let Source::Ssh(ssh) = &mut s {
             ssh.sudo = self.sudo;
             ssh.identity = Some(self.identity.trim()).filter(|i| !i.is_empty()).map(Into::into);
             ssh.options = self.ssh_options.iter().map(|o| o.trim().to_string()).filter(|o| !o.is_empty()).collect();
         } else if self.sudo {
-            return Err("sudo: only for an ssh source".into());
+            return Err(Field::Sudo.refuse("sudo: only for an ssh source"));
         }
         Ok(s)
     }
@@ -230,9 +308,11 @@ impl Answers {
     }
 
     /// The machine step: name, vCPUs, memory, disks, NICs.
-    pub fn check_machine(&self, inv: &Inventory) -> Result<(u32, u64), String> {
+    pub fn check_machine(&self, inv: &Inventory) -> Result<(u32, u64), Refused> {
         if !valid_name(&self.name) {
-            return Err(format!("name {:?}: use 1 to 64 letters, digits, '.', '_' or '-'", self.name));
+            return Err(
+                Field::Name.refuse(format!("name {:?}: use 1 to 64 letters, digits, '.', '_' or '-'", self.name))
+            );
         }
         let vcpus: u32 = self
             .vcpus
@@ -240,121 +320,133 @@ impl Answers {
             .parse()
             .ok()
             .filter(|n| (1..=512).contains(n))
-            .ok_or_else(|| format!("vcpus {:?}: a number from 1 to 512", self.vcpus))?;
-        let memory = parse_memory(&self.memory)?;
+            .ok_or_else(|| Field::Vcpus.refuse(format!("vcpus {:?}: a number from 1 to 512", self.vcpus)))?;
+        let memory = parse_memory(&self.memory).map_err(|e| Field::Memory.refuse(e))?;
         if self.disks.is_empty() {
-            return Err("disks: choose at least one disk to copy".into());
+            return Err(Field::Disks.refuse("disks: choose at least one disk to copy"));
         }
         for d in &self.disks {
             if inv.disk(d).is_none() {
                 let known: Vec<&str> = inv.disks.iter().map(|d| d.name.as_str()).collect();
-                return Err(format!("disks: the source has no disk {d:?} (it has: {})", known.join(", ")));
+                return Err(
+                    Field::Disks.refuse(format!("disks: the source has no disk {d:?} (it has: {})", known.join(", ")))
+                );
             }
         }
         for n in &self.nics {
             if !inv.nics.iter().any(|x| &x.name == n) {
                 let known: Vec<&str> = inv.nics.iter().map(|n| n.name.as_str()).collect();
-                return Err(format!("nics: the source has no NIC {n:?} (it has: {})", known.join(", ")));
+                return Err(
+                    Field::Nics.refuse(format!("nics: the source has no NIC {n:?} (it has: {})", known.join(", ")))
+                );
             }
         }
         Ok((vcpus, memory))
     }
 
-    fn network(&self, facts: &TargetFacts) -> Result<Option<Network>, String> {
+    fn network(&self, facts: &TargetFacts) -> Result<Option<Network>, Refused> {
         let n = self.network.trim();
         if n.is_empty() {
             return if self.nics.is_empty() {
                 Ok(None)
             } else {
-                Err("network: choose the target network for the NICs (a libvirt network, or bridge:NAME)".into())
+                Err(Field::Network
+                    .refuse("network: choose the target network for the NICs (a libvirt network, or bridge:NAME)"))
             };
         }
         if let Some(b) = n.strip_prefix("bridge:") {
             if b.is_empty() || !b.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)) {
-                return Err(format!("network {n:?}: invalid bridge name"));
+                return Err(Field::Network.refuse(format!("network {n:?}: invalid bridge name")));
             }
             return Ok(Some(Network::Bridge(b.to_string())));
         }
         if !facts.networks.iter().any(|x| x == n) {
             let known = if facts.networks.is_empty() { "none".to_string() } else { facts.networks.join(", ") };
-            return Err(format!(
+            return Err(Field::Network.refuse(format!(
                 "network {n:?}: {} has no such libvirt network (it has: {known}); or give bridge:NAME",
                 facts.host
-            ));
+            )));
         }
         Ok(Some(Network::Libvirt(n.to_string())))
     }
 
     /// Everything, against the source's inventory, the target's facts and the config (its
     /// hosts, its protected VMs, its policy defaults).
-    pub fn build(&self, inv: &Inventory, facts: &TargetFacts, cfg: &Config) -> Result<Plan, String> {
+    pub fn build(&self, inv: &Inventory, facts: &TargetFacts, cfg: &Config) -> Result<Plan, Refused> {
         let source = self.source()?;
         let (vcpus, memory_kib) = self.check_machine(inv)?;
         if !cfg.hosts.iter().any(|h| h.name == self.host) {
             let known: Vec<&str> = cfg.hosts.iter().map(|h| h.name.as_str()).collect();
-            return Err(format!(
+            return Err(Field::Host.refuse(format!(
                 "host {:?}: not a host of {} (hosts: {})",
                 self.host,
                 cfg.path.display(),
                 known.join(", ")
-            ));
+            )));
         }
         if facts.host != self.host {
-            return Err(format!("host {}: its pools and networks have not been read yet", self.host));
+            return Err(
+                Field::Host.refuse(format!("host {}: its pools and networks have not been read yet", self.host))
+            );
         }
         if facts.domains.iter().any(|d| d == &self.name) {
-            return Err(format!("name {:?}: {} already has a domain of that name", self.name, self.host));
+            return Err(
+                Field::Name.refuse(format!("name {:?}: {} already has a domain of that name", self.name, self.host))
+            );
         }
         for (host, domains) in &facts.others {
             match domains {
                 Ok(d) if d.iter().any(|d| d == &self.name) => {
-                    return Err(format!(
+                    return Err(Field::Name.refuse(format!(
                         "name {:?}: {host} already has a domain of that name (names are unique across the \
                          cluster: 3RC would take the two for one VM running twice)",
                         self.name
-                    ))
+                    )))
                 }
                 Ok(_) => {}
                 Err(e) => {
-                    return Err(format!(
+                    return Err(Field::Name.refuse(format!(
                         "name {:?}: cannot check that {host} has no domain of that name ({e}); names must be \
                          unique across the cluster: try again once {host} answers",
                         self.name
-                    ))
+                    )))
                 }
             }
         }
         if cfg.cluster.vms.iter().any(|v| v.name == self.name) {
-            return Err(format!("name {:?}: the config already protects a VM of that name", self.name));
+            return Err(
+                Field::Name.refuse(format!("name {:?}: the config already protects a VM of that name", self.name))
+            );
         }
         let Some((pool, volumes)) = facts.pools.iter().find(|(p, _)| p.name == self.pool) else {
             let known: Vec<&str> = facts.pools.iter().map(|(p, _)| p.name.as_str()).collect();
-            return Err(format!(
+            return Err(Field::Pool.refuse(format!(
                 "pool {:?}: {} has no such storage pool (it has: {})",
                 self.pool,
                 self.host,
                 known.join(", ")
-            ));
+            )));
         };
         if !pool.active {
-            return Err(format!("pool {}: not active on {}", pool.name, self.host));
+            return Err(Field::Pool.refuse(format!("pool {}: not active on {}", pool.name, self.host)));
         }
         let format = match self.format.trim() {
             "" | "auto" if pool.holds_files() => Format::Qcow2,
             "" | "auto" | "raw" => Format::Raw,
             "qcow2" if pool.holds_files() => Format::Qcow2,
             "qcow2" => {
-                return Err(format!(
+                return Err(Field::Format.refuse(format!(
                     "format qcow2: pool {} is a {} pool, which holds raw volumes only",
                     pool.name, pool.kind
-                ))
+                )))
             }
-            other => return Err(format!("format {other:?}: auto, qcow2 or raw")),
+            other => return Err(Field::Format.refuse(format!("format {other:?}: auto, qcow2 or raw"))),
         };
         let mut disks = Vec::new();
         let mut need = 0u64;
         for name in &self.disks {
-            let disk = inv.disk(name).cloned().ok_or_else(|| format!("disks: no disk {name:?}"))?;
+            let disk =
+                inv.disk(name).cloned().ok_or_else(|| Field::Disks.refuse(format!("disks: no disk {name:?}")))?;
             let base = volume_base(&self.name, &disk.name);
             let (volume, staging) = match format {
                 Format::Raw => (format!("{base}.img"), None),
@@ -362,7 +454,8 @@ impl Answers {
             };
             for v in std::iter::once(&volume).chain(staging.as_ref()) {
                 if volumes.iter().any(|x| x == v) {
-                    return Err(format!("name {:?}: pool {} already holds a volume {v}", self.name, pool.name));
+                    return Err(Field::Name
+                        .refuse(format!("name {:?}: pool {} already holds a volume {v}", self.name, pool.name)));
                 }
             }
             // qcow2: the raw staging copy and the converted image (at most as large) at once.
@@ -370,14 +463,14 @@ impl Answers {
             disks.push(DiskPlan { disk, volume, staging });
         }
         if need > pool.available {
-            return Err(format!(
+            return Err(Field::Pool.refuse(format!(
                 "pool {}: {} free on {}, the disks need {}{}",
                 pool.name,
                 human_bytes(pool.available),
                 self.host,
                 human_bytes(need),
                 if format == Format::Qcow2 { " (a raw staging copy, then the qcow2 image)" } else { "" }
-            ));
+            )));
         }
         let network = self.network(facts)?;
         let nics = self
@@ -393,7 +486,7 @@ impl Answers {
         let warm = if self.warm {
             let c = self.stop_command.trim();
             if c.is_empty() {
-                return Err("stop_command: warm mode needs the command that stops the source before the final pass (e.g. systemctl isolate rescue.target)".into());
+                return Err(Field::StopCommand.refuse("stop_command: warm mode needs the command that stops the source before the final pass (e.g. systemctl isolate rescue.target)"));
             }
             Some(c.to_string())
         } else {
@@ -401,12 +494,13 @@ impl Answers {
         };
         let protect = if self.protect {
             let settings: Vec<String> = self.policy.split_whitespace().map(str::to_string).collect();
-            let mut spec = cfg.protect_spec(&self.name, &settings).map_err(|e| format!("policy: {e}"))?;
+            let mut spec =
+                cfg.protect_spec(&self.name, &settings).map_err(|e| Field::Policy.refuse(format!("policy: {e}")))?;
             spec.preferred_host.get_or_insert_with(|| self.host.clone());
             Some(spec)
         } else {
             if !self.policy.trim().is_empty() {
-                return Err("policy: given, but the VM is not to be protected".into());
+                return Err(Field::Policy.refuse("policy: given, but the VM is not to be protected"));
             }
             None
         };
@@ -415,16 +509,20 @@ impl Answers {
             "" | "auto" => facts.domain_type.clone(),
             "qemu" => "qemu".to_string(),
             "kvm" if facts.domain_type == "kvm" => "kvm".to_string(),
-            "kvm" => return Err(format!("domain_type kvm: {} does not offer kvm (only qemu)", self.host)),
-            other => return Err(format!("domain_type {other:?}: auto, kvm or qemu")),
+            "kvm" => {
+                return Err(
+                    Field::DomainType.refuse(format!("domain_type kvm: {} does not offer kvm (only qemu)", self.host))
+                )
+            }
+            other => return Err(Field::DomainType.refuse(format!("domain_type {other:?}: auto, kvm or qemu"))),
         };
         let serial_log = match self.serial_log.trim() {
             "" => format!("/var/log/libvirt/qemu/{}-serial.log", self.name),
             p if p.starts_with('/') => p.to_string(),
-            p => return Err(format!("serial_log {p:?}: an absolute path on the target host")),
+            p => return Err(Field::SerialLog.refuse(format!("serial_log {p:?}: an absolute path on the target host"))),
         };
         if protect.is_some() && !self.start {
-            return Err("protect: a protected VM must be started (HA would start it anyway)".into());
+            return Err(Field::Protect.refuse("protect: a protected VM must be started (HA would start it anyway)"));
         }
         Ok(Plan {
             source,

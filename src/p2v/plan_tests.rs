@@ -121,7 +121,10 @@ fn every_bad_answer_names_its_field() {
     let err = |f: &dyn Fn(&mut Answers)| {
         let mut a = answers();
         f(&mut a);
-        a.build(&inv, &facts, &cfg).unwrap_err()
+        let e = a.build(&inv, &facts, &cfg).unwrap_err();
+        // The typed field (where the wizard goes) is the one the message names first.
+        assert!(e.message.starts_with(e.field.name()), "{:?} for {e}", e.field);
+        e
     };
     assert_eq!(err(&|a| a.source = "ftp:x".into()), "source \"ftp:x\": expected disk:/path or ssh:[user@]host[:port]");
     assert_eq!(err(&|a| a.name = "my vm".into()), "name \"my vm\": use 1 to 64 letters, digits, '.', '_' or '-'");
@@ -167,7 +170,9 @@ fn every_bad_answer_names_its_field() {
         "network \"wan\": hv1 has no such libvirt network (it has: default, lan); or give bridge:NAME"
     );
     assert_eq!(err(&|a| a.network = "bridge:".into()), "network \"bridge:\": invalid bridge name");
-    assert!(err(&|a| a.warm = true).starts_with("stop_command: warm mode needs the command that stops the source"));
+    assert!(err(&|a| a.warm = true)
+        .message
+        .starts_with("stop_command: warm mode needs the command that stops the source"));
     assert_eq!(
         err(&|a| a.policy = "max_restart=x".into()),
         "policy: protect srv1new: invalid type: string \"x\", expected u32"

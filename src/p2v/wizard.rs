@@ -8,7 +8,8 @@
 //! wizard goes to that field, on whatever step it lives. Nothing is made before the run step,
 //! so leaving at any earlier step leaves nothing behind; a cancelled run removes what it made.
 
-use super::plan::{Answers, Plan, TargetFacts};
+pub use super::plan::Field;
+use super::plan::{Answers, Plan, Refused, TargetFacts};
 use super::source::{Inventory, Source};
 use crate::config::Config;
 
@@ -67,30 +68,33 @@ pub enum Kind {
     Checks,
 }
 
-/// The fields of a step: (name as errors say it, kind).
-pub fn fields(step: Step) -> &'static [(&'static str, Kind)] {
+/// The fields of a step, in order, with their kind.
+pub fn fields(step: Step) -> &'static [(Field, Kind)] {
     match step {
-        Step::Source => {
-            &[("source", Kind::Text), ("sudo", Kind::Toggle), ("identity", Kind::Text), ("ssh_options", Kind::Text)]
-        }
+        Step::Source => &[
+            (Field::Source, Kind::Text),
+            (Field::Sudo, Kind::Toggle),
+            (Field::Identity, Kind::Text),
+            (Field::SshOptions, Kind::Text),
+        ],
         Step::Machine => &[
-            ("name", Kind::Text),
-            ("vcpus", Kind::Text),
-            ("memory", Kind::Text),
-            ("disks", Kind::Checks),
-            ("nics", Kind::Checks),
+            (Field::Name, Kind::Text),
+            (Field::Vcpus, Kind::Text),
+            (Field::Memory, Kind::Text),
+            (Field::Disks, Kind::Checks),
+            (Field::Nics, Kind::Checks),
         ],
         Step::Target => &[
-            ("host", Kind::Choice),
-            ("pool", Kind::Choice),
-            ("network", Kind::Text),
-            ("format", Kind::Choice),
-            ("domain_type", Kind::Choice),
-            ("serial_log", Kind::Text),
-            ("warm", Kind::Toggle),
-            ("stop_command", Kind::Text),
-            ("protect", Kind::Toggle),
-            ("policy", Kind::Text),
+            (Field::Host, Kind::Choice),
+            (Field::Pool, Kind::Choice),
+            (Field::Network, Kind::Text),
+            (Field::Format, Kind::Choice),
+            (Field::DomainType, Kind::Choice),
+            (Field::SerialLog, Kind::Text),
+            (Field::Warm, Kind::Toggle),
+            (Field::StopCommand, Kind::Text),
+            (Field::Protect, Kind::Toggle),
+            (Field::Policy, Kind::Text),
         ],
         _ => &[],
     }
@@ -159,20 +163,20 @@ impl Wizard {
         }
     }
 
-    pub fn field(&self) -> Option<(&'static str, Kind)> {
+    pub fn field(&self) -> Option<(Field, Kind)> {
         fields(self.step).get(self.focus).copied()
     }
 
     /// The choices of a choice field, and which is taken.
-    pub fn choices(&self, field: &str) -> (Vec<String>, usize) {
+    pub fn choices(&self, field: Field) -> (Vec<String>, usize) {
         let (list, current): (Vec<String>, &str) = match field {
-            "host" => (self.hosts.clone(), &self.answers.host),
-            "pool" => (
+            Field::Host => (self.hosts.clone(), &self.answers.host),
+            Field::Pool => (
                 self.facts.iter().flat_map(|f| f.pools.iter().map(|(p, _)| p.name.clone())).collect(),
                 &self.answers.pool,
             ),
-            "format" => (FORMATS.iter().map(|s| s.to_string()).collect(), &self.answers.format),
-            "domain_type" => (DOMAIN_TYPES.iter().map(|s| s.to_string()).collect(), &self.answers.domain_type),
+            Field::Format => (FORMATS.iter().map(|s| s.to_string()).collect(), &self.answers.format),
+            Field::DomainType => (DOMAIN_TYPES.iter().map(|s| s.to_string()).collect(), &self.answers.domain_type),
             _ => (Vec::new(), ""),
         };
         let at = list.iter().position(|x| x == current).unwrap_or(0);
@@ -180,10 +184,10 @@ impl Wizard {
     }
 
     /// The items of a checklist: (label, checked).
-    pub fn checks(&self, field: &str) -> Vec<(String, bool)> {
+    pub fn checks(&self, field: Field) -> Vec<(String, bool)> {
         let Some(inv) = &self.inventory else { return Vec::new() };
         match field {
-            "disks" => inv
+            Field::Disks => inv
                 .disks
                 .iter()
                 .map(|d| {
@@ -197,7 +201,7 @@ impl Wizard {
                     (label, self.answers.disks.contains(&d.name))
                 })
                 .collect(),
-            "nics" => inv
+            Field::Nics => inv
                 .nics
                 .iter()
                 .map(|n| (format!("{} {}", n.name, n.mac), self.answers.nics.contains(&n.name)))
@@ -207,43 +211,43 @@ impl Wizard {
     }
 
     /// The text of a text field.
-    pub fn text(&self, field: &str) -> &str {
+    pub fn text(&self, field: Field) -> &str {
         match field {
-            "source" => &self.answers.source,
-            "identity" => &self.answers.identity,
-            "ssh_options" => &self.ssh_options,
-            "name" => &self.answers.name,
-            "vcpus" => &self.answers.vcpus,
-            "memory" => &self.answers.memory,
-            "network" => &self.answers.network,
-            "stop_command" => &self.answers.stop_command,
-            "policy" => &self.answers.policy,
-            "serial_log" => &self.answers.serial_log,
+            Field::Source => &self.answers.source,
+            Field::Identity => &self.answers.identity,
+            Field::SshOptions => &self.ssh_options,
+            Field::Name => &self.answers.name,
+            Field::Vcpus => &self.answers.vcpus,
+            Field::Memory => &self.answers.memory,
+            Field::Network => &self.answers.network,
+            Field::StopCommand => &self.answers.stop_command,
+            Field::Policy => &self.answers.policy,
+            Field::SerialLog => &self.answers.serial_log,
             _ => "",
         }
     }
 
-    fn text_mut(&mut self, field: &str) -> Option<&mut String> {
+    fn text_mut(&mut self, field: Field) -> Option<&mut String> {
         Some(match field {
-            "source" => &mut self.answers.source,
-            "identity" => &mut self.answers.identity,
-            "ssh_options" => &mut self.ssh_options,
-            "name" => &mut self.answers.name,
-            "vcpus" => &mut self.answers.vcpus,
-            "memory" => &mut self.answers.memory,
-            "network" => &mut self.answers.network,
-            "stop_command" => &mut self.answers.stop_command,
-            "policy" => &mut self.answers.policy,
-            "serial_log" => &mut self.answers.serial_log,
+            Field::Source => &mut self.answers.source,
+            Field::Identity => &mut self.answers.identity,
+            Field::SshOptions => &mut self.ssh_options,
+            Field::Name => &mut self.answers.name,
+            Field::Vcpus => &mut self.answers.vcpus,
+            Field::Memory => &mut self.answers.memory,
+            Field::Network => &mut self.answers.network,
+            Field::StopCommand => &mut self.answers.stop_command,
+            Field::Policy => &mut self.answers.policy,
+            Field::SerialLog => &mut self.answers.serial_log,
             _ => return None,
         })
     }
 
-    pub fn toggle_value(&self, field: &str) -> bool {
+    pub fn toggle_value(&self, field: Field) -> bool {
         match field {
-            "sudo" => self.answers.sudo,
-            "warm" => self.answers.warm,
-            "protect" => self.answers.protect,
+            Field::Sudo => self.answers.sudo,
+            Field::Warm => self.answers.warm,
+            Field::Protect => self.answers.protect,
             _ => false,
         }
     }
@@ -301,9 +305,9 @@ impl Wizard {
                 t.pop();
             })?,
             (Kind::Toggle, Key::Space) => match name {
-                "sudo" => self.answers.sudo = !self.answers.sudo,
-                "warm" => self.answers.warm = !self.answers.warm,
-                "protect" => self.answers.protect = !self.answers.protect,
+                Field::Sudo => self.answers.sudo = !self.answers.sudo,
+                Field::Warm => self.answers.warm = !self.answers.warm,
+                Field::Protect => self.answers.protect = !self.answers.protect,
                 _ => {}
             },
             (Kind::Choice, Key::Up | Key::Down | Key::Space) => {
@@ -314,16 +318,16 @@ impl Wizard {
                 let at = if key == Key::Up { (at + list.len() - 1) % list.len() } else { (at + 1) % list.len() };
                 let value = list[at].clone();
                 match name {
-                    "host" => {
+                    Field::Host => {
                         self.answers.host = value.clone();
                         self.answers.pool.clear();
                         self.facts = None;
                         self.waiting = Some(format!("reading {value}"));
                         return Some(Effect::ReadTarget(value));
                     }
-                    "pool" => self.answers.pool = value,
-                    "format" => self.answers.format = value,
-                    "domain_type" => self.answers.domain_type = value,
+                    Field::Pool => self.answers.pool = value,
+                    Field::Format => self.answers.format = value,
+                    Field::DomainType => self.answers.domain_type = value,
                     _ => {}
                 }
             }
@@ -332,7 +336,7 @@ impl Wizard {
             (Kind::Checks, Key::Space) => {
                 let inv = self.inventory.as_ref()?;
                 let (list, item) = match name {
-                    "disks" => (&mut self.answers.disks, inv.disks.get(self.cursor).map(|d| d.name.clone())),
+                    Field::Disks => (&mut self.answers.disks, inv.disks.get(self.cursor).map(|d| d.name.clone())),
                     _ => (&mut self.answers.nics, inv.nics.get(self.cursor).map(|n| n.name.clone())),
                 };
                 let item = item?;
@@ -342,7 +346,7 @@ impl Wizard {
                     list.push(item);
                     // Keep the source's order.
                     let order: Vec<String> = match name {
-                        "disks" => inv.disks.iter().map(|d| d.name.clone()).collect(),
+                        Field::Disks => inv.disks.iter().map(|d| d.name.clone()).collect(),
                         _ => inv.nics.iter().map(|n| n.name.clone()).collect(),
                     };
                     list.sort_by_key(|x| order.iter().position(|o| o == x));
@@ -368,18 +372,17 @@ impl Wizard {
         None
     }
 
-    /// Refuse with `msg`, going to the field it names.
-    fn refuse(&mut self, msg: String) -> Option<Effect> {
-        let field = msg.split([' ', ':']).next().unwrap_or("").to_string();
+    /// Refuse an answer, going to its field on whatever step it lives.
+    fn refuse(&mut self, refused: Refused) -> Option<Effect> {
         for step in [Step::Source, Step::Machine, Step::Target] {
-            if let Some(i) = fields(step).iter().position(|(n, _)| *n == field) {
+            if let Some(i) = fields(step).iter().position(|(f, _)| *f == refused.field) {
                 self.step = step;
                 self.focus = i;
                 self.cursor = 0;
                 break;
             }
         }
-        self.error = Some(msg);
+        self.error = Some(refused.message);
         None
     }
 
@@ -420,8 +423,12 @@ impl Wizard {
             }
             Step::Target => {
                 let (Some(inv), Some(facts)) = (&self.inventory, &self.facts) else {
-                    return self
-                        .refuse(format!("host {}: its pools and networks have not been read yet", self.answers.host));
+                    return self.refuse(
+                        Field::Host.refuse(format!(
+                            "host {}: its pools and networks have not been read yet",
+                            self.answers.host
+                        )),
+                    );
                 };
                 match self.answers.build(inv, facts, &self.cfg) {
                     Ok(plan) => {

@@ -40,10 +40,10 @@ fn at_machine() -> Wizard {
 #[test]
 fn the_happy_path_from_source_to_done_with_defaults_from_the_source() {
     let mut w = at_machine();
-    assert_eq!((w.text("name"), w.text("vcpus"), w.text("memory")), ("srv1.example.com", "4", "8192M"));
-    assert_eq!(w.checks("disks").iter().map(|(_, on)| *on).collect::<Vec<_>>(), [true, true, false]);
+    assert_eq!((w.text(Field::Name), w.text(Field::Vcpus), w.text(Field::Memory)), ("srv1.example.com", "4", "8192M"));
+    assert_eq!(w.checks(Field::Disks).iter().map(|(_, on)| *on).collect::<Vec<_>>(), [true, true, false]);
     // Rename, less memory, and leave sdb out.
-    for _ in 0..w.text("name").len() {
+    for _ in 0..w.text(Field::Name).len() {
         w.key(Key::Backspace);
     }
     typ(&mut w, "srv1v");
@@ -68,7 +68,7 @@ fn the_happy_path_from_source_to_done_with_defaults_from_the_source() {
     }
     typ(&mut w, "lan");
     keys(&mut w, &[Key::Tab, Key::Tab, Key::Tab, Key::Tab, Key::Tab, Key::Tab, Key::Tab]);
-    assert_eq!(w.field(), Some(("policy", Kind::Text)));
+    assert_eq!(w.field(), Some((Field::Policy, Kind::Text)));
     typ(&mut w, "priority=3 max_restart=1");
     assert_eq!(keys(&mut w, &[Key::Enter]), []);
     assert_eq!(w.step, Step::Review, "{:?}", w.error);
@@ -107,19 +107,19 @@ fn a_bad_answer_is_refused_with_its_field_named_and_focused() {
     keys(&mut w, &[Key::Tab]);
     assert_eq!(w.key(Key::Enter), None);
     assert_eq!(w.step, Step::Machine);
-    assert_eq!(w.field(), Some(("memory", Kind::Text)), "focus goes to the bad field");
+    assert_eq!(w.field(), Some((Field::Memory, Kind::Text)), "focus goes to the bad field");
     assert_eq!(w.error.as_deref(), Some("memory \"8192MX\": unknown unit \"mx\" (use K, M, G or T)"));
     w.key(Key::Backspace);
     // A name taken on the target is only known there: the wizard goes back to the name.
     keys(&mut w, &[Key::BackTab, Key::BackTab]);
-    for _ in 0..w.text("name").len() {
+    for _ in 0..w.text(Field::Name).len() {
         w.key(Key::Backspace);
     }
     typ(&mut w, "web1");
     assert_eq!(keys(&mut w, &[Key::Enter]), [Effect::ReadTarget("hv1".into())]);
     w.target_read(Ok(facts()));
     w.key(Key::Enter);
-    assert_eq!((w.step, w.field()), (Step::Machine, Some(("name", Kind::Text))));
+    assert_eq!((w.step, w.field()), (Step::Machine, Some((Field::Name, Kind::Text))));
     assert_eq!(w.error.as_deref(), Some("name \"web1\": hv1 already has a domain of that name"));
     // Warm without a stop command: refused at the stop command.
     for _ in 0.."web1".len() {
@@ -128,7 +128,7 @@ fn a_bad_answer_is_refused_with_its_field_named_and_focused() {
     typ(&mut w, "srv1v");
     assert_eq!(keys(&mut w, &[Key::Enter]), [], "hv1 was read already");
     keys(&mut w, &[Key::Tab, Key::Tab, Key::Tab, Key::Tab, Key::Tab, Key::Tab, Key::Space, Key::Enter]);
-    assert_eq!(w.field(), Some(("stop_command", Kind::Text)));
+    assert_eq!(w.field(), Some((Field::StopCommand, Kind::Text)));
     assert!(w.error.as_deref().unwrap().starts_with("stop_command: warm mode needs"));
 }
 
@@ -182,7 +182,7 @@ fn changing_the_host_reads_it_and_choices_cycle() {
     w.target_read(Ok(TargetFacts { host: "hv2".into(), ..facts() }));
     assert_eq!(w.answers.pool, "default");
     keys(&mut w, &[Key::Tab, Key::Tab, Key::Tab]);
-    assert_eq!(w.choices("format"), (vec!["auto".into(), "qcow2".into(), "raw".into()], 0));
+    assert_eq!(w.choices(Field::Format), (vec!["auto".into(), "qcow2".into(), "raw".into()], 0));
     keys(&mut w, &[Key::Up]);
     assert_eq!(w.answers.format, "raw");
     keys(&mut w, &[Key::Tab, Key::Down, Key::Down]);

@@ -1,4 +1,5 @@
-//! Test fixtures: a hand-built cluster snapshot and a key-string parser (`"jj<tab><C-c>"`).
+//! Test fixtures of the console: a hand-built cluster snapshot, a key-string parser
+//! (`"jj<tab><C-c>"`), and the console's state over them with keys fed in.
 
 use crate::core::{
     AlarmView, Capacity, ClusterView, DomState, HostState, HostView, QuorumView, Severity, Subject, Time, VmState,
@@ -126,4 +127,16 @@ pub fn cluster() -> ClusterView {
 /// Parse a key string (`"jj<tab><C-c>"`); see [`crate::ui::keys::parse`].
 pub fn keys(seq: &str) -> Vec<KeyEvent> {
     crate::ui::keys::parse(seq).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The console's state over [`cluster`]; `injector` is the demo fault injector's state (`None`
+/// outside the demo).
+pub fn app(injector: Option<bool>) -> crate::ui::app::App {
+    crate::ui::app::App::new("3RC test", std::sync::Arc::new(cluster()), injector)
+}
+
+/// Feed a key string (`"jj<tab>k"`) and collect the requests it sends.
+pub fn press(app: &mut crate::ui::app::App, seq: &str) -> Vec<crate::ui::UiRequest> {
+    let now = std::time::Instant::now();
+    keys(seq).into_iter().filter_map(|k| app.handle_key(k, now)).collect()
 }

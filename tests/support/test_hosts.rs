@@ -33,24 +33,48 @@ pub fn host(mem_gib: u64, body: &str) -> String {
 pub fn run(cfg: &Config) -> (Arc<DemoCluster>, SupervisorHandle, tokio::sync::oneshot::Sender<()>) {
     threerc::backend::libvirt::init();
     let cluster = DemoCluster::from_specs(&cfg.cluster.hosts);
-    let fencers = threerc::app::fencers(cfg, Some(&cluster)).unwrap();
-    let (sup, handle) = threerc::app::assemble(cfg, Arc::from(cluster.connector()), fencers).unwrap();
+    let (handle, stop, _task) = supervise(cfg, &cluster);
+    (cluster, handle, stop)
+}
+
+/// The supervisor of `cfg` over an existing cluster of test-driver hosts (a restart of 3RC:
+/// the hosts run on): its handle, the sender that stops it, and its task.
+pub fn supervise(
+    cfg: &Config,
+    cluster: &Arc<DemoCluster>,
+) -> (SupervisorHandle, tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
+    let fencers = threerc::app::fencers(cfg, Some(cluster)).expect("fencers");
+    let (sup, handle) = threerc::app::assemble(cfg, Arc::from(cluster.connector()), fencers).expect("assemble");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(sup.run(async {
+    let task = tokio::spawn(sup.run(async {
         let _ = stopped.await;
     }));
-    (cluster, handle, stop)
+    (handle, stop, task)
 }
 
 /// Wait until `pred` holds on a snapshot (20 s at most, then fail with the last one).
 pub async fn until(handle: &SupervisorHandle, what: &str, pred: impl Fn(&ClusterView) -> bool) -> ClusterView {
+    until_within(handle, what, Duration::from_secs(20), pred, |v| format!("{v:#?}")).await
+}
+
+/// Wait until `pred` holds on a snapshot; after `within`, fail with what `explain` says of
+/// the last one.
+pub async fn until_within(
+    handle: &SupervisorHandle,
+    what: &str,
+    within: Duration,
+    pred: impl Fn(&ClusterView) -> bool,
+    explain: impl Fn(&ClusterView) -> String,
+) -> ClusterView {
     let mut rx = handle.snapshots();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let deadline = tokio::time::Instant::now() + within;
     loop {
         let v = rx.borrow_and_update().clone();
         if pred(&v) {
             return (*v).clone();
         }
-        assert!(tokio::time::timeout_at(deadline, rx.changed()).await.is_ok(), "timed out: {what}\n{v:#?}");
+        if tokio::time::timeout_at(deadline, rx.changed()).await.is_err() {
+            panic!("timed out waiting for: {what}\n{}", explain(&v));
+        }
     }
 }

@@ -2,18 +2,8 @@
 //! supervisor (the requests) and what the user sees (state, popups, flashes).
 
 use super::*;
-use crate::ui::fixture::{cluster, keys};
+use crate::ui::fixture::{app, cluster, press};
 use crossterm::event::{KeyEvent, KeyEventKind};
-
-fn app(injector: Option<bool>) -> App {
-    App::new("test", Arc::new(cluster()), injector)
-}
-
-/// Feed a key string ("jj<tab>k") and collect the requests.
-fn press(app: &mut App, seq: &str) -> Vec<UiRequest> {
-    let now = Instant::now();
-    keys(seq).into_iter().filter_map(|k| app.handle_key(k, now)).collect()
-}
 
 fn vm_names(view: &ClusterView) -> Vec<String> {
     view.vms.iter().map(|v| v.name.clone()).collect()

@@ -26,7 +26,7 @@ fn label(name: &str) -> String {
 
 fn field_lines(w: &Wizard, theme: &Theme) -> Vec<Line<'static>> {
     let mut out = Vec::new();
-    for (i, (name, kind)) in fields(w.step).iter().enumerate() {
+    for (i, &(name, kind)) in fields(w.step).iter().enumerate() {
         let focused = i == w.focus;
         let style = if focused { theme.selection(true) } else { Style::new().fg(theme.ui.foreground) };
         let value = match kind {
@@ -42,10 +42,10 @@ fn field_lines(w: &Wizard, theme: &Theme) -> Vec<Line<'static>> {
             Kind::Checks => String::new(),
         };
         out.push(Line::from(vec![
-            Span::styled(label(name), Style::new().fg(theme.ui.header)),
+            Span::styled(label(name.name()), Style::new().fg(theme.ui.header)),
             Span::styled(value, style),
         ]));
-        if *kind == Kind::Checks {
+        if kind == Kind::Checks {
             let items = w.checks(name);
             if items.is_empty() {
                 out.push(Line::styled("   (none)", Style::new().fg(theme.ui.dim)));

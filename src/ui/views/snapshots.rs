@@ -7,7 +7,7 @@
 use super::draw;
 use crate::core::{Transition, VmState};
 use crate::ui::app::App;
-use crate::ui::fixture::{cluster, keys};
+use crate::ui::fixture::{cluster, press};
 use crate::ui::keymap::Keymap;
 use crate::ui::theme::Theme;
 use crate::ui::UiFeedback;
@@ -80,12 +80,6 @@ fn app() -> App {
     let mut a = App::new("3RC test", Arc::new(rich()), Some(false));
     press(&mut a, "l");
     a
-}
-
-fn press(app: &mut App, seq: &str) {
-    for k in keys(seq) {
-        app.handle_key(k, Instant::now());
-    }
 }
 
 fn snap(name: &str, app: &mut App) -> Buffer {

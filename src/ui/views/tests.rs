@@ -4,7 +4,7 @@
 use super::draw;
 use crate::core::{HostState, VmState};
 use crate::ui::app::App;
-use crate::ui::fixture::{cluster, keys};
+use crate::ui::fixture::{app, cluster, keys, press};
 use crate::ui::theme::Theme;
 use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
@@ -43,16 +43,6 @@ fn find_in_row(buf: &Buffer, anchor: &str, text: &str) -> (u16, u16) {
     let line = row(buf, y);
     let x = line.find(text).unwrap_or_else(|| panic!("{text} not on the row of {anchor}: {line}"));
     (line[..x].chars().count() as u16, y)
-}
-
-fn app(injector: Option<bool>) -> App {
-    App::new("3RC test", Arc::new(cluster()), injector)
-}
-
-fn press(app: &mut App, seq: &str) {
-    for k in keys(seq) {
-        app.handle_key(k, Instant::now());
-    }
 }
 
 /// The screen row of a table row whose first column is `name`.

@@ -74,6 +74,25 @@ struct Sighting<'a> {
     memory_kib: u64,
 }
 
+/// Keep a VM's observation and size up to date whatever its state (the copy on its own host is
+/// the one that counts). Its host.
+fn note_sightings(vm: &mut VmRec, found: &[Sighting]) -> Option<String> {
+    let home = vm.host.clone();
+    let at_home = found.iter().find(|s| home.as_deref() == Some(s.host));
+    vm.observed = at_home.map(|s| s.state);
+    if let Some(s) = at_home.or(found.first()) {
+        vm.vcpus = s.vcpus;
+        vm.memory_kib = s.memory_kib;
+    }
+    home
+}
+
+/// Whether a VM is judged this cycle: not while an action is under way, not when a person
+/// decides (stopped, unmanaged, needs an operator).
+fn judged_now(vm: &VmRec) -> bool {
+    vm.action.is_none() && !matches!(vm.state, VmState::Stopped | VmState::Unmanaged | VmState::NeedsOperator)
+}
+
 impl Engine {
     pub fn new(spec: ClusterSpec, now: Time) -> Engine {
         Engine {
@@ -275,11 +294,16 @@ impl Engine {
     /// probe that counts (at its host, or wherever it turned up), and the state machine's step.
     fn judge_vm(&mut self, name: &str, sightings: &Sightings, out: &mut Output) {
         let found: &[Sighting] = sightings.get(name).map(|v| v.as_slice()).unwrap_or(&[]);
-        let Some(mut home) = self.note_sightings(name, found) else { return };
-        if !self.judged_now(name, out) {
+        let Some(vm) = self.vms.get_mut(name) else { return };
+        let mut home = note_sightings(vm, found);
+        if !judged_now(vm) {
             return;
         }
-        if matches!(self.vms[name].state, VmState::Pending | VmState::AwaitingFence) {
+        let state = vm.state;
+        if vm.resume.is_some() && self.maybe_resume(name, out) {
+            return;
+        }
+        if matches!(state, VmState::Pending | VmState::AwaitingFence) {
             match self.follow_running_copy(name, found, out) {
                 Some(h) => home = Some(h),
                 None => return,
@@ -291,7 +315,7 @@ impl Engine {
             self.duplicate(name, &active, out);
             return;
         }
-        let unknown = self.never_seen(name, &seen, home.as_deref());
+        let unknown = seen.is_empty() && self.never_seen(name, home.as_deref());
         let probe = match home.as_deref().filter(|_| !unknown) {
             None => self.probe_without_home(name, &seen, &active, out),
             Some(h) => self.probe_at_home(name, h, &seen, &active, out),
@@ -306,30 +330,6 @@ impl Engine {
             Some(VmStep::Escalate(reason)) if !self.backing_off(name, &reason) => self.climb(name, reason, out),
             Some(VmStep::Escalate(_)) | None => {}
         }
-    }
-
-    /// Keep the VM's observation and size up to date whatever its state (the copy on its own
-    /// host is the one that counts). Its host, or `None` if the VM is not protected.
-    fn note_sightings(&mut self, name: &str, found: &[Sighting]) -> Option<Option<String>> {
-        let vm = self.vms.get_mut(name)?;
-        let home = vm.host.clone();
-        let at_home = found.iter().find(|s| home.as_deref() == Some(s.host));
-        vm.observed = at_home.map(|s| s.state);
-        if let Some(s) = at_home.or(found.first()) {
-            vm.vcpus = s.vcpus;
-            vm.memory_kib = s.memory_kib;
-        }
-        Some(home)
-    }
-
-    /// Whether the VM is judged this cycle: not while an action is under way, not when a person
-    /// decides (stopped, unmanaged, needs an operator), not when a reinstall cut short resumes.
-    fn judged_now(&mut self, name: &str, out: &mut Output) -> bool {
-        let vm = &self.vms[name];
-        if vm.action.is_some() || matches!(vm.state, VmState::Stopped | VmState::Unmanaged | VmState::NeedsOperator) {
-            return false;
-        }
-        !(vm.resume.is_some() && self.maybe_resume(name, out))
     }
 
     /// A VM waiting for a host, yet seen running on one whose probes can be trusted (its fenced
@@ -353,13 +353,13 @@ impl Engine {
         Some(h)
     }
 
-    /// Never seen anywhere since the engine started, not known to the inventory (no size),
-    /// and its configured host answers without it: nothing can start it, so it is "not
-    /// defined on any host" rather than a failure that would spend the ladder.
-    fn never_seen(&self, name: &str, seen: &[(&str, DomState)], home: Option<&str>) -> bool {
+    /// Seen nowhere this cycle, never seen anywhere since the engine started, not known to the
+    /// inventory (no size), and its configured host answers without it: nothing can start it,
+    /// so it is "not defined on any host" rather than a failure that would spend the ladder.
+    fn never_seen(&self, name: &str, home: Option<&str>) -> bool {
         let v = &self.vms[name];
         let home_answered = home.and_then(|h| self.hosts.get(h)).is_some_and(|r| r.answered);
-        seen.is_empty() && v.state == VmState::Discovering && v.vcpus == 0 && v.memory_kib == 0 && home_answered
+        v.state == VmState::Discovering && v.vcpus == 0 && v.memory_kib == 0 && home_answered
     }
 
     /// The probe of a VM with no host to judge it at: found running (or not) somewhere, which

@@ -448,7 +448,12 @@ fn lab_reinstall_makes_a_fresh_disk_uploads_the_seed_and_runs_the_vm_again() {
             && lab.truth().get("vm11") == Some(&vec!["hv1".to_string()])
     });
     let text = sup.text();
-    assert!(text.contains("action #1 reinstall vm11 on hv1 (operator cli:") && text.contains("(uid 0))"), "{text}");
+    // Who decided it, their uid as the kernel says, and how they consented.
+    assert!(
+        text.contains("action #1 reinstall vm11 on hv1 (operator cli:")
+            && text.contains("(uid 0) (confirmed by --yes))"),
+        "{text}"
+    );
     let info = Command::new("qemu-img").args(["info", "--output=json", "-U"]).arg(&disk).output().unwrap();
     let info = String::from_utf8_lossy(&info.stdout);
     assert!(info.contains("golden.qcow2"), "an overlay on the golden image: {info}");

@@ -63,14 +63,16 @@ impl Harness {
 
     /// A supervisor on an existing demo cluster (a restart of 3RC: the hosts run on).
     fn start_on(cfg: Config, cluster: Arc<DemoCluster>) -> Harness {
-        let (handle, tx, task) = test_hosts::supervise(&cfg, &cluster);
         let events = Arc::new(Mutex::new(Vec::new()));
-        let mut rx = handle.events();
         let sink = events.clone();
-        tokio::spawn(async move {
-            while let Ok(ev) = rx.recv().await {
-                sink.lock().unwrap().push(ev);
-            }
+        // Subscribed before the supervisor starts: the first cycle's events are not missed.
+        let (handle, tx, task) = test_hosts::supervise(&cfg, &cluster, |handle| {
+            let mut rx = handle.events();
+            tokio::spawn(async move {
+                while let Ok(ev) = rx.recv().await {
+                    sink.lock().unwrap().push(ev);
+                }
+            });
         });
         let violations = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));

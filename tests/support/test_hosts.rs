@@ -33,18 +33,21 @@ pub fn host(mem_gib: u64, body: &str) -> String {
 pub fn run(cfg: &Config) -> (Arc<DemoCluster>, SupervisorHandle, tokio::sync::oneshot::Sender<()>) {
     threerc::backend::libvirt::init();
     let cluster = DemoCluster::from_specs(&cfg.cluster.hosts);
-    let (handle, stop, _task) = supervise(cfg, &cluster);
+    let (handle, stop, _task) = supervise(cfg, &cluster, |_| {});
     (cluster, handle, stop)
 }
 
 /// The supervisor of `cfg` over an existing cluster of test-driver hosts (a restart of 3RC:
-/// the hosts run on): its handle, the sender that stops it, and its task.
+/// the hosts run on): its handle, the sender that stops it, and its task. `before_run` gets the
+/// handle before the supervisor starts, to subscribe to its events without missing the first.
 pub fn supervise(
     cfg: &Config,
     cluster: &Arc<DemoCluster>,
+    before_run: impl FnOnce(&SupervisorHandle),
 ) -> (SupervisorHandle, tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
     let fencers = threerc::app::fencers(cfg, Some(cluster)).expect("fencers");
     let (sup, handle) = threerc::app::assemble(cfg, Arc::from(cluster.connector()), fencers).expect("assemble");
+    before_run(&handle);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(sup.run(async {
         let _ = stopped.await;

@@ -17,7 +17,6 @@ use super::{UiFeedback, UiRequest};
 use crate::core::{ClusterView, Command, HostState, Subject, VmState};
 use std::sync::Arc;
 use std::time::Instant;
-use tui_logger::TuiWidgetEvent;
 
 /// Which table the movement keys act on in the overview.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -86,58 +85,6 @@ pub struct App {
     bell: Bell,
     quit: bool,
     p2v: P2vScreen,
-}
-
-/// The overview: which table the movement keys act on, and each table's selection.
-#[derive(Debug)]
-struct Overview {
-    focus: Focus,
-    hosts: Selection,
-    vms: Selection,
-}
-
-/// The VM detail and the what-if answer: their scroll, and what they wait for.
-#[derive(Debug, Default)]
-struct Detail {
-    scroll: DetailScroll,
-    /// The domain XML of the VM in the detail view: `(vm, None)` while it is being fetched.
-    xml: Option<(String, Option<String>)>,
-    /// The what-if shown: `(question, None)` while it runs.
-    what_if: Option<(String, Option<Result<String, String>>)>,
-}
-
-#[derive(Debug, Default)]
-struct Tables {
-    filter: String,
-    vm_sort: Sort,
-    host_sort: Sort,
-}
-
-/// The log pane.
-#[derive(Debug)]
-struct LogPane {
-    show: bool,
-    /// Keys go to the log pane (its target and level selector).
-    focus: bool,
-    /// Keys for the log pane's widget state, applied by the event loop.
-    keys: Vec<TuiWidgetEvent>,
-}
-
-/// The terminal bell for new alarms.
-#[derive(Debug, Default)]
-struct Bell {
-    /// The highest alarm id seen.
-    last: u64,
-    ring: bool,
-}
-
-/// The P2V wizard's screen.
-#[derive(Debug, Default)]
-struct P2vScreen {
-    /// The wizard, when open (it takes the keys and the screen).
-    open: Option<Box<crate::p2v::wizard::Wizard>>,
-    /// A fresh wizard, copied each time the wizard opens.
-    fresh: Option<crate::p2v::wizard::Wizard>,
 }
 
 impl App {
@@ -742,36 +689,9 @@ impl App {
     }
 }
 
-/// A detail's scroll: an offset within the text as last drawn, or "at the end" (End), which
-/// follows the text as it grows (the domain XML arriving, a longer reason) until another
-/// scroll key.
-#[derive(Clone, Copy, Debug, Default)]
-struct DetailScroll {
-    offset: u16,
-    at_end: bool,
-    /// The largest offset the last drawing allowed.
-    max: u16,
-}
-
-impl DetailScroll {
-    /// Scroll by `lines` (`i32::MAX`: to the end and stay there; `i32::MIN`: to the top).
-    fn by(&mut self, lines: i32) {
-        if lines == i32::MAX {
-            self.at_end = true;
-            return;
-        }
-        let from = if self.at_end { self.max } else { self.offset.min(self.max) };
-        self.at_end = false;
-        self.offset = i32::from(from).saturating_add(lines).clamp(0, i32::from(u16::MAX)) as u16;
-    }
-
-    /// The text allows offsets up to `max` now.
-    fn fit(&mut self, max: u16) {
-        self.max = max;
-        self.offset = if self.at_end { max } else { self.offset.min(max) };
-    }
-}
-
 mod keys;
+mod screens;
 #[cfg(test)]
 mod tests;
+
+use screens::{Bell, Detail, DetailScroll, LogPane, Overview, P2vScreen, Tables};

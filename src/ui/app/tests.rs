@@ -342,7 +342,7 @@ fn capital_l_focuses_the_log_pane_and_its_keys_go_to_the_logger_not_the_cluster(
     assert!(a.show_log() && a.log_focus(), "L shows the pane and focuses it");
     assert!(press(&mut a, "jr<right>-t").is_empty(), "r is not restart while the log has focus");
     assert_eq!(a.popup(), None);
-    use TuiWidgetEvent as E;
+    use tui_logger::TuiWidgetEvent as E;
     assert_eq!(a.take_log_keys(), vec![E::DownKey, E::RightKey, E::MinusKey, E::HideKey]);
     assert_eq!(a.selected_vm(), Some("web1"), "the VM table did not move");
     press(&mut a, "<esc>");

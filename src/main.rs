@@ -129,9 +129,15 @@ async fn run_supervisor(
     let fencers = app::fencers(&cfg, None)?;
     if headless {
         app::init_headless_logging(&log)?;
+        let notifier = app::service::Notifier::from_env()?.map(Arc::new);
         let (sup, handle) = app::assemble(&cfg, app::libvirt_connector(), fencers)?;
         let _control = app::control(&cfg, &handle).await?;
-        sup.run(app::terminated()).await;
+        let _watchdog = app::service::ready(&notifier, &handle, cfg.settings.interval);
+        sup.run(async {
+            app::terminated().await;
+            app::service::stopping(&notifier);
+        })
+        .await;
         return Ok(());
     }
     let theme = load_theme(theme, cfg.console.theme.as_deref(), &app::assets_dir(None))?;

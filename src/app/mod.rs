@@ -6,6 +6,7 @@ pub mod cli;
 pub mod consent;
 pub mod console;
 pub mod p2v;
+pub mod service;
 pub mod simulate;
 pub mod status;
 

@@ -60,9 +60,22 @@ pub struct SupervisorHandle {
     commands: mpsc::UnboundedSender<CommandRequest>,
     snapshots: Arc<watch::Sender<Arc<ClusterView>>>,
     events: broadcast::Sender<Event>,
+    /// Cycles the loop has finished: a liveness signal (the service's watchdog).
+    cycles_done: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl SupervisorHandle {
+    /// The cluster as configured (and protected at run time, at start).
+    pub fn spec(&self) -> &ClusterSpec {
+        &self.spec
+    }
+
+    /// How many cycles the supervision loop has finished. It grows while the loop is alive; a
+    /// loop stuck anywhere stops it (`app::service` feeds systemd's watchdog from it).
+    pub fn cycles_done(&self) -> u64 {
+        self.cycles_done.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Send a command and wait for the engine's verdict (accepted, or refused and why).
     pub async fn command(&self, origin: &str, command: Command) -> Answer {
         let (tx, rx) = oneshot::channel();
@@ -137,6 +150,8 @@ pub struct Supervisor {
     /// Each host's last probe result (shared with the handles).
     seen: Arc<Mutex<BTreeMap<String, HostObservation>>>,
     cycles: u64,
+    /// `cycles`, shared with the handles once each cycle is complete.
+    cycles_done: Arc<std::sync::atomic::AtomicU64>,
     /// Hints from the hosts (`hints`); `None` when events are off.
     hints_tx: Option<mpsc::Sender<crate::hv::Hint>>,
     hints_rx: Option<mpsc::Receiver<crate::hv::Hint>>,
@@ -197,6 +212,7 @@ impl Supervisor {
             commands: cmd_tx,
             snapshots: snap_tx.clone(),
             events: events.clone(),
+            cycles_done: Default::default(),
         };
         let sup = Supervisor {
             engine,
@@ -220,6 +236,7 @@ impl Supervisor {
             probes: BTreeMap::new(),
             seen,
             cycles: 0,
+            cycles_done: handle.cycles_done.clone(),
             hints_tx,
             hints_rx,
             resume_steps: BTreeMap::new(),
@@ -321,6 +338,7 @@ impl Supervisor {
             self.read_storage();
         }
         self.publish();
+        self.cycles_done.store(self.cycles, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Hosts whose probe just failed, and `Suspect` hosts, are probed again and again until

@@ -1,5 +1,6 @@
 //! The lab harness shared by the lab tests and the lab benchmark: a lab that tears itself down,
 //! and `3rc run --headless` inside the lab's client namespace, observed through its journal.
+// Shared by several test binaries, each of which uses only part of it.
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;

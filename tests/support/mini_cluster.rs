@@ -10,6 +10,7 @@
 //! it panics the test. On any panic the engine's whole event log is printed, so a failing test
 //! reads like the console's log.
 
+// Shared by several test binaries, each of which uses only part of it.
 #![allow(dead_code)]
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};

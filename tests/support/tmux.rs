@@ -1,5 +1,6 @@
 //! A tmux session for tests that drive the console in a real terminal: started with a command,
 //! driven with `send-keys`, read with `capture-pane`, killed when the test ends.
+// Shared by several test binaries, each of which uses only part of it.
 #![allow(dead_code)]
 
 use std::process::{Command, Output};

@@ -39,6 +39,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Run { config, headless, theme, readonly, log_file } => {
             run_supervisor(config, headless, theme, readonly, log_file).await
         }
+        Cmd::Console { config, socket, theme, readonly, log_file } => {
+            console(config, socket, theme, readonly, log_file).await
+        }
         Cmd::Simulate { case, config, what_if } => simulate(case, config, what_if).await,
         Cmd::P2v(args) => p2v(*args).await,
         Cmd::Demo { assets, theme, no_faults, seed, readonly, log_file } => {
@@ -141,7 +144,7 @@ async fn run_supervisor(
         return Ok(());
     }
     let theme = load_theme(theme, cfg.console.theme.as_deref(), &app::assets_dir(None))?;
-    threerc::ui::init_logging(Some(app::open_log(&log)?))?;
+    threerc::ui::init_logging(Some(app::open_log(&log)?), app::log_feed_layer())?;
     let (sup, handle) = app::assemble(&cfg, app::libvirt_connector(), fencers)?;
     let _control = app::control(&cfg, &handle).await?;
     let mut console = cfg.console.clone();
@@ -150,6 +153,33 @@ async fn run_supervisor(
     let p2v = Some(app::console::P2vDriver::new(cfg.clone(), app::libvirt_connector()));
     let setup = app::console::ConsoleSetup { theme, title: format!("3RC {source}"), config: console, source, p2v };
     app::console::run(sup, handle, setup, None).await
+}
+
+/// `3rc console`: the console attached to a running supervisor.
+async fn console(
+    config: Option<PathBuf>,
+    socket: Option<PathBuf>,
+    theme: Option<String>,
+    readonly: bool,
+    log_file: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    let cfg = config.as_deref().map(Config::load).transpose()?;
+    let socket = match (&cfg, socket) {
+        (_, Some(s)) => s,
+        (Some(cfg), None) => app::attach::socket_of(cfg)?,
+        (None, None) => anyhow::bail!("console: give --config FILE or --socket PATH"),
+    };
+    let console = cfg.as_ref().map(|c| c.console.clone()).unwrap_or_default();
+    let theme = load_theme(theme, console.theme.as_deref(), &app::assets_dir(None))?;
+    let log = log_file.unwrap_or_else(app::attach::default_log);
+    threerc::ui::init_logging(Some(app::open_log(&log)?), tracing_subscriber::layer::Identity::new())?;
+    let source = cfg.as_ref().map(|c| c.path.display().to_string()).unwrap_or_else(|| socket.display().to_string());
+    let p2v = cfg.map(|c| app::console::P2vDriver::new(c, app::libvirt_connector()));
+    let mut config = console;
+    config.readonly |= readonly;
+    let title = format!("3RC {source} (attached)");
+    let setup = app::console::ConsoleSetup { theme, title, config, source, p2v };
+    app::attach::run(socket, setup).await
 }
 
 /// `3rc simulate`: a scenario folder, or a what-if over a live cluster.
@@ -182,7 +212,7 @@ async fn demo(
     let cfg = Config::load(&assets.join("demo").join("cluster.toml"))?;
     let theme = load_theme(theme, cfg.console.theme.as_deref(), &assets)?;
     let log = log_file.unwrap_or_else(|| std::env::temp_dir().join("3rc-demo.log"));
-    threerc::ui::init_logging(Some(app::open_log(&log)?))?;
+    threerc::ui::init_logging(Some(app::open_log(&log)?), app::log_feed_layer())?;
     threerc::backend::libvirt::init();
     let cluster = threerc::backend::demo::DemoCluster::from_specs(&cfg.cluster.hosts);
     cluster.set_latency(std::time::Duration::from_millis(1500), std::time::Duration::from_secs(3));

@@ -50,6 +50,26 @@ pub enum Cmd {
         #[arg(long)]
         log_file: Option<PathBuf>,
     },
+    /// The console, attached to the supervisor running with this config (`3rc run --headless`,
+    /// the service) through its socket. Closing it, or losing the terminal, stops nothing; it
+    /// attaches again by itself if the supervisor restarts. Who may do what is the supervisor's
+    /// decision (the config's [access]): a viewer's console is read-only.
+    Console {
+        /// The supervisor's config (its state_dir holds the socket).
+        #[arg(long, short, required_unless_present = "socket")]
+        config: Option<PathBuf>,
+        /// The supervisor's socket, for someone who may not read the config (no P2V wizard then).
+        #[arg(long, conflicts_with = "config")]
+        socket: Option<PathBuf>,
+        #[arg(long)]
+        theme: Option<String>,
+        /// Read-only console: no key changes the cluster.
+        #[arg(long)]
+        readonly: bool,
+        /// The console's own log file (default: ~/.local/state/3rc/console.log).
+        #[arg(long)]
+        log_file: Option<PathBuf>,
+    },
     /// Send a command to the running supervisor of this config (through its control socket):
     /// migrate VM HOST | start VM | stop VM | restart VM | reinstall VM | arm [VM] | disarm [VM] |
     /// maintenance HOST on|off | confirm-off HOST | ack ALARM | protect VM [KEY=VALUE...] |

@@ -76,6 +76,28 @@ impl std::fmt::Debug for P2vDriver {
     }
 }
 
+/// Where the console's commands go: the supervisor in this process, or one it is attached to
+/// through the socket (which decides the origin from the connection itself).
+#[derive(Clone)]
+pub enum Commander {
+    Local { handle: SupervisorHandle, who: String },
+    Remote(mpsc::UnboundedSender<(crate::core::Command, tokio::sync::oneshot::Sender<crate::supervisor::Answer>)>),
+}
+
+impl Commander {
+    /// Send a command that needs no consent (the P2V wizard's `protect`) and wait for the verdict.
+    pub async fn command(&self, command: crate::core::Command) -> crate::supervisor::Answer {
+        match self {
+            Commander::Local { handle, who } => handle.command(who, command).await,
+            Commander::Remote(tx) => {
+                let (reply, answer) = tokio::sync::oneshot::channel();
+                tx.send((command, reply)).map_err(|_| "the console's link to the supervisor has ended".to_string())?;
+                answer.await.map_err(|_| "the connection to the supervisor was lost before its answer".to_string())?
+            }
+        }
+    }
+}
+
 impl P2vDriver {
     pub fn new(cfg: Config, connector: Arc<Connector>) -> P2vDriver {
         P2vDriver { cfg: Arc::new(cfg), connector, running: Arc::default() }
@@ -95,13 +117,8 @@ impl P2vDriver {
         }))
     }
 
-    fn effect(
-        &self,
-        effect: Effect,
-        handle: &SupervisorHandle,
-        who: &str,
-        feedback: &mpsc::UnboundedSender<UiFeedback>,
-    ) {
+    /// Carry out one of the wizard's effects; its protect goes to `commander`.
+    pub fn effect(&self, effect: Effect, commander: &Commander, feedback: &mpsc::UnboundedSender<UiFeedback>) {
         let fb = feedback.clone();
         let send = move |f: P2vFeedback| {
             let _ = fb.send(UiFeedback::P2v(f));
@@ -130,8 +147,7 @@ impl P2vDriver {
                 if let Ok(mut slot) = self.running.lock() {
                     *slot = Some(cancel.clone());
                 }
-                let (me, h, origin, rt) =
-                    (self.clone(), handle.clone(), who.to_string(), tokio::runtime::Handle::current());
+                let (me, commander, rt) = (self.clone(), commander.clone(), tokio::runtime::Handle::current());
                 tokio::task::spawn_blocking(move || {
                     let result = me.host(&plan.host).and_then(|mut hv| {
                         let mut note = |n: Note| match n {
@@ -142,7 +158,7 @@ impl P2vDriver {
                             Note::Progress(p) => send(P2vFeedback::Progress(p.to_string())),
                         };
                         let mut protect = |spec: &crate::core::VmSpec| {
-                            rt.block_on(h.command(&origin, crate::core::Command::Protect { spec: spec.clone() }))
+                            rt.block_on(commander.command(crate::core::Command::Protect { spec: spec.clone() }))
                                 .map(|_| ())
                         };
                         crate::p2v::run::execute(&plan, hv.as_mut(), &cancel, &mut note, &mut protect)
@@ -151,7 +167,7 @@ impl P2vDriver {
                         *slot = None;
                     }
                     match &result {
-                        Ok(_) => info!(target: "3rc::p2v", "{} converted onto {} by {origin}", plan.name, plan.host),
+                        Ok(_) => info!(target: "3rc::p2v", "{} converted onto {}", plan.name, plan.host),
                         Err(e) => warn!(target: "3rc::p2v", "p2v of {} failed: {e}", plan.name),
                     }
                     send(P2vFeedback::Finished(result.map(|r| r.summary(&plan))));
@@ -184,7 +200,7 @@ pub fn forward(
 ) {
     match req {
         UiRequest::P2v(effect) => match p2v {
-            Some(d) => d.effect(effect, handle, who, feedback),
+            Some(d) => d.effect(effect, &Commander::Local { handle: handle.clone(), who: who.to_string() }, feedback),
             None => warn!(target: "3rc::console", "P2V is not available in this console"),
         },
         UiRequest::Command { command, confirmed } => {

@@ -2,6 +2,7 @@
 //! inventory, journal, supervisor) and wires them to a front end (console, headless, status).
 //! Thin on purpose: the logic lives in the modules it assembles.
 
+pub mod attach;
 pub mod cli;
 pub mod consent;
 pub mod console;
@@ -198,6 +199,7 @@ pub fn init_headless_logging(file: &std::path::Path) -> anyhow::Result<()> {
     let f = open_log(file)?;
     let filter = || tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
     tracing_subscriber::registry()
+        .with(log_feed_layer())
         .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_filter(filter()))
         .with(
             tracing_subscriber::fmt::layer()
@@ -219,15 +221,39 @@ pub fn ensure_parent(file: &std::path::Path) -> anyhow::Result<()> {
     }
 }
 
-/// Serve the control socket in the state directory, if there is one.
+/// Serve the control socket in the state directory, if there is one: `3rc ctl`, `3rc p2v` and
+/// attached consoles, with the config's `[access]`, this process's log and the what-if.
 pub async fn control(cfg: &Config, handle: &SupervisorHandle) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
+    use crate::supervisor::control;
     match &cfg.state_dir {
         Some(dir) => {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-            Ok(Some(crate::supervisor::control::serve(&dir.join("control.sock"), handle.clone()).await?))
+            let mut server = control::Server::new(handle.clone(), cfg.access.clone(), cfg.path.display().to_string());
+            server.logs = Some(log_feed().clone());
+            let h = handle.clone();
+            server.what_if = Some(std::sync::Arc::new(move |question: String| {
+                let h = h.clone();
+                Box::pin(async move { simulate::what_if_live(&h, question).await })
+            }));
+            Ok(Some(control::serve(&dir.join("control.sock"), server).await?))
         }
         None => Ok(None),
     }
+}
+
+/// The layer that copies this process's log (as `RUST_LOG` filters it, default info) to the
+/// consoles attached to its supervisor.
+pub fn log_feed_layer() -> impl tracing_subscriber::Layer<tracing_subscriber::Registry> + Send + Sync {
+    use tracing_subscriber::Layer;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    log_feed().layer().with_filter(filter)
+}
+
+/// This process's log lines, for consoles attached to its supervisor: its layer is installed
+/// by both ways of logging (headless and the console's).
+pub fn log_feed() -> &'static crate::supervisor::control::logs::LogFeed {
+    static FEED: std::sync::OnceLock<crate::supervisor::control::logs::LogFeed> = std::sync::OnceLock::new();
+    FEED.get_or_init(Default::default)
 }
 
 /// `3rc reinstall VM`: the VM must have a reinstall spec, and the consent `reinstall` needs

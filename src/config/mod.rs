@@ -4,6 +4,7 @@
 //!
 //! Architecture invariant: invalid input never reaches the core.
 
+pub mod access;
 pub mod duration;
 mod fencing;
 mod quorum;
@@ -12,6 +13,7 @@ mod reinstall;
 pub mod secrets;
 mod settings;
 
+pub use access::{Access, Principal};
 pub use quorum::{WitnessCheck, WitnessConfig};
 
 use crate::core::{ClusterSpec, HostPolicy, HostSpec, PlacementPolicy, Policy, VmSpec};
@@ -76,6 +78,8 @@ pub struct Config {
     pub default_policy: Policy,
     /// `[quorum]` witnesses (their names are also `cluster.witnesses`).
     pub witnesses: Vec<WitnessConfig>,
+    /// `[access]`: who may use the supervisor's socket, and for what.
+    pub access: Access,
     /// What is valid but worth a warning at start (e.g. too few votes for a quorum).
     pub warnings: Vec<String>,
 }
@@ -203,6 +207,7 @@ fn validate(raw: RawConfig, at: &Locator, dir: &Path, path: &Path) -> Result<Con
         }
     });
     let (witnesses, warnings) = quorum::witnesses(raw.quorum.witnesses.as_ref(), host_specs.len(), at)?;
+    let access = access::access(&raw.access, at)?;
     Ok(Config {
         path: path.to_path_buf(),
         cluster: ClusterSpec {
@@ -213,6 +218,7 @@ fn validate(raw: RawConfig, at: &Locator, dir: &Path, path: &Path) -> Result<Con
             witnesses: witnesses.iter().map(|w| w.name.clone()).collect(),
         },
         witnesses,
+        access,
         warnings,
         hosts,
         settings,

@@ -19,6 +19,8 @@ pub struct RawConfig {
     pub console: RawConsole,
     #[serde(default)]
     pub quorum: RawQuorum,
+    #[serde(default)]
+    pub access: super::access::RawAccess,
     /// Directory for the journal and the inventory; relative paths are relative to the file.
     pub state_dir: Option<Spanned<String>>,
     #[serde(default, rename = "host")]

@@ -258,3 +258,26 @@ fn files_holding_secrets_that_others_can_read_get_a_warning_at_load() {
     mode(&pw, 0o600);
     assert!(warnings(text(&format!("password_file = \"{}\"", pw.display()))).is_empty());
 }
+
+#[test]
+fn access_lists_users_and_groups() {
+    let cfg =
+        parse(&format!("{GOOD}\n[access]\noperators = [\"alice\", \"@oncall\"]\nviewers = [\"@staff\"]\n")).unwrap();
+    assert_eq!(cfg.access.operators, vec![Principal::User("alice".into()), Principal::Group("oncall".into())]);
+    assert_eq!(cfg.access.viewers, vec![Principal::Group("staff".into())]);
+    assert!(cfg.access.opens_the_socket());
+    assert!(!parse(GOOD).unwrap().access.opens_the_socket(), "no [access]: root only");
+}
+
+#[test]
+fn access_errors_name_the_entry() {
+    let e = parse(&format!("{GOOD}\n[access]\noperators = [\"alice\"]\nviewers = [\"bob\", \"alice\"]\n")).unwrap_err();
+    assert!(e.to_string().contains("alice is both an operator and a viewer"), "{e}");
+    assert!(e.line > 0, "{e}");
+    let e = parse(&format!("{GOOD}\n[access]\nviewers = [\"@\"]\n")).unwrap_err();
+    assert!(e.to_string().contains("access.viewers: \"@\" is not a user name or @group"), "{e}");
+    let e = parse(&format!("{GOOD}\n[access]\noperators = [\"al ice\"]\n")).unwrap_err();
+    assert!(e.to_string().contains("access.operators"), "{e}");
+    let e = parse(&format!("{GOOD}\n[access]\nadmins = [\"alice\"]\n")).unwrap_err();
+    assert!(e.to_string().contains("admins"), "{e}");
+}

@@ -62,6 +62,8 @@ pub struct SupervisorHandle {
     events: broadcast::Sender<Event>,
     /// Cycles the loop has finished: a liveness signal (the service's watchdog).
     cycles_done: Arc<std::sync::atomic::AtomicU64>,
+    /// Asks for a snapshot now (a console that attaches).
+    views: mpsc::UnboundedSender<oneshot::Sender<Arc<ClusterView>>>,
 }
 
 impl SupervisorHandle {
@@ -89,6 +91,21 @@ impl SupervisorHandle {
     /// the last one at once and a fresh one after the next cycle.
     pub fn snapshots(&self) -> watch::Receiver<Arc<ClusterView>> {
         self.snapshots.subscribe()
+    }
+
+    /// A snapshot of the engine as it is now, built for the caller (the first frame of a
+    /// console that attaches, without waiting for the next cycle). Subscribe to `snapshots`
+    /// first to follow it with every later one. If the loop does not answer within `wait`, the
+    /// last snapshot published.
+    pub async fn snapshot_now(&self, wait: std::time::Duration) -> Arc<ClusterView> {
+        let (tx, rx) = oneshot::channel();
+        if self.views.send(tx).is_ok() {
+            if let Ok(Ok(view)) = tokio::time::timeout(wait, rx).await {
+                return view;
+            }
+        }
+        let view = self.snapshots.borrow().clone();
+        view
     }
 
     /// A snapshot no older than the next cycle (waits at most `wait` for it).
@@ -162,6 +179,8 @@ pub struct Supervisor {
     fence_checks: fencecheck::FenceChecks,
     /// The state folder's lock, held while this supervisor exists (`store::lock`).
     state_lock: Option<crate::store::lock::StateLock>,
+    /// Requests for a snapshot now (`SupervisorHandle::snapshot_now`).
+    views: mpsc::UnboundedReceiver<oneshot::Sender<Arc<ClusterView>>>,
     /// What an earlier run left, until `run` takes it back.
     recovered: Option<crate::store::Recovered>,
 }
@@ -197,6 +216,7 @@ impl Supervisor {
         let (done_tx, done_rx) = mpsc::unbounded_channel();
         let (facts_tx, facts_rx) = mpsc::unbounded_channel();
         let (progress_tx, progress_rx) = mpsc::unbounded_channel();
+        let (views_tx, views_rx) = mpsc::unbounded_channel();
         let seen = Arc::new(Mutex::new(BTreeMap::new()));
         let (hints_tx, hints_rx) = match settings.events {
             true => {
@@ -213,6 +233,7 @@ impl Supervisor {
             snapshots: snap_tx.clone(),
             events: events.clone(),
             cycles_done: Default::default(),
+            views: views_tx,
         };
         let sup = Supervisor {
             engine,
@@ -243,6 +264,7 @@ impl Supervisor {
             fence_checks: Default::default(),
             state_lock: None,
             recovered: None,
+            views: views_rx,
         };
         (sup, handle)
     }
@@ -267,6 +289,13 @@ impl Supervisor {
                 Some(hint) = recv_opt_bounded(&mut self.hints_rx) => self.hint(hint, &mut pace),
                 Some((id, outcome)) = self.done_rx.recv() => self.finished(id, outcome),
                 Some(req) = self.commands.recv() => self.command(req),
+                Some(reply) = self.views.recv() => {
+                    let view = Arc::new(self.view());
+                    if self.snapshots.receiver_count() > 0 {
+                        self.snapshots.send_replace(view.clone());
+                    }
+                    let _ = reply.send(view);
+                }
                 Some(fact) = self.facts_rx.recv() => self.fact(fact),
                 Some((id, p)) = self.progress_rx.recv() => {
                     if let Some(entry) = self.progress.get_mut(&id) {
@@ -497,6 +526,11 @@ impl Supervisor {
         if self.snapshots.receiver_count() == 0 {
             return;
         }
+        self.snapshots.send_replace(Arc::new(self.view()));
+    }
+
+    /// The engine's snapshot with the reported step of each operation under way.
+    fn view(&self) -> ClusterView {
         let mut view = self.engine.snapshot();
         if !self.progress.is_empty() {
             let by_vm: std::collections::HashMap<&str, &crate::core::Progress> =
@@ -507,7 +541,7 @@ impl Supervisor {
                 }
             }
         }
-        self.snapshots.send_replace(Arc::new(view));
+        view
     }
 
     /// The engine, for tests and benchmarks that drive cycles by hand.

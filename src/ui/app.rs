@@ -85,6 +85,8 @@ pub struct App {
     bell: Bell,
     quit: bool,
     p2v: P2vScreen,
+    /// A console attached to a supervisor elsewhere that lost it: why, while it reconnects.
+    link_lost: Option<String>,
 }
 
 impl App {
@@ -110,6 +112,7 @@ impl App {
             bell: Bell { last: last_alarm, ring: false },
             quit: false,
             p2v: P2vScreen::default(),
+            link_lost: None,
         };
         app.sync_selections();
         app
@@ -192,6 +195,14 @@ impl App {
             UiFeedback::Verdict { command, refused: Some(why), .. } => {
                 self.flash = Some(Flash::new(FlashLevel::Error, format!("{command}: refused: {why}"), now))
             }
+            UiFeedback::Notice { origin, command, warning } => {
+                let (level, text) = match warning {
+                    None => (FlashLevel::Info, format!("{command} by {origin}")),
+                    Some(w) => (FlashLevel::Warning, format!("{command} by {origin}, {w}")),
+                };
+                self.flash = Some(Flash::new(level, text, now))
+            }
+            UiFeedback::Link(lost) => self.link_lost = lost,
             UiFeedback::P2v(fb) => {
                 use super::P2vFeedback as F;
                 let Some(w) = self.p2v.open.as_mut() else { return };
@@ -524,6 +535,11 @@ impl App {
 
     pub fn show_log(&self) -> bool {
         self.log.show
+    }
+
+    /// Why an attached console has lost its supervisor, while it reconnects.
+    pub fn link_lost(&self) -> Option<&str> {
+        self.link_lost.as_deref()
     }
 
     pub fn injector(&self) -> Option<bool> {

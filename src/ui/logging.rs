@@ -11,9 +11,13 @@ use tracing_subscriber::{fmt, EnvFilter, Layer};
 const DEFAULT_FILTER: &str = "info";
 
 /// Install the global `tracing` subscriber: filter from `RUST_LOG` (default `info`), the
-/// tui-logger layer, and a file layer appending to `log_file` (opened by the caller) when
-/// given. Call once.
-pub fn init_logging(log_file: Option<std::fs::File>) -> anyhow::Result<()> {
+/// tui-logger layer, a file layer appending to `log_file` (opened by the caller) when given,
+/// and the caller's `extra` layer (the feed of attached consoles; `Identity` for none). Call
+/// once.
+pub fn init_logging<L>(log_file: Option<std::fs::File>, extra: L) -> anyhow::Result<()>
+where
+    L: Layer<tracing_subscriber::Registry> + Send + Sync + 'static,
+{
     let filter = match std::env::var(EnvFilter::DEFAULT_ENV) {
         Ok(spec) => EnvFilter::try_new(&spec).with_context(|| format!("RUST_LOG={spec:?}: invalid log filter"))?,
         Err(_) => EnvFilter::new(DEFAULT_FILTER),
@@ -24,6 +28,7 @@ pub fn init_logging(log_file: Option<std::fs::File>) -> anyhow::Result<()> {
     // The env filter decides; tui-logger keeps everything it is given.
     tui_logger::init_logger(tui_logger::LevelFilter::Trace).map_err(|e| anyhow!("cannot start tui-logger: {e}"))?;
     tracing_subscriber::registry()
+        .with(extra)
         .with(filter)
         .with(tui_logger::TuiTracingSubscriberLayer)
         .with(file)
@@ -32,21 +37,30 @@ pub fn init_logging(log_file: Option<std::fs::File>) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Show a line of another process's log (the supervisor a console is attached to) in the log
+/// pane, as if logged here; it is not written to this process's log file.
+pub fn show_log_line(level: &str, target: &str, text: &str) {
+    let level = level.parse().unwrap_or(log::Level::Info);
+    tui_logger::Drain::new()
+        .log(&log::Record::builder().level(level).target(target).args(format_args!("{text}")).build());
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tracing_subscriber::layer::Identity;
 
     /// The only test in this crate that installs the global subscriber.
     #[test]
     fn events_reach_the_log_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("3rc.log");
-        init_logging(Some(std::fs::File::create(&path).unwrap())).unwrap();
+        init_logging(Some(std::fs::File::create(&path).unwrap()), Identity::new()).unwrap();
         tracing::info!(vm = "web1", "restarted");
         tracing::trace!("below the default filter");
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.contains("restarted") && text.contains("web1"), "{text}");
         assert!(!text.contains("below the default filter"), "{text}");
-        assert!(init_logging(None).is_err(), "a second install is refused");
+        assert!(init_logging(None, Identity::new()).is_err(), "a second install is refused");
     }
 }

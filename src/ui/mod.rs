@@ -41,7 +41,7 @@ pub use app::Screen;
 pub use confirm::Confirmation;
 pub use event_loop::run;
 pub use keymap::{Action, Context as KeymapContext, Keymap};
-pub use logging::init_logging;
+pub use logging::{init_logging, show_log_line};
 pub use theme::Theme;
 
 /// The console without a terminal or channels: keys in, requests out, frames drawn on any ratatui
@@ -139,6 +139,15 @@ pub enum UiFeedback {
         answer: Result<String, String>,
     },
     P2v(P2vFeedback),
+    /// Someone else's command, accepted by the supervisor (a console attached to it).
+    Notice {
+        origin: String,
+        command: String,
+        warning: Option<String>,
+    },
+    /// An attached console lost its supervisor (why; it reconnects by itself), or has it again
+    /// (`None`).
+    Link(Option<String>),
 }
 
 impl std::fmt::Display for UiRequest {

@@ -27,6 +27,7 @@ pub mod snapshot;
 pub mod state;
 pub mod time;
 pub mod view;
+pub mod view_delta;
 pub mod vm_fsm;
 pub mod window;
 
@@ -41,3 +42,4 @@ pub use model::*;
 pub use state::{HostState, VmState};
 pub use time::Time;
 pub use view::*;
+pub use view_delta::ViewDelta;

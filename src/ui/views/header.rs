@@ -42,6 +42,13 @@ pub fn draw_title(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         };
         line.push(Span::styled(crumb, Style::new().fg(ui.title)));
     }
+    // An attached console that lost its supervisor: what it shows is not live any more.
+    if let Some(why) = app.link_lost() {
+        line.push(Span::styled(
+            format!(" SUPERVISOR LOST, reconnecting: {why} "),
+            Style::new().fg(ui.background).bg(ui.disarmed).add_modifier(Modifier::BOLD),
+        ));
+    }
     if app.readonly() {
         line.push(Span::styled(
             " READ-ONLY ",

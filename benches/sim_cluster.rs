@@ -8,54 +8,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use threerc::config::Settings;
 use threerc::hv::clock::{Clock, TokioClock};
-use threerc::sim::scenario::{parse_cluster, parse_commands};
-use threerc::sim::{self, Case};
+use threerc::sim;
+use threerc::sim::scenario::parse_cluster;
+
+#[path = "support/sim.rs"]
+mod support;
+use support::{case, hwm_kib, ms, percentile, thread_cpu};
 use threerc::supervisor::Supervisor;
-
-fn case(hosts: usize, vms_per_host: usize, host_mem_mib: u64, vm_mem_mib: u64, commands: &str) -> Case {
-    let mut s = String::new();
-    for i in 0..hosts {
-        s.push_str(&format!("[[host]]\nname = \"hv{i:04}\"\ncpus = 64\nmemory_mib = {host_mem_mib}\n"));
-    }
-    for n in 0..hosts * vms_per_host {
-        let group = if n % 10 == 0 { format!("group = \"g{}\"\n", n % 7) } else { String::new() };
-        s.push_str(&format!(
-            "[[vm]]\nname = \"vm{n:05}\"\nhost = \"hv{:04}\"\nvcpus = 1\nmemory_mib = {vm_mem_mib}\npriority = {}\n{group}",
-            n / vms_per_host,
-            n % 5
-        ));
-    }
-    Case { cluster: parse_cluster(&s).unwrap(), commands: parse_commands(commands).unwrap(), spec: None }
-}
-
-fn hwm_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0)
-}
-
-/// CPU time of this thread (user + system), from /proc, in 10 ms ticks: robust to other
-/// processes sharing the cores, unlike wall time.
-fn thread_cpu() -> Duration {
-    let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap_or_default();
-    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let f: Vec<u64> = after.split_whitespace().map(|x| x.parse().unwrap_or(0)).collect();
-    // Fields after the name: state is index 0, utime index 11, stime index 12.
-    let ticks = f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0);
-    Duration::from_millis(ticks * 10)
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
-}
 
 fn big_cycle(hosts: usize, cycles: usize, console: bool) {
     let before = hwm_kib();

@@ -62,6 +62,8 @@ pub struct SupervisorHandle {
     events: broadcast::Sender<Event>,
     /// Cycles the loop has finished: a liveness signal (the service's watchdog).
     cycles_done: Arc<std::sync::atomic::AtomicU64>,
+    /// How long the last cycle took, in microseconds (probes, decisions, publishing).
+    last_cycle: Arc<std::sync::atomic::AtomicU64>,
     /// Asks for a snapshot now (a console that attaches).
     views: mpsc::UnboundedSender<oneshot::Sender<Arc<ClusterView>>>,
 }
@@ -76,6 +78,11 @@ impl SupervisorHandle {
     /// loop stuck anywhere stops it (`app::service` feeds systemd's watchdog from it).
     pub fn cycles_done(&self) -> u64 {
         self.cycles_done.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// How long the last finished cycle took, from its probes to its snapshot.
+    pub fn last_cycle(&self) -> std::time::Duration {
+        std::time::Duration::from_micros(self.last_cycle.load(std::sync::atomic::Ordering::Relaxed))
     }
 
     /// Send a command and wait for the engine's verdict (accepted, or refused and why).
@@ -169,6 +176,8 @@ pub struct Supervisor {
     cycles: u64,
     /// `cycles`, shared with the handles once each cycle is complete.
     cycles_done: Arc<std::sync::atomic::AtomicU64>,
+    /// The last cycle's duration in microseconds, shared with the handles.
+    last_cycle: Arc<std::sync::atomic::AtomicU64>,
     /// Hints from the hosts (`hints`); `None` when events are off.
     hints_tx: Option<mpsc::Sender<crate::hv::Hint>>,
     hints_rx: Option<mpsc::Receiver<crate::hv::Hint>>,
@@ -233,6 +242,7 @@ impl Supervisor {
             snapshots: snap_tx.clone(),
             events: events.clone(),
             cycles_done: Default::default(),
+            last_cycle: Default::default(),
             views: views_tx,
         };
         let sup = Supervisor {
@@ -258,6 +268,7 @@ impl Supervisor {
             seen,
             cycles: 0,
             cycles_done: handle.cycles_done.clone(),
+            last_cycle: handle.last_cycle.clone(),
             hints_tx,
             hints_rx,
             resume_steps: BTreeMap::new(),
@@ -367,6 +378,8 @@ impl Supervisor {
             self.read_storage();
         }
         self.publish();
+        let took = started.elapsed().as_micros().min(u64::MAX as u128) as u64;
+        self.last_cycle.store(took, std::sync::atomic::Ordering::Relaxed);
         self.cycles_done.store(self.cycles, std::sync::atomic::Ordering::Relaxed);
     }
 

@@ -504,7 +504,7 @@ impl Engine {
     ) {
         let state = if matches!(kind, ActionKind::Migrate { .. }) { VmState::Migrating } else { VmState::Relocating };
         let vm = self.vm_mut(name);
-        vm.placement = Some(trace);
+        vm.placement = Some(std::sync::Arc::new(trace));
         vm.target = kind.destination().map(str::to_string);
         self.start_action(name, state, reason, kind, decided_by, out);
     }

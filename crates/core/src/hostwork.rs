@@ -278,7 +278,7 @@ impl Engine {
                     self.vm_mut(&name).reason = reason.clone();
                     self.note(Subject::Vm(name.clone()), reason, out);
                 }
-                self.vm_mut(&name).placement = Some(trace);
+                self.vm_mut(&name).placement = Some(std::sync::Arc::new(trace));
                 continue;
             };
             let reason = format!("draining {hn} for maintenance: to {to} ({})", trace.summary());
@@ -358,7 +358,7 @@ impl Engine {
                 None if trace.blocked_by_storage() => {
                     // Room will not help: no surviving host reaches its disks.
                     let why = format!("not recoverable elsewhere: {}", trace.summary());
-                    self.vm_mut(&name).placement = Some(trace);
+                    self.vm_mut(&name).placement = Some(std::sync::Arc::new(trace));
                     if !self.reinstall_allowed(&name) {
                         let no = if self.vms[&name].spec.policy.reinstall {
                             "no reinstall spec configured"
@@ -394,7 +394,7 @@ impl Engine {
                 }
                 None => {
                     let reason = format!("waiting for capacity: {}", trace.summary());
-                    self.vm_mut(&name).placement = Some(trace);
+                    self.vm_mut(&name).placement = Some(std::sync::Arc::new(trace));
                     let alarm = format!("{name} cannot run anywhere now: {reason}");
                     self.wait_pending(&name, reason, alarm, out);
                 }

@@ -137,7 +137,7 @@ impl Engine {
                     let w = self.vms[name].spec.policy.restart_window;
                     self.vm_mut(name).relocations.record(now, w);
                     self.ladder_dirty.insert(name.to_string());
-                    self.vm_mut(name).placement = Some(again);
+                    self.vm_mut(name).placement = Some(std::sync::Arc::new(again));
                     let reason = format!("{why}; {r}: no host that was not tried can take it, so again on {to}");
                     self.start_action(
                         name,
@@ -196,7 +196,7 @@ impl Engine {
                     passing.join(", "),
                     if passing.len() == 1 { "is" } else { "are" }
                 );
-                self.vm_mut(name).placement = Some(trace);
+                self.vm_mut(name).placement = Some(std::sync::Arc::new(trace));
                 if self.vms[name].state == VmState::Suspect {
                     if self.vms[name].reason != reason {
                         self.vm_mut(name).reason = reason.clone();
@@ -208,7 +208,7 @@ impl Engine {
                 return;
             }
             why = format!("{why}; no other host can take it ({})", trace.summary());
-            self.vm_mut(name).placement = Some(trace);
+            self.vm_mut(name).placement = Some(std::sync::Arc::new(trace));
         }
         match reinstall_or_stop {
             Some(Err(r)) => self.needs_operator(name, format!("{why}; {r}"), out),

@@ -56,7 +56,9 @@ impl Engine {
                 max_restart: v.spec.policy.max_restart,
                 max_relocate: v.spec.policy.max_relocate,
                 bad_probes: v.bad,
-                good_probes: v.good,
+                // Counted up to what recovery needs: past it the count changes nothing, and a
+                // row that changed every cycle would be sent to every attached console.
+                good_probes: v.good.min(v.spec.policy.ok_threshold),
                 history: v.history.clone(),
                 placement: v.placement.clone(),
                 progress: None,

@@ -98,7 +98,7 @@ pub struct VmView {
     pub relocations_in_window: u32,
     pub max_restart: u32,
     pub max_relocate: u32,
-    /// Consecutive bad and good probes.
+    /// Consecutive bad and good probes (good ones counted up to the policy's `ok_threshold`).
     pub bad_probes: u32,
     pub good_probes: u32,
     /// Recent transitions, oldest first.
@@ -106,7 +106,7 @@ pub struct VmView {
     /// transition).
     pub history: std::sync::Arc<Vec<Transition>>,
     /// The last placement decision for this VM ("why here, why not there").
-    pub placement: Option<PlacementTrace>,
+    pub placement: Option<std::sync::Arc<PlacementTrace>>,
     /// The step of the operation under way for it, as the operation reports it.
     #[serde(default)]
     pub progress: Option<Progress>,

@@ -11,6 +11,18 @@ use super::time::Time;
 use super::view::{AlarmView, ClusterView, HostView, QuorumView, VmView};
 use serde::{Deserialize, Serialize};
 
+/// A VM's row that changed. Its placement trace (a verdict per host: large on a large cluster)
+/// and its history travel only when they changed; otherwise the console keeps its own.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct VmRow {
+    pub i: u32,
+    pub vm: VmView,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub same_placement: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub same_history: bool,
+}
+
 /// The changes that turn one snapshot into the next.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ViewDelta {
@@ -20,7 +32,7 @@ pub struct ViewDelta {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub hosts: Vec<(u32, HostView)>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub vms: Vec<(u32, VmView)>,
+    pub vms: Vec<VmRow>,
     /// The alarms, when they changed (their ages change with every snapshot that has any).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alarms: Option<Vec<AlarmView>>,
@@ -37,7 +49,25 @@ impl ViewDelta {
         // Every field named, so that a field added to the view cannot be forgotten here.
         let ClusterView { at, armed, hosts, vms, alarms, quorum, disarmed_by, disarm_pending } = new;
         let hosts = changed_rows(&old.hosts, hosts, |h| &h.name)?;
-        let vms = changed_rows(&old.vms, vms, |v| &v.name)?;
+        let vms = changed_rows(&old.vms, vms, |v| &v.name)?
+            .into_iter()
+            .map(|(i, mut vm)| {
+                let was = &old.vms[i as usize];
+                let same_placement = vm.placement.is_some()
+                    && match (&was.placement, &vm.placement) {
+                        (Some(a), Some(b)) => std::sync::Arc::ptr_eq(a, b) || a == b,
+                        _ => false,
+                    };
+                let same_history = std::sync::Arc::ptr_eq(&was.history, &vm.history) || was.history == vm.history;
+                if same_placement {
+                    vm.placement = None;
+                }
+                if same_history {
+                    vm.history = Default::default();
+                }
+                VmRow { i, vm, same_placement, same_history }
+            })
+            .collect();
         Some(ViewDelta {
             at: *at,
             armed: *armed,
@@ -57,14 +87,21 @@ impl ViewDelta {
         if let Some((i, _)) = self.hosts.iter().find(|(i, _)| *i as usize >= view.hosts.len()) {
             return Err(past("host", *i, view.hosts.len()));
         }
-        if let Some((i, _)) = self.vms.iter().find(|(i, _)| *i as usize >= view.vms.len()) {
-            return Err(past("VM", *i, view.vms.len()));
+        if let Some(r) = self.vms.iter().find(|r| r.i as usize >= view.vms.len()) {
+            return Err(past("VM", r.i, view.vms.len()));
         }
         for (i, h) in self.hosts {
             view.hosts[i as usize] = h;
         }
-        for (i, v) in self.vms {
-            view.vms[i as usize] = v;
+        for VmRow { i, mut vm, same_placement, same_history } in self.vms {
+            let was = &mut view.vms[i as usize];
+            if same_placement {
+                vm.placement = was.placement.take();
+            }
+            if same_history {
+                vm.history = std::mem::take(&mut was.history);
+            }
+            *was = vm;
         }
         view.at = self.at;
         view.armed = self.armed;
@@ -186,7 +223,7 @@ mod tests {
         new.disarmed_by = Some("console:alice".into());
         new.disarm_pending = Some("waits for the fence of hv2".into());
         let d = ViewDelta::between(&old, &new).unwrap();
-        assert_eq!(d.vms.iter().map(|(i, _)| *i).collect::<Vec<_>>(), vec![3]);
+        assert_eq!(d.vms.iter().map(|r| r.i).collect::<Vec<_>>(), vec![3]);
         assert_eq!(d.hosts.iter().map(|(i, _)| *i).collect::<Vec<_>>(), vec![1]);
         let mut rebuilt = old.clone();
         d.apply(&mut rebuilt).unwrap();
@@ -195,6 +232,47 @@ mod tests {
         let mut again = new.clone();
         ViewDelta::between(&new, &old).unwrap().apply(&mut again).unwrap();
         assert_eq!(again, old);
+    }
+
+    #[test]
+    fn a_changed_row_leaves_its_unchanged_placement_and_history_behind() {
+        use crate::placement::PlacementTrace;
+        let mut old = view();
+        old.vms[1].placement = Some(std::sync::Arc::new(PlacementTrace {
+            vm: "vm1".into(),
+            chosen: Some("hv2".into()),
+            candidates: vec![],
+        }));
+        old.vms[1].history = std::sync::Arc::new(vec![crate::view::Transition {
+            at: Time::ZERO,
+            from: "Discovering".into(),
+            to: "Healthy".into(),
+            reason: "found running".into(),
+        }]);
+        let mut new = old.clone();
+        new.vms[1].reason = "3 good probes in a row".into();
+        let d = ViewDelta::between(&old, &new).unwrap();
+        let row = &d.vms[0];
+        assert!(row.same_placement && row.same_history, "{row:?}");
+        assert!(row.vm.placement.is_none() && row.vm.history.is_empty(), "neither travels");
+        let mut rebuilt = old.clone();
+        d.apply(&mut rebuilt).unwrap();
+        assert_eq!(rebuilt, new);
+        // A new step in its history travels.
+        let mut newer = new.clone();
+        let mut h = (*newer.vms[1].history).clone();
+        h.push(crate::view::Transition {
+            at: Time::from_millis(5),
+            from: "Healthy".into(),
+            to: "Suspect".into(),
+            reason: "shut off".into(),
+        });
+        newer.vms[1].history = std::sync::Arc::new(h);
+        let d = ViewDelta::between(&new, &newer).unwrap();
+        assert!(d.vms[0].same_placement && !d.vms[0].same_history);
+        let mut rebuilt = new.clone();
+        d.apply(&mut rebuilt).unwrap();
+        assert_eq!(rebuilt, newer);
     }
 
     #[test]

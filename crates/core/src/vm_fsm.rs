@@ -51,7 +51,7 @@ pub struct VmRec {
     /// again (a migration that breaks midway can leave it paused for good). Storage pauses of a
     /// running VM stay tolerated.
     pub paused_is_bad: bool,
-    pub placement: Option<PlacementTrace>,
+    pub placement: Option<std::sync::Arc<PlacementTrace>>,
     /// Recent transitions, shared with snapshots (copied only when a transition happens while
     /// a snapshot still holds it).
     pub history: std::sync::Arc<Vec<Transition>>,

@@ -62,7 +62,8 @@ pub struct Attached {
     pub writer: SessionWriter,
 }
 
-pub struct SessionReader(BufReader<OwnedReadHalf>);
+/// The supervisor's side of a session, and how many bytes it has sent so far.
+pub struct SessionReader(BufReader<OwnedReadHalf>, u64);
 
 pub struct SessionWriter(OwnedWriteHalf);
 
@@ -76,7 +77,7 @@ pub async fn attach_over(stream: UnixStream) -> anyhow::Result<Attached> {
     let (read, mut write) = stream.into_split();
     let req = Request { user: user(), words: vec!["attach".into()], command: None, confirmed: None };
     write.write_all(&protocol::line(&req)).await?;
-    let mut reader = SessionReader(BufReader::new(read));
+    let mut reader = SessionReader(BufReader::new(read), 0);
     let hello = match reader.next_line().await? {
         Some(line) => match serde_json::from_str::<ToConsole>(&line) {
             Ok(ToConsole::Hello(h)) => h,
@@ -97,7 +98,14 @@ pub async fn attach_over(stream: UnixStream) -> anyhow::Result<Attached> {
 
 impl SessionReader {
     async fn next_line(&mut self) -> anyhow::Result<Option<String>> {
-        Ok(protocol::read_line(&mut self.0, VIEW_LIMIT).await?)
+        let line = protocol::read_line(&mut self.0, VIEW_LIMIT).await?;
+        self.1 += line.as_ref().map_or(0, |l| l.len() as u64 + 1);
+        Ok(line)
+    }
+
+    /// The bytes read from the supervisor so far (the hello and the whole view included).
+    pub fn bytes(&self) -> u64 {
+        self.1
     }
 
     /// The next message; `None` when the supervisor closed the connection.

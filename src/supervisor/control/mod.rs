@@ -17,6 +17,7 @@
 
 pub mod access;
 pub mod client;
+mod feed;
 pub mod logs;
 pub mod protocol;
 mod session;
@@ -88,11 +89,14 @@ pub struct Server {
     /// for `3rc ctl`).
     notices: broadcast::Sender<(u64, Notice)>,
     sessions: std::sync::atomic::AtomicU64,
+    /// The view's messages, made once for every console.
+    feed: Arc<feed::Feed>,
 }
 
 impl Server {
     pub fn new(handle: SupervisorHandle, access: Access, cluster: String) -> Server {
         Server {
+            feed: feed::Feed::new(handle.clone()),
             handle,
             access,
             cluster,

@@ -3,16 +3,17 @@
 //! (`core::ViewDelta`; the whole view again when its rows changed), the supervisor's log lines,
 //! other people's accepted commands, and the answers to the console's requests.
 //!
-//! Each session follows the snapshots on its own `watch` receiver: a console that reads slowly
-//! skips snapshots instead of queueing them, and never slows the supervision loop. Its log lines
-//! come from a bounded broadcast; what it misses is counted and said.
+//! The view's messages come from the shared `feed.rs` (each snapshot diffed and serialized once
+//! for every console); a console that reads too slowly for the frames kept gets the whole view
+//! again, and never slows the supervision loop. Its log lines come from a bounded broadcast;
+//! what it misses is counted and said.
 
 use super::access::Peer;
+use super::feed::Frame;
 use super::protocol::{self, FullRef, Hello, ToConsole, ToSupervisor, REQUEST_LIMIT};
 use super::Server;
-use crate::core::{ClusterView, ViewDelta};
+use crate::core::ClusterView;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{broadcast, mpsc};
@@ -30,7 +31,7 @@ pub(super) async fn run(
 ) {
     let session = server.sessions.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
     let origin = peer.origin("console", &claimed);
-    let (out, outbox) = mpsc::channel::<Vec<u8>>(OUTBOX);
+    let (out, outbox) = mpsc::channel::<Frame>(OUTBOX);
     let writer = tokio::spawn(write_out(write, outbox));
     // The console's requests, read on their own task (a line half-read is never lost to a
     // `select!` that picked another branch).
@@ -50,49 +51,40 @@ pub(super) async fn run(
         cluster: server.cluster.clone(),
         version: env!("CARGO_PKG_VERSION").into(),
     };
-    let mut snapshots = server.handle.snapshots();
     let mut logs = server.logs.as_ref().map(|l| l.subscribe());
     let mut notices = server.notices.subscribe();
-    let mut last = server.handle.snapshot_now(Duration::from_secs(5)).await;
-    snapshots.borrow_and_update();
+    let (view, mut frames) = server.feed.join().await;
     info!(target: "3rc", "console attached: {origin}, {}", peer.role);
-    let first = out.send(protocol::line(&ToConsole::Hello(hello))).await.is_ok()
-        && out.send(full(last.clone()).await).await.is_ok();
+    let first = out.send(own(&ToConsole::Hello(hello))).await.is_ok() && out.send(full(view).await).await.is_ok();
     let (answers_tx, mut answers) = mpsc::unbounded_channel::<ToConsole>();
     let why = if !first {
         "the console went before its view".to_string()
     } else {
         loop {
-            let msg: Option<Vec<u8>> = tokio::select! {
-                changed = snapshots.changed() => {
-                    if changed.is_err() {
-                        break "the supervisor stopped".to_string();
-                    }
-                    let new = snapshots.borrow_and_update().clone();
-                    if Arc::ptr_eq(&new, &last) {
-                        None
-                    } else {
-                        let msg = match ViewDelta::between(&last, &new) {
-                            Some(d) => protocol::line(&ToConsole::Delta(d)),
-                            None => full(new.clone()).await,
-                        };
-                        last = new;
-                        Some(msg)
-                    }
+            let msg: Option<Frame> = tokio::select! {
+                frame = frames.recv() => match frame {
+                Ok(f) => Some(f),
+                Err(broadcast::error::RecvError::Lagged(_)) => {
+                    // Too far behind for the frames kept: the whole view again, then frames.
+                    let (view, rx) = server.feed.join().await;
+                    frames = rx;
+                    Some(full(view).await)
                 }
-                line = recv_log(&mut logs) => match line {
-                    Ok(l) => Some(protocol::line(&ToConsole::Log(l))),
-                    Err(broadcast::error::RecvError::Lagged(n)) => Some(protocol::line(&ToConsole::LogsDropped(n))),
+                Err(broadcast::error::RecvError::Closed) => break "the supervisor stopped".to_string(),
+            },
+            line = recv_log(&mut logs) => match line {
+                    Ok(l) => Some(own(&ToConsole::Log(l))),
+                    Err(broadcast::error::RecvError::Lagged(n)) => Some(own(&ToConsole::LogsDropped(n))),
                     Err(broadcast::error::RecvError::Closed) => {
                         logs = None;
                         None
                     }
                 },
                 notice = notices.recv() => match notice {
-                    Ok((from, n)) if from != session => Some(protocol::line(&ToConsole::Notice(n))),
+                    Ok((from, n)) if from != session => Some(own(&ToConsole::Notice(n))),
                     _ => None,
                 },
-                Some(answer) = answers.recv() => Some(protocol::line(&answer)),
+                Some(answer) = answers.recv() => Some(own(&answer)),
                 request = requests.recv() => match request {
                     Some(Ok(Some(line))) => {
                         match serde_json::from_str::<ToSupervisor>(&line) {
@@ -119,11 +111,16 @@ pub(super) async fn run(
 }
 
 /// The whole view as a line, serialized off the runtime's threads (megabytes at scale).
-async fn full(view: Arc<ClusterView>) -> Vec<u8> {
-    tokio::task::spawn_blocking(move || protocol::line(&FullRef::Full(&view))).await.unwrap_or_default()
+async fn full(view: Arc<ClusterView>) -> Frame {
+    Arc::new(tokio::task::spawn_blocking(move || protocol::line(&FullRef::Full(&view))).await.unwrap_or_default())
 }
 
-async fn write_out(mut write: OwnedWriteHalf, mut outbox: mpsc::Receiver<Vec<u8>>) {
+/// A message for this console alone.
+fn own(msg: &ToConsole) -> Frame {
+    Arc::new(protocol::line(msg))
+}
+
+async fn write_out(mut write: OwnedWriteHalf, mut outbox: mpsc::Receiver<Frame>) {
     while let Some(line) = outbox.recv().await {
         if write.write_all(&line).await.is_err() {
             break;

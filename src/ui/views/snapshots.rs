@@ -54,7 +54,7 @@ fn rich() -> crate::core::ClusterView {
         t(5, "Discovering", "Healthy", "found running"),
         t(20, "Healthy", "Restarting", "crashed: restart 1 of 2"),
     ]);
-    v.vms[2].placement = Some(crate::core::placement::PlacementTrace {
+    v.vms[2].placement = Some(std::sync::Arc::new(crate::core::placement::PlacementTrace {
         vm: "cache1".into(),
         chosen: Some("hv1".into()),
         candidates: vec![
@@ -67,7 +67,7 @@ fn rich() -> crate::core::ClusterView {
                 verdict: crate::core::placement::Verdict::Rejected { reason: "host is Down".into() },
             },
         ],
-    });
+    }));
     v.hosts[1].last_error = Some("connection refused".into());
     v.hosts[1].history = std::sync::Arc::new(vec![
         t(10, "Online", "Suspect", "1 probe failed"),

@@ -63,7 +63,10 @@ fn start(case: &Case, ctx: &ExecCtx, clock: &Arc<dyn Clock>, journal: &std::path
     };
     let opened = crate::store::Journal::open_unsynced(journal)
         .unwrap_or_else(|e| panic!("the simulator's journal {}: {e:#}", journal.display()));
-    let (sup, handle) = Supervisor::resume(case.spec(), ctx.clone(), settings, clock.clone(), Some(opened));
+    let (mut sup, handle) = Supervisor::resume(case.spec(), ctx.clone(), settings, clock.clone(), Some(opened));
+    // `restart-supervisor` cuts the actions under way short, as a crash would: the harder case
+    // for the next start (a stop by SIGTERM waits for them, `STOP_GRACE`).
+    sup.set_stop_grace(Duration::ZERO);
     let events = handle.events();
     let view = handle.snapshots();
     let (stop, rx) = oneshot::channel::<()>();

@@ -30,6 +30,10 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tracing::{error, info, warn};
 
+/// How long a stop (SIGTERM) waits for the actions under way to finish (the unit's
+/// `TimeoutStopSec` is longer).
+pub const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(40);
+
 /// Cycles between two reads of each host's storage pools.
 pub const STORAGE_EVERY: u64 = 30;
 
@@ -192,6 +196,12 @@ pub struct Supervisor {
     views: mpsc::UnboundedReceiver<oneshot::Sender<Arc<ClusterView>>>,
     /// What an earlier run left, until `run` takes it back.
     recovered: Option<crate::store::Recovered>,
+    /// The actions running now, each until its outcome is in.
+    running: std::collections::BTreeSet<ActionId>,
+    /// Stopping: outcomes are taken in, nothing new is started.
+    stopping: bool,
+    /// How long a stop waits for the actions under way ([`STOP_GRACE`]).
+    stop_grace: std::time::Duration,
 }
 
 impl Supervisor {
@@ -276,11 +286,22 @@ impl Supervisor {
             state_lock: None,
             recovered: None,
             views: views_rx,
+            running: Default::default(),
+            stopping: false,
+            stop_grace: STOP_GRACE,
         };
         (sup, handle)
     }
 
-    /// Run until `shutdown` completes. Actions under way are left to finish on their own.
+    /// How long a stop waits for the actions under way.
+    pub fn set_stop_grace(&mut self, grace: std::time::Duration) {
+        self.stop_grace = grace;
+    }
+
+    /// Run until `shutdown` completes, then stop: the actions under way are given
+    /// [`STOP_GRACE`] to finish (their outcomes journaled, nothing new started); any still
+    /// running after it are named in the journal, where their intents already are, and the
+    /// next start reconciles them with what the hosts report.
     pub async fn run(mut self, shutdown: impl std::future::Future<Output = ()>) {
         let mut pace = hints::Pace::new(tokio::time::Instant::now(), self.settings.interval);
         tokio::pin!(shutdown);
@@ -321,7 +342,64 @@ impl Supervisor {
                 }
             }
         }
+        self.stop().await;
         info!(target: "3rc", "supervisor stopped after {} cycles", self.cycles);
+    }
+
+    /// Wait for the actions under way, taking their outcomes in; start nothing new; refuse
+    /// commands. Say in the journal what is left.
+    async fn stop(&mut self) {
+        self.stopping = true;
+        if self.running.is_empty() {
+            return;
+        }
+        let names = |sup: &Supervisor| -> String {
+            let inflight: Vec<String> = sup
+                .engine
+                .inflight()
+                .filter(|a| sup.running.contains(&a.id))
+                .map(|a| format!("#{} {}", a.id, a.kind))
+                .collect();
+            inflight.join("; ")
+        };
+        let msg = format!(
+            "3rc is stopping: waiting up to {} for {} action(s) under way: {}",
+            crate::core::time::human(self.stop_grace),
+            self.running.len(),
+            names(self)
+        );
+        let out = self.engine.external_note(self.clock.now(), crate::core::Subject::Cluster, msg);
+        self.apply(out);
+        let deadline = tokio::time::Instant::now() + self.stop_grace;
+        while !self.running.is_empty() {
+            tokio::select! {
+                _ = tokio::time::sleep_until(deadline) => break,
+                Some((id, outcome)) = self.done_rx.recv() => self.finished(id, outcome),
+                Some((id, p)) = self.progress_rx.recv() => {
+                    if let Some(entry) = self.progress.get_mut(&id) {
+                        entry.1 = p;
+                        self.publish();
+                    }
+                }
+                Some(req) = self.commands.recv() => {
+                    if let Some(reply) = req.reply {
+                        let _ = reply.send(Err("3rc is stopping: the command was not taken; give it again once it runs".into()));
+                    }
+                }
+            }
+        }
+        if !self.running.is_empty() {
+            let msg = format!(
+                "3rc stopped with {} action(s) still under way: {}; their intents are in the journal and the next start reconciles them with what the hosts report",
+                self.running.len(),
+                names(self)
+            );
+            let out = self.engine.external_note(self.clock.now(), crate::core::Subject::Cluster, msg);
+            self.apply(out);
+        }
+        if let Some(j) = &self.journal {
+            let _ = j.synced(0).await;
+        }
     }
 
     /// One cycle: probe every host at once, decide, act, publish.
@@ -410,6 +488,7 @@ impl Supervisor {
     /// Feed an action's outcome to the engine.
     fn finished(&mut self, id: ActionId, outcome: Outcome) {
         self.progress.remove(&id);
+        self.running.remove(&id);
         let reinstalled = match self.engine.inflight().find(|a| a.id == id).map(|a| &a.kind) {
             Some(crate::core::ActionKind::Reinstall { vm, .. }) if outcome == Outcome::Done => Some(vm.clone()),
             _ => None,
@@ -442,6 +521,15 @@ impl Supervisor {
             }
             let _ = self.events.send(ev.clone());
         }
+        if self.stopping && !out.actions.is_empty() {
+            // Decided while stopping (after an outcome): not started, and no intent journaled;
+            // the next start decides again from what the hosts report.
+            let names: Vec<String> = out.actions.iter().map(|a| a.kind.to_string()).collect();
+            let msg = format!("not started, 3rc is stopping: {}; the next start decides again", names.join("; "));
+            let out = self.engine.external_note(self.clock.now(), crate::core::Subject::Cluster, msg);
+            self.apply(out);
+            return;
+        }
         for action in out.actions {
             self.spawn_action(action);
         }
@@ -461,6 +549,7 @@ impl Supervisor {
             let first = crate::core::Progress { step: "starting".into(), done: None };
             self.progress.insert(action.id, (vm.to_string(), first));
         }
+        self.running.insert(action.id);
         let done = self.done_tx.clone();
         let journal = self.journal.clone();
         // Queued now, in the order the engine decided, before anything acknowledges it.

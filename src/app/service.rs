@@ -78,14 +78,24 @@ pub fn ready(
     }
     info!(target: "3rc", "feeding the service manager's watchdog ({}) from the supervision loop", crate::core::time::human(period));
     let handle = handle.clone();
-    Some(tokio::spawn(async move {
-        let mut seen = handle.cycles_done();
+    Some(feed(notifier, period, move || handle.cycles_done()))
+}
+
+/// Ping the watchdog every quarter `period` while `progress` (the cycles done) grows; once it
+/// stops growing, stop pinging (and say so once it has stood still for half a period).
+fn feed(
+    notifier: std::sync::Arc<Notifier>,
+    period: Duration,
+    progress: impl Fn() -> u64 + Send + 'static,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut seen = progress();
         let mut since = tokio::time::Instant::now();
         let mut warned = false;
         let mut tick = tokio::time::interval(period / 4);
         loop {
             tick.tick().await;
-            let now = handle.cycles_done();
+            let now = progress();
             if now != seen {
                 seen = now;
                 since = tokio::time::Instant::now();
@@ -100,14 +110,63 @@ pub fn ready(
                 );
             }
         }
-    }))
+    })
 }
 
 /// Say the service is stopping (SIGTERM or Ctrl-C arrived): systemd then waits for the exit.
 pub fn stopping(notifier: &Option<std::sync::Arc<Notifier>>) {
     if let Some(n) = notifier {
         n.send(
-            "STOPPING=1\nSTATUS=stopping: in-flight actions are journaled as intents and reconciled at the next start",
+            "STOPPING=1\nSTATUS=stopping: waiting for the actions under way; any left are reconciled at the next start",
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+
+    /// What the service manager got so far on `socket`.
+    fn received(socket: &UnixDatagram) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut buf = [0u8; 512];
+        while let Ok(n) = socket.recv(&mut buf) {
+            out.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+        }
+        out
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_watchdog_is_fed_while_cycles_finish_and_not_once_they_stop() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("notify");
+        let manager = UnixDatagram::bind(&path).unwrap();
+        manager.set_nonblocking(true).unwrap();
+        let notifier = Arc::new(Notifier {
+            socket: UnixDatagram::unbound().unwrap(),
+            addr: SocketAddr::from_pathname(&path).unwrap(),
+        });
+        let cycles = Arc::new(AtomicU64::new(0));
+        let c = cycles.clone();
+        let feeder = feed(notifier, Duration::from_secs(4), move || c.load(Ordering::Relaxed));
+        // A loop that finishes a cycle every second: pinged.
+        for _ in 0..6 {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            cycles.fetch_add(1, Ordering::Relaxed);
+        }
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        let fed = received(&manager);
+        assert!(fed.len() >= 5 && fed.iter().all(|m| m == "WATCHDOG=1"), "{fed:?}");
+        // The loop is stuck: no cycle finishes, and no ping is sent for three periods, so the
+        // service manager's watchdog fires.
+        tokio::time::sleep(Duration::from_secs(12)).await;
+        assert_eq!(received(&manager), Vec::<String>::new());
+        // It comes back: fed again.
+        cycles.fetch_add(1, Ordering::Relaxed);
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        assert_eq!(received(&manager), vec!["WATCHDOG=1".to_string()]);
+        feeder.abort();
     }
 }

@@ -150,7 +150,27 @@ fn an_operator_and_a_viewer_attached_to_the_service_and_a_terminal_closed_stops_
         Command::new(bin()).args(["ctl", "--config"]).arg(&config).args(["disarm", "db1", "--yes"]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     viewer.wait_for("disarm db1 by cli:", 10);
+
+    // The service restarts: the console says it lost it, then attaches again by itself.
     drop(service);
+    viewer.wait_for("SUPERVISOR LOST, reconnecting", 10);
+    let _service = Service(
+        Command::new(bin())
+            .args(["run", "--headless", "--config"])
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let pane = viewer.wait_until("attached again", 30, |p| !p.contains("SUPERVISOR LOST") && p.contains("9 VMs"));
+    assert!(pane.contains("attached again to the supervisor"), "{pane}");
+    // The disarm given before the restart still holds: decisions are journaled.
+    viewer.keys(&["/"]);
+    viewer.type_text("db1");
+    viewer.keys(&["Enter", "Enter"]);
+    let pane = viewer.wait_for("› vm db1", 10);
+    assert!(pane.contains("disarmed by cli:"), "{pane}");
 }
 
 fn nix_is_root() -> bool {

@@ -43,6 +43,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             console(config, socket, theme, readonly, log_file).await
         }
         Cmd::Simulate { case, config, what_if } => simulate(case, config, what_if).await,
+        Cmd::Completions { shell } => completions(shell),
+        Cmd::Man => man(),
         Cmd::P2v(args) => p2v(*args).await,
         Cmd::Demo { assets, theme, no_faults, seed, readonly, log_file } => {
             demo(assets, theme, no_faults, seed, readonly, log_file).await
@@ -180,6 +182,29 @@ async fn console(
     let title = format!("3RC {source} (attached)");
     let setup = app::console::ConsoleSetup { theme, title, config, source, p2v };
     app::attach::run(socket, setup).await
+}
+
+/// `3rc completions SHELL`: the completion script, from the command line's definition.
+fn completions(shell: clap_complete::Shell) -> anyhow::Result<()> {
+    use clap::CommandFactory;
+    clap_complete::generate(shell, &mut Cli::command(), "3rc", &mut std::io::stdout());
+    Ok(())
+}
+
+/// `3rc man`: the manual page, from the command line's definition (its subcommands included).
+fn man() -> anyhow::Result<()> {
+    use clap::CommandFactory;
+    let cmd = Cli::command();
+    let mut out = std::io::stdout().lock();
+    clap_mangen::Man::new(cmd.clone()).render(&mut out)?;
+    // One section per subcommand, with its options, after the page's own.
+    for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+        let man = clap_mangen::Man::new(sub.clone());
+        std::io::Write::write_all(&mut out, format!(".SH \"3RC {}\"\n", sub.get_name().to_uppercase()).as_bytes())?;
+        man.render_description_section(&mut out)?;
+        man.render_options_section(&mut out)?;
+    }
+    Ok(())
 }
 
 /// `3rc simulate`: a scenario folder, or a what-if over a live cluster.

@@ -233,3 +233,42 @@ fn destructive_commands_need_the_same_consent_from_every_front_end() {
     assert!(log.contains("command disarm cluster by cli:"), "{log}");
     drop(sup);
 }
+
+/// The subcommands of the command line, as clap defines them (`help` aside).
+fn subcommands() -> Vec<String> {
+    use clap::CommandFactory;
+    threerc::app::cli::Cli::command()
+        .get_subcommands()
+        .map(|s| s.get_name().to_string())
+        .filter(|n| n != "help")
+        .collect()
+}
+
+#[test]
+fn completions_name_every_subcommand_and_option() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = bin().args(["completions", shell]).output().unwrap();
+        assert!(out.status.success(), "{shell}: {}", String::from_utf8_lossy(&out.stderr));
+        let text = String::from_utf8(out.stdout).unwrap();
+        for sub in subcommands() {
+            assert!(text.contains(&sub), "{shell}: {sub} missing");
+        }
+        assert!(text.contains("--config") || text.contains("config"), "{shell}: --config missing");
+    }
+    let out = bin().args(["completions", "nosuchshell"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("invalid value 'nosuchshell'") && err.contains("bash"), "{err}");
+}
+
+#[test]
+fn the_man_page_is_roff_and_names_every_subcommand_with_its_options() {
+    let out = bin().arg("man").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let page = String::from_utf8(out.stdout).unwrap();
+    assert!(page.contains(".TH 3rc 1"), "{page:.300}");
+    for sub in subcommands() {
+        assert!(page.contains(&format!("3rc\\-{}", sub.replace('-', "\\-"))), "{sub} missing from SUBCOMMANDS");
+        assert!(page.contains(&format!(".SH \"3RC {}\"", sub.to_uppercase())), "{sub} has no section");
+    }
+    assert!(page.contains("\\-\\-socket"), "the console's options are in");
+}

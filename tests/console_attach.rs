@@ -171,8 +171,8 @@ async fn a_command_is_answered_to_its_console_announced_to_the_others_and_logged
     until_msg(&mut bob, "alice's command and its log line", |m, _| {
         match m {
             ToConsole::Notice(n) => notice = Some(n.clone()),
-            ToConsole::Log(l) if l.text.starts_with("stop web1 by console:") && l.text.contains("typing") => {
-                assert!(l.text.ends_with("(confirmed by typing web1): accepted"), "{l:?}");
+            ToConsole::Log(l) if l.text.contains("command stop web1 by console:") && !l.text.contains("refused") => {
+                assert!(l.text.ends_with("(uid 0) (confirmed by typing web1)"), "{l:?}");
                 logged = true;
             }
             _ => {}

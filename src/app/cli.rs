@@ -122,6 +122,15 @@ pub enum Cmd {
         #[arg(long, requires = "config")]
         what_if: Option<String>,
     },
+    /// Print the shell completion script for SHELL, generated from this command line, e.g.
+    /// `3rc completions bash > /usr/share/bash-completion/completions/3rc`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), generated from this command line, e.g.
+    /// `3rc man > /usr/local/share/man/man1/3rc.1`.
+    Man,
 }
 
 #[derive(clap::Args, Debug)]

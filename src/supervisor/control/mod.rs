@@ -124,18 +124,22 @@ impl Server {
             Some(how) => format!("{origin} ({how})"),
             None => origin.to_string(),
         };
-        let answer = if peer.role == Role::Viewer {
-            Err(format!("{} is a viewer: viewers cannot change the cluster ([access] in {})", peer.name, self.cluster))
+        // Refused here, before the supervisor sees it: logged here. The supervisor logs its own
+        // verdicts (a refusal, or the accepted command's line in the journal).
+        let refused = if peer.role == Role::Viewer {
+            Some(format!("{} is a viewer: viewers cannot change the cluster ([access] in {})", peer.name, self.cluster))
         } else if !confirmed.satisfies(&cmd.consent()) {
-            Err(crate::core::consent::refusal(&cmd).unwrap_or_else(|| "not confirmed".into()))
+            Some(crate::core::consent::refusal(&cmd).unwrap_or_else(|| "not confirmed".into()))
         } else {
-            self.handle.command(&origin, cmd).await
+            None
         };
-        match &answer {
-            Ok(None) => info!(target: "3rc", "{shown} by {origin}: accepted"),
-            Ok(Some(w)) => warn!(target: "3rc", "{shown} by {origin}: accepted, {w}"),
-            Err(e) => warn!(target: "3rc", "{shown} by {origin}: refused: {e}"),
-        }
+        let answer = match refused {
+            Some(e) => {
+                warn!(target: "3rc", "command {shown} by {origin} refused: {e}");
+                Err(e)
+            }
+            None => self.handle.command(&origin, cmd).await,
+        };
         if let Ok(warning) = &answer {
             let _ = self.notices.send((session, Notice { origin, command: shown, warning: warning.clone() }));
         }

@@ -53,7 +53,14 @@ async fn stop_during_a_restart(
     }
     let t = Instant::now();
     let _ = stop.send(());
-    // A command given while it stops is refused.
+    // A command given while it stops is refused (one given at the same moment as the stop may
+    // still be taken: wait until the supervisor says it is stopping).
+    loop {
+        let ev = events.recv().await.unwrap();
+        if ev.to_string().contains("3rc is stopping") {
+            break;
+        }
+    }
     let late = handle.command("test", Command::Stop { vm: "db1".into() }).await;
     assert!(late.is_err(), "{late:?}");
     task.await.unwrap();

@@ -137,6 +137,7 @@ async fn run_supervisor(
         let notifier = app::service::Notifier::from_env()?.map(Arc::new);
         let (sup, handle) = app::assemble(&cfg, app::libvirt_connector(), fencers)?;
         let _control = app::control(&cfg, &handle).await?;
+        app::metrics(&cfg, &handle)?;
         let _watchdog = app::service::ready(&notifier, &handle, cfg.settings.interval);
         sup.run(async {
             app::terminated().await;
@@ -149,6 +150,7 @@ async fn run_supervisor(
     threerc::ui::init_logging(Some(app::open_log(&log)?), app::log_feed_layer())?;
     let (sup, handle) = app::assemble(&cfg, app::libvirt_connector(), fencers)?;
     let _control = app::control(&cfg, &handle).await?;
+    app::metrics(&cfg, &handle)?;
     let mut console = cfg.console.clone();
     console.readonly |= readonly;
     let source = cfg.path.display().to_string();
@@ -244,6 +246,7 @@ async fn demo(
     let fencers = app::fencers(&cfg, Some(&cluster))?;
     let connector: Arc<threerc::hv::Connector> = Arc::from(cluster.connector());
     let (sup, handle) = app::assemble(&cfg, connector.clone(), fencers)?;
+    app::metrics(&cfg, &handle)?;
     let enabled = Arc::new(AtomicBool::new(!no_faults));
     let vms = cfg.cluster.vms.iter().map(|v| v.name.clone()).collect();
     let injector = threerc::backend::demo::FaultInjector::spawn(

@@ -21,12 +21,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 mod test_hosts;
 
 fn config(state: &Path, access: &str) -> Config {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo");
-    let text = std::fs::read_to_string(dir.join("cluster.toml")).expect("demo config");
-    let text = text.replace("interval = \"1s\"", "interval = \"100ms\"") + access;
-    let mut cfg = Config::parse(&text, &dir.join("cluster.toml")).expect("valid config");
-    cfg.state_dir = Some(state.to_path_buf());
-    cfg
+    test_hosts::demo_config(state, "100ms", access)
 }
 
 /// The supervisor's log reaches this process's feed for consoles (installed once).

@@ -14,12 +14,7 @@ use threerc::core::{Command, EventKind, VmState};
 mod test_hosts;
 
 fn config(state: &Path) -> Config {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo");
-    let text = std::fs::read_to_string(dir.join("cluster.toml")).expect("demo config");
-    let text = text.replace("interval = \"1s\"", "interval = \"100ms\"");
-    let mut cfg = Config::parse(&text, &dir.join("cluster.toml")).expect("valid config");
-    cfg.state_dir = Some(state.to_path_buf());
-    cfg
+    test_hosts::demo_config(state, "100ms", "")
 }
 
 /// Restart web1 with starts taking `start` and stop the supervisor as soon as the restart runs,

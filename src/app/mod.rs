@@ -241,6 +241,16 @@ pub async fn control(cfg: &Config, handle: &SupervisorHandle) -> anyhow::Result<
     }
 }
 
+/// Serve the Prometheus endpoint, if the config has `[metrics] listen`.
+pub fn metrics(cfg: &Config, handle: &SupervisorHandle) -> anyhow::Result<()> {
+    if let Some(listen) = cfg.metrics {
+        let m = crate::supervisor::metrics::Metrics::start(handle);
+        crate::supervisor::metrics::serve(listen, m)
+            .with_context(|| format!("{}: [metrics] listen", cfg.path.display()))?;
+    }
+    Ok(())
+}
+
 /// The layer that copies this process's log (as `RUST_LOG` filters it, default info) to the
 /// consoles attached to its supervisor.
 pub fn log_feed_layer() -> impl tracing_subscriber::Layer<tracing_subscriber::Registry> + Send + Sync {

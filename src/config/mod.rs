@@ -80,6 +80,8 @@ pub struct Config {
     pub witnesses: Vec<WitnessConfig>,
     /// `[access]`: who may use the supervisor's socket, and for what.
     pub access: Access,
+    /// `[metrics] listen`: the address of the Prometheus endpoint (none: off).
+    pub metrics: Option<std::net::SocketAddr>,
     /// What is valid but worth a warning at start (e.g. too few votes for a quorum).
     pub warnings: Vec<String>,
 }
@@ -208,6 +210,18 @@ fn validate(raw: RawConfig, at: &Locator, dir: &Path, path: &Path) -> Result<Con
     });
     let (witnesses, warnings) = quorum::witnesses(raw.quorum.witnesses.as_ref(), host_specs.len(), at)?;
     let access = access::access(&raw.access, at)?;
+    let metrics = match &raw.metrics {
+        None => None,
+        Some(m) => Some(m.listen.get_ref().parse::<std::net::SocketAddr>().map_err(|e| {
+            at.err(
+                Some(m.listen.span()),
+                format!(
+                    "metrics.listen {:?}: {e} (an address and a port, like \"127.0.0.1:9633\")",
+                    m.listen.get_ref()
+                ),
+            )
+        })?),
+    };
     Ok(Config {
         path: path.to_path_buf(),
         cluster: ClusterSpec {
@@ -219,6 +233,7 @@ fn validate(raw: RawConfig, at: &Locator, dir: &Path, path: &Path) -> Result<Con
         },
         witnesses,
         access,
+        metrics,
         warnings,
         hosts,
         settings,

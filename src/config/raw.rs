@@ -21,12 +21,20 @@ pub struct RawConfig {
     pub quorum: RawQuorum,
     #[serde(default)]
     pub access: super::access::RawAccess,
+    pub metrics: Option<RawMetrics>,
     /// Directory for the journal and the inventory; relative paths are relative to the file.
     pub state_dir: Option<Spanned<String>>,
     #[serde(default, rename = "host")]
     pub hosts: Vec<RawHost>,
     #[serde(default, rename = "vm")]
     pub vms: Vec<RawVm>,
+}
+
+/// `[metrics]`: where Prometheus scrapes (off without it).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMetrics {
+    pub listen: Spanned<String>,
 }
 
 /// `[quorum]`: the witnesses (`config::quorum`).

@@ -281,3 +281,12 @@ fn access_errors_name_the_entry() {
     let e = parse(&format!("{GOOD}\n[access]\nadmins = [\"alice\"]\n")).unwrap_err();
     assert!(e.to_string().contains("admins"), "{e}");
 }
+
+#[test]
+fn metrics_listen_is_an_address_and_a_port() {
+    assert_eq!(parse(GOOD).unwrap().metrics, None, "off by default");
+    let cfg = parse(&format!("{GOOD}\n[metrics]\nlisten = \"127.0.0.1:9633\"\n")).unwrap();
+    assert_eq!(cfg.metrics, Some("127.0.0.1:9633".parse().unwrap()));
+    let e = parse(&format!("{GOOD}\n[metrics]\nlisten = \"localhost\"\n")).unwrap_err();
+    assert!(e.to_string().contains("metrics.listen \"localhost\"") && e.line > 0, "{e}");
+}

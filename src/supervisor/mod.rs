@@ -13,6 +13,7 @@ mod facts;
 mod fencecheck;
 mod hints;
 mod ladder;
+pub mod metrics;
 mod resume;
 use facts::Fact;
 mod witnesses;

@@ -81,3 +81,15 @@ pub async fn until_within(
         }
     }
 }
+
+/// The demo cluster's config with cycles every `interval` (`"100ms"`), `extra` TOML appended, and
+/// its journal in `state`.
+#[allow(dead_code)] // for the test binaries on the demo cluster
+pub fn demo_config(state: &std::path::Path, interval: &str, extra: &str) -> Config {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo");
+    let text = std::fs::read_to_string(dir.join("cluster.toml")).expect("demo config");
+    let text = text.replace("interval = \"1s\"", &format!("interval = \"{interval}\"")) + extra;
+    let mut cfg = Config::parse(&text, &dir.join("cluster.toml")).expect("valid config");
+    cfg.state_dir = Some(state.to_path_buf());
+    cfg
+}

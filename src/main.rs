@@ -138,6 +138,7 @@ async fn run_supervisor(
         let (sup, handle) = app::assemble(&cfg, app::libvirt_connector(), fencers)?;
         let _control = app::control(&cfg, &handle).await?;
         app::metrics(&cfg, &handle)?;
+        app::alerts(&cfg, &handle);
         let _watchdog = app::service::ready(&notifier, &handle, cfg.settings.interval);
         sup.run(async {
             app::terminated().await;
@@ -151,6 +152,7 @@ async fn run_supervisor(
     let (sup, handle) = app::assemble(&cfg, app::libvirt_connector(), fencers)?;
     let _control = app::control(&cfg, &handle).await?;
     app::metrics(&cfg, &handle)?;
+    app::alerts(&cfg, &handle);
     let mut console = cfg.console.clone();
     console.readonly |= readonly;
     let source = cfg.path.display().to_string();
@@ -247,6 +249,7 @@ async fn demo(
     let connector: Arc<threerc::hv::Connector> = Arc::from(cluster.connector());
     let (sup, handle) = app::assemble(&cfg, connector.clone(), fencers)?;
     app::metrics(&cfg, &handle)?;
+    app::alerts(&cfg, &handle);
     let enabled = Arc::new(AtomicBool::new(!no_faults));
     let vms = cfg.cluster.vms.iter().map(|v| v.name.clone()).collect();
     let injector = threerc::backend::demo::FaultInjector::spawn(

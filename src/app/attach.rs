@@ -264,6 +264,7 @@ impl Link {
         commander: &Commander,
     ) -> Option<Attached> {
         let mut wait = RETRY_FIRST;
+        let mut last: Option<String> = None;
         loop {
             let sleep = tokio::time::sleep(wait);
             tokio::pin!(sleep);
@@ -284,7 +285,13 @@ impl Link {
             match client::attach(&self.socket).await {
                 Ok(s) => return Some(s),
                 Err(e) => {
-                    let _ = self.feedback.send(UiFeedback::Link(Some(format!("{e:#}"))));
+                    // Said once per reason, not at every try.
+                    let why = format!("{e:#}");
+                    if last.as_deref() != Some(why.as_str()) {
+                        warn!(target: "3rc::console", "attaching again: {why}");
+                        let _ = self.feedback.send(UiFeedback::Link(Some(why.clone())));
+                        last = Some(why);
+                    }
                     wait = (wait * 2).min(RETRY_MAX);
                 }
             }

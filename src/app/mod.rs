@@ -251,6 +251,19 @@ pub fn metrics(cfg: &Config, handle: &SupervisorHandle) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Page the config's `[[alert]]` targets with the alarms.
+pub fn alerts(cfg: &Config, handle: &SupervisorHandle) {
+    if cfg.alerts.is_empty() {
+        return;
+    }
+    let path = std::path::absolute(&cfg.path).unwrap_or_else(|_| cfg.path.clone());
+    let origin = crate::supervisor::alerts::Origin {
+        cluster: path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),
+        console: format!("3rc console --config {}", path.display()),
+    };
+    crate::supervisor::alerts::start(handle, cfg.alerts.clone(), origin);
+}
+
 /// The layer that copies this process's log (as `RUST_LOG` filters it, default info) to the
 /// consoles attached to its supervisor.
 pub fn log_feed_layer() -> impl tracing_subscriber::Layer<tracing_subscriber::Registry> + Send + Sync {

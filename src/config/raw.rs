@@ -22,6 +22,8 @@ pub struct RawConfig {
     #[serde(default)]
     pub access: super::access::RawAccess,
     pub metrics: Option<RawMetrics>,
+    #[serde(default, rename = "alert")]
+    pub alerts: Vec<RawAlert>,
     /// Directory for the journal and the inventory; relative paths are relative to the file.
     pub state_dir: Option<Spanned<String>>,
     #[serde(default, rename = "host")]
@@ -35,6 +37,14 @@ pub struct RawConfig {
 #[serde(deny_unknown_fields)]
 pub struct RawMetrics {
     pub listen: Spanned<String>,
+}
+
+/// `[[alert]]`: where alarms page someone.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAlert {
+    pub alertmanager: Option<Spanned<String>>,
+    pub min_severity: Option<Spanned<String>>,
 }
 
 /// `[quorum]`: the witnesses (`config::quorum`).

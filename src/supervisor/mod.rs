@@ -7,6 +7,7 @@
 //! events go out on channels. It never blocks: hypervisor calls run on host workers, fence
 //! agents and disk writes on blocking threads, all with timeouts.
 
+pub mod alerts;
 mod commands;
 pub mod control;
 mod facts;

@@ -97,6 +97,7 @@ pub fn cluster() -> ClusterView {
         alarms: vec![
             AlarmView {
                 id: 7,
+                kind: "operator".into(),
                 age_ms: 20_000,
                 subject: Subject::Vm("db1".into()),
                 severity: Severity::Critical,
@@ -106,6 +107,7 @@ pub fn cluster() -> ClusterView {
             },
             AlarmView {
                 id: 3,
+                kind: "fencefail".into(),
                 age_ms: 70_000,
                 subject: Subject::Host("hv2".into()),
                 severity: Severity::Warning,

@@ -142,6 +142,7 @@ impl Engine {
             .iter()
             .map(|AlarmRec { alarm: a, .. }| AlarmView {
                 id: a.id,
+                kind: a.key.split(':').next().unwrap_or_default().to_string(),
                 age_ms: wall.saturating_sub(a.wall_ms),
                 subject: a.subject.clone(),
                 severity: a.severity,

@@ -54,6 +54,13 @@ pub fn wall_stamp(ms: u64) -> String {
     format!("{year:04}{month:02}{day:02}T{h:02}{m:02}{s:02}Z")
 }
 
+/// A wall-clock time as RFC 3339, in UTC to the millisecond ("2026-12-04T14:02:05.120Z"), for
+/// other programs (Alertmanager).
+pub fn wall_rfc3339(ms: u64) -> String {
+    let (year, month, day, h, m, s) = civil(ms);
+    format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}.{:03}Z", ms % 1000)
+}
+
 /// Year, month, day, hour, minute, second (UTC) of a wall-clock time in ms since the epoch.
 fn civil(ms: u64) -> (i64, i64, i64, u64, u64, u64) {
     let secs = ms / 1000;
@@ -267,5 +274,6 @@ mod tests {
         assert_eq!(wall_text(1_796_392_920_000), "2026-12-04 14:02 UTC");
         assert_eq!(wall_text(951_782_400_000), "2000-02-29 00:00 UTC");
         assert_eq!(wall_stamp(1_796_392_925_000), "20261204T140205Z");
+        assert_eq!(wall_rfc3339(1_796_392_925_120), "2026-12-04T14:02:05.120Z");
     }
 }

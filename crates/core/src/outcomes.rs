@@ -53,6 +53,19 @@ impl Engine {
         match outcome {
             Outcome::Done => {
                 self.host_transition(host, HostState::Fenced, format!("powered off by fence agent {agent}"), out);
+                // A person must know: a host is gone, its VMs restart elsewhere, and it stays off
+                // until someone looks at it.
+                let vms = match self.vms.values().filter(|v| v.host.as_deref() == Some(host)).count() {
+                    1 => "its VM restarts elsewhere".to_string(),
+                    n => format!("its {n} VMs restart elsewhere"),
+                };
+                self.raise(
+                    format!("fenced:{host}"),
+                    Subject::Host(host.into()),
+                    Severity::Warning,
+                    format!("{host} stopped answering and was powered off by fence agent {agent}; {vms}"),
+                    out,
+                );
             }
             Outcome::Failed(e) | Outcome::StartFailed(e) | Outcome::Unsupported(e) => {
                 h.fence_retry_at = Some(self.now.plus(retry));

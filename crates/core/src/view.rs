@@ -138,6 +138,10 @@ pub struct Transition {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AlarmView {
     pub id: u64,
+    /// What kind of condition raised it: `fenced`, `fencefail`, `nofence`, `down`, `operator`,
+    /// `pending`, `journal`... (the part of its key before the subject).
+    #[serde(default)]
+    pub kind: String,
     /// How long ago it was raised (an alarm kept from an earlier run counts from then).
     pub age_ms: u64,
     pub subject: Subject,

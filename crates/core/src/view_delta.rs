@@ -211,6 +211,7 @@ mod tests {
         new.hosts[1].state = HostState::Suspect;
         new.alarms.push(AlarmView {
             id: 1,
+            kind: "down".into(),
             age_ms: 0,
             subject: Subject::Host("hv2".into()),
             severity: Severity::Warning,

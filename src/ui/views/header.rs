@@ -42,10 +42,11 @@ pub fn draw_title(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         };
         line.push(Span::styled(crumb, Style::new().fg(ui.title)));
     }
-    // An attached console that lost its supervisor: what it shows is not live any more.
-    if let Some(why) = app.link_lost() {
+    // An attached console that lost its supervisor: what it shows is not live any more. Short,
+    // so that it always fits; why is in the log pane.
+    if app.link_lost().is_some() {
         line.push(Span::styled(
-            format!(" SUPERVISOR LOST, reconnecting: {why} "),
+            " SUPERVISOR LOST, reconnecting ".to_string(),
             Style::new().fg(ui.background).bg(ui.disarmed).add_modifier(Modifier::BOLD),
         ));
     }

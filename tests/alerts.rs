@@ -1,0 +1,118 @@
+//! Pages through a real Alertmanager (Debian's `prometheus-alertmanager`, started by the test on
+//! loopback): the supervisor on the demo cluster's test-driver hosts, a host powered off and
+//! fenced while Alertmanager is still down; its alarm arrives once Alertmanager is up (what was
+//! missed is sent when the target comes back), with labels that route; an `ack` resolves it.
+//!
+//! `prometheus-alertmanager` is installed by `.ci/deps`; without it this test fails.
+
+use serde_json::Value;
+use std::io::{Read, Write};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use threerc::core::{Command as Cmd, Severity, VmState};
+
+#[path = "support/test_hosts.rs"]
+#[allow(dead_code)] // the host-file builders serve other test binaries
+mod test_hosts;
+
+/// An Alertmanager, killed when the test ends.
+struct Alertmanager(Child);
+
+impl Drop for Alertmanager {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// The alerts Alertmanager holds now (its API v2), or none if it does not answer.
+fn alerts(port: u16) -> Vec<Value> {
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else { return Vec::new() };
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let _ = write!(s, "GET /api/v2/alerts HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
+    let mut text = String::new();
+    let _ = s.read_to_string(&mut text);
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+    serde_json::from_str::<Vec<Value>>(body).unwrap_or_default()
+}
+
+fn fenced_alert(port: u16) -> Option<Value> {
+    alerts(port).into_iter().find(|a| a["labels"]["alarm"] == "fenced" && a["labels"]["host"] == "hv3")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fenced_host_pages_alertmanager_once_it_is_up_and_the_ack_resolves_it() {
+    let state = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut cfg = test_hosts::demo_config(
+        state.path(),
+        "200ms",
+        &format!("\n[[alert]]\nalertmanager = \"http://127.0.0.1:{port}\"\nmin_severity = \"warning\"\n"),
+    );
+    cfg.path = state.path().join("prod.toml");
+    let (cluster, handle, stop) = test_hosts::run(&cfg);
+    threerc::app::alerts(&cfg, &handle);
+    test_hosts::until(&handle, "every VM healthy", |v| v.vms.iter().all(|vm| vm.state == VmState::Healthy)).await;
+
+    // hv3 fails and is fenced while Alertmanager is down: the page waits.
+    cluster.power_off("hv3").unwrap();
+    let view = test_hosts::until(&handle, "hv3's fenced alarm", |v| v.alarms.iter().any(|a| a.kind == "fenced")).await;
+    let alarm = view.alarms.iter().find(|a| a.kind == "fenced").unwrap().clone();
+    assert_eq!(alarm.severity, Severity::Warning);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("am.yml"), "route:\n  receiver: none\nreceivers:\n  - name: none\n").unwrap();
+    let _am = Alertmanager(
+        Command::new("prometheus-alertmanager")
+            .arg(format!("--config.file={}", dir.path().join("am.yml").display()))
+            .arg(format!("--storage.path={}", dir.path().join("data").display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--cluster.listen-address=")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("prometheus-alertmanager (Debian's package; .ci/deps installs it)"),
+    );
+    let t = Instant::now();
+    let page = tokio::task::spawn_blocking(move || loop {
+        if let Some(a) = fenced_alert(port) {
+            return a;
+        }
+        assert!(t.elapsed() < Duration::from_secs(60), "no page in Alertmanager: {:?}", alerts(port));
+        std::thread::sleep(Duration::from_millis(200));
+    })
+    .await
+    .unwrap();
+    eprintln!("Alertmanager held the page {:?} after it started", t.elapsed());
+    let labels = &page["labels"];
+    assert_eq!(labels["alertname"], "ThreeRC");
+    assert_eq!(labels["severity"], "warning");
+    assert_eq!(labels["cluster"], "prod");
+    assert_eq!(labels["alarm_id"], alarm.id.to_string());
+    assert_eq!(page["status"]["state"], "active", "{page}");
+    let console = page["annotations"]["console"].as_str().unwrap_or_default();
+    assert!(console.starts_with("3rc console --config ") && console.ends_with("prod.toml"), "{page}");
+    assert!(page["annotations"]["summary"].as_str().unwrap_or_default().contains("hv3"), "{page}");
+
+    // Acknowledged in the console (or `3rc ctl ack`): the page resolves.
+    handle.command("console:alice", Cmd::AckAlarm { id: alarm.id }).await.unwrap();
+    let t = Instant::now();
+    tokio::task::spawn_blocking(move || loop {
+        match fenced_alert(port) {
+            None => return,
+            Some(a) if a["status"]["state"] != "active" => return,
+            Some(a) => {
+                assert!(t.elapsed() < Duration::from_secs(30), "still active after the ack: {a}");
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        }
+    })
+    .await
+    .unwrap();
+    let _ = stop.send(());
+}

@@ -10,7 +10,6 @@ use ratatui::Terminal;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use threerc::config::Settings;
 use threerc::hv::clock::{Clock, TokioClock};
 use threerc::sim;
 use threerc::supervisor::control::{self, client, protocol::ToConsole};
@@ -111,13 +110,7 @@ fn main() {
         let c = case(hosts, 20, 262_144, 4096, "");
         let clock: Arc<dyn Clock> = Arc::new(TokioClock::new());
         let (world, ctx) = sim::build(&c, clock.clone());
-        let settings = Settings {
-            interval: Duration::from_secs(1),
-            probe_timeout: Duration::from_secs(3),
-            xml_reads_per_cycle: 64,
-            events: false,
-            fence_check: Some(Duration::from_secs(300)),
-        };
+        let settings = sim::run::settings();
         let (sup, handle) = Supervisor::new(c.spec(), ctx, settings, clock, None);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let running = tokio::spawn(sup.run(async {

@@ -6,7 +6,6 @@
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use threerc::config::Settings;
 use threerc::hv::clock::{Clock, TokioClock};
 use threerc::sim;
 use threerc::sim::scenario::parse_cluster;
@@ -23,13 +22,7 @@ fn big_cycle(hosts: usize, cycles: usize, console: bool) {
     let (first, times, cpu) = rt.block_on(async {
         let clock: Arc<dyn Clock> = Arc::new(TokioClock::new());
         let (_sim, ctx) = sim::build(&c, clock.clone());
-        let settings = Settings {
-            interval: Duration::from_secs(1),
-            probe_timeout: Duration::from_secs(3),
-            xml_reads_per_cycle: 64,
-            events: false,
-            fence_check: Some(Duration::from_secs(300)),
-        };
+        let settings = sim::run::settings();
         let (mut sup, handle) = Supervisor::new(c.spec(), ctx, settings, clock, None);
         // With a console attached, every cycle also builds the 20,000-VM snapshot it renders;
         // headless, nobody subscribes and no snapshot is built.

@@ -23,6 +23,20 @@ use tmux_session::Session;
 /// The service, killed when the test ends.
 struct Service(Child);
 
+impl Service {
+    /// `3rc run --headless --config CONFIG`.
+    fn start(config: &Path) -> Service {
+        let child = Command::new(bin())
+            .args(["run", "--headless", "--config"])
+            .arg(config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        Service(child)
+    }
+}
+
 impl Drop for Service {
     fn drop(&mut self) {
         let _ = self.0.kill();
@@ -83,15 +97,7 @@ fn an_operator_and_a_viewer_attached_to_the_service_and_a_terminal_closed_stops_
     let logs = dir.path().join("logs");
     std::fs::create_dir(&logs).unwrap();
     std::fs::set_permissions(&logs, std::fs::Permissions::from_mode(0o777)).unwrap();
-    let service = Service(
-        Command::new(bin())
-            .args(["run", "--headless", "--config"])
-            .arg(&config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let service = Service::start(&config);
     let socket = dir.path().join("state/control.sock");
     let t = std::time::Instant::now();
     while !socket.exists() {
@@ -154,15 +160,7 @@ fn an_operator_and_a_viewer_attached_to_the_service_and_a_terminal_closed_stops_
     // The service restarts: the console says it lost it, then attaches again by itself.
     drop(service);
     viewer.wait_for("SUPERVISOR LOST, reconnecting", 10);
-    let _service = Service(
-        Command::new(bin())
-            .args(["run", "--headless", "--config"])
-            .arg(&config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let _service = Service::start(&config);
     viewer.wait_until("attached again", 30, |p| {
         p.contains("attached again to the supervisor") && !p.contains("SUPERVISOR LOST") && p.contains("9 VMs")
     });

@@ -54,13 +54,7 @@ pub const SIM_WALL_START: u64 = 1_767_225_600_000;
 /// Start the supervisor over the run's journal (a real one, reopened by every start as
 /// production reopens its state_dir's: what the earlier start left is taken back).
 fn start(case: &Case, ctx: &ExecCtx, clock: &Arc<dyn Clock>, journal: &std::path::Path) -> Running {
-    let settings = Settings {
-        interval: Duration::from_secs(1),
-        probe_timeout: Duration::from_secs(3),
-        xml_reads_per_cycle: 64,
-        events: false,
-        fence_check: Some(Duration::from_secs(300)),
-    };
+    let settings = settings();
     let opened = crate::store::Journal::open_unsynced(journal)
         .unwrap_or_else(|e| panic!("the simulator's journal {}: {e:#}", journal.display()));
     let (mut sup, handle) = Supervisor::resume(case.spec(), ctx.clone(), settings, clock.clone(), Some(opened));
@@ -74,6 +68,17 @@ fn start(case: &Case, ctx: &ExecCtx, clock: &Arc<dyn Clock>, journal: &std::path
         let _ = rx.await;
     }));
     Running { handle, events, view, stop: Some(stop), task }
+}
+
+/// The loop's settings on the simulator (and its benchmarks): 1 s cycles, polling only.
+pub fn settings() -> Settings {
+    Settings {
+        interval: Duration::from_secs(1),
+        probe_timeout: Duration::from_secs(3),
+        xml_reads_per_cycle: 64,
+        events: false,
+        fence_check: Some(Duration::from_secs(300)),
+    }
 }
 
 fn drain(rx: &mut broadcast::Receiver<Event>, log: &mut Vec<String>, events: &mut Vec<Event>) {

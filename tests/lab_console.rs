@@ -26,9 +26,9 @@ fn console(config: &Path, log: &Path) -> String {
     )
 }
 
-/// The console's row of `name` in the pane, if shown.
+/// The console's table row of `name` in the pane (its first column), if shown.
 fn row<'a>(pane: &'a str, name: &str) -> Option<&'a str> {
-    pane.lines().find(|l| l.split_whitespace().any(|w| w.trim_matches('│') == name))
+    pane.lines().find(|l| l.trim_start_matches('│').split_whitespace().next() == Some(name))
 }
 
 #[test]

@@ -69,6 +69,7 @@ fn cluster(hosts: usize, vms: usize) -> ClusterView {
         quorum: Default::default(),
         disarmed_by: None,
         disarm_pending: None,
+        deliveries: Vec::new(),
     }
 }
 

@@ -5,6 +5,7 @@
 //! Architecture invariant: invalid input never reaches the core.
 
 pub mod access;
+pub mod alert;
 pub mod duration;
 mod fencing;
 mod quorum;
@@ -14,6 +15,7 @@ pub mod secrets;
 mod settings;
 
 pub use access::{Access, Principal};
+pub use alert::{AlertSink, AlertTarget};
 pub use quorum::{WitnessCheck, WitnessConfig};
 
 use crate::core::{ClusterSpec, HostPolicy, HostSpec, PlacementPolicy, Policy, VmSpec};
@@ -61,27 +63,6 @@ pub struct ConsoleConfig {
     pub bell: bool,
     /// `[console.keys]`: action name -> keys, validated by the console's keymap.
     pub keys: BTreeMap<String, Vec<String>>,
-}
-
-/// One `[[alert]]`: an Alertmanager to page.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AlertTarget {
-    /// Its base URL (`http://127.0.0.1:9093`); it may hold a user and password.
-    pub url: String,
-    /// The least severe alarm it gets.
-    pub min_severity: crate::core::Severity,
-}
-
-impl AlertTarget {
-    /// The URL as it may be logged: without a user or password.
-    pub fn shown(&self) -> String {
-        let Some((scheme, rest)) = self.url.split_once("://") else { return self.url.clone() };
-        let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-        match authority.rsplit_once('@') {
-            Some((_, host)) => format!("{scheme}://***@{host}{path}"),
-            None => self.url.clone(),
-        }
-    }
 }
 
 /// A validated configuration.
@@ -233,7 +214,12 @@ fn validate(raw: RawConfig, at: &Locator, dir: &Path, path: &Path) -> Result<Con
     });
     let (witnesses, warnings) = quorum::witnesses(raw.quorum.witnesses.as_ref(), host_specs.len(), at)?;
     let access = access::access(&raw.access, at)?;
-    let alerts = raw.alerts.iter().map(|a| alert(a, at)).collect::<Result<Vec<_>, _>>()?;
+    let alerts = raw.alerts.iter().map(|a| alert::alert(a, at)).collect::<Result<Vec<_>, _>>()?;
+    for (i, a) in alerts.iter().enumerate() {
+        if alerts[..i].iter().any(|b| b.shown() == a.shown()) {
+            return Err(at.err(None, format!("[[alert]]: {} is named twice (one [[alert]] per target)", a.shown())));
+        }
+    }
     let metrics = match &raw.metrics {
         None => None,
         Some(m) => Some(m.listen.get_ref().parse::<std::net::SocketAddr>().map_err(|e| {
@@ -267,29 +253,6 @@ fn validate(raw: RawConfig, at: &Locator, dir: &Path, path: &Path) -> Result<Con
         state_dir,
         default_policy: base,
     })
-}
-
-/// One `[[alert]]`: an Alertmanager (`http://`; its API v2) and the least severe alarm it gets.
-fn alert(raw: &raw::RawAlert, at: &Locator) -> Result<AlertTarget, ConfigError> {
-    use crate::core::Severity;
-    let Some(url) = &raw.alertmanager else {
-        return Err(at.err(None, "[[alert]] needs a target: alertmanager = \"http://127.0.0.1:9093\""));
-    };
-    if !url.get_ref().starts_with("http://") || url.get_ref().len() <= "http://".len() {
-        return Err(at.err(
-            Some(url.span()),
-            "alert.alertmanager: an http:// URL of Alertmanager, like \"http://127.0.0.1:9093\" (https is not supported yet)",
-        ));
-    }
-    let min_severity = match raw.min_severity.as_ref().map(|s| (s.get_ref().as_str(), s.span())) {
-        None | Some(("warning", _)) => Severity::Warning,
-        Some(("info", _)) => Severity::Info,
-        Some(("critical", _)) => Severity::Critical,
-        Some((other, span)) => {
-            return Err(at.err(Some(span), format!("alert.min_severity {other:?}: one of info, warning, critical")))
-        }
-    };
-    Ok(AlertTarget { url: url.get_ref().clone(), min_severity })
 }
 
 /// `[defaults]`: the loop's settings and the operations' timeouts.

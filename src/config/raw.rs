@@ -44,7 +44,14 @@ pub struct RawMetrics {
 #[serde(deny_unknown_fields)]
 pub struct RawAlert {
     pub alertmanager: Option<Spanned<String>>,
+    pub agent: Option<Spanned<String>>,
+    pub webhook: Option<Spanned<String>>,
     pub min_severity: Option<Spanned<String>>,
+    pub kinds: Option<Spanned<Vec<Spanned<String>>>>,
+    pub recipient: Option<String>,
+    pub timeout: Option<Spanned<Dur>>,
+    pub queue: Option<Spanned<usize>>,
+    pub headers: Option<std::collections::BTreeMap<String, Spanned<String>>>,
 }
 
 /// `[quorum]`: the witnesses (`config::quorum`).

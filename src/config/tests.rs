@@ -290,3 +290,52 @@ fn metrics_listen_is_an_address_and_a_port() {
     let e = parse(&format!("{GOOD}\n[metrics]\nlisten = \"localhost\"\n")).unwrap_err();
     assert!(e.to_string().contains("metrics.listen \"localhost\"") && e.line > 0, "{e}");
 }
+
+#[test]
+fn alert_targets_are_checked_and_never_show_their_secrets() {
+    let host = "[[host]]\nname = \"hv1\"\nuri = \"test:///x\"\n";
+    let c = parse(&format!(
+        "{host}[[alert]]\nalertmanager = \"http://am:pw@127.0.0.1:9093\"\n\
+         [[alert]]\nagent = \"/usr/local/bin/page\"\nrecipient = \"oncall@example.com\"\nkinds = [\"alarm\", \"host\"]\n\
+         min_severity = \"info\"\ntimeout = \"5s\"\n\
+         [[alert]]\nwebhook = \"https://hooks.example.com/3rc?token=abc\"\nheaders = {{ Authorization = \"Bearer xyz\" }}\nqueue = 10\n"
+    ))
+    .unwrap();
+    let shown: Vec<String> = c.alerts.iter().map(|a| a.shown()).collect();
+    assert_eq!(
+        shown,
+        [
+            "Alertmanager at http://***@127.0.0.1:9093",
+            "agent /usr/local/bin/page",
+            "webhook https://hooks.example.com/3rc?***"
+        ]
+    );
+    let debug = format!("{c:?}");
+    assert!(!debug.contains("pw@") && !debug.contains("abc") && !debug.contains("xyz"), "{debug}");
+    let agent = &c.alerts[1];
+    assert!(agent.wants("host", crate::core::Severity::Info) && !agent.wants("vm", crate::core::Severity::Critical));
+    assert_eq!(agent.timeout, Duration::from_secs(5));
+    assert!(c.alerts[0].wants("alarm", crate::core::Severity::Warning));
+    assert!(!c.alerts[0].wants("alarm", crate::core::Severity::Info), "warning and above by default");
+    assert_eq!((c.alerts[2].queue, c.alerts[2].kinds.clone()), (10, vec!["alarm".to_string()]));
+
+    for (bad, says) in [
+        ("alertmanager = \"http://a:9093\"\nwebhook = \"http://b\"\n", "exactly one target"),
+        ("min_severity = \"info\"\n", "exactly one target"),
+        ("agent = \"page.sh\"\n", "absolute path"),
+        ("webhook = \"ftp://x\"\n", "http:// or https:// URL"),
+        ("webhook = \"http://x\"\nkinds = [\"alarms\"]\n", "\"alarms\" is not a kind"),
+        ("alertmanager = \"http://x\"\nkinds = [\"host\"]\n", "gets alarms only"),
+        ("webhook = \"http://x\"\nrecipient = \"me\"\n", "recipient is for an agent"),
+        ("agent = \"/bin/true\"\nheaders = { A = \"b\" }\n", "headers are for a webhook"),
+        ("agent = \"/bin/true\"\ntimeout = \"1h\"\n", "between 100ms and 10m"),
+        ("agent = \"/bin/true\"\nqueue = 0\n", "between 1 and 100000"),
+    ] {
+        let e = err(&format!("{host}[[alert]]\n{bad}"));
+        assert!(e.contains(says), "{bad}: {e}");
+    }
+    let e = err(&format!("{host}[[alert]]\nagent = \"/bin/true\"\n[[alert]]\nagent = \"/bin/true\"\n"));
+    assert!(e.contains("agent /bin/true is named twice"), "{e}");
+    let e = err(&format!("{host}[[alert]]\nwebhook = \"http://u:secret@x\"\nkinds = []\n"));
+    assert!(e.contains("kinds is empty") && !e.contains("secret"), "{e}");
+}

@@ -40,6 +40,20 @@ pub struct LadderRow {
     pub paused_is_bad: bool,
 }
 
+/// A notification not delivered yet to one target (`supervisor::alerts`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutboxRow {
+    /// The target, as shown (`webhook https://hooks.example.com/3rc?***`).
+    pub target: String,
+    /// The notification's identity.
+    pub key: String,
+    /// The notification, as JSON.
+    pub body: String,
+}
+
+/// Told how long each write of the journal took (a batch, committed and synced).
+pub type WriteObserver = Box<dyn Fn(std::time::Duration) + Send + Sync>;
+
 /// What a previous run left behind.
 #[derive(Clone, Debug, Default)]
 pub struct Recovered {
@@ -63,6 +77,8 @@ pub struct Recovered {
     pub decisions: Vec<(crate::core::DecisionKey, crate::core::Decision)>,
     /// The alarms kept when the earlier run ended, acknowledged or not, oldest first.
     pub alarms: Vec<crate::core::Alarm>,
+    /// Notifications not delivered when the earlier run ended, oldest first.
+    pub outbox: Vec<OutboxRow>,
     /// The journal could not be read and was moved aside (`open`): what happened and what was
     /// lost, for a critical alarm.
     pub damaged: Option<String>,
@@ -92,6 +108,8 @@ enum Msg {
     Unprotect(String),
     Decision(crate::core::DecisionKey, Option<crate::core::Decision>, f64),
     Alarm(u64, Option<crate::core::Alarm>, f64),
+    /// A notification to deliver (`Some`), or delivered or dropped (`None`).
+    Outbox(String, String, Option<String>, f64),
     /// Answered once everything sent before it is committed: an error if anything sent from
     /// the given mark on (`Journal::mark`) could not be written.
     Sync(u64, oneshot::Sender<Result<(), String>>),
@@ -105,6 +123,10 @@ pub struct Journal {
     /// Messages sent so far (`mark`).
     sent: std::sync::atomic::AtomicU64,
     path: PathBuf,
+    /// Told how long each write took (`on_write`).
+    observer: std::sync::Arc<std::sync::Mutex<Option<WriteObserver>>>,
+    /// What the earlier run left undelivered (`outbox_left`).
+    outbox: std::sync::Mutex<Vec<OutboxRow>>,
 }
 
 fn wall() -> f64 {
@@ -203,6 +225,23 @@ impl Journal {
     /// An alarm raised or acknowledged (`Some`) or dropped (`None`): kept across restarts.
     pub fn alarm(&self, id: u64, alarm: Option<&crate::core::Alarm>) {
         self.send(Msg::Alarm(id, alarm.cloned(), wall()));
+    }
+
+    /// A notification to deliver to `target` (`Some(body)`), or delivered or dropped (`None`):
+    /// what is left when 3RC stops is delivered by the next run.
+    pub fn outbox(&self, target: &str, key: &str, body: Option<&str>) {
+        self.send(Msg::Outbox(target.to_string(), key.to_string(), body.map(str::to_string), wall()));
+    }
+
+    /// The notifications the earlier run left undelivered, oldest first (once: taken).
+    pub fn outbox_left(&self) -> Vec<OutboxRow> {
+        std::mem::take(&mut *self.outbox.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Tell `f` how long each write of the journal takes from now on (a batch of changes,
+    /// committed and, unless the journal is the simulator's, on disk).
+    pub fn on_write(&self, f: WriteObserver) {
+        *self.observer.lock().unwrap_or_else(|e| e.into_inner()) = Some(f);
     }
 
     /// A VM taken out of HA (`unprotect`): the next start does not protect it again, and its
@@ -331,6 +370,17 @@ fn write(conn: &Connection, run: i64, m: &Msg) -> rusqlite::Result<()> {
                 params![r.vm, json(&r.restarts), json(&r.relocations), json(&r.reinstalls), r.paused_is_bad, w],
             )?;
         }
+        Msg::Outbox(target, key, body, w) => match body {
+            Some(b) => {
+                conn.execute(
+                    "INSERT OR REPLACE INTO outbox (target, key, body, wall) VALUES (?1, ?2, ?3, ?4)",
+                    params![target, key, b, w],
+                )?;
+            }
+            None => {
+                conn.execute("DELETE FROM outbox WHERE target = ?1 AND key = ?2", params![target, key])?;
+            }
+        },
         Msg::Sync(..) => {}
     }
     Ok(())
@@ -349,6 +399,8 @@ struct Writer {
     /// Messages taken so far, and how many had been taken when the last failed batch ended.
     taken: u64,
     failed_upto: u64,
+    /// Told how long each batch took.
+    observer: std::sync::Arc<std::sync::Mutex<Option<WriteObserver>>>,
 }
 
 impl Writer {
@@ -361,6 +413,7 @@ impl Writer {
 
     fn write_batch(&mut self, batch: Vec<Msg>) {
         let run = self.run;
+        let started = std::time::Instant::now();
         let result = (|| -> rusqlite::Result<()> {
             let tx = self.conn.transaction()?;
             for m in &batch {
@@ -368,6 +421,9 @@ impl Writer {
             }
             tx.commit()
         })();
+        if let Some(f) = &*self.observer.lock().unwrap_or_else(|e| e.into_inner()) {
+            f(started.elapsed());
+        }
         match &result {
             Err(e) if !self.failing => {
                 self.failing = true;

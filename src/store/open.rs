@@ -13,7 +13,7 @@
 //!   on purpose. If even a new journal cannot be made, supervision goes on with the journal in
 //!   memory, and the alarm says that nothing is kept.
 
-use super::{schema, InventoryRow, Journal, LadderRow, Msg, Recovered, Unfinished, Writer};
+use super::{schema, InventoryRow, Journal, LadderRow, Msg, OutboxRow, Recovered, Unfinished, Writer};
 use crate::core::ActionKind;
 use rusqlite::{params, Connection, ErrorCode, OpenFlags};
 use std::path::{Path, PathBuf};
@@ -32,13 +32,14 @@ enum Trouble {
 }
 
 /// The parts of a journal read back at start, by the name a person reads in the alarm.
-const PARTS: [&str; 6] = [
+const PARTS: [&str; 7] = [
     "the inventory",
     "the ladder's windows",
     "the VMs protected at run time",
     "the operators' decisions",
     "the alarms",
     "the unfinished actions",
+    "the undelivered notifications",
 ];
 
 /// An error of SQLite that means "cannot write", where reading may still work.
@@ -170,13 +171,16 @@ impl Journal {
             pending: Vec::new(),
             taken: 0,
             failed_upto: 0,
+            observer: Default::default(),
         };
+        let observer = w.observer.clone();
+        let outbox = std::sync::Mutex::new(rec.outbox.clone());
         let path = path.map_or_else(|| PathBuf::from(":memory:"), Path::to_path_buf);
         if !synced {
             // The simulator's journal: written in the caller's thread, so that waiting for it
             // never lets the simulator's virtual time run on (a run stays the same every time).
             let inline = Some(std::sync::Mutex::new(w));
-            let journal = Journal { tx: None, thread: None, inline, path, sent: Default::default() };
+            let journal = Journal { tx: None, thread: None, inline, path, sent: Default::default(), observer, outbox };
             return Ok((journal, rec, fail_rx));
         }
         let (tx, rx) = mpsc::channel::<Msg>();
@@ -185,7 +189,15 @@ impl Journal {
             .spawn(move || super::writer(w, rx))
             .context("starting the journal's writer")
             .map_err(damaged)?;
-        let journal = Journal { tx: Some(tx), thread: Some(thread), inline: None, path, sent: Default::default() };
+        let journal = Journal {
+            tx: Some(tx),
+            thread: Some(thread),
+            inline: None,
+            path,
+            sent: Default::default(),
+            observer,
+            outbox,
+        };
         Ok((journal, rec, fail_rx))
     }
 
@@ -287,6 +299,7 @@ fn start_run(conn: &mut Connection, carry: Option<&Recovered>) -> rusqlite::Resu
         );
         rows.extend(c.decisions.iter().map(|(k, d)| Msg::Decision(k.clone(), Some(d.clone()), now)));
         rows.extend(c.alarms.iter().map(|a| Msg::Alarm(a.id, Some(a.clone()), now)));
+        rows.extend(c.outbox.iter().map(|o| Msg::Outbox(o.target.clone(), o.key.clone(), Some(o.body.clone()), now)));
         for m in &rows {
             super::write(&tx, run, m)?;
         }
@@ -324,6 +337,8 @@ fn read_back(conn: &Connection, shown: &str, strict: bool) -> rusqlite::Result<(
     part(PARTS[4], r)?;
     let r = read_actions(conn, shown, &mut rec);
     part(PARTS[5], r)?;
+    let r = read_outbox(conn, &mut rec);
+    part(PARTS[6], r)?;
     Ok((rec, lost))
 }
 
@@ -413,6 +428,14 @@ fn read_alarms(conn: &Connection, shown: &str, rec: &mut Recovered) -> rusqlite:
                  (it stays in the journal's alarms table)"
             )),
         }
+    }
+    Ok(())
+}
+
+fn read_outbox(conn: &Connection, rec: &mut Recovered) -> rusqlite::Result<()> {
+    let mut q = conn.prepare("SELECT target, key, body FROM outbox ORDER BY seq")?;
+    for row in q.query_map([], |r| Ok(OutboxRow { target: r.get(0)?, key: r.get(1)?, body: r.get(2)? }))? {
+        rec.outbox.push(row?);
     }
     Ok(())
 }

@@ -16,7 +16,7 @@ use rusqlite::{Connection, Transaction, TransactionBehavior};
 type Migration = fn(&Transaction) -> rusqlite::Result<()>;
 
 /// Migration `i` takes a journal from version `i` to version `i + 1`.
-const MIGRATIONS: &[Migration] = &[migrate_to_1, migrate_to_2, migrate_to_3, migrate_to_4];
+const MIGRATIONS: &[Migration] = &[migrate_to_1, migrate_to_2, migrate_to_3, migrate_to_4, migrate_to_5];
 
 /// The schema version this binary writes.
 pub const VERSION: u32 = MIGRATIONS.len() as u32;
@@ -64,6 +64,16 @@ fn migrate_to_3(tx: &Transaction) -> rusqlite::Result<()> {
 fn migrate_to_4(tx: &Transaction) -> rusqlite::Result<()> {
     tx.execute_batch(
         "CREATE TABLE IF NOT EXISTS alarms (id INTEGER PRIMARY KEY, alarm TEXT NOT NULL, wall REAL NOT NULL);",
+    )
+}
+
+/// Notifications not delivered yet (`supervisor::alerts`): one row per notification and target,
+/// deleted once it is delivered (or dropped past the target's bound).
+fn migrate_to_5(tx: &Transaction) -> rusqlite::Result<()> {
+    tx.execute_batch(
+        "CREATE TABLE IF NOT EXISTS outbox (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT, target TEXT NOT NULL, key TEXT NOT NULL, body TEXT NOT NULL,
+            wall REAL NOT NULL, UNIQUE (target, key));",
     )
 }
 

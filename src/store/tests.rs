@@ -276,7 +276,7 @@ async fn a_file_that_is_not_a_journal_is_named_moved_aside_and_kept() {
     let (_j, rec, _fail) = Journal::open(&path).unwrap();
     let msg = rec.damaged.expect("said damaged");
     assert!(msg.contains(&path.display().to_string()) && msg.contains("not a database"), "{msg}");
-    assert!(msg.contains("lost: the inventory, the ladder's windows, the VMs protected at run time, the operators' decisions, the alarms, the unfinished actions."), "{msg}");
+    assert!(msg.contains("lost: the inventory, the ladder's windows, the VMs protected at run time, the operators' decisions, the alarms, the unfinished actions, the undelivered notifications."), "{msg}");
     assert_eq!(std::fs::read_to_string(&moved_aside(dir.path())[0]).unwrap(), text);
 }
 
@@ -387,4 +387,33 @@ async fn a_journal_that_cannot_be_written_at_start_is_read_back_and_said() {
     // With room again, the next start brings it up to date.
     let (_j, rec, _fail) = Journal::open(&path).unwrap();
     assert!(rec.schema_was < schema::VERSION && rec.inventory.len() == 10, "{}", rec.schema_was);
+}
+
+#[tokio::test]
+async fn undelivered_notifications_outlive_a_restart_and_delivered_ones_do_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal.db");
+    {
+        let (j, _, _) = Journal::open(&path).unwrap();
+        let times = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = times.clone();
+        j.on_write(Box::new(move |d| seen.lock().unwrap().push(d)));
+        j.outbox("webhook http://x/?***", "host-hv1-1-Down:event", Some("{\"id\":1}"));
+        j.outbox("webhook http://x/?***", "alarm-2:firing", Some("{\"id\":2}"));
+        j.outbox("agent /bin/page", "alarm-2:firing", Some("{\"id\":2}"));
+        j.outbox("webhook http://x/?***", "host-hv1-1-Down:event", None);
+        j.synced(0).await.unwrap();
+        assert!(!times.lock().unwrap().is_empty(), "the write latency was observed");
+    }
+    let (j, rec, _) = Journal::open(&path).unwrap();
+    let left: Vec<(String, String)> = rec.outbox.iter().map(|o| (o.target.clone(), o.key.clone())).collect();
+    assert_eq!(
+        left,
+        [
+            ("webhook http://x/?***".to_string(), "alarm-2:firing".to_string()),
+            ("agent /bin/page".to_string(), "alarm-2:firing".to_string())
+        ]
+    );
+    assert_eq!(j.outbox_left(), rec.outbox, "the journal hands them to the alerts once");
+    assert!(j.outbox_left().is_empty());
 }

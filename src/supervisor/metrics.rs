@@ -4,10 +4,12 @@
 //! Two kinds of figures. What the cluster looks like now is read off a snapshot at each scrape:
 //! one series per host and per VM with its current state (value 1; the states a VM is not in
 //! are left out, so 20,000 VMs make 20,000 series, not 300,000), the number of VMs in each state,
-//! alarms not acknowledged by severity, the quorum's votes, the last cycle's duration. What
+//! alarms not acknowledged by severity, the quorum's votes, the last cycle's duration, each
+//! host's last probe duration, the alert targets failing now. What
 //! happened since the start is counted from the supervisor's events as they come: actions by
 //! kind and outcome, fences by result and their durations, alarms raised, and how long each
-//! phase of a host's failure took (detection, fence, the start of each of its VMs elsewhere). Scrapes never touch the supervision loop beyond one snapshot.
+//! phase of a host's failure took (detection, fence, the start of each of its VMs elsewhere), and how
+//! long the journal's writes took. Scrapes never touch the supervision loop beyond one snapshot.
 
 use super::SupervisorHandle;
 use crate::core::{ClusterView, Event, EventKind, Outcome, Severity, VmState};
@@ -39,6 +41,8 @@ pub struct Metrics {
     fence_seconds: Family<Labels, Histogram>,
     alarms_raised: Family<Labels, Counter>,
     recovery_seconds: Family<Labels, Histogram>,
+    /// How long each write of the journal took (a batch, committed and on disk).
+    journal_write_seconds: Histogram,
     under_way: Arc<Mutex<HashMap<u64, UnderWay>>>,
     /// When each phase of a recovery began (ms of the engine's clock): a host's first failed
     /// probe (`Suspect`) and its `Down`, a VM's start elsewhere (`Relocating`).
@@ -82,9 +86,16 @@ impl Metrics {
             fence_seconds: Family::new_with_constructor(hist),
             alarms_raised: Family::default(),
             recovery_seconds: Family::new_with_constructor(hist),
+            journal_write_seconds: Histogram::new([
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+            ]),
             under_way: Arc::default(),
             began: Arc::default(),
         };
+        if let Some(j) = handle.journal() {
+            let h = m.journal_write_seconds.clone();
+            j.on_write(Box::new(move |took| h.observe(took.as_secs_f64())));
+        }
         let mut events = handle.events();
         let me = m.clone();
         tokio::spawn(async move {
@@ -193,6 +204,12 @@ impl Metrics {
             Unit::Seconds,
             self.recovery_seconds.clone(),
         );
+        registry.register_with_unit(
+            "journal_write_duration",
+            "How long each write of the journal took (a batch of changes, committed and on disk)",
+            Unit::Seconds,
+            self.journal_write_seconds.clone(),
+        );
         let mut out = String::new();
         encode(&mut out, &registry)?;
         Ok(out)
@@ -237,6 +254,23 @@ impl Metrics {
         let armed = Gauge::<i64, AtomicI64>::default();
         armed.set(i64::from(view.armed));
         registry.register("armed", "1 while HA is armed cluster-wide", armed);
+        let probes = Family::<Labels, Gauge<f64, AtomicU64>>::default();
+        for (host, took) in self.handle.probe_durations() {
+            probes.get_or_create(&vec![("host", host)]).set(took.as_secs_f64());
+        }
+        registry.register_with_unit(
+            "host_probe_duration",
+            "How long each host's last probe took (a timed-out probe: the probe timeout)",
+            Unit::Seconds,
+            probes,
+        );
+        let failing = Gauge::<i64, AtomicI64>::default();
+        failing.set(view.deliveries.len() as i64);
+        registry.register(
+            "alert_targets_failing",
+            "[[alert]] targets that cannot be reached now (what they miss waits, up to a bound)",
+            failing,
+        );
         let cycle = Gauge::<f64, AtomicU64>::default();
         cycle.set(last_cycle.as_secs_f64());
         registry.register_with_unit(

@@ -72,6 +72,12 @@ pub struct SupervisorHandle {
     last_cycle: Arc<std::sync::atomic::AtomicU64>,
     /// Asks for a snapshot now (a console that attaches).
     views: mpsc::UnboundedSender<oneshot::Sender<Arc<ClusterView>>>,
+    /// The journal, if there is one (the undelivered notifications; its write latency).
+    journal: Option<Arc<Journal>>,
+    /// How long each host's last probe took (started each cycle; not the re-probes).
+    probe_took: Arc<Mutex<BTreeMap<String, std::time::Duration>>>,
+    /// The `[[alert]]` targets failing now, by target (shown in every snapshot).
+    deliveries: Arc<Mutex<BTreeMap<String, crate::core::DeliveryView>>>,
 }
 
 impl SupervisorHandle {
@@ -145,6 +151,32 @@ impl SupervisorHandle {
         self.inventory.get(vm).map(|e| e.xml)
     }
 
+    /// Resolves once the supervisor has stopped (its loop ended): the tasks that serve it end
+    /// with it.
+    pub async fn stopped(&self) {
+        self.commands.closed().await
+    }
+
+    /// The journal, if this supervisor has one.
+    pub fn journal(&self) -> Option<Arc<Journal>> {
+        self.journal.clone()
+    }
+
+    /// How long each host's last probe took.
+    pub fn probe_durations(&self) -> BTreeMap<String, std::time::Duration> {
+        self.probe_took.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// An `[[alert]]` target failing (`Some`) or answering again (`None`): shown in the next
+    /// snapshots.
+    pub fn set_delivery(&self, target: &str, failing: Option<crate::core::DeliveryView>) {
+        let mut d = self.deliveries.lock().unwrap_or_else(|e| e.into_inner());
+        match failing {
+            Some(f) => d.insert(target.to_string(), f),
+            None => d.remove(target),
+        };
+    }
+
     /// The cluster as configured and each host's last probe (what the console's what-if
     /// simulates from, without asking the hosts again).
     pub fn last_probes(&self) -> (ClusterSpec, Vec<HostObservation>) {
@@ -204,6 +236,10 @@ pub struct Supervisor {
     stopping: bool,
     /// How long a stop waits for the actions under way ([`STOP_GRACE`]).
     stop_grace: std::time::Duration,
+    /// How long each host's last probe took (shared with the handles).
+    probe_took: Arc<Mutex<BTreeMap<String, std::time::Duration>>>,
+    /// The failing `[[alert]]` targets (shared with the handles).
+    deliveries: Arc<Mutex<BTreeMap<String, crate::core::DeliveryView>>>,
 }
 
 impl Supervisor {
@@ -256,6 +292,9 @@ impl Supervisor {
             cycles_done: Default::default(),
             last_cycle: Default::default(),
             views: views_tx,
+            journal: journal.clone(),
+            probe_took: Default::default(),
+            deliveries: Default::default(),
         };
         let sup = Supervisor {
             engine,
@@ -291,6 +330,8 @@ impl Supervisor {
             running: Default::default(),
             stopping: false,
             stop_grace: STOP_GRACE,
+            probe_took: handle.probe_took.clone(),
+            deliveries: handle.deliveries.clone(),
         };
         (sup, handle)
     }
@@ -417,7 +458,13 @@ impl Supervisor {
         for h in self.ctx.hosts.values() {
             if !self.probes.contains_key(&h.name) {
                 let (h, name) = (h.clone(), h.name.clone());
-                let task = tokio::spawn(async move { h.probe(timeout).await });
+                let took = self.probe_took.clone();
+                let task = tokio::spawn(async move {
+                    let began = tokio::time::Instant::now();
+                    let result = h.probe(timeout).await;
+                    took.lock().unwrap_or_else(|e| e.into_inner()).insert(h.name.clone(), began.elapsed());
+                    result
+                });
                 self.probes.insert(name, task);
             }
         }
@@ -636,6 +683,7 @@ impl Supervisor {
     /// The engine's snapshot with the reported step of each operation under way.
     fn view(&self) -> ClusterView {
         let mut view = self.engine.snapshot();
+        view.deliveries = self.deliveries.lock().unwrap_or_else(|e| e.into_inner()).values().cloned().collect();
         if !self.progress.is_empty() {
             let by_vm: std::collections::HashMap<&str, &crate::core::Progress> =
                 self.progress.values().map(|(vm, p)| (vm.as_str(), p)).collect();

@@ -123,6 +123,7 @@ pub fn cluster() -> ClusterView {
         },
         disarmed_by: None,
         disarm_pending: None,
+        deliveries: Vec::new(),
     }
 }
 

@@ -73,7 +73,17 @@ impl Engine {
         let quorum = QuorumView { reachable: q.reachable, unreachable: q.unreachable, held: self.fencing_held };
         let disarmed_by = self.decided(&DecisionKey::ClusterDisarmed);
         let disarm_pending = self.disarm_pending();
-        ClusterView { at: now, armed: self.armed, hosts, vms, alarms, quorum, disarmed_by, disarm_pending }
+        ClusterView {
+            at: now,
+            armed: self.armed,
+            hosts,
+            vms,
+            alarms,
+            quorum,
+            disarmed_by,
+            disarm_pending,
+            deliveries: Vec::new(),
+        }
     }
 }
 

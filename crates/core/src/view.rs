@@ -27,6 +27,24 @@ pub struct ClusterView {
     /// A disarm that waits for a fence under way and its recoveries, and why.
     #[serde(default)]
     pub disarm_pending: Option<String>,
+    /// The `[[alert]]` targets that cannot be reached now (none when every one answers).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deliveries: Vec<DeliveryView>,
+}
+
+/// An `[[alert]]` target whose deliveries fail, for people.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryView {
+    /// The target as it may be shown (no secret): `webhook https://hooks.example.com/3rc?***`.
+    pub target: String,
+    /// The last failure.
+    pub error: String,
+    /// Since when it fails, wall-clock milliseconds since the Unix epoch.
+    pub since_ms: u64,
+    /// Notifications waiting for it (an Alertmanager gets what is true when it answers: 0).
+    pub queued: usize,
+    /// Notifications dropped past its bound since it began to fail.
+    pub dropped: u64,
 }
 
 /// The votes an automatic fence needs a majority of (`core::quorum`), for people.

@@ -8,7 +8,7 @@
 //! unprotected changes the rows; then there is no delta and the whole view is sent again.
 
 use super::time::Time;
-use super::view::{AlarmView, ClusterView, HostView, QuorumView, VmView};
+use super::view::{AlarmView, ClusterView, DeliveryView, HostView, QuorumView, VmView};
 use serde::{Deserialize, Serialize};
 
 /// A VM's row that changed. Its placement trace (a verdict per host: large on a large cluster)
@@ -40,6 +40,9 @@ pub struct ViewDelta {
     pub quorum: Option<QuorumView>,
     pub disarmed_by: Option<String>,
     pub disarm_pending: Option<String>,
+    /// The failing alert targets, when they changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deliveries: Option<Vec<DeliveryView>>,
 }
 
 impl ViewDelta {
@@ -47,7 +50,7 @@ impl ViewDelta {
     /// the same order (send `new` whole).
     pub fn between(old: &ClusterView, new: &ClusterView) -> Option<ViewDelta> {
         // Every field named, so that a field added to the view cannot be forgotten here.
-        let ClusterView { at, armed, hosts, vms, alarms, quorum, disarmed_by, disarm_pending } = new;
+        let ClusterView { at, armed, hosts, vms, alarms, quorum, disarmed_by, disarm_pending, deliveries } = new;
         let hosts = changed_rows(&old.hosts, hosts, |h| &h.name)?;
         let vms = changed_rows(&old.vms, vms, |v| &v.name)?
             .into_iter()
@@ -77,6 +80,7 @@ impl ViewDelta {
             quorum: (old.quorum != *quorum).then(|| quorum.clone()),
             disarmed_by: disarmed_by.clone(),
             disarm_pending: disarm_pending.clone(),
+            deliveries: (old.deliveries != *deliveries).then(|| deliveries.clone()),
         })
     }
 
@@ -113,6 +117,9 @@ impl ViewDelta {
         }
         view.disarmed_by = self.disarmed_by;
         view.disarm_pending = self.disarm_pending;
+        if let Some(d) = self.deliveries {
+            view.deliveries = d;
+        }
         Ok(())
     }
 

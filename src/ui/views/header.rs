@@ -88,6 +88,13 @@ pub fn draw_title(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             Span::styled(format!(" quorum {r}/{n} "), Style::new().fg(ui.foreground))
         });
     }
+    // Alerts that cannot reach their target: nobody may be called (which, in the lines below).
+    if !view.deliveries.is_empty() {
+        line.push(Span::styled(
+            format!(" PAGING FAILS ({}) ", view.deliveries.len()),
+            Style::new().fg(ui.background).bg(ui.disarmed).add_modifier(Modifier::BOLD),
+        ));
+    }
     match app.injector() {
         Some(true) => {
             line.push(Span::styled(" faults ON ", Style::new().fg(ui.injector_on).add_modifier(Modifier::BOLD)))
@@ -109,11 +116,14 @@ pub fn draw_title(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     frame.render_widget(Paragraph::new(Line::from(line)), area);
 }
 
-/// Unacknowledged alarms as lines, at most `max` (the last says how many more there are).
+/// The alert targets that cannot be reached, then the unacknowledged alarms, as lines, at most
+/// `max` (the last says how many more alarms there are).
 pub fn alarm_lines(view: &ClusterView, theme: &Theme, max: usize) -> Vec<Line<'static>> {
+    let mut lines: Vec<Line> = view.deliveries.iter().take(max).map(|d| delivery_line(d, theme)).collect();
+    let max = max - lines.len();
     let unacked: Vec<&AlarmView> = view.alarms.iter().filter(|a| !a.acked).collect();
     let shown = if unacked.len() > max { max.saturating_sub(1) } else { unacked.len() };
-    let mut lines: Vec<Line> = unacked[..shown].iter().map(|a| alarm_line(a, theme)).collect();
+    lines.extend(unacked[..shown].iter().map(|a| alarm_line(a, theme)));
     if unacked.len() > shown {
         let worst = unacked[shown..].iter().map(|a| a.severity).max().unwrap_or(Severity::Info);
         lines.push(Line::styled(
@@ -122,6 +132,22 @@ pub fn alarm_lines(view: &ClusterView, theme: &Theme, max: usize) -> Vec<Line<'s
         ));
     }
     lines
+}
+
+fn delivery_line(d: &crate::core::DeliveryView, theme: &Theme) -> Line<'static> {
+    let style = Style::new().fg(theme.alarm(Severity::Warning));
+    let mut what = format!(" {}: {}", d.target, d.error);
+    if d.queued > 0 {
+        what += &format!(" ({} waiting", d.queued);
+        what += &match d.dropped {
+            0 => ")".to_string(),
+            n => format!(", {n} dropped)"),
+        };
+    }
+    Line::from(vec![
+        Span::styled(" PAGING FAILS".to_string(), style.add_modifier(Modifier::BOLD)),
+        Span::styled(what, style),
+    ])
 }
 
 fn alarm_line(a: &AlarmView, theme: &Theme) -> Line<'static> {

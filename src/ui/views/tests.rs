@@ -294,3 +294,26 @@ fn end_in_a_detail_shows_the_last_line_when_long_lines_wrap_by_words() {
     let buf = render(&mut a, &theme, 80, 24);
     assert!(find(&buf, "</domain>").is_none() && find(&buf, "<line29 ").is_some(), "{}", screen(&buf));
 }
+
+#[test]
+fn a_failing_alert_target_is_shown_in_the_title_and_above_the_alarms() {
+    let theme = Theme::builtin_default();
+    let mut a = app(None);
+    let failing = crate::core::DeliveryView {
+        target: "webhook https://hooks.example.com/3rc?***".into(),
+        error: "Connection Failed: Connect error".into(),
+        since_ms: 0,
+        queued: 12,
+        dropped: 0,
+    };
+    a.set_view(Arc::new(crate::core::ClusterView { deliveries: vec![failing], ..cluster() }));
+    let buf = render(&mut a, &theme, 120, 30);
+    assert!(row(&buf, 0).contains("PAGING FAILS (1)"), "{}", row(&buf, 0));
+    let line = row(&buf, 1);
+    assert!(
+        line.contains("PAGING FAILS webhook https://hooks.example.com/3rc?***: Connection Failed")
+            && line.contains("(12 waiting)"),
+        "{line}"
+    );
+    assert!(row(&buf, 2).contains("ALARM CRITICAL"), "the alarms follow: {}", screen(&buf));
+}

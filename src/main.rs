@@ -46,8 +46,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Completions { shell } => completions(shell),
         Cmd::Man => man(),
         Cmd::P2v(args) => p2v(*args).await,
-        Cmd::Demo { assets, theme, no_faults, seed, readonly, log_file } => {
-            demo(assets, theme, no_faults, seed, readonly, log_file).await
+        Cmd::Demo { assets, theme, no_faults, seed, readonly, log_file, config } => {
+            demo(assets, theme, no_faults, seed, readonly, log_file, config).await
         }
     }
 }
@@ -236,9 +236,17 @@ async fn demo(
     seed: u64,
     readonly: bool,
     log_file: Option<PathBuf>,
+    config: Option<PathBuf>,
 ) -> anyhow::Result<()> {
     let assets = app::assets_dir(assets);
-    let cfg = Config::load(&assets.join("demo").join("cluster.toml"))?;
+    let mut cfg = Config::load(&assets.join("demo").join("cluster.toml"))?;
+    if let Some(path) = config {
+        // Its alerting, metrics and console; the cluster (hosts, VMs, policies) stays the demo's.
+        let other = Config::load(&path)?;
+        cfg.alerts = other.alerts;
+        cfg.metrics = other.metrics;
+        cfg.console = other.console;
+    }
     let theme = load_theme(theme, cfg.console.theme.as_deref(), &assets)?;
     let log = log_file.unwrap_or_else(|| std::env::temp_dir().join("3rc-demo.log"));
     threerc::ui::init_logging(Some(app::open_log(&log)?), app::log_feed_layer())?;
@@ -249,7 +257,8 @@ async fn demo(
     let connector: Arc<threerc::hv::Connector> = Arc::from(cluster.connector());
     let (sup, handle) = app::assemble(&cfg, connector.clone(), fencers)?;
     app::metrics(&cfg, &handle)?;
-    app::alerts(&cfg, &handle);
+    let origin = threerc::supervisor::alerts::Origin { cluster: "demo".into(), console: "3rc demo".into() };
+    threerc::supervisor::alerts::start(&handle, cfg.alerts.clone(), origin);
     let enabled = Arc::new(AtomicBool::new(!no_faults));
     let vms = cfg.cluster.vms.iter().map(|v| v.name.clone()).collect();
     let injector = threerc::backend::demo::FaultInjector::spawn(

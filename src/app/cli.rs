@@ -33,6 +33,11 @@ pub enum Cmd {
         /// Log file (default: 3rc-demo.log in the system's temporary folder).
         #[arg(long)]
         log_file: Option<PathBuf>,
+        /// Take the [[alert]] targets, [metrics] and [console] of this config file (e.g.
+        /// example.toml): the demo pages and serves metrics as it says. The cluster stays the
+        /// demo's.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
     },
     /// Supervise the cluster described by a config file.
     Run {

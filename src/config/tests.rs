@@ -123,6 +123,32 @@ fn the_shipped_example_configs_are_valid() {
 }
 
 #[test]
+fn the_examples_commented_alert_targets_are_valid_once_uncommented() {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/example.toml");
+    let text = std::fs::read_to_string(&p).unwrap();
+    let mut out = String::new();
+    let mut in_alert = false;
+    for line in text.lines() {
+        in_alert = line == "# [[alert]]" || (in_alert && line.starts_with("# ") && !line.starts_with("# ["));
+        out += match in_alert {
+            true => &line[2..],
+            false => line,
+        };
+        out.push('\n');
+    }
+    let c = Config::parse(&out, &p).unwrap_or_else(|e| panic!("{e}"));
+    let shown: Vec<String> = c.alerts.iter().map(|a| a.shown()).collect();
+    assert_eq!(
+        shown,
+        [
+            "Alertmanager at http://127.0.0.1:9093",
+            "agent /usr/local/lib/3rc/alert.sh",
+            "webhook https://hooks.example.org/3rc"
+        ]
+    );
+}
+
+#[test]
 fn a_reinstall_spec_is_read_with_its_template_and_seed() {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/example.toml");
     let c = Config::load(&p).unwrap();

@@ -196,7 +196,14 @@ fn answer(r: Result<ureq::Response, ureq::Error>) -> Result<(), String> {
             Err(format!("answered {code}: {body}"))
         }
         Err(ureq::Error::Transport(t)) => {
-            Err(t.kind().to_string() + &t.message().map(|m| format!(": {m}")).unwrap_or_default())
+            let mut why = t.kind().to_string() + &t.message().map(|m| format!(": {m}")).unwrap_or_default();
+            // The cause (a refused certificate, a refused connection); it names no URL.
+            let mut cause = std::error::Error::source(&t);
+            while let Some(c) = cause {
+                why += &format!(": {c}");
+                cause = c.source();
+            }
+            Err(why)
         }
     }
 }

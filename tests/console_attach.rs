@@ -81,7 +81,13 @@ async fn next(a: &mut Attached) -> ToConsole {
 async fn until_msg(a: &mut Attached, what: &str, mut pred: impl FnMut(&ToConsole, &ClusterView) -> bool) -> ToConsole {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
-        assert!(tokio::time::Instant::now() < deadline, "no message {what}; the console's view: {:#?}", a.view.hosts);
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no message {what}; the console's view: hosts {:?}; VMs {:#?}; alarms {:#?}",
+            a.view.hosts.iter().map(|h| (&h.name, h.state)).collect::<Vec<_>>(),
+            a.view.vms.iter().map(|v| (&v.name, &v.host, v.state, &v.reason)).collect::<Vec<_>>(),
+            a.view.alarms.iter().map(|x| &x.message).collect::<Vec<_>>()
+        );
         let msg = next(a).await;
         match &msg {
             ToConsole::Full(v) => a.view = v.clone(),

@@ -108,6 +108,18 @@ pub fn render(view: &ClusterView) -> String {
             if q.unreachable.is_empty() { "none".to_string() } else { q.unreachable.join(", ") }
         );
     }
+    // Alert targets that cannot be reached: nobody may be called.
+    if !view.deliveries.is_empty() {
+        let _ = writeln!(s);
+    }
+    for d in &view.deliveries {
+        let since = crate::core::decisions::wall_rfc3339(d.since_ms);
+        let _ = writeln!(
+            s,
+            "PAGING FAILS {} (since {since}; {} waiting, {} dropped): {}",
+            d.target, d.queued, d.dropped, d.error
+        );
+    }
     let open: Vec<_> = view.alarms.iter().filter(|a| !a.acked).collect();
     // The latest acknowledgements, with who and when (`view.alarms` has acked ones newest first).
     const ACKED_SHOWN: usize = 5;
@@ -132,4 +144,31 @@ pub fn render(view: &ClusterView) -> String {
         let _ = writeln!(s, "({} older acknowledged alarms: `A` in the console)", acked.len() - ACKED_SHOWN);
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failing_alert_target_is_named_with_what_waits() {
+        let view = ClusterView {
+            deliveries: vec![crate::core::DeliveryView {
+                target: "webhook https://hooks.example.com/3rc?***".into(),
+                error: "Connection Failed: Connect error: Connection refused".into(),
+                since_ms: 1_796_392_925_120,
+                queued: 3,
+                dropped: 0,
+            }],
+            ..Default::default()
+        };
+        let text = render(&view);
+        assert!(
+            text.contains(
+                "PAGING FAILS webhook https://hooks.example.com/3rc?*** (since 2026-12-04T14:02:05.120Z; 3 waiting, \
+                 0 dropped): Connection Failed"
+            ),
+            "{text}"
+        );
+    }
 }

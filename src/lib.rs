@@ -10,6 +10,7 @@ pub mod app;
 pub mod backend;
 pub mod config;
 pub mod fence;
+pub mod ha;
 pub mod ops;
 pub mod p2v;
 pub mod sim;

@@ -135,7 +135,8 @@ async fn run_supervisor(
     if headless {
         app::init_headless_logging(&log)?;
         let notifier = app::service::Notifier::from_env()?.map(Arc::new);
-        let (sup, handle) = app::assemble(&cfg, app::libvirt_connector(), fencers)?;
+        let (mut sup, handle) = app::assemble(&cfg, app::libvirt_connector(), fencers)?;
+        app::ha(&cfg, &mut sup).await?;
         let _control = app::control(&cfg, &handle).await?;
         app::metrics(&cfg, &handle)?;
         app::alerts(&cfg, &handle);
@@ -149,7 +150,8 @@ async fn run_supervisor(
     }
     let theme = load_theme(theme, cfg.console.theme.as_deref(), &app::assets_dir(None))?;
     threerc::ui::init_logging(Some(app::open_log(&log)?), app::log_feed_layer())?;
-    let (sup, handle) = app::assemble(&cfg, app::libvirt_connector(), fencers)?;
+    let (mut sup, handle) = app::assemble(&cfg, app::libvirt_connector(), fencers)?;
+    app::ha(&cfg, &mut sup).await?;
     let _control = app::control(&cfg, &handle).await?;
     app::metrics(&cfg, &handle)?;
     app::alerts(&cfg, &handle);

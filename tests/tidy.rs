@@ -84,12 +84,13 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("store", &["core", "hv"]),
     ("fence", &["core", "hv", "config"]),
     ("backend", &["core", "hv"]),
+    ("ha", &["core", "hv", "config"]),
     ("ops", &["core", "hv", "config", "store"]),
     ("supervisor", &["core", "hv", "config", "store", "ops"]),
     ("sim", &["core", "hv", "config", "store", "backend", "ops", "supervisor"]),
     ("p2v", &["core", "hv", "config"]),
     ("ui", &["core", "p2v"]),
-    ("app", &["core", "hv", "config", "store", "fence", "backend", "ops", "supervisor", "sim", "p2v", "ui"]),
+    ("app", &["core", "hv", "config", "store", "fence", "ha", "backend", "ops", "supervisor", "sim", "p2v", "ui"]),
 ];
 
 /// `crate::X` for every top-level module `X` that `module` may not name.
@@ -101,6 +102,7 @@ fn forbidden_layers(module: &str) -> Vec<&'static str> {
         ("config", "crate::config"),
         ("store", "crate::store"),
         ("fence", "crate::fence"),
+        ("ha", "crate::ha"),
         ("backend", "crate::backend"),
         ("ops", "crate::ops"),
         ("supervisor", "crate::supervisor"),

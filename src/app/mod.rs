@@ -251,6 +251,23 @@ pub fn metrics(cfg: &Config, handle: &SupervisorHandle) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// One of several supervisors (`[ha]`): campaign for the leadership on etcd; the supervisor
+/// decides and acts only while it leads.
+pub async fn ha(cfg: &Config, sup: &mut crate::supervisor::Supervisor) -> anyhow::Result<()> {
+    if let Some(ha) = &cfg.ha {
+        let leadership =
+            crate::ha::EtcdLeadership::start(ha).await.with_context(|| format!("{}: [ha]", cfg.path.display()))?;
+        sup.set_leadership(leadership);
+        tracing::warn!(
+            target: "3rc::ha",
+            "[ha] is a first step: the operators' decisions, the ladder's windows, the alarms and the actions under way \
+             are each instance's own (its journal), not shared through etcd yet: after a takeover the new leader does \
+             not know what was decided on the old one"
+        );
+    }
+    Ok(())
+}
+
 /// Page the config's `[[alert]]` targets with the alarms.
 pub fn alerts(cfg: &Config, handle: &SupervisorHandle) {
     if cfg.alerts.is_empty() {

@@ -8,6 +8,7 @@ pub mod access;
 pub mod alert;
 pub mod duration;
 mod fencing;
+mod ha;
 mod quorum;
 pub mod raw;
 mod reinstall;
@@ -16,6 +17,7 @@ mod settings;
 
 pub use access::{Access, Principal};
 pub use alert::{AlertSink, AlertTarget};
+pub use ha::HaConfig;
 pub use quorum::{WitnessCheck, WitnessConfig};
 
 use crate::core::{ClusterSpec, HostPolicy, HostSpec, PlacementPolicy, Policy, VmSpec};
@@ -84,8 +86,10 @@ pub struct Config {
     pub access: Access,
     /// `[metrics] listen`: the address of the Prometheus endpoint (none: off).
     pub metrics: Option<std::net::SocketAddr>,
-    /// `[[alert]]`: the Alertmanagers that page people.
+    /// `[[alert]]`: who is told, and how.
     pub alerts: Vec<AlertTarget>,
+    /// `[ha]`: several supervisors on etcd, one leading (none: 3RC runs alone).
+    pub ha: Option<HaConfig>,
     /// What is valid but worth a warning at start (e.g. too few votes for a quorum).
     pub warnings: Vec<String>,
 }
@@ -220,6 +224,8 @@ fn validate(raw: RawConfig, at: &Locator, dir: &Path, path: &Path) -> Result<Con
             return Err(at.err(None, format!("[[alert]]: {} is named twice (one [[alert]] per target)", a.shown())));
         }
     }
+    let cluster_name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let ha = raw.ha.as_ref().map(|h| ha::ha(h, &cluster_name, at)).transpose()?;
     let metrics = match &raw.metrics {
         None => None,
         Some(m) => Some(m.listen.get_ref().parse::<std::net::SocketAddr>().map_err(|e| {
@@ -245,6 +251,7 @@ fn validate(raw: RawConfig, at: &Locator, dir: &Path, path: &Path) -> Result<Con
         access,
         metrics,
         alerts,
+        ha,
         warnings,
         hosts,
         settings,

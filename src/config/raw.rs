@@ -22,6 +22,7 @@ pub struct RawConfig {
     #[serde(default)]
     pub access: super::access::RawAccess,
     pub metrics: Option<RawMetrics>,
+    pub ha: Option<super::ha::RawHa>,
     #[serde(default, rename = "alert")]
     pub alerts: Vec<RawAlert>,
     /// Directory for the journal and the inventory; relative paths are relative to the file.

@@ -365,3 +365,26 @@ fn alert_targets_are_checked_and_never_show_their_secrets() {
     let e = err(&format!("{host}[[alert]]\nwebhook = \"http://u:secret@x\"\nkinds = []\n"));
     assert!(e.contains("kinds is empty") && !e.contains("secret"), "{e}");
 }
+
+#[test]
+fn ha_names_etcd_this_instance_and_a_ttl() {
+    let host = "[[host]]\nname = \"hv1\"\nuri = \"test:///x\"\n";
+    let c =
+        parse(&format!("{host}[ha]\netcd = [\"http://10.0.0.1:2379\", \"http://10.0.0.2:2379\"]\nname = \"sup1\"\n"))
+            .unwrap();
+    let ha = c.ha.unwrap();
+    assert_eq!(ha.endpoints, ["http://10.0.0.1:2379", "http://10.0.0.2:2379"]);
+    assert_eq!((ha.name.as_str(), ha.ttl, ha.prefix.as_str()), ("sup1", Duration::from_secs(2), "/3rc/cluster"));
+    assert!(parse(host).unwrap().ha.is_none(), "alone without [ha]");
+    for (bad, says) in [
+        ("etcd = []\nname = \"a\"\n", "ha.etcd is empty"),
+        ("etcd = [\"10.0.0.1:2379\"]\nname = \"a\"\n", "an etcd client URL"),
+        ("etcd = [\"http://x:1\"]\nname = \"a b\"\n", "ha.name"),
+        ("etcd = [\"http://x:1\"]\nname = \"a\"\nttl = \"1s\"\n", "between 2s"),
+        ("etcd = [\"http://x:1\"]\nname = \"a\"\nprefix = \"3rc/\"\n", "ha.prefix"),
+        ("name = \"a\"\n", "missing field `etcd`"),
+    ] {
+        let e = err(&format!("{host}[ha]\n{bad}"));
+        assert!(e.contains(says), "{bad}: {e}");
+    }
+}

@@ -8,7 +8,13 @@ use tracing::warn;
 impl Supervisor {
     pub(super) fn command(&mut self, req: CommandRequest) {
         let mark = self.journal.as_ref().map(|j| j.mark()).unwrap_or_default();
-        let verdict = match self.engine.command(self.clock.now(), &req.origin, &req.command) {
+        let standby = self.leadership.get().filter(|l| !l.leads()).map(|l| {
+            let leader = l.leader().map_or("no leader is known now".to_string(), |n| format!("{n} leads"));
+            format!("{} is a standby ({leader}): give the command to the leader", l.name())
+        });
+        let verdict = match standby
+            .map_or_else(|| self.engine.command(self.clock.now(), &req.origin, &req.command), Err)
+        {
             Ok(out) => {
                 match &req.command {
                     Command::Protect { spec } => {

@@ -78,6 +78,8 @@ pub struct SupervisorHandle {
     probe_took: Arc<Mutex<BTreeMap<String, std::time::Duration>>>,
     /// The `[[alert]]` targets failing now, by target (shown in every snapshot).
     deliveries: Arc<Mutex<BTreeMap<String, crate::core::DeliveryView>>>,
+    /// The leadership among several supervisors (`[ha]`), if there are several.
+    leadership: Arc<std::sync::OnceLock<Arc<dyn crate::hv::Leadership>>>,
 }
 
 impl SupervisorHandle {
@@ -149,6 +151,11 @@ impl SupervisorHandle {
     /// The last known domain XML of a protected VM (`None` until the inventory has read it).
     pub fn domain_xml(&self, vm: &str) -> Option<String> {
         self.inventory.get(vm).map(|e| e.xml)
+    }
+
+    /// Whether this supervisor leads: always, without `[ha]`.
+    pub fn leads(&self) -> bool {
+        self.leadership.get().is_none_or(|l| l.leads())
     }
 
     /// Resolves once the supervisor has stopped (its loop ended): the tasks that serve it end
@@ -240,6 +247,10 @@ pub struct Supervisor {
     probe_took: Arc<Mutex<BTreeMap<String, std::time::Duration>>>,
     /// The failing `[[alert]]` targets (shared with the handles).
     deliveries: Arc<Mutex<BTreeMap<String, crate::core::DeliveryView>>>,
+    /// The leadership among several supervisors (`[ha]`; shared with the handles).
+    leadership: Arc<std::sync::OnceLock<Arc<dyn crate::hv::Leadership>>>,
+    /// Whether it led at the last cycle (`None`: no cycle yet).
+    leading: Option<bool>,
 }
 
 impl Supervisor {
@@ -295,6 +306,7 @@ impl Supervisor {
             journal: journal.clone(),
             probe_took: Default::default(),
             deliveries: Default::default(),
+            leadership: Default::default(),
         };
         let sup = Supervisor {
             engine,
@@ -332,8 +344,43 @@ impl Supervisor {
             stop_grace: STOP_GRACE,
             probe_took: handle.probe_took.clone(),
             deliveries: handle.deliveries.clone(),
+            leadership: handle.leadership.clone(),
+            leading: None,
         };
         (sup, handle)
+    }
+
+    /// One of several supervisors (`[ha]`): it decides and acts only while `l` says it leads;
+    /// meanwhile it probes and keeps its view, and refuses commands.
+    pub fn set_leadership(&mut self, l: Arc<dyn crate::hv::Leadership>) {
+        let _ = self.leadership.set(l);
+    }
+
+    /// Whether it leads now (always, without `[ha]`), and a line in the journal when that
+    /// changes: who leads from when is the journal's story.
+    fn leads_now(&mut self) -> bool {
+        let Some(l) = self.leadership.get().cloned() else { return true };
+        let leads = l.leads();
+        if self.leading != Some(leads) {
+            let why = match (leads, self.leading) {
+                (true, _) => format!("{} leads: it decides and acts", l.name()),
+                (false, Some(true)) => format!(
+                    "{} stops leading (its lease could not be renewed in time, or the key is gone): it decides \
+                     nothing more",
+                    l.name()
+                ),
+                (false, _) => format!(
+                    "{} is a standby ({}): it probes and shows, the leader decides",
+                    l.name(),
+                    l.leader().map_or("no leader seen yet".to_string(), |n| format!("{n} leads"))
+                ),
+            };
+            info!(target: "3rc::ha", "{why}");
+            let out = self.engine.external_note(self.clock.now(), crate::core::Subject::Cluster, why);
+            self.apply(out);
+            self.leading = Some(leads);
+        }
+        leads
     }
 
     /// How long a stop waits for the actions under way.
@@ -489,7 +536,13 @@ impl Supervisor {
         let checks = witnesses.await.unwrap_or_default();
         let out = self.engine.observe_witnesses(now, &checks);
         self.apply(out);
-        let out = self.engine.observe(now, &observations);
+        let out = if self.leads_now() {
+            self.engine.observe(now, &observations)
+        } else {
+            // A standby: states follow the probes, nothing is decided.
+            self.engine.observe_readonly(now, &observations);
+            Default::default()
+        };
         self.cycles += 1;
         self.reprobe_failed(started, &observations);
         {
@@ -603,13 +656,22 @@ impl Supervisor {
         let journal = self.journal.clone();
         // Queued now, in the order the engine decided, before anything acknowledges it.
         let intent = journal.as_ref().map(|j| j.intent(&action));
+        // One of several supervisors: the store confirms that this one still leads, just
+        // before the action runs.
+        let confirm = self.leadership.get().map(|l| l.confirm());
         tokio::spawn(async move {
             if let Some(intent) = intent {
                 if let Err(e) = intent.await {
                     warn!(target: "3rc", "intent of #{} not journaled ({e}); running it anyway", action.id);
                 }
             }
-            let outcome = ops::execute(&ctx, &action).await;
+            let outcome = match confirm {
+                Some(c) => match c.await {
+                    Ok(()) => ops::execute(&ctx, &action).await,
+                    Err(e) => crate::core::Outcome::Failed(format!("not run: this supervisor's leadership: {e}")),
+                },
+                None => ops::execute(&ctx, &action).await,
+            };
             if let Some(j) = &journal {
                 j.outcome(action.id, &outcome);
             }

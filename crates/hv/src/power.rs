@@ -42,3 +42,18 @@ pub trait Witness: Send + Sync {
     /// `Ok` when it answered within `timeout`; else why not.
     fn check(&self, timeout: std::time::Duration) -> Result<(), String>;
 }
+
+/// Leadership among several supervisors of one cluster (`[ha]`): only the leader decides and
+/// acts. Kept by a lease in a store the supervisors share (etcd).
+pub trait Leadership: Send + Sync {
+    /// This instance's name.
+    fn name(&self) -> &str;
+    /// Whether this instance leads now, by its own clock: it holds the leader key and renewed
+    /// its lease recently enough that no other instance can have it yet.
+    fn leads(&self) -> bool;
+    /// Who leads, as last seen (`None`: nobody, or the store cannot be reached).
+    fn leader(&self) -> Option<String>;
+    /// Ask the store that this instance still holds the leader key, just before an action
+    /// runs: `Err` (why) if not, or if the store does not answer.
+    fn confirm(&self) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + 'static>>;
+}

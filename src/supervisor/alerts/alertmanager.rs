@@ -47,6 +47,11 @@ pub(super) async fn deliver(handle: SupervisorHandle, target: Target, origin: Or
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
             },
             _ = tokio::time::sleep_until(due) => {
+                if !handle.leads() {
+                    // A standby: the leader tells Alertmanager.
+                    due = Instant::now() + Duration::from_secs(1);
+                    continue;
+                }
                 let view = handle.snapshot_now(Duration::from_secs(5)).await;
                 let now = wall_ms();
                 let firing: BTreeMap<u64, Value> = view

@@ -289,6 +289,10 @@ async fn produce(
         }
     };
     let send = |n: Notification, severity: Severity| {
+        // One of several supervisors: only the leader tells anyone.
+        if !handle.leads() {
+            return;
+        }
         let kind = n.kind.clone();
         let key = n.key();
         let body = serde_json::to_string(&n).unwrap_or_default();
@@ -350,6 +354,11 @@ async fn produce(
             },
             _ = tokio::time::sleep_until(alarms_due.unwrap_or_else(Instant::now)), if alarms_due.is_some() => {
                 alarms_due = None;
+                if !handle.leads() {
+                    // A standby: the alarms are the leader's to tell; looked at again once it leads.
+                    alarms_due = Some(Instant::now() + Duration::from_secs(1));
+                    continue;
+                }
                 let view = handle.snapshot_now(Duration::from_secs(5)).await;
                 let now = wall_ms();
                 let standing: BTreeMap<u64, &AlarmView> = view.alarms.iter().filter(|a| !a.acked).map(|a| (a.id, a)).collect();

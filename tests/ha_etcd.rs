@@ -1,0 +1,205 @@
+//! Two supervisors of the demo cluster's test-driver hosts on a real etcd (Debian's
+//! `etcd-server`, started by the test on loopback ports of its own): one leads, the other
+//! probes and shows and refuses commands; the leader dies (its campaign stops, as in a crash,
+//! and its lease runs out); the standby leads within the lease's TTL and a host that fails
+//! after that is fenced once, by it. Each journal tells who led when.
+//!
+//! `etcd-server` is installed by `.ci/deps`; without it this test fails.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use threerc::core::{EventKind, HostState, VmState};
+use threerc::hv::Leadership;
+
+#[path = "support/test_hosts.rs"]
+#[allow(dead_code)] // the host-file builders serve other test binaries
+mod test_hosts;
+
+struct Etcd(Child);
+
+impl Drop for Etcd {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A one-member etcd in `dir`, answering on the returned client URL.
+fn etcd(dir: &Path) -> (Etcd, String) {
+    let (client, peer) = (free_port(), free_port());
+    let url = format!("http://127.0.0.1:{client}");
+    let peer_url = format!("http://127.0.0.1:{peer}");
+    let child = Command::new("etcd")
+        .args(["--name", "t", "--data-dir"])
+        .arg(dir.join("etcd"))
+        .args(["--listen-client-urls", &url, "--advertise-client-urls", &url])
+        .args(["--listen-peer-urls", &peer_url, "--initial-advertise-peer-urls", &peer_url])
+        .args(["--initial-cluster", &format!("t={peer_url}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("etcd (Debian's etcd-server; .ci/deps installs it)");
+    let etcd = Etcd(child);
+    let t = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", client)).is_err() {
+        assert!(t.elapsed() < Duration::from_secs(30), "etcd did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (etcd, url)
+}
+
+struct Instance {
+    handle: threerc::supervisor::SupervisorHandle,
+    leadership: Arc<threerc::ha::EtcdLeadership>,
+    task: tokio::task::JoinHandle<()>,
+    events: Arc<std::sync::Mutex<Vec<threerc::core::Event>>>,
+    _state: tempfile::TempDir,
+}
+
+async fn instance(name: &str, url: &str, cluster: &Arc<threerc::backend::demo::DemoCluster>) -> Instance {
+    let state = tempfile::tempdir().unwrap();
+    let ha = format!("\n[ha]\netcd = [\"{url}\"]\nname = \"{name}\"\nttl = \"2s\"\nprefix = \"/3rc/test\"\n");
+    let cfg = test_hosts::demo_config(state.path(), "200ms", &ha);
+    let fencers = threerc::app::fencers(&cfg, Some(cluster)).unwrap();
+    let (mut sup, handle) = threerc::app::assemble(&cfg, Arc::from(cluster.connector()), fencers).unwrap();
+    let leadership = threerc::ha::EtcdLeadership::start(cfg.ha.as_ref().unwrap()).await.unwrap();
+    sup.set_leadership(leadership.clone());
+    let events = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (mut rx, seen) = (handle.events(), events.clone());
+    tokio::spawn(async move {
+        while let Ok(ev) = rx.recv().await {
+            seen.lock().unwrap().push(ev);
+        }
+    });
+    let task = tokio::spawn(sup.run(std::future::pending()));
+    Instance { handle, leadership, task, events, _state: state }
+}
+
+fn fences(i: &Instance) -> Vec<String> {
+    i.events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::ActionDecided { action, .. } if action.starts_with("fence ") => Some(action.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// etcd, the demo cluster's hosts, and two supervisors of them (sup1, sup2), every VM healthy.
+struct Pair {
+    _dir: tempfile::TempDir,
+    etcd: Etcd,
+    cluster: Arc<threerc::backend::demo::DemoCluster>,
+    a: Instance,
+    b: Instance,
+}
+
+async fn pair() -> Pair {
+    let dir = tempfile::tempdir().unwrap();
+    let (etcd, url) = etcd(dir.path());
+    threerc::backend::libvirt::init();
+    let cluster = threerc::backend::demo::DemoCluster::from_specs(
+        &test_hosts::demo_config(dir.path(), "200ms", "").cluster.hosts,
+    );
+    let a = instance("sup1", &url, &cluster).await;
+    let b = instance("sup2", &url, &cluster).await;
+    for i in [&a, &b] {
+        test_hosts::until(&i.handle, "every VM healthy", |v| v.vms.iter().all(|vm| vm.state == VmState::Healthy)).await;
+    }
+    Pair { _dir: dir, etcd, cluster, a, b }
+}
+
+fn notes(i: &Instance) -> Vec<String> {
+    i.events.lock().unwrap().iter().filter(|e| e.kind == EventKind::Note).map(|e| e.reason.clone()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_standby_leads_when_the_leader_dies_and_only_the_leader_fences() {
+    let Pair { _dir, etcd: _etcd, cluster, a, b } = pair().await;
+    // One leads; both name it.
+    let t = Instant::now();
+    while a.leadership.leads() == b.leadership.leads() {
+        assert!(t.elapsed() < Duration::from_secs(10), "not exactly one leader");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (leader, standby) = if a.leadership.leads() { (a, b) } else { (b, a) };
+    assert_eq!(standby.leadership.leader().as_deref(), Some(leader.leadership.name()));
+    // The standby refuses commands, naming the leader.
+    let refused = standby.handle.command("cli:root", threerc::core::Command::Arm { vm: None }).await.unwrap_err();
+    assert!(
+        refused.contains("standby") && refused.contains(&format!("{} leads", leader.leadership.name())),
+        "{refused}"
+    );
+
+    // The leader dies: the standby leads within the lease's TTL (2 s) and a little.
+    leader.leadership.abandon();
+    leader.task.abort();
+    let t = Instant::now();
+    while !standby.leadership.leads() {
+        assert!(t.elapsed() < Duration::from_secs(10), "the standby did not take over");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    eprintln!("the standby led {:?} after the leader died", t.elapsed());
+
+    // A host fails now: fenced once, by the new leader.
+    cluster.power_off("hv3").unwrap();
+    test_hosts::until_within(
+        &standby.handle,
+        "hv3 fenced and every VM healthy again",
+        Duration::from_secs(60),
+        |v| {
+            v.hosts.iter().any(|h| h.name == "hv3" && h.state == HostState::Fenced)
+                && v.vms.iter().all(|vm| vm.state == VmState::Healthy)
+        },
+        |v| format!("{:?}", v.hosts.iter().map(|h| (&h.name, h.state)).collect::<Vec<_>>()),
+    )
+    .await;
+    assert_eq!(fences(&standby), ["fence hv3"]);
+    assert!(fences(&leader).is_empty(), "the dead leader fenced: {:?}", fences(&leader));
+    let told = notes(&standby);
+    assert!(told.iter().any(|n| n.contains("is a standby")), "{told:?}");
+    assert!(told.iter().any(|n| n.ends_with("leads: it decides and acts")), "{told:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_etcd_is_gone_nobody_leads_and_nothing_is_fenced() {
+    let Pair { _dir, etcd, cluster, a, b } = pair().await;
+    let t = Instant::now();
+    while !(a.leadership.leads() || b.leadership.leads()) {
+        assert!(t.elapsed() < Duration::from_secs(10), "no leader");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // etcd is gone (as when it loses its quorum): the leader stops within its lease's TTL.
+    drop(etcd);
+    let t = Instant::now();
+    while a.leadership.leads() || b.leadership.leads() {
+        assert!(t.elapsed() < Duration::from_secs(3), "a leader still leads without etcd");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    eprintln!("the leader stopped {:?} after etcd went away", t.elapsed());
+    // A host fails meanwhile: seen, not fenced; the other VMs run on.
+    cluster.power_off("hv3").unwrap();
+    test_hosts::until(&a.handle, "hv3 seen down", |v| {
+        v.hosts.iter().any(|h| h.name == "hv3" && matches!(h.state, HostState::Down | HostState::Suspect))
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(fences(&a).is_empty() && fences(&b).is_empty(), "{:?} {:?}", fences(&a), fences(&b));
+    let view = a.handle.snapshot_now(Duration::from_secs(5)).await;
+    let elsewhere = view.vms.iter().filter(|v| v.host.as_deref() != Some("hv3")).count();
+    assert!(
+        view.vms.iter().filter(|v| v.host.as_deref() != Some("hv3")).all(|v| v.state == VmState::Healthy),
+        "{elsewhere} VMs off hv3 should run on: {:?}",
+        view.vms.iter().map(|v| (&v.name, &v.host, v.state)).collect::<Vec<_>>()
+    );
+    let told = notes(&a).into_iter().chain(notes(&b)).collect::<Vec<_>>();
+    assert!(told.iter().any(|n| n.contains("stops leading")), "{told:?}");
+}

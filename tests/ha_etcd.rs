@@ -203,3 +203,63 @@ async fn when_etcd_is_gone_nobody_leads_and_nothing_is_fenced() {
     let told = notes(&a).into_iter().chain(notes(&b)).collect::<Vec<_>>();
     assert!(told.iter().any(|n| n.contains("stops leading")), "{told:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_an_operator_decided_on_the_leader_holds_after_a_takeover() {
+    let Pair { _dir, etcd: _etcd, cluster: _cluster, a, b } = pair().await;
+    let t = Instant::now();
+    while a.leadership.leads() == b.leadership.leads() {
+        assert!(t.elapsed() < Duration::from_secs(10), "not exactly one leader");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (leader, standby) = if a.leadership.leads() { (a, b) } else { (b, a) };
+    // Give it a cycle to take over (a command before that is refused, as on a standby).
+    test_hosts::until(&leader.handle, "a cycle as leader", |_| true).await;
+    let mut answer = leader.handle.command("console:alice", threerc::core::Command::Stop { vm: "mail1".into() }).await;
+    for _ in 0..20 {
+        if answer.as_ref().is_err_and(|e| e.contains("standby")) {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            answer = leader.handle.command("console:alice", threerc::core::Command::Stop { vm: "mail1".into() }).await;
+        }
+    }
+    assert_eq!(answer, Ok(None), "accepted, kept in the journal and in etcd");
+    test_hosts::until(&leader.handle, "mail1 stopped", |v| {
+        v.vms.iter().any(|vm| vm.name == "mail1" && vm.state == VmState::Stopped)
+    })
+    .await;
+
+    // The leader dies; the standby takes over and keeps mail1 stopped, saying who stopped it.
+    leader.leadership.abandon();
+    leader.task.abort();
+    let view = test_hosts::until_within(
+        &standby.handle,
+        "the standby leading with mail1 stopped by alice",
+        Duration::from_secs(20),
+        |v| {
+            v.vms.iter().any(|vm| {
+                vm.name == "mail1"
+                    && vm.state == VmState::Stopped
+                    && vm.decided.as_deref().is_some_and(|d| d.contains("console:alice"))
+            })
+        },
+        |v| format!("{:?}", v.vms.iter().map(|vm| (&vm.name, vm.state, &vm.decided)).collect::<Vec<_>>()),
+    )
+    .await;
+    assert!(standby.leadership.leads());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let later = standby.handle.snapshot_now(Duration::from_secs(5)).await;
+    let mail1 = later.vms.iter().find(|v| v.name == "mail1").unwrap();
+    assert_eq!(mail1.state, VmState::Stopped, "the new leader started what an operator stopped: {view:?}");
+    let starts: Vec<String> = standby
+        .events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::ActionDecided { action, .. } if action.contains("mail1") => Some(action.clone()),
+            _ => None,
+        })
+        .collect();
+    assert!(starts.is_empty(), "{starts:?}");
+    assert!(notes(&standby).iter().any(|n| n.ends_with("leads: it decides and acts")));
+}

@@ -260,9 +260,9 @@ pub async fn ha(cfg: &Config, sup: &mut crate::supervisor::Supervisor) -> anyhow
         sup.set_leadership(leadership);
         tracing::warn!(
             target: "3rc::ha",
-            "[ha] is a first step: the operators' decisions, the ladder's windows, the alarms and the actions under way \
-             are each instance's own (its journal), not shared through etcd yet: after a takeover the new leader does \
-             not know what was decided on the old one"
+            "[ha] is a first step: the operators' decisions go with the leadership (etcd), but the ladder's windows, \
+             the alarms and the actions under way are each instance's own (its journal): after a takeover the new \
+             leader's ladder starts afresh and it reconciles actions from what the hosts report"
         );
     }
     Ok(())

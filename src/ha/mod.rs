@@ -19,7 +19,7 @@
 //! itself loses its quorum the leader stops acting within its TTL, and the VMs run on.
 
 use crate::config::HaConfig;
-use crate::hv::Leadership;
+use crate::hv::{Leadership, StoreFuture};
 use etcd_client::{Client, Compare, CompareOp, ConnectOptions, PutOptions, Txn, TxnOp, TxnOpResponse};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -32,12 +32,19 @@ struct State {
     leads_until: Option<Instant>,
     /// Who leads, as last read.
     leader: Option<String>,
+    /// The shared entries read when this instance took the lead, until the supervisor takes
+    /// them (`Some(None)`: the store held none yet).
+    shared: Option<Option<Vec<(String, String)>>>,
+    /// Whether they were read in this tenure.
+    shared_read: bool,
 }
 
 /// Leadership kept in etcd.
 pub struct EtcdLeadership {
     name: String,
     key: String,
+    /// The cluster's keys' prefix.
+    prefix: String,
     client: Client,
     state: Arc<Mutex<State>>,
     /// The leader key's `create_revision` while this instance holds it.
@@ -66,6 +73,7 @@ impl EtcdLeadership {
         let me = Arc::new(EtcdLeadership {
             name: cfg.name.clone(),
             key: format!("{}/leader", cfg.prefix),
+            prefix: cfg.prefix.clone(),
             client,
             state: Default::default(),
             held: Default::default(),
@@ -83,9 +91,46 @@ impl EtcdLeadership {
         if let Some(t) = lock(&self.task).take() {
             t.abort();
         }
-        lock(&self.state).leads_until = None;
+        let mut state = lock(&self.state);
+        state.leads_until = None;
+        state.shared_read = false;
+        state.shared = None;
+        drop(state);
         *lock(&self.held) = None;
     }
+}
+
+/// Read what the store keeps for the leader (see `Leadership::take_shared`); mark it as kept
+/// from now on if it was not.
+async fn read_shared(
+    client: &mut Client,
+    prefix: &str,
+    leader_key: &str,
+    rev: i64,
+) -> Result<Option<Vec<(String, String)>>, String> {
+    let marker = format!("{prefix}/shared");
+    let dir = format!("{prefix}/decisions/");
+    let got = client.get(marker.as_str(), None).await.map_err(|e| format!("reading {marker}: {e}"))?;
+    if got.kvs().is_empty() {
+        let txn = Txn::new()
+            .when([Compare::create_revision(leader_key, CompareOp::Equal, rev)])
+            .and_then([TxnOp::put(marker.as_str(), "1", None)]);
+        let r = client.txn(txn).await.map_err(|e| format!("writing {marker}: {e}"))?;
+        if !r.succeeded() {
+            return Err(format!("{leader_key} is no longer this supervisor's"));
+        }
+        return Ok(None);
+    }
+    let all = client
+        .get(dir.as_str(), Some(etcd_client::GetOptions::new().with_prefix()))
+        .await
+        .map_err(|e| format!("reading {dir}: {e}"))?;
+    let mut out = Vec::new();
+    for kv in all.kvs() {
+        let (Ok(k), Ok(v)) = (kv.key_str(), kv.value_str()) else { continue };
+        out.push((k.trim_start_matches(dir.as_str()).to_string(), v.to_string()));
+    }
+    Ok(Some(out))
 }
 
 impl Leadership for EtcdLeadership {
@@ -101,7 +146,32 @@ impl Leadership for EtcdLeadership {
         lock(&self.state).leader.clone()
     }
 
-    fn confirm(&self) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + 'static>> {
+    fn take_shared(&self) -> Option<Option<Vec<(String, String)>>> {
+        lock(&self.state).shared.take()
+    }
+
+    fn share(&self, key: String, value: Option<String>) -> StoreFuture {
+        let (mut client, leader_key, held, timeout) =
+            (self.client.clone(), self.key.clone(), *lock(&self.held), self.timeout);
+        let entry = format!("{}/decisions/{key}", self.prefix);
+        Box::pin(async move {
+            let Some(rev) = held else { return Err("this supervisor does not lead".into()) };
+            let op = match value {
+                Some(v) => TxnOp::put(entry, v, None),
+                None => TxnOp::delete(entry, None),
+            };
+            let txn =
+                Txn::new().when([Compare::create_revision(leader_key.as_str(), CompareOp::Equal, rev)]).and_then([op]);
+            match tokio::time::timeout(timeout, client.txn(txn)).await {
+                Ok(Ok(r)) if r.succeeded() => Ok(()),
+                Ok(Ok(_)) => Err(format!("{leader_key} is no longer this supervisor's")),
+                Ok(Err(e)) => Err(format!("etcd: {e}")),
+                Err(_) => Err("etcd did not answer".into()),
+            }
+        })
+    }
+
+    fn confirm(&self) -> StoreFuture {
         let (mut client, key, held, timeout) = (self.client.clone(), self.key.clone(), *lock(&self.held), self.timeout);
         let leads = self.leads();
         Box::pin(async move {
@@ -166,21 +236,35 @@ async fn campaign(me: Arc<EtcdLeadership>, ttl: Duration) {
                     .or_else([TxnOp::get(key, None)]),
             };
             let r = client.txn(txn).await.map_err(|e| format!("campaigning: {e}"))?;
-            let mut state = lock(&me.state);
             if r.succeeded() {
-                if held.is_none() {
-                    let rev = r.header().map(|h| h.revision()).unwrap_or(0);
-                    *lock(&me.held) = Some(rev);
-                    info!(target: "3rc::ha", "{} leads (took {key} at revision {rev})", me.name);
+                let rev = match held {
+                    Some(rev) => rev,
+                    None => {
+                        let rev = r.header().map(|h| h.revision()).unwrap_or(0);
+                        *lock(&me.held) = Some(rev);
+                        info!(target: "3rc::ha", "{} holds {key} (revision {rev})", me.name);
+                        rev
+                    }
+                };
+                // What the former leader kept, read before this instance counts as leading.
+                if !lock(&me.state).shared_read {
+                    let shared = read_shared(&mut client, &me.prefix, key, rev).await?;
+                    let mut state = lock(&me.state);
+                    state.shared = Some(shared);
+                    state.shared_read = true;
                 }
+                let mut state = lock(&me.state);
                 state.leader = Some(me.name.clone());
                 state.leads_until = Some(sent + ttl - margin(ttl));
             } else {
+                let mut state = lock(&me.state);
                 if held.is_some() {
                     warn!(target: "3rc::ha", "{} no longer holds {key}: it stops leading", me.name);
                     *lock(&me.held) = None;
                 }
                 state.leads_until = None;
+                state.shared_read = false;
+                state.shared = None;
                 state.leader = r.op_responses().into_iter().find_map(|op| match op {
                     TxnOpResponse::Get(g) => g.kvs().first().and_then(|kv| kv.value_str().ok().map(str::to_string)),
                     _ => None,
@@ -207,6 +291,8 @@ async fn campaign(me: Arc<EtcdLeadership>, ttl: Duration) {
                 if state.leads_until.is_some_and(|t| Instant::now() >= t) {
                     warn!(target: "3rc::ha", "{}: its lease ran out: it stops leading", me.name);
                     state.leads_until = None;
+                    state.shared_read = false;
+                    state.shared = None;
                     *lock(&me.held) = None;
                 }
                 if state.leads_until.is_none() {

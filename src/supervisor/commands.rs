@@ -8,7 +8,9 @@ use tracing::warn;
 impl Supervisor {
     pub(super) fn command(&mut self, req: CommandRequest) {
         let mark = self.journal.as_ref().map(|j| j.mark()).unwrap_or_default();
-        let standby = self.leadership.get().filter(|l| !l.leads()).map(|l| {
+        // A standby, or a leader that has not taken over yet (the next cycle adopts what the
+        // former leader decided), takes no command.
+        let standby = self.leadership.get().filter(|l| !l.leads() || self.leading != Some(true)).map(|l| {
             let leader = l.leader().map_or("no leader is known now".to_string(), |n| format!("{n} leads"));
             format!("{} is a standby ({leader}): give the command to the leader", l.name())
         });
@@ -41,7 +43,33 @@ impl Supervisor {
                 Err(e)
             }
         };
+        let sharing = self.take_sharing();
         let Some(reply) = req.reply else { return };
+        // A leader of several: the decision is in etcd before the answer, or the answer says not.
+        let verdict = match (sharing, verdict) {
+            (Some(w), Ok(said)) => {
+                let journal = self.journal.clone();
+                let mark_sync = journal.as_ref().map(|j| j.synced(mark));
+                tokio::spawn(async move {
+                    let synced = match mark_sync {
+                        Some(s) => s.await,
+                        None => Ok(()),
+                    };
+                    let mut warnings: Vec<String> = said.into_iter().collect();
+                    if let Err(e) = synced {
+                        warnings.push(format!(
+                            "in force now, but NOT kept across a restart of 3RC: the journal cannot write it ({e})"
+                        ));
+                    }
+                    if let Err(e) = w.await {
+                        warnings.push(format!("in force now, but {e}"));
+                    }
+                    let _ = reply.send(Ok((!warnings.is_empty()).then(|| warnings.join("; "))));
+                });
+                return;
+            }
+            (_, verdict) => verdict,
+        };
         match (&self.journal, verdict.is_ok()) {
             // Acknowledged only once the command, its events and the intents of the actions it
             // started are on disk: a `kill -9` right after the answer loses none of them. A

@@ -251,6 +251,8 @@ pub struct Supervisor {
     leadership: Arc<std::sync::OnceLock<Arc<dyn crate::hv::Leadership>>>,
     /// Whether it led at the last cycle (`None`: no cycle yet).
     leading: Option<bool>,
+    /// Decisions being written to the shared store (`[ha]`), awaited before a command's answer.
+    sharing: Vec<crate::hv::StoreFuture>,
 }
 
 impl Supervisor {
@@ -346,6 +348,7 @@ impl Supervisor {
             deliveries: handle.deliveries.clone(),
             leadership: handle.leadership.clone(),
             leading: None,
+            sharing: Vec::new(),
         };
         (sup, handle)
     }
@@ -379,8 +382,73 @@ impl Supervisor {
             let out = self.engine.external_note(self.clock.now(), crate::core::Subject::Cluster, why);
             self.apply(out);
             self.leading = Some(leads);
+            if leads {
+                self.take_over(&l);
+            }
         }
         leads
+    }
+
+    /// A leader of several (`[ha]`) writes each decision to the shared store too, so that the
+    /// next leader adopts it (`sharing`, awaited before a command's answer).
+    fn share_decisions(&mut self, decisions: &[(crate::core::DecisionKey, Option<crate::core::Decision>)]) {
+        let Some(l) = self.leadership.get().filter(|_| self.leading == Some(true)) else { return };
+        for (key, decision) in decisions {
+            let key = serde_json::to_string(key).unwrap_or_default();
+            let value = decision.as_ref().map(|d| serde_json::to_string(d).unwrap_or_default());
+            self.sharing.push(l.share(key, value));
+        }
+    }
+
+    /// The shared writes started since the last call: awaited by a command's answer, or left
+    /// to finish on their own (a failure is logged).
+    fn take_sharing(&mut self) -> Option<impl std::future::Future<Output = Result<(), String>> + Send + 'static> {
+        if self.sharing.is_empty() {
+            return None;
+        }
+        let writes = std::mem::take(&mut self.sharing);
+        Some(async move {
+            for w in writes {
+                w.await.map_err(|e| format!("not kept in etcd for the next leader: {e}"))?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Just became the leader: adopt what the former leader decided (the shared store's), or,
+    /// the first leader of all, seed the store with this instance's own decisions.
+    fn take_over(&mut self, l: &Arc<dyn crate::hv::Leadership>) {
+        match l.take_shared() {
+            Some(Some(entries)) => {
+                let mut shared = Vec::new();
+                for (k, v) in entries {
+                    match (serde_json::from_str(&k), serde_json::from_str(&v)) {
+                        (Ok(k), Ok(v)) => shared.push((k, v)),
+                        _ => warn!(target: "3rc::ha", "a shared decision cannot be read ({k}); left out"),
+                    }
+                }
+                let out = self.engine.adopt_decisions(self.clock.now(), shared);
+                self.apply(out);
+            }
+            Some(None) => {
+                let mine: Vec<_> = self.engine.decisions().map(|(k, d)| (k.clone(), Some(d.clone()))).collect();
+                self.share_decisions(&mine);
+            }
+            None => {}
+        }
+        self.flush_sharing();
+    }
+
+    /// Shared writes nobody waits for (decisions the engine made on its own): left to finish,
+    /// a failure logged.
+    fn flush_sharing(&mut self) {
+        if let Some(w) = self.take_sharing() {
+            tokio::spawn(async move {
+                if let Err(e) = w.await {
+                    warn!(target: "3rc::ha", "{e}");
+                }
+            });
+        }
     }
 
     /// How long a stop waits for the actions under way.
@@ -557,6 +625,7 @@ impl Supervisor {
         if (self.cycles - 1).is_multiple_of(STORAGE_EVERY) {
             self.read_storage();
         }
+        self.flush_sharing();
         self.publish();
         let took = started.elapsed().as_micros().min(u64::MAX as u128) as u64;
         self.last_cycle.store(took, std::sync::atomic::Ordering::Relaxed);
@@ -601,6 +670,7 @@ impl Supervisor {
         }
         let out = self.engine.outcome(self.clock.now(), id, outcome);
         self.apply(out);
+        self.flush_sharing();
         self.publish();
     }
 
@@ -608,6 +678,7 @@ impl Supervisor {
     fn apply(&mut self, out: Output) {
         // Queued before the actions that changed the windows are journaled.
         ladder::keep(&mut self.engine, &self.ctx.inventory, self.clock.as_ref());
+        self.share_decisions(&out.decisions);
         if let Some(j) = &self.journal {
             for (key, decision) in &out.decisions {
                 j.decision(key, decision.as_ref());

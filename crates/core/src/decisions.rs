@@ -167,6 +167,43 @@ impl Engine {
         out
     }
 
+    /// Take over the decisions another supervisor kept (`[ha]`: the new leader adopts what the
+    /// former one decided, from the shared store): each one not in force here is put in force
+    /// as at a restart; each one in force here but not there was lifted there, and is lifted
+    /// here — HA armed again, maintenance ended, a VM judged afresh from its next probe.
+    pub fn adopt_decisions(&mut self, now: Time, shared: Vec<(DecisionKey, Decision)>) -> Output {
+        self.now = now;
+        let stale: Vec<DecisionKey> =
+            self.decisions.keys().filter(|k| !shared.iter().any(|(s, _)| s == *k)).cloned().collect();
+        let mut out = Output::default();
+        for key in stale {
+            let why = "lifted on the former leader".to_string();
+            match &key {
+                DecisionKey::ClusterDisarmed => {
+                    self.armed = true;
+                    self.note(Subject::Cluster, format!("HA armed again: {why}"), &mut out);
+                }
+                DecisionKey::Maintenance(host) => {
+                    if let Some(h) = self.hosts.get_mut(host) {
+                        h.maintenance = false;
+                    }
+                    self.note(Subject::Host(host.clone()), format!("out of maintenance: {why}"), &mut out);
+                }
+                DecisionKey::VmStopped(vm) | DecisionKey::VmDisarmed(vm) if self.vms.contains_key(vm) => {
+                    self.vm_transition(vm, VmState::Discovering, format!("{key:?} {why}"), &mut out);
+                }
+                DecisionKey::VmStopped(_) | DecisionKey::VmDisarmed(_) | DecisionKey::ConfirmedOff(_) => {}
+            }
+            self.decide(key, None, &mut out);
+        }
+        let fresh: Vec<(DecisionKey, Decision)> =
+            shared.into_iter().filter(|(k, d)| self.decisions.get(k) != Some(d)).collect();
+        let restored = self.restore_decisions(now, fresh);
+        out.events.extend(restored.events);
+        out.decisions.extend(restored.decisions);
+        out
+    }
+
     /// The earlier run's decisions were lost with a damaged journal: until each protected VM
     /// is judged once, one found not running may have been stopped by a person, so it is not
     /// started (`decision_lost`).
@@ -266,6 +303,31 @@ mod tests {
         let out = fresh.command(Time::from_secs(5), "cli:root", &Command::Arm { vm: None }).unwrap();
         assert_eq!(out.decisions, vec![(DecisionKey::ClusterDisarmed, None)]);
         assert_eq!(fresh.decisions().count(), 1);
+    }
+
+    #[test]
+    fn a_new_leader_adopts_the_former_leaders_decisions_and_lifts_what_it_lifted() {
+        let mut e = engine();
+        // Decided here earlier: the cluster disarmed.
+        e.command(Time::from_secs(1), "console:alice", &Command::Disarm { vm: None }).unwrap();
+        // The former leader armed it again and stopped db1.
+        let d = Decision { by: "console:bob".into(), wall_ms: 1_796_392_990_000 };
+        let out = e.adopt_decisions(Time::from_secs(70), vec![(DecisionKey::VmStopped("db1".into()), d.clone())]);
+        assert!(e.is_armed());
+        assert_eq!(e.decisions().count(), 1);
+        assert_eq!(e.decision(&DecisionKey::VmStopped("db1".into())), Some(&d));
+        assert_eq!(e.vms["db1"].state, VmState::Stopped);
+        assert!(out.decisions.contains(&(DecisionKey::ClusterDisarmed, None)), "{:?}", out.decisions);
+        let text: Vec<String> = out.events.iter().map(|e| e.to_string()).collect();
+        assert!(text.iter().any(|t| t.contains("HA armed again: lifted on the former leader")), "{text:?}");
+        assert!(text.iter().any(|t| t.contains("stays stopped: stopped by console:bob")), "{text:?}");
+        // The same set again changes nothing; an empty one lifts the stop.
+        assert!(e
+            .adopt_decisions(Time::from_secs(71), vec![(DecisionKey::VmStopped("db1".into()), d)])
+            .events
+            .is_empty());
+        e.adopt_decisions(Time::from_secs(72), vec![]);
+        assert_eq!((e.decisions().count(), e.vms["db1"].state), (0, VmState::Discovering));
     }
 
     #[test]

@@ -43,6 +43,9 @@ pub trait Witness: Send + Sync {
     fn check(&self, timeout: std::time::Duration) -> Result<(), String>;
 }
 
+/// An answer from the leadership's store: `Err` says why not.
+pub type StoreFuture = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + 'static>>;
+
 /// Leadership among several supervisors of one cluster (`[ha]`): only the leader decides and
 /// acts. Kept by a lease in a store the supervisors share (etcd).
 pub trait Leadership: Send + Sync {
@@ -55,5 +58,12 @@ pub trait Leadership: Send + Sync {
     fn leader(&self) -> Option<String>;
     /// Ask the store that this instance still holds the leader key, just before an action
     /// runs: `Err` (why) if not, or if the store does not answer.
-    fn confirm(&self) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + 'static>>;
+    fn confirm(&self) -> StoreFuture;
+    /// What the store keeps for the leader (the operators' decisions, key -> value), read when
+    /// this instance took the lead and before it counted as leading; taken once per tenure.
+    /// `Some(None)`: the store held none yet (the first leader seeds it from its own journal).
+    fn take_shared(&self) -> Option<Option<Vec<(String, String)>>>;
+    /// Keep (`Some`) or drop (`None`) one entry in the store, only while this instance holds
+    /// the leader key; resolves once the store has it.
+    fn share(&self, key: String, value: Option<String>) -> StoreFuture;
 }

@@ -132,6 +132,13 @@ async fn the_standby_leads_when_the_leader_dies_and_only_the_leader_fences() {
     }
     let (leader, standby) = if a.leadership.leads() { (a, b) } else { (b, a) };
     assert_eq!(standby.leadership.leader().as_deref(), Some(leader.leadership.name()));
+    // Each says so on its metrics page.
+    for (i, leads) in [(&leader, 1), (&standby, 0)] {
+        let m = threerc::supervisor::metrics::Metrics::start(&i.handle);
+        let page = m.render().await.unwrap();
+        let line = format!("threerc_ha_leader{{name=\"{}\"}} {leads}", i.leadership.name());
+        assert!(page.contains(&line), "{line} not in:\n{page}");
+    }
     // The standby refuses commands, naming the leader.
     let refused = standby.handle.command("cli:root", threerc::core::Command::Arm { vm: None }).await.unwrap_err();
     assert!(

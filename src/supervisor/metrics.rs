@@ -271,6 +271,12 @@ impl Metrics {
             "[[alert]] targets that cannot be reached now (what they miss waits, up to a bound)",
             failing,
         );
+        // Several supervisors (`[ha]`): whether this one leads.
+        if let Some((name, leads, _)) = self.handle.leadership() {
+            let leader = Family::<Labels, Gauge>::default();
+            leader.get_or_create(&vec![("name", name)]).set(i64::from(leads));
+            registry.register("ha_leader", "With [ha]: 1 while this supervisor leads, 0 while it is a standby", leader);
+        }
         let cycle = Gauge::<f64, AtomicU64>::default();
         cycle.set(last_cycle.as_secs_f64());
         registry.register_with_unit(

@@ -153,6 +153,11 @@ impl SupervisorHandle {
         self.inventory.get(vm).map(|e| e.xml)
     }
 
+    /// With `[ha]`: this instance's name, whether it leads, and who leads as it last saw.
+    pub fn leadership(&self) -> Option<(String, bool, Option<String>)> {
+        self.leadership.get().map(|l| (l.name().to_string(), l.leads(), l.leader()))
+    }
+
     /// Whether this supervisor leads: always, without `[ha]`.
     pub fn leads(&self) -> bool {
         self.leadership.get().is_none_or(|l| l.leads())

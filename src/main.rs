@@ -136,7 +136,7 @@ async fn run_supervisor(
         app::init_headless_logging(&log)?;
         let notifier = app::service::Notifier::from_env()?.map(Arc::new);
         let (mut sup, handle) = app::assemble(&cfg, app::libvirt_connector(), fencers)?;
-        app::ha(&cfg, &mut sup).await?;
+        let ha = app::ha(&cfg, &mut sup).await?;
         let _control = app::control(&cfg, &handle).await?;
         app::metrics(&cfg, &handle)?;
         app::alerts(&cfg, &handle);
@@ -146,12 +146,15 @@ async fn run_supervisor(
             app::service::stopping(&notifier);
         })
         .await;
+        if let Some(l) = ha {
+            l.resign().await;
+        }
         return Ok(());
     }
     let theme = load_theme(theme, cfg.console.theme.as_deref(), &app::assets_dir(None))?;
     threerc::ui::init_logging(Some(app::open_log(&log)?), app::log_feed_layer())?;
     let (mut sup, handle) = app::assemble(&cfg, app::libvirt_connector(), fencers)?;
-    app::ha(&cfg, &mut sup).await?;
+    let ha = app::ha(&cfg, &mut sup).await?;
     let _control = app::control(&cfg, &handle).await?;
     app::metrics(&cfg, &handle)?;
     app::alerts(&cfg, &handle);
@@ -160,7 +163,11 @@ async fn run_supervisor(
     let source = cfg.path.display().to_string();
     let p2v = Some(app::console::P2vDriver::new(cfg.clone(), app::libvirt_connector()));
     let setup = app::console::ConsoleSetup { theme, title: format!("3RC {source}"), config: console, source, p2v };
-    app::console::run(sup, handle, setup, None).await
+    let result = app::console::run(sup, handle, setup, None).await;
+    if let Some(l) = ha {
+        l.resign().await;
+    }
+    result
 }
 
 /// `3rc console`: the console attached to a running supervisor.

@@ -270,3 +270,25 @@ async fn what_an_operator_decided_on_the_leader_holds_after_a_takeover() {
     assert!(starts.is_empty(), "{starts:?}");
     assert!(notes(&standby).iter().any(|n| n.ends_with("leads: it decides and acts")));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_that_stops_cleanly_hands_over_at_once() {
+    let Pair { _dir, etcd: _etcd, cluster: _cluster, a, b } = pair().await;
+    let t = Instant::now();
+    while a.leadership.leads() == b.leadership.leads() {
+        assert!(t.elapsed() < Duration::from_secs(10), "not exactly one leader");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (leader, standby) = if a.leadership.leads() { (a, b) } else { (b, a) };
+    // A clean stop (SIGTERM to `3rc run`): the supervisor stops, then the lease is given back.
+    leader.task.abort();
+    let t = Instant::now();
+    leader.leadership.resign().await;
+    assert!(!leader.leadership.leads());
+    while !standby.leadership.leads() {
+        // Sooner than the TTL (2 s) a crash would take: within one campaign round (0.5 s).
+        assert!(t.elapsed() < Duration::from_millis(1500), "the standby did not lead at once");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    eprintln!("the standby led {:?} after the leader stepped down", t.elapsed());
+}

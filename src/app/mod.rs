@@ -253,19 +253,25 @@ pub fn metrics(cfg: &Config, handle: &SupervisorHandle) -> anyhow::Result<()> {
 
 /// One of several supervisors (`[ha]`): campaign for the leadership on etcd; the supervisor
 /// decides and acts only while it leads.
-pub async fn ha(cfg: &Config, sup: &mut crate::supervisor::Supervisor) -> anyhow::Result<()> {
+/// The leadership is returned, to resign it once the supervisor has stopped
+/// (`EtcdLeadership::resign`): a standby then leads at once.
+pub async fn ha(
+    cfg: &Config,
+    sup: &mut crate::supervisor::Supervisor,
+) -> anyhow::Result<Option<Arc<crate::ha::EtcdLeadership>>> {
     if let Some(ha) = &cfg.ha {
         let leadership =
             crate::ha::EtcdLeadership::start(ha).await.with_context(|| format!("{}: [ha]", cfg.path.display()))?;
-        sup.set_leadership(leadership);
+        sup.set_leadership(leadership.clone());
         tracing::warn!(
             target: "3rc::ha",
             "[ha] is a first step: the operators' decisions go with the leadership (etcd), but the ladder's windows, \
              the alarms and the actions under way are each instance's own (its journal): after a takeover the new \
              leader's ladder starts afresh and it reconciles actions from what the hosts report"
         );
+        return Ok(Some(leadership));
     }
-    Ok(())
+    Ok(None)
 }
 
 /// Page the config's `[[alert]]` targets with the alarms.

@@ -52,6 +52,8 @@ pub struct EtcdLeadership {
     timeout: Duration,
     /// The campaign's task.
     task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// The lease this instance holds now.
+    lease_id: Mutex<Option<i64>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -79,10 +81,30 @@ impl EtcdLeadership {
             held: Default::default(),
             timeout: round,
             task: Default::default(),
+            lease_id: Default::default(),
         });
         info!(target: "3rc::ha", "{} campaigns for {} on etcd at {} (lease TTL {})", me.name, me.key, cfg.endpoints.join(", "), crate::core::time::human(cfg.ttl));
         *lock(&me.task) = Some(tokio::spawn(campaign(me.clone(), cfg.ttl)));
         Ok(me)
+    }
+
+    /// Step down for a clean stop: stop campaigning and give the lease back, so that a standby
+    /// leads at once instead of after the TTL. Called once the supervisor has stopped acting.
+    pub async fn resign(&self) {
+        let led = self.leads();
+        self.abandon();
+        let Some(id) = lock(&self.lease_id).take() else { return };
+        let mut client = self.client.clone();
+        match tokio::time::timeout(self.timeout, client.lease_revoke(id)).await {
+            Ok(Ok(_)) if led => {
+                info!(target: "3rc::ha", "{} steps down: its lease is given back, a standby leads now", self.name)
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                warn!(target: "3rc::ha", "{}: giving the lease back: {e}; it expires within its TTL", self.name)
+            }
+            Err(_) => warn!(target: "3rc::ha", "{}: etcd did not answer; the lease expires within its TTL", self.name),
+        }
     }
 
     /// Stop campaigning and renewing, as a crash would: this instance leads no more, and
@@ -206,6 +228,7 @@ async fn campaign(me: Arc<EtcdLeadership>, ttl: Duration) {
                 let (keeper, stream) =
                     client.lease_keep_alive(granted.id()).await.map_err(|e| format!("keeping the lease: {e}"))?;
                 lease = Some((granted.id(), keeper, stream));
+                *lock(&me.lease_id) = Some(granted.id());
             }
             let Some((id, keeper, stream)) = lease.as_mut() else { return Ok(()) };
             let sent = Instant::now();

@@ -70,6 +70,7 @@ fn cluster(hosts: usize, vms: usize) -> ClusterView {
         disarmed_by: None,
         disarm_pending: None,
         deliveries: Vec::new(),
+        ha: None,
     }
 }
 

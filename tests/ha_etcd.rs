@@ -132,6 +132,14 @@ async fn the_standby_leads_when_the_leader_dies_and_only_the_leader_fences() {
     }
     let (leader, standby) = if a.leadership.leads() { (a, b) } else { (b, a) };
     assert_eq!(standby.leadership.leader().as_deref(), Some(leader.leadership.name()));
+    // Each one's view (its console, `3rc ctl status`) says who leads.
+    let seen = |i: &Instance| i.handle.snapshots().borrow().ha.clone();
+    test_hosts::until(&standby.handle, "the standby's view naming the leader", |v| {
+        v.ha.as_ref().is_some_and(|h| !h.leads && h.leader.as_deref() == Some(leader.leadership.name()))
+    })
+    .await;
+    test_hosts::until(&leader.handle, "the leader's view", |v| v.ha.as_ref().is_some_and(|h| h.leads)).await;
+    assert_eq!(seen(&leader).map(|h| h.name), Some(leader.leadership.name().to_string()));
     // Each says so on its metrics page.
     for (i, leads) in [(&leader, 1), (&standby, 0)] {
         let m = threerc::supervisor::metrics::Metrics::start(&i.handle);

@@ -108,6 +108,15 @@ pub fn render(view: &ClusterView) -> String {
             if q.unreachable.is_empty() { "none".to_string() } else { q.unreachable.join(", ") }
         );
     }
+    if let Some(ha) = &view.ha {
+        let _ = writeln!(s);
+        let who = match (ha.leads, &ha.leader) {
+            (true, _) => "leads".to_string(),
+            (false, Some(l)) => format!("is a standby ({l} leads)"),
+            (false, None) => "is a standby (no leader seen)".to_string(),
+        };
+        let _ = writeln!(s, "HA: {} {who}", ha.name);
+    }
     // Alert targets that cannot be reached: nobody may be called.
     if !view.deliveries.is_empty() {
         let _ = writeln!(s);

@@ -822,6 +822,11 @@ impl Supervisor {
     fn view(&self) -> ClusterView {
         let mut view = self.engine.snapshot();
         view.deliveries = self.deliveries.lock().unwrap_or_else(|e| e.into_inner()).values().cloned().collect();
+        view.ha = self.leadership.get().map(|l| crate::core::HaView {
+            name: l.name().to_string(),
+            leads: self.leading == Some(true) && l.leads(),
+            leader: l.leader(),
+        });
         if !self.progress.is_empty() {
             let by_vm: std::collections::HashMap<&str, &crate::core::Progress> =
                 self.progress.values().map(|(vm, p)| (vm.as_str(), p)).collect();

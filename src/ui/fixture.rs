@@ -124,6 +124,7 @@ pub fn cluster() -> ClusterView {
         disarmed_by: None,
         disarm_pending: None,
         deliveries: Vec::new(),
+        ha: None,
     }
 }
 

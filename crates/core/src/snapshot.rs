@@ -83,6 +83,7 @@ impl Engine {
             disarmed_by,
             disarm_pending,
             deliveries: Vec::new(),
+            ha: None,
         }
     }
 }

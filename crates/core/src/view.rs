@@ -30,6 +30,18 @@ pub struct ClusterView {
     /// The `[[alert]]` targets that cannot be reached now (none when every one answers).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub deliveries: Vec<DeliveryView>,
+    /// With several supervisors (`[ha]`): this one's name, whether it leads, who leads.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ha: Option<HaView>,
+}
+
+/// This supervisor among several (`[ha]`), for people.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HaView {
+    pub name: String,
+    pub leads: bool,
+    /// Who leads, as this one last saw (`None`: nobody it can see).
+    pub leader: Option<String>,
 }
 
 /// An `[[alert]]` target whose deliveries fail, for people.

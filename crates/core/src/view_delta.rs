@@ -8,7 +8,7 @@
 //! unprotected changes the rows; then there is no delta and the whole view is sent again.
 
 use super::time::Time;
-use super::view::{AlarmView, ClusterView, DeliveryView, HostView, QuorumView, VmView};
+use super::view::{AlarmView, ClusterView, DeliveryView, HaView, HostView, QuorumView, VmView};
 use serde::{Deserialize, Serialize};
 
 /// A VM's row that changed. Its placement trace (a verdict per host: large on a large cluster)
@@ -43,6 +43,9 @@ pub struct ViewDelta {
     /// The failing alert targets, when they changed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deliveries: Option<Vec<DeliveryView>>,
+    /// The leadership (`[ha]`), as it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ha: Option<HaView>,
 }
 
 impl ViewDelta {
@@ -50,7 +53,7 @@ impl ViewDelta {
     /// the same order (send `new` whole).
     pub fn between(old: &ClusterView, new: &ClusterView) -> Option<ViewDelta> {
         // Every field named, so that a field added to the view cannot be forgotten here.
-        let ClusterView { at, armed, hosts, vms, alarms, quorum, disarmed_by, disarm_pending, deliveries } = new;
+        let ClusterView { at, armed, hosts, vms, alarms, quorum, disarmed_by, disarm_pending, deliveries, ha } = new;
         let hosts = changed_rows(&old.hosts, hosts, |h| &h.name)?;
         let vms = changed_rows(&old.vms, vms, |v| &v.name)?
             .into_iter()
@@ -81,6 +84,7 @@ impl ViewDelta {
             disarmed_by: disarmed_by.clone(),
             disarm_pending: disarm_pending.clone(),
             deliveries: (old.deliveries != *deliveries).then(|| deliveries.clone()),
+            ha: ha.clone(),
         })
     }
 
@@ -120,6 +124,7 @@ impl ViewDelta {
         if let Some(d) = self.deliveries {
             view.deliveries = d;
         }
+        view.ha = self.ha;
         Ok(())
     }
 

@@ -88,6 +88,22 @@ pub fn draw_title(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             Span::styled(format!(" quorum {r}/{n} "), Style::new().fg(ui.foreground))
         });
     }
+    // One of several supervisors: whether this one leads (a standby shows, the leader acts).
+    if let Some(ha) = &view.ha {
+        line.push(match (ha.leads, &ha.leader) {
+            (true, _) => {
+                Span::styled(format!(" {} LEADS ", ha.name), Style::new().fg(ui.armed).add_modifier(Modifier::BOLD))
+            }
+            (false, Some(l)) => Span::styled(
+                format!(" {} STANDBY: {l} leads ", ha.name),
+                Style::new().fg(ui.background).bg(ui.key_hint).add_modifier(Modifier::BOLD),
+            ),
+            (false, None) => Span::styled(
+                format!(" {}: NO LEADER ", ha.name),
+                Style::new().fg(ui.background).bg(ui.disarmed).add_modifier(Modifier::BOLD),
+            ),
+        });
+    }
     // Alerts that cannot reach their target: nobody may be called (which, in the lines below).
     if !view.deliveries.is_empty() {
         line.push(Span::styled(

@@ -317,3 +317,23 @@ fn a_failing_alert_target_is_shown_in_the_title_and_above_the_alarms() {
     );
     assert!(row(&buf, 2).contains("ALARM CRITICAL"), "the alarms follow: {}", screen(&buf));
 }
+
+#[test]
+fn one_of_several_supervisors_says_whether_it_leads() {
+    let theme = Theme::builtin_default();
+    let mut a = app(None);
+    let ha = |leads: bool, leader: Option<&str>| crate::core::HaView {
+        name: "sup2".into(),
+        leads,
+        leader: leader.map(str::to_string),
+    };
+    for (view, says) in [
+        (ha(false, Some("sup1")), "sup2 STANDBY: sup1 leads"),
+        (ha(true, Some("sup2")), "sup2 LEADS"),
+        (ha(false, None), "sup2: NO LEADER"),
+    ] {
+        a.set_view(Arc::new(crate::core::ClusterView { ha: Some(view), ..cluster() }));
+        let buf = render(&mut a, &theme, 120, 30);
+        assert!(row(&buf, 0).contains(says), "{}", row(&buf, 0));
+    }
+}

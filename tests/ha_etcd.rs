@@ -6,124 +6,20 @@
 //!
 //! `etcd-server` is installed by `.ci/deps`; without it this test fails.
 
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 use threerc::core::{EventKind, HostState, VmState};
 use threerc::hv::Leadership;
 
+#[path = "support/ha.rs"]
+mod ha;
 #[path = "support/test_hosts.rs"]
 #[allow(dead_code)] // the host-file builders serve other test binaries
 mod test_hosts;
-
-struct Etcd(Child);
-
-impl Drop for Etcd {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// A one-member etcd in `dir`, answering on the returned client URL.
-fn etcd(dir: &Path) -> (Etcd, String) {
-    let (client, peer) = (free_port(), free_port());
-    let url = format!("http://127.0.0.1:{client}");
-    let peer_url = format!("http://127.0.0.1:{peer}");
-    let child = Command::new("etcd")
-        .args(["--name", "t", "--data-dir"])
-        .arg(dir.join("etcd"))
-        .args(["--listen-client-urls", &url, "--advertise-client-urls", &url])
-        .args(["--listen-peer-urls", &peer_url, "--initial-advertise-peer-urls", &peer_url])
-        .args(["--initial-cluster", &format!("t={peer_url}")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("etcd (Debian's etcd-server; .ci/deps installs it)");
-    let etcd = Etcd(child);
-    let t = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", client)).is_err() {
-        assert!(t.elapsed() < Duration::from_secs(30), "etcd did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    (etcd, url)
-}
-
-struct Instance {
-    handle: threerc::supervisor::SupervisorHandle,
-    leadership: Arc<threerc::ha::EtcdLeadership>,
-    task: tokio::task::JoinHandle<()>,
-    events: Arc<std::sync::Mutex<Vec<threerc::core::Event>>>,
-    _state: tempfile::TempDir,
-}
-
-async fn instance(name: &str, url: &str, cluster: &Arc<threerc::backend::demo::DemoCluster>) -> Instance {
-    let state = tempfile::tempdir().unwrap();
-    let ha = format!("\n[ha]\netcd = [\"{url}\"]\nname = \"{name}\"\nttl = \"2s\"\nprefix = \"/3rc/test\"\n");
-    let cfg = test_hosts::demo_config(state.path(), "200ms", &ha);
-    let fencers = threerc::app::fencers(&cfg, Some(cluster)).unwrap();
-    let (mut sup, handle) = threerc::app::assemble(&cfg, Arc::from(cluster.connector()), fencers).unwrap();
-    let leadership = threerc::ha::EtcdLeadership::start(cfg.ha.as_ref().unwrap()).await.unwrap();
-    sup.set_leadership(leadership.clone());
-    let events = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let (mut rx, seen) = (handle.events(), events.clone());
-    tokio::spawn(async move {
-        while let Ok(ev) = rx.recv().await {
-            seen.lock().unwrap().push(ev);
-        }
-    });
-    let task = tokio::spawn(sup.run(std::future::pending()));
-    Instance { handle, leadership, task, events, _state: state }
-}
-
-fn fences(i: &Instance) -> Vec<String> {
-    i.events
-        .lock()
-        .unwrap()
-        .iter()
-        .filter_map(|e| match &e.kind {
-            EventKind::ActionDecided { action, .. } if action.starts_with("fence ") => Some(action.clone()),
-            _ => None,
-        })
-        .collect()
-}
-
-/// etcd, the demo cluster's hosts, and two supervisors of them (sup1, sup2), every VM healthy.
-struct Pair {
-    _dir: tempfile::TempDir,
-    etcd: Etcd,
-    cluster: Arc<threerc::backend::demo::DemoCluster>,
-    a: Instance,
-    b: Instance,
-}
-
-async fn pair() -> Pair {
-    let dir = tempfile::tempdir().unwrap();
-    let (etcd, url) = etcd(dir.path());
-    threerc::backend::libvirt::init();
-    let cluster = threerc::backend::demo::DemoCluster::from_specs(
-        &test_hosts::demo_config(dir.path(), "200ms", "").cluster.hosts,
-    );
-    let a = instance("sup1", &url, &cluster).await;
-    let b = instance("sup2", &url, &cluster).await;
-    for i in [&a, &b] {
-        test_hosts::until(&i.handle, "every VM healthy", |v| v.vms.iter().all(|vm| vm.state == VmState::Healthy)).await;
-    }
-    Pair { _dir: dir, etcd, cluster, a, b }
-}
-
-fn notes(i: &Instance) -> Vec<String> {
-    i.events.lock().unwrap().iter().filter(|e| e.kind == EventKind::Note).map(|e| e.reason.clone()).collect()
-}
+use ha::{fences, notes, pair, Instance, Pair};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_standby_leads_when_the_leader_dies_and_only_the_leader_fences() {
-    let Pair { _dir, etcd: _etcd, cluster, a, b } = pair().await;
+    let Pair { _dir, etcd: _etcd, cluster, a, b } = pair("200ms").await;
     // One leads; both name it.
     let t = Instant::now();
     while a.leadership.leads() == b.leadership.leads() {
@@ -186,7 +82,7 @@ async fn the_standby_leads_when_the_leader_dies_and_only_the_leader_fences() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_etcd_is_gone_nobody_leads_and_nothing_is_fenced() {
-    let Pair { _dir, etcd, cluster, a, b } = pair().await;
+    let Pair { _dir, etcd, cluster, a, b } = pair("200ms").await;
     let t = Instant::now();
     while !(a.leadership.leads() || b.leadership.leads()) {
         assert!(t.elapsed() < Duration::from_secs(10), "no leader");
@@ -221,7 +117,7 @@ async fn when_etcd_is_gone_nobody_leads_and_nothing_is_fenced() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn what_an_operator_decided_on_the_leader_holds_after_a_takeover() {
-    let Pair { _dir, etcd: _etcd, cluster: _cluster, a, b } = pair().await;
+    let Pair { _dir, etcd: _etcd, cluster: _cluster, a, b } = pair("200ms").await;
     let t = Instant::now();
     while a.leadership.leads() == b.leadership.leads() {
         assert!(t.elapsed() < Duration::from_secs(10), "not exactly one leader");
@@ -281,7 +177,7 @@ async fn what_an_operator_decided_on_the_leader_holds_after_a_takeover() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_leader_that_stops_cleanly_hands_over_at_once() {
-    let Pair { _dir, etcd: _etcd, cluster: _cluster, a, b } = pair().await;
+    let Pair { _dir, etcd: _etcd, cluster: _cluster, a, b } = pair("200ms").await;
     let t = Instant::now();
     while a.leadership.leads() == b.leadership.leads() {
         assert!(t.elapsed() < Duration::from_secs(10), "not exactly one leader");

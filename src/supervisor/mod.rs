@@ -473,9 +473,20 @@ impl Supervisor {
             self.take_back(r);
         }
         self.watch_hosts();
+        // One of several supervisors: a change of leadership is looked at every 100 ms, and
+        // one that makes this one the leader starts a cycle at once (it takes over there).
+        let ha = self.leadership.get().cloned();
+        let mut ha_tick = tokio::time::interval(std::time::Duration::from_millis(100));
         loop {
             tokio::select! {
                 _ = &mut shutdown => break,
+                _ = ha_tick.tick(), if ha.is_some() => {
+                    if ha.as_ref().is_some_and(|l| l.leads() && self.leading != Some(true)) {
+                        pace.start(tokio::time::Instant::now());
+                        self.log_pace(Some(("taking the lead".into(), 1)));
+                        self.cycle().await
+                    }
+                }
                 _ = tokio::time::sleep_until(pace.due()) => {
                     let early = pace.start(tokio::time::Instant::now());
                     self.log_pace(early);

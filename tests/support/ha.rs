@@ -1,0 +1,122 @@
+//! Several supervisors on a real etcd, for the tests and the benchmark: Debian's `etcd` on
+//! loopback ports of its own, supervisors of the demo cluster's test-driver hosts with `[ha]`.
+// Shared by a test binary and a benchmark, each of which uses only part of it.
+#![allow(dead_code)]
+
+use crate::test_hosts;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use threerc::core::{EventKind, VmState};
+
+pub struct Etcd(Child);
+
+impl Drop for Etcd {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A one-member etcd in `dir`, answering on the returned client URL.
+pub fn etcd(dir: &Path) -> (Etcd, String) {
+    let (client, peer) = (free_port(), free_port());
+    let url = format!("http://127.0.0.1:{client}");
+    let peer_url = format!("http://127.0.0.1:{peer}");
+    let child = Command::new("etcd")
+        .args(["--name", "t", "--data-dir"])
+        .arg(dir.join("etcd"))
+        .args(["--listen-client-urls", &url, "--advertise-client-urls", &url])
+        .args(["--listen-peer-urls", &peer_url, "--initial-advertise-peer-urls", &peer_url])
+        .args(["--initial-cluster", &format!("t={peer_url}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("etcd (Debian's etcd-server; .ci/deps installs it)");
+    let etcd = Etcd(child);
+    let t = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", client)).is_err() {
+        assert!(t.elapsed() < Duration::from_secs(30), "etcd did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (etcd, url)
+}
+
+/// One supervisor with `[ha]`, and every event it sent.
+pub struct Instance {
+    pub handle: threerc::supervisor::SupervisorHandle,
+    pub leadership: Arc<threerc::ha::EtcdLeadership>,
+    pub task: tokio::task::JoinHandle<()>,
+    pub events: Arc<std::sync::Mutex<Vec<threerc::core::Event>>>,
+    _state: tempfile::TempDir,
+}
+
+/// Supervisor `name` of `cluster` on etcd at `url`, cycles every `interval`.
+pub async fn instance(
+    name: &str,
+    url: &str,
+    cluster: &Arc<threerc::backend::demo::DemoCluster>,
+    interval: &str,
+) -> Instance {
+    let state = tempfile::tempdir().unwrap();
+    let ha = format!("\n[ha]\netcd = [\"{url}\"]\nname = \"{name}\"\nttl = \"2s\"\nprefix = \"/3rc/test\"\n");
+    let cfg = test_hosts::demo_config(state.path(), interval, &ha);
+    let fencers = threerc::app::fencers(&cfg, Some(cluster)).unwrap();
+    let (mut sup, handle) = threerc::app::assemble(&cfg, Arc::from(cluster.connector()), fencers).unwrap();
+    let leadership = threerc::ha::EtcdLeadership::start(cfg.ha.as_ref().unwrap()).await.unwrap();
+    sup.set_leadership(leadership.clone());
+    let events = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (mut rx, seen) = (handle.events(), events.clone());
+    tokio::spawn(async move {
+        while let Ok(ev) = rx.recv().await {
+            seen.lock().unwrap().push(ev);
+        }
+    });
+    let task = tokio::spawn(sup.run(std::future::pending()));
+    Instance { handle, leadership, task, events, _state: state }
+}
+
+pub fn fences(i: &Instance) -> Vec<String> {
+    i.events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::ActionDecided { action, .. } if action.starts_with("fence ") => Some(action.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// etcd, the demo cluster's hosts, and two supervisors of them (sup1, sup2), every VM healthy.
+pub struct Pair {
+    pub _dir: tempfile::TempDir,
+    pub etcd: Etcd,
+    pub cluster: Arc<threerc::backend::demo::DemoCluster>,
+    pub a: Instance,
+    pub b: Instance,
+}
+
+pub async fn pair(interval: &str) -> Pair {
+    let dir = tempfile::tempdir().unwrap();
+    let (etcd, url) = etcd(dir.path());
+    threerc::backend::libvirt::init();
+    let cluster = threerc::backend::demo::DemoCluster::from_specs(
+        &test_hosts::demo_config(dir.path(), interval, "").cluster.hosts,
+    );
+    let a = instance("sup1", &url, &cluster, interval).await;
+    let b = instance("sup2", &url, &cluster, interval).await;
+    for i in [&a, &b] {
+        test_hosts::until(&i.handle, "every VM healthy", |v| v.vms.iter().all(|vm| vm.state == VmState::Healthy)).await;
+    }
+    Pair { _dir: dir, etcd, cluster, a, b }
+}
+
+pub fn notes(i: &Instance) -> Vec<String> {
+    i.events.lock().unwrap().iter().filter(|e| e.kind == EventKind::Note).map(|e| e.reason.clone()).collect()
+}

@@ -9,46 +9,24 @@
 //!    every 15 s by default: this is the worst case); on and not scraped (events counted
 //!    only). With the page's size and its scrape time.
 
-use std::io::{Read, Write};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use threerc::core::{EventKind, VmState};
 use threerc::hv::clock::{Clock, TokioClock};
 use threerc::sim;
-use threerc::supervisor::{Supervisor, SupervisorHandle};
+use threerc::supervisor::Supervisor;
 
 #[path = "support/sim.rs"]
 mod support;
-use support::{case, hwm_kib, ms, percentile};
+use support::{case, cycles, hwm_kib, ms, percentile};
 
+#[path = "../tests/support/alertmanager.rs"]
+mod alertmanager;
 #[path = "../tests/support/test_hosts.rs"]
 #[allow(dead_code)]
 mod test_hosts;
-
-struct Alertmanager(Child);
-
-impl Drop for Alertmanager {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// `GET path` on 127.0.0.1:`port`: the body (empty if nothing answers).
-fn get(port: u16, path: &str) -> String {
-    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else { return String::new() };
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let _ = write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
-    let mut text = String::new();
-    let _ = s.read_to_string(&mut text);
-    text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default()
-}
+use alertmanager::{alerts, free_port, get, Alertmanager};
 
 fn summary(times: &[Duration]) -> String {
     let mut sorted = times.to_vec();
@@ -61,18 +39,7 @@ fn summary(times: &[Duration]) -> String {
 async fn alarm_to_alertmanager(samples: usize) {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    std::fs::write(dir.path().join("am.yml"), "route:\n  receiver: none\nreceivers:\n  - name: none\n").unwrap();
-    let _am = Alertmanager(
-        Command::new("prometheus-alertmanager")
-            .arg(format!("--config.file={}", dir.path().join("am.yml").display()))
-            .arg(format!("--storage.path={}", dir.path().join("data").display()))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg("--cluster.listen-address=")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("prometheus-alertmanager (Debian's package; .ci/deps installs it)"),
-    );
+    let _am = Alertmanager::start(dir.path(), port);
     while !get(port, "/-/ready").contains("OK") {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -100,8 +67,7 @@ async fn alarm_to_alertmanager(samples: usize) {
         };
         let label = id.to_string();
         let held = tokio::task::spawn_blocking(move || loop {
-            let alerts: Vec<serde_json::Value> = serde_json::from_str(&get(port, "/api/v2/alerts")).unwrap_or_default();
-            if alerts.iter().any(|a| a["labels"]["alarm_id"].as_str() == Some(label.as_str())) {
+            if alerts(port).iter().any(|a| a["labels"]["alarm_id"].as_str() == Some(label.as_str())) {
                 return Instant::now();
             }
             std::thread::sleep(Duration::from_millis(5));
@@ -129,21 +95,6 @@ async fn alarm_to_alertmanager(samples: usize) {
         summary(&took)
     );
     let _ = stop.send(());
-}
-
-/// The cycle times of the next `n` cycles.
-async fn cycles(handle: &SupervisorHandle, n: usize) -> Vec<Duration> {
-    let mut times = Vec::new();
-    let mut seen = handle.cycles_done();
-    while times.len() < n {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        let now = handle.cycles_done();
-        if now != seen {
-            seen = now;
-            times.push(handle.last_cycle());
-        }
-    }
-    times
 }
 
 /// The cycle at `hosts` x 20 VMs with the metrics off, on and scraped, on and not scraped.

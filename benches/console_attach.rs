@@ -13,12 +13,12 @@ use std::time::{Duration, Instant};
 use threerc::hv::clock::{Clock, TokioClock};
 use threerc::sim;
 use threerc::supervisor::control::{self, client, protocol::ToConsole};
-use threerc::supervisor::{Supervisor, SupervisorHandle};
+use threerc::supervisor::Supervisor;
 use threerc::ui::{Renderer, Theme};
 
 #[path = "support/sim.rs"]
 mod support;
-use support::{case, hwm_kib, ms, percentile};
+use support::{case, cycles, hwm_kib, ms, percentile};
 
 /// A console attached for the benchmark: the bytes it has received, counted as they come.
 struct Console {
@@ -59,21 +59,6 @@ async fn attach(socket: &std::path::Path) -> (Duration, Console) {
         }
     });
     (first, Console { bytes, task, _writer: a.writer })
-}
-
-/// The cycle times of the next `n` cycles.
-async fn cycles(handle: &SupervisorHandle, n: usize) -> Vec<Duration> {
-    let mut times = Vec::new();
-    let mut seen = handle.cycles_done();
-    while times.len() < n {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        let now = handle.cycles_done();
-        if now != seen {
-            seen = now;
-            times.push(handle.last_cycle());
-        }
-    }
-    times
 }
 
 fn summary(times: &[Duration]) -> String {

@@ -45,12 +45,7 @@ struct Rest {
 /// A pair with one leader, past its first cycles: (leader, standby, the rest).
 async fn led() -> (ha::Instance, ha::Instance, Rest) {
     let ha::Pair { _dir, etcd, cluster, a, b } = ha::pair("1s").await;
-    let t = Instant::now();
-    while a.leadership.leads() == b.leadership.leads() {
-        assert!(t.elapsed() < Duration::from_secs(20), "not exactly one leader");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let (leader, standby) = if a.leadership.leads() { (a, b) } else { (b, a) };
+    let (leader, standby) = ha::leader_of(a, b).await;
     test_hosts::until(&leader.handle, "the leader's view", |v| v.ha.as_ref().is_some_and(|h| h.leads)).await;
     (leader, standby, Rest { _dir, _etcd: etcd, cluster })
 }

@@ -6,39 +6,15 @@
 //! `prometheus-alertmanager` is installed by `.ci/deps`; without it this test fails.
 
 use serde_json::Value;
-use std::io::{Read, Write};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use threerc::core::{Command as Cmd, Severity, VmState};
 
+#[path = "support/alertmanager.rs"]
+mod alertmanager;
 #[path = "support/test_hosts.rs"]
 #[allow(dead_code)] // the host-file builders serve other test binaries
 mod test_hosts;
-
-/// An Alertmanager, killed when the test ends.
-struct Alertmanager(Child);
-
-impl Drop for Alertmanager {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// The alerts Alertmanager holds now (its API v2), or none if it does not answer.
-fn alerts(port: u16) -> Vec<Value> {
-    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else { return Vec::new() };
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let _ = write!(s, "GET /api/v2/alerts HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
-    let mut text = String::new();
-    let _ = s.read_to_string(&mut text);
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
-    serde_json::from_str::<Vec<Value>>(body).unwrap_or_default()
-}
+use alertmanager::{alerts, free_port, Alertmanager};
 
 fn fenced_alert(port: u16) -> Option<Value> {
     alerts(port).into_iter().find(|a| a["labels"]["alarm"] == "fenced" && a["labels"]["host"] == "hv3")
@@ -66,18 +42,7 @@ async fn a_fenced_host_pages_alertmanager_once_it_is_up_and_the_ack_resolves_it(
     tokio::time::sleep(Duration::from_secs(2)).await;
 
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("am.yml"), "route:\n  receiver: none\nreceivers:\n  - name: none\n").unwrap();
-    let _am = Alertmanager(
-        Command::new("prometheus-alertmanager")
-            .arg(format!("--config.file={}", dir.path().join("am.yml").display()))
-            .arg(format!("--storage.path={}", dir.path().join("data").display()))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg("--cluster.listen-address=")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("prometheus-alertmanager (Debian's package; .ci/deps installs it)"),
-    );
+    let _am = Alertmanager::start(dir.path(), port);
     let t = Instant::now();
     let page = tokio::task::spawn_blocking(move || loop {
         if let Some(a) = fenced_alert(port) {

@@ -7,46 +7,23 @@
 //! tmux and prometheus-alertmanager are installed by `.ci/deps`; without them this test fails.
 
 use serde_json::Value;
-use std::io::{Read, Write};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 #[path = "support/tmux.rs"]
 mod tmux_session;
 use tmux_session::Session;
+#[path = "support/alertmanager.rs"]
+mod alertmanager;
+use alertmanager::{alerts, free_port, get, Alertmanager};
 
 /// The seed whose first fault fails hv3 (`backend::demo::injector`: one draw for the period,
 /// then one in four is a host failure, then the host).
 const SEED: u64 = 24;
 
-struct Alertmanager(Child);
-
-impl Drop for Alertmanager {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// `GET path` on 127.0.0.1:`port`: the body, or nothing if it does not answer.
-fn get(port: u16, path: &str) -> String {
-    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else { return String::new() };
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let _ = write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
-    let mut text = String::new();
-    let _ = s.read_to_string(&mut text);
-    text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default()
-}
-
 /// Alertmanager's alert for the fenced host, if it holds one.
 fn fenced(port: u16) -> Option<Value> {
-    let alerts: Vec<Value> = serde_json::from_str(&get(port, "/api/v2/alerts")).unwrap_or_default();
-    alerts.into_iter().find(|a| a["labels"]["alarm"] == "fenced")
+    alerts(port).into_iter().find(|a| a["labels"]["alarm"] == "fenced")
 }
 
 fn wait<T>(what: &str, secs: u64, f: impl Fn() -> Option<T>) -> T {
@@ -79,18 +56,7 @@ fn the_demo_with_the_example_config_pages_alertmanager_and_the_ack_resolves_it()
         std::fs::copy(&p, dir.path().join("templates").join(p.file_name().unwrap())).unwrap();
     }
 
-    std::fs::write(dir.path().join("am.yml"), "route:\n  receiver: oncall\nreceivers:\n  - name: oncall\n").unwrap();
-    let _am = Alertmanager(
-        Command::new("prometheus-alertmanager")
-            .arg(format!("--config.file={}", dir.path().join("am.yml").display()))
-            .arg(format!("--storage.path={}", dir.path().join("am").display()))
-            .arg(format!("--web.listen-address=127.0.0.1:{am_port}"))
-            .arg("--cluster.listen-address=")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("prometheus-alertmanager (Debian's package; .ci/deps installs it)"),
-    );
+    let _am = Alertmanager::start(dir.path(), am_port);
     wait("Alertmanager to answer", 30, || get(am_port, "/-/ready").contains("OK").then_some(()));
 
     let bin = env!("CARGO_BIN_EXE_3rc");

@@ -15,18 +15,13 @@ mod ha;
 #[path = "support/test_hosts.rs"]
 #[allow(dead_code)] // the host-file builders serve other test binaries
 mod test_hosts;
-use ha::{fences, notes, pair, Instance, Pair};
+use ha::{fences, leader_of, notes, pair, Instance, Pair};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_standby_leads_when_the_leader_dies_and_only_the_leader_fences() {
     let Pair { _dir, etcd: _etcd, cluster, a, b } = pair("200ms").await;
     // One leads; both name it.
-    let t = Instant::now();
-    while a.leadership.leads() == b.leadership.leads() {
-        assert!(t.elapsed() < Duration::from_secs(10), "not exactly one leader");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let (leader, standby) = if a.leadership.leads() { (a, b) } else { (b, a) };
+    let (leader, standby) = leader_of(a, b).await;
     assert_eq!(standby.leadership.leader().as_deref(), Some(leader.leadership.name()));
     // Each one's view (its console, `3rc ctl status`) says who leads.
     let seen = |i: &Instance| i.handle.snapshots().borrow().ha.clone();
@@ -118,12 +113,7 @@ async fn when_etcd_is_gone_nobody_leads_and_nothing_is_fenced() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn what_an_operator_decided_on_the_leader_holds_after_a_takeover() {
     let Pair { _dir, etcd: _etcd, cluster: _cluster, a, b } = pair("200ms").await;
-    let t = Instant::now();
-    while a.leadership.leads() == b.leadership.leads() {
-        assert!(t.elapsed() < Duration::from_secs(10), "not exactly one leader");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let (leader, standby) = if a.leadership.leads() { (a, b) } else { (b, a) };
+    let (leader, standby) = leader_of(a, b).await;
     // Give it a cycle to take over (a command before that is refused, as on a standby).
     test_hosts::until(&leader.handle, "a cycle as leader", |_| true).await;
     let mut answer = leader.handle.command("console:alice", threerc::core::Command::Stop { vm: "mail1".into() }).await;
@@ -178,12 +168,7 @@ async fn what_an_operator_decided_on_the_leader_holds_after_a_takeover() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_leader_that_stops_cleanly_hands_over_at_once() {
     let Pair { _dir, etcd: _etcd, cluster: _cluster, a, b } = pair("200ms").await;
-    let t = Instant::now();
-    while a.leadership.leads() == b.leadership.leads() {
-        assert!(t.elapsed() < Duration::from_secs(10), "not exactly one leader");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let (leader, standby) = if a.leadership.leads() { (a, b) } else { (b, a) };
+    let (leader, standby) = leader_of(a, b).await;
     // A clean stop (SIGTERM to `3rc run`): the supervisor stops, then the lease is given back.
     leader.task.abort();
     let t = Instant::now();

@@ -52,3 +52,18 @@ pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
 pub fn ms(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1000.0)
 }
+
+/// The cycle times of the next `n` cycles of a running supervisor.
+pub async fn cycles(handle: &threerc::supervisor::SupervisorHandle, n: usize) -> Vec<Duration> {
+    let mut times = Vec::new();
+    let mut seen = handle.cycles_done();
+    while times.len() < n {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let now = handle.cycles_done();
+        if now != seen {
+            seen = now;
+            times.push(handle.last_cycle());
+        }
+    }
+    times
+}

@@ -9,6 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use threerc::core::{EventKind, VmState};
+use threerc::hv::Leadership;
 
 pub struct Etcd(Child);
 
@@ -119,4 +120,18 @@ pub async fn pair(interval: &str) -> Pair {
 
 pub fn notes(i: &Instance) -> Vec<String> {
     i.events.lock().unwrap().iter().filter(|e| e.kind == EventKind::Note).map(|e| e.reason.clone()).collect()
+}
+
+/// Wait until exactly one of the two leads (20 s at most): (the leader, the standby).
+pub async fn leader_of(a: Instance, b: Instance) -> (Instance, Instance) {
+    let t = Instant::now();
+    while a.leadership.leads() == b.leadership.leads() {
+        assert!(t.elapsed() < Duration::from_secs(20), "not exactly one leader");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    if a.leadership.leads() {
+        (a, b)
+    } else {
+        (b, a)
+    }
 }

@@ -32,6 +32,7 @@ fn cluster(hosts: usize, vms: usize) -> ClusterView {
                 fence_distrust: None,
                 decided: None,
                 last_error: None,
+                seen: String::new(),
                 history: Default::default(),
             })
             .collect(),

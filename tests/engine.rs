@@ -1209,3 +1209,44 @@ fn a_host_that_holds_no_vm_to_recover_is_not_fenced_and_rejoins_by_itself() {
     c.power_on("hv3");
     c.run_until(10, "hv3 online", |c| c.host_state("hv3") == H::Online);
 }
+
+/// Another supervisor's view (`[ha]`): it sees the named hosts unreachable, the others fine.
+fn peer(name: &str, quorum: bool, unreachable: &[&str]) -> threerc::core::Vantage {
+    let hosts = ["hv1", "hv2", "hv3"]
+        .iter()
+        .map(|h| (h.to_string(), threerc::core::vantage::Seen { reachable: !unreachable.contains(h), since_ms: 0 }))
+        .collect();
+    threerc::core::Vantage { name: name.into(), quorum, hosts }
+}
+
+#[test]
+fn a_host_only_the_leader_cannot_reach_is_not_fenced_and_the_warning_says_who_sees_what() {
+    let mut c = three_hosts().boot();
+    let peers = vec![peer("sup2", true, &[]), peer("sup3", true, &[])];
+    c.engine.set_peers("sup1", peers);
+    c.cut("hv2");
+    c.run(10);
+    assert_eq!(c.host_state("hv2"), H::Down);
+    assert_eq!(count(&c, |k| matches!(k, ActionKind::Fence { .. })), 0);
+    let host = c.host("hv2");
+    assert_eq!(host.seen, "unreachable from sup1; reachable from sup2, sup3");
+    assert!(host.reason.contains("a majority of the 3 live supervisors"), "{}", host.reason);
+    let warn = alarms(&c, Subject::Host("hv2".into()), Severity::Warning);
+    assert!(warn.iter().any(|a| a.contains("hv2 is unreachable from sup1; reachable from sup2, sup3")), "{warn:?}");
+    // One other supervisor loses it too: two of three see it unreachable, it is fenced, and the
+    // fence says so.
+    c.engine.set_peers("sup1", vec![peer("sup2", true, &["hv2"]), peer("sup3", true, &[])]);
+    c.run_until(10, "hv2 fenced", |c| c.host_state("hv2") == H::Fenced);
+    let fence = c.decided.iter().find(|(_, a)| matches!(a.kind, ActionKind::Fence { .. })).map(|(_, a)| a.clone());
+    let by = fence.expect("a fence").decided_by.to_string();
+    assert!(by.contains("supervisors: 2 of 3 see it unreachable"), "{by}");
+}
+
+#[test]
+fn a_supervisor_without_peers_decides_alone_as_before() {
+    let mut c = three_hosts().boot();
+    c.engine.set_peers("sup1", Vec::new());
+    c.power_off("hv2");
+    c.run_until(10, "hv2 fenced", |c| c.host_state("hv2") == H::Fenced);
+    assert_eq!(c.host("hv2").seen, "");
+}

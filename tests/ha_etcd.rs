@@ -181,3 +181,92 @@ async fn a_leader_that_stops_cleanly_hands_over_at_once() {
     }
     eprintln!("the standby led {:?} after the leader stepped down", t.elapsed());
 }
+
+/// Every fence any of them decided.
+fn all_fences(sups: &[Instance]) -> Vec<String> {
+    sups.iter().flat_map(fences).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_cut_from_the_leader_alone_is_not_fenced_and_every_view_says_who_sees_what() {
+    let ha::Trio { _dir, etcd: _etcd, cluster: _cluster, sups, cuts } = ha::trio("200ms").await;
+    let l = ha::one_leader(&sups).await;
+    let name = |i: usize| sups[i].leadership.name().to_string();
+    let others: Vec<String> = (0..3).filter(|i| *i != l).map(name).collect();
+    // The leader's link to hv2 fails; the others reach hv2 fine.
+    cuts[l].lock().unwrap().insert("hv2".into());
+    let expected = format!("unreachable from {}; reachable from {}", name(l), others.join(", "));
+    // Well past the leader's hysteresis (3 rounds of 200 ms) and the fence's decision.
+    let held = test_hosts::until_within(
+        &sups[l].handle,
+        "the leader holding hv2's fence",
+        Duration::from_secs(20),
+        |v| v.hosts.iter().any(|h| h.name == "hv2" && h.reason.contains("fencing held")),
+        |v| format!("{:?}", v.hosts.iter().map(|h| (&h.name, h.state, &h.reason)).collect::<Vec<_>>()),
+    )
+    .await;
+    let hv2 = held.hosts.iter().find(|h| h.name == "hv2").unwrap();
+    assert_eq!(hv2.state, HostState::Down);
+    assert!(hv2.seen.starts_with(&format!("unreachable from {}", name(l))), "{}", hv2.seen);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(all_fences(&sups).is_empty(), "fenced: {:?}", all_fences(&sups));
+    // A standby's console shows the same, from its side (its view comes first there).
+    let s = (l + 1) % 3;
+    let view = sups[s].handle.snapshot_now(Duration::from_secs(5)).await;
+    let seen = &view.hosts.iter().find(|h| h.name == "hv2").unwrap().seen;
+    assert!(seen.contains(&format!("unreachable from {}", name(l))) && seen.contains("reachable from"), "{seen}");
+    let on_leader = sups[l].handle.snapshot_now(Duration::from_secs(5)).await;
+    assert_eq!(on_leader.hosts.iter().find(|h| h.name == "hv2").unwrap().seen, expected);
+    assert!(on_leader.vms.iter().filter(|v| v.host.as_deref() == Some("hv2")).all(|v| v.state != VmState::Restarting));
+    // The link is back: hv2 online again, nothing was fenced or moved.
+    cuts[l].lock().unwrap().clear();
+    test_hosts::until_within(
+        &sups[l].handle,
+        "hv2 online again",
+        Duration::from_secs(20),
+        |v| v.hosts.iter().any(|h| h.name == "hv2" && h.state == HostState::Online),
+        |v| format!("{:?}", v.hosts.iter().map(|h| (&h.name, h.state)).collect::<Vec<_>>()),
+    )
+    .await;
+    assert!(all_fences(&sups).is_empty(), "fenced: {:?}", all_fences(&sups));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_cut_from_every_host_stands_aside_and_a_better_placed_one_leads() {
+    let ha::Trio { _dir, etcd: _etcd, cluster, sups, cuts } = ha::trio("200ms").await;
+    let l = ha::one_leader(&sups).await;
+    let cut_off = sups[l].leadership.name().to_string();
+    cuts[l].lock().unwrap().extend(cluster.host_names());
+    let t = Instant::now();
+    let next = loop {
+        let leaders: Vec<usize> = (0..3).filter(|i| sups[*i].leadership.leads()).collect();
+        assert!(leaders.len() <= 1, "two leaders: {leaders:?}");
+        if let [n] = leaders[..] {
+            if n != l {
+                break n;
+            }
+        }
+        assert!(t.elapsed() < Duration::from_secs(20), "no better-placed leader: {leaders:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    eprintln!("{} leads {:?} after {cut_off} was cut from every host", sups[next].leadership.name(), t.elapsed());
+    // It stays aside while it is cut off; nothing is fenced, every VM runs on.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(!sups[l].leadership.leads());
+    assert!(all_fences(&sups).is_empty(), "fenced: {:?}", all_fences(&sups));
+    let view = sups[next].handle.snapshot_now(Duration::from_secs(5)).await;
+    assert!(view.vms.iter().all(|v| v.state == VmState::Healthy), "{:?}", view.vms);
+    let told = notes(&sups[l]);
+    assert!(told.iter().any(|n| n.contains("it is the one cut off") && n.contains("stops leading now")), "{told:?}");
+    // Back: it may lead again, and stays a standby while the other leads.
+    cuts[l].lock().unwrap().clear();
+    test_hosts::until_within(
+        &sups[l].handle,
+        "the cut-off one fit again",
+        Duration::from_secs(20),
+        |_| notes(&sups[l]).iter().any(|n| n.contains("may lead")),
+        |_| format!("{:?}", notes(&sups[l])),
+    )
+    .await;
+    assert!(sups[next].leadership.leads());
+}

@@ -54,6 +54,10 @@ pub fn render(view: &ClusterView) -> String {
             h.last_error.as_deref().unwrap_or(&h.reason)
         );
     }
+    // Several supervisors (`[ha]`): the hosts some of them cannot reach, and who sees what.
+    for h in view.hosts.iter().filter(|h| h.seen.contains("unreachable")) {
+        let _ = writeln!(s, "  {}: {}", h.name, h.seen);
+    }
     let _ = writeln!(s);
     let _ =
         writeln!(s, "{:<14} {:<8} {:<14} {:>5} {:>8} {:>4}  REASON", "VM", "HOST", "STATE", "VCPU", "MEM MiB", "PRIO");
@@ -158,6 +162,17 @@ pub fn render(view: &ClusterView) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_host_some_supervisors_cannot_reach_is_named_with_who_sees_what() {
+        let mut view = crate::ui::fixture::cluster();
+        view.hosts[1].seen = "unreachable from sup1; reachable from sup2, sup3".into();
+        view.hosts[2].seen = "reachable from sup1, sup2, sup3".into();
+        let text = render(&view);
+        let name = &view.hosts[1].name;
+        assert!(text.contains(&format!("  {name}: unreachable from sup1; reachable from sup2, sup3\n")), "{text}");
+        assert!(!text.contains("reachable from sup1, sup2, sup3"), "only the hosts someone cannot reach: {text}");
+    }
 
     #[test]
     fn a_failing_alert_target_is_named_with_what_waits() {

@@ -5,7 +5,11 @@
 //! Each instance holds a lease (`ttl`, renewed every quarter of it) and campaigns for the key
 //! `PREFIX/leader` with a transaction: put it, bound to its lease, if it does not exist
 //! (`create_revision == 0`). The instance whose put succeeded leads; it checks every round that
-//! the key is still the one it made (`create_revision` unchanged).
+//! the key is still the one it made (`create_revision` unchanged). In the same transaction each
+//! instance writes its view of the hosts (`core::vantage`) to `PREFIX/views/NAME`, bound to its
+//! lease, and reads the others': the views the store holds are those of the live instances. An
+//! instance told it is not fit to lead ([`Leadership::stand`]: it is the one cut off) stops
+//! leading at once, deletes the key if it holds it, and does not campaign until it is fit.
 //!
 //! **Never two leaders acting.** etcd deletes the key only when the lease expires, and expires
 //! it no sooner than TTL after the last renewal it received. The leader counts its lease good
@@ -17,75 +21,115 @@
 //! still holds the key ([`Leadership::confirm`]). Requests require an etcd leader, so a member
 //! cut from etcd's quorum answers nothing and the lease cannot be renewed through it: when etcd
 //! itself loses its quorum the leader stops acting within its TTL, and the VMs run on.
+//!
+//! The campaign is written once over [`store::LeaseStore`]: etcd in production
+//! ([`etcd::EtcdStore`]), [`mem::MemStore`] (etcd's semantics in memory) in the simulator.
+
+pub mod etcd;
+pub mod mem;
+pub mod store;
+#[cfg(test)]
+mod tests;
 
 use crate::config::HaConfig;
 use crate::hv::{Leadership, StoreFuture};
-use etcd_client::{Client, Compare, CompareOp, ConnectOptions, PutOptions, Txn, TxnOp, TxnOpResponse};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use store::{Created, LeaseStore, Op, Reply};
+use tokio::time::Instant;
 use tracing::{info, warn};
 
 /// What this instance knows of the leadership.
-#[derive(Default)]
 struct State {
     /// Until when it leads, by its own clock (`None`: it does not).
     leads_until: Option<Instant>,
     /// Who leads, as last read.
     leader: Option<String>,
+    /// The leader key's `create_revision` while this instance holds it.
+    held: Option<i64>,
+    /// The lease this instance holds now.
+    lease: Option<i64>,
     /// The shared entries read when this instance took the lead, until the supervisor takes
     /// them (`Some(None)`: the store held none yet).
     shared: Option<Option<Vec<(String, String)>>>,
     /// Whether they were read in this tenure.
     shared_read: bool,
+    /// This instance's view, to publish, and the one last written (with the lease it is bound
+    /// to).
+    view: Option<String>,
+    written: Option<(i64, String)>,
+    /// The other live instances' views, as last read.
+    peers: Vec<String>,
+    /// Whether it is fit to lead (see `Leadership::stand`).
+    standing: bool,
 }
 
-/// Leadership kept in etcd.
-pub struct EtcdLeadership {
+impl State {
+    /// It leads no more (the supervisor sees it at its next look).
+    fn stop_leading(&mut self) {
+        self.leads_until = None;
+        self.shared_read = false;
+        self.shared = None;
+    }
+}
+
+/// Leadership kept in a lease store: [`EtcdLeadership`] in production.
+pub struct Elector<S: LeaseStore> {
     name: String,
     key: String,
     /// The cluster's keys' prefix.
     prefix: String,
-    client: Client,
+    store: Arc<S>,
     state: Arc<Mutex<State>>,
-    /// The leader key's `create_revision` while this instance holds it.
-    held: Arc<Mutex<Option<i64>>>,
+    ttl: Duration,
+    /// Each request's bound: a quarter of the TTL.
     timeout: Duration,
     /// The campaign's task.
     task: Mutex<Option<tokio::task::JoinHandle<()>>>,
-    /// The lease this instance holds now.
-    lease_id: Mutex<Option<i64>>,
 }
+
+/// Leadership kept in etcd.
+pub type EtcdLeadership = Elector<etcd::EtcdStore>;
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-impl EtcdLeadership {
+impl Elector<etcd::EtcdStore> {
     /// Connect to etcd and start campaigning (a task of its own, for the life of the process).
     pub async fn start(cfg: &HaConfig) -> anyhow::Result<Arc<EtcdLeadership>> {
-        let round = cfg.ttl / 4;
-        let options = ConnectOptions::new()
-            .with_connect_timeout(round)
-            .with_timeout(round)
-            .with_keep_alive(round, round)
-            .with_require_leader(true);
-        let client = Client::connect(&cfg.endpoints, Some(options))
-            .await
-            .map_err(|e| anyhow::anyhow!("[ha] etcd at {}: {e}", cfg.endpoints.join(", ")))?;
-        let me = Arc::new(EtcdLeadership {
-            name: cfg.name.clone(),
-            key: format!("{}/leader", cfg.prefix),
-            prefix: cfg.prefix.clone(),
-            client,
-            state: Default::default(),
-            held: Default::default(),
-            timeout: round,
+        let store = etcd::EtcdStore::connect(cfg).await?;
+        info!(target: "3rc::ha", "{} campaigns for {}/leader on etcd at {} (lease TTL {})", cfg.name, cfg.prefix, cfg.endpoints.join(", "), crate::core::time::human(cfg.ttl));
+        Ok(Elector::spawn(&cfg.name, &cfg.prefix, cfg.ttl, store))
+    }
+}
+
+impl<S: LeaseStore> Elector<S> {
+    /// Campaign as `name` for `PREFIX/leader` in `store`, with leases of `ttl`.
+    pub fn spawn(name: &str, prefix: &str, ttl: Duration, store: S) -> Arc<Elector<S>> {
+        let me = Arc::new(Elector {
+            name: name.to_string(),
+            key: format!("{prefix}/leader"),
+            prefix: prefix.to_string(),
+            store: Arc::new(store),
+            state: Arc::new(Mutex::new(State {
+                leads_until: None,
+                leader: None,
+                held: None,
+                lease: None,
+                shared: None,
+                shared_read: false,
+                view: None,
+                written: None,
+                peers: Vec::new(),
+                standing: true,
+            })),
+            ttl,
+            timeout: ttl / 4,
             task: Default::default(),
-            lease_id: Default::default(),
         });
-        info!(target: "3rc::ha", "{} campaigns for {} on etcd at {} (lease TTL {})", me.name, me.key, cfg.endpoints.join(", "), crate::core::time::human(cfg.ttl));
-        *lock(&me.task) = Some(tokio::spawn(campaign(me.clone(), cfg.ttl)));
-        Ok(me)
+        *lock(&me.task) = Some(tokio::spawn(campaign(me.clone())));
+        me
     }
 
     /// Step down for a clean stop: stop campaigning and give the lease back, so that a standby
@@ -93,69 +137,58 @@ impl EtcdLeadership {
     pub async fn resign(&self) {
         let led = self.leads();
         self.abandon();
-        let Some(id) = lock(&self.lease_id).take() else { return };
-        let mut client = self.client.clone();
-        match tokio::time::timeout(self.timeout, client.lease_revoke(id)).await {
-            Ok(Ok(_)) if led => {
+        let Some(id) = lock(&self.state).lease.take() else { return };
+        match tokio::time::timeout(self.timeout, self.store.revoke(id)).await {
+            Ok(Ok(())) if led => {
                 info!(target: "3rc::ha", "{} steps down: its lease is given back, a standby leads now", self.name)
             }
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => {
-                warn!(target: "3rc::ha", "{}: giving the lease back: {e}; it expires within its TTL", self.name)
-            }
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => warn!(target: "3rc::ha", "{}: {e}; it expires within its TTL", self.name),
             Err(_) => warn!(target: "3rc::ha", "{}: etcd did not answer; the lease expires within its TTL", self.name),
         }
     }
 
     /// Stop campaigning and renewing, as a crash would: this instance leads no more, and
-    /// another takes the key once etcd has expired the lease.
+    /// another takes the key once the store has expired the lease.
     pub fn abandon(&self) {
         if let Some(t) = lock(&self.task).take() {
             t.abort();
         }
         let mut state = lock(&self.state);
-        state.leads_until = None;
-        state.shared_read = false;
-        state.shared = None;
-        drop(state);
-        *lock(&self.held) = None;
+        state.stop_leading();
+        state.held = None;
+    }
+
+    /// One request, bounded by a quarter of the TTL.
+    async fn ask<T>(&self, f: impl std::future::Future<Output = Result<T, String>>) -> Result<T, String> {
+        tokio::time::timeout(self.timeout, f).await.map_err(|_| "etcd did not answer".to_string())?
     }
 }
 
 /// Read what the store keeps for the leader (see `Leadership::take_shared`); mark it as kept
 /// from now on if it was not.
-async fn read_shared(
-    client: &mut Client,
-    prefix: &str,
-    leader_key: &str,
-    rev: i64,
-) -> Result<Option<Vec<(String, String)>>, String> {
-    let marker = format!("{prefix}/shared");
-    let dir = format!("{prefix}/decisions/");
-    let got = client.get(marker.as_str(), None).await.map_err(|e| format!("reading {marker}: {e}"))?;
-    if got.kvs().is_empty() {
-        let txn = Txn::new()
-            .when([Compare::create_revision(leader_key, CompareOp::Equal, rev)])
-            .and_then([TxnOp::put(marker.as_str(), "1", None)]);
-        let r = client.txn(txn).await.map_err(|e| format!("writing {marker}: {e}"))?;
-        if !r.succeeded() {
-            return Err(format!("{leader_key} is no longer this supervisor's"));
-        }
-        return Ok(None);
+async fn read_shared<S: LeaseStore>(me: &Elector<S>, rev: i64) -> Result<Option<Vec<(String, String)>>, String> {
+    let marker = format!("{}/shared", me.prefix);
+    let dir = format!("{}/decisions/", me.prefix);
+    let mine = || vec![Created(me.key.clone(), rev)];
+    let r = me.ask(me.store.txn(mine(), vec![Op::Get(marker.clone()), Op::GetPrefix(dir.clone())], vec![])).await?;
+    if !r.succeeded {
+        return Err(format!("{} is no longer this supervisor's", me.key));
     }
-    let all = client
-        .get(dir.as_str(), Some(etcd_client::GetOptions::new().with_prefix()))
-        .await
-        .map_err(|e| format!("reading {dir}: {e}"))?;
-    let mut out = Vec::new();
-    for kv in all.kvs() {
-        let (Ok(k), Ok(v)) = (kv.key_str(), kv.value_str()) else { continue };
-        out.push((k.trim_start_matches(dir.as_str()).to_string(), v.to_string()));
+    if r.read.first().is_some_and(|m| !m.is_empty()) {
+        let entries = r.read.into_iter().nth(1).unwrap_or_default();
+        return Ok(Some(
+            entries.into_iter().map(|(k, v)| (k.trim_start_matches(dir.as_str()).to_string(), v)).collect(),
+        ));
     }
-    Ok(Some(out))
+    let put = Op::Put { key: marker, value: "1".into(), lease: None };
+    if !me.ask(me.store.txn(mine(), vec![put], vec![])).await?.succeeded {
+        return Err(format!("{} is no longer this supervisor's", me.key));
+    }
+    Ok(None)
 }
 
-impl Leadership for EtcdLeadership {
+impl<S: LeaseStore> Leadership for Elector<S> {
     fn name(&self) -> &str {
         &self.name
     }
@@ -173,39 +206,61 @@ impl Leadership for EtcdLeadership {
     }
 
     fn share(&self, key: String, value: Option<String>) -> StoreFuture {
-        let (mut client, leader_key, held, timeout) =
-            (self.client.clone(), self.key.clone(), *lock(&self.held), self.timeout);
+        let (store, leader_key, held, timeout) =
+            (self.store.clone(), self.key.clone(), lock(&self.state).held, self.timeout);
         let entry = format!("{}/decisions/{key}", self.prefix);
         Box::pin(async move {
             let Some(rev) = held else { return Err("this supervisor does not lead".into()) };
             let op = match value {
-                Some(v) => TxnOp::put(entry, v, None),
-                None => TxnOp::delete(entry, None),
+                Some(value) => Op::Put { key: entry, value, lease: None },
+                None => Op::Delete(entry),
             };
-            let txn =
-                Txn::new().when([Compare::create_revision(leader_key.as_str(), CompareOp::Equal, rev)]).and_then([op]);
-            match tokio::time::timeout(timeout, client.txn(txn)).await {
-                Ok(Ok(r)) if r.succeeded() => Ok(()),
+            let txn = store.txn(vec![Created(leader_key.clone(), rev)], vec![op], vec![]);
+            match tokio::time::timeout(timeout, txn).await {
+                Ok(Ok(r)) if r.succeeded => Ok(()),
                 Ok(Ok(_)) => Err(format!("{leader_key} is no longer this supervisor's")),
-                Ok(Err(e)) => Err(format!("etcd: {e}")),
+                Ok(Err(e)) => Err(e),
                 Err(_) => Err("etcd did not answer".into()),
             }
         })
     }
 
     fn confirm(&self) -> StoreFuture {
-        let (mut client, key, held, timeout) = (self.client.clone(), self.key.clone(), *lock(&self.held), self.timeout);
+        let (store, key, held, timeout) = (self.store.clone(), self.key.clone(), lock(&self.state).held, self.timeout);
         let leads = self.leads();
         Box::pin(async move {
             let Some(rev) = held.filter(|_| leads) else { return Err("this supervisor does not lead".into()) };
-            let txn = Txn::new().when([Compare::create_revision(key.as_str(), CompareOp::Equal, rev)]);
-            match tokio::time::timeout(timeout, client.txn(txn)).await {
-                Ok(Ok(r)) if r.succeeded() => Ok(()),
+            match tokio::time::timeout(timeout, store.txn(vec![Created(key.clone(), rev)], vec![], vec![])).await {
+                Ok(Ok(r)) if r.succeeded => Ok(()),
                 Ok(Ok(_)) => Err(format!("{key} is no longer this supervisor's")),
-                Ok(Err(e)) => Err(format!("etcd: {e}")),
+                Ok(Err(e)) => Err(e),
                 Err(_) => Err("etcd did not answer".into()),
             }
         })
+    }
+
+    fn publish(&self, view: String) {
+        lock(&self.state).view = Some(view);
+    }
+
+    fn peers(&self) -> Vec<String> {
+        lock(&self.state).peers.clone()
+    }
+
+    fn stand(&self, fit: bool) {
+        let mut state = lock(&self.state);
+        if state.standing == fit {
+            return;
+        }
+        state.standing = fit;
+        if fit {
+            info!(target: "3rc::ha", "{} is fit to lead again: it campaigns", self.name);
+        } else {
+            let leads = state.leads_until.is_some_and(|t| Instant::now() < t);
+            state.stop_leading();
+            warn!(target: "3rc::ha", "{} is the one cut off (it lacks the quorum another supervisor has): {}", self.name,
+                if leads { "it stops leading now and gives the key up" } else { "it does not campaign" });
+        }
     }
 }
 
@@ -214,89 +269,12 @@ fn margin(ttl: Duration) -> Duration {
     (ttl / 10).max(Duration::from_millis(200))
 }
 
-/// Renew the lease, campaign, and keep the state, every quarter of the TTL.
-async fn campaign(me: Arc<EtcdLeadership>, ttl: Duration) {
-    let mut client = me.client.clone();
-    let secs = ttl.as_secs_f64().ceil() as i64;
-    let mut lease: Option<(i64, etcd_client::LeaseKeeper, etcd_client::LeaseKeepAliveStream)> = None;
+/// Renew the lease, campaign, publish the view and read the others', every quarter of the TTL.
+async fn campaign<S: LeaseStore>(me: Arc<Elector<S>>) {
     let mut failing = false;
     loop {
         let round_started = Instant::now();
-        let result: Result<(), String> = async {
-            if lease.is_none() {
-                let granted = client.lease_grant(secs, None).await.map_err(|e| format!("granting a lease: {e}"))?;
-                let (keeper, stream) =
-                    client.lease_keep_alive(granted.id()).await.map_err(|e| format!("keeping the lease: {e}"))?;
-                lease = Some((granted.id(), keeper, stream));
-                *lock(&me.lease_id) = Some(granted.id());
-            }
-            let Some((id, keeper, stream)) = lease.as_mut() else { return Ok(()) };
-            let sent = Instant::now();
-            keeper.keep_alive().await.map_err(|e| format!("renewing the lease: {e}"))?;
-            let answer = tokio::time::timeout(me.timeout, stream.message())
-                .await
-                .map_err(|_| "etcd did not answer the renewal".to_string())?
-                .map_err(|e| format!("renewing the lease: {e}"))?;
-            match answer {
-                Some(a) if a.ttl() > 0 => {}
-                _ => {
-                    // Expired (or the stream ended): a new lease next round.
-                    lease = None;
-                    return Err("the lease expired".into());
-                }
-            }
-            let id = *id;
-            let held = *lock(&me.held);
-            let key = me.key.as_str();
-            let txn = match held {
-                // Still the key this instance made?
-                Some(rev) => Txn::new()
-                    .when([Compare::create_revision(key, CompareOp::Equal, rev)])
-                    .or_else([TxnOp::get(key, None)]),
-                None => Txn::new()
-                    .when([Compare::create_revision(key, CompareOp::Equal, 0)])
-                    .and_then([TxnOp::put(key, me.name.as_str(), Some(PutOptions::new().with_lease(id)))])
-                    .or_else([TxnOp::get(key, None)]),
-            };
-            let r = client.txn(txn).await.map_err(|e| format!("campaigning: {e}"))?;
-            if r.succeeded() {
-                let rev = match held {
-                    Some(rev) => rev,
-                    None => {
-                        let rev = r.header().map(|h| h.revision()).unwrap_or(0);
-                        *lock(&me.held) = Some(rev);
-                        info!(target: "3rc::ha", "{} holds {key} (revision {rev})", me.name);
-                        rev
-                    }
-                };
-                // What the former leader kept, read before this instance counts as leading.
-                if !lock(&me.state).shared_read {
-                    let shared = read_shared(&mut client, &me.prefix, key, rev).await?;
-                    let mut state = lock(&me.state);
-                    state.shared = Some(shared);
-                    state.shared_read = true;
-                }
-                let mut state = lock(&me.state);
-                state.leader = Some(me.name.clone());
-                state.leads_until = Some(sent + ttl - margin(ttl));
-            } else {
-                let mut state = lock(&me.state);
-                if held.is_some() {
-                    warn!(target: "3rc::ha", "{} no longer holds {key}: it stops leading", me.name);
-                    *lock(&me.held) = None;
-                }
-                state.leads_until = None;
-                state.shared_read = false;
-                state.shared = None;
-                state.leader = r.op_responses().into_iter().find_map(|op| match op {
-                    TxnOpResponse::Get(g) => g.kvs().first().and_then(|kv| kv.value_str().ok().map(str::to_string)),
-                    _ => None,
-                });
-            }
-            Ok(())
-        }
-        .await;
-        match result {
+        match round(&me).await {
             Ok(()) if failing => {
                 failing = false;
                 info!(target: "3rc::ha", "{}: etcd answers again", me.name);
@@ -307,22 +285,125 @@ async fn campaign(me: Arc<EtcdLeadership>, ttl: Duration) {
                     warn!(target: "3rc::ha", "{}: {e}; a leader stops leading when its lease runs out", me.name);
                 }
                 failing = true;
-                if lease.is_some() && e.contains("lease") {
-                    lease = None;
-                }
                 let mut state = lock(&me.state);
                 if state.leads_until.is_some_and(|t| Instant::now() >= t) {
                     warn!(target: "3rc::ha", "{}: its lease ran out: it stops leading", me.name);
-                    state.leads_until = None;
-                    state.shared_read = false;
-                    state.shared = None;
-                    *lock(&me.held) = None;
+                    state.stop_leading();
+                }
+                if state.leads_until.is_none() && state.held.is_some() {
+                    // Its key may outlive this (etcd renews every lease when it regains its
+                    // quorum): a new lease, and the old one left to expire, so that the key
+                    // goes and a campaign can win.
+                    state.held = None;
+                    state.lease = None;
                 }
                 if state.leads_until.is_none() {
                     state.leader = None;
                 }
             }
         }
-        tokio::time::sleep((ttl / 4).saturating_sub(round_started.elapsed())).await;
+        tokio::time::sleep_until(round_started + me.ttl / 4).await;
     }
+}
+
+/// One round (see [`campaign`]).
+async fn round<S: LeaseStore>(me: &Elector<S>) -> Result<(), String> {
+    let lease = lock(&me.state).lease;
+    let id = match lease {
+        Some(id) => id,
+        None => {
+            let id = me.ask(me.store.grant(me.ttl.as_secs_f64().ceil() as i64)).await?;
+            lock(&me.state).lease = Some(id);
+            id
+        }
+    };
+    let sent = Instant::now();
+    if me.ask(me.store.keep_alive(id)).await? <= 0 {
+        let mut state = lock(&me.state);
+        state.lease = None;
+        state.stop_leading();
+        state.held = None;
+        return Err("the lease expired".into());
+    }
+    let (held, standing, view, written) = {
+        let s = lock(&me.state);
+        (s.held, s.standing, s.view.clone(), s.written.clone())
+    };
+    let views = format!("{}/views/", me.prefix);
+    let mut tail = Vec::new();
+    let write = view.filter(|v| written.as_ref() != Some(&(id, v.clone())));
+    if let Some(v) = &write {
+        tail.push(Op::Put { key: format!("{views}{}", me.name), value: v.clone(), lease: Some(id) });
+    }
+    tail.push(Op::GetPrefix(views.clone()));
+    let key = me.key.clone();
+    let with = |mut ops: Vec<Op>| {
+        ops.extend(tail.iter().cloned());
+        ops
+    };
+    let read_key = with(vec![Op::Get(key.clone())]);
+    let (when, then) = match (held, standing) {
+        (Some(rev), true) => (vec![Created(key.clone(), rev)], with(vec![])),
+        (Some(rev), false) => (vec![Created(key.clone(), rev)], with(vec![Op::Delete(key.clone())])),
+        (None, true) => (
+            vec![Created(key.clone(), 0)],
+            with(vec![Op::Put { key: key.clone(), value: me.name.clone(), lease: Some(id) }]),
+        ),
+        (None, false) => (vec![], read_key.clone()),
+    };
+    let r: Reply = me.ask(me.store.txn(when, then, read_key)).await?;
+    let mut read = r.read.into_iter();
+    // The branch that ran read the key first, unless it kept, took or gave up the key.
+    let holds = r.succeeded && standing;
+    let leader_read = if !r.succeeded || (held.is_none() && !standing) { read.next() } else { None };
+    let peers: Vec<String> = read
+        .next()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|(k, _)| k.strip_prefix(views.as_str()) != Some(me.name.as_str()))
+        .map(|(_, v)| v)
+        .collect();
+    {
+        let mut state = lock(&me.state);
+        state.peers = peers;
+        if let Some(v) = write {
+            state.written = Some((id, v));
+        }
+    }
+    if holds {
+        let rev = match held {
+            Some(rev) => rev,
+            None => {
+                lock(&me.state).held = Some(r.revision);
+                info!(target: "3rc::ha", "{} holds {key} (revision {})", me.name, r.revision);
+                r.revision
+            }
+        };
+        // What the former leader kept, read before this instance counts as leading.
+        if !lock(&me.state).shared_read {
+            let shared = read_shared(me, rev).await?;
+            let mut state = lock(&me.state);
+            state.shared = Some(shared);
+            state.shared_read = true;
+        }
+        let mut state = lock(&me.state);
+        // Told meanwhile that it is not fit: the next round gives the key up.
+        if state.standing {
+            state.leader = Some(me.name.clone());
+            state.leads_until = Some(sent + me.ttl - margin(me.ttl));
+        }
+        return Ok(());
+    }
+    let mut state = lock(&me.state);
+    if held.is_some() {
+        if r.succeeded {
+            info!(target: "3rc::ha", "{} gave {key} up: a better-placed supervisor can lead", me.name);
+        } else {
+            warn!(target: "3rc::ha", "{} no longer holds {key}: it stops leading", me.name);
+        }
+        state.held = None;
+    }
+    state.stop_leading();
+    state.leader = leader_read.and_then(|kvs| kvs.into_iter().next()).map(|(_, v)| v);
+    Ok(())
 }

@@ -14,6 +14,7 @@ mod facts;
 mod fencecheck;
 mod hints;
 mod ladder;
+mod leadership;
 pub mod metrics;
 mod resume;
 use facts::Fact;
@@ -256,6 +257,8 @@ pub struct Supervisor {
     leadership: Arc<std::sync::OnceLock<Arc<dyn crate::hv::Leadership>>>,
     /// Whether it led at the last cycle (`None`: no cycle yet).
     leading: Option<bool>,
+    /// Whether it was fit to lead at the last cycle (`leadership::exchange_views`).
+    fit: bool,
     /// Decisions being written to the shared store (`[ha]`), awaited before a command's answer.
     sharing: Vec<crate::hv::StoreFuture>,
 }
@@ -353,107 +356,10 @@ impl Supervisor {
             deliveries: handle.deliveries.clone(),
             leadership: handle.leadership.clone(),
             leading: None,
+            fit: true,
             sharing: Vec::new(),
         };
         (sup, handle)
-    }
-
-    /// One of several supervisors (`[ha]`): it decides and acts only while `l` says it leads;
-    /// meanwhile it probes and keeps its view, and refuses commands.
-    pub fn set_leadership(&mut self, l: Arc<dyn crate::hv::Leadership>) {
-        let _ = self.leadership.set(l);
-    }
-
-    /// Whether it leads now (always, without `[ha]`), and a line in the journal when that
-    /// changes: who leads from when is the journal's story.
-    fn leads_now(&mut self) -> bool {
-        let Some(l) = self.leadership.get().cloned() else { return true };
-        let leads = l.leads();
-        if self.leading != Some(leads) {
-            let why = match (leads, self.leading) {
-                (true, _) => format!("{} leads: it decides and acts", l.name()),
-                (false, Some(true)) => format!(
-                    "{} stops leading (its lease could not be renewed in time, or the key is gone): it decides \
-                     nothing more",
-                    l.name()
-                ),
-                (false, _) => format!(
-                    "{} is a standby ({}): it probes and shows, the leader decides",
-                    l.name(),
-                    l.leader().map_or("no leader seen yet".to_string(), |n| format!("{n} leads"))
-                ),
-            };
-            info!(target: "3rc::ha", "{why}");
-            let out = self.engine.external_note(self.clock.now(), crate::core::Subject::Cluster, why);
-            self.apply(out);
-            self.leading = Some(leads);
-            if leads {
-                self.take_over(&l);
-            }
-        }
-        leads
-    }
-
-    /// A leader of several (`[ha]`) writes each decision to the shared store too, so that the
-    /// next leader adopts it (`sharing`, awaited before a command's answer).
-    fn share_decisions(&mut self, decisions: &[(crate::core::DecisionKey, Option<crate::core::Decision>)]) {
-        let Some(l) = self.leadership.get().filter(|_| self.leading == Some(true)) else { return };
-        for (key, decision) in decisions {
-            let key = serde_json::to_string(key).unwrap_or_default();
-            let value = decision.as_ref().map(|d| serde_json::to_string(d).unwrap_or_default());
-            self.sharing.push(l.share(key, value));
-        }
-    }
-
-    /// The shared writes started since the last call: awaited by a command's answer, or left
-    /// to finish on their own (a failure is logged).
-    fn take_sharing(&mut self) -> Option<impl std::future::Future<Output = Result<(), String>> + Send + 'static> {
-        if self.sharing.is_empty() {
-            return None;
-        }
-        let writes = std::mem::take(&mut self.sharing);
-        Some(async move {
-            for w in writes {
-                w.await.map_err(|e| format!("not kept in etcd for the next leader: {e}"))?;
-            }
-            Ok(())
-        })
-    }
-
-    /// Just became the leader: adopt what the former leader decided (the shared store's), or,
-    /// the first leader of all, seed the store with this instance's own decisions.
-    fn take_over(&mut self, l: &Arc<dyn crate::hv::Leadership>) {
-        match l.take_shared() {
-            Some(Some(entries)) => {
-                let mut shared = Vec::new();
-                for (k, v) in entries {
-                    match (serde_json::from_str(&k), serde_json::from_str(&v)) {
-                        (Ok(k), Ok(v)) => shared.push((k, v)),
-                        _ => warn!(target: "3rc::ha", "a shared decision cannot be read ({k}); left out"),
-                    }
-                }
-                let out = self.engine.adopt_decisions(self.clock.now(), shared);
-                self.apply(out);
-            }
-            Some(None) => {
-                let mine: Vec<_> = self.engine.decisions().map(|(k, d)| (k.clone(), Some(d.clone()))).collect();
-                self.share_decisions(&mine);
-            }
-            None => {}
-        }
-        self.flush_sharing();
-    }
-
-    /// Shared writes nobody waits for (decisions the engine made on its own): left to finish,
-    /// a failure logged.
-    fn flush_sharing(&mut self) {
-        if let Some(w) = self.take_sharing() {
-            tokio::spawn(async move {
-                if let Err(e) = w.await {
-                    warn!(target: "3rc::ha", "{e}");
-                }
-            });
-        }
     }
 
     /// How long a stop waits for the actions under way.
@@ -620,6 +526,7 @@ impl Supervisor {
         let checks = witnesses.await.unwrap_or_default();
         let out = self.engine.observe_witnesses(now, &checks);
         self.apply(out);
+        self.exchange_views();
         let out = if self.leads_now() {
             self.engine.observe(now, &observations)
         } else {
@@ -642,6 +549,7 @@ impl Supervisor {
             self.read_storage();
         }
         self.flush_sharing();
+        self.publish_view();
         self.publish();
         let took = started.elapsed().as_micros().min(u64::MAX as u128) as u64;
         self.last_cycle.store(took, std::sync::atomic::Ordering::Relaxed);

@@ -24,6 +24,7 @@ fn host(name: &str, state: HostState, reason: &str, cpus: u32, mem_gib: u64, use
         fence_distrust: None,
         decided: None,
         last_error: None,
+        seen: String::new(),
         history: Default::default(),
     }
 }

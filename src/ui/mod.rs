@@ -35,7 +35,7 @@ mod theme;
 mod views;
 
 #[cfg(test)]
-mod fixture;
+pub(crate) mod fixture;
 
 pub use app::Screen;
 pub use confirm::Confirmation;

@@ -64,11 +64,22 @@ pub async fn instance(
     cluster: &Arc<threerc::backend::demo::DemoCluster>,
     interval: &str,
 ) -> Instance {
+    instance_from(name, url, cluster, interval, None).await
+}
+
+/// The same, whose links to the hosts `cuts` names are down while it names them.
+pub async fn instance_from(
+    name: &str,
+    url: &str,
+    cluster: &Arc<threerc::backend::demo::DemoCluster>,
+    interval: &str,
+    cuts: Option<threerc::backend::demo::Cuts>,
+) -> Instance {
     let state = tempfile::tempdir().unwrap();
     let ha = format!("\n[ha]\netcd = [\"{url}\"]\nname = \"{name}\"\nttl = \"2s\"\nprefix = \"/3rc/test\"\n");
     let cfg = test_hosts::demo_config(state.path(), interval, &ha);
     let fencers = threerc::app::fencers(&cfg, Some(cluster)).unwrap();
-    let (mut sup, handle) = threerc::app::assemble(&cfg, Arc::from(cluster.connector()), fencers).unwrap();
+    let (mut sup, handle) = threerc::app::assemble(&cfg, Arc::from(cluster.connector_from(cuts)), fencers).unwrap();
     let leadership = threerc::ha::EtcdLeadership::start(cfg.ha.as_ref().unwrap()).await.unwrap();
     sup.set_leadership(leadership.clone());
     let events = Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -104,18 +115,9 @@ pub struct Pair {
 }
 
 pub async fn pair(interval: &str) -> Pair {
-    let dir = tempfile::tempdir().unwrap();
-    let (etcd, url) = etcd(dir.path());
-    threerc::backend::libvirt::init();
-    let cluster = threerc::backend::demo::DemoCluster::from_specs(
-        &test_hosts::demo_config(dir.path(), interval, "").cluster.hosts,
-    );
-    let a = instance("sup1", &url, &cluster, interval).await;
-    let b = instance("sup2", &url, &cluster, interval).await;
-    for i in [&a, &b] {
-        test_hosts::until(&i.handle, "every VM healthy", |v| v.vms.iter().all(|vm| vm.state == VmState::Healthy)).await;
-    }
-    Pair { _dir: dir, etcd, cluster, a, b }
+    let Trio { _dir, etcd, cluster, sups, .. } = supervisors(interval, &["sup1", "sup2"]).await;
+    let [a, b]: [Instance; 2] = sups.try_into().unwrap_or_else(|_| unreachable!("two names"));
+    Pair { _dir, etcd, cluster, a, b }
 }
 
 pub fn notes(i: &Instance) -> Vec<String> {
@@ -133,5 +135,55 @@ pub async fn leader_of(a: Instance, b: Instance) -> (Instance, Instance) {
         (a, b)
     } else {
         (b, a)
+    }
+}
+
+/// etcd, the demo cluster's hosts, and supervisors of them (sup1, sup2, sup3 for `trio`), each
+/// with links that can be cut, every VM healthy.
+pub struct Trio {
+    pub _dir: tempfile::TempDir,
+    pub etcd: Etcd,
+    pub cluster: Arc<threerc::backend::demo::DemoCluster>,
+    pub sups: Vec<Instance>,
+    pub cuts: Vec<threerc::backend::demo::Cuts>,
+}
+
+pub async fn trio(interval: &str) -> Trio {
+    supervisors(interval, &["sup1", "sup2", "sup3"]).await
+}
+
+/// etcd, the demo cluster's hosts, and a supervisor of them for each name.
+async fn supervisors(interval: &str, names: &[&str]) -> Trio {
+    let dir = tempfile::tempdir().unwrap();
+    let (etcd, url) = etcd(dir.path());
+    threerc::backend::libvirt::init();
+    let cluster = threerc::backend::demo::DemoCluster::from_specs(
+        &test_hosts::demo_config(dir.path(), interval, "").cluster.hosts,
+    );
+    let (mut sups, mut cuts) = (Vec::new(), Vec::new());
+    for name in names {
+        let cut: threerc::backend::demo::Cuts = Default::default();
+        sups.push(instance_from(name, &url, &cluster, interval, Some(cut.clone())).await);
+        cuts.push(cut);
+    }
+    for i in &sups {
+        test_hosts::until(&i.handle, "every VM healthy", |v| v.vms.iter().all(|vm| vm.state == VmState::Healthy)).await;
+    }
+    Trio { _dir: dir, etcd, cluster, sups, cuts }
+}
+
+/// Wait until exactly one of `sups` leads and has cycled as leader (20 s at most): its index.
+pub async fn one_leader(sups: &[Instance]) -> usize {
+    let t = Instant::now();
+    loop {
+        let leaders: Vec<usize> = (0..sups.len()).filter(|i| sups[*i].leadership.leads()).collect();
+        if let [one] = leaders[..] {
+            let view = sups[one].handle.snapshot_now(Duration::from_secs(5)).await;
+            if view.ha.as_ref().is_some_and(|h| h.leads) {
+                return one;
+            }
+        }
+        assert!(t.elapsed() < Duration::from_secs(20), "not exactly one leader: {leaders:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

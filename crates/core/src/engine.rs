@@ -56,6 +56,9 @@ pub struct Engine {
     pub(super) decisions: BTreeMap<super::decisions::DecisionKey, super::decisions::Decision>,
     /// The wall clock (ms since the epoch) at this engine's time zero.
     pub(super) wall_origin: u64,
+    /// This supervisor's name and the other live supervisors' views (`[ha]`; `vantage`).
+    pub(super) me: String,
+    pub(super) peers: Vec<super::vantage::Vantage>,
     /// VMs not judged yet since the operators' decisions were lost with a damaged journal
     /// (`core::decisions`).
     pub(super) decisions_unknown: std::collections::BTreeSet<String>,
@@ -116,6 +119,8 @@ impl Engine {
             fencing_held: false,
             decisions: BTreeMap::new(),
             wall_origin: 0,
+            me: String::new(),
+            peers: Vec::new(),
             decisions_unknown: Default::default(),
             disarming: None,
         }

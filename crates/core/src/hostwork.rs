@@ -53,6 +53,7 @@ impl Engine {
             return;
         }
         let Ok(quorum) = self.quorum_allows_fence(hn, out) else { return };
+        let Ok(seen) = self.vantage_allows_fence(hn, out) else { return };
         let h = &self.hosts[hn];
         if let (Some(agent), Some(why)) = (&h.spec.fence_agent, &h.fence_distrust) {
             let reason = format!(
@@ -69,7 +70,7 @@ impl Engine {
                 let id = self.act(
                     ActionKind::Fence { host: hn.into() },
                     Decider::Policy(format!(
-                        "host down: fence before its {vms} VMs run elsewhere; quorum {}",
+                        "host down: fence before its {vms} VMs run elsewhere; quorum {}{seen}",
                         quorum.describe()
                     )),
                     out,

@@ -8,6 +8,7 @@ impl Engine {
     pub fn snapshot(&self) -> ClusterView {
         let now = self.now;
         let slots = self.slots(None);
+        let own = (!self.peers.is_empty()).then(|| self.vantage(&self.me));
         let hosts = self
             .hosts
             .values()
@@ -33,6 +34,10 @@ impl Engine {
                         .decided(&DecisionKey::Maintenance(h.spec.name.clone()))
                         .or_else(|| self.decided(&DecisionKey::ConfirmedOff(h.spec.name.clone()))),
                     last_error: h.last_error.clone(),
+                    seen: own
+                        .as_ref()
+                        .map(|own| super::vantage::describe_seen(own, &self.peers, &h.spec.name))
+                        .unwrap_or_default(),
                     history: h.history.clone(),
                 }
             })

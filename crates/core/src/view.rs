@@ -104,6 +104,10 @@ pub struct HostView {
     pub decided: Option<String>,
     /// Last probe or action error.
     pub last_error: Option<String>,
+    /// With several supervisors (`[ha]`), which of them reach it now: "unreachable from sup1;
+    /// reachable from sup2, sup3" (empty alone).
+    #[serde(default)]
+    pub seen: String,
     /// Recent transitions, oldest first.
     /// Shared with the engine's record: a snapshot does not copy it (it changes only on a
     /// transition).

@@ -173,6 +173,7 @@ mod tests {
             fence_distrust: None,
             decided: None,
             last_error: None,
+            seen: String::new(),
             history: Default::default(),
         }
     }

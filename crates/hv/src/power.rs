@@ -66,4 +66,12 @@ pub trait Leadership: Send + Sync {
     /// Keep (`Some`) or drop (`None`) one entry in the store, only while this instance holds
     /// the leader key; resolves once the store has it.
     fn share(&self, key: String, value: Option<String>) -> StoreFuture;
+    /// This instance's view of the hosts (`core::vantage::Vantage`, as JSON), written to the
+    /// store under its lease (so it goes when the instance does) at the next round.
+    fn publish(&self, view: String);
+    /// The other live instances' views, as last read.
+    fn peers(&self) -> Vec<String>;
+    /// Whether this instance is fit to lead (`core::vantage::fit_to_lead`). Not fit: it stops
+    /// leading at once, gives the key up, and does not campaign until it is fit again.
+    fn stand(&self, fit: bool);
 }

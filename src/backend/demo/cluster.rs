@@ -16,6 +16,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+/// The hosts one supervisor's links to are cut (its vantage point: the hosts still run, and
+/// other supervisors reach them).
+pub type Cuts = Arc<Mutex<std::collections::BTreeSet<String>>>;
+
 /// A hypervisor shared by the supervisor's wrapper and the fault injection.
 pub type SharedHypervisor = Arc<Mutex<Box<dyn Hypervisor>>>;
 
@@ -137,15 +141,21 @@ impl DemoCluster {
 
     /// The `Hypervisor` the supervisor should use for `host`: faults apply to it.
     pub fn hypervisor(self: &Arc<Self>, host: &str) -> Result<FaultyHost, DemoError> {
-        Ok(FaultyHost::new(Arc::clone(self), self.index(host)?))
+        Ok(FaultyHost::new(Arc::clone(self), self.index(host)?, None))
     }
 
     /// A connector for the supervisor: `FaultyHost` for demo hosts; a host not in the demo
     /// cluster gets a plain `LibvirtHost` on its URI (with a warning), so nothing is silently lost.
     pub fn connector(self: &Arc<Self>) -> Box<Connector> {
+        self.connector_from(None)
+    }
+
+    /// A connector for one of several supervisors, whose links to the hosts named in `cut` are
+    /// down while that set names them.
+    pub fn connector_from(self: &Arc<Self>, cut: Option<Cuts>) -> Box<Connector> {
         let cluster = Arc::clone(self);
-        Box::new(move |spec: &HostSpec| match cluster.hypervisor(&spec.name) {
-            Ok(h) => Box::new(h) as Box<dyn Hypervisor>,
+        Box::new(move |spec: &HostSpec| match cluster.index(&spec.name) {
+            Ok(i) => Box::new(FaultyHost::new(Arc::clone(&cluster), i, cut.clone())) as Box<dyn Hypervisor>,
             Err(e) => {
                 tracing::warn!(target: "demo", "{e}: no fault injection for it");
                 Box::new(LibvirtHost::new(spec.uri.clone()))

@@ -12,11 +12,13 @@ use std::sync::Arc;
 pub struct FaultyHost {
     cluster: Arc<DemoCluster>,
     index: usize,
+    /// The hosts this supervisor's links to are cut (`DemoCluster::connector_from`).
+    cut: Option<super::cluster::Cuts>,
 }
 
 impl FaultyHost {
-    pub(super) fn new(cluster: Arc<DemoCluster>, index: usize) -> Self {
-        FaultyHost { cluster, index }
+    pub(super) fn new(cluster: Arc<DemoCluster>, index: usize, cut: Option<super::cluster::Cuts>) -> Self {
+        FaultyHost { cluster, index, cut }
     }
 
     pub fn host(&self) -> &str {
@@ -29,6 +31,12 @@ impl FaultyHost {
         };
         // Power is read under the hypervisor lock, so a call never runs half-way through a
         // power-off.
+        if self.cut.as_ref().is_some_and(|c| lock(c).contains(&h.name)) {
+            return Err(HvError::Unreachable(format!(
+                "connection to {} timed out: this supervisor's link is cut (injected)",
+                h.name
+            )));
+        }
         let mut hv = lock(&h.hv);
         match h.power() {
             Power::On => f(hv.as_mut()),

@@ -19,7 +19,7 @@ mod injector;
 #[cfg(test)]
 pub(crate) mod tests;
 
-pub use cluster::{DemoCluster, DemoError, Power, SharedHypervisor};
+pub use cluster::{Cuts, DemoCluster, DemoError, Power, SharedHypervisor};
 pub use faulty::FaultyHost;
 pub use fencer::DemoFencer;
 pub use injector::{FaultInjector, Injection, InjectorConfig};

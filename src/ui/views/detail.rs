@@ -76,6 +76,11 @@ pub fn draw_host(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, name: 
     if let Some(d) = &h.decided {
         lines.push(Line::from(vec![label("Decided", theme), plain(d.clone(), theme)]));
     }
+    if !h.seen.is_empty() {
+        // Several supervisors (`[ha]`): which of them reach it.
+        let style = if h.seen.contains("unreachable") { Style::new().fg(theme.flash.error) } else { Style::new() };
+        lines.push(Line::from(vec![label("Seen", theme), Span::styled(h.seen.clone(), style)]));
+    }
     if let Some(why) = &h.fence_distrust {
         // Its own line, in the error colour (not used for automatic fencing; the alarm has
         // the whole story).

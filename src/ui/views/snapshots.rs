@@ -69,6 +69,7 @@ fn rich() -> crate::core::ClusterView {
         ],
     }));
     v.hosts[1].last_error = Some("connection refused".into());
+    v.hosts[1].seen = "unreachable from sup1; reachable from sup2, sup3".into();
     v.hosts[1].history = std::sync::Arc::new(vec![
         t(10, "Online", "Suspect", "1 probe failed"),
         t(15, "Suspect", "Down", "3 probes failed"),

@@ -1,0 +1,102 @@
+//! The campaign over the in-memory store (etcd's semantics, paused time): deterministic, and
+//! checked every 10 ms of virtual time for two leaders at once.
+
+use super::mem::MemStore;
+use super::*;
+
+const TTL: Duration = Duration::from_secs(2);
+
+fn electors(names: &[&str]) -> (MemStore, Vec<Arc<Elector<MemStore>>>) {
+    let store = MemStore::new("-", Duration::from_millis(4));
+    let all = names.iter().map(|n| Elector::spawn(n, "/3rc/t", TTL, store.client(n))).collect();
+    (store, all)
+}
+
+/// Step virtual time by 10 ms until `until` holds (at most `max`), asserting at every step that
+/// at most one leads. Returns how long it took.
+async fn watch(all: &[Arc<Elector<MemStore>>], max: Duration, until: impl Fn() -> bool) -> Duration {
+    let t = Instant::now();
+    loop {
+        let leaders: Vec<&str> = all.iter().filter(|e| e.leads()).map(|e| e.name()).collect();
+        assert!(leaders.len() <= 1, "two leaders at once: {leaders:?}");
+        if until() {
+            return t.elapsed();
+        }
+        assert!(t.elapsed() < max, "not within {max:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+fn leader(all: &[Arc<Elector<MemStore>>]) -> Option<usize> {
+    all.iter().position(|e| e.leads())
+}
+
+#[tokio::test(start_paused = true)]
+async fn one_leads_and_a_standby_takes_over_only_once_the_lease_is_gone() {
+    let (store, all) = electors(&["sup1", "sup2", "sup3"]);
+    watch(&all, TTL, || leader(&all).is_some()).await;
+    let first = leader(&all).unwrap();
+    assert_eq!(store.peek("/3rc/t/leader").as_deref(), Some(all[first].name()));
+    all[first].abandon();
+    let took = watch(&all, 3 * TTL, || leader(&all).is_some()).await;
+    assert!(took >= TTL - margin(TTL), "a standby led {took:?} after the leader died: before its lease could expire");
+    assert!(took < TTL + TTL / 2, "took over in {took:?}");
+    assert_ne!(leader(&all), Some(first));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_leader_cut_from_the_store_stops_before_another_can_lead() {
+    let (store, all) = electors(&["sup1", "sup2"]);
+    watch(&all, TTL, || leader(&all).is_some()).await;
+    let first = leader(&all).unwrap();
+    store.cut(all[first].name(), true);
+    let stopped = watch(&all, 2 * TTL, || !all[first].leads()).await;
+    assert!(stopped <= TTL, "it stopped leading only {stopped:?} after it was cut");
+    watch(&all, 2 * TTL, || leader(&all).is_some_and(|i| i != first)).await;
+    // Back: it stays a standby, and says who leads.
+    store.cut(all[first].name(), false);
+    watch(&all, 2 * TTL, || all[first].leader().as_deref() == Some(all[1 - first].name())).await;
+    tokio::time::sleep(2 * TTL).await;
+    assert_eq!(leader(&all), Some(1 - first), "the new leader keeps the lead");
+}
+
+#[tokio::test(start_paused = true)]
+async fn when_the_store_loses_its_quorum_nobody_leads() {
+    let (store, all) = electors(&["sup1", "sup2"]);
+    watch(&all, TTL, || leader(&all).is_some()).await;
+    store.set_down(true);
+    let stopped = watch(&all, 2 * TTL, || leader(&all).is_none()).await;
+    assert!(stopped <= TTL, "led {stopped:?} past the store's loss");
+    tokio::time::sleep(3 * TTL).await;
+    assert_eq!(leader(&all), None);
+    store.set_down(false);
+    watch(&all, 4 * TTL, || leader(&all).is_some()).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_leader_not_fit_to_lead_stops_at_once_and_another_leads() {
+    let (_store, all) = electors(&["sup1", "sup2"]);
+    watch(&all, TTL, || leader(&all).is_some()).await;
+    let first = leader(&all).unwrap();
+    all[first].stand(false);
+    assert!(!all[first].leads(), "it stops at once");
+    let took = watch(&all, 2 * TTL, || leader(&all) == Some(1 - first)).await;
+    assert!(took < TTL, "the key was given up: {took:?}, not the lease's expiry");
+    tokio::time::sleep(2 * TTL).await;
+    assert_eq!(leader(&all), Some(1 - first), "it does not campaign while not fit");
+}
+
+#[tokio::test(start_paused = true)]
+async fn each_sees_the_live_others_views() {
+    let (_store, all) = electors(&["sup1", "sup2", "sup3"]);
+    for e in &all {
+        e.publish(format!("view of {}", e.name()));
+    }
+    watch(&all, TTL, || all[0].peers().len() == 2).await;
+    assert_eq!(all[0].peers(), vec!["view of sup2".to_string(), "view of sup3".to_string()]);
+    all[2].publish("new view of sup3".into());
+    watch(&all, TTL, || all[0].peers().contains(&"new view of sup3".to_string())).await;
+    all[1].abandon();
+    let gone = watch(&all, 3 * TTL, || all[0].peers().len() == 1).await;
+    assert!(gone >= TTL - margin(TTL), "a dead one's view goes with its lease, not before ({gone:?})");
+}

@@ -38,12 +38,32 @@ async fn the_standby_leads_when_the_leader_dies_and_only_the_leader_fences() {
         let line = format!("threerc_ha_leader{{name=\"{}\"}} {leads}", i.leadership.name());
         assert!(page.contains(&line), "{line} not in:\n{page}");
     }
-    // The standby refuses commands, naming the leader.
-    let refused = standby.handle.command("cli:root", threerc::core::Command::Arm { vm: None }).await.unwrap_err();
-    assert!(
-        refused.contains("standby") && refused.contains(&format!("{} leads", leader.leadership.name())),
-        "{refused}"
-    );
+    // A command given to the standby goes to the leader, and its answer comes back: a refusal
+    // of the leader's engine, then a disarm in force on the leader, saying who and through
+    // which instance.
+    let via = format!("cli:root via {}", standby.leadership.name());
+    let refused = standby.handle.command("cli:root", threerc::core::Command::Arm { vm: None }).await;
+    assert_eq!(refused, Err("HA is already armed".to_string()));
+    let disarm = threerc::core::Command::Disarm { vm: Some("build1".into()) };
+    assert_eq!(standby.handle.command("cli:root", disarm).await, Ok(None));
+    let view = leader.handle.snapshot_now(Duration::from_secs(5)).await;
+    let build1 = view.vms.iter().find(|v| v.name == "build1").unwrap();
+    assert_eq!(build1.state, VmState::Unmanaged);
+    assert!(build1.decided.as_deref().is_some_and(|d| d.contains(&via)), "{:?}", build1.decided);
+    let arm = threerc::core::Command::Arm { vm: Some("build1".into()) };
+    assert_eq!(standby.handle.command("cli:root", arm).await, Ok(None));
+    let given: Vec<String> = leader
+        .events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::Command { origin, command } if origin == &via => Some(command.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(given, ["disarm build1", "arm build1"], "each forwarded command carried out once, by the leader");
+    assert!(standby.events.lock().unwrap().iter().all(|e| !matches!(e.kind, EventKind::Command { .. })));
 
     // The leader dies: the standby leads within the lease's TTL (2 s) and a little.
     leader.leadership.abandon();

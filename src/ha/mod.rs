@@ -62,6 +62,11 @@ struct State {
     peers: Vec<String>,
     /// Whether it is fit to lead (see `Leadership::stand`).
     standing: bool,
+    /// Requests forwarded to this leader, taken out of the store, until the supervisor takes
+    /// them.
+    requests: Vec<(String, String)>,
+    /// Numbers this instance's forwarded requests.
+    forwarded: u64,
 }
 
 impl State {
@@ -70,6 +75,9 @@ impl State {
         self.leads_until = None;
         self.shared_read = false;
         self.shared = None;
+        // Taken but not handed to the supervisor: never carried out (their senders hear
+        // nothing, and say that they may or may not have been).
+        self.requests.clear();
     }
 }
 
@@ -123,6 +131,8 @@ impl<S: LeaseStore> Elector<S> {
                 written: None,
                 peers: Vec::new(),
                 standing: true,
+                requests: Vec::new(),
+                forwarded: 0,
             })),
             ttl,
             timeout: ttl / 4,
@@ -247,6 +257,59 @@ impl<S: LeaseStore> Leadership for Elector<S> {
         lock(&self.state).peers.clone()
     }
 
+    fn forward(&self, request: String, wait: Duration) -> crate::hv::ForwardFuture {
+        let (store, timeout) = (self.store.clone(), self.timeout);
+        let (lease, n) = {
+            let mut s = lock(&self.state);
+            s.forwarded += 1;
+            (s.lease, s.forwarded)
+        };
+        // Unique across this instance's restarts: its start time, then a counter.
+        let id = format!("{}/{}-{n}", self.name, started_ms());
+        let (asked, answered) = (format!("{}/requests/{id}", self.prefix), format!("{}/answers/{id}", self.prefix));
+        Box::pin(async move {
+            let Some(lease) = lease else { return Err("this supervisor holds no lease in etcd yet".into()) };
+            let ask =
+                async |when, then, otherwise| match tokio::time::timeout(timeout, store.txn(when, then, otherwise))
+                    .await
+                {
+                    Ok(r) => r,
+                    Err(_) => Err("etcd did not answer".to_string()),
+                };
+            let put = Op::Put { key: asked.clone(), value: request, lease: Some(lease) };
+            ask(vec![], vec![put], vec![]).await?;
+            let deadline = Instant::now() + wait;
+            while Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                let Ok(r) = ask(vec![], vec![Op::Get(answered.clone())], vec![]).await else { continue };
+                if let Some((_, answer)) = r.read.into_iter().next().and_then(|kvs| kvs.into_iter().next()) {
+                    let _ = ask(vec![], vec![Op::Delete(answered.clone())], vec![]).await;
+                    return Ok(answer);
+                }
+            }
+            // Withdrawn, if the leader has not taken it yet.
+            let _ = ask(vec![], vec![Op::Delete(asked)], vec![]).await;
+            Err(format!("no answer within {}", crate::core::time::human(wait)))
+        })
+    }
+
+    fn take_requests(&self) -> Vec<(String, String)> {
+        std::mem::take(&mut lock(&self.state).requests)
+    }
+
+    fn answer(&self, id: String, answer: String) -> StoreFuture {
+        let (store, timeout, lease) = (self.store.clone(), self.timeout, lock(&self.state).lease);
+        let key = format!("{}/answers/{id}", self.prefix);
+        Box::pin(async move {
+            // Bound to the leader's lease: an answer nobody reads goes with it.
+            let put = Op::Put { key, value: answer, lease };
+            match tokio::time::timeout(timeout, store.txn(vec![], vec![put], vec![])).await {
+                Ok(r) => r.map(|_| ()),
+                Err(_) => Err("etcd did not answer".into()),
+            }
+        })
+    }
+
     fn stand(&self, fit: bool) {
         let mut state = lock(&self.state);
         if state.standing == fit {
@@ -262,6 +325,13 @@ impl<S: LeaseStore> Leadership for Elector<S> {
                 if leads { "it stops leading now and gives the key up" } else { "it does not campaign" });
         }
     }
+}
+
+/// When this process started, in ms since the epoch (numbers forwarded requests).
+fn started_ms() -> u128 {
+    static STARTED: std::sync::OnceLock<u128> = std::sync::OnceLock::new();
+    *STARTED
+        .get_or_init(|| std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis()))
 }
 
 /// The margin taken off the TTL (see the module's doc).
@@ -336,6 +406,8 @@ async fn round<S: LeaseStore>(me: &Elector<S>) -> Result<(), String> {
         tail.push(Op::Put { key: format!("{views}{}", me.name), value: v.clone(), lease: Some(id) });
     }
     tail.push(Op::GetPrefix(views.clone()));
+    let requests = format!("{}/requests/", me.prefix);
+    tail.push(Op::GetPrefix(requests.clone()));
     let key = me.key.clone();
     let with = |mut ops: Vec<Op>| {
         ops.extend(tail.iter().cloned());
@@ -363,6 +435,7 @@ async fn round<S: LeaseStore>(me: &Elector<S>) -> Result<(), String> {
         .filter(|(k, _)| k.strip_prefix(views.as_str()) != Some(me.name.as_str()))
         .map(|(_, v)| v)
         .collect();
+    let asked = read.next().unwrap_or_default();
     {
         let mut state = lock(&me.state);
         state.peers = peers;
@@ -386,11 +459,26 @@ async fn round<S: LeaseStore>(me: &Elector<S>) -> Result<(), String> {
             state.shared = Some(shared);
             state.shared_read = true;
         }
-        let mut state = lock(&me.state);
-        // Told meanwhile that it is not fit: the next round gives the key up.
-        if state.standing {
-            state.leader = Some(me.name.clone());
-            state.leads_until = Some(sent + me.ttl - margin(me.ttl));
+        {
+            let mut state = lock(&me.state);
+            // Told meanwhile that it is not fit: the next round gives the key up.
+            if state.standing {
+                state.leader = Some(me.name.clone());
+                state.leads_until = Some(sent + me.ttl - margin(me.ttl));
+            }
+        }
+        for (key, request) in asked {
+            // Taken out of the store while this instance holds the key, or not at all.
+            let take = me.ask(me.store.txn(
+                vec![Created(me.key.clone(), rev)],
+                vec![Op::Get(key.clone()), Op::Delete(key.clone())],
+                vec![],
+            ));
+            let taken = take.await?;
+            if taken.succeeded && taken.read.first().is_some_and(|kvs| !kvs.is_empty()) {
+                let id = key.trim_start_matches(requests.as_str()).to_string();
+                lock(&me.state).requests.push((id, request));
+            }
         }
         return Ok(());
     }

@@ -100,3 +100,59 @@ async fn each_sees_the_live_others_views() {
     let gone = watch(&all, 3 * TTL, || all[0].peers().len() == 1).await;
     assert!(gone >= TTL - margin(TTL), "a dead one's view goes with its lease, not before ({gone:?})");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_forwarded_request_is_answered_by_the_leader_once_and_never_twice() {
+    let (_store, all) = electors(&["sup1", "sup2", "sup3"]);
+    watch(&all, TTL, || leader(&all).is_some()).await;
+    let l = leader(&all).unwrap();
+    let a = (l + 1) % 3;
+    // Answered: the leader takes it once and its answer comes back.
+    let asked = all[a].forward("stop web1".into(), Duration::from_secs(10));
+    let leader_side = all[l].clone();
+    let serve = tokio::spawn(async move {
+        loop {
+            let got = leader_side.take_requests();
+            if let [(id, req)] = &got[..] {
+                assert_eq!(req, "stop web1");
+                leader_side.answer(id.clone(), "done".into()).await.unwrap();
+                return;
+            }
+            assert!(got.is_empty(), "{got:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    });
+    assert_eq!(asked.await, Ok("done".to_string()));
+    serve.await.unwrap();
+    tokio::time::sleep(TTL).await;
+    assert!(all[l].take_requests().is_empty(), "handed out once");
+    // The leader takes one and dies before answering: no answer, and the next leader never
+    // gets it (at most once).
+    let asked = tokio::spawn(all[a].forward("stop db1".into(), Duration::from_secs(5)));
+    let t = Instant::now();
+    let taken = loop {
+        let got = all[l].take_requests();
+        if !got.is_empty() {
+            break got;
+        }
+        assert!(t.elapsed() < TTL, "not taken");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    assert_eq!(taken.len(), 1);
+    all[l].abandon();
+    let answer = asked.await.unwrap();
+    assert!(answer.as_ref().is_err_and(|e| e.contains("no answer within 5 s")), "{answer:?}");
+    watch(&all, 3 * TTL, || leader(&all).is_some()).await;
+    let next = leader(&all).unwrap();
+    tokio::time::sleep(TTL).await;
+    assert!(all[next].take_requests().is_empty(), "carried out twice");
+    // Nobody takes it in time: it is withdrawn, and a later leader does not find it.
+    all[next].stand(false);
+    let asked = all[a].forward("stop app1".into(), Duration::from_millis(300)).await;
+    assert!(asked.is_err());
+    all[next].stand(true);
+    tokio::time::sleep(3 * TTL).await;
+    for e in &all {
+        assert!(e.take_requests().is_empty(), "{} got a withdrawn request", e.name());
+    }
+}

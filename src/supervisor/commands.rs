@@ -6,7 +6,7 @@ use crate::core::Command;
 use tracing::warn;
 
 impl Supervisor {
-    pub(super) fn command(&mut self, req: CommandRequest) {
+    pub(super) fn command(&mut self, mut req: CommandRequest) {
         let mark = self.journal.as_ref().map(|j| j.mark()).unwrap_or_default();
         // A standby, or a leader that has not taken over yet (the next cycle adopts what the
         // former leader decided), takes no command.
@@ -14,6 +14,10 @@ impl Supervisor {
             let leader = l.leader().map_or("no leader is known now".to_string(), |n| format!("{n} leads"));
             format!("{} is a standby ({leader}): give the command to the leader", l.name())
         });
+        // A standby hands it to the leader it knows.
+        if standby.is_some() && self.forward(&mut req) {
+            return;
+        }
         let verdict = match standby
             .map_or_else(|| self.engine.command(self.clock.now(), &req.origin, &req.command), Err)
         {

@@ -2,9 +2,20 @@
 //! decides and acts; every instance publishes its view of the hosts and reads the others'
 //! (`core::vantage`); the operators' decisions go to the shared store for the next leader.
 
-use super::Supervisor;
+use super::{Answer, CommandRequest, Supervisor};
 use std::sync::Arc;
 use tracing::{info, warn};
+
+/// How long a standby waits for the leader's answer to a command it forwarded.
+pub const FORWARD_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// A command a standby forwards to the leader.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Forwarded {
+    /// Who gave it, and through which instance ("console:alice via sup2").
+    origin: String,
+    command: crate::core::Command,
+}
 
 impl Supervisor {
     /// One of several supervisors (`[ha]`): it decides and acts only while `l` says it leads;
@@ -149,6 +160,63 @@ impl Supervisor {
         match serde_json::to_string(&self.engine.vantage(l.name())) {
             Ok(v) => l.publish(v),
             Err(e) => warn!(target: "3rc::ha", "this supervisor's view cannot be written: {e}"),
+        }
+    }
+
+    /// A standby: hand an operator's command to the leader through the store, and its answer
+    /// back (the reply is taken out of `req`). False when there is no other leader to ask,
+    /// nobody waits for an answer, or it was forwarded already (one hop at most).
+    pub(super) fn forward(&mut self, req: &mut CommandRequest) -> bool {
+        let Some(l) = self.leadership.get().cloned() else { return false };
+        let Some(leader) = l.leader().filter(|n| n != l.name()) else { return false };
+        if req.origin.contains(" via ") {
+            return false;
+        }
+        let Some(reply) = req.reply.take() else { return false };
+        let origin = format!("{} via {}", req.origin, l.name());
+        let text = match serde_json::to_string(&Forwarded { origin, command: req.command.clone() }) {
+            Ok(t) => t,
+            Err(e) => {
+                let _ = reply.send(Err(format!("the command cannot be forwarded: {e}")));
+                return true;
+            }
+        };
+        info!(target: "3rc::ha", "{} forwards {} by {} to the leader {leader}", l.name(), req.command, req.origin);
+        tokio::spawn(async move {
+            let answer = match l.forward(text, FORWARD_WAIT).await {
+                Ok(a) => serde_json::from_str::<Answer>(&a)
+                    .unwrap_or_else(|e| Err(format!("the answer of the leader {leader} cannot be read: {e}"))),
+                Err(e) => Err(format!(
+                    "forwarded to the leader {leader}: {e}; it may or may not have taken the command: look (`3rc ctl \
+                     status`, the journal) before giving it again"
+                )),
+            };
+            let _ = reply.send(answer);
+        });
+        true
+    }
+
+    /// The leader: the commands standbys forwarded, each carried out as if given here (the
+    /// origin names the instance it came through), the answer written back once it is final
+    /// (journaled, and shared for the next leader).
+    pub(super) fn serve_forwarded(&mut self) {
+        let Some(l) = self.leadership.get().cloned().filter(|_| self.leading == Some(true)) else { return };
+        for (id, text) in l.take_requests() {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            match serde_json::from_str::<Forwarded>(&text) {
+                Ok(f) => self.command(CommandRequest { origin: f.origin, command: f.command, reply: Some(tx) }),
+                Err(e) => {
+                    let _ = tx.send(Err(format!("the leader cannot read the forwarded command: {e}")));
+                }
+            }
+            let l = l.clone();
+            tokio::spawn(async move {
+                let answer: Answer = rx.await.unwrap_or_else(|_| Err("the leader stopped before answering".into()));
+                let text = serde_json::to_string(&answer).unwrap_or_default();
+                if let Err(e) = l.answer(id.clone(), text).await {
+                    warn!(target: "3rc::ha", "the answer to the forwarded command {id} was not written: {e}");
+                }
+            });
         }
     }
 }

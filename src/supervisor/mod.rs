@@ -387,6 +387,7 @@ impl Supervisor {
             tokio::select! {
                 _ = &mut shutdown => break,
                 _ = ha_tick.tick(), if ha.is_some() => {
+                    self.serve_forwarded();
                     if ha.as_ref().is_some_and(|l| l.leads() && self.leading != Some(true)) {
                         pace.start(tokio::time::Instant::now());
                         self.log_pace(Some(("taking the lead".into(), 1)));

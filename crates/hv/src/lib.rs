@@ -31,6 +31,6 @@ pub mod xml;
 pub use error::HvError;
 pub use hints::{DomainChange, Hint, HintSink};
 pub use hypervisor::{Connector, Domains, Hypervisor, MigrateTo};
-pub use power::{Fencer, Leadership, PowerStatus, SoftFencer, StoreFuture, Witness};
+pub use power::{Fencer, ForwardFuture, Leadership, PowerStatus, SoftFencer, StoreFuture, Witness};
 pub use storage::{VolumeInfo, VolumeSource, Volumes};
 pub use target::{PoolInfo, Target, UploadTo};

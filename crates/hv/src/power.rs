@@ -46,6 +46,9 @@ pub trait Witness: Send + Sync {
 /// An answer from the leadership's store: `Err` says why not.
 pub type StoreFuture = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + 'static>>;
 
+/// A request forwarded to the leader, resolving to its answer.
+pub type ForwardFuture = std::pin::Pin<Box<dyn std::future::Future<Output = Result<String, String>> + Send + 'static>>;
+
 /// Leadership among several supervisors of one cluster (`[ha]`): only the leader decides and
 /// acts. Kept by a lease in a store the supervisors share (etcd).
 pub trait Leadership: Send + Sync {
@@ -74,4 +77,14 @@ pub trait Leadership: Send + Sync {
     /// Whether this instance is fit to lead (`core::vantage::fit_to_lead`). Not fit: it stops
     /// leading at once, gives the key up, and does not campaign until it is fit again.
     fn stand(&self, fit: bool);
+    /// Hand `request` to the leader through the store and wait (at most `wait`) for its
+    /// answer. `Err` says why there is none; then the request was withdrawn if the leader had
+    /// not taken it yet, and may or may not have been carried out if it had.
+    fn forward(&self, request: String, wait: std::time::Duration) -> ForwardFuture;
+    /// The requests forwarded to this instance as leader, each handed out once: `(id, request)`,
+    /// already taken out of the store (at most once: a leader that dies before answering leaves
+    /// the request unanswered, never carried out twice).
+    fn take_requests(&self) -> Vec<(String, String)>;
+    /// The answer to forwarded request `id`, for the instance that waits for it.
+    fn answer(&self, id: String, answer: String) -> StoreFuture;
 }

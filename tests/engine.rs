@@ -1250,3 +1250,25 @@ fn a_supervisor_without_peers_decides_alone_as_before() {
     c.run_until(10, "hv2 fenced", |c| c.host_state("hv2") == H::Fenced);
     assert_eq!(c.host("hv2").seen, "");
 }
+
+#[test]
+fn a_supervisor_cut_off_stands_aside_only_after_the_hosts_window_and_back_after_theirs() {
+    let mut c = three_hosts().boot();
+    c.engine.set_peers("sup1", vec![peer("sup2", true, &[])]);
+    assert_eq!(c.engine.standing(), (true, false));
+    for h in ["hv1", "hv2", "hv3"] {
+        c.cut(h);
+    }
+    c.witness_down = true;
+    // Not fit from the first cycle on: it stands aside at the third (fail_threshold 3).
+    let mut seen = Vec::new();
+    for _ in 0..4 {
+        c.run(1);
+        seen.push(c.engine.standing());
+    }
+    assert_eq!(seen, [(true, false), (true, false), (false, true), (false, false)]);
+    // Alone (no other view), or when nobody is better placed, it is fit again.
+    c.engine.set_peers("sup1", vec![peer("sup2", false, &["hv1", "hv2", "hv3"])]);
+    let back: Vec<(bool, bool)> = (0..3).map(|_| c.engine.standing()).collect();
+    assert_eq!(back, [(false, false), (false, false), (true, true)], "after ok_threshold (3) judgements");
+}

@@ -277,7 +277,11 @@ async fn a_leader_cut_from_every_host_stands_aside_and_a_better_placed_one_leads
     let view = sups[next].handle.snapshot_now(Duration::from_secs(5)).await;
     assert!(view.vms.iter().all(|v| v.state == VmState::Healthy), "{:?}", view.vms);
     let told = notes(&sups[l]);
-    assert!(told.iter().any(|n| n.contains("it is the one cut off") && n.contains("stops leading now")), "{told:?}");
+    assert!(
+        told.iter().any(|n| n.contains("it is the one cut off"))
+            && told.iter().any(|n| n.contains("stops leading: it stands aside")),
+        "{told:?}"
+    );
     // Back: it may lead again, and stays a standby while the other leads.
     cuts[l].lock().unwrap().clear();
     test_hosts::until_within(

@@ -156,6 +156,9 @@ fn case_of(episodes: &[&Episode], extra: &str, tail: u64) -> Case {
     if extra == WITNESS {
         cluster.witnesses = vec!["gw".into()];
     }
+    if extra == SEVERAL {
+        cluster.supervisors = SUPERVISORS.iter().map(|s| s.to_string()).collect();
+    }
     cluster.duration = Some(last + tail);
     Case { cluster, commands: parse_commands(&text.join("\n")).expect("generated commands"), spec: None }
 }
@@ -209,12 +212,18 @@ fn check_deciders(r: &Report) -> Result<(), String> {
             return Err(format!("(d) action without a decider: {e}"));
         }
         let Some(vm) = action.strip_prefix("recover ").and_then(|s| s.split_whitespace().next()) else { continue };
+        // With several supervisors, what the one that decided it saw.
+        let same = |j: usize| r.origins.is_empty() || r.origins[j] == r.origins[i];
         // The host it waited on, from its last AwaitingFence transition.
-        let waited = r.events[..i].iter().rev().find_map(|p| match (&p.subject, &p.kind) {
-            (threerc::core::Subject::Vm(v), EventKind::VmTransition { to: VmState::AwaitingFence, .. }) if v == vm => {
-                p.reason.strip_prefix("host ").and_then(|s| s.split_whitespace().next()).map(String::from)
+        let waited = r.events[..i].iter().enumerate().rev().filter(|(j, _)| same(*j)).find_map(|(_, p)| {
+            match (&p.subject, &p.kind) {
+                (threerc::core::Subject::Vm(v), EventKind::VmTransition { to: VmState::AwaitingFence, .. })
+                    if v == vm =>
+                {
+                    p.reason.strip_prefix("host ").and_then(|s| s.split_whitespace().next()).map(String::from)
+                }
+                _ => None,
             }
-            _ => None,
         });
         let Some(h) = waited else { continue };
         let fenced = r.events[..i].iter().any(|p| {
@@ -836,5 +845,114 @@ fn operators_decisions_hold_across_restarts_of_3rc() {
         assert!(pending > 20, "few disarms met a fence under way ({pending}): the schedules do not test them");
         assert!(acked_kept > 60, "few acknowledgements met a restart ({acked_kept}): (f) does not test them");
         assert!(kept > 200, "few decisions were in force at a restart ({kept}): the schedules do not test (f)");
+    }
+}
+
+/// The cluster of the schedules with several supervisors (on the sim's in-memory etcd).
+const SEVERAL: &str = "# several supervisors\n";
+const SUPERVISORS: [&str; 3] = ["sup1", "sup2", "sup3"];
+
+/// The faults of property (a), (b), (d)'s schedules, plus one to three faults of the
+/// supervisors themselves, overlapping those or not: one killed (and started again), paused,
+/// cut from etcd, from one host or several, or from everything; etcd losing its quorum; and the
+/// first leader killed at the moment a host loses power.
+fn schedule_with_supervisor_faults(seed: u64) -> Vec<Episode> {
+    let mut eps = schedule(seed);
+    let mut r = XorShift::new(seed ^ 0x005E_ED0F_3A7C);
+    let power_offs: Vec<u64> = eps
+        .iter()
+        .flat_map(|e| e.lines.iter())
+        .filter(|l| l.contains(" power off "))
+        .filter_map(|l| l.split_whitespace().next()?.parse().ok())
+        .collect();
+    for _ in 0..r.range(1, 4) {
+        let t = r.range(3, 90);
+        let d = r.range(1, 30);
+        let s = SUPERVISORS[r.below(SUPERVISORS.len())];
+        let (lines, end) = match r.below(8) {
+            0 => (vec![format!("{t} kill {s}"), format!("{} start {s}", t + d)], t + d),
+            1 => {
+                let p = r.range(1, 8);
+                (vec![format!("{t} pause {s} {p}")], t + p)
+            }
+            2 => (vec![format!("{t} cut-store {s}"), format!("{} reconnect-store {s}", t + d)], t + d),
+            3 => {
+                // Most often the first leader: a host only it cannot reach.
+                let s = if r.below(3) > 0 { "sup1" } else { s };
+                let h = HOSTS[r.below(HOSTS.len())];
+                (vec![format!("{t} cut {s} {h}"), format!("{} mend {s} {h}", t + d + 5)], t + d + 5)
+            }
+            4 => {
+                let n = r.range(2, HOSTS.len() as u64 + 1) as usize;
+                let hosts = &HOSTS[..n.min(HOSTS.len())];
+                let mut lines: Vec<String> = hosts.iter().map(|h| format!("{t} cut {s} {h}")).collect();
+                lines.extend(hosts.iter().map(|h| format!("{} mend {s} {h}", t + d)));
+                (lines, t + d)
+            }
+            5 => (vec![format!("{t} isolate-supervisor {s}"), format!("{} reconnect-supervisor {s}", t + d)], t + d),
+            6 => (vec![format!("{t} store down"), format!("{} store up", t + d)], t + d),
+            _ => match power_offs.get(r.below(power_offs.len().max(1))) {
+                Some(at) => (vec![format!("{at} kill sup1"), format!("{} start sup1", at + d)], at + d),
+                None => (vec![format!("{t} kill sup1"), format!("{} start sup1", t + d)], t + d),
+            },
+        };
+        eps.push(Episode { lines, end });
+    }
+    eps
+}
+
+/// Several supervisors on etcd: never two leaders acting, no fence without a majority of the
+/// live supervisors failing to reach the host (both checked by the simulator on the store's
+/// record), and (a), (b), (d) on the same runs.
+/// In two halves of 500 schedules each, so that they run in parallel.
+#[test]
+fn several_supervisors_never_act_twice_nor_fence_on_a_minority_view() {
+    several_supervisors(0);
+}
+
+#[test]
+fn several_supervisors_never_act_twice_nor_fence_on_a_minority_view_2() {
+    several_supervisors(1);
+}
+
+/// Half `half` of the schedules (`THREERC_SCHEDULES` in all, 1,000 by default; `THREERC_SEED=N`
+/// runs that one).
+fn several_supervisors(half: u64) {
+    let only: Option<u64> = std::env::var("THREERC_SEED").ok().and_then(|s| s.parse().ok());
+    let total: u64 = std::env::var("THREERC_SCHEDULES").ok().and_then(|s| s.parse().ok()).unwrap_or(1000);
+    let seeds = (total / 2 * half)..(if half == 0 { total / 2 } else { total });
+    let count = seeds.end - seeds.start;
+    let (mut runs, mut fences, mut takeovers, mut held) = (0u64, 0u64, 0u64, 0u64);
+    for seed in seeds {
+        if only.is_some_and(|o| o != seed) {
+            continue;
+        }
+        let eps = schedule_with_supervisor_faults(seed);
+        let all: Vec<&Episode> = eps.iter().collect();
+        if only.is_some() {
+            eprintln!("seed {seed}:\n{}", show(&all));
+        }
+        let r = sim::run(&case_of(&all, SEVERAL, BUDGET));
+        runs += 1;
+        fences += r.destructive.iter().filter(|d| d.what.starts_with("fence")).count() as u64;
+        takeovers += r.log.iter().filter(|l| l.contains("holds the leader key")).count().saturating_sub(1) as u64;
+        held +=
+            r.log.iter().filter(|l| l.contains("a majority of the") && l.contains("live supervisors")).count() as u64;
+        if let Err(why) = check(&r) {
+            let small = shrink(all, SEVERAL, BUDGET, &|_, r| check(r).is_err());
+            let r2 = sim::run(&case_of(&small, SEVERAL, BUDGET));
+            panic!(
+                "seed {seed}: {why}\nshrunk schedule:\n{}\nlog of the shrunk run:\n{}",
+                show(&small),
+                r2.log.join("\n")
+            );
+        }
+    }
+    if only.is_none() {
+        eprintln!("several supervisors: {runs} schedules, {fences} fences, {takeovers} takeovers, {held} fences held for want of a majority of supervisors");
+        assert_eq!(runs, count);
+        assert!(takeovers > count / 2, "few takeovers ({takeovers}): the supervisors' faults are not in play");
+        assert!(fences > count / 10, "few fences ({fences}): the hosts' failures are not in play");
+        assert!(held > count / 50, "the vote of the supervisors rarely held a fence ({held})");
     }
 }

@@ -92,7 +92,7 @@ fn every_scenario_matches_its_expected_log() {
 #[test]
 fn same_case_same_log_byte_for_byte() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scenarios");
-    for name in ["host-isolated-split-brain", "probe-loss-30-percent"] {
+    for name in ["host-isolated-split-brain", "probe-loss-30-percent", "ha-leader-killed-host-off-same-moment"] {
         let case = Case::load(&root.join(name)).unwrap();
         let a = sim::run(&case).log.join("\n");
         let b = sim::run(&case).log.join("\n");

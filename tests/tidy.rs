@@ -87,7 +87,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("ha", &["core", "hv", "config"]),
     ("ops", &["core", "hv", "config", "store"]),
     ("supervisor", &["core", "hv", "config", "store", "ops"]),
-    ("sim", &["core", "hv", "config", "store", "backend", "ops", "supervisor"]),
+    ("sim", &["core", "hv", "config", "store", "backend", "ha", "ops", "supervisor"]),
     ("p2v", &["core", "hv", "config"]),
     ("ui", &["core", "p2v"]),
     ("app", &["core", "hv", "config", "store", "fence", "ha", "backend", "ops", "supervisor", "sim", "p2v", "ui"]),

@@ -265,9 +265,10 @@ pub async fn ha(
         sup.set_leadership(leadership.clone());
         tracing::warn!(
             target: "3rc::ha",
-            "[ha] is a first step: the operators' decisions go with the leadership (etcd), but the ladder's windows, \
-             the alarms and the actions under way are each instance's own (its journal): after a takeover the new \
-             leader's ladder starts afresh and it reconciles actions from what the hosts report"
+            "[ha]: the operators' decisions, the ladder's windows and the hosts fenced go with the leadership \
+             (etcd), but the alarms and the actions under way are each instance's own (its journal): after a \
+             takeover the new leader's alarms are its own and it reconciles the former leader's actions from what \
+             the hosts report"
         );
         return Ok(Some(leadership));
     }

@@ -187,6 +187,7 @@ pub fn case_from_observations(cluster: &ClusterSpec, obs: &[HostObservation]) ->
         unprotected,
         // What-if is about the cluster's faults: its witnesses answer throughout.
         witnesses: cluster.witnesses.clone(),
+        supervisors: Vec::new(),
     };
     (Case { cluster: def, commands, spec: Some(cluster.clone()) }, notes)
 }

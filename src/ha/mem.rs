@@ -31,38 +31,60 @@ struct Inner {
     cut: BTreeSet<String>,
     /// The store has lost its quorum: it answers nobody.
     down: bool,
+    /// Every change of a key under this prefix, kept (`MemStore::keep_history`).
+    history_prefix: Option<String>,
+    history: Vec<(Instant, String, Option<String>)>,
 }
 
 impl Inner {
     /// Expire the leases past their time, as etcd's lessor does, deleting their keys.
     fn expire(&mut self, now: Instant) {
-        let gone: Vec<i64> = self.leases.iter().filter(|(_, (_, at))| *at <= now).map(|(id, _)| *id).collect();
-        for id in gone {
-            self.drop_lease(id);
+        let mut gone: Vec<(Instant, i64)> =
+            self.leases.iter().filter(|(_, (_, at))| *at <= now).map(|(id, (_, at))| (*at, *id)).collect();
+        gone.sort();
+        // Each at the instant it expired (the history says when the keys went).
+        for (at, id) in gone {
+            self.drop_lease(id, at);
         }
     }
 
-    fn drop_lease(&mut self, id: i64) {
+    fn drop_lease(&mut self, id: i64, now: Instant) {
         if self.leases.remove(&id).is_none() {
             return;
         }
-        let before = self.keys.len();
-        self.keys.retain(|_, e| e.lease != Some(id));
-        if self.keys.len() != before {
+        let gone: Vec<String> = self.keys.iter().filter(|(_, e)| e.lease == Some(id)).map(|(k, _)| k.clone()).collect();
+        if !gone.is_empty() {
             self.revision += 1;
+        }
+        for k in gone {
+            self.keys.remove(&k);
+            self.changed(now, &k, None);
+        }
+    }
+
+    fn changed(&mut self, now: Instant, key: &str, value: Option<&str>) {
+        if self.history_prefix.as_deref().is_some_and(|p| key.starts_with(p)) {
+            self.history.push((now, key.to_string(), value.map(str::to_string)));
         }
     }
 
     /// One operation of a transaction whose writes take revision `rev` (etcd gives every
     /// write of a transaction the same revision); whether it wrote.
-    fn apply(&mut self, op: Op, rev: i64, read: &mut Vec<Vec<(String, String)>>) -> bool {
+    fn apply(&mut self, op: Op, rev: i64, now: Instant, read: &mut Vec<Vec<(String, String)>>) -> bool {
         match op {
             Op::Put { key, value, lease } => {
                 let create_revision = self.keys.get(&key).map_or(rev, |e| e.create_revision);
+                self.changed(now, &key, Some(&value));
                 self.keys.insert(key, Entry { value, create_revision, lease });
                 true
             }
-            Op::Delete(key) => self.keys.remove(&key).is_some(),
+            Op::Delete(key) => {
+                let gone = self.keys.remove(&key).is_some();
+                if gone {
+                    self.changed(now, &key, None);
+                }
+                gone
+            }
             Op::Get(key) => {
                 read.push(self.keys.get(&key).map(|e| (key, e.value.clone())).into_iter().collect());
                 false
@@ -115,6 +137,20 @@ impl MemStore {
     /// The store loses its quorum (`true`: it answers nobody) or regains it.
     pub fn set_down(&self, down: bool) {
         self.lock().down = down;
+    }
+
+    /// Keep every change of a key under `prefix` from now on (the simulator's record of who
+    /// held the leader key and whose views were there, when).
+    pub fn keep_history(&self, prefix: &str) {
+        self.lock().history_prefix = Some(prefix.to_string());
+    }
+
+    /// The changes kept, expiring leases up to now first: (when, key, value or `None` when
+    /// deleted), in order.
+    pub fn history(&self) -> Vec<(Instant, String, Option<String>)> {
+        let mut s = self.lock();
+        s.expire(Instant::now());
+        s.history.clone()
     }
 
     /// The value of `key` now, read by the test or the simulator (no fault applies).
@@ -174,12 +210,12 @@ impl LeaseStore for MemStore {
     }
 
     async fn revoke(&self, id: i64) -> Result<(), String> {
-        self.request(|s, _| s.drop_lease(id)).await;
+        self.request(|s, now| s.drop_lease(id, now)).await;
         Ok(())
     }
 
     async fn txn(&self, when: Vec<Created>, then: Vec<Op>, otherwise: Vec<Op>) -> Result<Reply, String> {
-        self.request(|s, _| {
+        self.request(|s, now| {
             let succeeded = when.iter().all(|Created(k, rev)| s.keys.get(k).map_or(0, |e| e.create_revision) == *rev);
             let ops = if succeeded { then } else { otherwise };
             // As etcd: a put bound to a lease that does not exist fails the whole transaction.
@@ -192,7 +228,7 @@ impl LeaseStore for MemStore {
             let (mut read, rev) = (Vec::new(), s.revision + 1);
             let mut wrote = false;
             for op in ops {
-                wrote |= s.apply(op, rev, &mut read);
+                wrote |= s.apply(op, rev, now, &mut read);
             }
             if wrote {
                 s.revision = rev;

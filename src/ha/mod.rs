@@ -47,8 +47,9 @@ struct State {
     leader: Option<String>,
     /// The leader key's `create_revision` while this instance holds it.
     held: Option<i64>,
-    /// The lease this instance holds now.
+    /// The lease this instance holds now, and when it asked for it.
     lease: Option<i64>,
+    granted: Option<Instant>,
     /// The shared entries read when this instance took the lead, until the supervisor takes
     /// them (`Some(None)`: the store held none yet).
     shared: Option<Option<Vec<(String, String)>>>,
@@ -96,6 +97,9 @@ pub struct Elector<S: LeaseStore> {
     task: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
+/// The campaign's task, as [`Elector::spawn_wrapped`] hands it over.
+pub type Campaign = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'static>>;
+
 /// Leadership kept in etcd.
 pub type EtcdLeadership = Elector<etcd::EtcdStore>;
 
@@ -115,6 +119,18 @@ impl Elector<etcd::EtcdStore> {
 impl<S: LeaseStore> Elector<S> {
     /// Campaign as `name` for `PREFIX/leader` in `store`, with leases of `ttl`.
     pub fn spawn(name: &str, prefix: &str, ttl: Duration, store: S) -> Arc<Elector<S>> {
+        Self::spawn_wrapped(name, prefix, ttl, store, |f| f)
+    }
+
+    /// The same, the campaign's task wrapped by `wrap` (the simulator pauses it with its
+    /// supervisor, as a stopped process).
+    pub fn spawn_wrapped(
+        name: &str,
+        prefix: &str,
+        ttl: Duration,
+        store: S,
+        wrap: impl FnOnce(Campaign) -> Campaign,
+    ) -> Arc<Elector<S>> {
         let me = Arc::new(Elector {
             name: name.to_string(),
             key: format!("{prefix}/leader"),
@@ -125,6 +141,7 @@ impl<S: LeaseStore> Elector<S> {
                 leader: None,
                 held: None,
                 lease: None,
+                granted: None,
                 shared: None,
                 shared_read: false,
                 view: None,
@@ -138,7 +155,7 @@ impl<S: LeaseStore> Elector<S> {
             timeout: ttl / 4,
             task: Default::default(),
         });
-        *lock(&me.task) = Some(tokio::spawn(campaign(me.clone())));
+        *lock(&me.task) = Some(tokio::spawn(wrap(Box::pin(campaign(me.clone())))));
         me
     }
 
@@ -179,7 +196,7 @@ impl<S: LeaseStore> Elector<S> {
 /// from now on if it was not.
 async fn read_shared<S: LeaseStore>(me: &Elector<S>, rev: i64) -> Result<Option<Vec<(String, String)>>, String> {
     let marker = format!("{}/shared", me.prefix);
-    let dir = format!("{}/decisions/", me.prefix);
+    let dir = format!("{}/state/", me.prefix);
     let mine = || vec![Created(me.key.clone(), rev)];
     let r = me.ask(me.store.txn(mine(), vec![Op::Get(marker.clone()), Op::GetPrefix(dir.clone())], vec![])).await?;
     if !r.succeeded {
@@ -218,7 +235,7 @@ impl<S: LeaseStore> Leadership for Elector<S> {
     fn share(&self, key: String, value: Option<String>) -> StoreFuture {
         let (store, leader_key, held, timeout) =
             (self.store.clone(), self.key.clone(), lock(&self.state).held, self.timeout);
-        let entry = format!("{}/decisions/{key}", self.prefix);
+        let entry = format!("{}/state/{key}", self.prefix);
         Box::pin(async move {
             let Some(rev) = held else { return Err("this supervisor does not lead".into()) };
             let op = match value {
@@ -378,23 +395,30 @@ async fn campaign<S: LeaseStore>(me: Arc<Elector<S>>) {
 
 /// One round (see [`campaign`]).
 async fn round<S: LeaseStore>(me: &Elector<S>) -> Result<(), String> {
+    let mut sent = Instant::now();
     let lease = lock(&me.state).lease;
-    let id = match lease {
-        Some(id) => id,
-        None => {
-            let id = me.ask(me.store.grant(me.ttl.as_secs_f64().ceil() as i64)).await?;
-            lock(&me.state).lease = Some(id);
-            id
-        }
+    let renewed = match lease {
+        Some(id) => me.ask(me.store.keep_alive(id)).await? > 0,
+        None => false,
     };
-    let sent = Instant::now();
-    if me.ask(me.store.keep_alive(id)).await? <= 0 {
+    if !renewed {
+        // None yet, or it expired (etcd without quorum for longer than the TTL, or this
+        // instance cut off): whatever this instance held went with it; a new lease at once,
+        // as good as a renewal (etcd expires it no sooner than TTL after it granted it).
+        {
+            let mut state = lock(&me.state);
+            if state.lease.is_some() {
+                state.stop_leading();
+                state.held = None;
+            }
+        }
+        sent = Instant::now();
+        let id = me.ask(me.store.grant(me.ttl.as_secs_f64().ceil() as i64)).await?;
         let mut state = lock(&me.state);
-        state.lease = None;
-        state.stop_leading();
-        state.held = None;
-        return Err("the lease expired".into());
+        state.lease = Some(id);
+        state.granted = Some(sent);
     }
+    let Some(id) = lock(&me.state).lease else { return Err("no lease".into()) };
     let (held, standing, view, written) = {
         let s = lock(&me.state);
         (s.held, s.standing, s.view.clone(), s.written.clone())
@@ -461,8 +485,13 @@ async fn round<S: LeaseStore>(me: &Elector<S>) -> Result<(), String> {
         }
         {
             let mut state = lock(&me.state);
+            // The others' views are complete only once each live one has had a round to
+            // publish under a lease of the same era as this one's (after etcd regained its
+            // quorum, every lease is new): until then it holds the key but does not lead, so
+            // that no fence is decided on a partial vote.
+            let settled = state.granted.is_some_and(|g| sent >= g + me.ttl / 2);
             // Told meanwhile that it is not fit: the next round gives the key up.
-            if state.standing {
+            if state.standing && settled {
                 state.leader = Some(me.name.clone());
                 state.leads_until = Some(sent + me.ttl - margin(me.ttl));
             }

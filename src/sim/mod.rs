@@ -8,6 +8,7 @@
 
 pub mod run;
 pub mod scenario;
+mod several;
 
 pub use run::{build, run, Report};
 pub use scenario::{Case, SimCmd};

@@ -27,6 +27,8 @@ pub struct Report {
     /// The readable log: the core's events and the sim's own lines.
     pub log: Vec<String>,
     pub events: Vec<Event>,
+    /// With several supervisors, which one sent each of `events` (empty alone).
+    pub origins: Vec<String>,
     /// Ground-truth safety violations seen by the sim (a VM active on two hosts).
     pub violations: Vec<String>,
     pub destructive: Vec<Destructive>,
@@ -101,11 +103,21 @@ pub fn run(case: &Case) -> Report {
         .start_paused(true)
         .build()
         .expect("a current-thread runtime");
-    rt.block_on(run_async(case))
+    match case.cluster.supervisors.is_empty() {
+        true => rt.block_on(run_async(case)),
+        false => rt.block_on(super::several::run_several(case)),
+    }
 }
 
 /// Build the sim cluster and the supervisor's execution context for a case.
 pub fn build(case: &Case, clock: Arc<dyn Clock>) -> (SimCluster, ExecCtx) {
+    let sim = world(case, clock);
+    let ctx = ctx_for(case, &sim, 0);
+    (sim, ctx)
+}
+
+/// The simulated cluster of a case, as it starts.
+pub fn world(case: &Case, clock: Arc<dyn Clock>) -> SimCluster {
     let sim = SimCluster::new(case.cluster.seed, clock);
     for h in &case.cluster.hosts {
         sim.add_host(&h.name, h.cpus, h.memory_mib * MIB, h.fence);
@@ -120,20 +132,29 @@ pub fn build(case: &Case, clock: Arc<dyn Clock>) -> (SimCluster, ExecCtx) {
         // Validated by the parser: the host exists.
         let _ = sim.add_vm(&v.host, &v.name, v.vcpus, v.memory_mib * MIB, v.running);
     }
+    sim
+}
+
+/// The execution context of the supervisor at `vantage` (0 alone): the hosts, fence devices
+/// and witnesses as it reaches them.
+pub fn ctx_for(case: &Case, sim: &SimCluster, vantage: usize) -> ExecCtx {
     let spec = case.spec();
-    let hosts: BTreeMap<String, HostHandle> =
-        spec.hosts.iter().map(|h| (h.name.clone(), HostHandle::inline(h, Box::new(sim.hypervisor(&h.name))))).collect();
+    let hosts: BTreeMap<String, HostHandle> = spec
+        .hosts
+        .iter()
+        .map(|h| (h.name.clone(), HostHandle::inline(h, Box::new(sim.hypervisor(vantage, &h.name)))))
+        .collect();
     let fencers: BTreeMap<String, Arc<dyn Fencer>> = spec
         .hosts
         .iter()
         .filter(|h| h.fence_agent.is_some())
-        .map(|h| (h.name.clone(), Arc::new(sim.fencer(&h.name)) as Arc<dyn Fencer>))
+        .map(|h| (h.name.clone(), Arc::new(sim.fencer(vantage, &h.name)) as Arc<dyn Fencer>))
         .collect();
     let soft_fencers: BTreeMap<String, Arc<dyn SoftFencer>> = spec
         .hosts
         .iter()
         .filter(|h| h.soft_fence)
-        .map(|h| (h.name.clone(), Arc::new(sim.soft_fencer(&h.name)) as Arc<dyn SoftFencer>))
+        .map(|h| (h.name.clone(), Arc::new(sim.soft_fencer(vantage, &h.name)) as Arc<dyn SoftFencer>))
         .collect();
     let migration = spec
         .hosts
@@ -143,8 +164,8 @@ pub fn build(case: &Case, clock: Arc<dyn Clock>) -> (SimCluster, ExecCtx) {
             (h.name.clone(), to)
         })
         .collect();
-    let witnesses = spec.witnesses.iter().map(|w| Arc::new(sim.witness(w)) as Arc<dyn Witness>).collect();
-    let ctx = ExecCtx {
+    let witnesses = spec.witnesses.iter().map(|w| Arc::new(sim.witness(vantage, w)) as Arc<dyn Witness>).collect();
+    ExecCtx {
         hosts: Arc::new(hosts),
         fencers: Arc::new(fencers),
         soft_fencers: Arc::new(soft_fencers),
@@ -157,8 +178,7 @@ pub fn build(case: &Case, clock: Arc<dyn Clock>) -> (SimCluster, ExecCtx) {
         reinstall_specs: crate::ops::reinstall_specs(&spec),
         journal: None,
         resumed_steps: Vec::new(),
-    };
-    (sim, ctx)
+    }
 }
 
 async fn run_async(case: &Case) -> Report {
@@ -219,21 +239,29 @@ async fn run_async(case: &Case) -> Report {
             if let SimCmd::DuplicateOutside(vm, _) = &cmd {
                 injected.insert(vm.clone());
             }
-            let line = apply(&sim, &cmd);
+            let line = apply(&sim, &cmd, &[]);
             log.push(format!("{now} sim {line}"));
         }
-        let w = sim.lock();
-        if w.violations.len() > violations_seen {
-            for v in &w.violations[violations_seen..] {
-                log.push(format!("{now} sim VIOLATION: {v}"));
-            }
-            violations_seen = w.violations.len();
-        }
+        violations_seen = log_violations(&sim, now, violations_seen, &mut log);
     }
     drain(&mut sup.events, &mut log, &mut events);
     let view = (*sup.view.borrow()).as_ref().clone();
     stop(&mut sup).await;
     drop(sup);
+    report(&sim, log, events, view)
+}
+
+/// The sim's safety violations since `seen`, into the log; the new count.
+pub(super) fn log_violations(sim: &SimCluster, now: crate::core::Time, seen: usize, log: &mut Vec<String>) -> usize {
+    let w = sim.lock();
+    for v in w.violations.iter().skip(seen) {
+        log.push(format!("{now} sim VIOLATION: {v}"));
+    }
+    w.violations.len()
+}
+
+/// What a run produced, from the world as it ends.
+pub(super) fn report(sim: &SimCluster, log: Vec<String>, events: Vec<Event>, view: ClusterView) -> Report {
     let truth = sim.active_placements();
     let w = sim.lock();
     let mut running: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -247,6 +275,7 @@ async fn run_async(case: &Case) -> Report {
     Report {
         log,
         events,
+        origins: Vec::new(),
         violations: w.violations.clone(),
         destructive: w.destructive.clone(),
         starts: w.starts.clone(),
@@ -263,11 +292,40 @@ async fn stop(sup: &mut Running) {
     let _ = (&mut sup.task).await;
 }
 
-/// Apply a sim fault; the text is the log line.
-fn apply(sim: &SimCluster, cmd: &SimCmd) -> String {
+/// Apply a sim fault; the text is the log line. `names`: the supervisors, when there are
+/// several (their index is their vantage in the world).
+pub(super) fn apply(sim: &SimCluster, cmd: &SimCmd, names: &[String]) -> String {
     let mut w = sim.lock();
     let mut note = String::new();
+    let vantage = |n: &str| names.iter().position(|x| x == n);
     match cmd {
+        SimCmd::CutLink(n, h) | SimCmd::MendLink(n, h) if vantage(n).is_none() || !w.hosts.contains_key(h) => {
+            note = format!(" (no effect: no supervisor {n} or no host {h})");
+        }
+        SimCmd::IsolateOne(n) | SimCmd::ReconnectOne(n) if vantage(n).is_none() => {
+            note = format!(" (no effect: no supervisor {n})");
+        }
+        SimCmd::CutLink(n, h) => {
+            w.cut.insert((vantage(n).unwrap_or_default(), h.clone()));
+        }
+        SimCmd::MendLink(n, h) => {
+            w.cut.remove(&(vantage(n).unwrap_or_default(), h.clone()));
+        }
+        SimCmd::IsolateOne(n) => {
+            w.isolated.insert(vantage(n).unwrap_or_default());
+        }
+        SimCmd::ReconnectOne(n) => {
+            w.isolated.remove(&vantage(n).unwrap_or_default());
+        }
+        SimCmd::Kill(_)
+        | SimCmd::Start(_)
+        | SimCmd::Pause(..)
+        | SimCmd::CutStore(_)
+        | SimCmd::ReconnectStore(_)
+        | SimCmd::StoreDown
+        | SimCmd::StoreUp => {
+            note = " (no effect: there is one supervisor; several need `supervisors` in cluster.toml)".into()
+        }
         SimCmd::PowerOff(h) => w.power_off(h),
         SimCmd::PowerOn(h) => w.power_on(h),
         SimCmd::Isolate(h) => set(&mut w, h, |s| s.reachable = false),
@@ -313,8 +371,12 @@ fn apply(sim: &SimCluster, cmd: &SimCmd) -> String {
                 pool.remove(v);
             }
         }
-        SimCmd::IsolateSupervisor => w.supervisor_isolated = true,
-        SimCmd::ReconnectSupervisor => w.supervisor_isolated = false,
+        SimCmd::IsolateSupervisor => {
+            w.isolated.insert(0);
+        }
+        SimCmd::ReconnectSupervisor => {
+            w.isolated.remove(&0);
+        }
         SimCmd::WitnessDown(n) => {
             w.witnesses_down.insert(n.clone());
         }

@@ -18,6 +18,16 @@
 //! 10 boot web1              # someone starts it by hand; move-outside VM H; duplicate-outside VM H
 //! 10 restart-supervisor     # a new supervisor over the same cluster and inventory
 //! 10 isolate-supervisor     # 3RC's own link down: no host, no witness answers; reconnect-supervisor
+//!
+//! Several supervisors (`supervisors = ["sup1", "sup2", "sup3"]` in cluster.toml, on an
+//! in-memory etcd):
+//! 10 kill sup1              # kill -9; start sup1 (again, over its journal)
+//! 10 pause sup1 5           # not scheduled for 5 s (SIGSTOP), then runs on
+//! 10 cut-store sup1         # its link to etcd; reconnect-store sup1
+//! 10 cut sup1 hv2           # its link to hv2 only; mend sup1 hv2
+//! 10 isolate-supervisor sup1  # cut from everything, etcd too; reconnect-supervisor sup1
+//! 10 store down             # etcd loses its quorum; store up
+//!
 //! 10 witness gw down        # a quorum witness (cluster.toml: witnesses = ["gw"]); witness W up
 //! 10 delete-volume hv1 golden/base.qcow2   # someone deletes a volume outside 3RC
 //! 10 op migrate web1 hv2    # operator commands: start, stop, restart, reinstall VM,
@@ -125,6 +135,9 @@ pub struct ClusterDef {
     /// Quorum witnesses (names), reachable at the start; `witness W down|up` in `commands`.
     #[serde(default)]
     pub witnesses: Vec<String>,
+    /// Several supervisors (`[ha]`) by name, on an in-memory etcd; none: one, as without `[ha]`.
+    #[serde(default)]
+    pub supervisors: Vec<String>,
 }
 
 fn d_cpus() -> u32 {
@@ -181,6 +194,24 @@ pub enum SimCmd {
     /// their VMs run on; fence devices still answer, so only quorum holds a fence back).
     IsolateSupervisor,
     ReconnectSupervisor,
+    /// Several supervisors (`supervisors = [...]` in `cluster.toml`): one of them is killed
+    /// (`kill -9`: its lease runs out, its journal stays) / started again over its journal.
+    Kill(String),
+    Start(String),
+    /// One stops being scheduled for N s (SIGSTOP, a VM freeze), then runs on.
+    Pause(String, u64),
+    /// One's link to the lease store (etcd) goes down / comes back.
+    CutStore(String),
+    ReconnectStore(String),
+    /// One's link to one host goes down / comes back (the others still reach it).
+    CutLink(String, String),
+    MendLink(String, String),
+    /// One is cut from everything: hosts, fence devices, witnesses and the store.
+    IsolateOne(String),
+    ReconnectOne(String),
+    /// The lease store loses its quorum (it answers nobody) / regains it.
+    StoreDown,
+    StoreUp,
     /// A quorum witness stops / starts answering.
     WitnessDown(String),
     WitnessUp(String),
@@ -198,6 +229,17 @@ impl std::fmt::Display for SimCmd {
             SimCmd::Reconnect(h) => write!(f, "reconnect {h}"),
             SimCmd::IsolateSupervisor => write!(f, "isolate-supervisor (3RC's own link down, hosts run on)"),
             SimCmd::ReconnectSupervisor => write!(f, "reconnect-supervisor"),
+            SimCmd::Kill(n) => write!(f, "kill -9 {n}"),
+            SimCmd::Start(n) => write!(f, "start {n} again (over its journal)"),
+            SimCmd::Pause(n, s) => write!(f, "pause {n} for {s} s"),
+            SimCmd::CutStore(n) => write!(f, "cut {n} from etcd"),
+            SimCmd::ReconnectStore(n) => write!(f, "reconnect {n} to etcd"),
+            SimCmd::CutLink(n, h) => write!(f, "cut {n}'s link to {h} (the others reach it)"),
+            SimCmd::MendLink(n, h) => write!(f, "mend {n}'s link to {h}"),
+            SimCmd::IsolateOne(n) => write!(f, "isolate {n} from everything (hosts, witnesses, fence devices, etcd)"),
+            SimCmd::ReconnectOne(n) => write!(f, "reconnect {n} to everything"),
+            SimCmd::StoreDown => write!(f, "etcd loses its quorum"),
+            SimCmd::StoreUp => write!(f, "etcd regains its quorum"),
             SimCmd::WitnessDown(w) => write!(f, "witness {w} down"),
             SimCmd::WitnessUp(w) => write!(f, "witness {w} up"),
             SimCmd::Hang(h) => write!(f, "hang libvirtd on {h}"),
@@ -417,8 +459,19 @@ pub fn parse_one(at: u64, w: &[&str], out: &mut Vec<(u64, SimCmd)>) -> Result<()
     let cmd = match (w.first().copied().unwrap_or(""), w.get(1).copied().unwrap_or("")) {
         ("power", "off") => SimCmd::PowerOff(s(2)?),
         ("power", "on") => SimCmd::PowerOn(s(2)?),
-        ("isolate-supervisor", _) => SimCmd::IsolateSupervisor,
-        ("reconnect-supervisor", _) => SimCmd::ReconnectSupervisor,
+        ("isolate-supervisor", "") => SimCmd::IsolateSupervisor,
+        ("reconnect-supervisor", "") => SimCmd::ReconnectSupervisor,
+        ("isolate-supervisor", _) => SimCmd::IsolateOne(s(1)?),
+        ("reconnect-supervisor", _) => SimCmd::ReconnectOne(s(1)?),
+        ("kill", _) => SimCmd::Kill(s(1)?),
+        ("start", _) => SimCmd::Start(s(1)?),
+        ("pause", _) => SimCmd::Pause(s(1)?, n(2)?),
+        ("cut-store", _) => SimCmd::CutStore(s(1)?),
+        ("reconnect-store", _) => SimCmd::ReconnectStore(s(1)?),
+        ("cut", _) => SimCmd::CutLink(s(1)?, s(2)?),
+        ("mend", _) => SimCmd::MendLink(s(1)?, s(2)?),
+        ("store", "down") => SimCmd::StoreDown,
+        ("store", "up") => SimCmd::StoreUp,
         ("witness", _) => match s(2)?.as_str() {
             "down" => SimCmd::WitnessDown(s(1)?),
             "up" => SimCmd::WitnessUp(s(1)?),

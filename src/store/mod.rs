@@ -30,7 +30,7 @@ pub struct InventoryRow {
 
 /// A VM's ladder windows: when each restart and each relocation leaves its window, in
 /// wall-clock milliseconds since the Unix epoch.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LadderRow {
     pub vm: String,
     pub restarts: Vec<u64>,

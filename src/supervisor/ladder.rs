@@ -12,31 +12,39 @@ use std::time::Duration;
 
 /// Seed the engine with the windows an earlier run left: each entry keeps the rest of its life.
 pub(super) fn restore(engine: &mut Engine, inventory: &Inventory, clock: &dyn Clock) {
+    for row in inventory.ladders() {
+        restore_row(engine, &row, clock);
+    }
+}
+
+/// One VM's windows, kept as wall-clock times (by an earlier run, or by the former leader),
+/// into the engine.
+pub(super) fn restore_row(engine: &mut Engine, row: &LadderRow, clock: &dyn Clock) {
     let (now, wall) = (clock.now(), clock.wall_ms());
     let here = |ts: &[u64]| -> Vec<Time> {
         ts.iter().filter(|t| **t > wall).map(|t| now.plus(Duration::from_millis(t - wall))).collect()
     };
-    for row in inventory.ladders() {
-        let w = LadderWindows {
-            restarts: here(&row.restarts),
-            relocations: here(&row.relocations),
-            reinstalls: here(&row.reinstalls),
-            paused_is_bad: row.paused_is_bad,
-        };
-        engine.restore_ladder(&row.vm, w);
-    }
+    let w = LadderWindows {
+        restarts: here(&row.restarts),
+        relocations: here(&row.relocations),
+        reinstalls: here(&row.reinstalls),
+        paused_is_bad: row.paused_is_bad,
+    };
+    engine.restore_ladder(&row.vm, w);
 }
 
-/// Keep the windows that changed since the last call in the inventory (queued to the journal).
-pub(super) fn keep(engine: &mut Engine, inventory: &Inventory, clock: &dyn Clock) {
+/// Keep the windows that changed since the last call in the inventory (queued to the journal);
+/// the rows kept (for the shared store, with several supervisors).
+pub(super) fn keep(engine: &mut Engine, inventory: &Inventory, clock: &dyn Clock) -> Vec<LadderRow> {
     let changes = engine.take_ladder_changes();
     if changes.is_empty() {
-        return;
+        return Vec::new();
     }
     let (now, wall) = (clock.now(), clock.wall_ms());
     let walls = |ts: Vec<Time>| -> Vec<u64> {
         ts.into_iter().filter(|t| *t > now).map(|t| wall + t.since(now).as_millis() as u64).collect()
     };
+    let mut kept = Vec::with_capacity(changes.len());
     for (vm, w) in changes {
         let row = LadderRow {
             vm,
@@ -45,6 +53,8 @@ pub(super) fn keep(engine: &mut Engine, inventory: &Inventory, clock: &dyn Clock
             reinstalls: walls(w.reinstalls),
             paused_is_bad: w.paused_is_bad,
         };
-        inventory.set_ladder(row);
+        inventory.set_ladder(row.clone());
+        kept.push(row);
     }
+    kept
 }

@@ -6,6 +6,12 @@ use super::{Answer, CommandRequest, Supervisor};
 use std::sync::Arc;
 use tracing::{info, warn};
 
+/// Where the shared store keeps the operators' decisions and the ladder's windows (under
+/// `PREFIX/state/`).
+const DECISIONS: &str = "decisions/";
+const LADDERS: &str = "ladders/";
+const FENCED: &str = "fenced/";
+
 /// How long a standby waits for the leader's answer to a command it forwarded.
 pub const FORWARD_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
@@ -32,6 +38,9 @@ impl Supervisor {
         if self.leading != Some(leads) {
             let why = match (leads, self.leading) {
                 (true, _) => format!("{} leads: it decides and acts", l.name()),
+                (false, Some(true)) if !self.fit => {
+                    format!("{} stops leading: it stands aside for a better-placed supervisor", l.name())
+                }
                 (false, Some(true)) => format!(
                     "{} stops leading (its lease could not be renewed in time, or the key is gone): it decides \
                      nothing more",
@@ -59,9 +68,40 @@ impl Supervisor {
     pub(super) fn share_decisions(&mut self, decisions: &[(crate::core::DecisionKey, Option<crate::core::Decision>)]) {
         let Some(l) = self.leadership.get().filter(|_| self.leading == Some(true)) else { return };
         for (key, decision) in decisions {
-            let key = serde_json::to_string(key).unwrap_or_default();
+            let key = format!("{DECISIONS}{}", serde_json::to_string(key).unwrap_or_default());
             let value = decision.as_ref().map(|d| serde_json::to_string(d).unwrap_or_default());
             self.sharing.push(l.share(key, value));
+        }
+    }
+
+    /// A leader of several writes the ladder's windows that changed too (as wall-clock times),
+    /// so that the next leader's ladder goes on where this one's stands.
+    pub(super) fn share_ladders(&mut self, rows: &[crate::store::LadderRow]) {
+        let Some(l) = self.leadership.get().filter(|_| self.leading == Some(true)) else { return };
+        for row in rows {
+            let value = serde_json::to_string(row).unwrap_or_default();
+            self.sharing.push(l.share(format!("{LADDERS}{}", row.vm), Some(value)));
+        }
+    }
+
+    /// A leader of several keeps the hosts it fenced in the shared store until they answer
+    /// again, so that the next leader does not fence them a second time.
+    pub(super) fn share_fenced(&mut self, events: &[crate::core::Event]) {
+        let Some(l) = self.leadership.get().filter(|_| self.leading == Some(true)).cloned() else { return };
+        for ev in events {
+            let (crate::core::Subject::Host(host), crate::core::EventKind::HostTransition { to, .. }) =
+                (&ev.subject, &ev.kind)
+            else {
+                continue;
+            };
+            let value = match to {
+                crate::core::HostState::Fenced => {
+                    Some(format!("{} at {}", l.name(), crate::core::decisions::wall_text(self.clock.wall_ms())))
+                }
+                crate::core::HostState::Rejoining | crate::core::HostState::Online => None,
+                _ => continue,
+            };
+            self.sharing.push(l.share(format!("{FENCED}{host}"), value));
         }
     }
 
@@ -82,16 +122,30 @@ impl Supervisor {
         })
     }
 
-    /// Just became the leader: adopt what the former leader decided (the shared store's), or,
-    /// the first leader of all, seed the store with this instance's own decisions.
+    /// Just became the leader: adopt what the former leader kept in the shared store (the
+    /// operators' decisions, the ladder's windows), or, the first leader of all, seed the store
+    /// with this instance's own.
     pub(super) fn take_over(&mut self, l: &Arc<dyn crate::hv::Leadership>) {
         match l.take_shared() {
             Some(Some(entries)) => {
                 let mut shared = Vec::new();
                 for (k, v) in entries {
-                    match (serde_json::from_str(&k), serde_json::from_str(&v)) {
-                        (Ok(k), Ok(v)) => shared.push((k, v)),
-                        _ => warn!(target: "3rc::ha", "a shared decision cannot be read ({k}); left out"),
+                    if let Some(k) = k.strip_prefix(DECISIONS) {
+                        match (serde_json::from_str(k), serde_json::from_str(&v)) {
+                            (Ok(k), Ok(v)) => shared.push((k, v)),
+                            _ => warn!(target: "3rc::ha", "a shared decision cannot be read ({k}); left out"),
+                        }
+                    } else if let Some(host) = k.strip_prefix(FENCED) {
+                        let out = self.engine.adopt_fenced(self.clock.now(), host, &v);
+                        self.apply(out);
+                    } else if k.starts_with(LADDERS) {
+                        match serde_json::from_str::<crate::store::LadderRow>(&v) {
+                            Ok(row) => {
+                                super::ladder::restore_row(&mut self.engine, &row, self.clock.as_ref());
+                                self.ctx.inventory.set_ladder(row);
+                            }
+                            Err(e) => warn!(target: "3rc::ha", "the shared windows {k} cannot be read ({e}); left out"),
+                        }
                     }
                 }
                 let out = self.engine.adopt_decisions(self.clock.now(), shared);
@@ -100,6 +154,8 @@ impl Supervisor {
             Some(None) => {
                 let mine: Vec<_> = self.engine.decisions().map(|(k, d)| (k.clone(), Some(d.clone()))).collect();
                 self.share_decisions(&mine);
+                let rows = self.ctx.inventory.ladders();
+                self.share_ladders(&rows);
             }
             None => {}
         }
@@ -130,28 +186,26 @@ impl Supervisor {
                 Err(e) => warn!(target: "3rc::ha", "another supervisor's view cannot be read ({e}); left out"),
             }
         }
-        let own = self.engine.vantage(l.name());
-        let fit = crate::core::vantage::fit_to_lead(&own, &peers);
-        if !fit && self.fit {
-            let better: Vec<&str> = peers.iter().filter(|p| p.quorum).map(|p| p.name.as_str()).collect();
+        self.engine.set_peers(l.name(), peers);
+        let (fit, changed) = self.engine.standing();
+        if changed && !fit {
+            let better: Vec<&str> = self.engine.peers().iter().filter(|p| p.quorum).map(|p| p.name.as_str()).collect();
             let why = format!(
                 "{} reaches too few hosts and witnesses while {} reach enough: it is the one cut off, and stands \
-                 aside{}",
+                 aside",
                 l.name(),
                 better.join(", "),
-                if self.leading == Some(true) { " (it stops leading now)" } else { "" }
             );
             warn!(target: "3rc::ha", "{why}");
             let out = self.engine.external_note(self.clock.now(), crate::core::Subject::Cluster, why);
             self.apply(out);
-        } else if fit && !self.fit {
+        } else if changed {
             let why = format!("{} reaches enough hosts and witnesses again: it may lead", l.name());
             let out = self.engine.external_note(self.clock.now(), crate::core::Subject::Cluster, why);
             self.apply(out);
         }
         self.fit = fit;
         l.stand(fit);
-        self.engine.set_peers(l.name(), peers);
     }
 
     /// After a cycle: this supervisor's view of the hosts, for the others.

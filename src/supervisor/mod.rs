@@ -15,6 +15,7 @@ mod fencecheck;
 mod hints;
 mod ladder;
 mod leadership;
+pub use leadership::FORWARD_WAIT;
 pub mod metrics;
 mod resume;
 use facts::Fact;
@@ -382,9 +383,15 @@ impl Supervisor {
         // One of several supervisors: a change of leadership is looked at every 100 ms, and
         // one that makes this one the leader starts a cycle at once (it takes over there).
         let ha = self.leadership.get().cloned();
-        let mut ha_tick = tokio::time::interval(std::time::Duration::from_millis(100));
+        // Off the cycles' grid (they start on the run's start), so that in the simulator no
+        // tick falls on a cycle's instant.
+        let tick = std::time::Duration::from_millis(100);
+        let mut ha_tick = tokio::time::interval_at(tokio::time::Instant::now() + tick / 2, tick);
         loop {
+            // Biased: when two branches are ready at once they are taken in this order, the
+            // same on every run (the simulator's logs are byte-identical from a seed).
             tokio::select! {
+                biased;
                 _ = &mut shutdown => break,
                 _ = ha_tick.tick(), if ha.is_some() => {
                     self.serve_forwarded();
@@ -602,8 +609,10 @@ impl Supervisor {
     /// Journal and log the events, then start the actions (journaled first, by their event).
     fn apply(&mut self, out: Output) {
         // Queued before the actions that changed the windows are journaled.
-        ladder::keep(&mut self.engine, &self.ctx.inventory, self.clock.as_ref());
+        let ladders = ladder::keep(&mut self.engine, &self.ctx.inventory, self.clock.as_ref());
+        self.share_ladders(&ladders);
         self.share_decisions(&out.decisions);
+        self.share_fenced(&out.events);
         if let Some(j) = &self.journal {
             for (key, decision) in &out.decisions {
                 j.decision(key, decision.as_ref());

@@ -59,6 +59,10 @@ pub struct Engine {
     /// This supervisor's name and the other live supervisors' views (`[ha]`; `vantage`).
     pub(super) me: String,
     pub(super) peers: Vec<super::vantage::Vantage>,
+    /// Whether this supervisor may lead, and for how many cycles in a row the judgement has
+    /// said otherwise (`vantage::standing`).
+    pub(super) fit: bool,
+    pub(super) fit_streak: u32,
     /// VMs not judged yet since the operators' decisions were lost with a damaged journal
     /// (`core::decisions`).
     pub(super) decisions_unknown: std::collections::BTreeSet<String>,
@@ -121,6 +125,8 @@ impl Engine {
             wall_origin: 0,
             me: String::new(),
             peers: Vec::new(),
+            fit: true,
+            fit_streak: 0,
             decisions_unknown: Default::default(),
             disarming: None,
         }

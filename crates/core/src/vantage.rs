@@ -11,6 +11,8 @@
 
 use super::engine::{Engine, Output};
 use super::event::{Severity, Subject};
+use super::state::HostState;
+use super::time::Time;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -21,7 +23,8 @@ pub struct Vantage {
     pub name: String,
     /// Whether it reaches more than half of the votes (hosts and witnesses) now.
     pub quorum: bool,
-    /// Each host it has judged: whether it reaches it now, and since when (wall clock, ms).
+    /// Each host it has judged: whether it reaches it (not `Down`, `Fencing` or `Fenced` by its
+    /// own probes, with their hysteresis), and since when (wall clock, ms).
     pub hosts: BTreeMap<String, Seen>,
 }
 
@@ -73,7 +76,11 @@ impl Engine {
         let hosts = self
             .hosts
             .iter()
-            .map(|(n, h)| (n.clone(), Seen { reachable: h.reachable(), since_ms: self.wall_origin + h.since.millis() }))
+            .map(|(n, h)| {
+                // Judged with the hosts' hysteresis (a lost probe does not make a vote).
+                let failed = matches!(h.state, HostState::Down | HostState::Fencing | HostState::Fenced);
+                (n.clone(), Seen { reachable: !failed, since_ms: self.wall_origin + h.since.millis() })
+            })
             .collect();
         Vantage { name: name.to_string(), quorum: self.quorum().has(), hosts }
     }
@@ -88,6 +95,40 @@ impl Engine {
     /// The other live supervisors' views, as last set.
     pub fn peers(&self) -> &[Vantage] {
         &self.peers
+    }
+
+    /// Once per cycle, after [`Engine::set_peers`]: whether this supervisor may lead
+    /// ([`fit_to_lead`]) with the hosts' hysteresis — it stands aside after `fail_threshold`
+    /// cycles in a row not fit, and may lead again after `ok_threshold` cycles fit, so that a
+    /// blip of its own link does not move the leadership. `(fit, whether that changed now)`.
+    pub fn standing(&mut self) -> (bool, bool) {
+        let now_fit = fit_to_lead(&self.vantage(&self.me), &self.peers);
+        let (fail, ok) = (self.host_policy.fail_threshold.max(1), self.host_policy.ok_threshold.max(1));
+        if now_fit == self.fit {
+            self.fit_streak = 0;
+            return (self.fit, false);
+        }
+        self.fit_streak += 1;
+        if self.fit_streak >= if self.fit { fail } else { ok } {
+            self.fit = now_fit;
+            self.fit_streak = 0;
+            return (self.fit, true);
+        }
+        (self.fit, false)
+    }
+
+    /// Take over a host the former leader fenced (`[ha]`): if this engine has not seen it
+    /// answer since, it is `Fenced` here too (its VMs are recovered, and it is not fenced a
+    /// second time); one that answers rejoins as any fenced host does.
+    pub fn adopt_fenced(&mut self, now: Time, host: &str, by: &str) -> Output {
+        self.now = now;
+        let mut out = Output::default();
+        let Some(h) = self.hosts.get(host) else { return out };
+        if matches!(h.state, HostState::Unknown | HostState::Suspect | HostState::Down | HostState::Unmanageable) {
+            let reason = format!("fenced by the former leader ({by}); not fenced again");
+            self.host_transition(host, HostState::Fenced, reason, &mut out);
+        }
+        out
     }
 
     /// Whether a majority of the live supervisors see `hn` unreachable (always, alone). If

@@ -62,9 +62,10 @@ pub trait Leadership: Send + Sync {
     /// Ask the store that this instance still holds the leader key, just before an action
     /// runs: `Err` (why) if not, or if the store does not answer.
     fn confirm(&self) -> StoreFuture;
-    /// What the store keeps for the leader (the operators' decisions, key -> value), read when
-    /// this instance took the lead and before it counted as leading; taken once per tenure.
-    /// `Some(None)`: the store held none yet (the first leader seeds it from its own journal).
+    /// What the store keeps for the leader (`PREFIX/state/`: the operators' decisions, the
+    /// ladder's windows; key -> value), read when this instance took the lead and before it
+    /// counted as leading; taken once per tenure. `Some(None)`: the store held none yet (the
+    /// first leader seeds it from its own journal).
     fn take_shared(&self) -> Option<Option<Vec<(String, String)>>>;
     /// Keep (`Some`) or drop (`None`) one entry in the store, only while this instance holds
     /// the leader key; resolves once the store has it.

@@ -28,6 +28,8 @@ fn parse_xml(xml: &str) -> Result<(String, u32, u64), HvError> {
 pub struct SimHost {
     pub(super) world: Arc<Mutex<World>>,
     pub(super) host: String,
+    /// The supervisor that uses it (0 alone).
+    pub(super) vantage: usize,
 }
 
 impl SimHost {
@@ -41,7 +43,7 @@ impl SimHost {
 impl Domains for SimHost {
     fn probe(&mut self) -> Result<HostProbe, HvError> {
         let mut w = self.w();
-        w.gate(&self.host)?;
+        w.gate(self.vantage, &self.host)?;
         let loss = w.hosts[&self.host].probe_loss;
         if loss > 0 && (w.rng.below(100) as u32) < loss {
             return Err(HvError::Timeout(format!("{}: probe lost", self.host)));
@@ -59,14 +61,14 @@ impl Domains for SimHost {
 
     fn domain_xml(&mut self, vm: &str) -> Result<String, HvError> {
         let w = self.w();
-        w.gate(&self.host)?;
+        w.gate(self.vantage, &self.host)?;
         let d = w.hosts[&self.host].domains.get(vm).ok_or_else(|| HvError::NoDomain(vm.into()))?;
         Ok(domain_xml_for(vm, d))
     }
 
     fn define(&mut self, xml: &str) -> Result<(), HvError> {
         let mut w = self.w();
-        w.gate(&self.host)?;
+        w.gate(self.vantage, &self.host)?;
         let (name, vcpus, memory_kib) = parse_xml(xml)?;
         let h = w.host_mut(&self.host);
         match h.domains.get_mut(&name) {
@@ -86,7 +88,7 @@ impl Domains for SimHost {
 
     fn undefine(&mut self, vm: &str) -> Result<(), HvError> {
         let mut w = self.w();
-        w.gate(&self.host)?;
+        w.gate(self.vantage, &self.host)?;
         let h = w.host_mut(&self.host);
         match h.domains.get(vm) {
             None => Err(HvError::NoDomain(vm.into())),
@@ -95,7 +97,7 @@ impl Domains for SimHost {
             }
             Some(_) => {
                 h.domains.remove(vm);
-                w.record(&self.host.clone(), Some(vm), "undefine");
+                w.record(self.vantage, &self.host.clone(), Some(vm), "undefine");
                 Ok(())
             }
         }
@@ -103,7 +105,7 @@ impl Domains for SimHost {
 
     fn start(&mut self, vm: &str) -> Result<(), HvError> {
         let mut w = self.w();
-        w.gate(&self.host)?;
+        w.gate(self.vantage, &self.host)?;
         let now = w.now();
         let storage = w.hosts[&self.host].storage_paused;
         match w.hosts[&self.host].domains.get(vm) {
@@ -147,7 +149,7 @@ impl Domains for SimHost {
 
     fn destroy(&mut self, vm: &str) -> Result<(), HvError> {
         let mut w = self.w();
-        w.gate(&self.host)?;
+        w.gate(self.vantage, &self.host)?;
         let host = self.host.clone();
         let d = w.host_mut(&host).domains.get_mut(vm).ok_or_else(|| HvError::NoDomain(vm.into()))?;
         let was_active = d.state.is_active() || d.boots_at.is_some();
@@ -155,7 +157,7 @@ impl Domains for SimHost {
         d.boots_at = None;
         d.io_paused = false;
         if was_active {
-            w.record(&host, Some(vm), "destroy");
+            w.record(self.vantage, &host, Some(vm), "destroy");
         }
         Ok(())
     }
@@ -163,22 +165,22 @@ impl Domains for SimHost {
     /// The simulated guest shuts down at once when asked.
     fn shutdown(&mut self, vm: &str) -> Result<(), HvError> {
         let mut w = self.w();
-        w.gate(&self.host)?;
+        w.gate(self.vantage, &self.host)?;
         let host = self.host.clone();
         let d = w.host_mut(&host).domains.get_mut(vm).ok_or_else(|| HvError::NoDomain(vm.into()))?;
         if d.state.is_active() {
             d.state = DomState::ShutOff;
             d.io_paused = false;
-            w.record(&host, Some(vm), "shutdown");
+            w.record(self.vantage, &host, Some(vm), "shutdown");
         }
         Ok(())
     }
 
     fn migrate_live(&mut self, vm: &str, dest: &MigrateTo) -> Result<(), HvError> {
         let mut w = self.w();
-        w.gate(&self.host)?;
+        w.gate(self.vantage, &self.host)?;
         let to = dest.dest_uri.trim_start_matches("sim://").to_string();
-        if w.gate(&to).is_err() {
+        if w.gate(self.vantage, &to).is_err() {
             return Err(HvError::Failed(format!("unable to connect to the destination {to}")));
         }
         let src = self.host.clone();
@@ -255,7 +257,7 @@ impl SimHost {
 
     fn storage_(&mut self) -> Result<Vec<PoolObs>, HvError> {
         let w = self.w();
-        w.gate(&self.host)?;
+        w.gate(self.vantage, &self.host)?;
         let h = &w.hosts[&self.host];
         if h.pools.is_empty() {
             return Err(HvError::Unsupported("storage pools".into()));
@@ -273,7 +275,7 @@ impl SimHost {
 
     fn volume_(&mut self, pool: &str, volume: &str) -> Result<Option<VolumeInfo>, HvError> {
         let mut w = self.w();
-        w.gate(&self.host)?;
+        w.gate(self.vantage, &self.host)?;
         let p = Self::pool_mut(&mut w, &self.host.clone(), pool)?;
         Ok(p.get(volume).map(|v| VolumeInfo {
             path: format!("/sim/{pool}/{volume}"),
@@ -285,7 +287,7 @@ impl SimHost {
 
     fn create_volume_(&mut self, pool: &str, name: &str, from: &VolumeSource) -> Result<(), HvError> {
         let mut w = self.w();
-        w.gate(&self.host)?;
+        w.gate(self.vantage, &self.host)?;
         let host = self.host.clone();
         let (sp, sv, overlay) = match from {
             VolumeSource::Overlay { pool, volume } => (pool, volume, true),
@@ -306,7 +308,7 @@ impl SimHost {
 
     fn upload_volume_(&mut self, pool: &str, name: &str, data: &[u8]) -> Result<(), HvError> {
         let mut w = self.w();
-        w.gate(&self.host)?;
+        w.gate(self.vantage, &self.host)?;
         let host = self.host.clone();
         let generation = Self::next_generation(&w);
         let p = Self::pool_mut(&mut w, &host, pool)?;
@@ -319,12 +321,12 @@ impl SimHost {
 
     fn delete_volume_(&mut self, pool: &str, volume: &str) -> Result<(), HvError> {
         let mut w = self.w();
-        w.gate(&self.host)?;
+        w.gate(self.vantage, &self.host)?;
         let host = self.host.clone();
         if Self::pool_mut(&mut w, &host, pool)?.remove(volume).is_some() {
             // A scenario VM's own disk is `NAME.qcow2` (see `scenario::sim_reinstall`); any
             // other volume is recorded under its own name, which no action names.
-            w.record(&host, Some(volume.strip_suffix(".qcow2").unwrap_or(volume)), "delete volume");
+            w.record(self.vantage, &host, Some(volume.strip_suffix(".qcow2").unwrap_or(volume)), "delete volume");
         }
         Ok(())
     }
@@ -335,6 +337,7 @@ impl SimHost {
 pub struct SimFencer {
     pub(super) world: Arc<Mutex<World>>,
     pub(super) host: String,
+    pub(super) vantage: usize,
 }
 
 impl Fencer for SimFencer {
@@ -352,7 +355,7 @@ impl Fencer for SimFencer {
                 return Ok(PowerStatus::On);
             }
             h.fence = FenceMode::Works;
-            w.record(&host, None, "fence off (slow)");
+            w.record(self.vantage, &host, None, "fence off (slow)");
             w.power_off(&host);
             return Ok(PowerStatus::Off);
         }
@@ -387,7 +390,7 @@ impl Fencer for SimFencer {
             // Some agents fail "off" on a host that is already off (CloudStack's bug class).
             return Err("already off".into());
         }
-        w.record(&host, None, "fence off");
+        w.record(self.vantage, &host, None, "fence off");
         w.power_off(&host);
         Ok(())
     }
@@ -398,6 +401,7 @@ impl Fencer for SimFencer {
 pub struct SimSoftFencer {
     pub(super) world: Arc<Mutex<World>>,
     pub(super) host: String,
+    pub(super) vantage: usize,
 }
 
 impl crate::hv::SoftFencer for SimSoftFencer {
@@ -407,7 +411,7 @@ impl crate::hv::SoftFencer for SimSoftFencer {
 
     fn restart(&self) -> Result<(), String> {
         let mut w = self.world.lock().unwrap_or_else(|e| e.into_inner());
-        let isolated = w.supervisor_isolated;
+        let isolated = !w.reaches(self.vantage, &self.host);
         let host = self.host.clone();
         let h = w.hosts.get_mut(&host).ok_or_else(|| format!("no host {host}"))?;
         if isolated || !h.reachable || !h.powered {
@@ -428,6 +432,7 @@ impl crate::hv::SoftFencer for SimSoftFencer {
 pub struct SimWitness {
     pub(super) world: Arc<Mutex<World>>,
     pub(super) name: String,
+    pub(super) vantage: usize,
 }
 
 impl crate::hv::Witness for SimWitness {
@@ -437,7 +442,7 @@ impl crate::hv::Witness for SimWitness {
 
     fn check(&self, _timeout: std::time::Duration) -> Result<(), String> {
         let w = self.world.lock().unwrap_or_else(|e| e.into_inner());
-        if w.supervisor_isolated {
+        if w.isolated.contains(&self.vantage) {
             Err(format!("{}: no route (3RC's own link is down)", self.name))
         } else if w.witnesses_down.contains(&self.name) {
             Err(format!("{}: no answer", self.name))

@@ -112,6 +112,10 @@ pub enum MigrateFail {
     DefinedOnBoth,
 }
 
+/// How long after a host stops failing from a supervisor a fence still counts that
+/// supervisor as failing to reach it (its hysteresis, and a round of the views).
+pub const FAILING_LAG: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// A destructive call the supervisor made on the sim (for property (d)).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Destructive {
@@ -120,6 +124,11 @@ pub struct Destructive {
     /// `None` for a fence.
     pub vm: Option<String>,
     pub what: &'static str,
+    /// Which supervisor made it (its vantage: 0 alone).
+    pub by: usize,
+    /// The supervisors (vantages) from which the host fails now or failed within
+    /// [`FAILING_LAG`]: off, its link or daemon down, hung, or their own link to it down.
+    pub failing_from: Vec<usize>,
 }
 
 pub struct World {
@@ -131,9 +140,15 @@ pub struct World {
     pub starts: BTreeMap<String, u32>,
     /// Some domain has a slow start under way (lets `settle` skip the scan otherwise).
     pub(super) booting: bool,
-    /// The supervisor's own link is down: it reaches no host, fence device or witness, while
-    /// the hosts and their VMs run on.
-    pub supervisor_isolated: bool,
+    /// Supervisors (by vantage: 0 alone) whose own link is down: they reach no host, fence
+    /// device or witness, while the hosts and their VMs run on.
+    pub isolated: std::collections::BTreeSet<usize>,
+    /// (supervisor, host): that supervisor's link to that host is down, nobody else's.
+    pub cut: std::collections::BTreeSet<(usize, String)>,
+    /// How many supervisors look at this world (1 alone).
+    pub vantages: usize,
+    /// (supervisor, host) -> the last sample at which the host failed from it.
+    pub failing_seen: BTreeMap<(usize, String), Time>,
     /// Quorum witnesses that are down (any other name answers).
     pub witnesses_down: std::collections::BTreeSet<String>,
     pub(super) rng: XorShift,
@@ -155,7 +170,10 @@ impl SimCluster {
             destructive: Vec::new(),
             starts: BTreeMap::new(),
             booting: false,
-            supervisor_isolated: false,
+            isolated: Default::default(),
+            cut: Default::default(),
+            vantages: 1,
+            failing_seen: BTreeMap::new(),
             witnesses_down: Default::default(),
             rng: XorShift::new(seed),
             clock,
@@ -206,20 +224,21 @@ impl SimCluster {
         Ok(())
     }
 
-    pub fn hypervisor(&self, host: &str) -> SimHost {
-        SimHost { world: self.world.clone(), host: host.into() }
+    /// `host` as supervisor `vantage` reaches it (0 alone).
+    pub fn hypervisor(&self, vantage: usize, host: &str) -> SimHost {
+        SimHost { world: self.world.clone(), host: host.into(), vantage }
     }
 
-    pub fn fencer(&self, host: &str) -> SimFencer {
-        SimFencer { world: self.world.clone(), host: host.into() }
+    pub fn fencer(&self, vantage: usize, host: &str) -> SimFencer {
+        SimFencer { world: self.world.clone(), host: host.into(), vantage }
     }
 
-    pub fn soft_fencer(&self, host: &str) -> super::host::SimSoftFencer {
-        super::host::SimSoftFencer { world: self.world.clone(), host: host.into() }
+    pub fn soft_fencer(&self, vantage: usize, host: &str) -> super::host::SimSoftFencer {
+        super::host::SimSoftFencer { world: self.world.clone(), host: host.into(), vantage }
     }
 
-    pub fn witness(&self, name: &str) -> super::host::SimWitness {
-        super::host::SimWitness { world: self.world.clone(), name: name.into() }
+    pub fn witness(&self, vantage: usize, name: &str) -> super::host::SimWitness {
+        super::host::SimWitness { world: self.world.clone(), name: name.into(), vantage }
     }
 
     /// Ground truth: the hosts on which each VM is active (powered hosts only).
@@ -307,9 +326,42 @@ impl World {
         }
     }
 
-    pub(super) fn record(&mut self, host: &str, vm: Option<&str>, what: &'static str) {
+    pub(super) fn record(&mut self, by: usize, host: &str, vm: Option<&str>, what: &'static str) {
         let at = self.now();
-        self.destructive.push(Destructive { at, host: host.into(), vm: vm.map(String::from), what });
+        // Failing now, or at a sample of the last few seconds: what a supervisor sees lags the
+        // truth by its hysteresis and a round of the views.
+        let recently =
+            |v: usize| self.failing_seen.get(&(v, host.to_string())).is_some_and(|t| at.since(*t) <= FAILING_LAG);
+        let failing_from = (0..self.vantages).filter(|v| self.fails_from(*v, host) || recently(*v)).collect();
+        self.destructive.push(Destructive { at, host: host.into(), vm: vm.map(String::from), what, by, failing_from });
+    }
+
+    /// Whether `host` fails from supervisor `vantage` now: off, its link or daemon down, hung,
+    /// or that supervisor's own link to it down.
+    pub fn fails_from(&self, vantage: usize, host: &str) -> bool {
+        match self.hosts.get(host) {
+            Some(h) if h.powered && h.reachable && !h.hung && h.daemon == Daemon::Up => !self.reaches(vantage, host),
+            _ => true,
+        }
+    }
+
+    /// Note which hosts fail from which supervisor now (the simulator calls it every virtual
+    /// second, before the second's faults).
+    pub fn sample_failing(&mut self) {
+        let now = self.now();
+        let failing: Vec<(usize, String)> = (0..self.vantages)
+            .flat_map(|v| self.hosts.keys().map(move |h| (v, h.clone())))
+            .filter(|(v, h)| self.fails_from(*v, h))
+            .collect();
+        for k in failing {
+            self.failing_seen.insert(k, now);
+        }
+    }
+
+    /// Whether supervisor `vantage` reaches `host`'s network now (its own link, and its link to
+    /// that host; the host's own link and power are the host's).
+    pub fn reaches(&self, vantage: usize, host: &str) -> bool {
+        !self.isolated.contains(&vantage) && !self.cut.contains(&(vantage, host.to_string()))
     }
 
     pub fn power_off(&mut self, host: &str) {
@@ -386,7 +438,7 @@ impl World {
         self.vm_faults.entry(vm.to_string()).or_default()
     }
 
-    pub(super) fn gate(&self, host: &str) -> Result<(), HvError> {
+    pub(super) fn gate(&self, vantage: usize, host: &str) -> Result<(), HvError> {
         let h = self.hosts.get(host).ok_or_else(|| HvError::Failed(format!("no host {host}")))?;
         if !h.powered {
             return Err(HvError::Unreachable(format!("{host}: no route to host")));
@@ -394,8 +446,13 @@ impl World {
         if !h.reachable {
             return Err(HvError::Unreachable(format!("{host}: connection timed out (link down)")));
         }
-        if self.supervisor_isolated {
+        if self.isolated.contains(&vantage) {
             return Err(HvError::Unreachable(format!("{host}: connection timed out (3RC's own link is down)")));
+        }
+        if !self.reaches(vantage, host) {
+            return Err(HvError::Unreachable(format!(
+                "{host}: connection timed out (this supervisor's link to it is down)"
+            )));
         }
         if h.daemon != Daemon::Up {
             return Err(HvError::Refused(format!("{host}: connection refused (libvirtd is not running)")));
@@ -434,25 +491,42 @@ mod tests {
     #[test]
     fn starting_a_vm_that_runs_elsewhere_is_recorded_as_a_violation() {
         let sim = two_hosts();
-        sim.hypervisor("hv2").start("web1").unwrap();
+        sim.hypervisor(0, "hv2").start("web1").unwrap();
         assert_eq!(sim.lock().violations.len(), 1, "{:?}", sim.lock().violations);
         assert_eq!(sim.active_placements()["web1"], vec!["hv1".to_string(), "hv2".to_string()]);
+    }
+
+    #[test]
+    fn a_supervisor_cut_from_a_host_cannot_reach_it_while_another_can() {
+        let sim = two_hosts();
+        sim.lock().vantages = 2;
+        sim.lock().cut.insert((1, "hv1".to_string()));
+        assert!(matches!(sim.hypervisor(1, "hv1").probe(), Err(HvError::Unreachable(_))));
+        assert!(sim.hypervisor(0, "hv1").probe().is_ok());
+        assert!(sim.hypervisor(1, "hv2").probe().is_ok());
+        // A fence records who made it and from where the host failed (only from 1).
+        sim.fencer(0, "hv1").off().unwrap();
+        let d = sim.lock().destructive.last().cloned().unwrap();
+        assert_eq!((d.by, d.failing_from), (0, vec![1]));
+        sim.lock().isolated.insert(0);
+        assert!(matches!(sim.hypervisor(0, "hv2").probe(), Err(HvError::Unreachable(_))));
+        assert!(sim.hypervisor(1, "hv2").probe().is_ok());
     }
 
     #[test]
     fn an_isolated_host_keeps_running_and_only_a_fence_stops_it() {
         let sim = two_hosts();
         sim.lock().hosts.get_mut("hv1").unwrap().reachable = false;
-        assert!(matches!(sim.hypervisor("hv1").probe(), Err(HvError::Unreachable(_))));
+        assert!(matches!(sim.hypervisor(0, "hv1").probe(), Err(HvError::Unreachable(_))));
         assert_eq!(sim.active_placements()["web1"], vec!["hv1".to_string()]);
-        let fencer = sim.fencer("hv1");
+        let fencer = sim.fencer(0, "hv1");
         assert_eq!(fencer.status(), Ok(PowerStatus::On));
         fencer.off().unwrap();
         assert_eq!(fencer.status(), Ok(PowerStatus::Off));
         assert!(!sim.active_placements().contains_key("web1"));
         // An agent asked to power off a host that is already off answers with an error.
         assert_eq!(fencer.off(), Err("already off".to_string()));
-        sim.hypervisor("hv2").start("web1").unwrap();
+        sim.hypervisor(0, "hv2").start("web1").unwrap();
         assert!(sim.lock().violations.is_empty());
     }
 
@@ -460,11 +534,11 @@ mod tests {
     fn a_hung_daemon_times_out_and_a_failing_vm_fails_its_next_starts() {
         let sim = two_hosts();
         sim.lock().hosts.get_mut("hv2").unwrap().hung = true;
-        assert!(matches!(sim.hypervisor("hv2").probe(), Err(HvError::Timeout(_))));
+        assert!(matches!(sim.hypervisor(0, "hv2").probe(), Err(HvError::Timeout(_))));
         sim.lock().hosts.get_mut("hv2").unwrap().hung = false;
         sim.lock().faults("web1").fail_starts = 1;
-        sim.hypervisor("hv1").destroy("web1").unwrap();
-        assert!(sim.hypervisor("hv1").start("web1").is_err());
-        sim.hypervisor("hv1").start("web1").unwrap();
+        sim.hypervisor(0, "hv1").destroy("web1").unwrap();
+        assert!(sim.hypervisor(0, "hv1").start("web1").is_err());
+        sim.hypervisor(0, "hv1").start("web1").unwrap();
     }
 }

@@ -1272,3 +1272,32 @@ fn a_supervisor_cut_off_stands_aside_only_after_the_hosts_window_and_back_after_
     let back: Vec<(bool, bool)> = (0..3).map(|_| c.engine.standing()).collect();
     assert_eq!(back, [(false, false), (false, false), (true, true)], "after ok_threshold (3) judgements");
 }
+
+#[test]
+fn a_new_leader_resumes_a_reinstall_the_former_leader_had_under_way() {
+    let mut c = Builder::new()
+        .host("hv1", 8, 16384)
+        .host("hv2", 8, 16384)
+        .vm_with("web1", "hv1", 2, 2048, |s| s.reinstall = Some(reinstall_spec("web1")))
+        .vm_with("db1", "hv2", 2, 2048, |_| {})
+        .boot();
+    c.run(2);
+    assert_eq!(c.vm_state("web1"), V::Healthy);
+    let mark = c.mark();
+    // Seen healthy by this engine; the former leader had its reinstall under way.
+    c.engine.take_over_reinstall("web1", "hv1", "reinstall web1 on hv1; decided by operator alice".into(), "sup1");
+    // One without a reinstall spec is left to the hosts' report.
+    c.engine.take_over_reinstall("db1", "hv2", "reinstall db1".into(), "sup1");
+    c.run(1);
+    let decided: Vec<(ActionKind, String)> =
+        c.decided[mark..].iter().map(|(_, a)| (a.kind.clone(), a.decided_by.to_string())).collect();
+    assert_eq!(decided.len(), 1, "{decided:?}");
+    assert_eq!(decided[0].0, ActionKind::Reinstall { vm: "web1".into(), host: "hv1".into() });
+    assert!(decided[0].1.contains("resume of an interrupted reinstall"), "{decided:?}");
+    let reason = c.vm("web1").history.iter().rev().find(|t| t.to == "Reinstalling").map(|t| t.reason.clone());
+    assert!(
+        reason.is_some_and(|r| r.contains("cut short by the loss of the leader sup1")),
+        "{:?}",
+        c.vm("web1").history
+    );
+}

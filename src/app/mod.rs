@@ -105,6 +105,7 @@ pub fn assemble(
         reinstall_specs: crate::ops::reinstall_specs(&cfg.cluster),
         journal: None,
         resumed_steps: Vec::new(),
+        leadership: None,
     };
     let mut cluster = cfg.cluster.clone();
     // The votes are the witnesses that can be checked (a gateway witness without a default
@@ -265,10 +266,9 @@ pub async fn ha(
         sup.set_leadership(leadership.clone());
         tracing::warn!(
             target: "3rc::ha",
-            "[ha]: the operators' decisions, the ladder's windows and the hosts fenced go with the leadership \
-             (etcd), but the alarms and the actions under way are each instance's own (its journal): after a \
-             takeover the new leader's alarms are its own and it reconciles the former leader's actions from what \
-             the hosts report"
+            "[ha]: the operators' decisions, the ladder's windows, the hosts fenced and the actions under way go \
+             with the leadership (etcd), but the alarms are each instance's own (its journal): after a takeover \
+             the new leader raises again, under its own numbers, the alarms whose conditions stand"
         );
         return Ok(Some(leadership));
     }

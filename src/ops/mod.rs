@@ -42,6 +42,9 @@ pub struct ExecCtx {
     pub journal: Option<Arc<crate::store::Journal>>,
     /// Steps an earlier run finished for the action this one resumes (set per action).
     pub resumed_steps: Vec<String>,
+    /// With several supervisors (`[ha]`), the leadership: a step of a long action starts only
+    /// while this supervisor leads (set per action).
+    pub leadership: Option<Arc<dyn crate::hv::Leadership>>,
 }
 
 /// Reports the steps of one action to the supervisor, which shows them in the snapshots.
@@ -57,12 +60,20 @@ impl ExecCtx {
     }
 
     /// Record that a step of this action is done, on disk before the next step runs. A
-    /// journal that cannot be written is already an alarm; the operation goes on.
-    pub async fn step_done(&self, step: &str) {
+    /// journal that cannot be written is already an alarm; the operation goes on. One of
+    /// several supervisors that no longer leads stops here (`Err`): the next steps are the new
+    /// leader's, which resumes the action.
+    pub async fn step_done(&self, step: &str) -> Result<(), String> {
         if let (Some(j), Some(r)) = (&self.journal, &self.report) {
             if let Err(e) = j.step(r.id, step).await {
                 warn!(target: "3rc::ops", "#{}: step {step} not journaled: {e}", r.id);
             }
+        }
+        match &self.leadership {
+            Some(l) if !l.leads() => {
+                Err(format!("stopped after step {step}: {} no longer leads; the new leader resumes it", l.name()))
+            }
+            _ => Ok(()),
         }
     }
 

@@ -178,6 +178,7 @@ pub fn ctx_for(case: &Case, sim: &SimCluster, vantage: usize) -> ExecCtx {
         reinstall_specs: crate::ops::reinstall_specs(&spec),
         journal: None,
         resumed_steps: Vec::new(),
+        leadership: None,
     }
 }
 

@@ -11,6 +11,15 @@ use tracing::{info, warn};
 const DECISIONS: &str = "decisions/";
 const LADDERS: &str = "ladders/";
 const FENCED: &str = "fenced/";
+const INFLIGHT: &str = "inflight/";
+const PLACEMENT: &str = "placement/";
+
+/// An action under way on the leader, as the next leader finds it.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Inflight {
+    kind: crate::core::ActionKind,
+    decided_by: String,
+}
 
 /// How long a standby waits for the leader's answer to a command it forwarded.
 pub const FORWARD_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -105,6 +114,33 @@ impl Supervisor {
         }
     }
 
+    /// A leader of several keeps each action under way in the shared store until its outcome
+    /// (`Some`: started, `None`: finished), so that the next leader reconciles it — and resumes
+    /// a reinstall cut short — as a restart does.
+    pub(super) fn share_inflight(&mut self, action: &crate::core::Action, started: bool) {
+        let Some(l) = self.leadership.get().filter(|_| self.leading == Some(true)).cloned() else { return };
+        let key = format!("{INFLIGHT}{}-{}", l.name(), action.id);
+        let value = started.then(|| {
+            let entry = Inflight { kind: action.kind.clone(), decided_by: action.decided_by.to_string() };
+            serde_json::to_string(&entry).unwrap_or_default()
+        });
+        self.sharing.push(l.share(key, value));
+    }
+
+    /// A leader of several keeps where each VM runs in the shared store (the changes since
+    /// the last call), so that the next leader knows where a VM went that it could not see.
+    pub(super) fn share_placements(&mut self) {
+        let Some(l) = self.leadership.get().filter(|_| self.leading == Some(true)).cloned() else { return };
+        let now: std::collections::BTreeMap<String, String> =
+            self.engine.placements().map(|(v, h)| (v.to_string(), h.to_string())).collect();
+        for (vm, host) in &now {
+            if self.placed.get(vm) != Some(host) {
+                self.sharing.push(l.share(format!("{PLACEMENT}{vm}"), Some(host.clone())));
+            }
+        }
+        self.placed = now;
+    }
+
     /// The shared writes started since the last call: awaited by a command's answer, or left
     /// to finish on their own (a failure is logged).
     pub(super) fn take_sharing(
@@ -126,15 +162,26 @@ impl Supervisor {
     /// operators' decisions, the ladder's windows), or, the first leader of all, seed the store
     /// with this instance's own.
     pub(super) fn take_over(&mut self, l: &Arc<dyn crate::hv::Leadership>) {
+        // What the store holds is read afresh for this tenure.
+        self.placed.clear();
         match l.take_shared() {
-            Some(Some(entries)) => {
+            Some(Some(mut entries)) => {
                 let mut shared = Vec::new();
+                // The actions under way last: they are newer than the placements they change.
+                entries.sort_by_key(|(k, _)| k.starts_with(INFLIGHT));
                 for (k, v) in entries {
                     if let Some(k) = k.strip_prefix(DECISIONS) {
                         match (serde_json::from_str(k), serde_json::from_str(&v)) {
                             (Ok(k), Ok(v)) => shared.push((k, v)),
                             _ => warn!(target: "3rc::ha", "a shared decision cannot be read ({k}); left out"),
                         }
+                    } else if let Some(vm) = k.strip_prefix(PLACEMENT) {
+                        let out =
+                            self.engine.adopt_placement(self.clock.now(), vm, &v, "the former leader had it there");
+                        self.apply(out);
+                        self.placed.insert(vm.to_string(), v.clone());
+                    } else if let Some(id) = k.strip_prefix(INFLIGHT) {
+                        self.take_over_action(l, id, &v);
                     } else if let Some(host) = k.strip_prefix(FENCED) {
                         let out = self.engine.adopt_fenced(self.clock.now(), host, &v);
                         self.apply(out);
@@ -160,6 +207,38 @@ impl Supervisor {
             None => {}
         }
         self.flush_sharing();
+    }
+
+    /// An action the former leader had under way (`former-ID`): said in the journal, and
+    /// reconciled with what the hosts report, as after a restart; a reinstall is resumed. The
+    /// entry is the former leader's no more.
+    fn take_over_action(&mut self, l: &Arc<dyn crate::hv::Leadership>, id: &str, value: &str) {
+        let former = id.rsplit_once('-').map_or(id, |(name, _)| name).to_string();
+        self.sharing.push(l.share(format!("{INFLIGHT}{id}"), None));
+        let Ok(a) = serde_json::from_str::<Inflight>(value) else {
+            warn!(target: "3rc::ha", "an action the former leader had under way cannot be read ({id}); left out");
+            return;
+        };
+        let msg = format!(
+            "the former leader {former} had {} under way ({}); reconciling with what the hosts report",
+            a.kind, a.decided_by
+        );
+        let out = self.engine.external_note(self.clock.now(), crate::core::Subject::Cluster, msg);
+        self.apply(out);
+        match &a.kind {
+            crate::core::ActionKind::Reinstall { vm, host } => {
+                let why = format!("{}; decided by {}", a.kind, a.decided_by);
+                self.engine.take_over_reinstall(vm, host, why, &former);
+            }
+            // It may have got there: unless it is seen where this engine has it, it is waited
+            // for there, never started a second time.
+            crate::core::ActionKind::Migrate { vm, to, .. } | crate::core::ActionKind::Relocate { vm, to, .. } => {
+                let by = format!("the former leader {former} had {} under way", a.kind);
+                let out = self.engine.adopt_placement(self.clock.now(), vm, to, &by);
+                self.apply(out);
+            }
+            _ => {}
+        }
     }
 
     /// Shared writes nobody waits for (decisions the engine made on its own): left to finish,

@@ -260,6 +260,8 @@ pub struct Supervisor {
     leading: Option<bool>,
     /// Whether it was fit to lead at the last cycle (`leadership::exchange_views`).
     fit: bool,
+    /// Where each VM was, as last written to the shared store (`[ha]`, `share_placements`).
+    placed: BTreeMap<String, String>,
     /// Decisions being written to the shared store (`[ha]`), awaited before a command's answer.
     sharing: Vec<crate::hv::StoreFuture>,
 }
@@ -358,6 +360,7 @@ impl Supervisor {
             leadership: handle.leadership.clone(),
             leading: None,
             fit: true,
+            placed: BTreeMap::new(),
             sharing: Vec::new(),
         };
         (sup, handle)
@@ -556,6 +559,7 @@ impl Supervisor {
         if (self.cycles - 1).is_multiple_of(STORAGE_EVERY) {
             self.read_storage();
         }
+        self.share_placements();
         self.flush_sharing();
         self.publish_view();
         self.publish();
@@ -592,6 +596,10 @@ impl Supervisor {
     fn finished(&mut self, id: ActionId, outcome: Outcome) {
         self.progress.remove(&id);
         self.running.remove(&id);
+        let action = self.engine.inflight().find(|a| a.id == id).cloned();
+        if let Some(a) = action {
+            self.share_inflight(&a, false);
+        }
         let reinstalled = match self.engine.inflight().find(|a| a.id == id).map(|a| &a.kind) {
             Some(crate::core::ActionKind::Reinstall { vm, .. }) if outcome == Outcome::Done => Some(vm.clone()),
             _ => None,
@@ -602,6 +610,7 @@ impl Supervisor {
         }
         let out = self.engine.outcome(self.clock.now(), id, outcome);
         self.apply(out);
+        self.share_placements();
         self.flush_sharing();
         self.publish();
     }
@@ -649,6 +658,7 @@ impl Supervisor {
         let mut ctx = self.ctx.clone();
         ctx.report = Some(ops::Reporter { id: action.id, tx: self.progress_tx.clone() });
         ctx.journal = self.journal.clone();
+        ctx.leadership = self.leadership.get().cloned();
         if let crate::core::ActionKind::Reinstall { vm, .. } = &action.kind {
             ctx.resumed_steps = self.resume_steps.remove(vm).unwrap_or_default();
         }
@@ -657,6 +667,7 @@ impl Supervisor {
             self.progress.insert(action.id, (vm.to_string(), first));
         }
         self.running.insert(action.id);
+        self.share_inflight(&action, true);
         let done = self.done_tx.clone();
         let journal = self.journal.clone();
         // Queued now, in the order the engine decided, before anything acknowledges it.

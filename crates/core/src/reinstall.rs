@@ -95,6 +95,24 @@ impl Engine {
                     v.host = Some(host.to_string());
                 }
                 v.resume = Some(why);
+                v.resume_cause = "a stop of 3RC".into();
+            }
+        }
+    }
+
+    /// A new leader of several (`[ha]`) takes over a reinstall the former leader had under
+    /// way: finished as a restart finishes one (`resume_reinstall`), whatever this engine has
+    /// seen of the VM since, unless a person holds it or an action of this engine runs on it.
+    pub fn take_over_reinstall(&mut self, vm: &str, host: &str, why: String, former: &str) {
+        let known_host = self.hosts.contains_key(host);
+        if let Some(v) = self.vms.get_mut(vm) {
+            let held = matches!(v.state, VmState::Stopped | VmState::Unmanaged | VmState::NeedsOperator);
+            if !held && v.action.is_none() && v.spec.reinstall.is_some() {
+                if known_host {
+                    v.host = Some(host.to_string());
+                }
+                v.resume = Some(why);
+                v.resume_cause = format!("the loss of the leader {former}");
             }
         }
     }
@@ -126,7 +144,7 @@ impl Engine {
                 self.start_action(
                     name,
                     VmState::Reinstalling,
-                    format!("resuming the reinstall cut short by a stop of 3RC ({why})"),
+                    format!("resuming the reinstall cut short by {} ({why})", self.vms[name].resume_cause),
                     ActionKind::Reinstall { vm: name.into(), host },
                     Decider::Policy(format!("resume of an interrupted reinstall ({why})")),
                     out,

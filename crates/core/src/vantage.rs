@@ -11,7 +11,7 @@
 
 use super::engine::{Engine, Output};
 use super::event::{Severity, Subject};
-use super::state::HostState;
+use super::state::{HostState, VmState};
 use super::time::Time;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -127,6 +127,43 @@ impl Engine {
         if matches!(h.state, HostState::Unknown | HostState::Suspect | HostState::Down | HostState::Unmanageable) {
             let reason = format!("fenced by the former leader ({by}); not fenced again");
             self.host_transition(host, HostState::Fenced, reason, &mut out);
+        }
+        out
+    }
+
+    /// Where each VM runs or should run, as this engine has it (`[ha]`: the leader shares it,
+    /// so that the next leader knows where a VM went that it could not see move).
+    pub fn placements(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.vms.iter().filter_map(|(n, v)| Some((n.as_str(), v.host.as_deref()?)))
+    }
+
+    /// Take over where the former leader had a VM (`[ha]`): unless this engine sees the VM
+    /// running where it has it, the former leader's host is its home — a VM moved to a host
+    /// this supervisor cannot reach is then waited for there, never started a second time
+    /// where it was.
+    /// `former` says why ("the former leader had it there").
+    pub fn adopt_placement(&mut self, now: Time, vm: &str, host: &str, former: &str) -> Output {
+        self.now = now;
+        let mut out = Output::default();
+        let Some(h) = self.hosts.get(host).map(|h| h.state) else { return out };
+        let Some(v) = self.vms.get_mut(vm) else { return out };
+        if v.host.as_deref() == Some(host) || v.observed.is_some_and(|d| d.is_active()) || v.action.is_some() {
+            return out;
+        }
+        let was = v.host.replace(host.to_string());
+        v.bad = 0;
+        v.first_bad_at = None;
+        let text =
+            format!("{former}: judged on {host} from now on (here it was on {})", was.as_deref().unwrap_or("no host"));
+        let held = matches!(v.state, VmState::Stopped | VmState::Unmanaged | VmState::NeedsOperator);
+        if matches!(h, HostState::Down | HostState::Fencing) && !held {
+            let reason = format!("host {host} is {h}: waiting for fence before any restart ({text})");
+            self.vm_transition(vm, VmState::AwaitingFence, reason, &mut out);
+        } else if matches!(v.state, VmState::AwaitingFence | VmState::Pending) {
+            // Waiting on its former home: it is checked where it is now.
+            self.vm_transition(vm, VmState::Suspect, format!("{text}: checking the VM"), &mut out);
+        } else {
+            self.note(Subject::Vm(vm.into()), text, &mut out);
         }
         out
     }

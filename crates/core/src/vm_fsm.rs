@@ -57,6 +57,8 @@ pub struct VmRec {
     pub history: std::sync::Arc<Vec<Transition>>,
     /// A reinstall cut short by a stop of 3RC, to finish once its host answers (why, who).
     pub resume: Option<String>,
+    /// What cut that reinstall short ("a stop of 3RC", or the loss of a leader).
+    pub resume_cause: String,
     /// Starts of it that failed within its restart window, oldest first: placement tries
     /// other hosts first, and a person is told where and why (`core::retry`).
     pub failed_starts: Vec<FailedStart>,
@@ -126,6 +128,7 @@ impl VmRec {
             placement: None,
             history: Default::default(),
             resume: None,
+            resume_cause: String::new(),
             failed_starts: Vec::new(),
             retry_at: None,
         }

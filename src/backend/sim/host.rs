@@ -347,6 +347,9 @@ impl Fencer for SimFencer {
 
     fn status(&self) -> Result<PowerStatus, String> {
         let mut w = self.world.lock().unwrap_or_else(|e| e.into_inner());
+        if w.dead.contains(&self.vantage) {
+            return Err("the supervisor that asked is gone".into());
+        }
         let now = w.now();
         let host = self.host.clone();
         let h = w.hosts.get_mut(&host).ok_or_else(|| format!("no host {host}"))?;
@@ -369,6 +372,9 @@ impl Fencer for SimFencer {
 
     fn off(&self) -> Result<(), String> {
         let mut w = self.world.lock().unwrap_or_else(|e| e.into_inner());
+        if w.dead.contains(&self.vantage) {
+            return Err("the supervisor that asked is gone".into());
+        }
         let host = self.host.clone();
         let h = w.hosts.get_mut(&host).ok_or_else(|| format!("no host {host}"))?;
         match &mut h.fence {
@@ -382,6 +388,8 @@ impl Fencer for SimFencer {
                 let secs = *secs;
                 let at = w.now().plus(std::time::Duration::from_secs(secs));
                 w.hosts.get_mut(&host).expect("checked above").fence = FenceMode::OffAt(at);
+                // The act is the command; the power goes off later by itself.
+                w.record(self.vantage, &host, None, "fence off (accepted)");
                 return Ok(());
             }
             _ => {}

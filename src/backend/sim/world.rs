@@ -147,6 +147,8 @@ pub struct World {
     pub cut: std::collections::BTreeSet<(usize, String)>,
     /// How many supervisors look at this world (1 alone).
     pub vantages: usize,
+    /// Supervisors killed (`kill -9`): whatever their tasks still try does nothing.
+    pub dead: std::collections::BTreeSet<usize>,
     /// (supervisor, host) -> the last sample at which the host failed from it.
     pub failing_seen: BTreeMap<(usize, String), Time>,
     /// Quorum witnesses that are down (any other name answers).
@@ -173,6 +175,7 @@ impl SimCluster {
             isolated: Default::default(),
             cut: Default::default(),
             vantages: 1,
+            dead: Default::default(),
             failing_seen: BTreeMap::new(),
             witnesses_down: Default::default(),
             rng: XorShift::new(seed),
@@ -361,7 +364,9 @@ impl World {
     /// Whether supervisor `vantage` reaches `host`'s network now (its own link, and its link to
     /// that host; the host's own link and power are the host's).
     pub fn reaches(&self, vantage: usize, host: &str) -> bool {
-        !self.isolated.contains(&vantage) && !self.cut.contains(&(vantage, host.to_string()))
+        !self.dead.contains(&vantage)
+            && !self.isolated.contains(&vantage)
+            && !self.cut.contains(&(vantage, host.to_string()))
     }
 
     pub fn power_off(&mut self, host: &str) {
@@ -439,6 +444,9 @@ impl World {
     }
 
     pub(super) fn gate(&self, vantage: usize, host: &str) -> Result<(), HvError> {
+        if self.dead.contains(&vantage) {
+            return Err(HvError::Unreachable(format!("{host}: the supervisor that asked is gone")));
+        }
         let h = self.hosts.get(host).ok_or_else(|| HvError::Failed(format!("no host {host}")))?;
         if !h.powered {
             return Err(HvError::Unreachable(format!("{host}: no route to host")));

@@ -40,7 +40,7 @@ pub async fn reinstall(ctx: &ExecCtx, vm: &str, host: &str) -> Result<(), super:
     let seed_disk = match &spec.seed {
         Some(seed) => {
             if skip("seed") {
-                ctx.step_done("seed").await;
+                ctx.step_done("seed").await?;
             } else {
                 upload_seed(ctx, vm, host, &spec, seed).await?;
             }
@@ -56,19 +56,19 @@ pub async fn reinstall(ctx: &ExecCtx, vm: &str, host: &str) -> Result<(), super:
             Err(e) => return Err(format!("stop on {host}: {e}; nothing was deleted").into()),
         }
     }
-    ctx.step_done("stop").await;
+    ctx.step_done("stop").await?;
     if skip("disk") {
-        ctx.step_done("disk").await;
+        ctx.step_done("disk").await?;
     } else {
         new_disk(ctx, host, &spec).await?;
     }
     if skip("define") {
-        ctx.step_done("define").await;
+        ctx.step_done("define").await?;
     } else {
         define(ctx, vm, host, &spec, seed_disk.as_ref()).await?;
     }
     if skip("start") {
-        ctx.step_done("start").await;
+        ctx.step_done("start").await?;
         return Ok(());
     }
     ctx.step(format!("starting {vm} on {host}"), Some(0.9));
@@ -81,7 +81,7 @@ pub async fn reinstall(ctx: &ExecCtx, vm: &str, host: &str) -> Result<(), super:
         }
         return Err(super::Failure::Start(format!("start on {host}: {e} (its new disk and definition are in place)")));
     }
-    ctx.step_done("start").await;
+    ctx.step_done("start").await?;
     Ok(())
 }
 
@@ -107,7 +107,7 @@ async fn upload_seed(ctx: &ExecCtx, vm: &str, host: &str, spec: &ReinstallSpec, 
         }
         e => format!("uploading the seed to {host} as {pool}/{name}: {e}; nothing was changed"),
     })?;
-    ctx.step_done("seed").await;
+    ctx.step_done("seed").await?;
     Ok(())
 }
 
@@ -137,7 +137,7 @@ async fn new_disk(ctx: &ExecCtx, host: &str, spec: &ReinstallSpec) -> Result<(),
     on(ctx, host, "create volume", move |hv| hv.create_volume(&dp, &dv, &source))
         .await
         .map_err(|e| format!("creating {disk} from {golden} on {host}: {e} (the VM has no system disk now)"))?;
-    ctx.step_done("disk").await;
+    ctx.step_done("disk").await?;
     Ok(())
 }
 
@@ -172,6 +172,6 @@ async fn define(
         }
         Err(e) => warn!(target: "3rc::ops", "{vm} defined on {host}, but its definition cannot be read back: {e}"),
     }
-    ctx.step_done("define").await;
+    ctx.step_done("define").await?;
     Ok(())
 }

@@ -150,11 +150,22 @@ impl Supervisor {
             return None;
         }
         let writes = std::mem::take(&mut self.sharing);
+        // After the batch before (a later write of a key must not land before an earlier one).
+        let (done, tail) = tokio::sync::oneshot::channel();
+        let before = self.shared_tail.replace(tail);
         Some(async move {
-            for w in writes {
-                w.await.map_err(|e| format!("not kept in etcd for the next leader: {e}"))?;
+            if let Some(before) = before {
+                let _ = before.await;
             }
-            Ok(())
+            let mut result = Ok(());
+            for w in writes {
+                if let Err(e) = w.await {
+                    result = Err(format!("not kept in etcd for the next leader: {e}"));
+                    break;
+                }
+            }
+            let _ = done.send(());
+            result
         })
     }
 

@@ -264,6 +264,9 @@ pub struct Supervisor {
     placed: BTreeMap<String, String>,
     /// Decisions being written to the shared store (`[ha]`), awaited before a command's answer.
     sharing: Vec<crate::hv::StoreFuture>,
+    /// Resolves when the last batch of shared writes is done: each batch waits for the one
+    /// before, so that the store gets the writes in the order they were made.
+    shared_tail: Option<oneshot::Receiver<()>>,
 }
 
 impl Supervisor {
@@ -362,6 +365,7 @@ impl Supervisor {
             fit: true,
             placed: BTreeMap::new(),
             sharing: Vec::new(),
+            shared_tail: None,
         };
         (sup, handle)
     }

@@ -294,3 +294,43 @@ async fn a_leader_cut_from_every_host_stands_aside_and_a_better_placed_one_leads
     .await;
     assert!(sups[next].leadership.leads());
 }
+
+/// A member of a three-member etcd goes (killed: connections to it are refused), the first in
+/// every instance's list, the one each sends its requests to: the leader keeps leading,
+/// without a gap — its requests move on to the next member after one failure. (A member cut
+/// off silently, whose connections time out, is the lab's case: `tests/lab_ha.rs`, a standby's
+/// machine isolated.) A raft follower goes: a raft leader going makes etcd elect another,
+/// which is etcd's own unavailability, not this.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_etcd_member_gone_costs_the_leader_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut members, urls) = ha::etcd_cluster(dir.path(), 3);
+    let gone = (0..3).find(|i| !ha::etcd_leads(&urls[*i])).expect("a raft follower");
+    let mut endpoints = vec![urls[gone].clone()];
+    endpoints.extend(urls.iter().enumerate().filter(|(i, _)| *i != gone).map(|(_, u)| u.clone()));
+    let mut electors = Vec::new();
+    for name in ["sup1", "sup2"] {
+        let cfg = threerc::config::HaConfig {
+            endpoints: endpoints.clone(),
+            name: name.into(),
+            ttl: Duration::from_secs(2),
+            prefix: "/3rc/test".into(),
+        };
+        electors.push(threerc::ha::EtcdLeadership::start(&cfg).await.unwrap());
+    }
+    let t = Instant::now();
+    let l = loop {
+        if let Some(l) = (0..2).find(|i| electors[*i].leads()) {
+            break l;
+        }
+        assert!(t.elapsed() < Duration::from_secs(20), "no leader");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    drop(members.remove(gone));
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_secs(10) {
+        assert!(electors[l].leads(), "the leader stopped leading {:?} after an etcd member went", t.elapsed());
+        assert!(!electors[1 - l].leads(), "two leaders");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}

@@ -76,14 +76,30 @@ impl Lab {
 
     /// Which hosts run each VM's qemu right now.
     pub fn truth(&self) -> BTreeMap<String, Vec<String>> {
-        let mut map: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for i in 1..=self.hosts {
-            let h = format!("hv{i}");
-            for vm in self.run(&["running", &h]).lines().filter(|l| !l.is_empty()) {
-                map.entry(vm.to_string()).or_default().push(h.clone());
+        truth_of(self.path(), self.hosts)
+    }
+
+    /// Samples `truth` every 200 ms until the watch is stopped: every VM found running on two
+    /// hosts at once, and every change of where the VMs run.
+    pub fn watch(&self) -> Watch {
+        let (dir, hosts) = (self.path().to_path_buf(), self.hosts);
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut seen = Seen::default();
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                let t = truth_of(&dir, hosts);
+                for (vm, on) in t.iter().filter(|(_, on)| on.len() > 1) {
+                    seen.doubles.push(format!("{vm} on {}", on.join(" and ")));
+                }
+                if seen.changes.last().map(|(_, last)| last) != Some(&t) {
+                    seen.changes.push((now_secs(), t));
+                }
+                std::thread::sleep(Duration::from_millis(200));
             }
-        }
-        map
+            seen
+        });
+        Watch { stop, thread: Some(thread) }
     }
 
     /// A 3RC config for the lab: hosts over TCP, the lab fence agent, every VM protected.
@@ -113,10 +129,22 @@ impl Lab {
 
     /// As `config`, with `per_vm(name)` written under each `[[vm]]`.
     pub fn config_with(&self, vms: &[String], extra_defaults: &str, per_vm: impl Fn(&str) -> String) -> PathBuf {
+        let p = self.path().join("lab.toml");
+        std::fs::write(&p, self.config_text("state", vms, extra_defaults, per_vm)).unwrap();
+        p
+    }
+
+    fn config_text(
+        &self,
+        state: &str,
+        vms: &[String],
+        extra_defaults: &str,
+        per_vm: impl Fn(&str) -> String,
+    ) -> String {
         let fence = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/lab/fence_lab");
         // The lab's witness: the bridge's own address, reached from the client namespace.
         let mut c = format!(
-            "state_dir = \"state\"\n[quorum]\nwitnesses = [\"ping:10.233.7.1\"]\n[defaults]\nunsafe_migration = true\n{extra_defaults}\n"
+            "state_dir = \"{state}\"\n[quorum]\nwitnesses = [\"ping:10.233.7.1\"]\n[defaults]\nunsafe_migration = true\n{extra_defaults}\n"
         );
         for i in 1..=self.hosts {
             c.push_str(&format!(
@@ -130,9 +158,36 @@ impl Lab {
         for vm in vms {
             c.push_str(&format!("[[vm]]\nname = \"{vm}\"\n{}", per_vm(vm)));
         }
-        let p = self.path().join("lab.toml");
+        c
+    }
+
+    /// `n` supervisor machines s1..sN on the lab's bridge, each running a member of one etcd
+    /// cluster (`lab.sh sup-up`): the members' client URLs.
+    pub fn sup_up(&self, n: usize) -> Vec<String> {
+        self.run(&["sup-up", &n.to_string()]).trim().split(',').map(str::to_string).collect()
+    }
+
+    /// The config of supervisor `k` of several (`[ha]`, name `sK`, on etcd at `etcd`): as
+    /// `config`, with a `state_dir` of its own (`state-sK`) and one prefix for all.
+    pub fn ha_config(&self, k: usize, etcd: &[String], vms: &[String], extra_defaults: &str) -> PathBuf {
+        let mut c = self.config_text(&format!("state-s{k}"), vms, extra_defaults, |_| String::new());
+        let urls: Vec<String> = etcd.iter().map(|u| format!("{u:?}")).collect();
+        c.push_str(&format!("[ha]\netcd = [{}]\nname = \"s{k}\"\nprefix = \"/3rc/lab\"\n", urls.join(", ")));
+        let p = self.path().join(format!("lab-s{k}.toml"));
         std::fs::write(&p, c).unwrap();
         p
+    }
+
+    /// What the lab's fence agent was asked, in order: (wall clock, action, host).
+    pub fn fence_log(&self) -> Vec<(f64, String, String)> {
+        std::fs::read_to_string(self.path().join("fence.log"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| {
+                let mut w = l.split_whitespace();
+                Some((w.next()?.parse().ok()?, w.next()?.to_string(), w.next()?.to_string()))
+            })
+            .collect()
     }
 }
 
@@ -147,6 +202,54 @@ impl Lab {
     }
 }
 
+fn truth_of(dir: &Path, hosts: usize) -> BTreeMap<String, Vec<String>> {
+    let mut map: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for i in 1..=hosts {
+        let h = format!("hv{i}");
+        let out = Command::new(lab_script()).args(["running", dir.to_str().unwrap(), &h]).output().expect("lab.sh");
+        for vm in String::from_utf8_lossy(&out.stdout).lines().filter(|l| !l.is_empty()) {
+            map.entry(vm.to_string()).or_default().push(h.clone());
+        }
+    }
+    map
+}
+
+/// Wall clock, seconds since the epoch (as the journal's and the fence log's).
+pub fn now_secs() -> f64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64()
+}
+
+/// What a `Watch` saw.
+#[derive(Default)]
+pub struct Seen {
+    /// "vm11 on hv1 and hv2", each time it was seen so.
+    pub doubles: Vec<String>,
+    /// (wall clock, where every VM ran) at each change.
+    pub changes: Vec<(f64, BTreeMap<String, Vec<String>>)>,
+}
+
+/// `Lab::watch`.
+pub struct Watch {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<Seen>>,
+}
+
+impl Watch {
+    pub fn stop(mut self) -> Seen {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.take().unwrap().join().expect("the watch")
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
 impl Drop for Lab {
     fn drop(&mut self) {
         let _ = Command::new(lab_script()).args(["down", self.dir.path().to_str().unwrap()]).output();
@@ -156,6 +259,7 @@ impl Drop for Lab {
 /// `3rc run --headless` inside the lab's client namespace; killed when dropped.
 pub struct Supervisor {
     child: Child,
+    config: PathBuf,
     journal: PathBuf,
     logfile: PathBuf,
 }
@@ -167,9 +271,22 @@ impl Supervisor {
 
     /// With `RUST_LOG` set to `filter` (its log is `state/3rc.log`, see `log_lines`).
     pub fn start_logging(lab: &Lab, config: &Path, filter: &str) -> Supervisor {
+        Supervisor::spawn(lab, ("exec", None), config, filter, "state")
+    }
+
+    /// Supervisor `k` of several, on supervisor machine `sK` (`lab.sh sup-up`), with the config
+    /// of `Lab::ha_config`.
+    pub fn start_on(lab: &Lab, k: usize, config: &Path) -> Supervisor {
+        Supervisor::spawn(lab, ("sup-exec", Some(&format!("s{k}"))), config, "info", &format!("state-s{k}"))
+    }
+
+    /// `lab.sh CMD DIR [WHERE] 3rc run --headless --config CONFIG`, its journal and log in
+    /// `state`.
+    fn spawn(lab: &Lab, (cmd, at): (&str, Option<&str>), config: &Path, filter: &str, state: &str) -> Supervisor {
         let child = Command::new(lab_script())
-            .arg("exec")
+            .arg(cmd)
             .arg(lab.path())
+            .args(at)
             .arg(env!("CARGO_BIN_EXE_3rc"))
             .args(["run", "--headless", "--config"])
             .arg(config)
@@ -178,7 +295,28 @@ impl Supervisor {
             .stderr(Stdio::null())
             .spawn()
             .expect("start 3rc");
-        Supervisor { child, journal: lab.path().join("state/journal.db"), logfile: lab.path().join("state/3rc.log") }
+        let state = lab.path().join(state);
+        Supervisor {
+            child,
+            config: config.to_path_buf(),
+            journal: state.join("journal.db"),
+            logfile: state.join("3rc.log"),
+        }
+    }
+
+    /// `3rc ctl status` of this supervisor (through its control socket), or why not.
+    pub fn status(&self) -> Result<String, String> {
+        let out = Command::new(env!("CARGO_BIN_EXE_3rc"))
+            .args(["ctl", "--config"])
+            .arg(&self.config)
+            .arg("status")
+            .output()
+            .map_err(|e| e.to_string())?;
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
     }
 
     /// The last `n` lines of 3RC's own log file, for failure messages.

@@ -28,6 +28,17 @@
 #   lab.sh phys-down DIR             stop it and detach its loop device (down does it too)
 #   lab.sh bridge DIR hvN NAME       a bridge NAME inside hvN's namespace (VM NICs plug into it)
 #   lab.sh phys-link DIR RATE        shape the physical machine's outgoing link (tc tbf, e.g. 400mbit)
+#   lab.sh sup-up DIR N              N "supervisor machines" s1..sN (several supervisors, [ha]):
+#                                    each a namespace of its own at 10.233.7.(30+i) on the bridge,
+#                                    running a member of one etcd cluster (Debian's etcd-server,
+#                                    client URL http://10.233.7.(30+i):2379); prints the URLs
+#   lab.sh sup-exec DIR sK CMD...    run a command on supervisor machine sK
+#   lab.sh sup-cut DIR sK etcd|hosts sK's own firewall (nftables, in its namespace) drops every
+#                                    packet to and from the other supervisor machines (its
+#                                    etcd member and its client are cut from the other members:
+#                                    etcd without quorum for it) or from the hosts (the witness
+#                                    10.233.7.1 still answers); sup-mend DIR sK lifts it
+#   lab.sh sup-isolate DIR sK        sK's bridge port down: cut from everything (sup-reconnect)
 #
 # Nothing is added to the machine's own network namespace: hosts are reached through unix
 # sockets (qemu+unix) or from the lab's client namespace (qemu+tcp). Every namespace and link is
@@ -48,6 +59,8 @@ ns() { echo "${ID}-$1"; }              # namespace of a host
 port() { echo "${ID}p${1#hv}"; }        # its port on the bridge (<= 15 chars)
 
 host_addr() { echo "$SUBNET.$((10 + ${1#hv}))"; }
+sup_addr() { echo "$SUBNET.$((30 + ${1#s}))"; }
+sup_port() { echo "${ID}s${1#s}"; }
 
 write_conf() {
   local h=$1 dir=$DIR/hosts/$1 addr; addr=$(host_addr "$h")
@@ -127,6 +140,20 @@ machine_setup() {
 machine_lock() { exec 9<"${BASH_SOURCE[0]}"; flock 9; }
 machine_unlock() { flock -u 9; exec 9<&-; }
 
+# A new namespace NS on the lab's bridge: its eth0 (MAC 02:3c:00:00:00:<LAST in hex>, address
+# ADDR/24) is a veth whose peer PORT is a port of the bridge.
+plug() {
+  local n=$1 p=$2 last=$3 addr=$4
+  ip netns add "$n"
+  ip link add "$p" type veth peer name eth0 netns "$n"
+  ip link set "$p" netns "$(ns br)"
+  ip -n "$(ns br)" link set "$p" master br0 up
+  ip -n "$n" link set lo up
+  ip -n "$n" link set eth0 address "02:3c:00:00:00:$(printf %02x "$last")"
+  ip -n "$n" addr add "$addr/24" dev eth0
+  ip -n "$n" link set eth0 up
+}
+
 virsh_h() { local h=$1; shift; virsh -q -c "qemu+unix:///system?socket=$DIR/hosts/$h/run/libvirt-sock" "$@"; }
 
 vm_xml() { # name disk
@@ -176,24 +203,11 @@ up() {
   # The bridge's own address: the lab's "gateway", a quorum witness for 3RC in the client namespace.
   ip -n "$(ns br)" addr add "$SUBNET.1/24" dev br0
   # The client namespace: where a supervisor runs to reach the hosts over TCP.
-  ip netns add "$(ns cl)"
-  ip link add "${ID}pc" type veth peer name eth0 netns "$(ns cl)"
-  ip link set "${ID}pc" netns "$(ns br)"
-  ip -n "$(ns br)" link set "${ID}pc" master br0 up
-  ip -n "$(ns cl)" link set lo up
-  ip -n "$(ns cl)" addr add "$SUBNET.2/24" dev eth0
-  ip -n "$(ns cl)" link set eth0 address 02:3c:00:00:00:02 up
+  plug "$(ns cl)" "${ID}pc" 2 "$SUBNET.2"
   qemu-img create -q -f qcow2 "$DIR/shared/golden.qcow2" 64M
   for i in $(seq 1 "$n"); do
     local h=hv$i
-    ip netns add "$(ns "$h")"
-    ip link add "$(port "$h")" type veth peer name eth0 netns "$(ns "$h")"
-    ip link set "$(port "$h")" netns "$(ns br)"
-    ip -n "$(ns br)" link set "$(port "$h")" master br0 up
-    ip -n "$(ns "$h")" link set lo up
-    ip -n "$(ns "$h")" link set eth0 address "02:3c:00:00:00:$(printf %02x $((16 + i)))"
-    ip -n "$(ns "$h")" addr add "$(host_addr "$h")/24" dev eth0
-    ip -n "$(ns "$h")" link set eth0 up
+    plug "$(ns "$h")" "$(port "$h")" "$((16 + i))" "$(host_addr "$h")"
     write_conf "$h"
     start_daemon "$h"
     for j in $(seq 1 "$per"); do
@@ -214,6 +228,60 @@ up() {
   echo "lab $ID up in $DIR: $n hosts, $per VMs each"
 }
 
+# Supervisor machines: a namespace each on the bridge, running an etcd member. Every member is
+# started before any is waited for (a member waits for a quorum of its peers to come up).
+sup_up() {
+  local n=${3:?usage: lab.sh sup-up DIR N} i cluster="" urls=""
+  load
+  [ -z "${S:-}" ] || die "$DIR already has supervisor machines"
+  echo "S=$n" >> "$(env_file)"; S=$n
+  for i in $(seq 1 "$n"); do cluster="$cluster${cluster:+,}s$i=http://$(sup_addr "s$i"):2380"; done
+  for i in $(seq 1 "$n"); do
+    local s=s$i addr; addr=$(sup_addr "s$i")
+    local d=$DIR/sup/$s
+    mkdir -p "$d"
+    plug "$(ns "$s")" "$(sup_port "$s")" "$((48 + i))" "$addr"
+    ip netns exec "$(ns "$s")" setsid -f etcd --name "$s" --data-dir "$d/etcd" \
+      --listen-client-urls "http://$addr:2379" --advertise-client-urls "http://$addr:2379" \
+      --listen-peer-urls "http://$addr:2380" --initial-advertise-peer-urls "http://$addr:2380" \
+      --initial-cluster "$cluster" --initial-cluster-token "$ID" --initial-cluster-state new --pre-vote \
+      > "$d/etcd.log" 2>&1 < /dev/null
+    urls="$urls${urls:+,}http://$addr:2379"
+  done
+  local ok=""
+  for _ in $(seq 300); do
+    if ip netns exec "$(ns s1)" etcdctl --endpoints "$urls" --command-timeout=1s endpoint health >/dev/null 2>&1; then
+      ok=1; break
+    fi
+    sleep 0.1
+  done
+  [ -n "$ok" ] || die "etcd did not become healthy on $urls (see $DIR/sup/s*/etcd.log)"
+  echo "$urls"
+}
+
+# sK's own firewall: a table of its own in its namespace, dropping what is cut.
+sup_cut() {
+  local s=${3:?sK} what=${4:?etcd or hosts} addrs="" i
+  load
+  case "$what" in
+    etcd) for i in $(seq 1 "$S"); do [ "s$i" = "$s" ] || addrs="$addrs${addrs:+, }$(sup_addr "s$i")"; done ;;
+    hosts) for i in $(seq 1 "$N"); do addrs="$addrs${addrs:+, }$(host_addr "hv$i")"; done ;;
+    *) die "sup-cut: etcd or hosts, not $what" ;;
+  esac
+  ip netns exec "$(ns "$s")" nft -f - <<EOF
+table inet lab_cut_$what {
+  chain input { type filter hook input priority 0; ip saddr { $addrs } drop; }
+  chain output { type filter hook output priority 0; ip daddr { $addrs } drop; }
+}
+EOF
+}
+
+sup_mend() {
+  local s=${3:?sK} t
+  load
+  for t in etcd hosts; do ip netns exec "$(ns "$s")" nft delete table inet "lab_cut_$t" 2>/dev/null || true; done
+}
+
 PHYS_ADDR=$SUBNET.50
 
 phys_up() {
@@ -223,14 +291,7 @@ phys_up() {
   mkdir -p "$p"
   cp --sparse=always "$image" "$p/disk.img"
   losetup -f --show "$p/disk.img" > "$p/loop"
-  ip netns add "$(ns ph)"
-  ip link add "${ID}pp" type veth peer name eth0 netns "$(ns ph)"
-  ip link set "${ID}pp" netns "$(ns br)"
-  ip -n "$(ns br)" link set "${ID}pp" master br0 up
-  ip -n "$(ns ph)" link set lo up
-  ip -n "$(ns ph)" link set eth0 address 02:3c:00:00:00:50
-  ip -n "$(ns ph)" addr add "$PHYS_ADDR/24" dev eth0
-  ip -n "$(ns ph)" link set eth0 up
+  plug "$(ns ph)" "${ID}pp" 80 "$PHYS_ADDR"
   [ -f "$p/id_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -f "$p/id_ed25519"
   [ -f "$p/host_key" ] || ssh-keygen -q -t ed25519 -N '' -f "$p/host_key"
   cp "$p/id_ed25519.pub" "$p/authorized_keys"
@@ -298,7 +359,12 @@ down_quiet() {
   done
   local pids; pids=$(ip netns pids "$(ns cl)" 2>/dev/null || true)
   [ -n "$pids" ] && kill -9 $pids 2>/dev/null
+  for i in $(seq 1 "${S:-0}"); do
+    pids=$(ip netns pids "$(ns "s$i")" 2>/dev/null || true)
+    [ -n "$pids" ] && kill -CONT $pids 2>/dev/null; [ -n "$pids" ] && kill -9 $pids 2>/dev/null
+  done
   sleep 0.2
+  for i in $(seq 1 "${S:-0}"); do ip netns del "$(ns "s$i")" 2>/dev/null || true; done
   for i in $(seq 1 "${N:-0}"); do ip netns del "$(ns "hv$i")" 2>/dev/null || true; done
   ip netns del "$(ns cl)" 2>/dev/null || true
   ip netns del "$(ns br)" 2>/dev/null || true
@@ -337,6 +403,12 @@ case "$cmd" in
       { tr '\0' ' ' < "/proc/$p/cmdline" 2>/dev/null | grep -o -- '-name guest=[^, ]*' | sed 's/-name guest=//'; } || true
     done | sort ;;
   exec) load; shift 2; exec ip netns exec "$(ns cl)" "$@" ;;
+  sup-up) sup_up "$@" ;;
+  sup-exec) load; s=${3:?sK}; shift 3; exec ip netns exec "$(ns "$s")" "$@" ;;
+  sup-cut) sup_cut "$@" ;;
+  sup-mend) sup_mend "$@" ;;
+  sup-isolate) load; ip -n "$(ns br)" link set "$(sup_port "${3:?sK}")" down ;;
+  sup-reconnect) load; ip -n "$(ns br)" link set "$(sup_port "${3:?sK}")" up ;;
   phys-up) phys_up "$@" ;;
   phys-down) load; phys_down ;;
   phys-link)

@@ -48,6 +48,48 @@ pub fn etcd(dir: &Path) -> (Etcd, String) {
     (etcd, url)
 }
 
+/// A cluster of `n` etcd members in `dir` on loopback ports of their own: the members and
+/// their client URLs.
+pub fn etcd_cluster(dir: &Path, n: usize) -> (Vec<Etcd>, Vec<String>) {
+    let ports: Vec<(u16, u16)> = (0..n).map(|_| (free_port(), free_port())).collect();
+    let initial: Vec<String> =
+        ports.iter().enumerate().map(|(i, (_, p))| format!("m{i}=http://127.0.0.1:{p}")).collect();
+    let mut members = Vec::new();
+    for (i, (client, peer)) in ports.iter().enumerate() {
+        let (url, peer_url) = (format!("http://127.0.0.1:{client}"), format!("http://127.0.0.1:{peer}"));
+        let child = Command::new("etcd")
+            .args(["--name", &format!("m{i}"), "--data-dir"])
+            .arg(dir.join(format!("etcd-m{i}")))
+            .args(["--listen-client-urls", &url, "--advertise-client-urls", &url])
+            .args(["--listen-peer-urls", &peer_url, "--initial-advertise-peer-urls", &peer_url])
+            .args(["--initial-cluster", &initial.join(","), "--initial-cluster-state", "new", "--pre-vote"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("etcd (Debian's etcd-server; .ci/deps installs it)");
+        members.push(Etcd(child));
+    }
+    let urls: Vec<String> = ports.iter().map(|(c, _)| format!("http://127.0.0.1:{c}")).collect();
+    let t = Instant::now();
+    while !Command::new("etcdctl")
+        .args(["--endpoints", &urls.join(","), "--command-timeout=1s", "endpoint", "health"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
+        assert!(t.elapsed() < Duration::from_secs(30), "the etcd cluster did not become healthy");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    (members, urls)
+}
+
+/// Whether the etcd member at `url` is the cluster's raft leader now.
+pub fn etcd_leads(url: &str) -> bool {
+    let out = Command::new("etcdctl").args(["--endpoints", url, "endpoint", "status", "-w", "json"]).output().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    let status = &v[0]["Status"];
+    status["header"]["member_id"].as_u64().is_some_and(|id| Some(id) == status["leader"].as_u64())
+}
+
 /// One supervisor with `[ha]`, and every event it sent.
 pub struct Instance {
     pub handle: threerc::supervisor::SupervisorHandle,

@@ -420,3 +420,170 @@ pub fn lab_allowed() -> bool {
     }
     true
 }
+
+/// How many supervisor machines `HaLab` has.
+pub const SUPERVISORS: usize = 3;
+
+/// Several supervisors on the lab (`lab.sh sup-up`): the lab, its supervisors (index k-1 is
+/// sK), which were killed, and their VMs.
+pub struct HaLab {
+    pub lab: Lab,
+    pub sups: Vec<Supervisor>,
+    pub killed: Vec<bool>,
+    pub vms: Vec<String>,
+    /// The etcd members' client URLs, sK's at index k-1.
+    pub etcd: Vec<String>,
+}
+
+impl HaLab {
+    /// Three hosts with two VMs each, three supervisor machines, and one supervisor leading
+    /// with every VM healthy. s1 starts once s2 or s3 leads, so that it is a standby: its etcd
+    /// member is the first of every instance's list, the one each sends its requests to first.
+    pub fn up() -> (HaLab, usize) {
+        let lab = Lab::up(3, 2);
+        let etcd = lab.sup_up(SUPERVISORS);
+        let vms: Vec<String> = (1..=3).flat_map(|i| (1..=2).map(move |j| format!("vm{i}{j}"))).collect();
+        let start = |k| Supervisor::start_on(&lab, k, &lab.ha_config(k, &etcd, &vms, "min_uptime = \"2s\""));
+        let mut sups = vec![start(2), start(3)];
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !sups.iter().enumerate().any(|(i, s)| s.text().contains(&format!("cluster note: s{} leads: ", i + 2))) {
+            assert!(Instant::now() < deadline, "neither s2 nor s3 leads");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        sups.insert(0, start(1));
+        let ha = HaLab { lab, sups, killed: vec![false; SUPERVISORS], vms, etcd };
+        let l = ha.settled(None, Duration::from_secs(90));
+        (ha, l)
+    }
+
+    /// `etcdctl endpoint status` of every member, asked from sK's machine: (member id, the raft
+    /// leader's id) of each that answers, sK's at index k-1.
+    fn etcd_status(&self, k: usize) -> Vec<Option<(u64, u64)>> {
+        let out = self.lab.run(&[
+            "sup-exec",
+            &format!("s{k}"),
+            "etcdctl",
+            "--endpoints",
+            &self.etcd.join(","),
+            "endpoint",
+            "status",
+            "-w",
+            "json",
+        ]);
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
+        self.etcd
+            .iter()
+            .map(|url| {
+                let e = v.as_array()?.iter().find(|e| e["Endpoint"].as_str() == Some(url))?;
+                Some((e["Status"]["header"]["member_id"].as_u64()?, e["Status"]["leader"].as_u64()?))
+            })
+            .collect()
+    }
+
+    /// Make etcd's raft leader some member other than sK's (`etcdctl move-leader`), so that cutting
+    /// sK's machine off does not make etcd elect a leader.
+    pub fn raft_leader_not_on(&self, k: usize) {
+        let status = self.etcd_status(k);
+        let Some(Some((me, leader))) = status.get(k - 1).copied() else { panic!("s{k}'s etcd member does not answer") };
+        if me != leader {
+            return;
+        }
+        let (to, _) =
+            status.iter().enumerate().find_map(|(i, s)| (i != k - 1).then_some((*s)?)).expect("another member");
+        self.lab.run(&[
+            "sup-exec",
+            &format!("s{k}"),
+            "etcdctl",
+            "--endpoints",
+            &self.etcd[k - 1],
+            "move-leader",
+            &format!("{to:x}"),
+        ]);
+        eprintln!("lab: etcd's raft leader moved off s{k}'s member");
+        // Every instance's next request finds the new raft leader in place.
+        std::thread::sleep(Duration::from_secs(1));
+    }
+
+    pub fn sup(&self, k: usize) -> &Supervisor {
+        &self.sups[k - 1]
+    }
+
+    /// `kill -9` sK.
+    pub fn kill(&mut self, k: usize) {
+        self.sups[k - 1].kill();
+        self.killed[k - 1] = true;
+    }
+
+    /// Whether sK is alive and its journal says it leads now (its last leadership line).
+    pub fn leads(&self, k: usize) -> bool {
+        if self.killed[k - 1] {
+            return false;
+        }
+        let s = &self.sups[k - 1];
+        let (lead, stop) = (format!("cluster note: s{k} leads: "), format!("cluster note: s{k} stops leading"));
+        s.log()
+            .iter()
+            .rev()
+            .find(|(_, t)| t.contains(&lead) || t.contains(&stop))
+            .is_some_and(|(_, t)| t.contains(&lead))
+    }
+
+    /// Wall clock of sK's last "sK leads" line after `after`.
+    pub fn led_at(&self, k: usize, after: f64) -> Option<f64> {
+        self.sup(k).wall_after(after, &[&format!("cluster note: s{k} leads: ")])
+    }
+
+    /// Wait until exactly one live supervisor leads (not `not`), by its journal and its status,
+    /// with every VM `Healthy` in its status: its number.
+    pub fn settled(&self, not: Option<usize>, timeout: Duration) -> usize {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let leaders: Vec<usize> = (1..=SUPERVISORS).filter(|k| self.leads(*k)).collect();
+            if let [k] = leaders[..] {
+                if Some(k) != not {
+                    let status = self.sup(k).status().unwrap_or_default();
+                    if status.contains(&format!("HA: s{k} leads"))
+                        && self
+                            .vms
+                            .iter()
+                            .all(|v| status.lines().any(|l| l.starts_with(&format!("{v} ")) && l.contains(" Healthy ")))
+                    {
+                        return k;
+                    }
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no one leader with every VM healthy: leaders {leaders:?}\n{}",
+                self.story()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// Every journal's lines merged by wall clock, each with its supervisor's name, and the
+    /// fence agent's log: for failure messages.
+    pub fn story(&self) -> String {
+        let mut lines: Vec<(f64, String)> = Vec::new();
+        for (i, s) in self.sups.iter().enumerate() {
+            lines.extend(s.events().into_iter().map(|(w, _, t)| (w, format!("s{}: {t}", i + 1))));
+        }
+        lines.extend(self.lab.fence_log().into_iter().map(|(w, a, h)| (w, format!("FENCE AGENT: {a} {h}"))));
+        lines.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let t0 = lines.first().map_or(0.0, |l| l.0);
+        let mut out: Vec<String> = lines.into_iter().map(|(w, t)| format!("{:7.2} {t}", w - t0)).collect();
+        out.push(format!("truth: {:?}", self.lab.truth()));
+        for (i, s) in self.sups.iter().enumerate() {
+            out.push(format!("last lines of s{}'s log:\n{}", i + 1, s.log_tail(25)));
+        }
+        out.join("\n")
+    }
+
+    pub fn wait(&self, what: &str, timeout: Duration, pred: impl Fn(&HaLab) -> bool) {
+        let deadline = Instant::now() + timeout;
+        while !pred(self) {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}\n{}", self.story());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}

@@ -39,6 +39,7 @@
 #                                    etcd without quorum for it) or from the hosts (the witness
 #                                    10.233.7.1 still answers); sup-mend DIR sK lifts it
 #   lab.sh sup-isolate DIR sK        sK's bridge port down: cut from everything (sup-reconnect)
+#   lab.sh sup-etcd DIR sK stop|start  kill sK's etcd member (-9) / start it again
 #
 # Nothing is added to the machine's own network namespace: hosts are reached through unix
 # sockets (qemu+unix) or from the lab's client namespace (qemu+tcp). Every namespace and link is
@@ -241,11 +242,12 @@ sup_up() {
     local d=$DIR/sup/$s
     mkdir -p "$d"
     plug "$(ns "$s")" "$(sup_port "$s")" "$((48 + i))" "$addr"
-    ip netns exec "$(ns "$s")" setsid -f etcd --name "$s" --data-dir "$d/etcd" \
+    printf '%s\n' --name "$s" --data-dir "$d/etcd" \
       --listen-client-urls "http://$addr:2379" --advertise-client-urls "http://$addr:2379" \
       --listen-peer-urls "http://$addr:2380" --initial-advertise-peer-urls "http://$addr:2380" \
       --initial-cluster "$cluster" --initial-cluster-token "$ID" --initial-cluster-state new --pre-vote \
-      > "$d/etcd.log" 2>&1 < /dev/null
+      > "$d/etcd.args"
+    etcd_start "$s"
     urls="$urls${urls:+,}http://$addr:2379"
   done
   local ok=""
@@ -257,6 +259,22 @@ sup_up() {
   done
   [ -n "$ok" ] || die "etcd did not become healthy on $urls (see $DIR/sup/s*/etcd.log)"
   echo "$urls"
+}
+
+# sK's etcd member, in the background, with the arguments sup-up wrote (a member started again
+# finds its data directory and ignores the initial-cluster ones).
+etcd_start() {
+  local d=$DIR/sup/$1
+  mapfile -t args < "$d/etcd.args"
+  ip netns exec "$(ns "$1")" setsid -f etcd "${args[@]}" >> "$d/etcd.log" 2>&1 < /dev/null
+}
+
+etcd_stop() {
+  local p
+  for p in $(ip netns pids "$(ns "$1")" 2>/dev/null); do
+    [ "$(cat "/proc/$p/comm" 2>/dev/null)" = etcd ] && kill -9 "$p"
+  done
+  return 0
 }
 
 # sK's own firewall: a table of its own in its namespace, dropping what is cut.
@@ -407,6 +425,9 @@ case "$cmd" in
   sup-exec) load; s=${3:?sK}; shift 3; exec ip netns exec "$(ns "$s")" "$@" ;;
   sup-cut) sup_cut "$@" ;;
   sup-mend) sup_mend "$@" ;;
+  sup-etcd)
+    load; s=${3:?sK}
+    case "${4:-}" in stop) etcd_stop "$s" ;; start) etcd_start "$s" ;; *) die "sup-etcd: stop or start" ;; esac ;;
   sup-isolate) load; ip -n "$(ns br)" link set "$(sup_port "${3:?sK}")" down ;;
   sup-reconnect) load; ip -n "$(ns br)" link set "$(sup_port "${3:?sK}")" up ;;
   phys-up) phys_up "$@" ;;

@@ -185,6 +185,54 @@ async fn what_an_operator_decided_on_the_leader_holds_after_a_takeover() {
     assert!(notes(&standby).iter().any(|n| n.ends_with("leads: it decides and acts")));
 }
 
+/// An alarm raised and acknowledged on the leader is the new leader's after a takeover: the
+/// same number, acknowledged by the same person, and not raised again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_alarms_and_who_acknowledged_them_go_with_the_leadership() {
+    let Pair { _dir, etcd: _etcd, cluster, a, b } = pair("200ms").await;
+    let (leader, standby) = leader_of(a, b).await;
+    test_hosts::until(&leader.handle, "a cycle as leader", |v| v.ha.as_ref().is_some_and(|h| h.leads)).await;
+    cluster.power_off("hv3").unwrap();
+    let view = test_hosts::until_within(
+        &leader.handle,
+        "hv3 fenced, with its alarm",
+        Duration::from_secs(60),
+        |v| v.alarms.iter().any(|a| a.subject == threerc::core::Subject::Host("hv3".into())),
+        |v| format!("{:?}", v.alarms),
+    )
+    .await;
+    let id = view.alarms.iter().find(|a| a.subject == threerc::core::Subject::Host("hv3".into())).unwrap().id;
+    let ack = leader.handle.command("console:alice", threerc::core::Command::AckAlarm { id }).await;
+    assert_eq!(ack, Ok(None), "acknowledged, kept in the journal and in etcd");
+    let before: Vec<(u64, bool)> =
+        leader.handle.snapshot_now(Duration::from_secs(5)).await.alarms.iter().map(|a| (a.id, a.acked)).collect();
+
+    leader.leadership.abandon();
+    leader.task.abort();
+    let view = test_hosts::until_within(
+        &standby.handle,
+        "the standby leading with the former leader's alarms",
+        Duration::from_secs(20),
+        |v| v.ha.as_ref().is_some_and(|h| h.leads) && v.alarms.iter().any(|a| a.id == id),
+        |v| format!("{:?}", v.alarms),
+    )
+    .await;
+    let hv3 = view.alarms.iter().find(|a| a.id == id).unwrap();
+    assert!(hv3.acked && hv3.acked_by.as_deref().is_some_and(|b| b.starts_with("console:alice")), "{hv3:?}");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let later = standby.handle.snapshot_now(Duration::from_secs(5)).await;
+    let after: Vec<(u64, bool)> = later.alarms.iter().map(|a| (a.id, a.acked)).collect();
+    assert_eq!(after.len(), before.len(), "no alarm raised again: {before:?} then {after:?}");
+    for (id, acked) in &before {
+        assert!(after.contains(&(*id, *acked)), "alarm #{id} not taken over as it was: {before:?} then {after:?}");
+    }
+    let paged: Vec<_> =
+        standby.events.lock().unwrap().iter().filter(|e| matches!(e.kind, EventKind::Alarm { .. })).cloned().collect();
+    assert!(paged.is_empty(), "the new leader paged again: {paged:?}");
+    let told = notes(&standby);
+    assert!(told.iter().any(|n| n.contains("alarm(s) taken over from the former leader ")), "{told:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_leader_that_stops_cleanly_hands_over_at_once() {
     let Pair { _dir, etcd: _etcd, cluster: _cluster, a, b } = pair("200ms").await;

@@ -264,12 +264,6 @@ pub async fn ha(
         let leadership =
             crate::ha::EtcdLeadership::start(ha).await.with_context(|| format!("{}: [ha]", cfg.path.display()))?;
         sup.set_leadership(leadership.clone());
-        tracing::warn!(
-            target: "3rc::ha",
-            "[ha]: the operators' decisions, the ladder's windows, the hosts fenced and the actions under way go \
-             with the leadership (etcd), but the alarms are each instance's own (its journal): after a takeover \
-             the new leader raises again, under its own numbers, the alarms whose conditions stand"
-        );
         return Ok(Some(leadership));
     }
     Ok(None)

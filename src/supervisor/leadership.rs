@@ -13,6 +13,9 @@ const LADDERS: &str = "ladders/";
 const FENCED: &str = "fenced/";
 const INFLIGHT: &str = "inflight/";
 const PLACEMENT: &str = "placement/";
+const ALARMS: &str = "alarms/";
+/// Who leads (written by each leader when it takes over): the next one names its former.
+const LED_BY: &str = "led-by";
 
 /// An action under way on the leader, as the next leader finds it.
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -80,6 +83,16 @@ impl Supervisor {
             let key = format!("{DECISIONS}{}", serde_json::to_string(key).unwrap_or_default());
             let value = decision.as_ref().map(|d| serde_json::to_string(d).unwrap_or_default());
             self.sharing.push(l.share(key, value));
+        }
+    }
+
+    /// A leader of several writes its alarms too (raised, acknowledged, dropped), so that the
+    /// next leader's alarms are these, with their numbers and acknowledgements.
+    pub(super) fn share_alarms(&mut self, alarms: &[(u64, Option<crate::core::Alarm>)]) {
+        let Some(l) = self.leadership.get().filter(|_| self.leading == Some(true)) else { return };
+        for (id, alarm) in alarms {
+            let value = alarm.as_ref().map(|a| serde_json::to_string(a).unwrap_or_default());
+            self.sharing.push(l.share(format!("{ALARMS}{id}"), value));
         }
     }
 
@@ -170,14 +183,16 @@ impl Supervisor {
     }
 
     /// Just became the leader: adopt what the former leader kept in the shared store (the
-    /// operators' decisions, the ladder's windows), or, the first leader of all, seed the store
-    /// with this instance's own.
+    /// operators' decisions, the ladder's windows, the alarms, ...), or, the first leader of
+    /// all, seed the store with this instance's own.
     pub(super) fn take_over(&mut self, l: &Arc<dyn crate::hv::Leadership>) {
         // What the store holds is read afresh for this tenure.
         self.placed.clear();
-        match l.take_shared() {
+        let shared = l.take_shared();
+        let read = shared.is_some();
+        match shared {
             Some(Some(mut entries)) => {
-                let mut shared = Vec::new();
+                let (mut shared, mut alarms, mut former) = (Vec::new(), Vec::new(), "(unknown)".to_string());
                 // The actions under way last: they are newer than the placements they change.
                 entries.sort_by_key(|(k, _)| k.starts_with(INFLIGHT));
                 for (k, v) in entries {
@@ -196,6 +211,13 @@ impl Supervisor {
                     } else if let Some(host) = k.strip_prefix(FENCED) {
                         let out = self.engine.adopt_fenced(self.clock.now(), host, &v);
                         self.apply(out);
+                    } else if k == LED_BY {
+                        former = v;
+                    } else if k.starts_with(ALARMS) {
+                        match serde_json::from_str::<crate::core::Alarm>(&v) {
+                            Ok(a) => alarms.push(a),
+                            Err(e) => warn!(target: "3rc::ha", "the shared alarm {k} cannot be read ({e}); left out"),
+                        }
                     } else if k.starts_with(LADDERS) {
                         match serde_json::from_str::<crate::store::LadderRow>(&v) {
                             Ok(row) => {
@@ -208,14 +230,21 @@ impl Supervisor {
                 }
                 let out = self.engine.adopt_decisions(self.clock.now(), shared);
                 self.apply(out);
+                let out = self.engine.adopt_alarms(self.clock.now(), &former, alarms);
+                self.apply(out);
             }
             Some(None) => {
                 let mine: Vec<_> = self.engine.decisions().map(|(k, d)| (k.clone(), Some(d.clone()))).collect();
                 self.share_decisions(&mine);
+                let alarms: Vec<_> = self.engine.alarms_kept().into_iter().map(|a| (a.id, Some(a))).collect();
+                self.share_alarms(&alarms);
                 let rows = self.ctx.inventory.ladders();
                 self.share_ladders(&rows);
             }
             None => {}
+        }
+        if read {
+            self.sharing.push(l.share(LED_BY.to_string(), Some(l.name().to_string())));
         }
         self.flush_sharing();
     }

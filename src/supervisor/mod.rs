@@ -625,6 +625,7 @@ impl Supervisor {
         let ladders = ladder::keep(&mut self.engine, &self.ctx.inventory, self.clock.as_ref());
         self.share_ladders(&ladders);
         self.share_decisions(&out.decisions);
+        self.share_alarms(&out.alarms);
         self.share_fenced(&out.events);
         if let Some(j) = &self.journal {
             for (key, decision) in &out.decisions {

@@ -134,6 +134,49 @@ impl Engine {
         out
     }
 
+    /// The alarms kept now, oldest first (`[ha]`: the first leader of all shares its own).
+    pub fn alarms_kept(&self) -> Vec<Alarm> {
+        self.alarms.iter().map(|a| a.alarm.clone()).collect()
+    }
+
+    /// Take over the alarms the former leader kept (`[ha]`), as a restart takes the journal's:
+    /// they replace this instance's own, numbering goes on after the highest, an
+    /// acknowledgement holds, and a standing condition found again within [`RESTORE_GRACE`] is
+    /// that same alarm, not a new page. An alarm of this instance's own that is still open and
+    /// about something the former leader had no alarm for (its journal failing, say) is raised
+    /// again, under a number of the shared series.
+    pub fn adopt_alarms(&mut self, now: Time, former: &str, mut shared: Vec<Alarm>) -> Output {
+        self.now = now;
+        let mut out = Output::default();
+        shared.sort_by_key(|a| a.id);
+        let own = std::mem::take(&mut self.alarms);
+        for a in &own {
+            if !shared.iter().any(|s| s.id == a.alarm.id) {
+                out.alarms.push((a.alarm.id, None));
+            }
+        }
+        self.alarm_grace_until = now.plus(RESTORE_GRACE);
+        self.next_alarm = self.next_alarm.max(shared.iter().map(|a| a.id).max().unwrap_or(0) + 1);
+        let open = shared.iter().filter(|a| a.ack.is_none()).count();
+        let count = shared.len();
+        out.alarms.extend(shared.iter().map(|a| (a.id, Some(a.clone()))));
+        self.alarms = shared.into_iter().map(|alarm| AlarmRec { alarm, restored: true }).collect();
+        if count > 0 {
+            let text = format!(
+                "{count} alarm(s) taken over from the former leader {former} ({open} not acknowledged); numbering \
+                 goes on at #{}",
+                self.next_alarm
+            );
+            self.note(Subject::Cluster, text, &mut out);
+        }
+        for a in own.into_iter().map(|a| a.alarm).filter(|a| a.ack.is_none()) {
+            if !self.alarms.iter().any(|s| s.alarm.key == a.key) {
+                self.raise(a.key, a.subject, a.severity, a.message, &mut out);
+            }
+        }
+        out
+    }
+
     /// The alarms for people, unacknowledged first, then by severity, newest first.
     pub(super) fn alarm_views(&self) -> Vec<AlarmView> {
         let wall = self.wall_now();
@@ -180,6 +223,33 @@ mod tests {
 
     fn kept(e: &Engine) -> Vec<Alarm> {
         e.alarms.iter().map(|a| a.alarm.clone()).collect()
+    }
+
+    #[test]
+    fn a_new_leader_takes_the_former_leader_s_alarms_over_with_their_numbers_and_acknowledgements() {
+        // The former leader: two alarms, one acknowledged.
+        let mut former = engine();
+        raise(&mut former, 1, "fencefail:hv1");
+        raise(&mut former, 2, "operator:db1");
+        former.command(Time::from_secs(3), "console:alice", &Command::AckAlarm { id: 2 }).unwrap();
+        // The standby that takes over had an alarm of its own (its journal failing), #1 in its
+        // own series.
+        let mut next = engine();
+        raise(&mut next, 1, "journal");
+        let out = next.adopt_alarms(Time::from_secs(10), "sup1", former.alarms_kept());
+        let note = &out.events[0].reason;
+        assert!(note.contains("2 alarm(s) taken over from the former leader sup1 (1 not acknowledged)"), "{note}");
+        // Its own #1 gives way to the shared #1 in its journal; its open condition is raised
+        // again as #3: one page, under the shared numbering.
+        assert!(out.alarms.iter().any(|(id, a)| *id == 1 && a.as_ref().is_some_and(|a| a.key == "fencefail:hv1")));
+        assert!(matches!(out.events[1].kind, EventKind::Alarm { id: 3, .. }), "{:?}", out.events);
+        // The standing conditions, found again by the new leader: the same alarms, no page.
+        assert!(raise(&mut next, 11, "fencefail:hv1").events.is_empty());
+        assert!(raise(&mut next, 11, "operator:db1").events.is_empty(), "acknowledged on the former leader");
+        let db1 = next.alarm_views().into_iter().find(|v| v.id == 2).unwrap();
+        assert!(db1.acked && db1.acked_by.as_deref().unwrap().starts_with("console:alice"));
+        let out = raise(&mut next, 20, "quorum");
+        assert!(matches!(out.events[0].kind, EventKind::Alarm { id: 4, .. }), "numbering goes on");
     }
 
     #[test]

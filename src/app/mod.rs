@@ -106,6 +106,7 @@ pub fn assemble(
         journal: None,
         resumed_steps: Vec::new(),
         leadership: None,
+        share_step: None,
     };
     let mut cluster = cfg.cluster.clone();
     // The votes are the witnesses that can be checked (a gateway witness without a default

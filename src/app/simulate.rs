@@ -188,6 +188,7 @@ pub fn case_from_observations(cluster: &ClusterSpec, obs: &[HostObservation]) ->
         // What-if is about the cluster's faults: its witnesses answer throughout.
         witnesses: cluster.witnesses.clone(),
         supervisors: Vec::new(),
+        store: Default::default(),
     };
     (Case { cluster: def, commands, spec: Some(cluster.clone()) }, notes)
 }

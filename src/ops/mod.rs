@@ -45,7 +45,13 @@ pub struct ExecCtx {
     /// With several supervisors (`[ha]`), the leadership: a step of a long action starts only
     /// while this supervisor leads (set per action).
     pub leadership: Option<Arc<dyn crate::hv::Leadership>>,
+    /// With several supervisors (`[ha]`), where each finished step goes for the next leader
+    /// (set per action by a leader): resolves once the shared store holds it.
+    pub share_step: Option<StepSharer>,
 }
+
+/// Keeps a finished step in the shared store (`ExecCtx::share_step`).
+pub type StepSharer = Arc<dyn Fn(&str) -> crate::hv::StoreFuture + Send + Sync>;
 
 /// Reports the steps of one action to the supervisor, which shows them in the snapshots.
 #[derive(Clone)]
@@ -67,6 +73,11 @@ impl ExecCtx {
         if let (Some(j), Some(r)) = (&self.journal, &self.report) {
             if let Err(e) = j.step(r.id, step).await {
                 warn!(target: "3rc::ops", "#{}: step {step} not journaled: {e}", r.id);
+            }
+        }
+        if let Some(share) = &self.share_step {
+            if let Err(e) = share(step).await {
+                warn!(target: "3rc::ops", "step {step} not kept in etcd for the next leader: {e}");
             }
         }
         match &self.leadership {

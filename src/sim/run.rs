@@ -179,6 +179,7 @@ pub fn ctx_for(case: &Case, sim: &SimCluster, vantage: usize) -> ExecCtx {
         journal: None,
         resumed_steps: Vec::new(),
         leadership: None,
+        share_step: None,
     }
 }
 

@@ -138,6 +138,10 @@ pub struct ClusterDef {
     /// Several supervisors (`[ha]`) by name, on an in-memory etcd; none: one, as without `[ha]`.
     #[serde(default)]
     pub supervisors: Vec<String>,
+    /// What the lease store holds at the start, under the cluster's prefix: a former leader's
+    /// keys (`"state/inflight/sup0-7" = "{...}"`), as when the supervisors start after it died.
+    #[serde(default)]
+    pub store: std::collections::BTreeMap<String, String>,
 }
 
 fn d_cpus() -> u32 {

@@ -158,6 +158,7 @@ pub(super) async fn run_several(case: &Case) -> Report {
     sim.lock().vantages = names.len();
     let store = MemStore::new("sim", ROUND_TRIP);
     store.keep_history(&format!("{PREFIX}/"));
+    preload(&store, &case.cluster.store).await;
     let folder = tempfile::Builder::new()
         .prefix("3rc-sim-")
         .tempdir()
@@ -330,6 +331,21 @@ fn gather(
 
 /// The store's key changes since `seen`, as timed log lines (who holds the leader key, whose
 /// view is there); the new count.
+/// The case's `store` entries, with the mark that the store is kept (`PREFIX/shared`): written
+/// before any supervisor starts.
+async fn preload(store: &MemStore, entries: &BTreeMap<String, String>) {
+    use crate::ha::store::{LeaseStore, Op};
+    if entries.is_empty() {
+        return;
+    }
+    let put = |key: String, value: String| Op::Put { key, value, lease: None };
+    let mut ops = vec![put(format!("{PREFIX}/shared"), "1".into())];
+    ops.extend(entries.iter().map(|(k, v)| put(format!("{PREFIX}/{k}"), v.clone())));
+    if let Err(e) = store.client("sim").txn(vec![], ops, vec![]).await {
+        panic!("the case's store entries cannot be written: {e}");
+    }
+}
+
 fn store_lines(store: &MemStore, t0: Instant, seen: usize, log: &mut Vec<(Time, String)>) -> usize {
     let history = store.history();
     for (at, key, value) in &history[seen.min(history.len())..] {
@@ -340,6 +356,9 @@ fn store_lines(store: &MemStore, t0: Instant, seen: usize, log: &mut Vec<(Time, 
             ("/leader", None) => format!("{at} store: the leader key is gone"),
             (r, None) if r.starts_with("/views/") => {
                 format!("{at} store: {}'s view is gone (its lease ended)", r.trim_start_matches("/views/"))
+            }
+            (r, Some(v)) if r.starts_with("/state/steps/") => {
+                format!("{at} store: steps done by {}: {v}", r.trim_start_matches("/state/steps/"))
             }
             _ => continue,
         };

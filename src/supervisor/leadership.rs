@@ -14,6 +14,8 @@ const FENCED: &str = "fenced/";
 const INFLIGHT: &str = "inflight/";
 const PLACEMENT: &str = "placement/";
 const ALARMS: &str = "alarms/";
+/// The steps a reinstall under way has finished (`NAME-ID`, as its `inflight/` entry).
+const STEPS: &str = "steps/";
 /// Who leads (written by each leader when it takes over): the next one names its former.
 const LED_BY: &str = "led-by";
 
@@ -138,6 +140,31 @@ impl Supervisor {
             serde_json::to_string(&entry).unwrap_or_default()
         });
         self.sharing.push(l.share(key, value));
+        if !started && matches!(action.kind, crate::core::ActionKind::Reinstall { .. }) {
+            self.sharing.push(l.share(format!("{STEPS}{}-{}", l.name(), action.id), None));
+        }
+    }
+
+    /// A leader of several keeps the steps a reinstall has finished (with those of the run it
+    /// resumes) in the shared store, each before the next starts, so that the next leader
+    /// resumes it where it stood, as a restart does from the journal.
+    pub(super) fn step_sharer(
+        &self,
+        action: &crate::core::Action,
+        resumed: &[String],
+    ) -> Option<crate::ops::StepSharer> {
+        let l = self.leadership.get().filter(|_| self.leading == Some(true)).cloned()?;
+        let key = format!("{STEPS}{}-{}", l.name(), action.id);
+        let done = std::sync::Mutex::new(resumed.to_vec());
+        Some(Arc::new(move |step: &str| {
+            let mut done = done.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            // A step a resumed reinstall skips is in the list already.
+            if done.iter().any(|s| s == step) {
+                return Box::pin(std::future::ready(Ok(())));
+            }
+            done.push(step.to_string());
+            l.share(key.clone(), Some(serde_json::to_string(&*done).unwrap_or_default()))
+        }))
     }
 
     /// A leader of several keeps where each VM runs in the shared store (the changes since
@@ -193,6 +220,7 @@ impl Supervisor {
         match shared {
             Some(Some(mut entries)) => {
                 let (mut shared, mut alarms, mut former) = (Vec::new(), Vec::new(), "(unknown)".to_string());
+                let mut steps = std::collections::BTreeMap::new();
                 // The actions under way last: they are newer than the placements they change.
                 entries.sort_by_key(|(k, _)| k.starts_with(INFLIGHT));
                 for (k, v) in entries {
@@ -206,8 +234,17 @@ impl Supervisor {
                             self.engine.adopt_placement(self.clock.now(), vm, &v, "the former leader had it there");
                         self.apply(out);
                         self.placed.insert(vm.to_string(), v.clone());
+                    } else if let Some(id) = k.strip_prefix(STEPS) {
+                        // Read before the actions under way (sorted last); the former's no more.
+                        self.sharing.push(l.share(k.clone(), None));
+                        match serde_json::from_str::<Vec<String>>(&v) {
+                            Ok(s) => {
+                                steps.insert(id.to_string(), s);
+                            }
+                            Err(e) => warn!(target: "3rc::ha", "the shared steps {k} cannot be read ({e}); left out"),
+                        }
                     } else if let Some(id) = k.strip_prefix(INFLIGHT) {
-                        self.take_over_action(l, id, &v);
+                        self.take_over_action(l, id, &v, steps.remove(id).unwrap_or_default());
                     } else if let Some(host) = k.strip_prefix(FENCED) {
                         let out = self.engine.adopt_fenced(self.clock.now(), host, &v);
                         self.apply(out);
@@ -252,7 +289,7 @@ impl Supervisor {
     /// An action the former leader had under way (`former-ID`): said in the journal, and
     /// reconciled with what the hosts report, as after a restart; a reinstall is resumed. The
     /// entry is the former leader's no more.
-    fn take_over_action(&mut self, l: &Arc<dyn crate::hv::Leadership>, id: &str, value: &str) {
+    fn take_over_action(&mut self, l: &Arc<dyn crate::hv::Leadership>, id: &str, value: &str, steps: Vec<String>) {
         let former = id.rsplit_once('-').map_or(id, |(name, _)| name).to_string();
         self.sharing.push(l.share(format!("{INFLIGHT}{id}"), None));
         let Ok(a) = serde_json::from_str::<Inflight>(value) else {
@@ -267,8 +304,10 @@ impl Supervisor {
         self.apply(out);
         match &a.kind {
             crate::core::ActionKind::Reinstall { vm, host } => {
-                let why = format!("{}; decided by {}", a.kind, a.decided_by);
+                let done = if steps.is_empty() { "none".to_string() } else { steps.join(", ") };
+                let why = format!("{}; decided by {}; steps done: {done}", a.kind, a.decided_by);
                 self.engine.take_over_reinstall(vm, host, why, &former);
+                self.resume_steps.insert(vm.clone(), steps);
             }
             // It may have got there: unless it is seen where this engine has it, it is waited
             // for there, never started a second time.

@@ -666,6 +666,7 @@ impl Supervisor {
         ctx.leadership = self.leadership.get().cloned();
         if let crate::core::ActionKind::Reinstall { vm, .. } = &action.kind {
             ctx.resumed_steps = self.resume_steps.remove(vm).unwrap_or_default();
+            ctx.share_step = self.step_sharer(&action, &ctx.resumed_steps);
         }
         if let Some(vm) = action.kind.vm() {
             let first = crate::core::Progress { step: "starting".into(), done: None };

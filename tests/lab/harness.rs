@@ -480,26 +480,30 @@ impl HaLab {
             .collect()
     }
 
-    /// Make etcd's raft leader some member other than sK's (`etcdctl move-leader`), so that cutting
-    /// sK's machine off does not make etcd elect a leader.
-    pub fn raft_leader_not_on(&self, k: usize) {
+    /// Make etcd's raft leader sK's member (`on`) or another one (`etcdctl move-leader`, asked
+    /// of the raft leader): the machine of the raft leader cut off makes etcd elect another.
+    pub fn move_raft_leader(&self, k: usize, on: bool) {
         let status = self.etcd_status(k);
-        let Some(Some((me, leader))) = status.get(k - 1).copied() else { panic!("s{k}'s etcd member does not answer") };
-        if me != leader {
-            return;
-        }
-        let (to, _) =
-            status.iter().enumerate().find_map(|(i, s)| (i != k - 1).then_some((*s)?)).expect("another member");
+        let ids: Vec<Option<u64>> = status.iter().map(|s| s.map(|(me, _)| me)).collect();
+        let leader = status.iter().flatten().map(|(_, l)| *l).next().expect("a member that answers");
+        let at = ids.iter().position(|id| *id == Some(leader)).expect("the raft leader answers");
+        let mine = ids[k - 1].unwrap_or_else(|| panic!("s{k}'s etcd member does not answer"));
+        let to = match on {
+            true if leader == mine => return,
+            true => mine,
+            false if leader != mine => return,
+            false => ids.iter().enumerate().find_map(|(i, id)| (i != k - 1).then_some(*id)?).expect("another member"),
+        };
         self.lab.run(&[
             "sup-exec",
             &format!("s{k}"),
             "etcdctl",
             "--endpoints",
-            &self.etcd[k - 1],
+            &self.etcd[at],
             "move-leader",
             &format!("{to:x}"),
         ]);
-        eprintln!("lab: etcd's raft leader moved off s{k}'s member");
+        eprintln!("lab: etcd's raft leader moved {} s{k}'s member", if on { "to" } else { "off" });
         // Every instance's next request finds the new raft leader in place.
         std::thread::sleep(Duration::from_secs(1));
     }

@@ -329,3 +329,26 @@ fn lab_ha_the_machine_of_etcd_s_raft_leader_isolated() {
     assert!(!ha.sup(s).text().contains(&format!("s{s} leads")), "{}", ha.story());
     ha.unharmed(watch, &before);
 }
+
+/// The leader's whole machine dies: its 3RC and its etcd member killed at once (that member may
+/// be etcd's raft leader: etcd elects another). A standby leads within a few seconds and
+/// supervises (a VM crashed then is restarted); nothing is fenced or moved.
+#[test]
+fn lab_ha_the_leader_s_machine_dies() {
+    if !lab_allowed() {
+        return;
+    }
+    let (mut ha, l) = Ha::up();
+    let before = ha.lab.truth();
+    let watch = ha.lab.watch();
+    let t0 = now_secs();
+    ha.kill(l);
+    ha.lab.run(&["sup-etcd", &format!("s{l}"), "stop"]);
+    let n = ha.settled(Some(l), Duration::from_secs(40));
+    let took = ha.led_at(n, t0).expect("the next leader's line") - t0;
+    eprintln!("lab: s{l}'s machine died (3rc and its etcd member); s{n} leads {took:.2} s later");
+    let (host, vm) = if before["vm21"] == ["hv2"] { ("hv2", "vm21") } else { ("hv3", "vm31") };
+    ha.crash_and_restart(n, host, vm);
+    ha.quiet_after(l, t0);
+    ha.unharmed(watch, &before);
+}

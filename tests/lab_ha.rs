@@ -286,8 +286,8 @@ fn lab_ha_etcd_loses_its_quorum() {
 }
 
 /// A standby's machine that runs etcd's raft leader is cut from everything for 20 s: etcd elects
-/// another leader (1–1.5 s without answers, in which 3RC's leader may lose its lease: a few
-/// seconds without a leader), nobody fences, no VM moves, one supervisor leads again and
+/// another leader (1–2 s without answers, in which 3RC's leader may stop counting itself leader;
+/// it keeps its key and leads again when etcd answers: a moment without a leader), nobody fences, no VM moves, one supervisor leads again and
 /// supervises (a VM crashed then is restarted); back, the isolated one is a standby.
 #[test]
 fn lab_ha_the_machine_of_etcd_s_raft_leader_isolated() {

@@ -854,7 +854,8 @@ const SUPERVISORS: [&str; 3] = ["sup1", "sup2", "sup3"];
 
 /// The faults of property (a), (b), (d)'s schedules, plus one to three faults of the
 /// supervisors themselves, overlapping those or not: one killed (and started again), paused,
-/// cut from etcd, from one host or several, or from everything; etcd losing its quorum; and the
+/// cut from etcd, from one host or several, or from everything; etcd losing its quorum (for
+/// long, or for 1-3 s as while it elects a new raft leader); and the
 /// first leader killed at the moment a host loses power.
 fn schedule_with_supervisor_faults(seed: u64) -> Vec<Episode> {
     let mut eps = schedule(seed);
@@ -890,7 +891,11 @@ fn schedule_with_supervisor_faults(seed: u64) -> Vec<Episode> {
                 (lines, t + d)
             }
             5 => (vec![format!("{t} isolate-supervisor {s}"), format!("{} reconnect-supervisor {s}", t + d)], t + d),
-            6 => (vec![format!("{t} store down"), format!("{} store up", t + d)], t + d),
+            6 => {
+                // As often, a short silence: etcd electing a new raft leader.
+                let d = if r.below(2) == 0 { r.range(1, 4) } else { d };
+                (vec![format!("{t} store down"), format!("{} store up", t + d)], t + d)
+            }
             _ => match power_offs.get(r.below(power_offs.len().max(1))) {
                 Some(at) => (vec![format!("{at} kill sup1"), format!("{} start sup1", at + d)], at + d),
                 None => (vec![format!("{t} kill sup1"), format!("{} start sup1", t + d)], t + d),

@@ -6,7 +6,9 @@
 //! their keys. A request reaches the store half a round trip after it is sent and is answered
 //! half a round trip later. Faults: a client cut from the store, or the store without quorum,
 //! gets no answer at all (its caller's timeout says so), as a member cut from etcd's quorum
-//! answers nothing to a request that requires a leader.
+//! answers nothing to a request that requires a leader. Without quorum no lease expires (etcd's
+//! lessor runs on its raft leader only), and regaining it gives every lease its whole TTL again,
+//! as etcd's new raft leader does (`Lessor::Promote`): a short election costs no lease.
 
 use super::store::{Created, LeaseStore, Op, Reply};
 use std::collections::{BTreeMap, BTreeSet};
@@ -39,6 +41,9 @@ struct Inner {
 impl Inner {
     /// Expire the leases past their time, as etcd's lessor does, deleting their keys.
     fn expire(&mut self, now: Instant) {
+        if self.down {
+            return;
+        }
         let mut gone: Vec<(Instant, i64)> =
             self.leases.iter().filter(|(_, (_, at))| *at <= now).map(|(id, (_, at))| (*at, *id)).collect();
         gone.sort();
@@ -136,7 +141,14 @@ impl MemStore {
 
     /// The store loses its quorum (`true`: it answers nobody) or regains it.
     pub fn set_down(&self, down: bool) {
-        self.lock().down = down;
+        let mut s = self.lock();
+        if s.down && !down {
+            let now = Instant::now();
+            for (ttl, at) in s.leases.values_mut() {
+                *at = now + *ttl;
+            }
+        }
+        s.down = down;
     }
 
     /// Keep every change of a key under `prefix` from now on (the simulator's record of who
@@ -288,5 +300,21 @@ mod tests {
         assert!(b.grant(2).await.is_ok());
         s.set_down(true);
         assert!(tokio::time::timeout(Duration::from_secs(1), b.grant(2)).await.is_err());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn without_quorum_no_lease_expires_and_regaining_it_renews_them_all() {
+        let s = MemStore::new("a", Duration::from_millis(10));
+        let id = s.grant(2).await.unwrap();
+        s.txn(vec![], vec![Op::Put { key: "/k".into(), value: "v".into(), lease: Some(id) }], vec![]).await.unwrap();
+        s.set_down(true);
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert_eq!(s.peek("/k").as_deref(), Some("v"), "no lease expires without a raft leader");
+        s.set_down(false);
+        tokio::time::sleep(Duration::from_millis(1900)).await;
+        assert_eq!(s.peek("/k").as_deref(), Some("v"), "its whole TTL again");
+        assert!(s.keep_alive(id).await.unwrap() > 0);
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        assert_eq!(s.peek("/k"), None, "and it expires when nobody renews it");
     }
 }

@@ -22,6 +22,13 @@
 //! cut from etcd's quorum answers nothing and the lease cannot be renewed through it: when etcd
 //! itself loses its quorum the leader stops acting within its TTL, and the VMs run on.
 //!
+//! **Back after a silence.** The instance that stopped so keeps its lease and its key. etcd
+//! expires no lease while it has no raft leader, and a new raft leader gives every lease its
+//! whole TTL again: after a raft election (1-2 s without answers) the next round renews the
+//! lease, finds the key with the `create_revision` it made (nobody else can have held it), and
+//! it leads again at once. After a silence over three TTLs it waits one TTL more, until the
+//! views of instances that died meanwhile (renewed with every lease) have expired.
+//!
 //! The campaign is written once over [`store::LeaseStore`]: etcd in production
 //! ([`etcd::EtcdStore`]), [`mem::MemStore`] (etcd's semantics in memory) in the simulator.
 
@@ -61,6 +68,10 @@ struct State {
     written: Option<(i64, String)>,
     /// The other live instances' views, as last read.
     peers: Vec<String>,
+    /// Since when etcd has not answered (a round failed), and until when, after it answered
+    /// again, this instance waits before it leads on the key it kept (see `round`).
+    silent_since: Option<Instant>,
+    resettle_until: Option<Instant>,
     /// Whether it is fit to lead (see `Leadership::stand`).
     standing: bool,
     /// Requests forwarded to this leader, taken out of the store, until the supervisor takes
@@ -148,6 +159,8 @@ impl<S: LeaseStore> Elector<S> {
                 written: None,
                 peers: Vec::new(),
                 standing: true,
+                silent_since: None,
+                resettle_until: None,
                 requests: Vec::new(),
                 forwarded: 0,
             })),
@@ -359,11 +372,18 @@ fn margin(ttl: Duration) -> Duration {
 /// Renew the lease, campaign, publish the view and read the others', every quarter of the TTL.
 async fn campaign<S: LeaseStore>(me: Arc<Elector<S>>) {
     let mut failing = false;
+    // When the last round that etcd answered started.
+    let mut answered = Instant::now();
     loop {
         let round_started = Instant::now();
-        match round(&me).await {
+        let result = round(&me).await;
+        if result.is_ok() {
+            answered = round_started;
+        }
+        match result {
             Ok(()) if failing => {
                 failing = false;
+                lock(&me.state).silent_since = None;
                 info!(target: "3rc::ha", "{}: etcd answers again", me.name);
             }
             Ok(()) => {}
@@ -377,12 +397,12 @@ async fn campaign<S: LeaseStore>(me: Arc<Elector<S>>) {
                     warn!(target: "3rc::ha", "{}: its lease ran out: it stops leading", me.name);
                     state.stop_leading();
                 }
-                if state.leads_until.is_none() && state.held.is_some() {
-                    // Its key may outlive this (etcd renews every lease when it regains its
-                    // quorum): a new lease, and the old one left to expire, so that the key
-                    // goes and a campaign can win.
-                    state.held = None;
-                    state.lease = None;
+                // It keeps its lease and its key: if etcd answers again before the lease
+                // expired there (a raft election, where the new raft leader gives every lease
+                // its whole TTL again), the next round renews it and finds the key still its
+                // own, and it leads again at once; if the lease is gone, so is the key.
+                if state.silent_since.is_none() {
+                    state.silent_since = Some(answered);
                 }
                 if state.leads_until.is_none() {
                     state.leader = None;
@@ -490,6 +510,21 @@ async fn round<S: LeaseStore>(me: &Elector<S>) -> Result<(), String> {
             // quorum, every lease is new): until then it holds the key but does not lead, so
             // that no fence is decided on a partial vote.
             let settled = state.granted.is_some_and(|g| sent >= g + me.ttl / 2);
+            // Back after a long silence (etcd without quorum for more than three TTLs), on the
+            // key it kept: the views of instances that died meanwhile are still there (etcd
+            // renewed their leases too) until their leases run out, a TTL after etcd answered
+            // again; it leads no sooner, as a new leader would. After a shorter silence (a raft
+            // election: 1-3 s) such a view is no more than a few seconds staler than any view of
+            // an instance just gone can be.
+            if let Some(since) = state.silent_since.take() {
+                if held.is_some() && sent > since + 3 * me.ttl {
+                    state.resettle_until = Some(sent + me.ttl + margin(me.ttl));
+                    info!(target: "3rc::ha", "{} still holds {key} after etcd was silent {:.1} s: it leads again in {:.1} s, \
+                        once the views of supervisors gone meanwhile have expired",
+                        me.name, (sent - since).as_secs_f64(), me.ttl.as_secs_f64());
+                }
+            }
+            let settled = settled && state.resettle_until.is_none_or(|t| sent >= t);
             // Told meanwhile that it is not fit: the next round gives the key up.
             if state.standing && settled {
                 state.leader = Some(me.name.clone());

@@ -74,6 +74,47 @@ async fn when_the_store_loses_its_quorum_nobody_leads() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_short_store_election_costs_the_leader_only_the_silence() {
+    let (store, all) = electors(&["sup1", "sup2", "sup3"]);
+    watch(&all, TTL, || leader(&all).is_some()).await;
+    let first = leader(&all).unwrap();
+    // etcd elects a new raft leader: silent past the leader's own count (TTL - margin after its
+    // last renewal), then every lease gets its whole TTL again.
+    store.set_down(true);
+    let stopped = watch(&all, 2 * TTL, || leader(&all).is_none()).await;
+    assert!(stopped <= TTL, "led {stopped:?} into the silence");
+    tokio::time::sleep(TTL / 4).await;
+    assert_eq!(leader(&all), None);
+    store.set_down(false);
+    let again = watch(&all, 2 * TTL, || leader(&all).is_some()).await;
+    assert_eq!(leader(&all), Some(first), "the same instance, on the key it kept");
+    assert!(again <= TTL / 4 + TTL / 4 + Duration::from_millis(50), "led again {again:?} after etcd answered");
+}
+
+#[tokio::test(start_paused = true)]
+async fn after_a_long_store_silence_the_key_kept_leads_only_once_the_gone_views_expired() {
+    let (store, all) = electors(&["sup1", "sup2", "sup3"]);
+    for e in &all {
+        e.publish(format!("view of {}", e.name()));
+    }
+    watch(&all, TTL, || leader(&all).is_some() && all.iter().all(|e| e.peers().len() == 2)).await;
+    let first = leader(&all).unwrap();
+    let standby = (first + 1) % 3;
+    store.set_down(true);
+    tokio::time::sleep(4 * TTL).await;
+    // One standby dies while etcd has no quorum: its view stays (its lease is renewed with
+    // every other when etcd is back) until its lease runs out.
+    all[standby].abandon();
+    store.set_down(false);
+    let again = watch(&all, 3 * TTL, || leader(&all).is_some()).await;
+    assert_eq!(leader(&all), Some(first), "the same instance, on the key it kept");
+    assert!(again >= TTL, "led {again:?} after etcd answered: before the gone instance's view expired");
+    assert!(again <= TTL + TTL / 2, "led only {again:?} after etcd answered");
+    assert!(!all[first].peers().is_empty(), "the live standby's view is there");
+    assert_eq!(all[first].peers().len(), 1, "and only that one: {:?}", all[first].peers());
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_leader_not_fit_to_lead_stops_at_once_and_another_leads() {
     let (_store, all) = electors(&["sup1", "sup2"]);
     watch(&all, TTL, || leader(&all).is_some()).await;

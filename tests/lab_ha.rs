@@ -72,6 +72,20 @@ impl Ha {
         (l, n, cut, led)
     }
 
+    /// Wait until hv1's VMs run elsewhere, recovered by whoever leads: that leader.
+    fn hv1_recovered(&self, within: Duration) -> usize {
+        self.wait("hv1's VMs running elsewhere under a new leader", within, |ha| {
+            let truth = ha.lab.truth();
+            let Some(k) = (1..=SUPERVISORS).find(|k| ha.leads(*k)) else { return false };
+            let text = ha.sup(k).text();
+            ["vm11", "vm12"].iter().all(|v| {
+                truth.get(*v).is_some_and(|h| h.len() == 1 && h[0] != "hv1")
+                    && text.contains(&format!("vm {v} Relocating -> Probation"))
+            })
+        });
+        (1..=SUPERVISORS).find(|k| self.leads(*k)).expect("a leader")
+    }
+
     /// The fence agent was asked for nothing.
     fn no_fence(&self) {
         assert!(self.lab.fence_log().is_empty(), "a host was fenced\n{}", self.story());
@@ -210,22 +224,8 @@ fn lab_ha_leader_killed_and_a_host_powered_off_at_once() {
     let t0 = now_secs();
     ha.kill(l);
     ha.lab.run(&["power-off", "hv1"]);
-    let mut n = 0;
-    ha.wait("hv1's VMs running elsewhere under a new leader", Duration::from_secs(60), |ha| {
-        let truth = ha.lab.truth();
-        let Some(k) = (1..=SUPERVISORS).find(|k| ha.leads(*k)) else { return false };
-        let text = ha.sup(k).text();
-        ["vm11", "vm12"].iter().all(|v| {
-            truth.get(*v).is_some_and(|h| h.len() == 1 && h[0] != "hv1")
-                && text.contains(&format!("vm {v} Relocating -> Probation"))
-        })
-    });
+    let n = ha.hv1_recovered(Duration::from_secs(60));
     let running = now_secs();
-    for k in 1..=SUPERVISORS {
-        if ha.leads(k) {
-            n = k;
-        }
-    }
     let led = ha.led_at(n, t0).unwrap();
     eprintln!(
         "lab: s{l} killed and hv1 powered off; s{n} leads {:.2} s later, hv1's VMs running elsewhere {:.2} s later",
@@ -250,6 +250,39 @@ fn lab_ha_leader_killed_and_a_host_powered_off_at_once() {
 /// etcd loses its quorum (the members of the two standbys' machines killed): the leader stops
 /// acting within its lease, nobody leads, nothing is fenced or moved, and a VM that crashes
 /// meanwhile waits; with etcd whole again, one supervisor leads and restarts it.
+/// hv1 is cut off and its fence device is slow (the lab agent waits 8 s before it cuts the
+/// power); the leader is killed once its fence agent has been asked for the off. The agent
+/// outlives it and powers hv1 off; the next leader, which decides a fence of hv1 of its own,
+/// watches the power instead of sending a second off to a device still at work. hv1's VMs run
+/// elsewhere once it is off, never twice; the agent was asked for one off.
+#[test]
+fn lab_ha_leader_killed_while_its_slow_fence_is_under_way() {
+    if !lab_allowed() {
+        return;
+    }
+    let (mut ha, l) = Ha::up_with(|lab, config| lab.slow_fence(config, "hv1", 8));
+    let watch = ha.lab.watch();
+    ha.lab.run(&["isolate", "hv1"]);
+    ha.wait("the leader's fence agent asked to power hv1 off", Duration::from_secs(60), |ha| {
+        ha.lab.fence_log().iter().any(|(_, a, h)| a == "off" && h == "hv1")
+    });
+    let t0 = now_secs();
+    ha.kill(l);
+    let n = ha.hv1_recovered(Duration::from_secs(90));
+    eprintln!("lab: s{l} killed during its slow fence of hv1; s{n} recovered hv1's VMs {:.2} s later", now_secs() - t0);
+    let seen = watch.stop();
+    assert!(seen.doubles.is_empty(), "a VM ran twice: {:?}\n{}", seen.doubles, ha.story());
+    let fences = ha.lab.fence_log();
+    let offs: Vec<_> = fences.iter().filter(|(_, a, _)| a == "off" || a == "reboot").collect();
+    assert_eq!(offs.len(), 1, "one off, the former leader's: {fences:?}\n{}", ha.story());
+    let text = ha.sup(n).text();
+    assert!(text.contains(&format!("s{l}'s fence of hv1 may still take effect")), "{}", ha.story());
+    assert!(text.contains("host hv1 Fencing -> Fenced"), "{}", ha.story());
+    let truth = ha.lab.truth();
+    assert_eq!(truth.len(), 6, "every VM runs\n{}", ha.story());
+    assert!(truth.values().all(|h| h.len() == 1), "{}", ha.story());
+}
+
 #[test]
 fn lab_ha_etcd_loses_its_quorum() {
     if !lab_allowed() {

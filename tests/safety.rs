@@ -192,6 +192,9 @@ fn check_with(r: &Report, excused: &dyn Fn(&str) -> bool) -> Result<(), String> 
 }
 
 fn check_deciders(r: &Report) -> Result<(), String> {
+    if let Some(d) = r.destructive.iter().find(|d| d.what == threerc::backend::sim::host::SECOND_OFF) {
+        return Err(format!("(d) {} of {} at {}", d.what, d.host, d.at));
+    }
     for d in &r.destructive {
         let ok = r.events.iter().any(|e| {
             let EventKind::ActionDecided { action, .. } = &e.kind else { return false };
@@ -902,6 +905,22 @@ fn schedule_with_supervisor_faults(seed: u64) -> Vec<Episode> {
             },
         };
         eps.push(Episode { lines, end });
+    }
+    // Often, a host cut off whose fence device is slow, and the leader killed while its fence is
+    // under way: the next leader must not send a second off while the first is (SECOND_OFF).
+    if r.below(3) == 0 {
+        let (h, t, n) = (HOSTS[r.below(HOSTS.len())], r.range(10, 80), r.range(4, 9));
+        let (k, d) = (t + r.range(3, 7), r.range(2, 30));
+        let lines = vec![
+            format!("{} fence {h} slow {n}", t - 1),
+            format!("{t} isolate {h}"),
+            format!("{k} kill sup1"),
+            format!("{} start sup1", k + d),
+            // Fenced meanwhile: powered on again, as a person would.
+            format!("{} reconnect {h}", t + 45),
+            format!("{} power on {h}", t + 45),
+        ];
+        eps.push(Episode { lines, end: t + 45 });
     }
     eps
 }

@@ -107,6 +107,7 @@ pub fn assemble(
         resumed_steps: Vec::new(),
         leadership: None,
         share_step: None,
+        former_fence: None,
     };
     let mut cluster = cfg.cluster.clone();
     // The votes are the witnesses that can be checked (a gateway witness without a default

@@ -48,6 +48,17 @@ pub struct ExecCtx {
     /// With several supervisors (`[ha]`), where each finished step goes for the next leader
     /// (set per action by a leader): resolves once the shared store holds it.
     pub share_step: Option<StepSharer>,
+    /// With several supervisors (`[ha]`), a fence of the same host a former leader had under
+    /// way when it died (set per action by the supervisor): this one waits for it.
+    pub former_fence: Option<FormerFence>,
+}
+
+/// A fence a former leader had under way: whose, and until when it may still run (its start
+/// plus the fence timeout).
+#[derive(Clone, Debug)]
+pub struct FormerFence {
+    pub former: String,
+    pub until: tokio::time::Instant,
 }
 
 /// Keeps a finished step in the shared store (`ExecCtx::share_step`).
@@ -238,6 +249,26 @@ async fn fence(ctx: &ExecCtx, host: &str) -> Result<(), String> {
     if status == PowerStatus::Off {
         info!(target: "3rc::fence", "{host} is already off ({})", fencer.describe());
         return Ok(());
+    }
+    if let Some(former) = &ctx.former_fence {
+        // A device may still be carrying out the former leader's off (its agent outlives a
+        // supervisor killed, and a slow device acts seconds after the command): a second
+        // command to a device mid-operation is not sent while the first may still take effect.
+        ctx.step(
+            format!("waiting for the former leader {}'s fence of {host} to take effect", former.former),
+            Some(0.2),
+        );
+        while tokio::time::Instant::now() < former.until {
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            let f = fencer.clone();
+            if blocking(ctx.inline, t, "fence status", move || f.status()).await? == PowerStatus::Off {
+                info!(target: "3rc::fence", "{host} powered off by the former leader {}'s fence ({})", former.former,
+                    fencer.describe());
+                return Ok(());
+            }
+        }
+        warn!(target: "3rc::fence", "the former leader {}'s fence did not power {host} off in time: fencing it now",
+            former.former);
     }
     ctx.step(format!("powering {host} off"), Some(0.4));
     let f = fencer.clone();

@@ -180,6 +180,7 @@ pub fn ctx_for(case: &Case, sim: &SimCluster, vantage: usize) -> ExecCtx {
         resumed_steps: Vec::new(),
         leadership: None,
         share_step: None,
+        former_fence: None,
     }
 }
 

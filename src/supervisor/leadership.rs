@@ -24,6 +24,9 @@ const LED_BY: &str = "led-by";
 struct Inflight {
     kind: crate::core::ActionKind,
     decided_by: String,
+    /// When it started (wall clock, ms since the epoch).
+    #[serde(default)]
+    started_ms: Option<u64>,
 }
 
 /// How long a standby waits for the leader's answer to a command it forwarded.
@@ -136,7 +139,11 @@ impl Supervisor {
         let Some(l) = self.leadership.get().filter(|_| self.leading == Some(true)).cloned() else { return };
         let key = format!("{INFLIGHT}{}-{}", l.name(), action.id);
         let value = started.then(|| {
-            let entry = Inflight { kind: action.kind.clone(), decided_by: action.decided_by.to_string() };
+            let entry = Inflight {
+                kind: action.kind.clone(),
+                decided_by: action.decided_by.to_string(),
+                started_ms: Some(self.clock.wall_ms()),
+            };
             serde_json::to_string(&entry).unwrap_or_default()
         });
         self.sharing.push(l.share(key, value));
@@ -290,16 +297,33 @@ impl Supervisor {
     /// reconciled with what the hosts report, as after a restart; a reinstall is resumed. The
     /// entry is the former leader's no more.
     fn take_over_action(&mut self, l: &Arc<dyn crate::hv::Leadership>, id: &str, value: &str, steps: Vec<String>) {
-        let former = id.rsplit_once('-').map_or(id, |(name, _)| name).to_string();
-        self.sharing.push(l.share(format!("{INFLIGHT}{id}"), None));
+        let (former, number) = id.rsplit_once('-').unwrap_or((id, ""));
+        if former == l.name() && number.parse().is_ok_and(|n: crate::core::ActionId| self.running.contains(&n)) {
+            // This instance's own, from a tenure that ended while it ran (etcd silent for a
+            // moment): its task goes on and reports as any action; nothing to reconcile.
+            return;
+        }
+        let former = former.to_string();
+        let key = format!("{INFLIGHT}{id}");
         let Ok(a) = serde_json::from_str::<Inflight>(value) else {
             warn!(target: "3rc::ha", "an action the former leader had under way cannot be read ({id}); left out");
+            self.sharing.push(l.share(key, None));
             return;
         };
-        let msg = format!(
-            "the former leader {former} had {} under way ({}); reconciling with what the hosts report",
-            a.kind, a.decided_by
-        );
+        // A fence's entry stays while the fence may still take effect, for whoever leads next
+        // (this one may not lead long enough to see it through); the others are this one's now.
+        let limit = self.ctx.timeouts.fence.as_millis() as u64;
+        let left = a.started_ms.map_or(0, |t| (t + limit).saturating_sub(self.clock.wall_ms()));
+        let fence_running = matches!(a.kind, crate::core::ActionKind::Fence { .. }) && left > 0;
+        if !fence_running {
+            self.sharing.push(l.share(key, None));
+        }
+        let whose = if former == l.name() {
+            format!("{former} had {} under way when it stopped leading", a.kind)
+        } else {
+            format!("the former leader {former} had {} under way", a.kind)
+        };
+        let msg = format!("{whose} ({}); reconciling with what the hosts report", a.decided_by);
         let out = self.engine.external_note(self.clock.now(), crate::core::Subject::Cluster, msg);
         self.apply(out);
         match &a.kind {
@@ -315,6 +339,24 @@ impl Supervisor {
                 let by = format!("the former leader {former} had {} under way", a.kind);
                 let out = self.engine.adopt_placement(self.clock.now(), vm, to, &by);
                 self.apply(out);
+            }
+            // Its agent may still be at work (it outlives a supervisor killed) or its device
+            // slow to act: this leader's own fence of the host, if it decides one, first waits
+            // for that one's time to run out, watching the power go off.
+            crate::core::ActionKind::Fence { host }
+                if fence_running && self.engine.host_state(host) != Some(crate::core::HostState::Fenced) =>
+            {
+                let wait = std::time::Duration::from_millis(left);
+                let msg = format!(
+                    "{former}'s fence of {host} may still take effect (its agent outlives {former}, and a device \
+                         can be slow): a fence of {host} decided here watches its power for up to {} before \
+                         sending a second off",
+                    crate::core::time::human(wait)
+                );
+                let out = self.engine.external_note(self.clock.now(), crate::core::Subject::Host(host.clone()), msg);
+                self.apply(out);
+                let until = tokio::time::Instant::now() + wait;
+                self.former_fences.insert(host.clone(), crate::ops::FormerFence { former: former.clone(), until });
             }
             _ => {}
         }

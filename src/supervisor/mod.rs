@@ -236,6 +236,9 @@ pub struct Supervisor {
     /// Steps an earlier run finished for a reinstall it left unfinished, by VM: handed to the
     /// resumed reinstall.
     resume_steps: BTreeMap<String, Vec<String>>,
+    /// The fences a former leader had under way (`[ha]`), by host: its name, and until when
+    /// its fence may still run; this leader's fence of that host waits for it (`ops::fence`).
+    former_fences: BTreeMap<String, ops::FormerFence>,
     /// The fence agents' status checks (`fencecheck`).
     fence_checks: fencecheck::FenceChecks,
     /// The state folder's lock, held while this supervisor exists (`store::lock`).
@@ -351,6 +354,7 @@ impl Supervisor {
             hints_tx,
             hints_rx,
             resume_steps: BTreeMap::new(),
+            former_fences: BTreeMap::new(),
             fence_checks: Default::default(),
             state_lock: None,
             recovered: None,
@@ -612,7 +616,13 @@ impl Supervisor {
             // Its new definition (read back by the operation) names its new disks.
             self.engine.set_disks(reinstalled.as_deref().unwrap_or_default(), crate::hv::xml::disks_from_xml(&e.xml));
         }
-        let out = self.engine.outcome(self.clock.now(), id, outcome);
+        // A standby of several whose own action outlived its leadership: what it did is kept,
+        // and the leader decides what follows.
+        let out = if self.leading == Some(false) {
+            self.engine.outcome_readonly(self.clock.now(), id, outcome)
+        } else {
+            self.engine.outcome(self.clock.now(), id, outcome)
+        };
         self.apply(out);
         self.share_placements();
         self.flush_sharing();
@@ -667,6 +677,9 @@ impl Supervisor {
         if let crate::core::ActionKind::Reinstall { vm, .. } = &action.kind {
             ctx.resumed_steps = self.resume_steps.remove(vm).unwrap_or_default();
             ctx.share_step = self.step_sharer(&action, &ctx.resumed_steps);
+        }
+        if let crate::core::ActionKind::Fence { host } = &action.kind {
+            ctx.former_fence = self.former_fences.remove(host).filter(|f| f.until > tokio::time::Instant::now());
         }
         if let Some(vm) = action.kind.vm() {
             let first = crate::core::Progress { step: "starting".into(), done: None };

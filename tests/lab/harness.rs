@@ -440,10 +440,19 @@ impl HaLab {
     /// with every VM healthy. s1 starts once s2 or s3 leads, so that it is a standby: its etcd
     /// member is the first of every instance's list, the one each sends its requests to first.
     pub fn up() -> (HaLab, usize) {
+        Self::up_with(|_, _| {})
+    }
+
+    /// As `up`, with each supervisor's config changed by `prepare` first.
+    pub fn up_with(prepare: impl Fn(&Lab, &Path)) -> (HaLab, usize) {
         let lab = Lab::up(3, 2);
         let etcd = lab.sup_up(SUPERVISORS);
         let vms: Vec<String> = (1..=3).flat_map(|i| (1..=2).map(move |j| format!("vm{i}{j}"))).collect();
-        let start = |k| Supervisor::start_on(&lab, k, &lab.ha_config(k, &etcd, &vms, "min_uptime = \"2s\""));
+        let start = |k| {
+            let config = lab.ha_config(k, &etcd, &vms, "min_uptime = \"2s\"");
+            prepare(&lab, &config);
+            Supervisor::start_on(&lab, k, &config)
+        };
         let mut sups = vec![start(2), start(3)];
         let deadline = Instant::now() + Duration::from_secs(60);
         while !sups.iter().enumerate().any(|(i, s)| s.text().contains(&format!("cluster note: s{} leads: ", i + 2))) {

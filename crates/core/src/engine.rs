@@ -9,7 +9,7 @@
 //! and its copy there was destroyed by the same action (ladder step 2), or when the old host is
 //! `Fenced` (by an agent, or confirmed off by a person).
 
-use super::action::{Action, ActionId, ActionKind, Decider};
+use super::action::{Action, ActionId, ActionKind, Decider, Outcome};
 use super::event::{Event, EventKind, Severity, Subject};
 use super::host_fsm::HostRec;
 use super::model::{ClusterSpec, DomState, HostObservation, HostPolicy, PlacementPolicy, ProbeFailure};
@@ -225,13 +225,31 @@ impl Engine {
         out
     }
 
-    /// One cycle for a one-shot view (`3rc status`): states are updated, nothing is decided.
+    /// One cycle for a one-shot view (`3rc status`) or a standby of several: states are
+    /// updated, nothing is decided. Actions already under way (a former tenure's, whose tasks
+    /// still run) stay in flight: their outcomes are taken in by [`Engine::outcome_readonly`].
     pub fn observe_readonly(&mut self, now: Time, observations: &[HostObservation]) {
-        let armed = self.armed;
+        let _ = self.readonly(|e| e.observe(now, observations));
+    }
+
+    /// An action's outcome taken in while this engine does not decide (a standby of several,
+    /// whose own action outlived its leadership): what it did is kept — a host fenced is
+    /// `Fenced` — but nothing new is decided on it (no recovery: the leader's).
+    pub fn outcome_readonly(&mut self, now: Time, id: ActionId, outcome: Outcome) -> Output {
+        self.readonly(|e| e.outcome(now, id, outcome))
+    }
+
+    /// Run `f` disarmed, with no disarm waiting on a fence, and drop whatever it decided.
+    fn readonly(&mut self, f: impl FnOnce(&mut Engine) -> Output) -> Output {
+        let (armed, disarming, first) = (self.armed, self.disarming.take(), self.next_action);
         self.armed = false;
-        let _ = self.observe(now, observations);
+        let mut out = f(self);
         self.armed = armed;
-        self.inflight.clear();
+        self.disarming = disarming;
+        self.inflight.retain(|id, _| *id < first);
+        out.actions.retain(|a| a.id < first);
+        out.events.retain(|e| !matches!(e.kind, EventKind::ActionDecided { id, .. } if id >= first));
+        out
     }
 
     /// One supervision cycle.

@@ -340,6 +340,9 @@ pub struct SimFencer {
     pub(super) vantage: usize,
 }
 
+/// What the simulator records for an `off` sent while another supervisor's is under way.
+pub const SECOND_OFF: &str = "fence off while another supervisor's off is under way";
+
 impl Fencer for SimFencer {
     fn describe(&self) -> String {
         "sim".into()
@@ -353,7 +356,7 @@ impl Fencer for SimFencer {
         let now = w.now();
         let host = self.host.clone();
         let h = w.hosts.get_mut(&host).ok_or_else(|| format!("no host {host}"))?;
-        if let FenceMode::OffAt(at) = h.fence {
+        if let FenceMode::OffAt(at, _) = h.fence {
             if now < at {
                 return Ok(PowerStatus::On);
             }
@@ -384,10 +387,17 @@ impl Fencer for SimFencer {
                 *n -= 1;
                 return Err("fence device refused the command (simulated failure)".into());
             }
+            // Another supervisor's off still under way (its own is its fence's to wait for): a
+            // second command to a device mid-operation, which the safety check counts.
+            FenceMode::OffAt(_, by) if *by != self.vantage => {
+                w.record(self.vantage, &host, None, SECOND_OFF);
+                w.power_off(&host);
+                return Ok(());
+            }
             FenceMode::Slow(secs) if h.powered => {
                 let secs = *secs;
                 let at = w.now().plus(std::time::Duration::from_secs(secs));
-                w.hosts.get_mut(&host).expect("checked above").fence = FenceMode::OffAt(at);
+                w.hosts.get_mut(&host).expect("checked above").fence = FenceMode::OffAt(at, self.vantage);
                 // The act is the command; the power goes off later by itself.
                 w.record(self.vantage, &host, None, "fence off (accepted)");
                 return Ok(());

@@ -45,8 +45,8 @@ pub enum FenceMode {
     /// `off` is accepted, and the power goes off this many seconds later (`status` says on
     /// until then).
     Slow(u64),
-    /// A slow `off` was accepted: the power goes off at this time.
-    OffAt(Time),
+    /// A slow `off` was accepted: the power goes off at this time (and which supervisor sent it).
+    OffAt(Time, usize),
 }
 
 /// How a host's management daemon behaves.

@@ -90,7 +90,12 @@ impl Lab {
             while !flag.load(std::sync::atomic::Ordering::Relaxed) {
                 let t = truth_of(&dir, hosts);
                 for (vm, on) in t.iter().filter(|(_, on)| on.len() > 1) {
-                    seen.doubles.push(format!("{vm} on {}", on.join(" and ")));
+                    // The hosts are read one after another (`on` is in that order): a VM that
+                    // moved from an earlier one to a later one in between looks doubled. It
+                    // is, if the earlier one still runs it now, after the later was seen with it.
+                    if running_on(&dir, &on[0]).contains(vm) {
+                        seen.doubles.push(format!("{vm} on {}", on.join(" and ")));
+                    }
                 }
                 if seen.changes.last().map(|(_, last)| last) != Some(&t) {
                     seen.changes.push((now_secs(), t));
@@ -202,12 +207,17 @@ impl Lab {
     }
 }
 
+/// The VMs whose qemu runs on `host` now.
+fn running_on(dir: &Path, host: &str) -> Vec<String> {
+    let out = Command::new(lab_script()).args(["running", dir.to_str().unwrap(), host]).output().expect("lab.sh");
+    String::from_utf8_lossy(&out.stdout).lines().filter(|l| !l.is_empty()).map(str::to_string).collect()
+}
+
 fn truth_of(dir: &Path, hosts: usize) -> BTreeMap<String, Vec<String>> {
     let mut map: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for i in 1..=hosts {
         let h = format!("hv{i}");
-        let out = Command::new(lab_script()).args(["running", dir.to_str().unwrap(), &h]).output().expect("lab.sh");
-        for vm in String::from_utf8_lossy(&out.stdout).lines().filter(|l| !l.is_empty()) {
+        for vm in running_on(dir, &h) {
             map.entry(vm.to_string()).or_default().push(h.clone());
         }
     }

@@ -414,7 +414,10 @@ case "$cmd" in
   stop-daemon) load; stop_daemon "${3:?host}" ;;
   start-daemon) load; start_daemon "${3:?host}" ;;
   power-on) load; h=${3:?host}; ip -n "$(ns br)" link set "$(port "$h")" up; start_daemon "$h" ;;
-  power-state) load; if [ -n "$(live_pids "${3:?host}")" ]; then echo on; else echo off; fi ;;
+  power-state)
+    # A namespace that cannot be read is an error, not a host that is off.
+    load; h=${3:?host}; ip netns pids "$(ns "$h")" >/dev/null || die "cannot read $h's processes"
+    if [ -n "$(live_pids "$h")" ]; then echo on; else echo off; fi ;;
   running)
     load; h=${3:?host}
     for p in $(live_pids "$h"); do

@@ -314,6 +314,9 @@ fn host_policy(hd: &raw::RawHostDefaults, at: &Locator) -> Result<HostPolicy, Co
         host_policy.drain_retry = r.0;
     }
     host_policy.unmanageable_fence_after = hd.unmanageable_fence_after.map(|d| d.0);
+    if let Some(d) = hd.storage_alarm_after {
+        host_policy.storage_alarm_after = d.0;
+    }
     Ok(host_policy)
 }
 

@@ -123,6 +123,8 @@ pub struct RawHostDefaults {
     pub drain_retry: Option<Dur>,
     /// Power-fence a host that stays `Unmanageable` this long (default: never).
     pub unmanageable_fence_after: Option<Dur>,
+    /// Raise the storage alarm for VMs paused by I/O errors this long (default 30 s).
+    pub storage_alarm_after: Option<Dur>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -218,6 +218,14 @@ fn a_vm_protected_at_run_time_gets_the_defaults_and_its_overrides_checked_like_t
 }
 
 #[test]
+fn the_storage_alarm_waits_30s_unless_told() {
+    let host = "[[host]]\nname = \"hv1\"\nuri = \"test:///x\"\n";
+    assert_eq!(parse(host).unwrap().cluster.host_policy.storage_alarm_after, Duration::from_secs(30));
+    let c = parse(&format!("[host_defaults]\nstorage_alarm_after = \"2m\"\n{host}")).unwrap();
+    assert_eq!(c.cluster.host_policy.storage_alarm_after, Duration::from_secs(120));
+}
+
+#[test]
 fn a_soft_fence_and_the_unmanageable_policy_are_read_and_checked() {
     let text = "[defaults]\nfence_check = \"2m\"\n[host_defaults]\nunmanageable_fence_after = \"15m\"\n\
                 [[host]]\nname = \"hv1\"\nuri = \"test:///x\"\n\

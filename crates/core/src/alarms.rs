@@ -91,6 +91,21 @@ impl Engine {
         }
     }
 
+    /// The condition behind the alarms with `key` is over by itself (the storage answers
+    /// again): they are dropped — resolved for Alertmanager — and the log says why.
+    pub(super) fn clear_alarms(&mut self, key: &str, why: &str, out: &mut Output) {
+        let mut i = 0;
+        while i < self.alarms.len() {
+            if self.alarms[i].alarm.key != key {
+                i += 1;
+                continue;
+            }
+            let gone = self.alarms.remove(i).alarm;
+            out.alarms.push((gone.id, None));
+            self.note(gone.subject.clone(), format!("alarm #{} cleared: {why}", gone.id), out);
+        }
+    }
+
     /// A person acknowledges alarm `id`.
     pub(super) fn ack_alarm(&mut self, id: u64, by: &str, out: &mut Output) -> Result<(), String> {
         let ack = Decision { by: by.to_string(), wall_ms: self.wall_now() };

@@ -291,6 +291,7 @@ impl Engine {
         for name in &names {
             self.judge_vm(name, &sightings, &mut out);
         }
+        self.storage_alarms(&mut out);
         self.host_work(&mut out);
         self.recover(&mut out);
         self.disarm_progress(&mut out);
@@ -443,6 +444,13 @@ impl Engine {
             _ => {}
         }
         let at_home = seen.iter().find(|(sh, _)| *sh == h).map(|(_, s)| *s);
+        if at_home == Some(DomState::IoPaused) {
+            self.storage_paused(name, h, out);
+            return None;
+        }
+        if self.vms[name].state == VmState::StoragePaused {
+            self.storage_left(name, h, at_home, out);
+        }
         if at_home == Some(DomState::Running) && self.vms[name].paused_is_bad {
             self.vm_mut(name).paused_is_bad = false;
             self.ladder_dirty.insert(name.to_string());

@@ -25,6 +25,7 @@ pub mod reinstall;
 pub mod retry;
 pub mod snapshot;
 pub mod state;
+pub mod storage;
 pub mod time;
 pub mod vantage;
 pub mod view;

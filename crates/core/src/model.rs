@@ -52,6 +52,13 @@ pub struct HostPolicy {
     /// it is treated as `Down` and power-fenced; `None` (the default): never, a person decides.
     #[serde(default)]
     pub unmanageable_fence_after: Option<Duration>,
+    /// How long VMs may stay paused by I/O errors before an alarm names their storage.
+    #[serde(default = "storage_alarm_after")]
+    pub storage_alarm_after: Duration,
+}
+
+fn storage_alarm_after() -> Duration {
+    Duration::from_secs(30)
 }
 
 impl Default for HostPolicy {
@@ -62,6 +69,7 @@ impl Default for HostPolicy {
             fence_retry: Duration::from_secs(10),
             drain_retry: Duration::from_secs(60),
             unmanageable_fence_after: None,
+            storage_alarm_after: storage_alarm_after(),
         }
     }
 }
@@ -223,6 +231,9 @@ pub struct ClusterSpec {
 pub enum DomState {
     Running,
     Paused,
+    /// Paused by an I/O error on its storage (libvirt's pause reason `ioerror`: qemu stops a
+    /// guest whose disk fails, with `error_policy='stop'`, the default).
+    IoPaused,
     ShutOff,
     Crashed,
     /// Shutting down, suspended to memory, or a state this version does not know.
@@ -231,13 +242,14 @@ pub enum DomState {
 
 impl DomState {
     pub fn is_active(self) -> bool {
-        matches!(self, DomState::Running | DomState::Paused | DomState::Other)
+        matches!(self, DomState::Running | DomState::Paused | DomState::IoPaused | DomState::Other)
     }
 
     pub fn label(self) -> &'static str {
         match self {
             DomState::Running => "running",
             DomState::Paused => "paused",
+            DomState::IoPaused => "paused by an I/O error",
             DomState::ShutOff => "shut off",
             DomState::Crashed => "crashed",
             DomState::Other => "other",

@@ -36,10 +36,14 @@ pub enum VmState {
     NeedsOperator,
     /// HA disarmed for this VM: watched, never acted on.
     Unmanaged,
+    /// Paused by an I/O error on its storage (libvirt's pause reason `ioerror`): never
+    /// restarted or moved — the same storage would fail again —; an alarm names the storage,
+    /// and the VM is taken back as running when it runs again.
+    StoragePaused,
 }
 
 impl VmState {
-    pub const ALL: [VmState; 15] = [
+    pub const ALL: [VmState; 16] = [
         VmState::Discovering,
         VmState::Healthy,
         VmState::Suspect,
@@ -55,6 +59,7 @@ impl VmState {
         VmState::Stopped,
         VmState::NeedsOperator,
         VmState::Unmanaged,
+        VmState::StoragePaused,
     ];
 
     pub fn label(self) -> &'static str {
@@ -74,6 +79,7 @@ impl VmState {
             VmState::Stopped => "Stopped",
             VmState::NeedsOperator => "NeedsOperator",
             VmState::Unmanaged => "Unmanaged",
+            VmState::StoragePaused => "StoragePaused",
         }
     }
 

@@ -7,14 +7,19 @@
 use threerc_core::DomState;
 use virt::sys;
 
-/// Map libvirt's `(state, reason)` pair. A domain that was shut off because it crashed
+/// Map libvirt's `(state, reason)` pair. A domain paused by an I/O error (qemu stops a guest
+/// whose disk fails) is `IoPaused`: its storage failed, not the VM. A domain that was shut off because it crashed
 /// (`VIR_DOMAIN_SHUTOFF_CRASHED`, what a killed qemu or a host that came back shows) is `Crashed`.
 pub(super) fn map_state(state: i64, reason: i64) -> DomState {
     let is = |c: u32| state == i64::from(c);
     if is(sys::VIR_DOMAIN_RUNNING) || is(sys::VIR_DOMAIN_BLOCKED) {
         DomState::Running
     } else if is(sys::VIR_DOMAIN_PAUSED) {
-        DomState::Paused
+        if reason == i64::from(sys::VIR_DOMAIN_PAUSED_IOERROR) {
+            DomState::IoPaused
+        } else {
+            DomState::Paused
+        }
     } else if is(sys::VIR_DOMAIN_SHUTOFF) {
         if reason == i64::from(sys::VIR_DOMAIN_SHUTOFF_CRASHED) {
             DomState::Crashed
@@ -39,6 +44,8 @@ mod tests {
         assert_eq!(s(sys::VIR_DOMAIN_RUNNING, 0), DomState::Running);
         assert_eq!(s(sys::VIR_DOMAIN_BLOCKED, 0), DomState::Running);
         assert_eq!(s(sys::VIR_DOMAIN_PAUSED, 0), DomState::Paused);
+        assert_eq!(s(sys::VIR_DOMAIN_PAUSED, sys::VIR_DOMAIN_PAUSED_IOERROR), DomState::IoPaused);
+        assert_eq!(s(sys::VIR_DOMAIN_PAUSED, sys::VIR_DOMAIN_PAUSED_MIGRATION), DomState::Paused);
         assert_eq!(s(sys::VIR_DOMAIN_SHUTOFF, sys::VIR_DOMAIN_SHUTOFF_DESTROYED), DomState::ShutOff);
         assert_eq!(s(sys::VIR_DOMAIN_SHUTOFF, sys::VIR_DOMAIN_SHUTOFF_CRASHED), DomState::Crashed);
         assert_eq!(s(sys::VIR_DOMAIN_CRASHED, 0), DomState::Crashed);

@@ -140,7 +140,7 @@ impl Domains for SimHost {
             return Err(HvError::Timeout(format!("start of {vm} did not return in time (still booting)")));
         }
         let d = w.host_mut(&self.host).domains.get_mut(vm).expect("checked above");
-        d.state = if storage { DomState::Paused } else { DomState::Running };
+        d.state = if storage { DomState::IoPaused } else { DomState::Running };
         d.io_paused = storage;
         *w.starts.entry(vm.to_string()).or_default() += 1;
         w.check_single(vm, &self.host.clone());
@@ -205,7 +205,7 @@ impl Domains for SimHost {
         }
         w.host_mut(&src).domains.remove(vm);
         let storage = w.hosts[&to].storage_paused;
-        let state = if storage { DomState::Paused } else { DomState::Running };
+        let state = if storage { DomState::IoPaused } else { DomState::Running };
         w.host_mut(&to).domains.insert(vm.into(), SimDom { state, io_paused: storage, boots_at: None, ..d });
         w.check_single(vm, &to);
         Ok(())

@@ -288,7 +288,7 @@ impl World {
                 if d.boots_at.is_some_and(|t| t <= now) {
                     d.boots_at = None;
                     if h.powered {
-                        d.state = if h.storage_paused { DomState::Paused } else { DomState::Running };
+                        d.state = if h.storage_paused { DomState::IoPaused } else { DomState::Running };
                         d.io_paused = h.storage_paused;
                         booted.push((vm.clone(), hname.clone()));
                     }
@@ -394,7 +394,7 @@ impl World {
             h.storage_paused = paused;
             for d in h.domains.values_mut() {
                 if paused && d.state == DomState::Running {
-                    d.state = DomState::Paused;
+                    d.state = DomState::IoPaused;
                     d.io_paused = true;
                 } else if !paused && d.io_paused {
                     d.state = DomState::Running;

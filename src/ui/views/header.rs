@@ -14,6 +14,7 @@ use ratatui::Frame;
 /// VM counts in the title, most urgent first: (label, states counted, state whose colour is used).
 const COUNTS: &[(&str, &[VmState], VmState)] = &[
     ("needs operator", &[VmState::NeedsOperator], VmState::NeedsOperator),
+    ("storage paused", &[VmState::StoragePaused], VmState::StoragePaused),
     ("awaiting fence", &[VmState::AwaitingFence], VmState::AwaitingFence),
     ("pending", &[VmState::Pending], VmState::Pending),
     ("suspect", &[VmState::Suspect], VmState::Suspect),

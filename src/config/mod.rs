@@ -317,6 +317,9 @@ fn host_policy(hd: &raw::RawHostDefaults, at: &Locator) -> Result<HostPolicy, Co
     if let Some(d) = hd.storage_alarm_after {
         host_policy.storage_alarm_after = d.0;
     }
+    if let Some(d) = hd.storage_resume_after {
+        host_policy.storage_resume_after = Some(d.0).filter(|d| !d.is_zero());
+    }
     Ok(host_policy)
 }
 

@@ -125,6 +125,9 @@ pub struct RawHostDefaults {
     pub unmanageable_fence_after: Option<Dur>,
     /// Raise the storage alarm for VMs paused by I/O errors this long (default 30 s).
     pub storage_alarm_after: Option<Dur>,
+    /// First try to resume a VM paused by I/O errors after this long (default 30 s; "0s":
+    /// never, a person resumes it).
+    pub storage_resume_after: Option<Dur>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -218,11 +218,15 @@ fn a_vm_protected_at_run_time_gets_the_defaults_and_its_overrides_checked_like_t
 }
 
 #[test]
-fn the_storage_alarm_waits_30s_unless_told() {
+fn the_storage_alarm_and_the_resume_wait_30s_unless_told() {
     let host = "[[host]]\nname = \"hv1\"\nuri = \"test:///x\"\n";
     assert_eq!(parse(host).unwrap().cluster.host_policy.storage_alarm_after, Duration::from_secs(30));
     let c = parse(&format!("[host_defaults]\nstorage_alarm_after = \"2m\"\n{host}")).unwrap();
     assert_eq!(c.cluster.host_policy.storage_alarm_after, Duration::from_secs(120));
+    // 3RC tries to resume them after 30 s by default; "0s": never.
+    assert_eq!(parse(host).unwrap().cluster.host_policy.storage_resume_after, Some(Duration::from_secs(30)));
+    let never = parse(&format!("[host_defaults]\nstorage_resume_after = \"0s\"\n{host}")).unwrap();
+    assert_eq!(never.cluster.host_policy.storage_resume_after, None);
 }
 
 #[test]

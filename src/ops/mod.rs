@@ -143,6 +143,7 @@ pub async fn execute(ctx: &ExecCtx, action: &Action) -> Outcome {
         ActionKind::Fence { host } => fence(ctx, host).await.map_err(Failure::from),
         ActionKind::SoftFence { host } => soft_fence(ctx, host).await.map_err(Failure::from),
         ActionKind::Reinstall { vm, host } => reinstall::reinstall(ctx, vm, host).await,
+        ActionKind::Resume { vm, host } => resume(ctx, vm, host).await,
     };
     // The engine's events log the outcome; this is the operation's own trace.
     match result {
@@ -182,6 +183,32 @@ async fn start(ctx: &ExecCtx, vm: &str, host: &str) -> Result<(), String> {
         // Defined nowhere here any more (someone undefined it): define it from the inventory.
         Err(HvError::NoDomain(_)) => relocate::define_and_start(ctx, vm, host).await,
         Err(e) => Err(format!("start on {host}: {e}")),
+    }
+}
+
+/// How long a resumed VM must keep running for its storage to count as answering again.
+const RESUME_SETTLE: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Resume a VM paused by I/O errors: done if it still runs `RESUME_SETTLE` later.
+async fn resume(ctx: &ExecCtx, vm: &str, host: &str) -> Result<(), Failure> {
+    ctx.step(format!("resuming on {host}"), Some(0.1));
+    let name = vm.to_string();
+    match on(ctx, host, "resume", move |hv| hv.resume(&name)).await {
+        Ok(()) => {}
+        Err(HvError::Unsupported(why)) => return Err(Failure::Unsupported(why)),
+        Err(e) => return Err(Failure::Before(format!("resume on {host}: {e}"))),
+    }
+    ctx.step(format!("checking that it keeps running on {host}"), Some(0.5));
+    tokio::time::sleep(RESUME_SETTLE).await;
+    let probe =
+        on(ctx, host, "probe", |hv| hv.probe()).await.map_err(|e| Failure::Before(format!("probe of {host}: {e}")))?;
+    match probe.domains.iter().find(|d| d.name == vm).map(|d| d.state) {
+        Some(crate::core::DomState::Running) => Ok(()),
+        Some(crate::core::DomState::IoPaused) => {
+            Err(Failure::Before("paused again by an I/O error: its storage still fails".into()))
+        }
+        Some(s) => Err(Failure::Before(format!("{} after the resume", s.label()))),
+        None => Err(Failure::Before(format!("not defined on {host} any more"))),
     }
 }
 

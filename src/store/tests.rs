@@ -138,6 +138,7 @@ async fn alarms_and_their_acknowledgements_are_read_back_and_a_dropped_one_is_go
         subject: Subject::Vm(format!("vm{id}")),
         severity: Severity::Critical,
         message: "needs a person".into(),
+        ended: None,
         ack,
     };
     let acked = Some(Decision { by: "console:alice".into(), wall_ms: 9_000 });

@@ -470,6 +470,18 @@ impl MiniCluster {
                 Done
             }
             ActionKind::SoftFence { .. } => Failed("no soft fence in the mini cluster".into()),
+            ActionKind::Resume { vm, host } => {
+                if let Err(e) = self.reach(host) {
+                    return Failed(e);
+                }
+                match self.dom_mut(host, vm) {
+                    Some(d) if matches!(d.state, DomState::Paused | DomState::IoPaused) => {
+                        d.state = DomState::Running;
+                        Done
+                    }
+                    _ => Failed(format!("{vm} is not paused on {host}")),
+                }
+            }
             ActionKind::Reinstall { vm, host } => {
                 // A fresh disk and definition: the domain is (re)defined on the host and started.
                 if let Err(e) = self.reach(host) {

@@ -49,6 +49,9 @@ pub enum ActionKind {
     SoftFence { host: String },
     /// Recreate the VM from its golden image and start it on `host`.
     Reinstall { vm: String, host: String },
+    /// Resume a VM paused by I/O errors on `host`: done only if it still runs a moment later
+    /// (its storage answers again).
+    Resume { vm: String, host: String },
 }
 
 impl ActionKind {
@@ -82,7 +85,8 @@ impl ActionKind {
             | ActionKind::Migrate { vm, .. }
             | ActionKind::Stop { vm, .. }
             | ActionKind::Destroy { vm, .. }
-            | ActionKind::Reinstall { vm, .. } => Some(vm),
+            | ActionKind::Reinstall { vm, .. }
+            | ActionKind::Resume { vm, .. } => Some(vm),
             ActionKind::Fence { .. } | ActionKind::SoftFence { .. } => None,
         }
     }
@@ -118,6 +122,7 @@ impl fmt::Display for ActionKind {
             ActionKind::Fence { host } => write!(f, "fence {host}"),
             ActionKind::SoftFence { host } => write!(f, "soft-fence {host} (restart its management daemon)"),
             ActionKind::Reinstall { vm, host } => write!(f, "reinstall {vm} on {host}"),
+            ActionKind::Resume { vm, host } => write!(f, "resume {vm} on {host}"),
         }
     }
 }

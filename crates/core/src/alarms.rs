@@ -38,6 +38,11 @@ pub struct Alarm {
     pub message: String,
     /// Who acknowledged it, and when.
     pub ack: Option<Decision>,
+    /// Why its condition ended by itself (the storage answers again), if it did: it is not
+    /// firing any more (acknowledged by 3rc if no person had), and it stops standing for its
+    /// key — the same condition again later is a new alarm. Kept, so numbers are never reused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -65,7 +70,7 @@ impl Engine {
     ) {
         let in_grace = self.now <= self.alarm_grace_until;
         let mut same = false;
-        for a in self.alarms.iter_mut().filter(|a| a.alarm.key == key) {
+        for a in self.alarms.iter_mut().filter(|a| a.alarm.key == key && a.alarm.ended.is_none()) {
             same |= a.alarm.ack.is_none() || (a.restored && in_grace);
             a.restored = false;
         }
@@ -80,7 +85,7 @@ impl Engine {
             kind: EventKind::Alarm { id, severity },
             reason: message.clone(),
         });
-        let alarm = Alarm { id, key, wall_ms: self.wall_now(), subject, severity, message, ack: None };
+        let alarm = Alarm { id, key, wall_ms: self.wall_now(), subject, severity, message, ack: None, ended: None };
         out.alarms.push((id, Some(alarm.clone())));
         self.alarms.push(AlarmRec { alarm, restored: false });
         if self.alarms.len() > KEEP {
@@ -91,18 +96,27 @@ impl Engine {
         }
     }
 
-    /// The condition behind the alarms with `key` is over by itself (the storage answers
-    /// again): they are dropped — resolved for Alertmanager — and the log says why.
-    pub(super) fn clear_alarms(&mut self, key: &str, why: &str, out: &mut Output) {
-        let mut i = 0;
-        while i < self.alarms.len() {
-            if self.alarms[i].alarm.key != key {
-                i += 1;
-                continue;
+    /// Whether an alarm with `key` stands (raised, its condition not ended; acknowledged or not).
+    pub(super) fn alarm_stands(&self, key: &str) -> bool {
+        self.alarms.iter().any(|a| a.alarm.key == key && a.alarm.ended.is_none())
+    }
+
+    /// The condition behind the alarms with `key` ended by itself (the storage answers again):
+    /// they are ended — resolved for Alertmanager, acknowledged by 3rc where no person had —
+    /// and the log says why.
+    pub(super) fn end_alarms(&mut self, key: &str, why: &str, out: &mut Output) {
+        let wall_ms = self.wall_now();
+        let mut ended = Vec::new();
+        for a in self.alarms.iter_mut().filter(|a| a.alarm.key == key && a.alarm.ended.is_none()) {
+            a.alarm.ended = Some(why.to_string());
+            if a.alarm.ack.is_none() {
+                a.alarm.ack = Some(Decision { by: "3rc (its condition ended)".into(), wall_ms });
             }
-            let gone = self.alarms.remove(i).alarm;
-            out.alarms.push((gone.id, None));
-            self.note(gone.subject.clone(), format!("alarm #{} cleared: {why}", gone.id), out);
+            out.alarms.push((a.alarm.id, Some(a.alarm.clone())));
+            ended.push((a.alarm.id, a.alarm.subject.clone()));
+        }
+        for (id, subject) in ended {
+            self.note(subject, format!("alarm #{id} ended: {why}"), out);
         }
     }
 

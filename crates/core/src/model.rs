@@ -55,10 +55,18 @@ pub struct HostPolicy {
     /// How long VMs may stay paused by I/O errors before an alarm names their storage.
     #[serde(default = "storage_alarm_after")]
     pub storage_alarm_after: Duration,
+    /// How long VMs paused by I/O errors wait between 3RC's tries to resume them (one per host
+    /// at a time); `None`: never, a person resumes them.
+    #[serde(default = "storage_resume_after")]
+    pub storage_resume_after: Option<Duration>,
 }
 
 fn storage_alarm_after() -> Duration {
     Duration::from_secs(30)
+}
+
+fn storage_resume_after() -> Option<Duration> {
+    Some(Duration::from_secs(30))
 }
 
 impl Default for HostPolicy {
@@ -70,6 +78,7 @@ impl Default for HostPolicy {
             drain_retry: Duration::from_secs(60),
             unmanageable_fence_after: None,
             storage_alarm_after: storage_alarm_after(),
+            storage_resume_after: storage_resume_after(),
         }
     }
 }

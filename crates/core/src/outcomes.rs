@@ -118,6 +118,10 @@ impl Engine {
         vm.target = None;
         let now = self.now;
         let name = name.to_string();
+        if let ActionKind::Resume { host, .. } = &action.kind {
+            self.resume_done(&name, host, outcome, out);
+            return;
+        }
         if *outcome == Outcome::Done {
             let vm = self.vm_mut(&name);
             let reason = match &action.kind {

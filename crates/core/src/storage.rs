@@ -7,9 +7,13 @@
 //! A person must know at once what failed: VMs paused longer than `storage_alarm_after` raise
 //! one alarm per host naming its storage, or, when they are on several hosts, one
 //! `storage-outage` alarm for the cluster (the shared storage failed) instead of one per VM or
-//! host. A VM seen running again is taken back as `Healthy`; the alarms clear once no VM they
-//! name is paused. vSphere's VM Component Protection (all paths down) treats the same case.
+//! host. 3RC tries to resume such VMs every `storage_resume_after` (30 s), one per host at a
+//! time (its answer is the others'); one that runs again has every other paused VM tried at
+//! once. So a VM runs again at most ~35 s after its storage answers. A VM seen running again (resumed by 3RC or by
+//! a person) is `Healthy`; the alarms end once no VM they name is paused. vSphere's VM
+//! Component Protection (all paths down) and oVirt's auto-resume treat the same case.
 
+use super::action::{ActionKind, Decider, Outcome};
 use super::engine::{Engine, Output};
 use super::event::{Severity, Subject};
 use super::model::DomState;
@@ -24,17 +28,82 @@ impl Engine {
     /// `name`, active at its host `h`, is paused by an I/O error there.
     pub(super) fn storage_paused(&mut self, name: &str, h: &str, out: &mut Output) {
         if self.vms[name].state == VmState::StoragePaused {
+            self.maybe_resume_paused(name, h, out);
             return;
         }
         let reason = format!(
             "paused by an I/O error on {h} (its storage failed): not restarted or moved, the same storage would \
              fail again"
         );
+        let first = self.host_policy.storage_resume_after;
+        let now = self.now;
         let vm = self.vm_mut(name);
         vm.bad = 0;
         vm.good = 0;
         vm.first_bad_at = None;
+        vm.resume_at = first.map(|d| now.plus(d));
         self.vm_transition(name, VmState::StoragePaused, reason, out);
+    }
+
+    /// Its time come, try whether the storage answers: resume the VM (the action is done only
+    /// if it still runs a moment later). Not while HA is disarmed.
+    fn maybe_resume_paused(&mut self, name: &str, h: &str, out: &mut Output) {
+        let v = &self.vms[name];
+        if !self.armed || v.resume_at.is_none_or(|t| self.now < t) {
+            return;
+        }
+        // One try per host at a time: its answer is the others' too.
+        let trying = |o: &super::vm_fsm::VmRec| {
+            o.state == VmState::StoragePaused && o.action.is_some() && o.host.as_deref() == Some(h)
+        };
+        if self.vms.values().any(trying) {
+            return;
+        }
+        let why = format!(
+            "paused by I/O errors for {}: trying whether its storage answers again",
+            human(self.now.since(v.since))
+        );
+        let id = self.act(ActionKind::Resume { vm: name.to_string(), host: h.to_string() }, Decider::Policy(why), out);
+        self.vm_mut(name).action = Some(id);
+    }
+
+    /// A resume tried by 3RC ended: running, the VM is `Healthy` and every other VM paused by
+    /// I/O errors is tried at once (the storage is back); still failing, that host's paused VMs
+    /// wait `storage_resume_after` again; where the backend cannot resume, it is left to a person.
+    pub(super) fn resume_done(&mut self, name: &str, host: &str, outcome: &Outcome, out: &mut Output) {
+        let now = self.now;
+        match outcome {
+            Outcome::Done => {
+                let paused = human(now.since(self.vms[name].since));
+                self.vm_mut(name).resume_at = None;
+                let reason =
+                    format!("resumed on {host} after {paused} paused by I/O errors: its storage answers again");
+                self.vm_transition(name, VmState::Healthy, reason, out);
+                for v in self.vms.values_mut().filter(|v| v.state == VmState::StoragePaused) {
+                    v.resume_at = Some(now);
+                }
+            }
+            Outcome::Unsupported(e) => {
+                self.vm_mut(name).resume_at = None;
+                let text = format!("3RC cannot resume {name} here ({e}): a person must, once the storage answers");
+                self.note(Subject::Vm(name.into()), text, out);
+            }
+            Outcome::Failed(_) | Outcome::StartFailed(_) => {
+                // Every VM paused on that host waits as long: its storage still fails.
+                let Some(wait) = self.host_policy.storage_resume_after else { return };
+                let reason = format!(
+                    "paused by an I/O error on {host}: its storage still fails (a resume was tried); tried again in {}",
+                    human(wait)
+                );
+                let on_host = |v: &&mut super::vm_fsm::VmRec| {
+                    v.state == VmState::StoragePaused && v.host.as_deref() == Some(host)
+                };
+                for v in self.vms.values_mut().filter(on_host) {
+                    v.resume_at = Some(now.plus(wait));
+                    v.reason = reason.clone();
+                }
+            }
+        }
     }
 
     /// `name` was `StoragePaused` and its host now reports `seen`: running again, it is
@@ -56,7 +125,7 @@ impl Engine {
         self.vm_transition(name, to, reason, out);
     }
 
-    /// Once per cycle, after the VMs were judged: raise or clear the storage alarms.
+    /// Once per cycle, after the VMs were judged: raise or end the storage alarms.
     pub(super) fn storage_alarms(&mut self, out: &mut Output) {
         let after = self.host_policy.storage_alarm_after;
         let mut long: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -68,15 +137,18 @@ impl Engine {
                 long.entry(h.clone()).or_default().push(name.clone());
             }
         }
-        let standing = |e: &Engine, key: &str| e.alarms.iter().any(|a| a.alarm.key == key);
-        if paused_on.is_empty() && standing(self, OUTAGE) {
-            self.clear_alarms(OUTAGE, "no VM is paused by I/O errors any more", out);
+        if paused_on.is_empty() && self.alarm_stands(OUTAGE) {
+            self.end_alarms(OUTAGE, "no VM is paused by I/O errors any more", out);
         }
-        let hosts: Vec<String> =
-            self.alarms.iter().filter_map(|a| a.alarm.key.strip_prefix("storage:").map(String::from)).collect();
+        let hosts: Vec<String> = self
+            .alarms
+            .iter()
+            .filter(|a| a.alarm.ended.is_none())
+            .filter_map(|a| a.alarm.key.strip_prefix("storage:").map(String::from))
+            .collect();
         for h in hosts {
             if !paused_on.contains_key(&h) {
-                self.clear_alarms(
+                self.end_alarms(
                     &format!("storage:{h}"),
                     &format!("no VM on {h} is paused by I/O errors any more"),
                     out,
@@ -84,7 +156,11 @@ impl Engine {
             }
         }
         let count: usize = long.values().map(Vec::len).sum();
-        if long.len() >= 2 && !standing(self, OUTAGE) {
+        let then = match self.host_policy.storage_resume_after {
+            Some(_) => "3RC resumes them once it answers (it tries from time to time)",
+            None => "Once it answers, resume them (`virsh resume`); 3RC takes them back as running",
+        };
+        if long.len() >= 2 && !self.alarm_stands(OUTAGE) {
             let on: Vec<String> = long.iter().map(|(h, vms)| format!("{h} ({})", vms.join(", "))).collect();
             self.raise(
                 OUTAGE.to_string(),
@@ -93,8 +169,7 @@ impl Engine {
                 format!(
                     "storage outage: {count} VMs paused by I/O errors for over {} on {} hosts: {}. The storage they \
                      share failed (the NAS or SAN, or the network to it). Nothing is restarted or moved: the same \
-                     storage would fail again. Once it answers, resume them (`virsh resume`); 3RC takes them back \
-                     as running",
+                     storage would fail again. {then}",
                     human(after),
                     long.len(),
                     on.join("; ")
@@ -102,10 +177,10 @@ impl Engine {
                 out,
             );
             for h in long.keys() {
-                self.clear_alarms(&format!("storage:{h}"), "superseded by the storage outage alarm", out);
+                self.end_alarms(&format!("storage:{h}"), "superseded by the storage outage alarm", out);
             }
         }
-        if standing(self, OUTAGE) {
+        if self.alarm_stands(OUTAGE) {
             return;
         }
         for (h, vms) in long {
@@ -115,8 +190,7 @@ impl Engine {
                 Severity::Critical,
                 format!(
                     "storage of {h}: {} paused by I/O errors for over {}. Its storage failed (a volume, a path, the \
-                     NAS or SAN). Not restarted or moved: the same storage would fail again. Once it answers, \
-                     resume them (`virsh resume`); 3RC takes them back as running",
+                     NAS or SAN). Not restarted or moved: the same storage would fail again. {then}",
                     vms.join(", "),
                     human(after)
                 ),

@@ -51,6 +51,8 @@ pub struct VmRec {
     /// again (a migration that breaks midway can leave it paused for good). Storage pauses of a
     /// running VM stay tolerated.
     pub paused_is_bad: bool,
+    /// Paused by I/O errors (`StoragePaused`): when 3RC next tries to resume it.
+    pub resume_at: Option<Time>,
     pub placement: Option<std::sync::Arc<PlacementTrace>>,
     /// Recent transitions, shared with snapshots (copied only when a transition happens while
     /// a snapshot still holds it).
@@ -125,6 +127,7 @@ impl VmRec {
             started_at: None,
             drain_after: None,
             paused_is_bad: false,
+            resume_at: None,
             placement: None,
             history: Default::default(),
             resume: None,

@@ -28,6 +28,11 @@ pub trait Domains: Send {
     fn destroy(&mut self, vm: &str) -> Result<(), HvError>;
     /// Ask the guest to shut down (ACPI); returns at once.
     fn shutdown(&mut self, vm: &str) -> Result<(), HvError>;
+    /// Resume a paused domain (libvirt: `virDomainResume`). A guest paused by an I/O error
+    /// pauses again at once if its storage still fails. `Unsupported` where the backend cannot.
+    fn resume(&mut self, _vm: &str) -> Result<(), HvError> {
+        Err(HvError::Unsupported("resume".into()))
+    }
     /// Live-migrate to another host. `Unsupported` where the driver cannot.
     fn migrate_live(&mut self, vm: &str, dest: &MigrateTo) -> Result<(), HvError>;
     /// Turn libvirt's autostart off for a domain; `true` if it was on. A protected domain must

@@ -256,6 +256,10 @@ impl Domains for LibvirtHost {
         self.call("shutdown", |c| ops::shutdown(c, vm))
     }
 
+    fn resume(&mut self, vm: &str) -> Result<(), HvError> {
+        self.call("resume", |c| ops::resume(c, vm))
+    }
+
     fn migrate_live(&mut self, vm: &str, dest: &MigrateTo) -> Result<(), HvError> {
         self.call("migrate", |c| ops::migrate_live(c, vm, dest))
     }

@@ -77,6 +77,11 @@ pub(super) fn start(conn: &Connect, vm: &str) -> Result<(), HvError> {
     lookup(conn, vm)?.create().map_err(|e| to_hv(&e, Some(vm)))
 }
 
+/// Resume a paused domain.
+pub(super) fn resume(conn: &Connect, vm: &str) -> Result<(), HvError> {
+    lookup(conn, vm)?.resume().map(|_| ()).map_err(|e| to_hv(&e, Some(vm)))
+}
+
 /// Hard power-off. Succeeds when the domain is already off: "domain is not running" is the
 /// goal reached, not a failure (the supervisor destroys stale copies without asking first).
 pub(super) fn destroy(conn: &Connect, vm: &str) -> Result<(), HvError> {

@@ -87,6 +87,10 @@ impl Domains for FaultyHost {
         self.with_inner(|hv| hv.shutdown(vm))
     }
 
+    fn resume(&mut self, vm: &str) -> Result<(), HvError> {
+        self.with_inner(|hv| hv.resume(vm))
+    }
+
     fn migrate_live(&mut self, vm: &str, dest: &MigrateTo) -> Result<(), HvError> {
         self.with_inner(|hv| hv.migrate_live(vm, dest))
     }

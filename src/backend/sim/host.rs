@@ -176,6 +176,21 @@ impl Domains for SimHost {
         Ok(())
     }
 
+    fn resume(&mut self, vm: &str) -> Result<(), HvError> {
+        let mut w = self.w();
+        w.gate(self.vantage, &self.host)?;
+        let host = self.host.clone();
+        let storage = w.hosts[&host].storage_paused;
+        let d = w.host_mut(&host).domains.get_mut(vm).ok_or_else(|| HvError::NoDomain(vm.into()))?;
+        if !matches!(d.state, DomState::Paused | DomState::IoPaused) {
+            return Err(HvError::Failed(format!("Requested operation is not valid: domain {vm} is not paused")));
+        }
+        // Storage still failing: qemu pauses it again at its next I/O.
+        d.state = if storage { DomState::IoPaused } else { DomState::Running };
+        d.io_paused = storage;
+        Ok(())
+    }
+
     fn migrate_live(&mut self, vm: &str, dest: &MigrateTo) -> Result<(), HvError> {
         let mut w = self.w();
         w.gate(self.vantage, &self.host)?;

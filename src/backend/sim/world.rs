@@ -393,12 +393,11 @@ impl World {
         if let Some(h) = self.hosts.get_mut(host) {
             h.storage_paused = paused;
             for d in h.domains.values_mut() {
+                // Storage back, qemu does not resume a guest it paused (nor does libvirt):
+                // someone must (`Domains::resume`).
                 if paused && d.state == DomState::Running {
                     d.state = DomState::IoPaused;
                     d.io_paused = true;
-                } else if !paused && d.io_paused {
-                    d.state = DomState::Running;
-                    d.io_paused = false;
                 }
             }
         }

@@ -199,3 +199,111 @@ impl Engine {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        ClusterSpec, DomainObs, EventKind, HostObservation, HostPolicy, HostProbe, HostSpec, Origin, PlacementPolicy,
+        Policy, Time, VmSpec,
+    };
+
+    fn engine() -> Engine {
+        let host = |n: &str| HostSpec { name: n.into(), uri: "test:///x".into(), fence_agent: None, soft_fence: false };
+        let vm = |n: &str| VmSpec {
+            name: n.into(),
+            priority: 0,
+            anti_affinity: None,
+            policy: Policy::default(),
+            preferred_host: Some("hv1".into()),
+            reinstall: None,
+            origin: Origin::default(),
+        };
+        let spec = ClusterSpec {
+            hosts: vec![host("hv1"), host("hv2")],
+            vms: vec![vm("a"), vm("b")],
+            host_policy: HostPolicy::default(),
+            placement: PlacementPolicy::default(),
+            witnesses: vec![],
+        };
+        Engine::new(spec, Time::ZERO)
+    }
+
+    /// One cycle at `secs` with a and b in `state` on hv1.
+    fn cycle(e: &mut Engine, secs: u64, state: DomState) -> Output {
+        let dom = |n: &str| DomainObs { name: n.into(), state, vcpus: 1, memory_kib: 1024 };
+        let obs = [
+            HostObservation {
+                host: "hv1".into(),
+                result: Ok(HostProbe { domains: vec![dom("a"), dom("b")], ..Default::default() }),
+            },
+            HostObservation { host: "hv2".into(), result: Ok(HostProbe::default()) },
+        ];
+        e.observe(Time::from_secs(secs), &obs)
+    }
+
+    fn alarms(out: &Output) -> Vec<String> {
+        out.events.iter().filter(|e| matches!(e.kind, EventKind::Alarm { .. })).map(|e| e.reason.clone()).collect()
+    }
+
+    #[test]
+    fn paused_by_io_errors_one_alarm_one_resume_per_host_and_nothing_else() {
+        let mut e = engine();
+        cycle(&mut e, 1, DomState::Running);
+        let mut actions = Vec::new();
+        let mut raised = Vec::new();
+        for s in 2..=40 {
+            let out = cycle(&mut e, s, DomState::IoPaused);
+            raised.extend(alarms(&out));
+            actions.extend(out.actions);
+        }
+        assert_eq!(e.vms["a"].state, VmState::StoragePaused);
+        assert_eq!(raised.len(), 1, "{raised:?}");
+        assert!(raised[0].starts_with("storage of hv1: a, b paused by I/O errors"), "{raised:?}");
+        // One resume, of one VM of the host, at 30 s: nothing restarted or moved.
+        assert_eq!(actions.len(), 1, "{actions:?}");
+        let a = &actions[0];
+        assert_eq!(a.kind, ActionKind::Resume { vm: "a".into(), host: "hv1".into() });
+        // Still failing: the host's VMs wait 30 s again.
+        e.outcome(Time::from_secs(41), a.id, Outcome::Failed("paused again".into()));
+        for s in 42..=70 {
+            assert!(cycle(&mut e, s, DomState::IoPaused).actions.is_empty(), "a try at {s} s");
+        }
+        let next = cycle(&mut e, 71, DomState::IoPaused).actions;
+        assert_eq!(next.len(), 1);
+        // The storage answers: a runs, and b is tried at once.
+        let out = e.outcome(Time::from_secs(72), next[0].id, Outcome::Done);
+        assert_eq!(e.vms["a"].state, VmState::Healthy);
+        let dom = |n: &str, state| DomainObs { name: n.into(), state, vcpus: 1, memory_kib: 1024 };
+        let obs = [
+            HostObservation {
+                host: "hv1".into(),
+                result: Ok(HostProbe {
+                    domains: vec![dom("a", DomState::Running), dom("b", DomState::IoPaused)],
+                    ..Default::default()
+                }),
+            },
+            HostObservation { host: "hv2".into(), result: Ok(HostProbe::default()) },
+        ];
+        let b = e.observe(Time::from_secs(72), &obs).actions;
+        assert_eq!(b.len(), 1, "{out:?}");
+        assert_eq!(b[0].kind, ActionKind::Resume { vm: "b".into(), host: "hv1".into() });
+        e.outcome(Time::from_secs(75), b[0].id, Outcome::Done);
+        let out = cycle(&mut e, 76, DomState::Running);
+        // The alarm ended, kept (numbers go on), not firing.
+        assert!(out.events.iter().any(|ev| ev.reason.starts_with("alarm #1 ended")), "{:?}", out.events);
+        let kept = e.alarms_kept();
+        assert!(kept.iter().all(|a| a.ended.is_some() && a.ack.is_some()), "{kept:?}");
+    }
+
+    #[test]
+    fn disarmed_nothing_is_resumed() {
+        let mut e = engine();
+        cycle(&mut e, 1, DomState::Running);
+        e.armed = false;
+        for s in 2..=100 {
+            assert!(cycle(&mut e, s, DomState::IoPaused).actions.is_empty());
+        }
+        assert_eq!(e.vms["a"].state, VmState::StoragePaused);
+    }
+}

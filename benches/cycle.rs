@@ -27,6 +27,8 @@ fn cluster(hosts: usize, vms: usize) -> (ClusterSpec, Vec<HostObservation>) {
                 preferred_host: None,
                 reinstall: None,
                 origin: threerc::core::Origin::Config,
+                hosts: Vec::new(),
+                prefer: Vec::new(),
             })
             .collect(),
         host_policy: HostPolicy::default(),

@@ -98,7 +98,7 @@ async fn ctl(config: PathBuf, json: bool, yes: bool, mut words: Vec<String>) -> 
                 anyhow::bail!("protect takes a VM and optional KEY=VALUE settings: protect web1 max_restart=1");
             };
             let spec = cfg.protect_spec(vm, settings).map_err(anyhow::Error::msg)?;
-            let cmd = threerc::core::Command::Protect { spec };
+            let cmd = threerc::core::Command::Protect { spec: Box::new(spec) };
             threerc::supervisor::control::request_command(&socket, cmd).await?
         }
         Some((verb, _)) if verb == "status" => threerc::supervisor::control::request(&socket, words, None).await?,
@@ -315,7 +315,7 @@ async fn p2v(args: threerc::app::cli::P2vArgs) -> anyhow::Result<()> {
     let result = tokio::task::spawn_blocking(move || {
         let mut protect = |spec: &threerc::core::VmSpec| -> Result<(), String> {
             let socket = socket.clone().ok_or("no state_dir")?;
-            let cmd = threerc::core::Command::Protect { spec: spec.clone() };
+            let cmd = threerc::core::Command::Protect { spec: Box::new(spec.clone()) };
             let reply = rt
                 .block_on(threerc::supervisor::control::request_command(&socket, cmd))
                 .map_err(|e| format!("{e:#}"))?;

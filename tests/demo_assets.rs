@@ -189,6 +189,8 @@ fn every_protected_vm_fits_elsewhere_if_any_one_host_dies() {
                 anti_affinity: vm.group.as_deref(),
                 avoid: &[],
                 disks: &[],
+                hosts: &[],
+                prefer: &[],
             };
             let trace = place(&slots, &req, &d.placement);
             let Some(chosen) = trace.chosen.clone() else {

@@ -1082,12 +1082,14 @@ fn a_vm_protected_at_run_time_is_judged_and_restarted_like_a_configured_one() {
         preferred_host: None,
         reinstall: None,
         origin: threerc::core::Origin::RunTime,
+        hosts: Vec::new(),
+        prefer: Vec::new(),
     };
-    c.command(ALICE, Command::Protect { spec: spec.clone() }).unwrap();
-    assert_eq!(c.command(ALICE, Command::Protect { spec: spec.clone() }), Err("p2v1 is already protected".into()));
+    c.command(ALICE, Command::Protect { spec: Box::new(spec.clone()) }).unwrap();
+    assert_eq!(c.command(ALICE, Command::Protect { spec: Box::new(spec.clone()) }), Err("p2v1 is already protected".into()));
     let unknown = threerc::core::VmSpec { name: "x".into(), preferred_host: Some("hv9".into()), ..spec };
     assert_eq!(
-        c.command(ALICE, Command::Protect { spec: unknown }),
+        c.command(ALICE, Command::Protect { spec: Box::new(unknown) }),
         Err("protect x: no host named hv9 (preferred_host)".into())
     );
     assert!(c.log().iter().any(|l| l.contains("protect p2v1 (priority 5, max_restart 1")), "{:?}", c.log());
@@ -1123,8 +1125,10 @@ fn only_a_vm_protected_at_run_time_can_be_unprotected() {
         preferred_host: None,
         reinstall: None,
         origin: threerc::core::Origin::Config,
+        hosts: Vec::new(),
+        prefer: Vec::new(),
     };
-    c.command(ALICE, Command::Protect { spec }).unwrap();
+    c.command(ALICE, Command::Protect { spec: Box::new(spec) }).unwrap();
     c.tick();
     assert_eq!(c.vm_state("p2v1"), V::Healthy);
     c.command(ALICE, Command::Unprotect { vm: "p2v1".into() }).unwrap();
@@ -1150,8 +1154,10 @@ fn a_name_defined_on_two_hosts_is_not_protected() {
         preferred_host: None,
         reinstall: None,
         origin: threerc::core::Origin::RunTime,
+        hosts: Vec::new(),
+        prefer: Vec::new(),
     };
-    let err = c.command(ALICE, Command::Protect { spec }).unwrap_err();
+    let err = c.command(ALICE, Command::Protect { spec: Box::new(spec) }).unwrap_err();
     assert!(err.starts_with("protect app: hv1 and hv2 each have a domain named app;"), "{err}");
     assert!(c.snapshot().vms.iter().all(|v| v.name != "app"), "not protected");
 }

@@ -331,7 +331,7 @@ async fn a_vm_protected_at_run_time_can_be_unprotected_and_stays_out_after_a_res
     let e = h.handle.command("cli:root", Command::Unprotect { vm: "web1".into() }).await.unwrap_err();
     assert!(e.contains("web1 was not put under HA at run time") && e.contains("[[vm]] entry is removed"), "{e}");
     let spec = cfg().protect_spec("ci-runner1", &[]).unwrap();
-    h.handle.command("cli:root", Command::Protect { spec }).await.unwrap();
+    h.handle.command("cli:root", Command::Protect { spec: Box::new(spec) }).await.unwrap();
     h.until("ci-runner1 protected", |v| v.vm("ci-runner1").is_some()).await;
     h.handle.command("cli:root", Command::Unprotect { vm: "ci-runner1".into() }).await.unwrap();
     let view = h.until("ci-runner1 out of HA", |v| v.vm("ci-runner1").is_none()).await;

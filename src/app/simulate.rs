@@ -201,6 +201,8 @@ fn vm_def(name: &str, (host, running, vcpus, mem): &(String, bool, u32, u64)) ->
         memory_mib: *mem,
         priority: 0,
         group: None,
+        hosts: Vec::new(),
+        prefer: Vec::new(),
         running: *running,
         defined: true,
         max_restart: None,

@@ -429,6 +429,7 @@ fn vm(
             return Err(at.err(Some(p.span()), format!("VM {name}: preferred_host {} is not a [[host]]", p.get_ref())));
         }
     }
+    let (must, prefer) = host_rules(name, v, hosts, at)?;
     let policy = policy(base, &v.policy, at)?;
     let reinstall = match &v.reinstall {
         Some(r) => Some(std::sync::Arc::new(reinstall::spec(name, r, at, dir)?)),
@@ -450,7 +451,67 @@ fn vm(
         preferred_host: v.preferred_host.as_ref().map(|p| p.get_ref().clone()),
         reinstall,
         origin: crate::core::Origin::Config,
+        hosts: must,
+        prefer,
     })
+}
+
+/// A VM's host rules (`hosts`, `prefer`), checked: every host a `[[host]]`, no tier empty, no
+/// host in two tiers, and no rule that contradicts another (each error names both).
+fn host_rules(
+    name: &str,
+    v: &raw::RawVm,
+    hosts: &BTreeSet<String>,
+    at: &Locator,
+) -> Result<(Vec<String>, Vec<Vec<String>>), ConfigError> {
+    let must = v.hosts.as_ref().map(|h| h.get_ref().clone()).unwrap_or_default();
+    if let Some(h) = &v.hosts {
+        if must.is_empty() {
+            return Err(at.err(Some(h.span()), format!("VM {name}: hosts = [] leaves it nowhere to run")));
+        }
+        if let Some(bad) = must.iter().find(|x| !hosts.contains(*x)) {
+            return Err(at.err(Some(h.span()), format!("VM {name}: hosts names {bad}, which is not a [[host]]")));
+        }
+    }
+    if let (Some(p), Some(h)) = (&v.preferred_host, &v.hosts) {
+        if !must.contains(p.get_ref()) {
+            return Err(at.err(
+                Some(p.span()),
+                format!(
+                    "VM {name}: preferred_host {} contradicts hosts = [{}] (it must run on those)",
+                    p.get_ref(),
+                    h.get_ref().join(", ")
+                ),
+            ));
+        }
+    }
+    let prefer = v.prefer.as_ref().map(|p| p.get_ref().clone()).unwrap_or_default();
+    if let Some(p) = &v.prefer {
+        let mut seen = std::collections::BTreeSet::new();
+        for (i, tier) in prefer.iter().enumerate() {
+            if tier.is_empty() {
+                return Err(at.err(Some(p.span()), format!("VM {name}: prefer tier {} is empty", i + 1)));
+            }
+            for x in tier {
+                if !hosts.contains(x) {
+                    return Err(at.err(Some(p.span()), format!("VM {name}: prefer names {x}, which is not a [[host]]")));
+                }
+                if !seen.insert(x.clone()) {
+                    return Err(at.err(Some(p.span()), format!("VM {name}: prefer names {x} in two tiers")));
+                }
+                if !must.is_empty() && !must.contains(x) {
+                    return Err(at.err(
+                        Some(p.span()),
+                        format!(
+                            "VM {name}: prefer names {x}, which contradicts hosts = [{}] (it must run on those)",
+                            must.join(", ")
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    Ok((must, prefer))
 }
 
 /// `[console]`.
@@ -514,6 +575,8 @@ impl Config {
             preferred_host: raw.preferred_host.map(|p| p.into_inner()),
             reinstall: None,
             origin: crate::core::Origin::RunTime,
+            hosts: Vec::new(),
+            prefer: Vec::new(),
         })
     }
 }

@@ -197,6 +197,10 @@ pub struct RawVm {
     pub priority: i32,
     pub anti_affinity: Option<String>,
     pub preferred_host: Option<Spanned<String>>,
+    /// The hosts it must run on.
+    pub hosts: Option<Spanned<Vec<String>>>,
+    /// The hosts it should run on, in tiers, best first.
+    pub prefer: Option<Spanned<Vec<Vec<String>>>>,
     #[serde(default)]
     pub policy: RawPolicy,
     /// `[vm.reinstall]`: how to reinstall it from scratch.

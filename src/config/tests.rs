@@ -400,3 +400,28 @@ fn ha_names_etcd_this_instance_and_a_ttl() {
         assert!(e.contains(says), "{bad}: {e}");
     }
 }
+
+#[test]
+fn host_rules_are_read_and_their_conflicts_name_both_rules() {
+    let hosts = "[[host]]\nname = \"hv1\"\nuri = \"test:///x\"\n[[host]]\nname = \"hv2\"\nuri = \"test:///x\"\n\
+                 [[host]]\nname = \"hv3\"\nuri = \"test:///x\"\n";
+    let vm = |rules: &str| format!("{hosts}[[vm]]\nname = \"db1\"\n{rules}");
+    let c = parse(&vm("hosts = [\"hv1\", \"hv2\"]\nprefer = [[\"hv2\"], [\"hv1\"]]\n")).unwrap();
+    assert_eq!(c.cluster.vms[0].hosts, ["hv1", "hv2"]);
+    assert_eq!(c.cluster.vms[0].prefer, [vec!["hv2".to_string()], vec!["hv1".to_string()]]);
+    let err = |rules: &str| parse(&vm(rules)).unwrap_err().to_string();
+    assert!(err("hosts = [\"hv9\"]\n").contains("hosts names hv9, which is not a [[host]]"));
+    assert!(err("hosts = []\n").contains("nowhere to run"));
+    let e = err("hosts = [\"hv1\"]\npreferred_host = \"hv2\"\n");
+    assert!(e.contains("preferred_host hv2 contradicts hosts = [hv1]"), "{e}");
+    let e = err("hosts = [\"hv1\", \"hv2\"]\nprefer = [[\"hv3\"]]\n");
+    assert!(e.contains("prefer names hv3, which contradicts hosts = [hv1, hv2]"), "{e}");
+    assert!(err("prefer = [[\"hv1\"], [\"hv1\", \"hv2\"]]\n").contains("prefer names hv1 in two tiers"));
+    assert!(err("prefer = [[]]\n").contains("prefer tier 1 is empty"));
+    // Each says where: the file, line and column of the rule.
+    assert_eq!(
+        e,
+        "/etc/3rc/cluster.toml:13:10: VM db1: prefer names hv3, which contradicts hosts = [hv1, hv2] (it must run on \
+         those)"
+    );
+}

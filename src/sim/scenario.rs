@@ -73,6 +73,11 @@ pub struct VmDef {
     pub priority: i32,
     #[serde(default)]
     pub group: Option<String>,
+    /// Host rules: the hosts it must run on, and its preference tiers.
+    #[serde(default)]
+    pub hosts: Vec<String>,
+    #[serde(default)]
+    pub prefer: Vec<Vec<String>>,
     /// Running at the start (else defined and shut off).
     #[serde(default = "d_true")]
     pub running: bool,
@@ -397,6 +402,8 @@ impl Case {
                         preferred_host: Some(v.host.clone()),
                         reinstall: v.golden.as_deref().map(|g| sim_reinstall(v, g)),
                         origin: crate::core::Origin::Config,
+                        hosts: v.hosts.clone(),
+                        prefer: v.prefer.clone(),
                     }
                 })
                 .collect(),

@@ -116,6 +116,8 @@ async fn vms_protected_at_run_time_are_read_back_by_the_next_run() {
         preferred_host: None,
         reinstall: None,
         origin: crate::core::Origin::RunTime,
+        hosts: Vec::new(),
+        prefer: Vec::new(),
     };
     {
         let (j, rec, _fail) = Journal::open(&path).unwrap();

@@ -125,6 +125,8 @@ impl Builder {
             preferred_host: Some(host.into()),
             reinstall: None,
             origin: threerc::core::Origin::Config,
+            hosts: Vec::new(),
+            prefer: Vec::new(),
         };
         tune(&mut spec);
         self.vms.push(spec);

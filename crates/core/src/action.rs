@@ -188,7 +188,7 @@ pub enum Command {
     /// Put a VM under HA with this spec (as Proxmox's `ha-manager add`): `3rc ctl protect`,
     /// or the last step of a P2V. The caller resolves the spec against the config's defaults.
     Protect {
-        spec: super::model::VmSpec,
+        spec: Box<super::model::VmSpec>,
     },
     /// Take a VM put under HA at run time out of it (as Proxmox's `ha-manager remove`): it is
     /// no longer watched or acted on; the VM itself is left as it is.

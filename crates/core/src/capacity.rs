@@ -59,6 +59,8 @@ impl Engine {
             anti_affinity: vm.spec.anti_affinity.as_deref(),
             avoid,
             disks: &disks,
+            hosts: &vm.spec.hosts,
+            prefer: &vm.spec.prefer,
         };
         placement::place(slots, &req, &self.placement_policy)
     }

@@ -262,6 +262,8 @@ mod tests {
             preferred_host: Some("hv1".into()),
             reinstall: None,
             origin: crate::Origin::Config,
+            hosts: Vec::new(),
+            prefer: Vec::new(),
         };
         let spec = ClusterSpec {
             hosts: vec![host("hv1")],

@@ -128,6 +128,13 @@ pub struct VmSpec {
     /// Where its protection comes from; decides whether `unprotect` may take it out.
     #[serde(default)]
     pub origin: Origin,
+    /// The hosts it must run on (`hosts = [...]`: licences, devices); empty: any host.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<String>,
+    /// The hosts it should run on, in tiers, best first (`prefer = [["hv1"], ["hv2", "hv3"]]`):
+    /// placement takes a host of the best tier that can take it, then hosts of no tier.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub prefer: Vec<Vec<String>>,
 }
 
 /// Where a VM's protection comes from.

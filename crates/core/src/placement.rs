@@ -36,6 +36,9 @@ pub struct Request<'a> {
     pub avoid: &'a [(String, String)],
     /// The VM's disks (paths or `pool/volume`): a host must reach them all.
     pub disks: &'a [String],
+    /// Its host rules: the hosts it must run on (empty: any), and its preferred tiers.
+    pub hosts: &'a [String],
+    pub prefer: &'a [Vec<String>],
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -56,6 +59,10 @@ pub enum Verdict {
 pub struct Candidate {
     pub host: String,
     pub verdict: Verdict,
+    /// The VM's preference tier this host is in (1 is the best; one past the last for a host
+    /// in none), when the VM has tiers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tier: Option<usize>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -70,9 +77,10 @@ impl PlacementTrace {
     pub fn summary(&self) -> String {
         let mut parts = Vec::new();
         for c in &self.candidates {
+            let tier = c.tier.map_or(String::new(), |t| format!(", preference tier {t}"));
             match &c.verdict {
-                Verdict::Chosen { score } => parts.insert(0, format!("{} (score {score})", c.host)),
-                Verdict::Eligible { score } => parts.push(format!("not {}: score {score}", c.host)),
+                Verdict::Chosen { score } => parts.insert(0, format!("{} (score {score}{tier})", c.host)),
+                Verdict::Eligible { score } => parts.push(format!("not {}: score {score}{tier}", c.host)),
                 Verdict::Rejected { reason } => parts.push(format!("not {}: {reason}", c.host)),
             }
         }
@@ -112,6 +120,9 @@ fn mib(kib: u64) -> u64 {
 /// keeps the most room for a later failover.
 fn judge(slot: &Slot, req: &Request, policy: &PlacementPolicy) -> Result<i64, String> {
     slot.accepts.clone()?;
+    if !req.hosts.is_empty() && !req.hosts.contains(&slot.host) {
+        return Err(format!("{} must run on {} (hosts)", req.vm, req.hosts.join(", ")));
+    }
     if let Some((_, why)) = req.avoid.iter().find(|(h, _)| *h == slot.host) {
         return Err(why.clone());
     }
@@ -149,15 +160,26 @@ fn judge(slot: &Slot, req: &Request, policy: &PlacementPolicy) -> Result<i64, St
     Ok(mem_free * 10 - cpu_load)
 }
 
-/// Choose a host for one VM. Ties go to the host named first, so the answer is deterministic.
+/// The preference tier of `host` for `req` (1 is the best; hosts of no tier come after the
+/// last), when it has tiers.
+fn tier(req: &Request, host: &str) -> Option<usize> {
+    if req.prefer.is_empty() {
+        return None;
+    }
+    Some(req.prefer.iter().position(|t| t.iter().any(|h| h == host)).unwrap_or(req.prefer.len()) + 1)
+}
+
+/// Choose a host for one VM: of the hosts that can take it, one of its best preference tier,
+/// then the best score. Ties go to the host named first, so the answer is deterministic.
 pub fn place(slots: &[Slot], req: &Request, policy: &PlacementPolicy) -> PlacementTrace {
     let judged: Vec<(String, Result<i64, String>)> =
         slots.iter().map(|s| (s.host.clone(), judge(s, req, policy))).collect();
+    let rank = |h: &str, s: i64| (std::cmp::Reverse(tier(req, h).unwrap_or(0)), s);
     let best = judged
         .iter()
         .filter_map(|(h, r)| r.as_ref().ok().map(|s| (h, *s)))
         .fold(None::<(&String, i64)>, |best, (h, s)| match best {
-            Some((bh, bs)) if bs > s || (bs == s && bh <= h) => Some((bh, bs)),
+            Some((bh, bs)) if rank(bh, bs) > rank(h, s) || (rank(bh, bs) == rank(h, s) && bh <= h) => Some((bh, bs)),
             _ => Some((h, s)),
         })
         .map(|(h, _)| h.clone());
@@ -169,7 +191,8 @@ pub fn place(slots: &[Slot], req: &Request, policy: &PlacementPolicy) -> Placeme
                 Ok(score) => Verdict::Eligible { score },
                 Err(reason) => Verdict::Rejected { reason },
             };
-            Candidate { host, verdict }
+            let tier = tier(req, &host);
+            Candidate { host, verdict, tier }
         })
         .collect();
     PlacementTrace { vm: req.vm.to_string(), chosen: best, candidates }
@@ -192,7 +215,36 @@ mod tests {
     }
 
     fn req<'a>(vm: &'a str, vcpus: u32, mib: u64, group: Option<&'a str>) -> Request<'a> {
-        Request { vm, vcpus, memory_kib: mib * 1024, anti_affinity: group, avoid: &[], disks: &[] }
+        Request {
+            vm,
+            vcpus,
+            memory_kib: mib * 1024,
+            anti_affinity: group,
+            avoid: &[],
+            disks: &[],
+            hosts: &[],
+            prefer: &[],
+        }
+    }
+
+    #[test]
+    fn host_rules_must_and_preference_tiers() {
+        let slots = vec![slot("hv1", 8, 8192, 0, 0), slot("hv2", 8, 8192, 0, 6000), slot("hv3", 8, 8192, 0, 0)];
+        let hosts = ["hv1".to_string(), "hv2".to_string()];
+        let must = Request { hosts: &hosts, ..req("lic1", 1, 1024, None) };
+        let t = place(&slots, &must, &PlacementPolicy::default());
+        assert_eq!(t.chosen.as_deref(), Some("hv1"));
+        assert_eq!(verdict(&t, "hv3"), &Verdict::Rejected { reason: "lic1 must run on hv1, hv2 (hosts)".into() });
+        // The best tier that can take it wins over a better score; a full tier falls to the next.
+        let prefer = vec![vec!["hv2".to_string()], vec!["hv3".to_string()]];
+        let tiered = Request { prefer: &prefer, ..req("app1", 1, 1024, None) };
+        let t = place(&slots, &tiered, &PlacementPolicy::default());
+        assert_eq!(t.chosen.as_deref(), Some("hv2"), "{}", t.summary());
+        assert!(t.summary().starts_with("hv2 (score") && t.summary().contains("preference tier 1"), "{}", t.summary());
+        assert!(t.summary().contains("not hv1: score") && t.summary().contains("preference tier 3"), "{}", t.summary());
+        let big = Request { prefer: &prefer, ..req("app1", 1, 4096, None) };
+        let t = place(&slots, &big, &PlacementPolicy::default());
+        assert_eq!(t.chosen.as_deref(), Some("hv3"), "hv2 is full: tier 2: {}", t.summary());
     }
 
     fn verdict<'a>(t: &'a PlacementTrace, host: &str) -> &'a Verdict {

@@ -50,6 +50,8 @@ impl Engine {
             anti_affinity: vm.spec.anti_affinity.as_deref(),
             avoid: &[],
             disks: &[],
+            hosts: &vm.spec.hosts,
+            prefer: &vm.spec.prefer,
         };
         super::placement::place(&slots, &req, &self.placement_policy)
     }

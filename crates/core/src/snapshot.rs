@@ -125,6 +125,8 @@ mod tests {
             preferred_host: None,
             reinstall: Some(std::sync::Arc::new(reinstall)),
             origin: crate::Origin::Config,
+            hosts: Vec::new(),
+            prefer: Vec::new(),
         };
         let spec = ClusterSpec {
             hosts: vec![],

@@ -218,6 +218,8 @@ mod tests {
             preferred_host: Some("hv1".into()),
             reinstall: None,
             origin: Origin::default(),
+            hosts: Vec::new(),
+            prefer: Vec::new(),
         };
         let spec = ClusterSpec {
             hosts: vec![host("hv1"), host("hv2")],

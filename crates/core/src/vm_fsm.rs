@@ -284,6 +284,8 @@ mod tests {
             preferred_host: None,
             reinstall: None,
             origin: crate::Origin::Config,
+            hosts: Vec::new(),
+            prefer: Vec::new(),
         };
         let mut r = VmRec::new(spec, Time::ZERO);
         r.state = state;

@@ -61,10 +61,12 @@ fn rich() -> crate::core::ClusterView {
             crate::core::placement::Candidate {
                 host: "hv1".into(),
                 verdict: crate::core::placement::Verdict::Chosen { score: 610 },
+                tier: None,
             },
             crate::core::placement::Candidate {
                 host: "hv2".into(),
                 verdict: crate::core::placement::Verdict::Rejected { reason: "host is Down".into() },
+                tier: None,
             },
         ],
     }));

@@ -207,7 +207,9 @@ fn validate(raw: RawConfig, at: &Locator, dir: &Path, path: &Path) -> Result<Con
         hosts.push(host);
     }
     let mut vm_names = BTreeSet::new();
-    let vms = raw.vms.iter().map(|v| vm(v, &mut vm_names, &host_names, &base, dir, at)).collect::<Result<_, _>>()?;
+    let vms: Vec<VmSpec> =
+        raw.vms.iter().map(|v| vm(v, &mut vm_names, &host_names, &base, dir, at)).collect::<Result<_, _>>()?;
+    rules_fit_groups(&vms, &raw, at)?;
     let state_dir = raw.state_dir.as_ref().map(|s| {
         let p = PathBuf::from(s.get_ref());
         if p.is_absolute() {
@@ -454,6 +456,35 @@ fn vm(
         hosts: must,
         prefer,
     })
+}
+
+/// The VMs of an anti-affinity group never share a host: those with `hosts` rules must have
+/// as many hosts between them as they are, or the group and the rules contradict each other.
+fn rules_fit_groups(vms: &[VmSpec], raw: &raw::RawConfig, at: &Locator) -> Result<(), ConfigError> {
+    let mut groups: std::collections::BTreeMap<&str, Vec<&VmSpec>> = Default::default();
+    for v in vms.iter().filter(|v| !v.hosts.is_empty()) {
+        if let Some(g) = &v.anti_affinity {
+            groups.entry(g.as_str()).or_default().push(v);
+        }
+    }
+    for (group, members) in groups {
+        let room: BTreeSet<&String> = members.iter().flat_map(|v| &v.hosts).collect();
+        if room.len() < members.len() {
+            let names: Vec<&str> = members.iter().map(|v| v.name.as_str()).collect();
+            let last = raw.vms.iter().rev().find(|r| names.contains(&r.name.get_ref().as_str()));
+            return Err(at.err(
+                last.map(|r| r.name.span()),
+                format!(
+                    "VMs {}: anti_affinity group {group} keeps them on different hosts, but their hosts rules \
+                     allow only {} between them ({})",
+                    names.join(", "),
+                    room.len(),
+                    room.iter().map(|h| h.as_str()).collect::<Vec<_>>().join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// A VM's host rules (`hosts`, `prefer`), checked: every host a `[[host]]`, no tier empty, no

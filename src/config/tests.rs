@@ -418,6 +418,15 @@ fn host_rules_are_read_and_their_conflicts_name_both_rules() {
     assert!(e.contains("prefer names hv3, which contradicts hosts = [hv1, hv2]"), "{e}");
     assert!(err("prefer = [[\"hv1\"], [\"hv1\", \"hv2\"]]\n").contains("prefer names hv1 in two tiers"));
     assert!(err("prefer = [[]]\n").contains("prefer tier 1 is empty"));
+    let two = format!(
+        "{hosts}[[vm]]\nname = \"a\"\nanti_affinity = \"g\"\nhosts = [\"hv1\"]\n\
+         [[vm]]\nname = \"b\"\nanti_affinity = \"g\"\nhosts = [\"hv1\"]\n"
+    );
+    let g = parse(&two).unwrap_err().to_string();
+    assert!(
+        g.contains("VMs a, b: anti_affinity group g keeps them on different hosts, but their hosts rules allow only 1"),
+        "{g}"
+    );
     // Each says where: the file, line and column of the rule.
     assert_eq!(
         e,

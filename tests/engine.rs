@@ -1086,7 +1086,10 @@ fn a_vm_protected_at_run_time_is_judged_and_restarted_like_a_configured_one() {
         prefer: Vec::new(),
     };
     c.command(ALICE, Command::Protect { spec: Box::new(spec.clone()) }).unwrap();
-    assert_eq!(c.command(ALICE, Command::Protect { spec: Box::new(spec.clone()) }), Err("p2v1 is already protected".into()));
+    assert_eq!(
+        c.command(ALICE, Command::Protect { spec: Box::new(spec.clone()) }),
+        Err("p2v1 is already protected".into())
+    );
     let unknown = threerc::core::VmSpec { name: "x".into(), preferred_host: Some("hv9".into()), ..spec };
     assert_eq!(
         c.command(ALICE, Command::Protect { spec: Box::new(unknown) }),

@@ -158,8 +158,10 @@ impl P2vDriver {
                             Note::Progress(p) => send(P2vFeedback::Progress(p.to_string())),
                         };
                         let mut protect = |spec: &crate::core::VmSpec| {
-                            rt.block_on(commander.command(crate::core::Command::Protect { spec: Box::new(spec.clone()) }))
-                                .map(|_| ())
+                            rt.block_on(
+                                commander.command(crate::core::Command::Protect { spec: Box::new(spec.clone()) }),
+                            )
+                            .map(|_| ())
                         };
                         crate::p2v::run::execute(&plan, hv.as_mut(), &cancel, &mut note, &mut protect)
                     });

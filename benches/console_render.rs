@@ -41,6 +41,7 @@ fn cluster(hosts: usize, vms: usize) -> ClusterView {
                 progress: None,
                 reinstall: None,
                 decided: None,
+                guest: Vec::new(),
                 name: format!("vm{i:05}"),
                 host: Some(format!("hv{:03}", i % hosts)),
                 state: states[i % states.len()],

@@ -29,6 +29,7 @@ fn cluster(hosts: usize, vms: usize) -> (ClusterSpec, Vec<HostObservation>) {
                 origin: threerc::core::Origin::Config,
                 hosts: Vec::new(),
                 prefer: Vec::new(),
+                guest: None,
             })
             .collect(),
         host_policy: HostPolicy::default(),

@@ -1084,6 +1084,7 @@ fn a_vm_protected_at_run_time_is_judged_and_restarted_like_a_configured_one() {
         origin: threerc::core::Origin::RunTime,
         hosts: Vec::new(),
         prefer: Vec::new(),
+        guest: None,
     };
     c.command(ALICE, Command::Protect { spec: Box::new(spec.clone()) }).unwrap();
     assert_eq!(
@@ -1130,6 +1131,7 @@ fn only_a_vm_protected_at_run_time_can_be_unprotected() {
         origin: threerc::core::Origin::Config,
         hosts: Vec::new(),
         prefer: Vec::new(),
+        guest: None,
     };
     c.command(ALICE, Command::Protect { spec: Box::new(spec) }).unwrap();
     c.tick();
@@ -1159,6 +1161,7 @@ fn a_name_defined_on_two_hosts_is_not_protected() {
         origin: threerc::core::Origin::RunTime,
         hosts: Vec::new(),
         prefer: Vec::new(),
+        guest: None,
     };
     let err = c.command(ALICE, Command::Protect { spec: Box::new(spec) }).unwrap_err();
     assert!(err.starts_with("protect app: hv1 and hv2 each have a domain named app;"), "{err}");

@@ -52,8 +52,15 @@ fn cluster(extra: &str) -> String {
     for (i, v) in VMS.iter().enumerate() {
         let group = if v.starts_with("web") { "group = \"web\"\n" } else { "" };
         let spec = if golden { "golden = \"golden/base.qcow2\"\n" } else { "" };
+        // Guest probes on some: the service's port (web), the agent (db), the watchdog (app).
+        let guest = match &v[..v.len() - 1] {
+            "web" => "guest = { http = true, min_uptime = 10 }\n",
+            "db" => "guest = { agent = true, min_uptime = 10, agent_grace = 10 }\n",
+            "app" => "guest = { watchdog = true, min_uptime = 10 }\n",
+            _ => "",
+        };
         s.push_str(&format!(
-            "[[vm]]\nname = \"{v}\"\nhost = \"{}\"\npriority = {}\n{group}{spec}",
+            "[[vm]]\nname = \"{v}\"\nhost = \"{}\"\npriority = {}\n{group}{spec}{guest}",
             HOSTS[i % HOSTS.len()],
             (i * 7) % 5
         ));
@@ -125,7 +132,17 @@ fn schedule_of(seed: u64, reinstalls: bool) -> Vec<Episode> {
         } else if !vms.is_empty() {
             let v = vms.remove(r.below(vms.len()));
             let lines = match kind {
-                6 | 7 => vec![format!("{t} crash {v}")],
+                6 => vec![format!("{t} crash {v}")],
+                // A fault of its guest (the probes of that VM may not see it: then nothing).
+                7 => match r.below(4) {
+                    0 => vec![format!("{t} crash {v}")],
+                    1 => vec![format!("{t} guest hang {v}")],
+                    2 => vec![format!("{t} guest watchdog {v}")],
+                    _ => {
+                        let d = r.range(1, 30);
+                        vec![format!("{t} guest port-closes {v}"), format!("{} guest port-opens {v}", t + d)]
+                    }
+                },
                 // A start that fails once, anywhere or on one host (where it may be). Twice would
                 // spend the whole default ladder (two restarts, then a relocation), leaving
                 // nothing for the other faults of the schedule in its window: the scenarios
@@ -142,7 +159,8 @@ fn schedule_of(seed: u64, reinstalls: bool) -> Vec<Episode> {
                 // Restart, relocation, then reinstall (the ladder's third step).
                 _ => (0..4).map(|i| format!("{} crash {v}", t + 20 * i)).collect(),
             };
-            let end = if kind == 16 || kind == 17 { t + 60 } else { t };
+            // Over at its last line (a crash loop's last crash, a port that opens again).
+            let end = lines.iter().filter_map(|l| l.split(' ').next()?.parse().ok()).max().unwrap_or(t);
             out.push(Episode { lines, end });
         }
     }
@@ -403,6 +421,9 @@ fn schedules_cover_every_fault_kind() {
         "storage pause",
         "fence",
         "crash",
+        "guest hang",
+        "guest watchdog",
+        "guest port-closes",
         "fail-starts",
         "slow-start",
         "migrate-fails",

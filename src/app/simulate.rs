@@ -208,6 +208,7 @@ fn vm_def(name: &str, (host, running, vcpus, mem): &(String, bool, u32, u64)) ->
         max_restart: None,
         max_relocate: None,
         golden: None,
+        guest: None,
     }
 }
 

@@ -8,6 +8,7 @@ pub mod access;
 pub mod alert;
 pub mod duration;
 mod fencing;
+mod guest;
 mod ha;
 mod quorum;
 pub mod raw;
@@ -434,6 +435,10 @@ fn vm(
     }
     let (must, prefer) = rules::host_rules(name, v, hosts, at)?;
     let policy = policy(base, &v.policy, at)?;
+    let guest = match &v.guest {
+        Some(g) => Some(std::sync::Arc::new(guest::spec(name, g, at)?)),
+        None => None,
+    };
     let reinstall = match &v.reinstall {
         Some(r) => Some(std::sync::Arc::new(reinstall::spec(name, r, at, dir)?)),
         None => None,
@@ -456,6 +461,7 @@ fn vm(
         origin: crate::core::Origin::Config,
         hosts: must,
         prefer,
+        guest,
     })
 }
 
@@ -522,6 +528,7 @@ impl Config {
             origin: crate::core::Origin::RunTime,
             hosts: Vec::new(),
             prefer: Vec::new(),
+            guest: None,
         })
     }
 }

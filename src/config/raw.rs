@@ -205,6 +205,31 @@ pub struct RawVm {
     pub policy: RawPolicy,
     /// `[vm.reinstall]`: how to reinstall it from scratch.
     pub reinstall: Option<Spanned<RawReinstall>>,
+    /// `[vm.guest]`: its guest probes.
+    pub guest: Option<Spanned<RawGuest>>,
+}
+
+/// `[vm.guest]`: guest probes, none on by default (`core::guest`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGuest {
+    /// Ping the qemu guest agent.
+    pub agent: Option<bool>,
+    /// How long the agent may stay silent after a start (default 60 s).
+    pub agent_grace: Option<Dur>,
+    /// Its watchdog device firing counts as a failure.
+    pub watchdog: Option<bool>,
+    /// `address:port` to connect to.
+    pub tcp: Option<Spanned<String>>,
+    /// `http://...` to GET.
+    pub http: Option<Spanned<String>>,
+    /// Per check (default 3 s).
+    pub timeout: Option<Spanned<Dur>>,
+    /// Up this long before a guest probe can fail it (default 120 s).
+    pub min_uptime: Option<Dur>,
+    /// Rungs climbed for guest probes per `window` before a person is asked (default 3, 1 h).
+    pub max_restarts: Option<u32>,
+    pub window: Option<Spanned<Dur>>,
 }
 
 /// `[vm.reinstall]`: the golden image, the domain template, how the disk is made, a seed.

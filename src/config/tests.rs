@@ -434,3 +434,31 @@ fn host_rules_are_read_and_their_conflicts_name_both_rules() {
          those)"
     );
 }
+
+#[test]
+fn guest_probes_are_read_and_bad_ones_say_what_and_where() {
+    let head = "[[host]]\nname = \"hv1\"\nuri = \"test:///x\"\n[[vm]]\nname = \"web1\"\n[vm.guest]\n";
+    let c = parse(&format!(
+        "{head}agent = true\nwatchdog = true\ntcp = \"10.0.0.5:22\"\nhttp = \"http://10.0.0.5:8080/health\"\n\
+         timeout = \"2s\"\nmin_uptime = \"5m\"\nmax_restarts = 1\nwindow = \"2h\"\n"
+    ))
+    .unwrap();
+    let g = c.cluster.vms[0].guest.as_deref().unwrap();
+    assert!(g.agent && g.watchdog);
+    assert_eq!((g.tcp.as_deref(), g.http.as_deref()), (Some("10.0.0.5:22"), Some("http://10.0.0.5:8080/health")));
+    assert_eq!((g.timeout, g.min_uptime, g.max_restarts), (Duration::from_secs(2), Duration::from_secs(300), 1));
+    assert_eq!((g.window, g.agent_grace), (Duration::from_secs(7200), Duration::from_secs(60)));
+    // None by default.
+    let plain = parse("[[host]]\nname = \"hv1\"\nuri = \"test:///x\"\n[[vm]]\nname = \"web1\"\n").unwrap();
+    assert_eq!(plain.cluster.vms[0].guest, None);
+    let err = |keys: &str| parse(&format!("{head}{keys}")).unwrap_err().to_string();
+    let e = err("tcp = \"10.0.0.5\"\n");
+    assert_eq!(
+        e,
+        "/etc/3rc/cluster.toml:7:7: VM web1: [vm.guest] tcp \"10.0.0.5\" is not address:port (like \"10.0.0.5:22\")"
+    );
+    assert!(err("http = \"https://web1/\"\n").contains("only http:// URLs can be checked"));
+    assert!(err("agent = true\ntimeout = \"0s\"\n").contains("[vm.guest] timeout must be longer than 0"));
+    assert!(err("agent = false\n").contains("turns no probe on"));
+    assert!(err("ping = true\n").contains("unknown field `ping`"));
+}

@@ -6,7 +6,7 @@
 //! ready in the supervisor's `select!` at the same instant as something else, so its random
 //! branch order cannot show, and the same case gives a byte-identical log.
 
-use super::scenario::{Case, SimCmd};
+use super::scenario::{Case, GuestFault, SimCmd};
 use crate::backend::sim::world::{Destructive, FenceMode, SimCluster, MIB};
 use crate::config::Settings;
 use crate::config::Timeouts;
@@ -72,13 +72,14 @@ fn start(case: &Case, ctx: &ExecCtx, clock: &Arc<dyn Clock>, journal: &std::path
     Running { handle, events, view, stop: Some(stop), task }
 }
 
-/// The loop's settings on the simulator (and its benchmarks): 1 s cycles, polling only.
+/// The loop's settings on the simulator (and its benchmarks): 1 s cycles, polling (the
+/// simulated hosts send watchdog events only).
 pub fn settings() -> Settings {
     Settings {
         interval: Duration::from_secs(1),
         probe_timeout: Duration::from_secs(3),
         xml_reads_per_cycle: 64,
-        events: false,
+        events: true,
         fence_check: Some(Duration::from_secs(300)),
     }
 }
@@ -337,6 +338,17 @@ pub(super) fn apply(sim: &SimCluster, cmd: &SimCmd, names: &[String]) -> String 
         SimCmd::Unhang(h) => set(&mut w, h, |s| s.hung = false),
         SimCmd::StoragePause(h) => w.set_storage(h, true),
         SimCmd::StorageResume(h) => w.set_storage(h, false),
+        SimCmd::Guest(v, g) => match g {
+            GuestFault::Hang => w.faults(v).guest_hung = true,
+            GuestFault::AgentStops => w.faults(v).agent_down = true,
+            GuestFault::AgentOk => w.faults(v).agent_down = false,
+            GuestFault::PortCloses => w.faults(v).port_closed = true,
+            GuestFault::PortOpens => w.faults(v).port_closed = false,
+            GuestFault::Watchdog => match w.watchdog(v) {
+                Ok(h) => note = format!(" (on {h})"),
+                Err(e) => note = format!(" (no effect: {e})"),
+            },
+        },
         SimCmd::Crash(v) => match w.crash(v) {
             Ok(h) => note = format!(" (on {h})"),
             Err(e) => note = format!(" (no effect: {e})"),

@@ -9,6 +9,9 @@
 //! 10 hang hv1               # libvirtd hangs; unhang H
 //! 10 storage pause hv1      # storage resume H
 //! 10 crash web1
+//! 10 guest hang web1        # the guest hangs, qemu runs on (until a start); guest watchdog web1:
+//!                           # it hangs and its watchdog fires; guest agent-stops|agent-ok web1;
+//!                           # guest port-closes|port-opens web1 (its tcp and http checks)
 //! 10 fail-starts web1 2     # the next 2 starts fail; fail-starts web1 2 hv2: on hv2 only
 //! 10 slow-start web1 20     # the next start times out, the VM boots 20 s later
 //! 10 migrate-fails web1 paused   # or: both
@@ -92,6 +95,45 @@ pub struct VmDef {
     /// `vms/NAME.qcow2`.
     #[serde(default)]
     pub golden: Option<String>,
+    /// Guest probes (`[vm.guest]`); the simulated checks ignore addresses.
+    #[serde(default)]
+    pub guest: Option<GuestDef>,
+}
+
+/// A scenario VM's guest probes, durations in seconds. Absent: `GuestSpec`'s defaults.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GuestDef {
+    #[serde(default)]
+    pub agent: bool,
+    #[serde(default)]
+    pub watchdog: bool,
+    #[serde(default)]
+    pub tcp: bool,
+    #[serde(default)]
+    pub http: bool,
+    pub agent_grace: Option<u64>,
+    pub min_uptime: Option<u64>,
+    pub max_restarts: Option<u32>,
+    pub window: Option<u64>,
+}
+
+impl GuestDef {
+    fn spec(&self, vm: &str) -> crate::core::GuestSpec {
+        let d = crate::core::GuestSpec::default();
+        let secs = |v: Option<u64>, d: Duration| v.map_or(d, Duration::from_secs);
+        crate::core::GuestSpec {
+            agent: self.agent,
+            watchdog: self.watchdog,
+            tcp: self.tcp.then(|| format!("{vm}:22")),
+            http: self.http.then(|| format!("http://{vm}/health")),
+            agent_grace: secs(self.agent_grace, d.agent_grace),
+            min_uptime: secs(self.min_uptime, d.min_uptime),
+            max_restarts: self.max_restarts.unwrap_or(d.max_restarts),
+            window: secs(self.window, d.window),
+            timeout: d.timeout,
+        }
+    }
 }
 
 /// Policy knobs, durations in seconds. Absent: the defaults of `core::model`.
@@ -177,6 +219,8 @@ pub enum SimCmd {
     StoragePause(String),
     StorageResume(String),
     Crash(String),
+    /// A fault of a VM's guest (`[vm.guest]` probes).
+    Guest(String, GuestFault),
     /// The next N starts of the VM fail (on that host only, if one is named).
     FailStarts(String, u32, Option<String>),
     SlowStart(String, u64),
@@ -256,6 +300,14 @@ impl std::fmt::Display for SimCmd {
             SimCmd::StoragePause(h) => write!(f, "storage pause on {h}"),
             SimCmd::StorageResume(h) => write!(f, "storage resume on {h}"),
             SimCmd::Crash(v) => write!(f, "crash {v}"),
+            SimCmd::Guest(v, g) => match g {
+                GuestFault::Hang => write!(f, "the guest of {v} hangs (qemu runs on)"),
+                GuestFault::Watchdog => write!(f, "the guest of {v} hangs and its watchdog fires"),
+                GuestFault::AgentStops => write!(f, "the guest agent of {v} stops answering"),
+                GuestFault::AgentOk => write!(f, "the guest agent of {v} answers again"),
+                GuestFault::PortCloses => write!(f, "the service port of {v} closes"),
+                GuestFault::PortOpens => write!(f, "the service port of {v} opens again"),
+            },
             SimCmd::FailStarts(v, n, None) => write!(f, "next {n} starts of {v} fail"),
             SimCmd::FailStarts(v, n, Some(h)) => write!(f, "next {n} starts of {v} on {h} fail"),
             SimCmd::SlowStart(v, s) => write!(f, "next start of {v} is slow ({s} s)"),
@@ -286,6 +338,17 @@ impl std::fmt::Display for SimCmd {
             SimCmd::Op(c) => write!(f, "operator: {c}"),
         }
     }
+}
+
+/// A fault of a guest, as its guest probes see it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GuestFault {
+    Hang,
+    Watchdog,
+    AgentStops,
+    AgentOk,
+    PortCloses,
+    PortOpens,
 }
 
 /// A whole case.
@@ -404,6 +467,7 @@ impl Case {
                         origin: crate::core::Origin::Config,
                         hosts: v.hosts.clone(),
                         prefer: v.prefer.clone(),
+                        guest: v.guest.as_ref().map(|g| std::sync::Arc::new(g.spec(&v.name))),
                     }
                 })
                 .collect(),
@@ -495,6 +559,20 @@ pub fn parse_one(at: u64, w: &[&str], out: &mut Vec<(u64, SimCmd)>) -> Result<()
         ("storage", "pause") => SimCmd::StoragePause(s(2)?),
         ("storage", "resume") => SimCmd::StorageResume(s(2)?),
         ("crash", _) => SimCmd::Crash(s(1)?),
+        ("guest", _) => SimCmd::Guest(
+            s(2)?,
+            match w[1] {
+                "hang" => GuestFault::Hang,
+                "watchdog" => GuestFault::Watchdog,
+                "agent-stops" => GuestFault::AgentStops,
+                "agent-ok" => GuestFault::AgentOk,
+                "port-closes" => GuestFault::PortCloses,
+                "port-opens" => GuestFault::PortOpens,
+                o => {
+                    return Err(format!("guest hang|watchdog|agent-stops|agent-ok|port-closes|port-opens VM, not {o}"))
+                }
+            },
+        ),
         ("fail-starts", _) => SimCmd::FailStarts(s(1)?, n(2)? as u32, s(3).ok()),
         ("slow-start", _) => SimCmd::SlowStart(s(1)?, n(2)?),
         ("migrate-fails", _) => SimCmd::MigrateFails(

@@ -38,6 +38,9 @@ pub struct LadderRow {
     pub reinstalls: Vec<u64>,
     /// Its domain is paused since a live migration failed midway (a bad probe until it runs).
     pub paused_is_bad: bool,
+    /// Rungs climbed because of guest probes (`core::guest`), in their own window.
+    #[serde(default)]
+    pub guest_restarts: Vec<u64>,
 }
 
 /// A notification not delivered yet to one target (`supervisor::alerts`).
@@ -366,8 +369,17 @@ fn write(conn: &Connection, run: i64, m: &Msg) -> rusqlite::Result<()> {
         Msg::Ladder(r, w) => {
             let json = |v: &Vec<u64>| serde_json::to_string(v).unwrap_or_else(|_| "[]".into());
             conn.execute(
-                "INSERT OR REPLACE INTO ladder (vm, restarts, relocations, reinstalls, paused_bad, updated) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![r.vm, json(&r.restarts), json(&r.relocations), json(&r.reinstalls), r.paused_is_bad, w],
+                "INSERT OR REPLACE INTO ladder (vm, restarts, relocations, reinstalls, paused_bad, guest_restarts, updated) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    r.vm,
+                    json(&r.restarts),
+                    json(&r.relocations),
+                    json(&r.reinstalls),
+                    r.paused_is_bad,
+                    json(&r.guest_restarts),
+                    w
+                ],
             )?;
         }
         Msg::Outbox(target, key, body, w) => match body {

@@ -357,11 +357,20 @@ fn read_ladder(conn: &Connection, shown: &str, rec: &mut Recovered) -> rusqlite:
             r.get(0)
         })?;
     let paused = if marked { "paused_bad" } else { "0" };
-    let mut q =
-        conn.prepare(&format!("SELECT vm, restarts, relocations, reinstalls, {paused} FROM ladder ORDER BY vm"))?;
-    let rows: Vec<(String, String, String, String, bool)> =
-        q.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?.collect::<Result<_, _>>()?;
-    for (vm, restarts, relocations, reinstalls, paused_is_bad) in rows {
+    // Before schema version 6, no guest probes' rungs.
+    let guest: bool = conn.query_row(
+        "SELECT COUNT(*) > 0 FROM pragma_table_info('ladder') WHERE name = 'guest_restarts'",
+        [],
+        |r| r.get(0),
+    )?;
+    let guest = if guest { "guest_restarts" } else { "'[]'" };
+    let mut q = conn
+        .prepare(&format!("SELECT vm, restarts, relocations, reinstalls, {paused}, {guest} FROM ladder ORDER BY vm"))?;
+    type Row = (String, String, String, String, bool, String);
+    let rows: Vec<Row> = q
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))?
+        .collect::<Result<_, _>>()?;
+    for (vm, restarts, relocations, reinstalls, paused_is_bad, guest_restarts) in rows {
         let mut times = |what: &str, s: &str| {
             serde_json::from_str::<Vec<u64>>(s).unwrap_or_else(|e| {
                 rec.warnings.push(format!(
@@ -376,6 +385,7 @@ fn read_ladder(conn: &Connection, shown: &str, rec: &mut Recovered) -> rusqlite:
             relocations: times("relocations", &relocations),
             reinstalls: times("reinstalls", &reinstalls),
             paused_is_bad,
+            guest_restarts: times("guest probes' restarts", &guest_restarts),
             vm,
         };
         rec.ladder.push(row);

@@ -16,7 +16,7 @@ use rusqlite::{Connection, Transaction, TransactionBehavior};
 type Migration = fn(&Transaction) -> rusqlite::Result<()>;
 
 /// Migration `i` takes a journal from version `i` to version `i + 1`.
-const MIGRATIONS: &[Migration] = &[migrate_to_1, migrate_to_2, migrate_to_3, migrate_to_4, migrate_to_5];
+const MIGRATIONS: &[Migration] = &[migrate_to_1, migrate_to_2, migrate_to_3, migrate_to_4, migrate_to_5, migrate_to_6];
 
 /// The schema version this binary writes.
 pub const VERSION: u32 = MIGRATIONS.len() as u32;
@@ -75,6 +75,12 @@ fn migrate_to_5(tx: &Transaction) -> rusqlite::Result<()> {
             seq INTEGER PRIMARY KEY AUTOINCREMENT, target TEXT NOT NULL, key TEXT NOT NULL, body TEXT NOT NULL,
             wall REAL NOT NULL, UNIQUE (target, key));",
     )
+}
+
+/// The rungs of a VM's ladder climbed because of its guest probes (`core::guest`), kept with
+/// its other windows.
+fn migrate_to_6(tx: &Transaction) -> rusqlite::Result<()> {
+    tx.execute_batch("ALTER TABLE ladder ADD COLUMN guest_restarts TEXT NOT NULL DEFAULT '[]';")
 }
 
 /// The version a journal is at.

@@ -53,6 +53,7 @@ async fn ladder_windows_survive_a_restart_and_the_last_one_kept_wins() {
             relocations: vec![3_000],
             reinstalls: vec![4_000],
             paused_is_bad: false,
+            guest_restarts: vec![5_000],
         });
         j.ladder(LadderRow { vm: "db1".into(), paused_is_bad: true, ..Default::default() });
         j.intent(&action(1)).await.unwrap(); // everything queued before it is on disk too
@@ -68,6 +69,7 @@ async fn ladder_windows_survive_a_restart_and_the_last_one_kept_wins() {
                 relocations: vec![3_000],
                 reinstalls: vec![4_000],
                 paused_is_bad: false,
+                guest_restarts: vec![5_000],
             },
         ]
     );
@@ -118,6 +120,7 @@ async fn vms_protected_at_run_time_are_read_back_by_the_next_run() {
         origin: crate::core::Origin::RunTime,
         hosts: Vec::new(),
         prefer: Vec::new(),
+        guest: None,
     };
     {
         let (j, rec, _fail) = Journal::open(&path).unwrap();
@@ -245,8 +248,8 @@ fn rows_that_cannot_be_read_back_are_named_in_warnings_and_kept() {
     {
         let conn = Connection::open(&path).unwrap();
         conn.execute_batch(
-            "INSERT INTO ladder VALUES ('web1', '[1000, \"x\"]', '[]', '[]', 0, 0);
-             INSERT INTO ladder VALUES ('db1', '[5]', '[]', '[]', 0, 0);
+            "INSERT INTO ladder VALUES ('web1', '[1000, \"x\"]', '[]', '[]', 0, 0, '[]');
+             INSERT INTO ladder VALUES ('db1', '[5]', '[]', '[]', 0, 0, '[7, \"y\"]');
              INSERT INTO protected VALUES ('p2v1', '{\"name\": 3}', 'cli:alice', 0);
              INSERT INTO actions (run, id, text, decided_by, json, intent_wall)
                  VALUES (1, 9, 'frobnicate web1', 'policy: x', '{\"Frobnicate\": {}}', 0);
@@ -256,14 +259,15 @@ fn rows_that_cannot_be_read_back_are_named_in_warnings_and_kept() {
     }
     let (_j, rec, _fail) = Journal::open(&path).unwrap();
     let all = rec.warnings.join("\n");
-    assert_eq!(rec.warnings.len(), 4, "{all}");
+    assert_eq!(rec.warnings.len(), 5, "{all}");
+    assert!(all.contains("the ladder's guest probes' restarts of db1 cannot be read"), "{all}");
     assert!(all.contains("alarm #4 cannot be read back"), "{all}");
     assert!(all.contains("the ladder's restarts of web1 cannot be read"), "{all}");
     assert!(all.contains("VM p2v1 was put under HA at run time") && all.contains("NOT protected"), "{all}");
     assert!(all.contains("action #9 of run 1 (policy: x) cannot be read back"), "{all}");
     assert!(rec.warnings.iter().all(|w| w.contains(&path.display().to_string())), "{all}");
     // What could be read is there; what could not is still in the journal for a person.
-    assert!(rec.ladder.iter().any(|l| l.vm == "db1" && l.restarts == [5]));
+    assert!(rec.ladder.iter().any(|l| l.vm == "db1" && l.restarts == [5] && l.guest_restarts.is_empty()));
     assert!(rec.ladder.iter().any(|l| l.vm == "web1" && l.restarts.is_empty()));
     assert!(rec.protected.is_empty());
     assert_eq!(count(&path, "protected"), 1);

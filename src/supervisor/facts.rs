@@ -27,6 +27,13 @@ pub(super) enum Fact {
         host: String,
         result: Result<bool, String>,
     },
+    /// A guest check's answer (`guest`), asked at `asked`.
+    Guest {
+        vm: String,
+        check: crate::core::GuestCheck,
+        asked: crate::core::Time,
+        answer: crate::core::guest::GuestAnswer,
+    },
 }
 
 impl Supervisor {
@@ -35,6 +42,7 @@ impl Supervisor {
             Fact::Disks { vm, disks } => self.engine.set_disks(&vm, disks),
             Fact::Storage { host, pools } => self.engine.set_storage(&host, pools),
             Fact::FenceStatus { host, result } => self.fence_checked(host, result),
+            Fact::Guest { vm, check, asked, answer } => self.guest_answer(vm, check, asked, answer),
             Fact::AutostartOff { vm, host } => {
                 let why = format!(
                     "autostart turned off on {host}: libvirt would start {vm} by itself when a fenced host boots \

@@ -89,6 +89,12 @@ impl Supervisor {
     pub(super) fn hint(&mut self, hint: Hint, pace: &mut Pace) {
         let look = match &hint {
             Hint::Domain { change, .. } => change.worth_a_look(),
+            Hint::Watchdog { host, vm, action } => {
+                info!(target: "3rc::events", "{hint}");
+                let (host, vm, action) = (host.clone(), vm.clone(), action.clone());
+                self.watchdog_fired(&host, &vm, &action);
+                true
+            }
             Hint::Closed { host, .. } => {
                 info!(target: "3rc::events", "{hint}: reconnecting now");
                 if let (Some(h), Some(tx)) = (self.ctx.hosts.get(host), &self.hints_tx) {

@@ -29,6 +29,7 @@ pub(super) fn restore_row(engine: &mut Engine, row: &LadderRow, clock: &dyn Cloc
         relocations: here(&row.relocations),
         reinstalls: here(&row.reinstalls),
         paused_is_bad: row.paused_is_bad,
+        guest_restarts: here(&row.guest_restarts),
     };
     engine.restore_ladder(&row.vm, w);
 }
@@ -52,6 +53,7 @@ pub(super) fn keep(engine: &mut Engine, inventory: &Inventory, clock: &dyn Clock
             relocations: walls(w.relocations),
             reinstalls: walls(w.reinstalls),
             paused_is_bad: w.paused_is_bad,
+            guest_restarts: walls(w.guest_restarts),
         };
         inventory.set_ladder(row.clone());
         kept.push(row);

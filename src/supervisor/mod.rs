@@ -12,6 +12,7 @@ mod commands;
 pub mod control;
 mod facts;
 mod fencecheck;
+mod guest;
 mod hints;
 mod ladder;
 mod leadership;
@@ -213,6 +214,8 @@ pub struct Supervisor {
     done_tx: mpsc::UnboundedSender<(ActionId, Outcome)>,
     done_rx: mpsc::UnboundedReceiver<(ActionId, Outcome)>,
     reading_xml: Arc<Mutex<HashSet<String>>>,
+    /// Guest checks under way, by VM and check (`guest`).
+    guest_checking: HashSet<(String, crate::core::GuestCheck)>,
     progress_tx: mpsc::UnboundedSender<(ActionId, crate::core::Progress)>,
     progress_rx: mpsc::UnboundedReceiver<(ActionId, crate::core::Progress)>,
     /// The reported step of each action under way, with its VM.
@@ -340,6 +343,7 @@ impl Supervisor {
             done_tx,
             done_rx,
             reading_xml: Arc::new(Mutex::new(HashSet::new())),
+            guest_checking: HashSet::new(),
             progress_tx,
             progress_rx,
             progress: BTreeMap::new(),
@@ -564,6 +568,7 @@ impl Supervisor {
         self.apply(out);
         self.check_fences();
         self.read_inventory();
+        self.check_guests();
         if (self.cycles - 1).is_multiple_of(STORAGE_EVERY) {
             self.read_storage();
         }

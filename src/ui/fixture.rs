@@ -34,6 +34,7 @@ fn vm(name: &str, host: Option<&str>, state: VmState, restarts: u32, reason: &st
         progress: None,
         reinstall: None,
         decided: None,
+        guest: Vec::new(),
         name: name.into(),
         host: host.map(Into::into),
         state,
@@ -85,6 +86,11 @@ pub fn cluster() -> ClusterView {
                     }
                     .summary(),
                 );
+                c.guest = vec![
+                    "guest agent: answers".into(),
+                    "tcp 10.0.0.5:22: Connection refused (os error 111)".into(),
+                    "watchdog: has not fired since it started".into(),
+                ];
                 c
             },
             vm("mail", Some("hv3"), V::Suspect, 0, "1 bad probe"),

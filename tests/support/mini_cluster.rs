@@ -127,6 +127,7 @@ impl Builder {
             origin: threerc::core::Origin::Config,
             hosts: Vec::new(),
             prefer: Vec::new(),
+            guest: None,
         };
         tune(&mut spec);
         self.vms.push(spec);

@@ -264,6 +264,7 @@ mod tests {
             origin: crate::Origin::Config,
             hosts: Vec::new(),
             prefer: Vec::new(),
+            guest: None,
         };
         let spec = ClusterSpec {
             hosts: vec![host("hv1")],

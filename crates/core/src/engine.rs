@@ -68,6 +68,8 @@ pub struct Engine {
     pub(super) decisions_unknown: std::collections::BTreeSet<String>,
     /// A disarm waiting for a fence under way and its recoveries (`core::disarm`).
     pub(super) disarming: Option<super::disarm::Disarming>,
+    /// TCP/HTTP guest checks fail on many VMs at once: not counted (`core::guest`).
+    pub(super) guest_net_held: bool,
 }
 
 /// Where each domain was seen this cycle, by name: every answering host that has it defined.
@@ -83,10 +85,11 @@ struct Sighting<'a> {
 
 /// Keep a VM's observation and size up to date whatever its state (the copy on its own host is
 /// the one that counts). Its host.
-fn note_sightings(vm: &mut VmRec, found: &[Sighting]) -> Option<String> {
+fn note_sightings(now: Time, vm: &mut VmRec, found: &[Sighting]) -> Option<String> {
     let home = vm.host.clone();
     let at_home = found.iter().find(|s| home.as_deref() == Some(s.host));
     vm.observed = at_home.map(|s| s.state);
+    vm.guest.seen(now, vm.observed);
     if let Some(s) = at_home.or(found.first()) {
         vm.vcpus = s.vcpus;
         vm.memory_kib = s.memory_kib;
@@ -129,6 +132,7 @@ impl Engine {
             fit_streak: 0,
             decisions_unknown: Default::default(),
             disarming: None,
+            guest_net_held: false,
         }
     }
 
@@ -287,6 +291,7 @@ impl Engine {
             }
         }
         let sightings = self.sightings(&obs);
+        self.guest_net_hold(&mut out);
         let names: Vec<String> = self.vms.keys().cloned().collect();
         for name in &names {
             self.judge_vm(name, &sightings, &mut out);
@@ -325,7 +330,8 @@ impl Engine {
     fn judge_vm(&mut self, name: &str, sightings: &Sightings, out: &mut Output) {
         let found: &[Sighting] = sightings.get(name).map(|v| v.as_slice()).unwrap_or(&[]);
         let Some(vm) = self.vms.get_mut(name) else { return };
-        let mut home = note_sightings(vm, found);
+        let mut home = note_sightings(self.now, vm, found);
+        vm.guest.failing = false;
         if !judged_now(vm) {
             return;
         }
@@ -357,7 +363,13 @@ impl Engine {
         let now = self.now;
         match self.vm_mut(name).on_probe(now, &probe) {
             Some(VmStep::To(state, reason)) => self.vm_transition(name, state, reason, out),
-            Some(VmStep::Escalate(reason)) if !self.backing_off(name, &reason) => self.climb(name, reason, out),
+            Some(VmStep::Escalate(reason)) if !self.backing_off(name, &reason) => {
+                if self.vms[name].guest.failing {
+                    self.climb_for_guest(name, reason, out)
+                } else {
+                    self.climb(name, reason, out)
+                }
+            }
             Some(VmStep::Escalate(_)) | None => {}
         }
     }
@@ -455,8 +467,15 @@ impl Engine {
             self.vm_mut(name).paused_is_bad = false;
             self.ladder_dirty.insert(name.to_string());
         }
+        let guest = match at_home {
+            Some(DomState::Running) => self.guest_verdict(name),
+            _ => None,
+        };
+        self.vm_mut(name).guest.failing = guest.is_some();
         Some(if active.contains(&h) && at_home == Some(DomState::Paused) && self.vms[name].paused_is_bad {
             VmProbe::Bad(format!("paused on {h} since a failed migration"))
+        } else if let Some(why) = guest {
+            VmProbe::Bad(why)
         } else if active.contains(&h) {
             VmProbe::Good
         } else if let Some(other) = active.first() {

@@ -15,6 +15,8 @@ impl Engine {
         let now = self.now;
         self.quorum_regained(out);
         let names: Vec<String> = self.hosts.keys().cloned().collect();
+        // A host down in maintenance whose alarm stands (its condition may have ended).
+        let maint_down = self.alarms.iter().any(|a| a.alarm.ended.is_none() && a.alarm.key.starts_with("maintdown:"));
         for hn in &names {
             let h = &self.hosts[hn];
             match h.state {
@@ -23,6 +25,13 @@ impl Engine {
                 HostState::Rejoining if h.answered => self.rejoin(hn, out),
                 HostState::Online if h.maintenance && h.answered && self.armed => self.drain(hn, out),
                 _ => {}
+            }
+            if maint_down && self.hosts[hn].state != HostState::Down {
+                let key = format!("maintdown:{hn}");
+                if self.alarm_stands(&key) {
+                    let why = format!("{hn} is {} now", self.hosts[hn].state);
+                    self.end_alarms(&key, &why, out);
+                }
             }
         }
         let _ = now;
@@ -47,6 +56,28 @@ impl Engine {
                     Subject::Host(hn.into()),
                     Severity::Warning,
                     format!("{hn} is down; it holds no protected VM that must run elsewhere, so it is not fenced"),
+                    out,
+                );
+            }
+            return;
+        }
+        // A person put it in maintenance: they work on it, and a power-off under their hands
+        // is theirs to decide. Its VMs wait for them (confirm-off, or maintenance off).
+        if self.hosts[hn].maintenance {
+            let reason = format!(
+                "down while in maintenance: not fenced; its {vms} VMs wait until a person confirms it is off \
+                 (confirm-off) or takes it out of maintenance"
+            );
+            if self.hosts[hn].reason != reason {
+                self.hosts.get_mut(hn).expect("host exists").reason = reason;
+                self.raise(
+                    format!("maintdown:{hn}"),
+                    Subject::Host(hn.into()),
+                    Severity::Critical,
+                    format!(
+                        "{hn} is down while in maintenance, with {vms} protected VMs on it: they run again when a \
+                         person confirms it is off (confirm-off) or takes it out of maintenance (then it is fenced)"
+                    ),
                     out,
                 );
             }

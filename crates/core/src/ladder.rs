@@ -19,6 +19,8 @@ pub struct LadderWindows {
     pub relocations: Vec<Time>,
     pub reinstalls: Vec<Time>,
     pub paused_is_bad: bool,
+    /// Rungs climbed because of guest probes (`core::guest`), in their own window.
+    pub guest_restarts: Vec<Time>,
 }
 
 impl Engine {
@@ -32,6 +34,7 @@ impl Engine {
             v.relocations = super::window::SlidingWindow::from_expiries(w.relocations);
             v.reinstalls = super::window::SlidingWindow::from_expiries(w.reinstalls);
             v.paused_is_bad = w.paused_is_bad;
+            v.guest.restarts = super::window::SlidingWindow::from_expiries(w.guest_restarts);
         }
     }
 
@@ -47,6 +50,7 @@ impl Engine {
                     relocations: v.relocations.expiries(),
                     reinstalls: v.reinstalls.expiries(),
                     paused_is_bad: v.paused_is_bad,
+                    guest_restarts: v.guest.restarts.expiries(),
                 };
                 Some((vm, w))
             })

@@ -14,6 +14,7 @@ pub mod disarm;
 pub mod engine;
 pub mod event;
 pub mod fencetrust;
+pub mod guest;
 pub mod host_fsm;
 pub mod hostwork;
 pub mod ladder;
@@ -26,6 +27,8 @@ pub mod retry;
 pub mod snapshot;
 pub mod state;
 pub mod storage;
+#[cfg(test)]
+mod testkit;
 pub mod time;
 pub mod vantage;
 pub mod view;

@@ -135,6 +135,86 @@ pub struct VmSpec {
     /// placement takes a host of the best tier that can take it, then hosts of no tier.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub prefer: Vec<Vec<String>>,
+    /// How its guest is checked beyond "the domain runs" (`[vm.guest]`); `None`: not at all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guest: Option<std::sync::Arc<GuestSpec>>,
+}
+
+/// A VM's guest probes (`[vm.guest]`), none on by default, each a bad probe of the VM when it
+/// fails (with the hysteresis and the ladder), with vSphere's safeguards: a minimum uptime
+/// before a guest probe can fail the VM, and at most `max_restarts` rungs climbed for guest
+/// probes per `window` before a person is asked.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GuestSpec {
+    /// Ping the qemu guest agent (`guest-ping` through libvirt).
+    pub agent: bool,
+    /// After each start, how long the agent may stay silent (the guest boots, then starts it).
+    pub agent_grace: Duration,
+    /// A watchdog device (`i6300esb`) firing counts as a failure until the VM is started again.
+    pub watchdog: bool,
+    /// A TCP port of the VM to connect to, from the supervisor (`address:port`).
+    pub tcp: Option<String>,
+    /// A URL of the VM to GET, from the supervisor: any 2xx or 3xx answer is good.
+    pub http: Option<String>,
+    /// How long each check may take.
+    pub timeout: Duration,
+    /// How long the VM must have run before a guest probe can fail it.
+    pub min_uptime: Duration,
+    /// Rungs of the ladder climbed because of guest probes, per `window`, before a person is
+    /// asked instead.
+    pub max_restarts: u32,
+    pub window: Duration,
+}
+
+impl Default for GuestSpec {
+    fn default() -> Self {
+        GuestSpec {
+            agent: false,
+            agent_grace: Duration::from_secs(60),
+            watchdog: false,
+            tcp: None,
+            http: None,
+            timeout: Duration::from_secs(3),
+            min_uptime: Duration::from_secs(120),
+            max_restarts: 3,
+            window: Duration::from_secs(3600),
+        }
+    }
+}
+
+impl GuestSpec {
+    /// The checks the supervisor runs (the watchdog is an event, not a check).
+    pub fn checks(&self) -> Vec<GuestCheck> {
+        let mut c = Vec::new();
+        if self.agent {
+            c.push(GuestCheck::Agent);
+        }
+        if let Some(a) = &self.tcp {
+            c.push(GuestCheck::Tcp(a.clone()));
+        }
+        if let Some(u) = &self.http {
+            c.push(GuestCheck::Http(u.clone()));
+        }
+        c
+    }
+}
+
+/// One check of a guest, run by the supervisor (through the host's hypervisor for the agent).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum GuestCheck {
+    Agent,
+    Tcp(String),
+    Http(String),
+}
+
+impl std::fmt::Display for GuestCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            GuestCheck::Agent => f.write_str("guest agent"),
+            GuestCheck::Tcp(a) => write!(f, "tcp {a}"),
+            GuestCheck::Http(u) => write!(f, "http {u}"),
+        }
+    }
 }
 
 /// Where a VM's protection comes from.

@@ -145,6 +145,7 @@ impl Engine {
                 _ => format!("{} done", action.kind),
             };
             vm.started_at = Some(now);
+            vm.guest.started(now);
             self.vm_transition(&name, VmState::Probation, reason, out);
             return;
         }

@@ -71,6 +71,7 @@ impl Engine {
                 decided: self
                     .decided(&DecisionKey::VmStopped(v.spec.name.clone()))
                     .or_else(|| self.decided(&DecisionKey::VmDisarmed(v.spec.name.clone()))),
+                guest: self.guest_lines(&v.spec.name),
             })
             .collect();
         let alarms = self.alarm_views();
@@ -127,6 +128,7 @@ mod tests {
             origin: crate::Origin::Config,
             hosts: Vec::new(),
             prefer: Vec::new(),
+            guest: None,
         };
         let spec = ClusterSpec {
             hosts: vec![],

@@ -203,32 +203,10 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{
-        ClusterSpec, DomainObs, EventKind, HostObservation, HostPolicy, HostProbe, HostSpec, Origin, PlacementPolicy,
-        Policy, Time, VmSpec,
-    };
+    use crate::{DomainObs, EventKind, HostObservation, HostProbe, Time};
 
     fn engine() -> Engine {
-        let host = |n: &str| HostSpec { name: n.into(), uri: "test:///x".into(), fence_agent: None, soft_fence: false };
-        let vm = |n: &str| VmSpec {
-            name: n.into(),
-            priority: 0,
-            anti_affinity: None,
-            policy: Policy::default(),
-            preferred_host: Some("hv1".into()),
-            reinstall: None,
-            origin: Origin::default(),
-            hosts: Vec::new(),
-            prefer: Vec::new(),
-        };
-        let spec = ClusterSpec {
-            hosts: vec![host("hv1"), host("hv2")],
-            vms: vec![vm("a"), vm("b")],
-            host_policy: HostPolicy::default(),
-            placement: PlacementPolicy::default(),
-            witnesses: vec![],
-        };
-        Engine::new(spec, Time::ZERO)
+        crate::testkit::engine(vec![crate::testkit::vm("a", "hv1"), crate::testkit::vm("b", "hv1")])
     }
 
     /// One cycle at `secs` with a and b in `state` on hv1.

@@ -151,6 +151,9 @@ pub struct VmView {
     /// Who stopped or disarmed it, and when, if a person did ("stopped by console:alice at ...").
     #[serde(default)]
     pub decided: Option<String>,
+    /// Each guest probe with its last result ("guest agent: answers"), if it has any.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub guest: Vec<String>,
 }
 
 /// Where a long operation stands: its current step, and how much is done when it can tell

@@ -201,6 +201,7 @@ mod tests {
             progress: None,
             reinstall: None,
             decided: None,
+            guest: Vec::new(),
         }
     }
 

@@ -66,6 +66,8 @@ pub struct VmRec {
     pub failed_starts: Vec<FailedStart>,
     /// No new attempt to start it before this time (the backoff after a failed start).
     pub retry_at: Option<Time>,
+    /// Its guest, as its guest probes see it (`core::guest`).
+    pub guest: super::guest::GuestRec,
 }
 
 /// A start of a VM that failed: where, when, and what was said.
@@ -134,6 +136,7 @@ impl VmRec {
             resume_cause: String::new(),
             failed_starts: Vec::new(),
             retry_at: None,
+            guest: Default::default(),
         }
     }
 
@@ -286,6 +289,7 @@ mod tests {
             origin: crate::Origin::Config,
             hosts: Vec::new(),
             prefer: Vec::new(),
+            guest: None,
         };
         let mut r = VmRec::new(spec, Time::ZERO);
         r.state = state;

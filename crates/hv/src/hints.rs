@@ -51,12 +51,16 @@ pub enum Hint {
     Domain { host: String, vm: String, change: DomainChange, reason: String },
     /// The connection delivering the hints closed ("keepalive timeout", "end of file").
     Closed { host: String, reason: String },
+    /// A domain's watchdog device fired; `action` is what the device did ("reset", "none").
+    /// Unlike the others, this one is a fact the supervisor hands to the engine (a guest probe,
+    /// `core::guest`), not only a reason to look sooner.
+    Watchdog { host: String, vm: String, action: String },
 }
 
 impl Hint {
     pub fn host(&self) -> &str {
         match self {
-            Hint::Domain { host, .. } | Hint::Closed { host, .. } => host,
+            Hint::Domain { host, .. } | Hint::Closed { host, .. } | Hint::Watchdog { host, .. } => host,
         }
     }
 }
@@ -66,6 +70,7 @@ impl fmt::Display for Hint {
         match self {
             Hint::Domain { host, vm, change, reason } => write!(f, "{host}: domain {vm} {change} ({reason})"),
             Hint::Closed { host, reason } => write!(f, "{host}: connection closed ({reason})"),
+            Hint::Watchdog { host, vm, action } => write!(f, "{host}: domain {vm} watchdog fired (action {action})"),
         }
     }
 }
@@ -91,6 +96,12 @@ impl HintSink {
     /// A domain's lifecycle changed. Returns whether the hint was queued.
     pub fn domain(&self, vm: &str, change: DomainChange, reason: &str) -> bool {
         let hint = Hint::Domain { host: self.host.clone(), vm: vm.to_string(), change, reason: reason.to_string() };
+        self.tx.try_send(hint).is_ok()
+    }
+
+    /// A domain's watchdog fired. Returns whether the hint was queued.
+    pub fn watchdog(&self, vm: &str, action: &str) -> bool {
+        let hint = Hint::Watchdog { host: self.host.clone(), vm: vm.to_string(), action: action.to_string() };
         self.tx.try_send(hint).is_ok()
     }
 

@@ -2,7 +2,8 @@
 //! offers (`Hypervisor`: domains, volumes, P2V target), which a host's worker holds.
 
 use super::{HintSink, HvError, Target, Volumes};
-use threerc_core::HostProbe;
+use std::time::Duration;
+use threerc_core::{GuestCheck, HostProbe};
 
 /// One physical host, as the supervisor drives it: its domains. Implementations reconnect by
 /// themselves: a call on a lost connection tries to reconnect once and answers `Unreachable` if
@@ -58,6 +59,17 @@ pub trait Domains: Send {
     /// where the backend has no events (the simulator, the demo): polling alone sees changes.
     fn watch(&mut self, _sink: &HintSink) -> Result<(), HvError> {
         Err(HvError::Unsupported("events".into()))
+    }
+    /// Check a VM's guest (`[vm.guest]`) within `timeout`: its qemu guest agent answers
+    /// `guest-ping`, a TCP port of it accepts a connection, a URL of it answers 2xx or 3xx.
+    /// TCP and HTTP go from this machine (`guestnet`); the agent needs the hypervisor:
+    /// `Unsupported` where the backend has none.
+    fn guest_check(&mut self, _vm: &str, check: &GuestCheck, timeout: Duration) -> Result<(), HvError> {
+        match check {
+            GuestCheck::Agent => Err(HvError::Unsupported("the qemu guest agent".into())),
+            GuestCheck::Tcp(a) => super::guestnet::tcp(a, timeout),
+            GuestCheck::Http(u) => super::guestnet::http(u, timeout),
+        }
     }
 }
 

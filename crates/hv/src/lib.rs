@@ -20,6 +20,7 @@
 
 pub mod clock;
 mod error;
+pub mod guestnet;
 mod hints;
 mod hypervisor;
 mod power;

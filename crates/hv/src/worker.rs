@@ -1,6 +1,7 @@
 //! Worker threads per host, each owning a `Hypervisor` (and so a libvirt connection, whose last
 //! error is per thread): one thread for probes only, so a probe never waits behind an
-//! operation (a healthy host busy starting VMs must not look dead), a small pool for
+//! operation (a healthy host busy starting VMs must not look dead), one for guest checks
+//! (`[vm.guest]`: a guest that does not answer holds up nothing else), a small pool for
 //! operations, so several VMs recovered onto one host start in parallel, and one thread for
 //! the liveness call that tells a busy host from a dead one, so that it never waits behind
 //! either (during a live migration off a host, libvirt holds the source's bulk stats for the
@@ -27,7 +28,7 @@ pub const OPS_THREADS: usize = 2;
 #[derive(Clone)]
 enum Route {
     /// Dedicated OS threads (production): probes on one, operations on a pool.
-    Thread { probes: mpsc::Sender<Job>, ops: mpsc::Sender<Job>, alive: mpsc::Sender<Job> },
+    Thread { probes: mpsc::Sender<Job>, ops: mpsc::Sender<Job>, alive: mpsc::Sender<Job>, guest: mpsc::Sender<Job> },
     /// Called in the calling task, under a lock (simulator: in-memory, instant hypervisors).
     Inline(Arc<std::sync::Mutex<Box<dyn Hypervisor>>>),
 }
@@ -50,6 +51,7 @@ enum Lane {
     Probe,
     Ops,
     Alive,
+    Guest,
 }
 
 impl HostHandle {
@@ -65,10 +67,12 @@ impl HostHandle {
         }
         let (alive_tx, alive_rx) = mpsc::channel::<Job>();
         worker(spec, &connector, "alive", Arc::new(std::sync::Mutex::new(alive_rx)))?;
+        let (guest_tx, guest_rx) = mpsc::channel::<Job>();
+        worker(spec, &connector, "guest", Arc::new(std::sync::Mutex::new(guest_rx)))?;
         Ok(HostHandle {
             name: spec.name.clone(),
             uri: spec.uri.clone(),
-            route: Route::Thread { probes: probe_tx, ops: ops_tx, alive: alive_tx },
+            route: Route::Thread { probes: probe_tx, ops: ops_tx, alive: alive_tx, guest: guest_tx },
             probing: Arc::new(AtomicBool::new(false)),
             checking: Arc::new(AtomicBool::new(false)),
         })
@@ -111,10 +115,11 @@ impl HostHandle {
                 let mut hv = hv.lock().unwrap_or_else(|e| e.into_inner());
                 return f(hv.as_mut());
             }
-            Route::Thread { probes, ops, alive } => match lane {
+            Route::Thread { probes, ops, alive, guest } => match lane {
                 Lane::Probe => probes,
                 Lane::Ops => ops,
                 Lane::Alive => alive,
+                Lane::Guest => guest,
             },
         };
         let (tx, rx) = oneshot::channel();
@@ -131,6 +136,36 @@ impl HostHandle {
                 threerc_core::time::human(timeout)
             ))),
         }
+    }
+
+    /// Check a VM's guest (`Domains::guest_check`): the agent on the host's guest worker, so
+    /// that a guest that does not answer never holds up a probe or an operation; TCP and HTTP
+    /// from this machine on blocking threads, all at once (the checks of one round answer
+    /// within one timeout of each other: `core::guest` compares them). The check bounds itself
+    /// by `timeout`; the wait here allows a second more.
+    pub async fn guest_check(
+        &self,
+        vm: String,
+        check: threerc_core::GuestCheck,
+        timeout: Duration,
+    ) -> Result<(), HvError> {
+        let what = format!("{check} check of {vm}");
+        if !self.is_inline() && check != threerc_core::GuestCheck::Agent {
+            let task = tokio::task::spawn_blocking(move || match &check {
+                threerc_core::GuestCheck::Http(u) => crate::guestnet::http(u, timeout),
+                threerc_core::GuestCheck::Tcp(a) => crate::guestnet::tcp(a, timeout),
+                threerc_core::GuestCheck::Agent => unreachable!("the agent goes through the hypervisor"),
+            });
+            return match tokio::time::timeout(timeout + Duration::from_secs(1), task).await {
+                Ok(Ok(r)) => r,
+                Ok(Err(e)) => Err(HvError::Failed(format!("{what}: {e}"))),
+                Err(_) => Err(HvError::Timeout(format!("{what}: no answer in {}", threerc_core::time::human(timeout)))),
+            };
+        }
+        self.dispatch(Lane::Guest, timeout + Duration::from_secs(1), &what, move |hv| {
+            hv.guest_check(&vm, &check, timeout)
+        })
+        .await
     }
 
     /// Probe a host whose last probe failed, again and again until one answers or `stop_at`

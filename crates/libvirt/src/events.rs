@@ -24,6 +24,8 @@ pub(super) struct Watch {
     /// Our own reference on the connection, so deregistration never uses a closed one.
     conn: Connect,
     lifecycle: Option<c_int>,
+    /// The watchdog callback (guest probes, `core::guest`).
+    watchdog: Option<c_int>,
     close: bool,
 }
 
@@ -32,39 +34,25 @@ impl Watch {
     /// callback. What cannot be registered is logged and left out: polling still sees the
     /// change, later.
     pub(super) fn register(conn: &Connect, sink: &HintSink, uri: &str) -> Watch {
-        let mut watch = Watch { conn: conn.clone(), lifecycle: None, close: false };
+        let mut watch = Watch { conn: conn.clone(), lifecycle: None, watchdog: None, close: false };
         // SAFETY: the pointer is only passed to libvirt calls below, while `conn` (and the
         // clone kept in `watch`) hold their references on the connection.
         let ptr = unsafe { conn.as_ptr() };
 
-        let opaque = Box::into_raw(Box::new(sink.clone())) as *mut c_void;
         // libvirt's generic callback type stands for every event's own signature; the event ID
         // says which one it really is (VIR_DOMAIN_EVENT_CALLBACK in C).
         // SAFETY: libvirt calls a VIR_DOMAIN_EVENT_ID_LIFECYCLE callback with exactly
         // `LifecycleFn`'s arguments; the generic type is only how the C API spells it.
-        let cb = unsafe {
-            std::mem::transmute::<LifecycleFn, unsafe extern "C" fn(sys::virConnectPtr, sys::virDomainPtr, *mut c_void)>(
-                on_lifecycle,
-            )
-        };
-        // SAFETY: `ptr` is a live connection; `opaque` is a leaked `HintSink` that libvirt owns
-        // from here on when the call succeeds and frees with `free_sink`.
-        let id = unsafe {
-            sys::virConnectDomainEventRegisterAny(
-                ptr,
-                std::ptr::null_mut(),
-                sys::VIR_DOMAIN_EVENT_ID_LIFECYCLE as c_int,
-                Some(cb),
-                opaque,
-                Some(free_sink),
-            )
-        };
-        if id >= 0 {
-            watch.lifecycle = Some(id);
-        } else {
-            // SAFETY: the registration failed, so libvirt did not take `opaque`.
-            unsafe { refused(opaque, uri, "no lifecycle events", "a crashed VM is seen at the next probe") };
-        }
+        let cb = unsafe { std::mem::transmute::<LifecycleFn, GenericFn>(on_lifecycle) };
+        let why = ("no lifecycle events", "a crashed VM is seen at the next probe");
+        // SAFETY: `ptr` is live (see above) and `cb` is the lifecycle event's callback.
+        watch.lifecycle = unsafe { register_any(ptr, sys::VIR_DOMAIN_EVENT_ID_LIFECYCLE, cb, sink, uri, why) };
+        // SAFETY: libvirt calls a VIR_DOMAIN_EVENT_ID_WATCHDOG callback with exactly
+        // `WatchdogFn`'s arguments.
+        let cb = unsafe { std::mem::transmute::<WatchdogFn, GenericFn>(on_watchdog) };
+        let why = ("no watchdog events", "a guest's watchdog is not seen");
+        // SAFETY: as above, with the watchdog event's callback.
+        watch.watchdog = unsafe { register_any(ptr, sys::VIR_DOMAIN_EVENT_ID_WATCHDOG, cb, sink, uri, why) };
 
         // The test driver cannot lose its connection, and its register call accepts any
         // callback without keeping it (the data would never be freed): nothing to watch there.
@@ -109,6 +97,10 @@ impl Drop for Watch {
             // deregistered once (`take`).
             unsafe { sys::virConnectDomainEventDeregisterAny(ptr, id) };
         }
+        if let Some(id) = self.watchdog.take() {
+            // SAFETY: as above.
+            unsafe { sys::virConnectDomainEventDeregisterAny(ptr, id) };
+        }
         if std::mem::take(&mut self.close) {
             // Fails harmlessly when the callback already fired (libvirt freed its data then).
             // SAFETY: the connection is live (see above) and `on_close` is the function we registered.
@@ -120,6 +112,44 @@ impl Drop for Watch {
         unsafe { sys::virResetLastError() };
     }
 }
+
+/// Register `cb` for domain event `event` with a copy of `sink` as its data; its id, or `None`
+/// (logged with `why`: what is lost, and what happens instead) if libvirt refused.
+///
+/// # Safety
+/// `ptr` is a live connection, and `cb` is a callback of the signature libvirt uses for `event`.
+unsafe fn register_any(
+    ptr: sys::virConnectPtr,
+    event: u32,
+    cb: GenericFn,
+    sink: &HintSink,
+    uri: &str,
+    why: (&str, &str),
+) -> Option<c_int> {
+    let opaque = Box::into_raw(Box::new(sink.clone())) as *mut c_void;
+    // SAFETY: the caller guarantees `ptr` and `cb`; `opaque` is a leaked `HintSink` that libvirt
+    // owns from here on when the call succeeds and frees with `free_sink`.
+    let id = unsafe {
+        sys::virConnectDomainEventRegisterAny(
+            ptr,
+            std::ptr::null_mut(),
+            event as c_int,
+            Some(cb),
+            opaque,
+            Some(free_sink),
+        )
+    };
+    if id >= 0 {
+        return Some(id);
+    }
+    // SAFETY: the registration failed, so libvirt did not take `opaque`.
+    unsafe { refused(opaque, uri, why.0, why.1) };
+    None
+}
+
+type GenericFn = unsafe extern "C" fn(sys::virConnectPtr, sys::virDomainPtr, *mut c_void);
+
+type WatchdogFn = unsafe extern "C" fn(sys::virConnectPtr, sys::virDomainPtr, c_int, *mut c_void) -> c_int;
 
 type LifecycleFn = unsafe extern "C" fn(sys::virConnectPtr, sys::virDomainPtr, c_int, c_int, *mut c_void) -> c_int;
 
@@ -143,6 +173,28 @@ unsafe extern "C" fn free_sink(opaque: *mut c_void) {
     }
 }
 
+/// A domain callback's sink and the domain's name, or `None` if libvirt gave neither.
+///
+/// # Safety
+/// `opaque` is null or a registration's `HintSink`, and `dom` null or the live domain libvirt
+/// hands the callback; the results are used only before the callback returns.
+unsafe fn sink_and_name<'a>(dom: sys::virDomainPtr, opaque: *mut c_void) -> Option<(&'a HintSink, String)> {
+    if opaque.is_null() || dom.is_null() {
+        return None;
+    }
+    // SAFETY: `opaque` is the registration's `HintSink`, which libvirt keeps alive until it
+    // calls `free_sink`, never while a callback runs.
+    let sink = unsafe { &*(opaque as *const HintSink) };
+    // SAFETY: `dom` is the live domain libvirt hands the callback; the name is a local read.
+    let name = unsafe { sys::virDomainGetName(dom) };
+    if name.is_null() {
+        return None;
+    }
+    // SAFETY: a non-null name from libvirt is a NUL-terminated string owned by `dom`, read here
+    // before the callback returns.
+    Some((sink, unsafe { CStr::from_ptr(name) }.to_string_lossy().into_owned()))
+}
+
 /// Runs on the event-loop thread: translate and queue, nothing else.
 unsafe extern "C" fn on_lifecycle(
     _conn: sys::virConnectPtr,
@@ -151,23 +203,34 @@ unsafe extern "C" fn on_lifecycle(
     detail: c_int,
     opaque: *mut c_void,
 ) -> c_int {
-    if opaque.is_null() || dom.is_null() {
-        return 0;
+    // SAFETY: libvirt hands this callback its registration's data and the live domain.
+    if let Some((sink, name)) = unsafe { sink_and_name(dom, opaque) } {
+        let (change, reason) = lifecycle(event, detail);
+        sink.domain(&name, change, reason);
     }
-    // SAFETY: `opaque` is the registration's `HintSink`, which libvirt keeps alive until it
-    // calls `free_sink`, never while a callback runs.
-    let sink = unsafe { &*(opaque as *const HintSink) };
-    // SAFETY: `dom` is the live domain libvirt hands the callback; the name is a local read.
-    let name = unsafe { sys::virDomainGetName(dom) };
-    if name.is_null() {
-        return 0;
-    }
-    // SAFETY: a non-null name from libvirt is a NUL-terminated string owned by `dom`, read here
-    // before the callback returns.
-    let name = unsafe { CStr::from_ptr(name) }.to_string_lossy();
-    let (change, reason) = lifecycle(event, detail);
-    sink.domain(&name, change, reason);
     0
+}
+
+/// Runs on the event-loop thread: translate and queue, nothing else.
+unsafe extern "C" fn on_watchdog(
+    _conn: sys::virConnectPtr,
+    dom: sys::virDomainPtr,
+    action: c_int,
+    opaque: *mut c_void,
+) -> c_int {
+    // SAFETY: as in `on_lifecycle`.
+    if let Some((sink, name)) = unsafe { sink_and_name(dom, opaque) } {
+        sink.watchdog(&name, watchdog_action(action));
+    }
+    0
+}
+
+/// What a watchdog device did, in libvirt's words (`virDomainEventWatchdogAction`).
+pub(super) fn watchdog_action(action: c_int) -> &'static str {
+    ["none", "pause", "reset", "poweroff", "shutdown", "debug", "inject-nmi"]
+        .get(usize::try_from(action).unwrap_or(usize::MAX))
+        .copied()
+        .unwrap_or("unknown")
 }
 
 /// Runs on the event-loop thread: translate and queue, nothing else.

@@ -17,7 +17,8 @@ use super::events::Watch;
 use super::ops;
 use super::probe::{self, BulkSupport};
 use super::upload;
-use threerc_core::{HostProbe, HostSpec};
+use std::time::Duration;
+use threerc_core::{GuestCheck, HostProbe, HostSpec};
 use threerc_hv::{
     Connector, Domains, HintSink, HvError, Hypervisor, MigrateTo, PoolInfo, Target, UploadTo, VolumeInfo, VolumeSource,
     Volumes,
@@ -258,6 +259,14 @@ impl Domains for LibvirtHost {
 
     fn resume(&mut self, vm: &str) -> Result<(), HvError> {
         self.call("resume", |c| ops::resume(c, vm))
+    }
+
+    fn guest_check(&mut self, vm: &str, check: &GuestCheck, timeout: Duration) -> Result<(), HvError> {
+        match check {
+            GuestCheck::Agent => self.call("guest-ping", |c| ops::guest_ping(c, vm, timeout)),
+            GuestCheck::Tcp(a) => threerc_hv::guestnet::tcp(a, timeout),
+            GuestCheck::Http(u) => threerc_hv::guestnet::http(u, timeout),
+        }
     }
 
     fn migrate_live(&mut self, vm: &str, dest: &MigrateTo) -> Result<(), HvError> {

@@ -6,6 +6,7 @@
 //! means for the connection.
 
 use super::errors::{self, to_hv};
+use std::time::Duration;
 use threerc_hv::{HvError, MigrateTo};
 use virt::connect::Connect;
 use virt::domain::{Domain, MigrateParameters};
@@ -80,6 +81,17 @@ pub(super) fn start(conn: &Connect, vm: &str) -> Result<(), HvError> {
 /// Resume a paused domain.
 pub(super) fn resume(conn: &Connect, vm: &str) -> Result<(), HvError> {
     lookup(conn, vm)?.resume().map(|_| ()).map_err(|e| to_hv(&e, Some(vm)))
+}
+
+/// Ping the guest's qemu guest agent (`guest-ping`), waiting at most `timeout` (whole seconds,
+/// at least one). A domain without an agent channel answers `Unsupported` ("QEMU guest agent
+/// is not configured"); an agent that does not answer, a failure.
+pub(super) fn guest_ping(conn: &Connect, vm: &str, timeout: Duration) -> Result<(), HvError> {
+    let secs = i32::try_from(timeout.as_secs().max(1)).unwrap_or(i32::MAX);
+    lookup(conn, vm)?
+        .qemu_agent_command(r#"{"execute":"guest-ping"}"#, secs, 0)
+        .map(|_| ())
+        .map_err(|e| to_hv(&e, Some(vm)))
 }
 
 /// Hard power-off. Succeeds when the domain is already off: "domain is not running" is the

@@ -299,15 +299,15 @@ fn a_reopened_connection_is_registered_again_and_the_old_registration_is_freed()
     let (tx, mut rx, sink) = sink();
     h.watch(&sink).unwrap();
     drop(sink);
-    // Ours, the host's copy of the sink, and the lifecycle registration's own copy.
-    assert_eq!(tx.strong_count(), 3);
+    // Ours, the host's copy of the sink, and the lifecycle and watchdog registrations' own copies.
+    assert_eq!(tx.strong_count(), 4);
 
     // The connection is lost and reopened by the next call: registered on the new one, and
     // libvirt freed the old registration's data.
     h.drop_connection();
     h.probe().unwrap();
     assert!(h.is_watched());
-    assert_eq!(tx.strong_count(), 3);
+    assert_eq!(tx.strong_count(), 4);
     // Each change arrives once, from the new connection only (a second registration would
     // deliver the stop twice before the start).
     h.destroy("web1").unwrap();
@@ -328,6 +328,8 @@ fn lifecycle_events_and_close_reasons_are_named_as_libvirt_names_them() {
     assert_eq!(lifecycle(6, 1), (DomainChange::Shutdown, "by the guest"));
     assert_eq!(lifecycle(8, 0), (DomainChange::Crashed, "panicked"));
     assert_eq!(lifecycle(2, 99), (DomainChange::Started, "unknown"));
+    use super::events::watchdog_action;
+    assert_eq!((watchdog_action(0), watchdog_action(2), watchdog_action(9)), ("none", "reset", "unknown"));
     assert_eq!(lifecycle(42, 0), (DomainChange::Other, "unknown"));
     assert_eq!(lifecycle(-1, 0), (DomainChange::Other, "unknown"));
     assert_eq!(close_reason(1), "end of file");
@@ -363,4 +365,13 @@ fn the_p2v_seam_on_the_test_driver_creates_and_deletes_volumes_and_says_it_canno
     h.delete_volume("default", "p2v1-sda.img").unwrap();
     h.delete_volume("default", "p2v1-sda.img").unwrap();
     assert!(h.volumes("default").unwrap().is_empty());
+}
+
+#[test]
+fn a_guest_agent_the_driver_cannot_reach_is_unsupported_not_a_failure() {
+    let (_dir, mut h) = standard();
+    let r = h.guest_check("web1", &threerc_core::GuestCheck::Agent, std::time::Duration::from_secs(1));
+    assert!(matches!(&r, Err(HvError::Unsupported(_))), "{r:?}");
+    let r = h.guest_check("nosuchvm", &threerc_core::GuestCheck::Agent, std::time::Duration::from_secs(1));
+    assert!(matches!(&r, Err(HvError::NoDomain(_))), "{r:?}");
 }

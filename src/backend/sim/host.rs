@@ -2,10 +2,11 @@
 //! so that the supervisor drives the simulator exactly as it drives libvirt and fence agents.
 
 use super::world::*;
-use crate::core::{Capacity, DomState, DomainObs, HostProbe, PoolObs};
+use crate::core::{Capacity, DomState, DomainObs, GuestCheck, HostProbe, PoolObs};
 use crate::hv::{Domains, Fencer, HvError, MigrateTo, PowerStatus, Target, VolumeInfo, VolumeSource, Volumes};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 pub fn domain_xml_for(vm: &str, d: &SimDom) -> String {
     format!(
@@ -139,6 +140,7 @@ impl Domains for SimHost {
             // Like a hang: the call does not return in time, but the start goes on.
             return Err(HvError::Timeout(format!("start of {vm} did not return in time (still booting)")));
         }
+        w.faults(vm).guest_hung = false;
         let d = w.host_mut(&self.host).domains.get_mut(vm).expect("checked above");
         d.state = if storage { DomState::IoPaused } else { DomState::Running };
         d.io_paused = storage;
@@ -157,6 +159,7 @@ impl Domains for SimHost {
         d.boots_at = None;
         d.io_paused = false;
         if was_active {
+            w.faults(vm).guest_hung = false;
             w.record(self.vantage, &host, Some(vm), "destroy");
         }
         Ok(())
@@ -223,6 +226,35 @@ impl Domains for SimHost {
         let state = if storage { DomState::IoPaused } else { DomState::Running };
         w.host_mut(&to).domains.insert(vm.into(), SimDom { state, io_paused: storage, boots_at: None, ..d });
         w.check_single(vm, &to);
+        Ok(())
+    }
+
+    /// Guest checks answer at once (a check that would time out says so without the wait):
+    /// a hung guest answers nothing, a stopped agent does not answer, a closed port refuses.
+    fn guest_check(&mut self, vm: &str, check: &GuestCheck, timeout: Duration) -> Result<(), HvError> {
+        let mut w = self.w();
+        w.gate(self.vantage, &self.host)?;
+        let running = w.hosts[&self.host].domains.get(vm).is_some_and(|d| d.state == DomState::Running);
+        if !running {
+            return Err(HvError::Failed(format!("{vm} is not running on {}", self.host)));
+        }
+        let f = w.faults(vm);
+        let silent = || HvError::Timeout(format!("no answer in {}", crate::core::time::human(timeout)));
+        match check {
+            _ if f.guest_hung => Err(silent()),
+            GuestCheck::Agent if f.agent_down => {
+                Err(HvError::Failed("Guest agent is not responding: QEMU guest agent is not connected".into()))
+            }
+            GuestCheck::Tcp(_) | GuestCheck::Http(_) if f.port_closed => {
+                Err(HvError::Failed("Connection refused (os error 111)".into()))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Watchdog events only (everything else is seen by polling).
+    fn watch(&mut self, sink: &crate::hv::HintSink) -> Result<(), HvError> {
+        self.w().sinks.insert((self.vantage, self.host.clone()), sink.clone());
         Ok(())
     }
 

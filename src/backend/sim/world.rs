@@ -102,6 +102,13 @@ pub struct VmFaults {
     pub slow_start: Option<Duration>,
     /// The next live migration fails midway.
     pub migrate_fail: Option<MigrateFail>,
+    /// Its guest hangs (kernel panic, deadlock) while qemu runs on: no guest check answers.
+    /// A start or a power-off of the domain ends it.
+    pub guest_hung: bool,
+    /// Its qemu guest agent does not answer (until `guest agent-ok`).
+    pub agent_down: bool,
+    /// Its service port is closed: TCP and HTTP checks are refused (until `guest port-opens`).
+    pub port_closed: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -153,6 +160,9 @@ pub struct World {
     pub failing_seen: BTreeMap<(usize, String), Time>,
     /// Quorum witnesses that are down (any other name answers).
     pub witnesses_down: std::collections::BTreeSet<String>,
+    /// Where each supervisor (by vantage) asked each host's events to go: the simulator sends
+    /// watchdog events only (polling sees everything else).
+    pub(super) sinks: BTreeMap<(usize, String), crate::hv::HintSink>,
     pub(super) rng: XorShift,
     clock: Arc<dyn Clock>,
 }
@@ -178,6 +188,7 @@ impl SimCluster {
             dead: Default::default(),
             failing_seen: BTreeMap::new(),
             witnesses_down: Default::default(),
+            sinks: BTreeMap::new(),
             rng: XorShift::new(seed),
             clock,
         };
@@ -436,6 +447,25 @@ impl World {
         dom.io_paused = false;
         self.host_mut(&target).domains.insert(vm.to_string(), dom);
         Ok(())
+    }
+
+    /// A VM's guest hangs and its watchdog device fires (action `none`: the guest stays hung,
+    /// 3RC decides): the event goes to every supervisor that watches the host it runs on.
+    /// Where it runs.
+    pub fn watchdog(&mut self, vm: &str) -> Result<String, String> {
+        let host = self
+            .hosts
+            .iter()
+            .find(|(_, h)| h.powered && h.domains.get(vm).is_some_and(|d| d.state == DomState::Running))
+            .map(|(n, _)| n.clone())
+            .ok_or_else(|| format!("{vm} runs nowhere"))?;
+        self.faults(vm).guest_hung = true;
+        for ((_, h), sink) in &self.sinks {
+            if *h == host {
+                sink.watchdog(vm, "none");
+            }
+        }
+        Ok(host)
     }
 
     pub fn faults(&mut self, vm: &str) -> &mut VmFaults {

@@ -4,7 +4,7 @@
 use super::text::{bar, elapsed, gib};
 use super::vms::in_flight;
 use crate::core::placement::Verdict;
-use crate::core::{HostState, HostView, Transition, VmView};
+use crate::core::{HostState, HostView, Transition, VmState, VmView};
 use crate::ui::app::App;
 use crate::ui::theme::Theme;
 use ratatui::layout::Rect;
@@ -166,6 +166,13 @@ fn vm_lines(v: &VmView, now: u64, xml: Option<&(String, Option<String>)>, theme:
             None => Span::styled("no spec ([vm.reinstall] in the config)", dim),
         },
     ]));
+    // Each guest probe with its last result; the failing ones in the state's colour.
+    for (i, g) in v.guest.iter().enumerate() {
+        let ok = g.ends_with(": answers") || g.ends_with("has not fired since it started");
+        let style = if ok { theme.base() } else { Style::new().fg(theme.vm_state(VmState::Suspect)) };
+        let head = if i == 0 { label("Guest", theme) } else { plain(" ".repeat(6), theme) };
+        lines.push(Line::from(vec![head, Span::styled(g.clone(), style)]));
+    }
     let ms = now.saturating_sub(v.since.0);
     match (&v.progress, in_flight(v.state)) {
         (Some(p), _) => {

@@ -132,6 +132,11 @@ fn vm_detail_with_timeline_placement_and_xml() {
     assert_eq!(buf[(x, y)].fg, theme.vm_state(VmState::Restarting));
     let (x, y) = find(&buf, "In flight").unwrap();
     assert_eq!(buf[(x, y)].fg, theme.ui.header);
+    // Each guest probe with its last result, the failing one in the colour of a suspect VM.
+    let (x, y) = find(&buf, "tcp 10.0.0.5:22: Connection refused").unwrap();
+    assert_eq!(buf[(x, y)].fg, theme.vm_state(VmState::Suspect));
+    let (x, y) = find(&buf, "guest agent: answers").unwrap();
+    assert_ne!(buf[(x, y)].fg, theme.vm_state(VmState::Suspect));
 }
 
 #[test]

@@ -1,0 +1,32 @@
+//! Helpers for the core's unit tests: a small cluster, built the same way everywhere.
+
+use crate::{ClusterSpec, Engine, HostPolicy, HostSpec, Origin, PlacementPolicy, Policy, Time, VmSpec};
+
+/// A VM with the default policy, first on `host`.
+pub(crate) fn vm(name: &str, host: &str) -> VmSpec {
+    VmSpec {
+        name: name.into(),
+        priority: 0,
+        anti_affinity: None,
+        policy: Policy::default(),
+        preferred_host: Some(host.into()),
+        reinstall: None,
+        origin: Origin::default(),
+        hosts: Vec::new(),
+        prefer: Vec::new(),
+        guest: None,
+    }
+}
+
+/// An engine over hosts `hv1` and `hv2` (no fence agents) and these VMs, at time zero.
+pub(crate) fn engine(vms: Vec<VmSpec>) -> Engine {
+    let host = |n: &str| HostSpec { name: n.into(), uri: "test:///x".into(), fence_agent: None, soft_fence: false };
+    let spec = ClusterSpec {
+        hosts: vec![host("hv1"), host("hv2")],
+        vms,
+        host_policy: HostPolicy::default(),
+        placement: PlacementPolicy::default(),
+        witnesses: vec![],
+    };
+    Engine::new(spec, Time::ZERO)
+}

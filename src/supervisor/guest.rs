@@ -1,0 +1,53 @@
+//! Guest probes (`[vm.guest]`, `core::guest`): each cycle, every check of every VM the engine
+//! says is due runs on its host's guest worker (a guest that does not answer holds up no probe
+//! and no operation), at most one at a time per VM and check; its answer comes back as a fact.
+//! A watchdog device's event comes as a hint (`hints`).
+
+use super::facts::Fact;
+use super::Supervisor;
+use crate::core::guest::GuestAnswer;
+use crate::core::GuestCheck;
+use crate::hv::HvError;
+
+impl Supervisor {
+    /// Start the guest checks due this cycle.
+    pub(super) fn check_guests(&mut self) {
+        for due in self.engine.guest_due() {
+            let Some(h) = self.ctx.hosts.get(&due.host) else { continue };
+            for check in due.checks {
+                if !self.guest_checking.insert((due.vm.clone(), check.clone())) {
+                    continue;
+                }
+                let (h, facts, asked, vm) = (h.clone(), self.facts_tx.clone(), self.clock.now(), due.vm.clone());
+                let timeout = due.timeout;
+                tokio::spawn(async move {
+                    let answer = match h.guest_check(vm.clone(), check.clone(), timeout).await {
+                        Ok(()) => GuestAnswer::Passed,
+                        Err(HvError::Unsupported(what)) => GuestAnswer::CannotCheck(format!("{what} (on {})", h.name)),
+                        Err(e) => GuestAnswer::Failed(e.to_string()),
+                    };
+                    let _ = facts.send(Fact::Guest { vm, check, asked, answer });
+                });
+            }
+        }
+    }
+
+    /// A guest check's answer, into the engine.
+    pub(super) fn guest_answer(
+        &mut self,
+        vm: String,
+        check: GuestCheck,
+        asked: crate::core::Time,
+        answer: GuestAnswer,
+    ) {
+        self.guest_checking.remove(&(vm.clone(), check.clone()));
+        let out = self.engine.guest_result(self.clock.now(), &vm, check, asked, answer);
+        self.apply(out);
+    }
+
+    /// A watchdog device fired (a hint from the host's events), into the engine.
+    pub(super) fn watchdog_fired(&mut self, host: &str, vm: &str, action: &str) {
+        let out = self.engine.watchdog(self.clock.now(), vm, host, action);
+        self.apply(out);
+    }
+}

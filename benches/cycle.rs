@@ -30,6 +30,9 @@ fn cluster(hosts: usize, vms: usize) -> (ClusterSpec, Vec<HostObservation>) {
                 hosts: Vec::new(),
                 prefer: Vec::new(),
                 guest: None,
+                after: Vec::new(),
+                after_wait: std::time::Duration::from_secs(300),
+                ready: Default::default(),
             })
             .collect(),
         host_policy: HostPolicy::default(),

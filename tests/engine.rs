@@ -1085,6 +1085,9 @@ fn a_vm_protected_at_run_time_is_judged_and_restarted_like_a_configured_one() {
         hosts: Vec::new(),
         prefer: Vec::new(),
         guest: None,
+        after: Vec::new(),
+        after_wait: std::time::Duration::from_secs(300),
+        ready: Default::default(),
     };
     c.command(ALICE, Command::Protect { spec: Box::new(spec.clone()) }).unwrap();
     assert_eq!(
@@ -1132,6 +1135,9 @@ fn only_a_vm_protected_at_run_time_can_be_unprotected() {
         hosts: Vec::new(),
         prefer: Vec::new(),
         guest: None,
+        after: Vec::new(),
+        after_wait: std::time::Duration::from_secs(300),
+        ready: Default::default(),
     };
     c.command(ALICE, Command::Protect { spec: Box::new(spec) }).unwrap();
     c.tick();
@@ -1162,6 +1168,9 @@ fn a_name_defined_on_two_hosts_is_not_protected() {
         hosts: Vec::new(),
         prefer: Vec::new(),
         guest: None,
+        after: Vec::new(),
+        after_wait: std::time::Duration::from_secs(300),
+        ready: Default::default(),
     };
     let err = c.command(ALICE, Command::Protect { spec: Box::new(spec) }).unwrap_err();
     assert!(err.starts_with("protect app: hv1 and hv2 each have a domain named app;"), "{err}");

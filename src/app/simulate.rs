@@ -209,6 +209,9 @@ fn vm_def(name: &str, (host, running, vcpus, mem): &(String, bool, u32, u64)) ->
         max_relocate: None,
         golden: None,
         guest: None,
+        after: Vec::new(),
+        after_wait: None,
+        ready: None,
     }
 }
 

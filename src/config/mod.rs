@@ -10,6 +10,7 @@ pub mod duration;
 mod fencing;
 mod guest;
 mod ha;
+mod order;
 mod quorum;
 pub mod raw;
 mod reinstall;
@@ -209,9 +210,10 @@ fn validate(raw: RawConfig, at: &Locator, dir: &Path, path: &Path) -> Result<Con
         hosts.push(host);
     }
     let mut vm_names = BTreeSet::new();
-    let vms: Vec<VmSpec> =
+    let mut vms: Vec<VmSpec> =
         raw.vms.iter().map(|v| vm(v, &mut vm_names, &host_names, &base, dir, at)).collect::<Result<_, _>>()?;
     rules::rules_fit_groups(&vms, &raw, at)?;
+    order::resolve(&mut vms, &raw, at)?;
     let state_dir = raw.state_dir.as_ref().map(|s| {
         let p = PathBuf::from(s.get_ref());
         if p.is_absolute() {
@@ -439,6 +441,7 @@ fn vm(
         Some(g) => Some(std::sync::Arc::new(guest::spec(name, g, at)?)),
         None => None,
     };
+    let ready = order::readiness(name, v, guest.as_ref().is_some_and(|g| g.agent), at)?;
     let reinstall = match &v.reinstall {
         Some(r) => Some(std::sync::Arc::new(reinstall::spec(name, r, at, dir)?)),
         None => None,
@@ -462,6 +465,10 @@ fn vm(
         hosts: must,
         prefer,
         guest,
+        // Names of VMs and groups here; `order::resolve` makes them VM names.
+        after: v.after.as_ref().map(|a| a.get_ref().clone()).unwrap_or_default(),
+        after_wait: v.after_wait.map_or(std::time::Duration::from_secs(300), |d| d.0),
+        ready,
     })
 }
 
@@ -529,6 +536,9 @@ impl Config {
             hosts: Vec::new(),
             prefer: Vec::new(),
             guest: None,
+            after: Vec::new(),
+            after_wait: std::time::Duration::from_secs(300),
+            ready: Default::default(),
         })
     }
 }

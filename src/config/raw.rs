@@ -207,6 +207,12 @@ pub struct RawVm {
     pub reinstall: Option<Spanned<RawReinstall>>,
     /// `[vm.guest]`: its guest probes.
     pub guest: Option<Spanned<RawGuest>>,
+    /// Start order: the VMs (or anti-affinity groups) it starts after.
+    pub after: Option<Spanned<Vec<String>>>,
+    /// How long it waits for them at most (default 5 min).
+    pub after_wait: Option<Dur>,
+    /// When it is ready for the VMs that start after it: "running", "agent" or "probes".
+    pub ready: Option<Spanned<String>>,
 }
 
 /// `[vm.guest]`: guest probes, none on by default (`core::guest`).

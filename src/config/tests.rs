@@ -462,3 +462,26 @@ fn guest_probes_are_read_and_bad_ones_say_what_and_where() {
     assert!(err("agent = false\n").contains("turns no probe on"));
     assert!(err("ping = true\n").contains("unknown field `ping`"));
 }
+
+#[test]
+fn start_order_is_read_groups_become_vms_and_cycles_are_errors() {
+    let hosts = "[[host]]\nname = \"hv1\"\nuri = \"test:///x\"\n";
+    let c = parse(&format!(
+        "{hosts}[[vm]]\nname = \"db1\"\nanti_affinity = \"db\"\nready = \"agent\"\n[vm.guest]\nagent = true\n\
+         [[vm]]\nname = \"db2\"\nanti_affinity = \"db\"\n\
+         [[vm]]\nname = \"app1\"\nafter = [\"db\", \"db1\"]\nafter_wait = \"2m\"\n"
+    ))
+    .unwrap();
+    let app = &c.cluster.vms[2];
+    assert_eq!(app.after, ["db1", "db2"], "the group's VMs, once each");
+    assert_eq!(app.after_wait, Duration::from_secs(120));
+    assert_eq!(c.cluster.vms[0].ready, crate::core::Readiness::Agent);
+    assert_eq!(c.cluster.vms[1].after_wait, Duration::from_secs(300), "5 min by default");
+    let err = |vms: &str| parse(&format!("{hosts}{vms}")).unwrap_err().to_string();
+    let e = err("[[vm]]\nname = \"a\"\nafter = [\"b\"]\n[[vm]]\nname = \"b\"\nafter = [\"c\"]\n[[vm]]\nname = \"c\"\nafter = [\"a\"]\n");
+    assert_eq!(e, "/etc/3rc/cluster.toml:6:9: start order cycle: a -> b -> c -> a");
+    assert!(err("[[vm]]\nname = \"a\"\nafter = [\"zz\"]\n").contains("after names zz, which is neither a VM nor"));
+    assert!(err("[[vm]]\nname = \"a\"\nafter = [\"a\"]\n").contains("after names the VM itself"));
+    assert!(err("[[vm]]\nname = \"a\"\nready = \"agent\"\n").contains("needs its guest agent probe"));
+    assert!(err("[[vm]]\nname = \"a\"\nready = \"up\"\n").contains("expected \"running\", \"agent\" or \"probes\""));
+}

@@ -98,6 +98,12 @@ pub struct VmDef {
     /// Guest probes (`[vm.guest]`); the simulated checks ignore addresses.
     #[serde(default)]
     pub guest: Option<GuestDef>,
+    /// Start order: the VMs it starts after, how long it waits for them (seconds), and when it
+    /// is ready for those after it (`running`, `agent`, `probes`).
+    #[serde(default)]
+    pub after: Vec<String>,
+    pub after_wait: Option<u64>,
+    pub ready: Option<String>,
 }
 
 /// A scenario VM's guest probes, durations in seconds. Absent: `GuestSpec`'s defaults.
@@ -435,7 +441,7 @@ impl Case {
         if let Some(v) = c.mem_overcommit {
             placement.mem_overcommit = v;
         }
-        ClusterSpec {
+        let mut spec = ClusterSpec {
             hosts: c
                 .hosts
                 .iter()
@@ -468,13 +474,25 @@ impl Case {
                         hosts: v.hosts.clone(),
                         prefer: v.prefer.clone(),
                         guest: v.guest.as_ref().map(|g| std::sync::Arc::new(g.spec(&v.name))),
+                        after: v.after.clone(),
+                        after_wait: v.after_wait.map_or(Duration::from_secs(300), Duration::from_secs),
+                        ready: match v.ready.as_deref() {
+                            Some("agent") => crate::core::Readiness::Agent,
+                            Some("probes") => crate::core::Readiness::Probes,
+                            _ => crate::core::Readiness::Running,
+                        },
                     }
                 })
                 .collect(),
             host_policy,
             placement,
             witnesses: c.witnesses.clone(),
+        };
+        // Checked when the case was read (`parse_cluster`).
+        if let Err((_, e)) = crate::core::order::resolve_after(&mut spec.vms) {
+            tracing::warn!(target: "3rc::sim", "{e}");
         }
+        spec
     }
 }
 
@@ -508,7 +526,13 @@ pub fn parse_cluster(text: &str) -> Result<ClusterDef, String> {
             return Err(format!("vm {} is on unknown host {}", v.name, v.host));
         }
     }
-    Ok(c)
+    let case = Case { cluster: c, commands: Vec::new(), spec: None };
+    let mut vms = case.spec().vms;
+    for v in &mut vms {
+        v.after = case.cluster.vms.iter().find(|d| d.name == v.name).map(|d| d.after.clone()).unwrap_or_default();
+    }
+    crate::core::order::resolve_after(&mut vms).map_err(|(_, e)| e)?;
+    Ok(case.cluster)
 }
 
 pub fn parse_commands(text: &str) -> Result<Vec<(u64, SimCmd)>, String> {

@@ -121,6 +121,9 @@ async fn vms_protected_at_run_time_are_read_back_by_the_next_run() {
         hosts: Vec::new(),
         prefer: Vec::new(),
         guest: None,
+        after: Vec::new(),
+        after_wait: std::time::Duration::from_secs(300),
+        ready: Default::default(),
     };
     {
         let (j, rec, _fail) = Journal::open(&path).unwrap();

@@ -128,6 +128,9 @@ impl Builder {
             hosts: Vec::new(),
             prefer: Vec::new(),
             guest: None,
+            after: Vec::new(),
+            after_wait: std::time::Duration::from_secs(300),
+            ready: Default::default(),
         };
         tune(&mut spec);
         self.vms.push(spec);

@@ -48,6 +48,9 @@ impl Engine {
             }
             Command::Reinstall { vm } => {
                 self.idle_vm(vm)?;
+                if let Some(why) = self.start_waits(vm, &mut out) {
+                    return Err(format!("{vm} {why}: reinstall it once they are ready (its start would wait)"));
+                }
                 let host = self.reinstall_host(vm)?;
                 if self.vms[vm].host.as_deref() != Some(host.as_str()) {
                     self.vm_mut(vm).target = Some(host.clone());
@@ -305,6 +308,12 @@ impl Engine {
         v.restarts.clear();
         v.relocations.clear();
         v.reinstalls.clear();
+        if let Some(why) = self.start_waits(vm, out) {
+            // Accepted: recovery starts it (wherever placement says) once it may.
+            self.wait_order(vm, format!("start requested by {who}; {why}"), out);
+            return Ok(());
+        }
+        let v = self.vm_mut(vm);
         if let ActionKind::Relocate { to, .. } = &kind {
             v.target = Some(to.clone());
         }

@@ -544,7 +544,11 @@ impl Engine {
     ) {
         self.vm_transition(name, state, reason, out);
         let id = self.act(kind, decided_by, out);
-        self.vm_mut(name).action = Some(id);
+        let vm = self.vm_mut(name);
+        vm.action = Some(id);
+        vm.order_since = None;
+        vm.order_gave_up = false;
+        vm.order_waited = false;
     }
 
     /// Start a move (Migrating or Relocating) chosen by placement: the trace is kept for "why here", the destination's

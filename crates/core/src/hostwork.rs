@@ -366,15 +366,27 @@ impl Engine {
                 self.wait_pending(&name, reason.to_string(), format!("{name} cannot be placed: {reason}"), out);
                 continue;
             }
+            if let Some(why) = self.start_waits(&name, out) {
+                self.wait_order(&name, why, out);
+                continue;
+            }
             let trace = self.place_in(&name, &slots, &[]);
             let from = self.vms[&name].host.clone().unwrap_or_default();
             match trace.chosen.clone() {
                 Some(to) => {
                     reserve(&mut slots, &to, &self.vms[&name]);
-                    let reason = format!("recovering from {from}: starting on {to} ({})", trace.summary());
+                    let fenced = self.hosts.get(&from).is_some_and(|h| h.state == HostState::Fenced);
+                    let reason = if self.vms[&name].order_waited && !fenced {
+                        format!("its start order allows it now: starting on {to} ({})", trace.summary())
+                    } else {
+                        format!("recovering from {from}: starting on {to} ({})", trace.summary())
+                    };
                     // A VM that waited for room may find its old host back already (rejoined).
                     let rule = match self.hosts.get(&from).map(|h| h.state) {
                         Some(HostState::Fenced) => format!("recovery: {from} is fenced"),
+                        _ if self.vms[&name].order_waited => {
+                            "start order: what it starts after is ready, or its wait ran out".to_string()
+                        }
                         Some(_) => format!("recovery: waited for room since {from} was fenced"),
                         None => "recovery: placing a VM that waited for room".to_string(),
                     };

@@ -69,6 +69,11 @@ impl Engine {
             }
             return;
         }
+        if let Some(order) = self.start_waits(name, out) {
+            let reason = format!("{why}; {order}");
+            self.stay_suspect(name, reason, out);
+            return;
+        }
         let home = self.vms[name].host.clone();
         let home_online = home
             .as_deref()
@@ -87,11 +92,7 @@ impl Engine {
             if v.restarts_in_window(now) < v.spec.policy.max_restart {
                 let h = home.clone().unwrap_or_default();
                 let reason = format!("{why}; its host {h} is {state}: restarted there once it is Online");
-                if self.vms[name].state == VmState::Suspect {
-                    self.vm_mut(name).reason = reason;
-                } else {
-                    self.vm_transition(name, VmState::Suspect, reason, out);
-                }
+                self.stay_suspect(name, reason, out);
                 return;
             }
         }
@@ -236,6 +237,15 @@ impl Engine {
                 self.needs_operator(name, format!("{why}; ladder exhausted, no reinstall spec configured"), out)
             }
             _ => self.needs_operator(name, format!("{why}; ladder exhausted, reinstall not allowed by policy"), out),
+        }
+    }
+
+    /// A VM that must climb waits `Suspect` for now, saying why (a transition if it was not).
+    fn stay_suspect(&mut self, name: &str, reason: String, out: &mut Output) {
+        if self.vms[name].state == VmState::Suspect {
+            self.vm_mut(name).reason = reason;
+        } else {
+            self.vm_transition(name, VmState::Suspect, reason, out);
         }
     }
 

@@ -19,6 +19,7 @@ pub mod host_fsm;
 pub mod hostwork;
 pub mod ladder;
 pub mod model;
+pub mod order;
 pub mod outcomes;
 pub mod placement;
 pub mod quorum;

@@ -138,6 +138,42 @@ pub struct VmSpec {
     /// How its guest is checked beyond "the domain runs" (`[vm.guest]`); `None`: not at all.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub guest: Option<std::sync::Arc<GuestSpec>>,
+    /// Start order (`after = ["db1"]`): the VMs it starts after, each once it is ready by its
+    /// own `ready` (`core::order`); empty: no order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub after: Vec<String>,
+    /// How long it waits for them at most, then starts anyway (with a note).
+    #[serde(default = "after_wait")]
+    pub after_wait: Duration,
+    /// When the VMs that start after it may start.
+    #[serde(default)]
+    pub ready: Readiness,
+}
+
+fn after_wait() -> Duration {
+    Duration::from_secs(300)
+}
+
+/// When a VM counts as ready for those that start after it (`ready = ...`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Readiness {
+    /// Its domain runs (`"running"`, the default).
+    #[default]
+    Running,
+    /// Its qemu guest agent answered since it started (`"agent"`; needs `[vm.guest] agent`).
+    Agent,
+    /// It passed its probes, guest probes included: `Healthy` (`"probes"`).
+    Probes,
+}
+
+impl Readiness {
+    pub fn label(self) -> &'static str {
+        match self {
+            Readiness::Running => "running",
+            Readiness::Agent => "agent",
+            Readiness::Probes => "probes",
+        }
+    }
 }
 
 /// A VM's guest probes (`[vm.guest]`), none on by default, each a bad probe of the VM when it

@@ -129,6 +129,9 @@ mod tests {
             hosts: Vec::new(),
             prefer: Vec::new(),
             guest: None,
+            after: Vec::new(),
+            after_wait: std::time::Duration::from_secs(300),
+            ready: Default::default(),
         };
         let spec = ClusterSpec {
             hosts: vec![],

@@ -15,6 +15,9 @@ pub(crate) fn vm(name: &str, host: &str) -> VmSpec {
         hosts: Vec::new(),
         prefer: Vec::new(),
         guest: None,
+        after: Vec::new(),
+        after_wait: std::time::Duration::from_secs(300),
+        ready: Default::default(),
     }
 }
 

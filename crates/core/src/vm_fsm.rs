@@ -68,6 +68,12 @@ pub struct VmRec {
     pub retry_at: Option<Time>,
     /// Its guest, as its guest probes see it (`core::guest`).
     pub guest: super::guest::GuestRec,
+    /// Since when a start of it waits for its start order (`core::order`), and whether the
+    /// wait ran out (said once).
+    pub order_since: Option<Time>,
+    pub order_gave_up: bool,
+    /// It waits (or waited) `Pending` for its start order, not for room.
+    pub order_waited: bool,
 }
 
 /// A start of a VM that failed: where, when, and what was said.
@@ -137,6 +143,9 @@ impl VmRec {
             failed_starts: Vec::new(),
             retry_at: None,
             guest: Default::default(),
+            order_since: None,
+            order_gave_up: false,
+            order_waited: false,
         }
     }
 
@@ -290,6 +299,9 @@ mod tests {
             hosts: Vec::new(),
             prefer: Vec::new(),
             guest: None,
+            after: Vec::new(),
+            after_wait: std::time::Duration::from_secs(300),
+            ready: Default::default(),
         };
         let mut r = VmRec::new(spec, Time::ZERO);
         r.state = state;

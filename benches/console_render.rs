@@ -34,6 +34,7 @@ fn cluster(hosts: usize, vms: usize) -> ClusterView {
                 last_error: None,
                 seen: String::new(),
                 history: Default::default(),
+                if_fails: Some(format!("if hv{i:03} fails: its VMs fit on the other hosts")),
             })
             .collect(),
         vms: (0..vms)
@@ -73,6 +74,7 @@ fn cluster(hosts: usize, vms: usize) -> ClusterView {
         disarm_pending: None,
         deliveries: Vec::new(),
         ha: None,
+        spare: Some("N+1: ok".into()),
     }
 }
 

@@ -95,5 +95,30 @@ fn bench(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, bench);
+/// The spare capacity check (`core::spare`: every host lost in turn, its VMs placed on the
+/// others) at 1,000 hosts x 20,000 VMs, with room to spare and with hosts nearly full. The
+/// engine runs it every 5 cycles and after a host changes state.
+fn spare(c: &mut Criterion) {
+    let mut g = c.benchmark_group("spare capacity check 1000x20000");
+    g.sample_size(10);
+    let (e, _) = steady(1000, 20_000);
+    g.bench_function("roomy (512 GiB hosts)", |b| b.iter(|| black_box(e.spare_now(1))));
+    let (spec, mut obs) = cluster(1000, 20_000);
+    for o in &mut obs {
+        if let Ok(p) = &mut o.result {
+            // 20 VMs of 2 GiB on 48 GiB: 8 GiB free on each.
+            p.capacity.memory_kib = 48 * 1024 * 1024;
+        }
+    }
+    let mut tight = Engine::new(spec, Time::ZERO);
+    for s in 1..=5 {
+        tight.observe(Time::from_secs(s), &obs);
+    }
+    assert!(tight.spare_now(1).ok(), "each lost host's 40 GiB fit in 5 others' 8 GiB");
+    g.bench_function("tight (48 GiB hosts, 8 GiB free each)", |b| b.iter(|| black_box(tight.spare_now(1))));
+    g.bench_function("tight, N+2", |b| b.iter(|| black_box(tight.spare_now(2))));
+    g.finish();
+}
+
+criterion_group!(benches, bench, spare);
 criterion_main!(benches);

@@ -69,6 +69,7 @@ fn load() -> Demo {
     let placement = PlacementPolicy {
         cpu_overcommit: p.and_then(|p| p.get("cpu_overcommit")).and_then(|v| v.as_float()).unwrap_or(4.0),
         mem_overcommit: p.and_then(|p| p.get("mem_overcommit")).and_then(|v| v.as_float()).unwrap_or(1.0),
+        ..Default::default()
     };
     Demo { hosts, vms, placement }
 }

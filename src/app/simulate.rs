@@ -181,6 +181,8 @@ pub fn case_from_observations(cluster: &ClusterSpec, obs: &[HostObservation]) ->
         policy: PolicyDef::default(),
         host_policy: HostPolicyDef::default(),
         cpu_overcommit: None,
+        spare_hosts: None,
+        spare_enforce: false,
         mem_overcommit: None,
         hosts,
         vms,

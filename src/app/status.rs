@@ -112,6 +112,14 @@ pub fn render(view: &ClusterView) -> String {
             if q.unreachable.is_empty() { "none".to_string() } else { q.unreachable.join(", ") }
         );
     }
+    // Spare capacity: the hosts whose loss would leave VMs without room.
+    if let Some(spare) = &view.spare {
+        let _ = writeln!(s);
+        let _ = writeln!(s, "SPARE CAPACITY {spare}");
+        for f in view.hosts.iter().filter_map(|h| h.if_fails.as_ref()).filter(|f| f.ends_with("no room")) {
+            let _ = writeln!(s, "  {f}");
+        }
+    }
     if let Some(ha) = &view.ha {
         let _ = writeln!(s);
         let who = match (ha.leads, &ha.leader) {
@@ -194,5 +202,12 @@ mod tests {
             ),
             "{text}"
         );
+    }
+
+    #[test]
+    fn the_spare_capacity_names_the_hosts_whose_loss_strands_vms() {
+        let text = render(&crate::ui::fixture::cluster());
+        assert!(text.contains("SPARE CAPACITY N+1: SHORT (1 host would leave VMs without room)\n"), "{text}");
+        assert!(text.contains("\n  if hv1 fails: web1, cache1 have no room\n"), "{text}");
     }
 }

@@ -329,7 +329,7 @@ fn host_policy(hd: &raw::RawHostDefaults, at: &Locator) -> Result<HostPolicy, Co
     Ok(host_policy)
 }
 
-/// `[placement]`: overcommit ratios.
+/// `[placement]`: overcommit ratios, and the spare capacity checked (`core::spare`).
 fn placement(raw: &raw::RawPlacement, at: &Locator) -> Result<PlacementPolicy, ConfigError> {
     let mut placement = PlacementPolicy::default();
     for (field, v, dst) in [
@@ -344,6 +344,15 @@ fn placement(raw: &raw::RawPlacement, at: &Locator) -> Result<PlacementPolicy, C
             *dst = x;
         }
     }
+    if let Some(n) = &raw.spare_hosts {
+        if *n.get_ref() > 4 {
+            return Err(
+                at.err(Some(n.span()), format!("placement.spare_hosts must be between 0 and 4, got {}", n.get_ref()))
+            );
+        }
+        placement.spare_hosts = *n.get_ref();
+    }
+    placement.spare_enforce = raw.spare_enforce.unwrap_or(false);
     Ok(placement)
 }
 

@@ -135,6 +135,10 @@ pub struct RawHostDefaults {
 pub struct RawPlacement {
     pub cpu_overcommit: Option<Spanned<f64>>,
     pub mem_overcommit: Option<Spanned<f64>>,
+    /// Host losses the cluster must absorb (default 1: N+1; 0: not checked).
+    pub spare_hosts: Option<Spanned<u32>>,
+    /// Refuse operators' migrations and protections that would break it (default false).
+    pub spare_enforce: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -485,3 +485,14 @@ fn start_order_is_read_groups_become_vms_and_cycles_are_errors() {
     assert!(err("[[vm]]\nname = \"a\"\nready = \"agent\"\n").contains("needs its guest agent probe"));
     assert!(err("[[vm]]\nname = \"a\"\nready = \"up\"\n").contains("expected \"running\", \"agent\" or \"probes\""));
 }
+
+#[test]
+fn spare_capacity_is_n_plus_one_by_default_and_bounded() {
+    let hosts = "[[host]]\nname = \"hv1\"\nuri = \"test:///x\"\n";
+    let c = parse(hosts).unwrap();
+    assert_eq!((c.cluster.placement.spare_hosts, c.cluster.placement.spare_enforce), (1, false));
+    let c = parse(&format!("{hosts}[placement]\nspare_hosts = 2\nspare_enforce = true\n")).unwrap();
+    assert_eq!((c.cluster.placement.spare_hosts, c.cluster.placement.spare_enforce), (2, true));
+    let e = parse(&format!("{hosts}[placement]\nspare_hosts = 9\n")).unwrap_err().to_string();
+    assert!(e.contains("placement.spare_hosts must be between 0 and 4, got 9") && e.contains(":5:15"), "{e}");
+}

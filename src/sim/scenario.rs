@@ -177,6 +177,11 @@ pub struct ClusterDef {
     #[serde(default)]
     pub host_policy: HostPolicyDef,
     pub cpu_overcommit: Option<f64>,
+    /// Spare capacity checked for this many host losses (`[placement] spare_hosts`; default
+    /// here 0, not checked).
+    pub spare_hosts: Option<u32>,
+    #[serde(default)]
+    pub spare_enforce: bool,
     pub mem_overcommit: Option<f64>,
     #[serde(rename = "host")]
     pub hosts: Vec<HostDef>,
@@ -441,6 +446,9 @@ impl Case {
         if let Some(v) = c.mem_overcommit {
             placement.mem_overcommit = v;
         }
+        // Checked only in the cases that ask (its alarm would renumber every other case's).
+        placement.spare_hosts = c.spare_hosts.unwrap_or(0);
+        placement.spare_enforce = c.spare_enforce;
         let mut spec = ClusterSpec {
             hosts: c
                 .hosts

@@ -26,6 +26,7 @@ fn host(name: &str, state: HostState, reason: &str, cpus: u32, mem_gib: u64, use
         last_error: None,
         seen: String::new(),
         history: Default::default(),
+        if_fails: None,
     }
 }
 
@@ -62,12 +63,15 @@ pub fn cluster() -> ClusterView {
     use VmState as V;
     let mut hv3 = host("hv3", H::Suspect, "2 of 3 probes failed", 16, 64, (6, 24), 3);
     let mut hv2 = host("hv2", H::Down, "no answer for 15 s", 32, 128, (8, 16), 2);
+    let mut hv1 = host("hv1", H::Online, "probes good", 32, 128, (12, 48), 5);
+    hv1.if_fails = Some("if hv1 fails: web1, cache1 have no room".into());
+    hv2.if_fails = Some("if hv2 fails: db2 has no room".into());
     hv2.fence_distrust = Some("it says hv2 is off while hv2 answers its probes".into());
     hv3.capacity = None;
     ClusterView {
         at: Time::from_secs(120),
         armed: true,
-        hosts: vec![host("hv1", H::Online, "probes good", 32, 128, (12, 48), 5), hv2, hv3],
+        hosts: vec![hv1, hv2, hv3],
         vms: vec![
             vm("web1", Some("hv1"), V::Healthy, 0, "running, probes good"),
             vm("web2", Some("hv3"), V::Healthy, 1, "running, probes good"),
@@ -132,6 +136,7 @@ pub fn cluster() -> ClusterView {
         disarm_pending: None,
         deliveries: Vec::new(),
         ha: None,
+        spare: Some("N+1: SHORT (1 host would leave VMs without room)".into()),
     }
 }
 

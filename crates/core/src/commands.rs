@@ -274,6 +274,7 @@ impl Engine {
                 trace.summary().trim_start_matches("no host fits; ")
             ));
         }
+        self.spare_allows(vm, to)?;
         let reason = format!("migration to {to} requested by {who}");
         let kind = ActionKind::Migrate { vm: vm.into(), from, to: to.into() };
         self.start_move(vm, trace, reason, kind, who, out);

@@ -70,6 +70,9 @@ pub struct Engine {
     pub(super) disarming: Option<super::disarm::Disarming>,
     /// TCP/HTTP guest checks fail on many VMs at once: not counted (`core::guest`).
     pub(super) guest_net_held: bool,
+    /// The last spare capacity check (`core::spare`), and the cycles since the engine began.
+    pub(super) spare: Option<super::spare::SpareRec>,
+    pub(super) spare_cycles: u64,
 }
 
 /// Where each domain was seen this cycle, by name: every answering host that has it defined.
@@ -133,6 +136,8 @@ impl Engine {
             decisions_unknown: Default::default(),
             disarming: None,
             guest_net_held: false,
+            spare: None,
+            spare_cycles: 0,
         }
     }
 
@@ -300,6 +305,8 @@ impl Engine {
         self.host_work(&mut out);
         self.recover(&mut out);
         self.disarm_progress(&mut out);
+        let hosts_changed = out.events.iter().any(|e| matches!(e.kind, EventKind::HostTransition { .. }));
+        self.spare_check(hosts_changed, &mut out);
         out
     }
 

@@ -26,6 +26,7 @@ pub mod quorum;
 pub mod reinstall;
 pub mod retry;
 pub mod snapshot;
+pub mod spare;
 pub mod state;
 pub mod storage;
 #[cfg(test)]

@@ -90,11 +90,21 @@ pub struct PlacementPolicy {
     pub cpu_overcommit: f64,
     /// Memory that may be allocated per byte of host memory.
     pub mem_overcommit: f64,
+    /// Host losses the cluster must absorb (N+1 with 1; 0: not checked; `core::spare`).
+    #[serde(default = "spare_hosts")]
+    pub spare_hosts: u32,
+    /// Refuse operators' migrations and protections that would break it.
+    #[serde(default)]
+    pub spare_enforce: bool,
+}
+
+fn spare_hosts() -> u32 {
+    1
 }
 
 impl Default for PlacementPolicy {
     fn default() -> Self {
-        PlacementPolicy { cpu_overcommit: 4.0, mem_overcommit: 1.0 }
+        PlacementPolicy { cpu_overcommit: 4.0, mem_overcommit: 1.0, spare_hosts: 1, spare_enforce: false }
     }
 }
 

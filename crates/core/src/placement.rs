@@ -276,7 +276,7 @@ mod tests {
     #[test]
     fn vcpu_overcommit_ratio_is_applied() {
         let slots = vec![slot("hv1", 2, 65536, 7, 0)];
-        let mut p = PlacementPolicy { cpu_overcommit: 4.0, mem_overcommit: 1.0 };
+        let mut p = PlacementPolicy { cpu_overcommit: 4.0, mem_overcommit: 1.0, ..Default::default() };
         assert_eq!(place(&slots, &req("a", 1, 1, None), &p).chosen.as_deref(), Some("hv1"));
         assert_eq!(place(&slots, &req("a", 2, 1, None), &p).chosen, None);
         p.cpu_overcommit = 1.0;

@@ -39,6 +39,7 @@ impl Engine {
                         .map(|own| super::vantage::describe_seen(own, &self.peers, &h.spec.name))
                         .unwrap_or_default(),
                     history: h.history.clone(),
+                    if_fails: self.if_fails(&h.spec.name),
                 }
             })
             .collect();
@@ -90,6 +91,7 @@ impl Engine {
             disarm_pending,
             deliveries: Vec::new(),
             ha: None,
+            spare: self.spare.as_ref().map(|r| super::spare::summary(r, self.placement_policy.spare_hosts)),
         }
     }
 }

@@ -21,14 +21,15 @@ pub(crate) fn vm(name: &str, host: &str) -> VmSpec {
     }
 }
 
-/// An engine over hosts `hv1` and `hv2` (no fence agents) and these VMs, at time zero.
+/// An engine over hosts `hv1` and `hv2` (no fence agents) and these VMs, at time zero; spare
+/// capacity not checked (its alarm would number the others differently).
 pub(crate) fn engine(vms: Vec<VmSpec>) -> Engine {
     let host = |n: &str| HostSpec { name: n.into(), uri: "test:///x".into(), fence_agent: None, soft_fence: false };
     let spec = ClusterSpec {
         hosts: vec![host("hv1"), host("hv2")],
         vms,
         host_policy: HostPolicy::default(),
-        placement: PlacementPolicy::default(),
+        placement: PlacementPolicy { spare_hosts: 0, ..Default::default() },
         witnesses: vec![],
     };
     Engine::new(spec, Time::ZERO)

@@ -33,6 +33,10 @@ pub struct ClusterView {
     /// With several supervisors (`[ha]`): this one's name, whether it leads, who leads.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ha: Option<HaView>,
+    /// Spare capacity, as of its last check (`core::spare`): "N+1: ok", "N+1: SHORT (...)";
+    /// `None` when it is not checked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spare: Option<String>,
 }
 
 /// This supervisor among several (`[ha]`), for people.
@@ -112,6 +116,10 @@ pub struct HostView {
     /// Shared with the engine's record: a snapshot does not copy it (it changes only on a
     /// transition).
     pub history: std::sync::Arc<Vec<Transition>>,
+    /// What its loss would do, per the last spare capacity check ("if hv2 fails: web3 has no
+    /// room"); `None` when it holds no protected VM or nothing is checked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub if_fails: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -46,6 +46,9 @@ pub struct ViewDelta {
     /// The leadership (`[ha]`), as it is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ha: Option<HaView>,
+    /// The spare capacity line, as it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spare: Option<String>,
 }
 
 impl ViewDelta {
@@ -53,7 +56,8 @@ impl ViewDelta {
     /// the same order (send `new` whole).
     pub fn between(old: &ClusterView, new: &ClusterView) -> Option<ViewDelta> {
         // Every field named, so that a field added to the view cannot be forgotten here.
-        let ClusterView { at, armed, hosts, vms, alarms, quorum, disarmed_by, disarm_pending, deliveries, ha } = new;
+        let ClusterView { at, armed, hosts, vms, alarms, quorum, disarmed_by, disarm_pending, deliveries, ha, spare } =
+            new;
         let hosts = changed_rows(&old.hosts, hosts, |h| &h.name)?;
         let vms = changed_rows(&old.vms, vms, |v| &v.name)?
             .into_iter()
@@ -85,6 +89,7 @@ impl ViewDelta {
             disarm_pending: disarm_pending.clone(),
             deliveries: (old.deliveries != *deliveries).then(|| deliveries.clone()),
             ha: ha.clone(),
+            spare: spare.clone(),
         })
     }
 
@@ -125,6 +130,7 @@ impl ViewDelta {
             view.deliveries = d;
         }
         view.ha = self.ha;
+        view.spare = self.spare;
         Ok(())
     }
 
@@ -175,6 +181,7 @@ mod tests {
             last_error: None,
             seen: String::new(),
             history: Default::default(),
+            if_fails: None,
         }
     }
 

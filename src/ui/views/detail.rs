@@ -106,6 +106,11 @@ pub fn draw_host(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, name: 
             },
         ]),
     ]);
+    if let Some(f) = &h.if_fails {
+        // The spare capacity check: what its loss would leave without room.
+        let style = if f.ends_with("no room") { Style::new().fg(theme.flash.error) } else { theme.base() };
+        lines.push(Line::from(vec![label("Spare", theme), Span::styled(f.clone(), style)]));
+    }
     lines.push(Line::from(label("History", theme)));
     if h.history.is_empty() {
         lines.push(Line::styled("  no transitions yet", Style::new().fg(theme.ui.dim)));

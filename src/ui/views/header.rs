@@ -89,6 +89,16 @@ pub fn draw_title(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             Span::styled(format!(" quorum {r}/{n} "), Style::new().fg(ui.foreground))
         });
     }
+    // Spare capacity (N+1): quiet while the loss of any host leaves room, loud when not (which
+    // hosts: their details and the alarm).
+    if let Some(spare) = &view.spare {
+        let (n, state) = spare.split_once(": ").unwrap_or((spare.as_str(), ""));
+        line.push(if state == "ok" {
+            Span::styled(format!(" {n} ok "), Style::new().fg(ui.foreground))
+        } else {
+            Span::styled(format!(" {n} SHORT "), Style::new().fg(ui.disarmed).add_modifier(Modifier::BOLD))
+        });
+    }
     // One of several supervisors: whether this one leads (a standby shows, the leader acts).
     if let Some(ha) = &view.ha {
         line.push(match (ha.leads, &ha.leader) {

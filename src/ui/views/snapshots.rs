@@ -113,6 +113,12 @@ fn host_detail() {
     let buf = snap("host_detail", &mut a);
     let (x, y) = find(&buf, "connection refused").unwrap();
     assert_eq!(buf[(x, y)].fg, Theme::builtin_default().flash.error);
+    // What its loss would leave without room (the spare capacity check), in the same colour,
+    // below the last error (on a taller terminal).
+    let tall = render(&mut a, &Theme::builtin_default(), 100, 40);
+    let (x, y) = find(&tall, "if hv2 fails: db2 has no room").unwrap();
+    assert_eq!(tall[(x, y)].fg, Theme::builtin_default().flash.error);
+    assert!(y > find(&tall, "Last error").unwrap().1);
 }
 
 #[test]

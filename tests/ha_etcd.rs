@@ -208,8 +208,18 @@ async fn the_alarms_and_who_acknowledged_them_go_with_the_leadership() {
     let id = view.alarms.iter().find(|a| fenced(a)).unwrap().id;
     let ack = leader.handle.command("console:alice", threerc::core::Command::AckAlarm { id }).await;
     assert_eq!(ack, Ok(None), "acknowledged, kept in the journal and in etcd");
-    let before: Vec<(u64, bool)> =
-        leader.handle.snapshot_now(Duration::from_secs(5)).await.alarms.iter().map(|a| (a.id, a.acked)).collect();
+    // With hv3 gone the demo cluster cannot absorb another host's loss: the spare capacity
+    // alarm comes from whichever leads at the next check, a condition of its own, left out.
+    let kept = |a: &&threerc::core::AlarmView| a.kind != "spare";
+    let before: Vec<(u64, bool)> = leader
+        .handle
+        .snapshot_now(Duration::from_secs(5))
+        .await
+        .alarms
+        .iter()
+        .filter(kept)
+        .map(|a| (a.id, a.acked))
+        .collect();
 
     leader.leadership.abandon();
     leader.task.abort();
@@ -225,13 +235,19 @@ async fn the_alarms_and_who_acknowledged_them_go_with_the_leadership() {
     assert!(hv3.acked && hv3.acked_by.as_deref().is_some_and(|b| b.starts_with("console:alice")), "{hv3:?}");
     tokio::time::sleep(Duration::from_secs(2)).await;
     let later = standby.handle.snapshot_now(Duration::from_secs(5)).await;
-    let after: Vec<(u64, bool)> = later.alarms.iter().map(|a| (a.id, a.acked)).collect();
+    let after: Vec<(u64, bool)> = later.alarms.iter().filter(kept).map(|a| (a.id, a.acked)).collect();
     assert_eq!(after.len(), before.len(), "no alarm raised again: {before:?} then {:?}", later.alarms);
     for (id, acked) in &before {
         assert!(after.contains(&(*id, *acked)), "alarm #{id} not taken over as it was: {before:?} then {after:?}");
     }
-    let paged: Vec<_> =
-        standby.events.lock().unwrap().iter().filter(|e| matches!(e.kind, EventKind::Alarm { .. })).cloned().collect();
+    let paged: Vec<_> = standby
+        .events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::Alarm { .. }) && !e.reason.starts_with("spare capacity"))
+        .cloned()
+        .collect();
     assert!(paged.is_empty(), "the new leader paged again: {paged:?}");
     let told = notes(&standby);
     assert!(told.iter().any(|n| n.contains("alarm(s) taken over from the former leader ")), "{told:?}");

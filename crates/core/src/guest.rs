@@ -256,8 +256,9 @@ impl Engine {
         let Some(g) = self.vms[name].spec.guest.clone() else { return self.climb(name, why, out) };
         let used = self.vms[name].guest.restarts.count(now);
         if used >= g.max_restarts && self.armed {
+            let times = if used == 1 { "once".to_string() } else { format!("{used} times") };
             let reason = format!(
-                "{why}; its guest probes already restarted it {used} times in {} (limit {}): a person decides",
+                "{why}; its guest probes already restarted it {times} in {} (limit {}): a person decides",
                 human(g.window),
                 g.max_restarts
             );

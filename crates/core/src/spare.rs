@@ -8,7 +8,8 @@
 //! rules name); only when none of them takes it are all hosts tried, at most `FULL_SCANS` times
 //! per check, so a check stays cheap at 1,000 hosts and 20,000 VMs (`benches/cycle.rs` prints
 //! its cost). With `spare_hosts = N` above 1, the N hosts holding the most protected memory are
-//! also lost together. When some loss leaves VMs without room, one warning alarm (`spare`)
+//! also lost together. Nothing is checked while a host's state is in flux (suspect, down,
+//! being fenced, rejoining) or fencing is held for quorum. When some loss leaves VMs without room, one warning alarm (`spare`)
 //! names it, ended when there is room again; the console's title line and each host's detail
 //! say it ("if hv2 fails: web3, db2 have no room").
 
@@ -16,7 +17,7 @@ use super::capacity::occupied_hosts;
 use super::engine::{Engine, Output};
 use super::event::{Severity, Subject};
 use super::placement::{self, Request, Slot};
-use super::state::VmState;
+use super::state::{HostState, VmState};
 use super::vm_fsm::VmRec;
 use std::collections::{BTreeMap, HashMap};
 
@@ -64,6 +65,19 @@ impl Engine {
         }
         self.spare_cycles += 1;
         if !force && self.spare.is_some() && !self.spare_cycles.is_multiple_of(EVERY) {
+            return;
+        }
+        // While a host's state is in flux (a failure being judged, fenced or rejoining), or
+        // fencing is held for quorum (3RC may be the one cut off: every host looks gone), the
+        // picture says nothing about the cluster's spare room: the last result stands, and no
+        // alarm is raised on it.
+        let in_flux = self.hosts.values().any(|h| {
+            matches!(
+                h.state,
+                HostState::Unknown | HostState::Suspect | HostState::Down | HostState::Fencing | HostState::Rejoining
+            )
+        });
+        if in_flux || self.fencing_held {
             return;
         }
         let rec = self.spare_now(n);

@@ -1,6 +1,7 @@
 //! A VM's service checked from the supervisor's machine (`[vm.guest]` `tcp` and `http`): a TCP
 //! connect, or an HTTP/1.1 GET whose status line must say 2xx or 3xx. Blocking, each step
-//! bounded by what is left of the timeout; called on a host's guest worker.
+//! bounded by what is left of the timeout. Errors say what happened, not the address or URL
+//! (the check that shows them names it).
 
 use super::HvError;
 use std::io::{Read, Write};
@@ -26,22 +27,22 @@ pub fn http(url: &str, timeout: Duration) -> Result<(), HvError> {
         deadline
             .checked_duration_since(Instant::now())
             .filter(|d| !d.is_zero())
-            .ok_or_else(|| HvError::Timeout(format!("{url}: no answer in {} ({what})", human(timeout))))
+            .ok_or_else(|| HvError::Timeout(format!("no answer in {} ({what})", human(timeout))))
     };
-    s.set_write_timeout(Some(left("sending")?)).map_err(io(url))?;
+    s.set_write_timeout(Some(left("sending")?)).map_err(io)?;
     let req = format!("GET {path} HTTP/1.1\r\nHost: {authority}\r\nUser-Agent: 3rc\r\nConnection: close\r\n\r\n");
-    s.write_all(req.as_bytes()).map_err(io(url))?;
+    s.write_all(req.as_bytes()).map_err(io)?;
     let mut head = Vec::new();
     let mut buf = [0u8; 512];
     while !head.contains(&b'\n') && head.len() < 4096 {
-        s.set_read_timeout(Some(left("reading")?)).map_err(io(url))?;
+        s.set_read_timeout(Some(left("reading")?)).map_err(io)?;
         match s.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => head.extend_from_slice(&buf[..n]),
             Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
-                return Err(HvError::Timeout(format!("{url}: no answer in {}", human(timeout))))
+                return Err(HvError::Timeout(format!("no answer in {}", human(timeout))))
             }
-            Err(e) => return Err(io(url)(e)),
+            Err(e) => return Err(io(e)),
         }
     }
     let line = String::from_utf8_lossy(&head);
@@ -49,9 +50,9 @@ pub fn http(url: &str, timeout: Duration) -> Result<(), HvError> {
     let status = line.split_whitespace().nth(1).and_then(|c| c.parse::<u16>().ok());
     match status {
         Some(200..=399) => Ok(()),
-        Some(_) => Err(HvError::Failed(format!("{url}: {}", line.split_once(' ').map_or(line, |(_, r)| r)))),
-        None if line.is_empty() => Err(HvError::Failed(format!("{url}: closed without an answer"))),
-        None => Err(HvError::Failed(format!("{url}: not an HTTP answer ({line:.60})"))),
+        Some(_) => Err(HvError::Failed(line.split_once(' ').map_or(line, |(_, r)| r).to_string())),
+        None if line.is_empty() => Err(HvError::Failed("closed without an answer".into())),
+        None => Err(HvError::Failed(format!("not an HTTP answer ({line:.60})"))),
     }
 }
 
@@ -72,7 +73,7 @@ pub fn split_url(url: &str) -> Result<(&str, &str), String> {
 fn connect(addr: &str, deadline: Instant) -> Result<TcpStream, HvError> {
     let addrs: Vec<SocketAddr> =
         addr.to_socket_addrs().map_err(|e| HvError::Failed(format!("{addr}: cannot resolve ({e})")))?.collect();
-    let mut last = HvError::Failed(format!("{addr}: no address"));
+    let mut last = HvError::Failed(format!("{addr} resolves to no address"));
     for a in addrs {
         let Some(left) = deadline.checked_duration_since(Instant::now()).filter(|d| !d.is_zero()) else {
             break;
@@ -80,16 +81,16 @@ fn connect(addr: &str, deadline: Instant) -> Result<TcpStream, HvError> {
         match TcpStream::connect_timeout(&a, left) {
             Ok(s) => return Ok(s),
             Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
-                last = HvError::Timeout(format!("{addr}: no answer to connect"));
+                last = HvError::Timeout("no answer to connect".into());
             }
-            Err(e) => last = HvError::Failed(format!("{addr}: {e}")),
+            Err(e) => last = HvError::Failed(e.to_string()),
         }
     }
     Err(last)
 }
 
-fn io(url: &str) -> impl Fn(std::io::Error) -> HvError + '_ {
-    move |e| HvError::Failed(format!("{url}: {e}"))
+fn io(e: std::io::Error) -> HvError {
+    HvError::Failed(e.to_string())
 }
 
 fn human(d: Duration) -> String {
@@ -121,7 +122,7 @@ mod tests {
         tcp(&addr, Duration::from_secs(2)).unwrap();
         drop(l);
         let e = tcp(&addr, Duration::from_secs(2)).unwrap_err().to_string();
-        assert!(e.contains(&addr) && e.to_lowercase().contains("refused"), "{e}");
+        assert!(e.to_lowercase().contains("connection refused"), "{e}");
     }
 
     #[test]
@@ -134,7 +135,7 @@ mod tests {
         http(&format!("http://{addr}"), Duration::from_secs(2)).unwrap();
         let (addr, _t) = serve("HTTP/1.1 503 Service Unavailable\r\n\r\n");
         let e = http(&format!("http://{addr}/"), Duration::from_secs(2)).unwrap_err().to_string();
-        assert!(e.ends_with(": 503 Service Unavailable"), "{e}");
+        assert_eq!(e, "503 Service Unavailable");
     }
 
     #[test]

@@ -159,7 +159,7 @@ impl HostHandle {
             return match tokio::time::timeout(timeout + Duration::from_secs(1), task).await {
                 Ok(Ok(r)) => r,
                 Ok(Err(e)) => Err(HvError::Failed(format!("{what}: {e}"))),
-                Err(_) => Err(HvError::Timeout(format!("{what}: no answer in {}", threerc_core::time::human(timeout)))),
+                Err(_) => Err(HvError::Timeout(format!("no answer in {}", threerc_core::time::human(timeout)))),
             };
         }
         self.dispatch(Lane::Guest, timeout + Duration::from_secs(1), &what, move |hv| {

@@ -20,6 +20,9 @@
 #   lab.sh running DIR hvN           names of the VMs whose qemu runs on hvN (ground truth)
 #   lab.sh power-state DIR hvN       "on" if any live process (not a zombie) runs in hvN, else "off"
 #   lab.sh exec DIR CMD...           run a command in the lab's client namespace (reaches hosts by TCP)
+#   lab.sh host-exec DIR hvN CMD...  run a command in hvN's network and mount namespaces, where
+#                                    its libvirtd and qemu run (a mount made there is seen by the
+#                                    VMs started after it, and goes with the host at `down`)
 #   lab.sh phys-up DIR IMAGE         a "physical machine" for P2V: an sshd at 10.233.7.50 in a
 #                                    namespace of the lab's own, its disk a loop device over a
 #                                    copy of IMAGE; prints the loop device. Key: DIR/phys/id_ed25519
@@ -424,6 +427,9 @@ case "$cmd" in
       { tr '\0' ' ' < "/proc/$p/cmdline" 2>/dev/null | grep -o -- '-name guest=[^, ]*' | sed 's/-name guest=//'; } || true
     done | sort ;;
   exec) load; shift 2; exec ip netns exec "$(ns cl)" "$@" ;;
+  host-exec)
+    load; h=${3:?host}; shift 3
+    exec nsenter --target "$(cat "$DIR/hosts/$h/libvirtd.pid")" --mount --net --uts -- "$@" ;;
   sup-up) sup_up "$@" ;;
   sup-exec) load; s=${3:?sK}; shift 3; exec ip netns exec "$(ns "$s")" "$@" ;;
   sup-cut) sup_cut "$@" ;;

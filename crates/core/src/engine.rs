@@ -87,12 +87,16 @@ struct Sighting<'a> {
 }
 
 /// Keep a VM's observation and size up to date whatever its state (the copy on its own host is
-/// the one that counts). Its host.
-fn note_sightings(now: Time, vm: &mut VmRec, found: &[Sighting]) -> Option<String> {
+/// the one that counts). Its host. Its guest's uptime only from a host that answered: a cycle
+/// its host was not judged (busy, no answer) is no sign that the VM stopped, and must not
+/// wipe a watchdog that fired or restart its `min_uptime`.
+fn note_sightings(now: Time, vm: &mut VmRec, found: &[Sighting], home_answered: bool) -> Option<String> {
     let home = vm.host.clone();
     let at_home = found.iter().find(|s| home.as_deref() == Some(s.host));
     vm.observed = at_home.map(|s| s.state);
-    vm.guest.seen(now, vm.observed);
+    if home_answered {
+        vm.guest.seen(now, vm.observed);
+    }
     if let Some(s) = at_home.or(found.first()) {
         vm.vcpus = s.vcpus;
         vm.memory_kib = s.memory_kib;
@@ -337,7 +341,8 @@ impl Engine {
     fn judge_vm(&mut self, name: &str, sightings: &Sightings, out: &mut Output) {
         let found: &[Sighting] = sightings.get(name).map(|v| v.as_slice()).unwrap_or(&[]);
         let Some(vm) = self.vms.get_mut(name) else { return };
-        let mut home = note_sightings(self.now, vm, found);
+        let answered = vm.host.as_ref().and_then(|h| self.hosts.get(h)).is_some_and(|r| r.answered);
+        let mut home = note_sightings(self.now, vm, found, answered);
         vm.guest.failing = false;
         if !judged_now(vm) {
             return;

@@ -385,6 +385,27 @@ mod tests {
         assert_eq!(e.guest_verdict("web1"), None, "a start ends it");
     }
 
+    /// Found on the lab: a busy host (not judged for a cycle) made the VM look newly started, so
+    /// its watchdog no longer counted and it was back to `Healthy` without a restart.
+    #[test]
+    fn a_cycle_its_host_is_not_judged_keeps_a_fired_watchdog() {
+        let g = GuestSpec { watchdog: true, min_uptime: Duration::from_secs(3), ..Default::default() };
+        let mut e = engine(g);
+        cycle(&mut e, 1);
+        e.watchdog(Time::from_secs(5), "web1", "hv1", "none");
+        cycle(&mut e, 5);
+        let busy = [
+            HostObservation { host: "hv1".into(), result: Err(crate::ProbeError::busy("no answer in 400 ms")) },
+            HostObservation { host: "hv2".into(), result: Ok(HostProbe::default()) },
+        ];
+        e.observe(Time::from_secs(6), &busy);
+        let mut restarted = false;
+        for s in 7..=12 {
+            restarted |= cycle(&mut e, s).actions.iter().any(|a| matches!(a.kind, ActionKind::Restart { .. }));
+        }
+        assert!(restarted, "{:?}: {}", e.vm_state("web1"), e.vms["web1"].reason);
+    }
+
     #[test]
     fn an_answer_older_than_the_last_one_is_ignored() {
         let mut e = engine(GuestSpec { agent: true, ..Default::default() });

@@ -15,7 +15,11 @@
 //!     maintenance nor fenced, and the witness), and no host in maintenance or holding no VM
 //!     that must run elsewhere is ever fenced — over schedules with partitions on 3RC's side of
 //!     any size and length (its own link, its links to some hosts, the witness), mixed with the
-//!     faults of (a), (b), (d), which still hold.
+//!     faults of (a), (b), (d), which still hold;
+//! (g) start order: no start 3RC decides for a VM with `after` (app1 after db1, app2 after db2)
+//!     while what it starts after was last known not running (waiting for a host, being
+//!     recovered, stopped...), unless it had waited `after_wait` and said so — in every
+//!     schedule above, with spare capacity (N+1) checked throughout.
 //!
 //! A schedule is a `commands` text (the scenario syntax), so a failure prints the seed and a
 //! shrunk schedule that can be pasted into a `tests/scenarios/<case>/commands` file.
@@ -29,6 +33,8 @@ use threerc::sim::{self, Case, Report};
 
 const HOSTS: [&str; 4] = ["hv1", "hv2", "hv3", "hv4"];
 const VMS: [&str; 8] = ["web1", "web2", "db1", "db2", "app1", "app2", "mon1", "build1"];
+/// Start order: each VM and the one it starts after.
+const ORDER: [(&str, &str); 2] = [("app1", "db1"), ("app2", "db2")];
 /// Seconds after the last fault by which every VM must run again.
 const BUDGET: u64 = 60;
 
@@ -41,7 +47,7 @@ const REINSTALL: &str = "[policy]\nreinstall = true\n";
 
 fn cluster(extra: &str) -> String {
     let golden = extra == REINSTALL;
-    let mut s = format!("seed = 7\n{extra}\n");
+    let mut s = format!("seed = 7\nspare_hosts = 1\n{extra}\n");
     for (i, h) in HOSTS.iter().enumerate() {
         s.push_str(&format!("[[host]]\nname = \"{h}\"\n"));
         if golden {
@@ -59,8 +65,9 @@ fn cluster(extra: &str) -> String {
             "app" => "guest = { watchdog = true, min_uptime = 10 }\n",
             _ => "",
         };
+        let after = ORDER.iter().find(|(a, _)| a == v).map(|(_, d)| format!("after = [\"{d}\"]\n")).unwrap_or_default();
         s.push_str(&format!(
-            "[[vm]]\nname = \"{v}\"\nhost = \"{}\"\npriority = {}\n{group}{spec}{guest}",
+            "[[vm]]\nname = \"{v}\"\nhost = \"{}\"\npriority = {}\n{group}{spec}{guest}{after}",
             HOSTS[i % HOSTS.len()],
             (i * 7) % 5
         ));
@@ -196,6 +203,12 @@ fn check_with(r: &Report, excused: &dyn Fn(&str) -> bool) -> Result<(), String> 
         if matches!(v.state, VmState::Stopped | VmState::Unmanaged) || excused(vm) {
             continue;
         }
+        // Waiting, by its start order, for a VM a person stopped (up to its `after_wait`).
+        let dep = ORDER.iter().find(|(a, _)| *a == vm).and_then(|(_, d)| r.view.vm(d));
+        if v.state == VmState::Pending && dep.is_some_and(|d| matches!(d.state, VmState::Stopped | VmState::Unmanaged))
+        {
+            continue;
+        }
         match (r.truth.get(vm), r.running.get(vm)) {
             (Some(active), Some(running)) if active.len() == 1 && running.len() == 1 => {}
             other => {
@@ -206,7 +219,59 @@ fn check_with(r: &Report, excused: &dyn Fn(&str) -> bool) -> Result<(), String> 
             }
         }
     }
-    check_deciders(r)
+    check_deciders(r)?;
+    check_order(r)
+}
+
+/// (g): every start 3RC decided of a VM of `ORDER`, against the last transition of the VM it
+/// starts after, as the supervisor that decided it saw it.
+fn check_order(r: &Report) -> Result<(), String> {
+    for (i, e) in r.events.iter().enumerate() {
+        let EventKind::ActionDecided { action, decided_by, .. } = &e.kind else { continue };
+        if !decided_by.to_string().starts_with("policy") {
+            continue;
+        }
+        let mut words = action.split_whitespace();
+        let (verb, vm) = (words.next().unwrap_or_default(), words.next().unwrap_or_default());
+        let Some((_, dep)) = ORDER.iter().find(|(a, _)| *a == vm) else { continue };
+        if !["start", "restart", "recover", "relocate", "reinstall"].contains(&verb) {
+            continue;
+        }
+        // What that supervisor saw in its present run (a supervisor started again over its
+        // journal knows the VMs afresh, and a standby journals no transitions).
+        let run_start = r.origins.get(i).map_or(0, |who| {
+            let again = format!("sim start {who} again");
+            r.log
+                .iter()
+                .filter(|l| l.contains(&again))
+                .map(|l| secs_ms(l))
+                .filter(|t| *t <= e.at.millis())
+                .max()
+                .unwrap_or(0)
+        });
+        let same = |j: usize| r.origins.is_empty() || r.origins[j] == r.origins[i];
+        let before = || {
+            r.events[..i]
+                .iter()
+                .enumerate()
+                .rev()
+                .filter(|(j, p)| same(*j) && p.at.millis() >= run_start)
+                .map(|(_, p)| p)
+        };
+        let last = before().find_map(|p| match (&p.subject, &p.kind) {
+            (Subject::Vm(v), EventKind::VmTransition { to, .. }) if v == dep => Some(*to),
+            _ => None,
+        });
+        let gave_up = before()
+            .any(|p| matches!(&p.subject, Subject::Vm(v) if v == vm) && p.reason.contains("starting without them"));
+        // None: that supervisor journaled no transition of it (a standby that took over and
+        // found it as the leader before had left it): nothing says it was not running.
+        let ready = matches!(last, None | Some(VmState::Healthy | VmState::Probation | VmState::Suspect));
+        if !ready && !gave_up {
+            return Err(format!("(g) {e} while {dep} was {last:?}"));
+        }
+    }
+    Ok(())
 }
 
 fn check_deciders(r: &Report) -> Result<(), String> {
@@ -753,8 +818,13 @@ fn spans(cmds: &[(u64, String)], on: &str, off: &str) -> Vec<(u64, u64)> {
 
 /// Whether the log line `l` ("12.0s sim restart the supervisor ...") comes after `at` ms.
 fn restart_after(l: &str, at: u64) -> bool {
+    secs_ms(l) > at
+}
+
+/// The time of a log line ("49.0s sim ..."), in ms.
+fn secs_ms(l: &str) -> u64 {
     let secs = l.split('s').next().and_then(|t| t.parse::<f64>().ok()).unwrap_or(0.0);
-    (secs * 1000.0) as u64 > at
+    (secs * 1000.0) as u64
 }
 
 /// Property (f): every acknowledged decision holds, whatever restarts came in between.

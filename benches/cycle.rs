@@ -20,19 +20,10 @@ fn cluster(hosts: usize, vms: usize) -> (ClusterSpec, Vec<HostObservation>) {
             .collect(),
         vms: (0..vms)
             .map(|i| VmSpec {
-                name: format!("vm{i:05}"),
                 priority: (i % 5) as i32 * 10,
                 anti_affinity: (i % 10 == 0).then(|| format!("g{}", i % 7)),
-                policy: Policy::default(),
-                preferred_host: None,
-                reinstall: None,
                 origin: threerc::core::Origin::Config,
-                hosts: Vec::new(),
-                prefer: Vec::new(),
-                guest: None,
-                after: Vec::new(),
-                after_wait: std::time::Duration::from_secs(300),
-                ready: Default::default(),
+                ..VmSpec::named(format!("vm{i:05}"))
             })
             .collect(),
         host_policy: HostPolicy::default(),

@@ -1075,19 +1075,10 @@ fn a_vm_protected_at_run_time_is_judged_and_restarted_like_a_configured_one() {
     let mut c = Builder::new().host("hv1", 8, 16384).host("hv2", 8, 16384).unprotected("p2v1", "hv1", 2, 2048).boot();
     assert!(c.snapshot().vms.iter().all(|v| v.name != "p2v1"), "not protected yet");
     let spec = threerc::core::VmSpec {
-        name: "p2v1".into(),
         priority: 5,
-        anti_affinity: None,
         policy: threerc::core::Policy { max_restart: 1, ..Default::default() },
-        preferred_host: None,
-        reinstall: None,
         origin: threerc::core::Origin::RunTime,
-        hosts: Vec::new(),
-        prefer: Vec::new(),
-        guest: None,
-        after: Vec::new(),
-        after_wait: std::time::Duration::from_secs(300),
-        ready: Default::default(),
+        ..threerc::core::VmSpec::named("p2v1")
     };
     c.command(ALICE, Command::Protect { spec: Box::new(spec.clone()) }).unwrap();
     assert_eq!(
@@ -1124,21 +1115,7 @@ fn only_a_vm_protected_at_run_time_can_be_unprotected() {
 
     // The spec a front end sends says Config (it comes from the config's defaults): the engine
     // records the protection as made at run time whatever it says.
-    let spec = threerc::core::VmSpec {
-        name: "p2v1".into(),
-        priority: 0,
-        anti_affinity: None,
-        policy: Default::default(),
-        preferred_host: None,
-        reinstall: None,
-        origin: threerc::core::Origin::Config,
-        hosts: Vec::new(),
-        prefer: Vec::new(),
-        guest: None,
-        after: Vec::new(),
-        after_wait: std::time::Duration::from_secs(300),
-        ready: Default::default(),
-    };
+    let spec = threerc::core::VmSpec { origin: threerc::core::Origin::Config, ..threerc::core::VmSpec::named("p2v1") };
     c.command(ALICE, Command::Protect { spec: Box::new(spec) }).unwrap();
     c.tick();
     assert_eq!(c.vm_state("p2v1"), V::Healthy);
@@ -1157,21 +1134,7 @@ fn a_name_defined_on_two_hosts_is_not_protected() {
         .unprotected("app", "hv2", 2, 2048)
         .boot();
     c.tick();
-    let spec = threerc::core::VmSpec {
-        name: "app".into(),
-        priority: 0,
-        anti_affinity: None,
-        policy: Default::default(),
-        preferred_host: None,
-        reinstall: None,
-        origin: threerc::core::Origin::RunTime,
-        hosts: Vec::new(),
-        prefer: Vec::new(),
-        guest: None,
-        after: Vec::new(),
-        after_wait: std::time::Duration::from_secs(300),
-        ready: Default::default(),
-    };
+    let spec = threerc::core::VmSpec { origin: threerc::core::Origin::RunTime, ..threerc::core::VmSpec::named("app") };
     let err = c.command(ALICE, Command::Protect { spec: Box::new(spec) }).unwrap_err();
     assert!(err.starts_with("protect app: hv1 and hv2 each have a domain named app;"), "{err}");
     assert!(c.snapshot().vms.iter().all(|v| v.name != "app"), "not protected");

@@ -535,19 +535,12 @@ impl Config {
         let policy =
             policy(&self.default_policy, &raw.policy, &at).map_err(|e| format!("protect {vm}: {}", e.message))?;
         Ok(VmSpec {
-            name: vm.to_string(),
             priority: raw.priority,
             anti_affinity: raw.anti_affinity.filter(|g| !g.is_empty()),
             policy,
             preferred_host: raw.preferred_host.map(|p| p.into_inner()),
-            reinstall: None,
             origin: crate::core::Origin::RunTime,
-            hosts: Vec::new(),
-            prefer: Vec::new(),
-            guest: None,
-            after: Vec::new(),
-            after_wait: std::time::Duration::from_secs(300),
-            ready: Default::default(),
+            ..VmSpec::named(vm)
         })
     }
 }

@@ -111,19 +111,11 @@ async fn vms_protected_at_run_time_are_read_back_by_the_next_run() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("journal.db");
     let spec = crate::core::VmSpec {
-        name: "p2v1".into(),
         priority: 3,
         anti_affinity: Some("web".into()),
         policy: crate::core::Policy { max_restart: 1, ..Default::default() },
-        preferred_host: None,
-        reinstall: None,
         origin: crate::core::Origin::RunTime,
-        hosts: Vec::new(),
-        prefer: Vec::new(),
-        guest: None,
-        after: Vec::new(),
-        after_wait: std::time::Duration::from_secs(300),
-        ready: Default::default(),
+        ..crate::core::VmSpec::named("p2v1")
     };
     {
         let (j, rec, _fail) = Journal::open(&path).unwrap();

@@ -17,8 +17,8 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
 use threerc::core::{
     Action, ActionKind, Capacity, ClusterSpec, ClusterView, Command, DomState, DomainObs, Engine, Event,
-    HostObservation, HostPolicy, HostProbe, HostSpec, HostState, HostView, PlacementPolicy, Policy, ProbeError, Time,
-    VmSpec, VmState, VmView,
+    HostObservation, HostPolicy, HostProbe, HostSpec, HostState, HostView, PlacementPolicy, ProbeError, Time, VmSpec,
+    VmState, VmView,
 };
 
 pub const MIB: u64 = 1024;
@@ -117,21 +117,8 @@ impl Builder {
         memory_mib: u64,
         tune: impl FnOnce(&mut VmSpec),
     ) -> Builder {
-        let mut spec = VmSpec {
-            name: name.into(),
-            priority: 0,
-            anti_affinity: None,
-            policy: Policy::default(),
-            preferred_host: Some(host.into()),
-            reinstall: None,
-            origin: threerc::core::Origin::Config,
-            hosts: Vec::new(),
-            prefer: Vec::new(),
-            guest: None,
-            after: Vec::new(),
-            after_wait: std::time::Duration::from_secs(300),
-            ready: Default::default(),
-        };
+        let mut spec =
+            VmSpec { preferred_host: Some(host.into()), origin: threerc::core::Origin::Config, ..VmSpec::named(name) };
         tune(&mut spec);
         self.vms.push(spec);
         self.domain(host, name, vcpus, memory_mib, DomState::Running)

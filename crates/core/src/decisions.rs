@@ -250,25 +250,11 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{ClusterSpec, Command, HostPolicy, HostSpec, PlacementPolicy, Policy, VmSpec};
+    use crate::{ClusterSpec, Command, HostPolicy, HostSpec, PlacementPolicy, VmSpec};
 
     fn engine() -> Engine {
         let host = |n: &str| HostSpec { name: n.into(), uri: "test:///x".into(), fence_agent: None, soft_fence: false };
-        let vm = VmSpec {
-            name: "db1".into(),
-            priority: 0,
-            anti_affinity: None,
-            policy: Policy::default(),
-            preferred_host: Some("hv1".into()),
-            reinstall: None,
-            origin: crate::Origin::Config,
-            hosts: Vec::new(),
-            prefer: Vec::new(),
-            guest: None,
-            after: Vec::new(),
-            after_wait: std::time::Duration::from_secs(300),
-            ready: Default::default(),
-        };
+        let vm = VmSpec { preferred_host: Some("hv1".into()), origin: crate::Origin::Config, ..VmSpec::named("db1") };
         let spec = ClusterSpec {
             hosts: vec![host("hv1")],
             vms: vec![vm],

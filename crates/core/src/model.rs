@@ -164,6 +164,29 @@ fn after_wait() -> Duration {
     Duration::from_secs(300)
 }
 
+impl VmSpec {
+    /// A VM of that name with every default: priority 0, no group, the default policy, no
+    /// host preferred nor required, no reinstall, no guest probes, no start order; protected
+    /// by the config. Build others from it: `VmSpec { priority: 5, ..VmSpec::named("db1") }`.
+    pub fn named(name: impl Into<String>) -> VmSpec {
+        VmSpec {
+            name: name.into(),
+            priority: 0,
+            anti_affinity: None,
+            policy: Policy::default(),
+            preferred_host: None,
+            reinstall: None,
+            origin: Origin::default(),
+            hosts: Vec::new(),
+            prefer: Vec::new(),
+            guest: None,
+            after: Vec::new(),
+            after_wait: after_wait(),
+            ready: Readiness::default(),
+        }
+    }
+}
+
 /// When a VM counts as ready for those that start after it (`ready = ...`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Readiness {

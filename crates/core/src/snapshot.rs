@@ -121,19 +121,9 @@ mod tests {
             }),
         };
         let vm = VmSpec {
-            name: "web1".into(),
-            priority: 0,
-            anti_affinity: None,
-            policy: Policy::default(),
-            preferred_host: None,
             reinstall: Some(std::sync::Arc::new(reinstall)),
             origin: crate::Origin::Config,
-            hosts: Vec::new(),
-            prefer: Vec::new(),
-            guest: None,
-            after: Vec::new(),
-            after_wait: std::time::Duration::from_secs(300),
-            ready: Default::default(),
+            ..VmSpec::named("web1")
         };
         let spec = ClusterSpec {
             hosts: vec![],

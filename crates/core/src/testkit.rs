@@ -1,24 +1,10 @@
 //! Helpers for the core's unit tests: a small cluster, built the same way everywhere.
 
-use crate::{ClusterSpec, Engine, HostPolicy, HostSpec, Origin, PlacementPolicy, Policy, Time, VmSpec};
+use crate::{ClusterSpec, Engine, HostPolicy, HostSpec, PlacementPolicy, Time, VmSpec};
 
 /// A VM with the default policy, first on `host`.
 pub(crate) fn vm(name: &str, host: &str) -> VmSpec {
-    VmSpec {
-        name: name.into(),
-        priority: 0,
-        anti_affinity: None,
-        policy: Policy::default(),
-        preferred_host: Some(host.into()),
-        reinstall: None,
-        origin: Origin::default(),
-        hosts: Vec::new(),
-        prefer: Vec::new(),
-        guest: None,
-        after: Vec::new(),
-        after_wait: std::time::Duration::from_secs(300),
-        ready: Default::default(),
-    }
+    VmSpec { preferred_host: Some(host.into()), ..VmSpec::named(name) }
 }
 
 /// An engine over hosts `hv1` and `hv2` (no fence agents) and these VMs, at time zero; spare

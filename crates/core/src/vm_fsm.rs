@@ -283,26 +283,11 @@ impl VmRec {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Policy;
     use std::time::Duration;
     use VmState::*;
 
     fn rec(state: VmState) -> VmRec {
-        let spec = VmSpec {
-            name: "web1".into(),
-            priority: 0,
-            anti_affinity: None,
-            policy: Policy::default(),
-            preferred_host: None,
-            reinstall: None,
-            origin: crate::Origin::Config,
-            hosts: Vec::new(),
-            prefer: Vec::new(),
-            guest: None,
-            after: Vec::new(),
-            after_wait: std::time::Duration::from_secs(300),
-            ready: Default::default(),
-        };
+        let spec = VmSpec { origin: crate::Origin::Config, ..VmSpec::named("web1") };
         let mut r = VmRec::new(spec, Time::ZERO);
         r.state = state;
         r.host = Some("hv1".into());

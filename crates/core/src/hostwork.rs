@@ -332,6 +332,19 @@ impl Engine {
         self.recover(out)
     }
 
+    /// The host a VM that waited for its start order starts on in place: its own, when that
+    /// host answers, is online and holds its domain (not one whose host failed: that is a
+    /// recovery, placed anew).
+    fn start_at_home(&self, name: &str) -> Option<String> {
+        let v = &self.vms[name];
+        let h = v.host.as_deref()?;
+        let up = self
+            .hosts
+            .get(h)
+            .is_some_and(|r| r.answered && matches!(r.state, HostState::Online | HostState::Rejoining));
+        (v.order_waited && up && v.observed.is_some()).then(|| h.to_string())
+    }
+
     pub(super) fn recover(&mut self, out: &mut Output) {
         if !self.armed && self.disarming.is_none() {
             return;
@@ -368,6 +381,20 @@ impl Engine {
             }
             if let Some(why) = self.start_waits(&name, out) {
                 self.wait_order(&name, why, out);
+                continue;
+            }
+            if let Some(home) = self.start_at_home(&name) {
+                // An operator's start that waited for its start order: where it would have
+                // started at once, its own host.
+                reserve(&mut slots, &home, &self.vms[&name]);
+                self.start_action(
+                    &name,
+                    VmState::Starting,
+                    format!("its start order allows it now: starting on its host {home}"),
+                    ActionKind::Start { vm: name.clone(), host: home },
+                    Decider::Policy("start order: what it starts after is ready, or its wait ran out".into()),
+                    out,
+                );
                 continue;
             }
             let trace = self.place_in(&name, &slots, &[]);

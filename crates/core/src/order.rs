@@ -218,4 +218,36 @@ mod tests {
         assert_eq!(started, Some(34), "30 s after it began to wait, at its third bad probe (4 s)");
         assert_eq!(notes.len(), 1, "{notes:?}");
     }
+
+    #[test]
+    fn an_operators_start_that_waited_starts_on_the_vm_s_own_host() {
+        let mut app = crate::testkit::vm("app1", "hv1");
+        app.after = vec!["db1".into()];
+        let mut e = crate::testkit::engine(vec![app, crate::testkit::vm("db1", "hv1")]);
+        cycle(&mut e, 1, &["app1", "db1"]);
+        let t = Time::from_secs;
+        let cmd = |e: &mut crate::Engine, s: u64, c: crate::Command| {
+            let out = e.command(t(s), "console:alice", &c).unwrap();
+            for a in &out.actions {
+                e.outcome(t(s), a.id, crate::Outcome::Done);
+            }
+            out.actions.iter().map(|a| a.kind.to_string()).collect::<Vec<_>>()
+        };
+        // A person stops both, then starts app1 first: accepted, it waits for db1.
+        cmd(&mut e, 2, crate::Command::Stop { vm: "db1".into() });
+        cmd(&mut e, 2, crate::Command::Stop { vm: "app1".into() });
+        cycle(&mut e, 3, &[]);
+        assert!(cmd(&mut e, 4, crate::Command::Start { vm: "app1".into() }).is_empty());
+        assert_eq!(e.vm_state("app1").unwrap().0, VmState::Pending);
+        let app1 = |out: &Output| -> Vec<String> {
+            out.actions.iter().map(|a| a.kind.to_string()).filter(|k| k.contains("app1")).collect()
+        };
+        assert!(app1(&cycle(&mut e, 5, &[])).is_empty(), "db1 not running");
+        assert_eq!(cmd(&mut e, 6, crate::Command::Start { vm: "db1".into() }), ["start db1 on hv1"]);
+        // Started in place, as a start that did not wait (placement would find no room here:
+        // these hosts report no CPUs).
+        let out = cycle(&mut e, 7, &["db1"]);
+        assert_eq!(app1(&out), ["start app1 on hv1"]);
+        assert!(e.vms["app1"].reason.contains("its start order allows it now: starting on its host hv1"));
+    }
 }

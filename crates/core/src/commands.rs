@@ -181,6 +181,10 @@ impl Engine {
         if spec.policy.fail_threshold == 0 || spec.policy.ok_threshold == 0 {
             return Err(format!("protect {name}: fail_threshold and ok_threshold must be at least 1"));
         }
+        if let Some(h) = defined.first() {
+            let h = h.to_string();
+            self.spare_allows_protect(spec, &h)?;
+        }
         let spec = super::model::VmSpec { origin: super::model::Origin::RunTime, ..spec.clone() };
         let mut rec = VmRec::new(spec, now);
         rec.reason = format!("protected by {origin}; not seen yet");

@@ -16,6 +16,7 @@
 use super::capacity::occupied_hosts;
 use super::engine::{Engine, Output};
 use super::event::{Severity, Subject};
+use super::model::VmSpec;
 use super::placement::{self, Request, Slot};
 use super::state::{HostState, VmState};
 use super::vm_fsm::VmRec;
@@ -219,6 +220,41 @@ impl Engine {
         ))
     }
 
+    /// With `spare_enforce`, protecting a VM whose domain already runs on `host` is refused when
+    /// it would break a spare capacity that holds now: its room is counted on its host already,
+    /// but once protected it needs room elsewhere if that host fails. Its size is read off the
+    /// host's last probe; a VM not running there yet cannot be checked and is protected.
+    pub(super) fn spare_allows_protect(&mut self, spec: &VmSpec, host: &str) -> Result<(), String> {
+        let n = self.placement_policy.spare_hosts;
+        if !self.placement_policy.spare_enforce || n == 0 {
+            return Ok(());
+        }
+        let seen = self.hosts.get(host).and_then(|h| h.last_probe.as_ref());
+        let Some(d) = seen.and_then(|p| p.domains.iter().find(|d| d.name == spec.name && d.state.is_active())).cloned()
+        else {
+            return Ok(());
+        };
+        if !self.spare_now(n).ok() {
+            return Ok(());
+        }
+        let mut rec = VmRec::new(spec.clone(), self.now);
+        rec.state = VmState::Healthy;
+        rec.host = Some(host.to_string());
+        rec.observed = Some(d.state);
+        (rec.vcpus, rec.memory_kib) = (d.vcpus, d.memory_kib);
+        self.vms.insert(spec.name.clone(), rec);
+        let after = self.spare_now(n);
+        self.vms.remove(&spec.name);
+        if after.ok() {
+            return Ok(());
+        }
+        Err(format!(
+            "protecting {} on {host} would break the spare capacity ({}), and [placement] spare_enforce is on",
+            spec.name,
+            spare_message(&after).trim_start_matches("spare capacity short: ")
+        ))
+    }
+
     /// For people: what the loss of `host` would leave without room, per the last check.
     pub(super) fn if_fails(&self, host: &str) -> Option<String> {
         let rec = self.spare.as_ref()?;
@@ -274,7 +310,8 @@ mod tests {
     const GIB: u64 = 1024 * 1024;
 
     fn observe(e: &mut Engine, secs: u64, doms: &[(&str, &str, u64)]) -> Output {
-        let obs: Vec<HostObservation> = ["hv1", "hv2"]
+        let hosts: Vec<String> = e.hosts.keys().cloned().collect();
+        let obs: Vec<HostObservation> = hosts
             .iter()
             .map(|h| HostObservation {
                 host: h.to_string(),
@@ -320,6 +357,38 @@ mod tests {
         assert!(ended && e.spare.as_ref().is_some_and(|r| r.ok()));
         assert_eq!(e.if_fails("hv2").as_deref(), Some("if hv2 fails: its VMs fit on the other hosts"));
         assert_eq!(summary(e.spare.as_ref().unwrap(), 1), "N+1: ok");
+    }
+
+    #[test]
+    fn spare_enforce_refuses_a_protection_that_would_break_it() {
+        let host =
+            |n: &str| crate::HostSpec { name: n.into(), uri: "test:///x".into(), fence_agent: None, soft_fence: false };
+        let spec = crate::ClusterSpec {
+            hosts: vec![host("hv1"), host("hv2"), host("hv3")],
+            vms: vec![crate::testkit::vm("a", "hv1"), crate::testkit::vm("b", "hv2"), crate::testkit::vm("d", "hv3")],
+            host_policy: Default::default(),
+            placement: crate::PlacementPolicy { spare_hosts: 1, spare_enforce: true, ..Default::default() },
+            witnesses: vec![],
+        };
+        let mut e = Engine::new(spec, Time::ZERO);
+        // hv1 full with a (2 GiB) and c (14 GiB, not protected); b and d leave 10 GiB on hv2, hv3.
+        let doms: &[(&str, &str, u64)] = &[("a", "hv1", 2), ("c", "hv1", 14), ("b", "hv2", 6), ("d", "hv3", 6)];
+        for s in 1..=6 {
+            observe(&mut e, s, doms);
+        }
+        assert!(e.spare.as_ref().is_some_and(|r| r.ok()), "{:?}", e.spare);
+        let protect = |name: &str| crate::Command::Protect { spec: Box::new(crate::testkit::vm(name, "hv1")) };
+        let err = e.command(Time::from_secs(7), "console:alice", &protect("c")).unwrap_err();
+        assert_eq!(
+            err,
+            "protecting c on hv1 would break the spare capacity (if hv1 fails, c has no room), and [placement] \
+             spare_enforce is on"
+        );
+        assert!(!e.vms.contains_key("c"), "nothing changed");
+        // Without spare_enforce, it is protected (and the alarm will say it is short).
+        e.placement_policy.spare_enforce = false;
+        e.command(Time::from_secs(8), "console:alice", &protect("c")).unwrap();
+        assert!(e.vms.contains_key("c"));
     }
 
     #[test]

@@ -70,9 +70,14 @@ pub fn draw_host(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, name: 
             Span::styled(h.state.label(), Style::new().fg(theme.host_state(h.state)).add_modifier(Modifier::BOLD)),
             plain(format!(" for {} — {}", elapsed(now.saturating_sub(h.since.0)), h.reason), theme),
         ]),
-        Line::from(vec![label("URI", theme), plain(h.uri.clone(), theme)]),
         Line::from(vec![label("Fence", theme), plain(fence_status(h), theme)]),
     ];
+    if let Some(f) = &h.if_fails {
+        // The spare capacity check: what its loss would leave without room (high up: the
+        // pane is short in an 80x24 terminal, and the URI below never changes).
+        let style = if f.ends_with("no room") { Style::new().fg(theme.flash.error) } else { theme.base() };
+        lines.push(Line::from(vec![label("Spare", theme), Span::styled(f.clone(), style)]));
+    }
     if let Some(d) = &h.decided {
         lines.push(Line::from(vec![label("Decided", theme), plain(d.clone(), theme)]));
     }
@@ -105,12 +110,8 @@ pub fn draw_host(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, name: 
                 None => Span::styled("none", Style::new().fg(theme.ui.dim)),
             },
         ]),
+        Line::from(vec![label("URI", theme), plain(h.uri.clone(), theme)]),
     ]);
-    if let Some(f) = &h.if_fails {
-        // The spare capacity check: what its loss would leave without room.
-        let style = if f.ends_with("no room") { Style::new().fg(theme.flash.error) } else { theme.base() };
-        lines.push(Line::from(vec![label("Spare", theme), Span::styled(f.clone(), style)]));
-    }
     lines.push(Line::from(label("History", theme)));
     if h.history.is_empty() {
         lines.push(Line::styled("  no transitions yet", Style::new().fg(theme.ui.dim)));

@@ -114,11 +114,12 @@ fn host_detail() {
     let (x, y) = find(&buf, "connection refused").unwrap();
     assert_eq!(buf[(x, y)].fg, Theme::builtin_default().flash.error);
     // What its loss would leave without room (the spare capacity check), in the same colour,
-    // below the last error (on a taller terminal).
+    // right below the fence, in 80x24 too; the URI, which never changes, last.
+    let (x, y) = find(&buf, "if hv2 fails: db2 has no room").unwrap();
+    assert_eq!(buf[(x, y)].fg, Theme::builtin_default().flash.error);
+    assert_eq!(y, find(&buf, "Fence").unwrap().1 + 1);
     let tall = render(&mut a, &Theme::builtin_default(), 100, 40);
-    let (x, y) = find(&tall, "if hv2 fails: db2 has no room").unwrap();
-    assert_eq!(tall[(x, y)].fg, Theme::builtin_default().flash.error);
-    assert!(y > find(&tall, "Last error").unwrap().1);
+    assert!(find(&tall, "URI").unwrap().1 > find(&tall, "Last error").unwrap().1);
 }
 
 #[test]

@@ -3,9 +3,10 @@
 //!
 //! `run::run` builds inline host handles (`HostHandle::inline`), sim fencers,
 //! `ExecCtx { inline: true }` and drives the real `Supervisor::run` on a current-thread tokio
-//! runtime with paused time; `scenario` reads a case (its cluster and its timed commands: faults,
+//! runtime with paused time; `scenario` reads a case (its cluster — `cluster` — and its timed commands: faults,
 //! operators' commands, restarts of 3RC). It sits above the supervisor, as `app` does.
 
+pub mod cluster;
 pub mod run;
 pub mod scenario;
 mod several;

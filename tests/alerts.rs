@@ -7,7 +7,7 @@
 
 use serde_json::Value;
 use std::time::{Duration, Instant};
-use threerc::core::{Command as Cmd, Severity, VmState};
+use threerc::core::{Command as Cmd, Severity};
 
 #[path = "support/alertmanager.rs"]
 mod alertmanager;
@@ -32,7 +32,7 @@ async fn a_fenced_host_pages_alertmanager_once_it_is_up_and_the_ack_resolves_it(
     cfg.path = state.path().join("prod.toml");
     let (cluster, handle, stop) = test_hosts::run(&cfg);
     threerc::app::alerts(&cfg, &handle);
-    test_hosts::until(&handle, "every VM healthy", |v| v.vms.iter().all(|vm| vm.state == VmState::Healthy)).await;
+    test_hosts::until_steady(&handle).await;
 
     // hv3 fails and is fenced while Alertmanager is down: the page waits.
     cluster.power_off("hv3").unwrap();

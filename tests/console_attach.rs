@@ -55,7 +55,7 @@ impl Served {
         let cfg = config(state.path(), access);
         let (cluster, handle, stop) = test_hosts::run(&cfg);
         let server = threerc::app::control(&cfg, &handle).await.unwrap();
-        test_hosts::until(&handle, "every VM healthy", |v| v.vms.iter().all(|vm| vm.state == VmState::Healthy)).await;
+        test_hosts::until_steady(&handle).await;
         let socket = state.path().join("control.sock");
         Served { state, socket, cluster, handle, stop: Some(stop), _server: server }
     }

@@ -11,7 +11,6 @@
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::time::Duration;
-use threerc::core::VmState;
 
 #[path = "support/test_hosts.rs"]
 #[allow(dead_code)] // the host-file builders serve other test binaries
@@ -169,7 +168,7 @@ async fn every_metric_the_dashboard_names_is_served() {
     let (cluster, handle, stop) = test_hosts::run(&cfg);
     let metrics = threerc::supervisor::metrics::Metrics::start(&handle);
     let addr = threerc::supervisor::metrics::serve("127.0.0.1:0".parse().unwrap(), metrics).unwrap();
-    test_hosts::until(&handle, "every VM healthy", |v| v.vms.iter().all(|vm| vm.state == VmState::Healthy)).await;
+    test_hosts::until_steady(&handle).await;
     // A host failure, so that every counter and histogram gets a series (a fence, recoveries,
     // actions, an alarm): scraped until each name the dashboard uses is served, or a minute.
     cluster.power_off("hv3").unwrap();

@@ -10,7 +10,6 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use threerc::config::Config;
-use threerc::core::VmState;
 
 #[path = "support/test_hosts.rs"]
 #[allow(dead_code)] // the host-file builders serve other test binaries
@@ -54,7 +53,7 @@ async fn prometheus_scrapes_the_cluster_and_promtool_accepts_the_page() {
     let (cluster, handle, stop) = test_hosts::run(&cfg);
     let metrics = threerc::supervisor::metrics::Metrics::start(&handle);
     let addr = threerc::supervisor::metrics::serve("127.0.0.1:0".parse().unwrap(), metrics).unwrap();
-    test_hosts::until(&handle, "every VM healthy", |v| v.vms.iter().all(|vm| vm.state == VmState::Healthy)).await;
+    test_hosts::until_steady(&handle).await;
 
     let page = tokio::task::spawn_blocking(move || get(addr, "/metrics")).await.unwrap();
     for line in [

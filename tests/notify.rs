@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use threerc::core::{Command as Cmd, VmState};
+use threerc::core::Command as Cmd;
 
 #[path = "support/test_hosts.rs"]
 #[allow(dead_code)] // the host-file builders serve other test binaries
@@ -86,7 +86,7 @@ async fn an_alert_agent_gets_its_variables_and_the_ack_resolves_the_alarm() {
     cfg.path = state.path().join("prod.toml");
     let (cluster, handle, stop) = test_hosts::run(&cfg);
     threerc::app::alerts(&cfg, &handle);
-    test_hosts::until(&handle, "every VM healthy", |v| v.vms.iter().all(|vm| vm.state == VmState::Healthy)).await;
+    test_hosts::until_steady(&handle).await;
 
     cluster.power_off("hv3").unwrap();
     let dir = out.path().to_path_buf();
@@ -189,7 +189,7 @@ async fn a_webhook_that_was_down_gets_what_it_missed_even_across_a_restart() {
     threerc::backend::libvirt::init();
     let cluster = threerc::backend::demo::DemoCluster::from_specs(&cfg.cluster.hosts);
     let (handle, stop, task) = test_hosts::supervise(&cfg, &cluster, |h| threerc::app::alerts(&cfg, h));
-    test_hosts::until(&handle, "every VM healthy", |v| v.vms.iter().all(|vm| vm.state == VmState::Healthy)).await;
+    test_hosts::until_steady(&handle).await;
 
     // hv3 fails while the receiver is down: the console shows the webhook failing, without its
     // token, and what waits.

@@ -13,7 +13,6 @@ use std::io::{Read, Write};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use threerc::core::VmState;
 
 #[path = "support/test_hosts.rs"]
 #[allow(dead_code)] // the host-file builders serve other test binaries
@@ -126,7 +125,7 @@ async fn an_https_webhook_is_delivered_only_to_a_certificate_that_names_it() {
     );
     let (cluster, handle, stop) = test_hosts::run(&cfg);
     threerc::app::alerts(&cfg, &handle);
-    test_hosts::until(&handle, "every VM healthy", |v| v.vms.iter().all(|vm| vm.state == VmState::Healthy)).await;
+    test_hosts::until_steady(&handle).await;
 
     cluster.power_off("hv3").unwrap();
     let view = test_hosts::until(&handle, "the name the certificate lacks failing", |v| {

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use threerc::config::Config;
-use threerc::core::{Command, EventKind, VmState};
+use threerc::core::{Command, EventKind};
 
 #[path = "support/test_hosts.rs"]
 #[allow(dead_code)] // the host-file builders serve other test binaries
@@ -35,7 +35,7 @@ async fn stop_during_a_restart(
     let task = tokio::spawn(sup.run(async {
         let _ = stopped.await;
     }));
-    test_hosts::until(&handle, "every VM healthy", |v| v.vms.iter().all(|vm| vm.state == VmState::Healthy)).await;
+    test_hosts::until_steady(&handle).await;
     cluster.set_latency(start, Duration::ZERO);
     let mut events = handle.events();
     handle.command("test", Command::Restart { vm: "web1".into() }).await.unwrap();

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use threerc::core::{EventKind, VmState};
+use threerc::core::EventKind;
 use threerc::hv::Leadership;
 
 pub struct Etcd(Child);
@@ -209,7 +209,7 @@ async fn supervisors(interval: &str, names: &[&str]) -> Trio {
         cuts.push(cut);
     }
     for i in &sups {
-        test_hosts::until(&i.handle, "every VM healthy", |v| v.vms.iter().all(|vm| vm.state == VmState::Healthy)).await;
+        test_hosts::until_steady(&i.handle).await;
     }
     Trio { _dir: dir, etcd, cluster, sups, cuts }
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use threerc::backend::demo::DemoCluster;
 use threerc::config::Config;
-use threerc::core::ClusterView;
+use threerc::core::{ClusterView, VmState};
 use threerc::supervisor::SupervisorHandle;
 
 /// A `<pool type='dir'>` at `path` holding `volumes`, each `(name, GiB)`.
@@ -53,6 +53,17 @@ pub fn supervise(
         let _ = stopped.await;
     }));
     (handle, stop, task)
+}
+
+/// Wait until every VM is healthy and its definition is in the supervisor's inventory: the
+/// steady state a test may take a host away from (a host lost before the supervisor has read a
+/// VM's definition leaves it nothing to define elsewhere: that recovery fails, rightly).
+#[allow(dead_code)] // for the test binaries on the demo cluster
+pub async fn until_steady(handle: &SupervisorHandle) -> ClusterView {
+    until(handle, "every VM healthy and in the inventory", |v| {
+        v.vms.iter().all(|vm| vm.state == VmState::Healthy && handle.domain_xml(&vm.name).is_some())
+    })
+    .await
 }
 
 /// Wait until `pred` holds on a snapshot (20 s at most, then fail with the last one).

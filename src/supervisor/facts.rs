@@ -27,12 +27,13 @@ pub(super) enum Fact {
         host: String,
         result: Result<bool, String>,
     },
-    /// A guest check's answer (`guest`), asked at `asked`.
+    /// A guest check's answer (`guest`), asked at `asked`; `None` when it could not start in
+    /// time (the host's guest workers busy with other guests): not an answer of the guest.
     Guest {
         vm: String,
         check: crate::core::GuestCheck,
         asked: crate::core::Time,
-        answer: crate::core::guest::GuestAnswer,
+        answer: Option<crate::core::guest::GuestAnswer>,
     },
 }
 

@@ -1,6 +1,7 @@
 //! Guest probes (`[vm.guest]`, `core::guest`): each cycle, every check of every VM the engine
-//! says is due runs on its host's guest worker (a guest that does not answer holds up no probe
+//! says is due runs on its host's guest workers (a guest that does not answer holds up no probe
 //! and no operation), at most one at a time per VM and check; its answer comes back as a fact.
+//! A check that waited too long behind other guests' is not an answer: asked again next cycle.
 //! A watchdog device's event comes as a hint (`hints`).
 
 use super::facts::Fact;
@@ -8,6 +9,7 @@ use super::Supervisor;
 use crate::core::guest::GuestAnswer;
 use crate::core::GuestCheck;
 use crate::hv::HvError;
+use tracing::debug;
 
 impl Supervisor {
     /// Start the guest checks due this cycle.
@@ -22,9 +24,15 @@ impl Supervisor {
                 let timeout = due.timeout;
                 tokio::spawn(async move {
                     let answer = match h.guest_check(vm.clone(), check.clone(), timeout).await {
-                        Ok(()) => GuestAnswer::Passed,
-                        Err(HvError::Unsupported(what)) => GuestAnswer::CannotCheck(format!("{what} (on {})", h.name)),
-                        Err(e) => GuestAnswer::Failed(e.to_string()),
+                        Ok(()) => Some(GuestAnswer::Passed),
+                        Err(HvError::Unsupported(what)) => {
+                            Some(GuestAnswer::CannotCheck(format!("{what} (on {})", h.name)))
+                        }
+                        Err(HvError::Busy(why)) => {
+                            debug!(target: "3rc", "{vm}: {why}; asked again next cycle");
+                            None
+                        }
+                        Err(e) => Some(GuestAnswer::Failed(e.to_string())),
                     };
                     let _ = facts.send(Fact::Guest { vm, check, asked, answer });
                 });
@@ -38,9 +46,10 @@ impl Supervisor {
         vm: String,
         check: GuestCheck,
         asked: crate::core::Time,
-        answer: GuestAnswer,
+        answer: Option<GuestAnswer>,
     ) {
         self.guest_checking.remove(&(vm.clone(), check.clone()));
+        let Some(answer) = answer else { return };
         let out = self.engine.guest_result(self.clock.now(), &vm, check, asked, answer);
         self.apply(out);
     }

@@ -1,7 +1,7 @@
 //! Worker threads per host, each owning a `Hypervisor` (and so a libvirt connection, whose last
 //! error is per thread): one thread for probes only, so a probe never waits behind an
-//! operation (a healthy host busy starting VMs must not look dead), one for guest checks
-//! (`[vm.guest]`: a guest that does not answer holds up nothing else), a small pool for
+//! operation (a healthy host busy starting VMs must not look dead), a pair for guest agent
+//! checks (`[vm.guest]`: a guest that does not answer holds up nothing else), a small pool for
 //! operations, so several VMs recovered onto one host start in parallel, and one thread for
 //! the liveness call that tells a busy host from a dead one, so that it never waits behind
 //! either (during a live migration off a host, libvirt holds the source's bulk stats for the
@@ -23,6 +23,10 @@ type Job = Box<dyn FnOnce(&mut dyn Hypervisor) + Send>;
 
 /// Operation threads per host (each with its own connection).
 pub const OPS_THREADS: usize = 2;
+
+/// Guest agent threads per host (each with its own connection): one guest that does not
+/// answer holds one of them for its whole timeout, and the others' checks go on.
+pub const GUEST_THREADS: usize = 2;
 
 /// How calls reach a host's hypervisor.
 #[derive(Clone)]
@@ -68,7 +72,10 @@ impl HostHandle {
         let (alive_tx, alive_rx) = mpsc::channel::<Job>();
         worker(spec, &connector, "alive", Arc::new(std::sync::Mutex::new(alive_rx)))?;
         let (guest_tx, guest_rx) = mpsc::channel::<Job>();
-        worker(spec, &connector, "guest", Arc::new(std::sync::Mutex::new(guest_rx)))?;
+        let guest_rx = Arc::new(std::sync::Mutex::new(guest_rx));
+        for i in 0..GUEST_THREADS {
+            worker(spec, &connector, &format!("guest{i}"), guest_rx.clone())?;
+        }
         Ok(HostHandle {
             name: spec.name.clone(),
             uri: spec.uri.clone(),
@@ -127,6 +134,16 @@ impl HostHandle {
             let _ = tx.send(f(hv));
         });
         jobs.send(job).map_err(|_| HvError::Failed(format!("{}: worker thread is gone", self.name)))?;
+        self.answer(rx, timeout, what).await
+    }
+
+    /// A worker's answer to a call, at most `timeout` from now.
+    async fn answer<R>(
+        &self,
+        rx: oneshot::Receiver<Result<R, HvError>>,
+        timeout: Duration,
+        what: &str,
+    ) -> Result<R, HvError> {
         match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(r)) => r,
             Ok(Err(_)) => Err(HvError::Failed(format!("{}: worker dropped the call ({what})", self.name))),
@@ -138,11 +155,15 @@ impl HostHandle {
         }
     }
 
-    /// Check a VM's guest (`Domains::guest_check`): the agent on the host's guest worker, so
+    /// Check a VM's guest (`Domains::guest_check`): the agent on the host's guest workers, so
     /// that a guest that does not answer never holds up a probe or an operation; TCP and HTTP
     /// from this machine on blocking threads, all at once (the checks of one round answer
     /// within one timeout of each other: `core::guest` compares them). The check bounds itself
-    /// by `timeout`; the wait here allows a second more.
+    /// by `timeout`; the wait here allows a second more, counted from when the check starts.
+    ///
+    /// An agent check that waits behind other guests' (hung guests hold the guest workers for
+    /// their whole timeout) is not a failure of its guest: one not started within `timeout`
+    /// and a second is dropped unstarted and answers `Busy` (not checked this time).
     pub async fn guest_check(
         &self,
         vm: String,
@@ -162,10 +183,32 @@ impl HostHandle {
                 Err(_) => Err(HvError::Timeout(format!("no answer in {}", threerc_core::time::human(timeout)))),
             };
         }
-        self.dispatch(Lane::Guest, timeout + Duration::from_secs(1), &what, move |hv| {
-            hv.guest_check(&vm, &check, timeout)
-        })
-        .await
+        let wait = timeout + Duration::from_secs(1);
+        let Route::Thread { guest, .. } = &self.route else {
+            return self.dispatch(Lane::Guest, wait, &what, move |hv| hv.guest_check(&vm, &check, timeout)).await;
+        };
+        // 0: queued, 1: started, 2: given up before it started (the worker skips it).
+        let stage = Arc::new(std::sync::atomic::AtomicU8::new(0));
+        let (started_tx, started_rx) = oneshot::channel::<()>();
+        let (tx, rx) = oneshot::channel();
+        let s = stage.clone();
+        let job: Job = Box::new(move |hv| {
+            if s.compare_exchange(0, 1, Ordering::SeqCst, Ordering::SeqCst).is_ok() {
+                let _ = started_tx.send(());
+                let _ = tx.send(hv.guest_check(&vm, &check, timeout));
+            }
+        });
+        guest.send(job).map_err(|_| HvError::Failed(format!("{}: worker thread is gone", self.name)))?;
+        if tokio::time::timeout(wait, started_rx).await.is_err()
+            && stage.compare_exchange(0, 2, Ordering::SeqCst, Ordering::SeqCst).is_ok()
+        {
+            return Err(HvError::Busy(format!(
+                "{what} not started in {}: the guest workers of {} were busy with other guests",
+                threerc_core::time::human(wait),
+                self.name
+            )));
+        }
+        self.answer(rx, wait, &what).await
     }
 
     /// Probe a host whose last probe failed, again and again until one answers or `stop_at`
@@ -323,8 +366,11 @@ mod tests {
     use threerc_core::{Capacity, HostProbe};
 
     /// A host whose domain listing and operations are held up (as on the source of a live
-    /// migration near its end) while its daemon answers light calls at once.
-    struct HeldUp;
+    /// migration near its end) while its daemon answers light calls at once; and whose guests'
+    /// agents answer at once, but for those named `hung…`: they take the whole timeout and fail
+    /// (as libvirt's agent command on a hung guest). Counts the checks of the others that ran.
+    #[derive(Default)]
+    struct HeldUp(Arc<std::sync::atomic::AtomicUsize>);
 
     impl crate::Volumes for HeldUp {}
     impl crate::Target for HeldUp {}
@@ -359,13 +405,22 @@ mod tests {
         fn migrate_live(&mut self, _: &str, _: &crate::MigrateTo) -> Result<(), HvError> {
             unreachable!()
         }
+        fn guest_check(&mut self, vm: &str, _: &threerc_core::GuestCheck, timeout: Duration) -> Result<(), HvError> {
+            if vm.starts_with("hung") {
+                std::thread::sleep(timeout);
+                return Err(HvError::Timeout(format!("guest agent of {vm} did not answer")));
+            }
+            self.0.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        }
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_held_up_probe_is_busy_while_every_operation_thread_is_taken() {
         let spec =
             threerc_core::HostSpec { name: "hv1".into(), uri: "fake://".into(), fence_agent: None, soft_fence: false };
-        let connector: Arc<Connector> = Arc::new(Box::new(|_: &HostSpec| Box::new(HeldUp) as Box<dyn Hypervisor>));
+        let connector: Arc<Connector> =
+            Arc::new(Box::new(|_: &HostSpec| Box::new(HeldUp::default()) as Box<dyn Hypervisor>));
         let h = HostHandle::spawn(&spec, connector).unwrap();
         // Every operation thread busy (a migration and its progress polls).
         let ops: Vec<_> = (0..OPS_THREADS)
@@ -383,5 +438,59 @@ mod tests {
         for o in ops {
             assert!(o.await.unwrap().is_ok());
         }
+    }
+
+    /// Poll `call` once (a call's job is sent to its worker on the first poll), then spawn it.
+    async fn queued<T: Send + 'static>(
+        call: impl std::future::Future<Output = T> + Send + 'static,
+    ) -> tokio::task::JoinHandle<T> {
+        let mut call = Box::pin(call);
+        std::future::poll_fn(|cx| {
+            assert!(std::future::Future::poll(call.as_mut(), cx).is_pending(), "the call answered at once");
+            std::task::Poll::Ready(())
+        })
+        .await;
+        tokio::spawn(call)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_agent_check_behind_hung_guests_is_not_a_failure_of_its_own_guest() {
+        use threerc_core::GuestCheck::Agent;
+        let spec =
+            threerc_core::HostSpec { name: "hv1".into(), uri: "fake://".into(), fence_agent: None, soft_fence: false };
+        let fine_checks = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let n = fine_checks.clone();
+        let connector: Arc<Connector> =
+            Arc::new(Box::new(move |_: &HostSpec| Box::new(HeldUp(n.clone())) as Box<dyn Hypervisor>));
+        let h = HostHandle::spawn(&spec, connector).unwrap();
+        // A hung guest's check, queued before this returns, then left to run on.
+        let hung = |i: usize, timeout: Duration| {
+            let h = h.clone();
+            queued(async move { h.guest_check(format!("hung{i}"), Agent, timeout).await })
+        };
+
+        // One hung guest holds one guest worker; another guest is checked meanwhile.
+        let one = hung(0, Duration::from_secs(3)).await;
+        assert_eq!(h.guest_check("web1".into(), Agent, Duration::from_secs(3)).await, Ok(()));
+        assert!(!one.is_finished(), "web1's check waited for the hung guest's");
+        assert!(matches!(one.await.unwrap(), Err(HvError::Timeout(_))));
+        assert_eq!(fine_checks.load(Ordering::SeqCst), 1);
+
+        // Ten hung guests (0.5 s each) hold both workers for 2.5 s, longer than the 1.5 s a
+        // check may wait to start: web1's is not checked (`Busy`), never failed, and never
+        // runs later either.
+        let timeout = Duration::from_millis(500);
+        let mut many = Vec::new();
+        for i in 1..=10 {
+            many.push(hung(i, timeout).await);
+        }
+        let r = h.guest_check("web1".into(), Agent, timeout).await;
+        assert!(matches!(&r, Err(HvError::Busy(why)) if why.contains("busy with other guests")), "{r:?}");
+        for m in many {
+            let r = m.await.unwrap();
+            assert!(matches!(r, Err(HvError::Timeout(_) | HvError::Busy(_))), "{r:?}");
+        }
+        tokio::time::sleep(timeout).await;
+        assert_eq!(fine_checks.load(Ordering::SeqCst), 1, "a check given up on ran later");
     }
 }

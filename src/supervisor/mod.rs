@@ -17,15 +17,16 @@ mod hints;
 mod ladder;
 mod leadership;
 pub use leadership::FORWARD_WAIT;
+mod handle;
 pub mod metrics;
 mod resume;
 use facts::Fact;
+pub use handle::{Answer, CommandRequest, SupervisorHandle};
 mod witnesses;
 
 use crate::config::Settings;
 use crate::core::{
-    Action, ActionId, ClusterSpec, ClusterView, Command, Engine, Event, EventKind, HostObservation, Outcome, Output,
-    Severity,
+    Action, ActionId, ClusterSpec, ClusterView, Engine, Event, EventKind, HostObservation, Outcome, Output, Severity,
 };
 use crate::hv::clock::Clock;
 use crate::ops::{self, ExecCtx};
@@ -46,159 +47,6 @@ pub const STORAGE_EVERY: u64 = 30;
 /// interval (70 ms at the default 1 s: 13 tries per round). Not a round fraction of a second,
 /// so that, in the simulator, no try falls on the instant of a fault or a cycle.
 pub const REPROBE_GAP: f64 = 0.07;
-
-/// An operator command on its way in, with where to send the verdict.
-pub struct CommandRequest {
-    pub origin: String,
-    pub command: Command,
-    pub reply: Option<oneshot::Sender<Answer>>,
-}
-
-/// The supervisor's answer to a command: refused (`Err`, why), or accepted — journaled
-/// (`Ok(None)`), or in force but not kept across a restart because the journal cannot write
-/// it (`Ok(Some(warning))`, for the person who gave it).
-pub type Answer = Result<Option<String>, String>;
-
-/// How the rest of the program talks to a running supervisor.
-#[derive(Clone)]
-pub struct SupervisorHandle {
-    inventory: Arc<crate::store::inventory::Inventory>,
-    spec: Arc<ClusterSpec>,
-    /// Each host's last probe result, as the engine last judged it.
-    seen: Arc<Mutex<BTreeMap<String, HostObservation>>>,
-    commands: mpsc::UnboundedSender<CommandRequest>,
-    snapshots: Arc<watch::Sender<Arc<ClusterView>>>,
-    events: broadcast::Sender<Event>,
-    /// Cycles the loop has finished: a liveness signal (the service's watchdog).
-    cycles_done: Arc<std::sync::atomic::AtomicU64>,
-    /// How long the last cycle took, in microseconds (probes, decisions, publishing).
-    last_cycle: Arc<std::sync::atomic::AtomicU64>,
-    /// Asks for a snapshot now (a console that attaches).
-    views: mpsc::UnboundedSender<oneshot::Sender<Arc<ClusterView>>>,
-    /// The journal, if there is one (the undelivered notifications; its write latency).
-    journal: Option<Arc<Journal>>,
-    /// How long each host's last probe took (started each cycle; not the re-probes).
-    probe_took: Arc<Mutex<BTreeMap<String, std::time::Duration>>>,
-    /// The `[[alert]]` targets failing now, by target (shown in every snapshot).
-    deliveries: Arc<Mutex<BTreeMap<String, crate::core::DeliveryView>>>,
-    /// The leadership among several supervisors (`[ha]`), if there are several.
-    leadership: Arc<std::sync::OnceLock<Arc<dyn crate::hv::Leadership>>>,
-}
-
-impl SupervisorHandle {
-    /// The cluster as configured (and protected at run time, at start).
-    pub fn spec(&self) -> &ClusterSpec {
-        &self.spec
-    }
-
-    /// How many cycles the supervision loop has finished. It grows while the loop is alive; a
-    /// loop stuck anywhere stops it (`app::service` feeds systemd's watchdog from it).
-    pub fn cycles_done(&self) -> u64 {
-        self.cycles_done.load(std::sync::atomic::Ordering::Relaxed)
-    }
-
-    /// How long the last finished cycle took, from its probes to its snapshot.
-    pub fn last_cycle(&self) -> std::time::Duration {
-        std::time::Duration::from_micros(self.last_cycle.load(std::sync::atomic::Ordering::Relaxed))
-    }
-
-    /// Send a command and wait for the engine's verdict (accepted, or refused and why).
-    pub async fn command(&self, origin: &str, command: Command) -> Answer {
-        let (tx, rx) = oneshot::channel();
-        let req = CommandRequest { origin: origin.to_string(), command, reply: Some(tx) };
-        self.commands.send(req).map_err(|_| "the supervisor has stopped".to_string())?;
-        rx.await.map_err(|_| "the supervisor has stopped".to_string())?
-    }
-
-    /// Subscribe to snapshots. Snapshots are built only while someone is subscribed (a
-    /// headless supervisor at scale spends nothing on views nobody reads); a new subscriber sees
-    /// the last one at once and a fresh one after the next cycle.
-    pub fn snapshots(&self) -> watch::Receiver<Arc<ClusterView>> {
-        self.snapshots.subscribe()
-    }
-
-    /// A snapshot of the engine as it is now, built for the caller (the first frame of a
-    /// console that attaches, without waiting for the next cycle). Subscribe to `snapshots`
-    /// first to follow it with every later one. If the loop does not answer within `wait`, the
-    /// last snapshot published.
-    pub async fn snapshot_now(&self, wait: std::time::Duration) -> Arc<ClusterView> {
-        let (tx, rx) = oneshot::channel();
-        if self.views.send(tx).is_ok() {
-            if let Ok(Ok(view)) = tokio::time::timeout(wait, rx).await {
-                return view;
-            }
-        }
-        let view = self.snapshots.borrow().clone();
-        view
-    }
-
-    /// A snapshot no older than the next cycle (waits at most `wait` for it).
-    pub async fn fresh_snapshot(&self, wait: std::time::Duration) -> Arc<ClusterView> {
-        let mut rx = self.snapshots.subscribe();
-        rx.borrow_and_update();
-        let _ = tokio::time::timeout(wait, rx.changed()).await;
-        let view = rx.borrow().clone();
-        view
-    }
-
-    pub fn events(&self) -> broadcast::Receiver<Event> {
-        self.events.subscribe()
-    }
-
-    /// How many VM definitions the inventory holds (a VM can be recovered elsewhere only once
-    /// its definition has been read).
-    pub fn inventory_len(&self) -> usize {
-        self.inventory.len()
-    }
-
-    /// The last known domain XML of a protected VM (`None` until the inventory has read it).
-    pub fn domain_xml(&self, vm: &str) -> Option<String> {
-        self.inventory.get(vm).map(|e| e.xml)
-    }
-
-    /// With `[ha]`: this instance's name, whether it leads, and who leads as it last saw.
-    pub fn leadership(&self) -> Option<(String, bool, Option<String>)> {
-        self.leadership.get().map(|l| (l.name().to_string(), l.leads(), l.leader()))
-    }
-
-    /// Whether this supervisor leads: always, without `[ha]`.
-    pub fn leads(&self) -> bool {
-        self.leadership.get().is_none_or(|l| l.leads())
-    }
-
-    /// Resolves once the supervisor has stopped (its loop ended): the tasks that serve it end
-    /// with it.
-    pub async fn stopped(&self) {
-        self.commands.closed().await
-    }
-
-    /// The journal, if this supervisor has one.
-    pub fn journal(&self) -> Option<Arc<Journal>> {
-        self.journal.clone()
-    }
-
-    /// How long each host's last probe took.
-    pub fn probe_durations(&self) -> BTreeMap<String, std::time::Duration> {
-        self.probe_took.lock().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-
-    /// An `[[alert]]` target failing (`Some`) or answering again (`None`): shown in the next
-    /// snapshots.
-    pub fn set_delivery(&self, target: &str, failing: Option<crate::core::DeliveryView>) {
-        let mut d = self.deliveries.lock().unwrap_or_else(|e| e.into_inner());
-        match failing {
-            Some(f) => d.insert(target.to_string(), f),
-            None => d.remove(target),
-        };
-    }
-
-    /// The cluster as configured and each host's last probe (what the console's what-if
-    /// simulates from, without asking the hosts again).
-    pub fn last_probes(&self) -> (ClusterSpec, Vec<HostObservation>) {
-        let seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-        ((*self.spec).clone(), seen.values().cloned().collect())
-    }
-}
 
 pub struct Supervisor {
     engine: Engine,
@@ -717,61 +565,6 @@ impl Supervisor {
             }
             let _ = done.send((action.id, outcome));
         });
-    }
-
-    /// Take over from an earlier run: say which of its actions were cut short (the engine was
-    /// seeded from the inventory in `new`). What libvirt reports on the first probes then
-    /// decides, as for any VM: nothing is replayed blindly. The exception is a reinstall cut
-    /// short: its VM may be left without a disk or a definition, so it is resumed (once its
-    /// host answers), skipping the steps the journal says are done.
-    /// Keep the state folder's lock for as long as this supervisor lives.
-    pub fn hold(&mut self, lock: Option<crate::store::lock::StateLock>) {
-        self.state_lock = lock;
-    }
-
-    /// What an earlier run left in the journal, taken back when `run` starts (so that whoever
-    /// subscribed to the events by then sees the lines that say so).
-    pub fn restore(&mut self, recovered: &crate::store::Recovered) {
-        self.recovered = Some(recovered.clone());
-    }
-
-    fn take_back(&mut self, recovered: crate::store::Recovered) {
-        let now = self.clock.now();
-        for w in &recovered.warnings {
-            let out = self.engine.external_note(now, crate::core::Subject::Cluster, w.clone());
-            self.apply(out);
-        }
-        for a in &recovered.interrupted {
-            let msg = format!("interrupted by a stop of 3rc: {a}; reconciling with what the hosts report");
-            let out = self.engine.external_note(now, crate::core::Subject::Cluster, msg);
-            self.apply(out);
-        }
-        let out = self.engine.restore_alarms(now, recovered.alarms.clone());
-        self.apply(out);
-        if let Some(msg) = &recovered.damaged {
-            let out = self.engine.external_alarm(
-                now,
-                "journal-damaged",
-                crate::core::Subject::Cluster,
-                Severity::Critical,
-                msg.clone(),
-            );
-            self.apply(out);
-        }
-        if recovered.decisions_unknown {
-            self.engine.decisions_lost();
-        }
-        let out = self.engine.restore_decisions(now, recovered.decisions.clone());
-        self.apply(out);
-        for u in &recovered.unfinished {
-            if let crate::core::ActionKind::Reinstall { vm, host } = &u.kind {
-                let done = if u.steps.is_empty() { "none".to_string() } else { u.steps.join(", ") };
-                let why = format!("{}; steps done: {done}", u.decided_by);
-                self.engine.resume_reinstall(vm, host, why);
-                self.resume_steps.insert(vm.clone(), u.steps.clone());
-            }
-        }
-        self.publish();
     }
 
     /// Publish a snapshot, with the reported step of each operation under way.

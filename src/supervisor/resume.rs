@@ -42,3 +42,60 @@ impl Supervisor {
         (sup, handle)
     }
 }
+
+impl Supervisor {
+    /// Keep the state folder's lock for as long as this supervisor lives.
+    pub fn hold(&mut self, lock: Option<crate::store::lock::StateLock>) {
+        self.state_lock = lock;
+    }
+
+    /// What an earlier run left in the journal, taken back when `run` starts (so that whoever
+    /// subscribed to the events by then sees the lines that say so).
+    pub fn restore(&mut self, recovered: &crate::store::Recovered) {
+        self.recovered = Some(recovered.clone());
+    }
+
+    /// Take over from an earlier run: say which of its actions were cut short (the engine was
+    /// seeded from the inventory in `new`). What libvirt reports on the first probes then
+    /// decides, as for any VM: nothing is replayed blindly. The exception is a reinstall cut
+    /// short: its VM may be left without a disk or a definition, so it is resumed (once its
+    /// host answers), skipping the steps the journal says are done.
+    pub(super) fn take_back(&mut self, recovered: crate::store::Recovered) {
+        let now = self.clock.now();
+        for w in &recovered.warnings {
+            let out = self.engine.external_note(now, crate::core::Subject::Cluster, w.clone());
+            self.apply(out);
+        }
+        for a in &recovered.interrupted {
+            let msg = format!("interrupted by a stop of 3rc: {a}; reconciling with what the hosts report");
+            let out = self.engine.external_note(now, crate::core::Subject::Cluster, msg);
+            self.apply(out);
+        }
+        let out = self.engine.restore_alarms(now, recovered.alarms.clone());
+        self.apply(out);
+        if let Some(msg) = &recovered.damaged {
+            let out = self.engine.external_alarm(
+                now,
+                "journal-damaged",
+                crate::core::Subject::Cluster,
+                crate::core::Severity::Critical,
+                msg.clone(),
+            );
+            self.apply(out);
+        }
+        if recovered.decisions_unknown {
+            self.engine.decisions_lost();
+        }
+        let out = self.engine.restore_decisions(now, recovered.decisions.clone());
+        self.apply(out);
+        for u in &recovered.unfinished {
+            if let crate::core::ActionKind::Reinstall { vm, host } = &u.kind {
+                let done = if u.steps.is_empty() { "none".to_string() } else { u.steps.join(", ") };
+                let why = format!("{}; steps done: {done}", u.decided_by);
+                self.engine.resume_reinstall(vm, host, why);
+                self.resume_steps.insert(vm.clone(), u.steps.clone());
+            }
+        }
+        self.publish();
+    }
+}

@@ -161,9 +161,10 @@ impl HostHandle {
     /// within one timeout of each other: `core::guest` compares them). The check bounds itself
     /// by `timeout`; the wait here allows a second more, counted from when the check starts.
     ///
-    /// An agent check that waits behind other guests' (hung guests hold the guest workers for
-    /// their whole timeout) is not a failure of its guest: one not started within `timeout`
-    /// and a second is dropped unstarted and answers `Busy` (not checked this time).
+    /// A check that waits behind other guests' (hung guests hold the guest workers, or this
+    /// machine's blocking threads, for their whole timeout) is not a failure of its guest: one
+    /// not started within `timeout` and a second is dropped unstarted and answers `Busy` (not
+    /// checked this time).
     pub async fn guest_check(
         &self,
         vm: String,
@@ -171,41 +172,39 @@ impl HostHandle {
         timeout: Duration,
     ) -> Result<(), HvError> {
         let what = format!("{check} check of {vm}");
-        if !self.is_inline() && check != threerc_core::GuestCheck::Agent {
-            let task = tokio::task::spawn_blocking(move || match &check {
-                threerc_core::GuestCheck::Http(u) => crate::guestnet::http(u, timeout),
-                threerc_core::GuestCheck::Tcp(a) => crate::guestnet::tcp(a, timeout),
-                threerc_core::GuestCheck::Agent => unreachable!("the agent goes through the hypervisor"),
-            });
-            return match tokio::time::timeout(timeout + Duration::from_secs(1), task).await {
-                Ok(Ok(r)) => r,
-                Ok(Err(e)) => Err(HvError::Failed(format!("{what}: {e}"))),
-                Err(_) => Err(HvError::Timeout(format!("no answer in {}", threerc_core::time::human(timeout)))),
-            };
-        }
         let wait = timeout + Duration::from_secs(1);
-        let Route::Thread { guest, .. } = &self.route else {
-            return self.dispatch(Lane::Guest, wait, &what, move |hv| hv.guest_check(&vm, &check, timeout)).await;
-        };
-        // 0: queued, 1: started, 2: given up before it started (the worker skips it).
-        let stage = Arc::new(std::sync::atomic::AtomicU8::new(0));
-        let (started_tx, started_rx) = oneshot::channel::<()>();
+        let (claim, waiter) = claim();
         let (tx, rx) = oneshot::channel();
-        let s = stage.clone();
-        let job: Job = Box::new(move |hv| {
-            if s.compare_exchange(0, 1, Ordering::SeqCst, Ordering::SeqCst).is_ok() {
-                let _ = started_tx.send(());
-                let _ = tx.send(hv.guest_check(&vm, &check, timeout));
+        let queue = match &self.route {
+            Route::Thread { .. } if check != threerc_core::GuestCheck::Agent => {
+                tokio::task::spawn_blocking(move || {
+                    if claim.take() {
+                        let _ = tx.send(match &check {
+                            threerc_core::GuestCheck::Http(u) => crate::guestnet::http(u, timeout),
+                            threerc_core::GuestCheck::Tcp(a) => crate::guestnet::tcp(a, timeout),
+                            threerc_core::GuestCheck::Agent => unreachable!("the agent goes through the hypervisor"),
+                        });
+                    }
+                });
+                "this machine's threads for TCP and HTTP checks".to_string()
             }
-        });
-        guest.send(job).map_err(|_| HvError::Failed(format!("{}: worker thread is gone", self.name)))?;
-        if tokio::time::timeout(wait, started_rx).await.is_err()
-            && stage.compare_exchange(0, 2, Ordering::SeqCst, Ordering::SeqCst).is_ok()
-        {
+            Route::Thread { guest, .. } => {
+                let job: Job = Box::new(move |hv| {
+                    if claim.take() {
+                        let _ = tx.send(hv.guest_check(&vm, &check, timeout));
+                    }
+                });
+                guest.send(job).map_err(|_| HvError::Failed(format!("{}: worker thread is gone", self.name)))?;
+                format!("the guest workers of {}", self.name)
+            }
+            Route::Inline(_) => {
+                return self.dispatch(Lane::Guest, wait, &what, move |hv| hv.guest_check(&vm, &check, timeout)).await;
+            }
+        };
+        if !waiter.started_within(wait).await {
             return Err(HvError::Busy(format!(
-                "{what} not started in {}: the guest workers of {} were busy with other guests",
-                threerc_core::time::human(wait),
-                self.name
+                "{what} not started in {}: {queue} were busy with other checks",
+                threerc_core::time::human(wait)
             )));
         }
         self.answer(rx, wait, &what).await
@@ -333,6 +332,48 @@ impl HostHandle {
             self.checking.store(false, Ordering::SeqCst);
         }
         r
+    }
+}
+
+/// A call that its caller may give up on before it starts: the side that runs it takes its
+/// [`Claim`] first and runs it only if the [`Waiter`] still waits. So a call that waited too
+/// long in a queue is never run late, and queues do not grow behind calls that hang.
+fn claim() -> (Claim, Waiter) {
+    let stage = Arc::new(std::sync::atomic::AtomicU8::new(QUEUED));
+    let (started_tx, started_rx) = oneshot::channel();
+    (Claim { stage: stage.clone(), started: started_tx }, Waiter { stage, started: started_rx })
+}
+
+const QUEUED: u8 = 0;
+const STARTED: u8 = 1;
+const GIVEN_UP: u8 = 2;
+
+struct Claim {
+    stage: Arc<std::sync::atomic::AtomicU8>,
+    started: oneshot::Sender<()>,
+}
+
+impl Claim {
+    /// Whether to run the call now (its caller still waits for it to start).
+    fn take(self) -> bool {
+        let go = self.stage.compare_exchange(QUEUED, STARTED, Ordering::SeqCst, Ordering::SeqCst).is_ok();
+        if go {
+            let _ = self.started.send(());
+        }
+        go
+    }
+}
+
+struct Waiter {
+    stage: Arc<std::sync::atomic::AtomicU8>,
+    started: oneshot::Receiver<()>,
+}
+
+impl Waiter {
+    /// Whether the call started within `wait`; if not, it never will.
+    async fn started_within(self, wait: Duration) -> bool {
+        tokio::time::timeout(wait, self.started).await.is_ok()
+            || self.stage.compare_exchange(QUEUED, GIVEN_UP, Ordering::SeqCst, Ordering::SeqCst).is_err()
     }
 }
 
@@ -476,21 +517,61 @@ mod tests {
         assert!(matches!(one.await.unwrap(), Err(HvError::Timeout(_))));
         assert_eq!(fine_checks.load(Ordering::SeqCst), 1);
 
-        // Ten hung guests (0.5 s each) hold both workers for 2.5 s, longer than the 1.5 s a
-        // check may wait to start: web1's is not checked (`Busy`), never failed, and never
-        // runs later either.
-        let timeout = Duration::from_millis(500);
+        // Four hung guests (1 s each; each starts within the 2 s it may wait) hold both workers
+        // for 2 s, longer than the 1.2 s web1's check (0.2 s) may wait to start: it is not
+        // checked (`Busy`), never failed, and never runs later either.
         let mut many = Vec::new();
-        for i in 1..=10 {
-            many.push(hung(i, timeout).await);
+        for i in 1..=4 {
+            many.push(hung(i, Duration::from_secs(1)).await);
         }
-        let r = h.guest_check("web1".into(), Agent, timeout).await;
-        assert!(matches!(&r, Err(HvError::Busy(why)) if why.contains("busy with other guests")), "{r:?}");
+        let r = h.guest_check("web1".into(), Agent, Duration::from_millis(200)).await;
+        assert!(matches!(&r, Err(HvError::Busy(why)) if why.contains("busy with other checks")), "{r:?}");
         for m in many {
             let r = m.await.unwrap();
-            assert!(matches!(r, Err(HvError::Timeout(_) | HvError::Busy(_))), "{r:?}");
+            assert!(matches!(r, Err(HvError::Timeout(_))), "{r:?}");
         }
-        tokio::time::sleep(timeout).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
         assert_eq!(fine_checks.load(Ordering::SeqCst), 1, "a check given up on ran later");
+    }
+
+    /// The same for TCP and HTTP checks, which run on the runtime's blocking threads (one here):
+    /// behind two HTTP checks of a server that accepts and never answers (1 s each), a TCP check
+    /// (0.2 s) is not started in the 1.2 s it may wait: `Busy`, and it never connects later.
+    #[test]
+    fn a_tcp_check_behind_hung_http_checks_is_not_a_failure_and_never_runs_late() {
+        use std::net::TcpListener;
+        use threerc_core::GuestCheck::{Http, Tcp};
+        let rt =
+            tokio::runtime::Builder::new_multi_thread().worker_threads(2).max_blocking_threads(1).enable_all().build();
+        let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/health", silent.local_addr().unwrap());
+        std::thread::spawn(move || {
+            let held: Vec<_> = silent.incoming().collect();
+            drop(held);
+        });
+        let port = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = port.local_addr().unwrap().to_string();
+        port.set_nonblocking(true).unwrap();
+        let spec =
+            threerc_core::HostSpec { name: "hv1".into(), uri: "fake://".into(), fence_agent: None, soft_fence: false };
+        let connector: Arc<Connector> =
+            Arc::new(Box::new(|_: &HostSpec| Box::new(HeldUp::default()) as Box<dyn Hypervisor>));
+        rt.unwrap().block_on(async {
+            let h = HostHandle::spawn(&spec, connector).unwrap();
+            let timeout = Duration::from_secs(1);
+            let mut many = Vec::new();
+            for i in 0..2 {
+                let (h, url) = (h.clone(), url.clone());
+                many.push(queued(async move { h.guest_check(format!("web{i}"), Http(url), timeout).await }).await);
+            }
+            let r = h.guest_check("db1".into(), Tcp(addr), Duration::from_millis(200)).await;
+            assert!(matches!(&r, Err(HvError::Busy(why)) if why.contains("busy with other checks")), "{r:?}");
+            for m in many {
+                let r = m.await.unwrap();
+                assert!(matches!(r, Err(HvError::Timeout(_))), "{r:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        });
+        assert!(port.accept().is_err(), "a check given up on connected later");
     }
 }

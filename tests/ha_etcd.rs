@@ -371,8 +371,7 @@ async fn a_leader_cut_from_every_host_stands_aside_and_a_better_placed_one_leads
 /// which is etcd's own unavailability, not this.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_etcd_member_gone_costs_the_leader_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let (mut members, urls) = ha::etcd_cluster(dir.path(), 3);
+    let (mut members, urls) = ha::etcd_cluster(3);
     let gone = (0..3).find(|i| !ha::etcd_leads(&urls[*i])).expect("a raft follower");
     let mut endpoints = vec![urls[gone].clone()];
     endpoints.extend(urls.iter().enumerate().filter(|(i, _)| *i != gone).map(|(_, u)| u.clone()));

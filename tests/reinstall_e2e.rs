@@ -121,7 +121,9 @@ async fn an_operator_reinstall_makes_the_disk_anew_from_golden_and_keeps_uuid_an
     let hv1 = hv1_with_web1();
     let run = start(&[("hv1", hv1)], "", "", |_| {});
     run.until("web1 healthy", healthy).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     while run.handle.domain_xml("web1").is_none() {
+        assert!(tokio::time::Instant::now() < deadline, "web1's definition not read in 20 s");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let old = run.hv("hv1").volume("vms", "web1.qcow2").unwrap().unwrap();
@@ -189,7 +191,9 @@ async fn a_vm_whose_disk_died_with_its_host_is_reinstalled_where_the_golden_imag
     let run = start(&[("hv1", hv1), ("hv2", hv2), ("hv3", hv3)], "policy = { reinstall = true }", "", |_| {});
     run.until("web1 healthy", healthy).await;
     // Its definition read, every host's storage read: then hv1 dies.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     while run.handle.domain_xml("web1").is_none() {
+        assert!(tokio::time::Instant::now() < deadline, "web1's definition not read in 20 s");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     tokio::time::sleep(Duration::from_millis(300)).await;

@@ -62,7 +62,9 @@ async fn vms_are_recovered_only_where_their_disks_are() {
     let until = |what: &'static str, pred: Box<dyn Fn(&ClusterView) -> bool>| test_hosts::until(&handle, what, pred);
     until("both healthy", Box::new(|v| v.vms.iter().all(|m| m.state == VmState::Healthy))).await;
     // Definitions read, storage read: then fail hv1.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     while handle.inventory_len() < 3 {
+        assert!(tokio::time::Instant::now() < deadline, "the definitions not read in 20 s");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     tokio::time::sleep(Duration::from_millis(300)).await;

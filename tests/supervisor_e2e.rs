@@ -43,7 +43,9 @@ fn with_state(state: &Path) -> Config {
 struct Harness {
     cluster: Arc<DemoCluster>,
     handle: SupervisorHandle,
-    events: Arc<Mutex<Vec<Event>>>,
+    /// Every event so far, taken off `rx` when read (`events`).
+    seen: Mutex<Vec<Event>>,
+    rx: Mutex<tokio::sync::broadcast::Receiver<Event>>,
     violations: Arc<Mutex<Vec<String>>>,
     stop: Arc<AtomicBool>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
@@ -63,17 +65,10 @@ impl Harness {
 
     /// A supervisor on an existing demo cluster (a restart of 3RC: the hosts run on).
     fn start_on(cfg: Config, cluster: Arc<DemoCluster>) -> Harness {
-        let events = Arc::new(Mutex::new(Vec::new()));
-        let sink = events.clone();
         // Subscribed before the supervisor starts: the first cycle's events are not missed.
-        let (handle, tx, task) = test_hosts::supervise(&cfg, &cluster, |handle| {
-            let mut rx = handle.events();
-            tokio::spawn(async move {
-                while let Ok(ev) = rx.recv().await {
-                    sink.lock().unwrap().push(ev);
-                }
-            });
-        });
+        let mut rx = None;
+        let (handle, tx, task) = test_hosts::supervise(&cfg, &cluster, |handle| rx = Some(handle.events()));
+        let rx = Mutex::new(rx.expect("subscribed"));
         let violations = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
         let (c, v, s) = (cluster.clone(), violations.clone(), stop.clone());
@@ -93,24 +88,36 @@ impl Harness {
                 std::thread::sleep(Duration::from_millis(5));
             }
         });
-        Harness { cluster, handle, events, violations, stop, shutdown: Some(tx), task: Some(task) }
+        Harness { cluster, handle, seen: Mutex::default(), rx, violations, stop, shutdown: Some(tx), task: Some(task) }
     }
 
     /// Wait until `pred` holds on a snapshot; fail with the event log if it does not in time.
     async fn until(&self, what: &str, pred: impl Fn(&ClusterView) -> bool) -> ClusterView {
-        let view = test_hosts::until_within(&self.handle, what, Duration::from_secs(30), pred, |_| self.log()).await;
-        // Events are published before the snapshot; let the event sink catch up.
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        view
+        test_hosts::until_within(&self.handle, what, Duration::from_secs(30), pred, |_| self.log()).await
+    }
+
+    /// Every event so far: the supervisor sends a cycle's events before its snapshot, so they
+    /// include every event up to the last snapshot seen (the channel holds 4096: plenty here).
+    fn events(&self) -> std::sync::MutexGuard<'_, Vec<Event>> {
+        let mut seen = self.seen.lock().unwrap();
+        let mut rx = self.rx.lock().unwrap();
+        loop {
+            match rx.try_recv() {
+                Ok(ev) => seen.push(ev),
+                Err(tokio::sync::broadcast::error::TryRecvError::Lagged(n)) => panic!("{n} events missed"),
+                Err(_) => break,
+            }
+        }
+        seen
     }
 
     fn log(&self) -> String {
-        self.events.lock().unwrap().iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n")
+        self.events().iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n")
     }
 
     /// What `pick` takes from each event, in order (transitions of one VM or host).
     fn path<T>(&self, pick: impl Fn(&Event) -> Option<T>) -> Vec<T> {
-        self.events.lock().unwrap().iter().filter_map(pick).collect()
+        self.events().iter().filter_map(pick).collect()
     }
 
     fn vm_path(&self, vm: &str) -> Vec<VmState> {

@@ -472,6 +472,18 @@ impl HaLab {
         sups.insert(0, start(1));
         let ha = HaLab { lab, sups, killed: vec![false; SUPERVISORS], vms, etcd };
         let l = ha.settled(None, Duration::from_secs(90));
+        // Each supervisor keeps its own inventory: one that takes over before it has read a
+        // VM's definition cannot recover that VM from a dead host (rightly). A VM is healthy at
+        // the first look, its definition read just after: wait for every supervisor's.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let read: Vec<usize> = ha.sups.iter().map(Supervisor::inventory).collect();
+            if read.iter().all(|n| *n >= ha.vms.len()) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "inventories incomplete: {read:?} of {}\n{}", ha.vms.len(), ha.story());
+            std::thread::sleep(Duration::from_millis(200));
+        }
         (ha, l)
     }
 

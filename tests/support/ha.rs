@@ -4,14 +4,25 @@
 #![allow(dead_code)]
 
 use crate::test_hosts;
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use threerc::core::EventKind;
 use threerc::hv::Leadership;
 
-pub struct Etcd(Child);
+/// An etcd process, killed when dropped, and its data folder.
+pub struct Etcd(Child, #[allow(dead_code)] tempfile::TempDir);
+
+/// A folder for an etcd member's data on a tmpfs where there is one: etcd syncs every write,
+/// and a sync that takes a second on a busy disk (the journals of the supervisors under test
+/// sync too) would cost a lease its renewal, a failure of the test that is the disk's.
+fn etcd_data() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("3rc-test-etcd")
+        .tempdir_in("/dev/shm")
+        .or_else(|_| tempfile::tempdir())
+        .expect("a folder for etcd's data")
+}
 
 impl Drop for Etcd {
     fn drop(&mut self) {
@@ -24,14 +35,15 @@ pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-/// A one-member etcd in `dir`, answering on the returned client URL.
-pub fn etcd(dir: &Path) -> (Etcd, String) {
+/// A one-member etcd, answering on the returned client URL.
+pub fn etcd() -> (Etcd, String) {
     let (client, peer) = (free_port(), free_port());
     let url = format!("http://127.0.0.1:{client}");
     let peer_url = format!("http://127.0.0.1:{peer}");
+    let data = etcd_data();
     let child = Command::new("etcd")
         .args(["--name", "t", "--data-dir"])
-        .arg(dir.join("etcd"))
+        .arg(data.path())
         .args(["--listen-client-urls", &url, "--advertise-client-urls", &url])
         .args(["--listen-peer-urls", &peer_url, "--initial-advertise-peer-urls", &peer_url])
         .args(["--initial-cluster", &format!("t={peer_url}")])
@@ -39,7 +51,7 @@ pub fn etcd(dir: &Path) -> (Etcd, String) {
         .stderr(Stdio::null())
         .spawn()
         .expect("etcd (Debian's etcd-server; .ci/deps installs it)");
-    let etcd = Etcd(child);
+    let etcd = Etcd(child, data);
     let t = Instant::now();
     while std::net::TcpStream::connect(("127.0.0.1", client)).is_err() {
         assert!(t.elapsed() < Duration::from_secs(30), "etcd did not start");
@@ -48,18 +60,21 @@ pub fn etcd(dir: &Path) -> (Etcd, String) {
     (etcd, url)
 }
 
-/// A cluster of `n` etcd members in `dir` on loopback ports of their own: the members and
-/// their client URLs.
-pub fn etcd_cluster(dir: &Path, n: usize) -> (Vec<Etcd>, Vec<String>) {
+/// A cluster of `n` etcd members on loopback ports of their own: the members and their client
+/// URLs. Raft's heartbeat and election timeout are 2.5 times etcd's defaults (250 ms, 2.5 s),
+/// so that a busy test machine's pause is not taken for a lost leader and an election held.
+pub fn etcd_cluster(n: usize) -> (Vec<Etcd>, Vec<String>) {
     let ports: Vec<(u16, u16)> = (0..n).map(|_| (free_port(), free_port())).collect();
     let initial: Vec<String> =
         ports.iter().enumerate().map(|(i, (_, p))| format!("m{i}=http://127.0.0.1:{p}")).collect();
     let mut members = Vec::new();
     for (i, (client, peer)) in ports.iter().enumerate() {
         let (url, peer_url) = (format!("http://127.0.0.1:{client}"), format!("http://127.0.0.1:{peer}"));
+        let data = etcd_data();
         let child = Command::new("etcd")
             .args(["--name", &format!("m{i}"), "--data-dir"])
-            .arg(dir.join(format!("etcd-m{i}")))
+            .arg(data.path())
+            .args(["--heartbeat-interval", "250", "--election-timeout", "2500"])
             .args(["--listen-client-urls", &url, "--advertise-client-urls", &url])
             .args(["--listen-peer-urls", &peer_url, "--initial-advertise-peer-urls", &peer_url])
             .args(["--initial-cluster", &initial.join(","), "--initial-cluster-state", "new", "--pre-vote"])
@@ -67,7 +82,7 @@ pub fn etcd_cluster(dir: &Path, n: usize) -> (Vec<Etcd>, Vec<String>) {
             .stderr(Stdio::null())
             .spawn()
             .expect("etcd (Debian's etcd-server; .ci/deps installs it)");
-        members.push(Etcd(child));
+        members.push(Etcd(child, data));
     }
     let urls: Vec<String> = ports.iter().map(|(c, _)| format!("http://127.0.0.1:{c}")).collect();
     let t = Instant::now();
@@ -197,7 +212,7 @@ pub async fn trio(interval: &str) -> Trio {
 /// etcd, the demo cluster's hosts, and a supervisor of them for each name.
 async fn supervisors(interval: &str, names: &[&str]) -> Trio {
     let dir = tempfile::tempdir().unwrap();
-    let (etcd, url) = etcd(dir.path());
+    let (etcd, url) = etcd();
     threerc::backend::libvirt::init();
     let cluster = threerc::backend::demo::DemoCluster::from_specs(
         &test_hosts::demo_config(dir.path(), interval, "").cluster.hosts,

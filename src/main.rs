@@ -34,6 +34,7 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Cmd::Status { config, json } => status(config, json).await,
+        Cmd::Check { config } => check(config),
         Cmd::Reinstall { config, vm, yes } => reinstall(config, vm, yes).await,
         Cmd::Ctl { config, json, yes, words } => ctl(config, json, yes, words).await,
         Cmd::Run { config, headless, theme, readonly, log_file } => {
@@ -64,6 +65,38 @@ async fn status(config: PathBuf, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `3rc check`: whether the file can be used, and whether it is what the supervisor runs on.
+fn check(config: PathBuf) -> anyhow::Result<()> {
+    let cfg = Config::load(&config)?;
+    println!("{}: can be used: {} hosts, {} VMs", config.display(), cfg.cluster.hosts.len(), cfg.cluster.vms.len());
+    for w in &cfg.warnings {
+        println!("warning: {w}");
+    }
+    if let Some(dir) = &cfg.state_dir {
+        let copy = dir.join(threerc::config::lastgood::LAST_GOOD);
+        match std::fs::read_to_string(&copy) {
+            Ok(kept) if kept == std::fs::read_to_string(&config)? => {
+                println!("the same as the last good config 3rc ran with ({})", copy.display())
+            }
+            Ok(_) => {
+                println!("differs from the last good config 3rc ran with ({}): restart 3rc to apply it", copy.display())
+            }
+            Err(_) => println!("no last good config kept yet ({})", copy.display()),
+        }
+    }
+    Ok(())
+}
+
+/// The config of `path` for reaching a running supervisor: the file's, or the last good one
+/// standing in for it (said on stderr).
+fn reach(path: &std::path::Path) -> anyhow::Result<Config> {
+    let loaded = threerc::config::lastgood::load_or_last_good(path)?;
+    if let Some(f) = &loaded.fallback {
+        eprintln!("warning: {}", f.warning());
+    }
+    Ok(loaded.config)
+}
+
 /// `3rc reinstall VM`: the consent reinstall needs, then the command through the control socket.
 async fn reinstall(config: PathBuf, vm: String, yes: bool) -> anyhow::Result<()> {
     let cfg = Config::load(&config)?;
@@ -87,7 +120,7 @@ async fn ctl(config: PathBuf, json: bool, yes: bool, mut words: Vec<String>) -> 
     // `--yes` after the command's words (`3rc ctl -c F restart web1 --yes`) counts too.
     let yes = yes | words.iter().any(|w| w == "--yes");
     words.retain(|w| w != "--yes");
-    let cfg = Config::load(&config)?;
+    let cfg = reach(&config)?;
     let Some(dir) = &cfg.state_dir else {
         anyhow::bail!("{}: no state_dir, so no control socket: set state_dir to use `3rc ctl`", config.display());
     };
@@ -129,17 +162,15 @@ async fn run_supervisor(
     readonly: bool,
     log_file: Option<PathBuf>,
 ) -> anyhow::Result<()> {
-    let cfg = Config::load(&config)?;
+    // A file that cannot be used, when an earlier run kept a good one: that one, and an alarm.
+    let loaded = threerc::config::lastgood::load_or_last_good(&config)?;
+    let cfg = &loaded.config;
     let log = log_file.unwrap_or_else(|| cfg.state_dir.clone().unwrap_or_default().join("3rc.log"));
-    let fencers = app::fencers(&cfg, None)?;
+    let fencers = app::fencers(cfg, None)?;
     if headless {
         app::init_headless_logging(&log)?;
         let notifier = app::service::Notifier::from_env()?.map(Arc::new);
-        let (mut sup, handle) = app::assemble(&cfg, app::libvirt_connector(), fencers)?;
-        let ha = app::ha(&cfg, &mut sup).await?;
-        let _control = app::control(&cfg, &handle).await?;
-        app::metrics(&cfg, &handle)?;
-        app::alerts(&cfg, &handle);
+        let app::Supervising { sup, handle, ha } = app::Supervising::start(&loaded, fencers).await?;
         let _watchdog = app::service::ready(&notifier, &handle, cfg.settings.interval);
         sup.run(async {
             app::terminated().await;
@@ -153,11 +184,7 @@ async fn run_supervisor(
     }
     let theme = load_theme(theme, cfg.console.theme.as_deref(), &app::assets_dir(None))?;
     threerc::ui::init_logging(Some(app::open_log(&log)?), app::log_feed_layer())?;
-    let (mut sup, handle) = app::assemble(&cfg, app::libvirt_connector(), fencers)?;
-    let ha = app::ha(&cfg, &mut sup).await?;
-    let _control = app::control(&cfg, &handle).await?;
-    app::metrics(&cfg, &handle)?;
-    app::alerts(&cfg, &handle);
+    let app::Supervising { sup, handle, ha } = app::Supervising::start(&loaded, fencers).await?;
     let mut console = cfg.console.clone();
     console.readonly |= readonly;
     let source = cfg.path.display().to_string();
@@ -178,7 +205,7 @@ async fn console(
     readonly: bool,
     log_file: Option<PathBuf>,
 ) -> anyhow::Result<()> {
-    let cfg = config.as_deref().map(Config::load).transpose()?;
+    let cfg = config.as_deref().map(reach).transpose()?;
     let socket = match (&cfg, socket) {
         (_, Some(s)) => s,
         (Some(cfg), None) => app::attach::socket_of(cfg)?,

@@ -5,7 +5,7 @@
 //! but not kept. Needs root (mounts); the namespace and its mounts go with the process.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 fn bin() -> Command {
@@ -26,36 +26,9 @@ fn config(path: &Path, state: &Path) {
     std::fs::write(path, text).unwrap();
 }
 
-/// Kills the supervisor when dropped, so that a failing test leaves nothing running.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Running {
-    /// Wait until its control socket at `socket` answers (a file left by an earlier run
-    /// refuses connections).
-    fn ready(self, socket: &Path) -> Running {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::os::unix::net::UnixStream::connect(socket).is_err() {
-            assert!(Instant::now() < deadline, "the supervisor did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        self
-    }
-
-    /// SIGTERM, and a clean exit.
-    fn stop(mut self) {
-        // SAFETY: kill(2) on the child this test started.
-        unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
-        let status = self.0.wait().unwrap();
-        assert!(status.success(), "{status}");
-    }
-}
+#[path = "support/running.rs"]
+mod running;
+use running::Running;
 
 fn ctl(cfg: &Path, words: &[&str]) -> Output {
     bin().args(["ctl", "--config"]).arg(cfg).args(words).output().unwrap()

@@ -106,6 +106,12 @@ pub enum Cmd {
     /// Physical to virtual: copy a machine (over SSH) or a disk into a VM on a host of the
     /// config, start it and protect it. Without --yes: test, inventory and plan only.
     P2v(Box<P2vArgs>),
+    /// Say whether a config file can be used (as `3rc run` will read it), and whether it differs
+    /// from the last good config the supervisor of its state_dir ran with. Reads nothing else.
+    Check {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
     /// Probe every host once and print the cluster (read-only).
     Status {
         #[arg(long, short)]

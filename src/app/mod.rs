@@ -71,6 +71,42 @@ pub fn spawn_hosts(cfg: &Config, connector: Arc<Connector>) -> anyhow::Result<BT
 }
 
 /// Build the supervisor for a config. Must be called inside a tokio runtime.
+/// A supervisor of `3rc run`, its control socket, metrics and alerts served, and with `[ha]`
+/// its leadership (given back by the caller once the supervisor has run).
+pub struct Supervising {
+    pub sup: Supervisor,
+    pub handle: SupervisorHandle,
+    pub ha: Option<Arc<crate::ha::EtcdLeadership>>,
+}
+
+impl Supervising {
+    /// The supervisor of `loaded` on libvirt hosts. When `loaded` is the last good config
+    /// standing in for a file that cannot be used, the supervisor raises the alarm that says
+    /// so; else the file is kept as the last good config (a failure to keep it is logged:
+    /// nothing else depends on it).
+    pub async fn start(
+        loaded: &crate::config::lastgood::Loaded,
+        fencers: BTreeMap<String, Arc<dyn Fencer>>,
+    ) -> anyhow::Result<Supervising> {
+        let cfg = &loaded.config;
+        let (mut sup, handle) = assemble(cfg, libvirt_connector(), fencers)?;
+        match &loaded.fallback {
+            Some(f) => sup.config_fallback(f.alarm()),
+            None => {
+                if let Err(e) = loaded.keep() {
+                    tracing::warn!(target: "3rc", "cannot keep the config as the last good one: {e}");
+                }
+            }
+        }
+        let ha = ha(cfg, &mut sup).await?;
+        // The socket is served by a task of its own for as long as the process runs.
+        let _ = control(cfg, &handle).await?;
+        metrics(cfg, &handle)?;
+        alerts(cfg, &handle);
+        Ok(Supervising { sup, handle, ha })
+    }
+}
+
 pub fn assemble(
     cfg: &Config,
     connector: Arc<Connector>,

@@ -10,6 +10,7 @@ pub mod duration;
 mod fencing;
 mod guest;
 mod ha;
+pub mod lastgood;
 mod order;
 mod quorum;
 pub mod raw;
@@ -125,7 +126,7 @@ impl Config {
 /// The folder of the config file, absolute: `{config_dir}` and relative paths in the file are
 /// relative to it. A bare file name (`--config c.toml`) has the empty path as its parent, which
 /// means the current folder, not the root.
-fn config_dir(path: &Path) -> PathBuf {
+pub(crate) fn config_dir(path: &Path) -> PathBuf {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),

@@ -98,6 +98,8 @@ pub struct Supervisor {
     views: mpsc::UnboundedReceiver<oneshot::Sender<Arc<ClusterView>>>,
     /// What an earlier run left, until `run` takes it back.
     recovered: Option<crate::store::Recovered>,
+    /// Why it runs on the last good config (`config::lastgood`), until `run` raises the alarm.
+    config_fallback: Option<String>,
     /// The actions running now, each until its outcome is in.
     running: std::collections::BTreeSet<ActionId>,
     /// Stopping: outcomes are taken in, nothing new is started.
@@ -210,6 +212,7 @@ impl Supervisor {
             fence_checks: Default::default(),
             state_lock: None,
             recovered: None,
+            config_fallback: None,
             views: views_rx,
             running: Default::default(),
             stopping: false,
@@ -242,6 +245,7 @@ impl Supervisor {
         if let Some(r) = self.recovered.take() {
             self.take_back(r);
         }
+        self.config_alarm();
         self.watch_hosts();
         // One of several supervisors: a change of leadership is looked at every 100 ms, and
         // one that makes this one the leader starts a cycle at once (it takes over there).

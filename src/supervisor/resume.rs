@@ -5,7 +5,7 @@
 
 use super::{Supervisor, SupervisorHandle};
 use crate::config::Settings;
-use crate::core::ClusterSpec;
+use crate::core::{ClusterSpec, Severity, Subject};
 use crate::hv::clock::Clock;
 use crate::ops::ExecCtx;
 use crate::store::inventory::Inventory;
@@ -63,24 +63,19 @@ impl Supervisor {
     pub(super) fn take_back(&mut self, recovered: crate::store::Recovered) {
         let now = self.clock.now();
         for w in &recovered.warnings {
-            let out = self.engine.external_note(now, crate::core::Subject::Cluster, w.clone());
+            let out = self.engine.external_note(now, Subject::Cluster, w.clone());
             self.apply(out);
         }
         for a in &recovered.interrupted {
             let msg = format!("interrupted by a stop of 3rc: {a}; reconciling with what the hosts report");
-            let out = self.engine.external_note(now, crate::core::Subject::Cluster, msg);
+            let out = self.engine.external_note(now, Subject::Cluster, msg);
             self.apply(out);
         }
         let out = self.engine.restore_alarms(now, recovered.alarms.clone());
         self.apply(out);
         if let Some(msg) = &recovered.damaged {
-            let out = self.engine.external_alarm(
-                now,
-                "journal-damaged",
-                crate::core::Subject::Cluster,
-                crate::core::Severity::Critical,
-                msg.clone(),
-            );
+            let out =
+                self.engine.external_alarm(now, "journal-damaged", Subject::Cluster, Severity::Critical, msg.clone());
             self.apply(out);
         }
         if recovered.decisions_unknown {
@@ -98,4 +93,24 @@ impl Supervisor {
         }
         self.publish();
     }
+
+    /// This supervisor runs on the last good config because the file cannot be used
+    /// (`config::lastgood`): `why`, for the alarm raised when `run` starts.
+    pub fn config_fallback(&mut self, why: String) {
+        self.config_fallback = Some(why);
+    }
+
+    /// The config alarm: raised when running on the last good config, else ended (a run on a
+    /// config it can use ends the alarm an earlier run raised).
+    pub(super) fn config_alarm(&mut self) {
+        let now = self.clock.now();
+        let out = match self.config_fallback.take() {
+            Some(why) => self.engine.external_alarm(now, CONFIG_ALARM, Subject::Cluster, Severity::Critical, why),
+            None => self.engine.external_end_alarms(now, CONFIG_ALARM, "3rc started on a config it can use"),
+        };
+        self.apply(out);
+    }
 }
+
+/// The alarm key of a config file that cannot be used.
+const CONFIG_ALARM: &str = "config";

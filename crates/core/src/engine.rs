@@ -230,6 +230,14 @@ impl Engine {
         out
     }
 
+    /// End the alarms of `key` raised from outside the core (their condition is over: `why`).
+    pub fn external_end_alarms(&mut self, now: Time, key: &str, why: &str) -> Output {
+        self.now = now;
+        let mut out = Output::default();
+        self.end_alarms(key, why, &mut out);
+        out
+    }
+
     /// A note in the event log, from outside the core.
     pub fn external_note(&mut self, now: Time, subject: Subject, message: String) -> Output {
         self.now = now;

@@ -80,6 +80,14 @@ fn a_config_that_cannot_be_used_leaves_the_supervisor_on_the_last_good_one_with_
     assert!(text(&out).contains("the same as the last good config"), "{}", text(&out));
     run.stop();
 
+    // A file that parses but on which 3RC cannot start (its metrics port taken): not kept.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    std::fs::write(&cfg, good(&state, &format!("[metrics]\nlisten = \"127.0.0.1:{port}\"\n"))).unwrap();
+    let out = bin().args(["run", "--headless", "--config"]).arg(&cfg).output().unwrap();
+    assert!(!out.status.success(), "{}", text(&out));
+    assert_eq!(std::fs::read_to_string(&copy).unwrap(), good(&state, ""), "kept only once started on it");
+
     // The file edited into a bad one, and 3RC restarted: it supervises on the copy, with a
     // critical alarm naming what is wrong with the file; `3rc ctl` reaches it through the file.
     std::fs::write(&cfg, &bad).unwrap();
@@ -97,6 +105,7 @@ fn a_config_that_cannot_be_used_leaves_the_supervisor_on_the_last_good_one_with_
     assert!(!alarm.contains("high"), "where the file is wrong, not the value it quotes: {said}");
     assert!(alarm.contains(&copy.display().to_string()), "{said}");
     assert!(said.contains("warning: ") && said.contains("stands in for it"), "ctl says so too:\n{said}");
+    assert!(!said.contains("high"), "where, not the value it quotes:\n{said}");
     assert_eq!(std::fs::read_to_string(&copy).unwrap(), good(&state, ""), "the copy is not replaced by a bad file");
     // A file whose TOML does not even parse: its state_dir line still leads to the copy.
     std::fs::write(&cfg, format!("{bad}[[host]\n")).unwrap();

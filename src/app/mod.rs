@@ -70,7 +70,6 @@ pub fn spawn_hosts(cfg: &Config, connector: Arc<Connector>) -> anyhow::Result<BT
         .collect()
 }
 
-/// Build the supervisor for a config. Must be called inside a tokio runtime.
 /// A supervisor of `3rc run`, its control socket, metrics and alerts served, and with `[ha]`
 /// its leadership (given back by the caller once the supervisor has run).
 pub struct Supervising {
@@ -90,6 +89,12 @@ impl Supervising {
     ) -> anyhow::Result<Supervising> {
         let cfg = &loaded.config;
         let (mut sup, handle) = assemble(cfg, libvirt_connector(), fencers)?;
+        let ha = ha(cfg, &mut sup).await?;
+        // The socket is served by a task of its own for as long as the process runs.
+        let _ = control(cfg, &handle).await?;
+        metrics(cfg, &handle)?;
+        alerts(cfg, &handle);
+        // Everything started on it: now it is a good config.
         match &loaded.fallback {
             Some(f) => sup.config_fallback(f.alarm()),
             None => {
@@ -98,15 +103,11 @@ impl Supervising {
                 }
             }
         }
-        let ha = ha(cfg, &mut sup).await?;
-        // The socket is served by a task of its own for as long as the process runs.
-        let _ = control(cfg, &handle).await?;
-        metrics(cfg, &handle)?;
-        alerts(cfg, &handle);
         Ok(Supervising { sup, handle, ha })
     }
 }
 
+/// Build the supervisor for a config. Must be called inside a tokio runtime.
 pub fn assemble(
     cfg: &Config,
     connector: Arc<Connector>,

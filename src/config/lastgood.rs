@@ -1,6 +1,7 @@
 //! The last good config: a config file that cannot be used never leaves the cluster without
 //! supervision. Each `3rc run` that starts on a config it can use keeps a copy of that file in
-//! its state folder (`config.last-good.toml`, mode 0600: a config may hold secrets). When the
+//! its state folder (`config.last-good.toml`, mode 0600: a config may hold secrets), once all
+//! it starts on it has started (`app::Supervising::start`). When the
 //! file is edited into one that cannot be used (a typo, a host a VM names that is gone) and 3RC
 //! restarts — a reboot, the service manager's watchdog, an engineer who meant to apply it —
 //! 3RC runs on that copy, read as if it were the file (relative paths and `{config_dir}` as the
@@ -57,11 +58,17 @@ impl Fallback {
         )
     }
 
-    /// What a command that reaches the supervisor through the file says.
+    /// What a command that reaches the supervisor through the file says (where, as the alarm:
+    /// its output may be kept by a script).
     pub fn warning(&self) -> String {
+        let e = &self.error;
         format!(
-            "{}: this config cannot be used; the last good config 3RC ran with stands in for it ({}, kept {})",
-            self.error,
+            "{}:{}:{}: this config cannot be used (`3rc check --config {}` says why); the last good config 3RC ran \
+             with stands in for it ({}, kept {})",
+            e.file,
+            e.line,
+            e.column,
+            e.file,
             self.copy.display(),
             self.kept
         )
@@ -96,11 +103,9 @@ impl Loaded {
 /// The config of `path`; if it cannot be used, the last good one its state folder keeps, with
 /// why (the file's error first). No copy, or one that cannot be used either: the file's error.
 pub fn load_or_last_good(path: &Path) -> Result<Loaded, ConfigError> {
-    let error = match Config::load(path) {
-        Ok(config) => {
-            let text = std::fs::read_to_string(path).ok();
-            return Ok(Loaded { config, text, fallback: None });
-        }
+    // Read once: the text kept is the text checked (an editor may write the file meanwhile).
+    let error = match Config::load_text(path) {
+        Ok((config, text)) => return Ok(Loaded { config, text: Some(text), fallback: None }),
         Err(e) => e,
     };
     let Some(copy) = state_dir_of(path).map(|d| d.join(LAST_GOOD)) else { return Err(error) };
@@ -117,11 +122,11 @@ fn state_dir_of(path: &Path) -> Option<PathBuf> {
     let text = std::fs::read_to_string(path).ok()?;
     let named = match toml::from_str::<toml::Table>(&text) {
         Ok(t) => t.get("state_dir")?.as_str()?.to_string(),
-        Err(_) => text.lines().map(str::trim).take_while(|l| !l.starts_with('[')).find_map(|l| {
-            let value = l.strip_prefix("state_dir")?.trim_start().strip_prefix('=')?.trim();
-            let value = value.split(" #").next()?.trim();
-            Some(value.strip_prefix('"')?.strip_suffix('"')?.to_string())
-        })?,
+        // The lines before the first table, each read as TOML on its own.
+        Err(_) => text
+            .lines()
+            .take_while(|l| !l.trim_start().starts_with('['))
+            .find_map(|l| toml::from_str::<toml::Table>(l).ok()?.get("state_dir")?.as_str().map(str::to_string))?,
     };
     let p = PathBuf::from(named);
     Some(if p.is_absolute() { p } else { config_dir(path).join(p) })
@@ -148,8 +153,10 @@ mod tests {
         let here = std::fs::canonicalize(dir.path()).unwrap();
         // TOML that parses, a config that does not (a wrong type further down).
         assert_eq!(found("state_dir = \"/var/lib/3rc\"\n[[vm]]\nname = 3\n"), Some("/var/lib/3rc".into()));
-        // TOML that does not parse: the line itself, relative to the file's folder.
+        // TOML that does not parse: the line itself, relative to the file's folder (a literal
+        // string, a comment after a tab).
         assert_eq!(found("# c\nstate_dir = \"state\" # ours\n[[host]\n"), Some(here.join("state")));
+        assert_eq!(found("state_dir = 'st #1'\t# ours\n[[host]\n"), Some(here.join("st #1")));
         // Only a top-level key counts; none at all is none.
         assert_eq!(found("[x\nstate_dir = \"/elsewhere\"\n"), None);
         assert_eq!(found("interval = \"1s\"\n"), None);

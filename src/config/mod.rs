@@ -100,6 +100,11 @@ pub struct Config {
 
 impl Config {
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        Config::load_text(path).map(|(cfg, _)| cfg)
+    }
+
+    /// As `load`, with the text it was read from.
+    pub fn load_text(path: &Path) -> Result<(Config, String), ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
             file: path.display().to_string(),
             line: 0,
@@ -109,7 +114,7 @@ impl Config {
         let mut cfg = Config::parse(&text, path)?;
         let warnings = secrets::file_warnings(&cfg);
         cfg.warnings.extend(warnings);
-        Ok(cfg)
+        Ok((cfg, text))
     }
 
     /// Parse and validate `text`, reporting errors against `path`.

@@ -1,7 +1,8 @@
 //! Guest probes (`[vm.guest]`, `core::guest`): each cycle, every check of every VM the engine
 //! says is due runs on its host's guest workers (a guest that does not answer holds up no probe
 //! and no operation), at most one at a time per VM and check; its answer comes back as a fact.
-//! A check that waited too long behind other guests' is not an answer: asked again next cycle.
+//! A check that waited too long behind other guests' is not an answer: asked again next cycle,
+//! and counted by the engine's `guest-net` hold (`Engine::guest_unchecked`).
 //! A watchdog device's event comes as a hint (`hints`).
 
 use super::facts::Fact;
@@ -49,7 +50,9 @@ impl Supervisor {
         answer: Option<GuestAnswer>,
     ) {
         self.guest_checking.remove(&(vm.clone(), check.clone()));
-        let Some(answer) = answer else { return };
+        let Some(answer) = answer else {
+            return self.engine.guest_unchecked(self.clock.now(), &vm, check, asked);
+        };
         let out = self.engine.guest_result(self.clock.now(), &vm, check, asked, answer);
         self.apply(out);
     }

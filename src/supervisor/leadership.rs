@@ -276,6 +276,7 @@ impl Supervisor {
                 self.apply(out);
                 let out = self.engine.adopt_alarms(self.clock.now(), &former, alarms);
                 self.apply(out);
+                self.config_alarm();
             }
             Some(None) => {
                 let mine: Vec<_> = self.engine.decisions().map(|(k, d)| (k.clone(), Some(d.clone()))).collect();

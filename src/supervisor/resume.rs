@@ -101,12 +101,18 @@ impl Supervisor {
     }
 
     /// The config alarm: raised when running on the last good config, else ended (a run on a
-    /// config it can use ends the alarm an earlier run raised).
+    /// config it can use ends the alarm an earlier run raised). At the start of `run`, and again
+    /// when it takes the lead (`[ha]`: the alarms become the shared ones, each instance's own
+    /// config alarm keyed by its name).
     pub(super) fn config_alarm(&mut self) {
         let now = self.clock.now();
-        let out = match self.config_fallback.take() {
-            Some(why) => self.engine.external_alarm(now, CONFIG_ALARM, Subject::Cluster, Severity::Critical, why),
-            None => self.engine.external_end_alarms(now, CONFIG_ALARM, "3rc started on a config it can use"),
+        let key = match self.leadership.get() {
+            Some(l) => format!("{CONFIG_ALARM}:{}", l.name()),
+            None => CONFIG_ALARM.to_string(),
+        };
+        let out = match &self.config_fallback {
+            Some(why) => self.engine.external_alarm(now, &key, Subject::Cluster, Severity::Critical, why.clone()),
+            None => self.engine.external_end_alarms(now, &key, "3rc started on a config it can use"),
         };
         self.apply(out);
     }

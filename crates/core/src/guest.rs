@@ -16,7 +16,9 @@
 //! failing TCP/HTTP check counts only after it has failed for twice its timeout (every check
 //! of that round has answered by then), and not while such checks fail for VMs on two hosts or
 //! more that are half or more of the VMs with such checks: one alarm says so instead
-//! (`guest-net`), ended when it clears.
+//! (`guest-net`), ended when it clears. A check that could not run in time (the supervisor's
+//! threads all held by checks that hang: [`Engine::guest_unchecked`]) counts as failing there,
+//! so that an outage too wide for every check to run is still held.
 //!
 //! Uptime is what 3RC saw: since its domain was seen running (or 3RC started it), so a start
 //! of 3RC counts as a start, and nothing is failed on a guest before `min_uptime` has passed.
@@ -37,6 +39,10 @@ pub struct GuestRec {
     pub up_since: Option<Time>,
     /// Each check's last result.
     pub results: BTreeMap<GuestCheck, CheckResult>,
+    /// The checks asked (at this time) that could not run in time since their last result (the
+    /// supervisor's threads busy with other checks): not a failure of this guest, but not an
+    /// answer either; the `guest-net` hold counts them (see [`Engine::guest_unchecked`]).
+    pub unchecked: BTreeMap<GuestCheck, Time>,
     /// When its watchdog last fired, and what the device did.
     pub watchdog: Option<(Time, String)>,
     /// The VM's last bad probe was its guest's.
@@ -123,7 +129,7 @@ impl Engine {
             with_checks += 1;
             let fails = v.guest.results.iter().any(|(c, r)| {
                 !matches!(c, GuestCheck::Agent) && r.asked >= up && matches!(r.answer, GuestAnswer::Failed(_))
-            });
+            }) || v.guest.unchecked.iter().any(|(c, at)| !matches!(c, GuestCheck::Agent) && *at >= up);
             if fails {
                 failing.entry(host).or_default().push(v.spec.name.as_str());
             }
@@ -134,7 +140,8 @@ impl Engine {
             let names: Vec<&str> = failing.values().flatten().copied().collect();
             let shown = if names.len() > 8 { format!("{}, ...", names[..8].join(", ")) } else { names.join(", ") };
             let message = format!(
-                "TCP/HTTP guest checks fail for {n} of {with_checks} VMs on {} hosts at once ({shown}): 3RC's own \
+                "TCP/HTTP guest checks fail (or cannot run in time) for {n} of {with_checks} VMs on {} hosts at once \
+                 ({shown}): 3RC's own \
                  network to them, or a service they share, is more likely at fault than each guest; not counted \
                  while it lasts",
                 failing.len()
@@ -194,11 +201,26 @@ impl Engine {
             (GuestAnswer::Passed, Some(_)) => Some(format!("{check}: answers again")),
             (GuestAnswer::Passed, None) => None,
         };
+        v.guest.unchecked.remove(&check);
         v.guest.results.insert(check, CheckResult { asked, answer, since });
         if let Some(n) = note {
             self.note(Subject::Vm(vm.into()), n, &mut out);
         }
         out
+    }
+
+    /// A check of a VM's guest, asked at `asked`, that could not run in time: the supervisor's
+    /// threads for such checks were busy with other guests' (hung guests, or 3RC's own network
+    /// down: every TCP/HTTP check hangs for its timeout). Its last result stands for the VM's
+    /// probe; the `guest-net` hold counts it with the failing ones, so that a network outage
+    /// too wide for every check to run still holds the checks that did run and fail.
+    pub fn guest_unchecked(&mut self, now: Time, vm: &str, check: GuestCheck, asked: Time) {
+        self.now = now;
+        if let Some(v) = self.vms.get_mut(vm) {
+            if v.guest.results.get(&check).is_none_or(|r| r.asked <= asked) {
+                v.guest.unchecked.insert(check, asked);
+            }
+        }
     }
 
     /// A watchdog device of a VM fired on `host` (libvirt's watchdog event; `action`: what the
@@ -416,5 +438,74 @@ mod tests {
         assert_eq!(e.vms["web1"].guest.results[&GuestCheck::Agent].answer, GuestAnswer::Passed);
         let out = e.guest_result(t(7), "web1", GuestCheck::Agent, t(7), GuestAnswer::CannotCheck("no agent".into()));
         assert!(out.events[0].reason.contains("cannot be checked here: no agent; not counted"));
+    }
+
+    /// 3RC's own network out at 20,000 VMs: only the checks that got a thread ran (and failed);
+    /// the others could not run in time. Those count with the failing ones for the hold: one
+    /// alarm, nobody restarted. Without them, the few that ran would look like the guests'
+    /// own failures, and be restarted.
+    #[test]
+    fn checks_that_could_not_run_in_time_count_for_the_network_hold() {
+        let names = ["web1", "web2", "web3", "web4", "web5", "web6"];
+        let spec = Arc::new(GuestSpec {
+            tcp: Some("10.0.0.5:80".into()),
+            min_uptime: Duration::ZERO,
+            timeout: Duration::from_secs(3),
+            ..Default::default()
+        });
+        let tcp = GuestCheck::Tcp("10.0.0.5:80".into());
+        let run = |unchecked: bool| {
+            let vms = names
+                .iter()
+                .enumerate()
+                .map(|(i, n)| {
+                    let mut vm = crate::testkit::vm(n, if i < 3 { "hv1" } else { "hv2" });
+                    vm.guest = Some(spec.clone());
+                    vm
+                })
+                .collect();
+            let mut e = crate::testkit::engine(vms);
+            let dom = |n: &str| DomainObs { name: n.into(), state: DomState::Running, vcpus: 1, memory_kib: 1024 };
+            let obs = [
+                HostObservation {
+                    host: "hv1".into(),
+                    result: Ok(HostProbe {
+                        domains: names[..3].iter().map(|n| dom(n)).collect(),
+                        ..Default::default()
+                    }),
+                },
+                HostObservation {
+                    host: "hv2".into(),
+                    result: Ok(HostProbe {
+                        domains: names[3..].iter().map(|n| dom(n)).collect(),
+                        ..Default::default()
+                    }),
+                },
+            ];
+            let t = Time::from_secs;
+            e.observe(t(1), &obs);
+            for n in names {
+                e.guest_result(t(2), n, tcp.clone(), t(2), GuestAnswer::Passed);
+            }
+            let mut acted = Vec::new();
+            for s in 10..=30 {
+                // One check per host gets a thread and fails; the others wait, then give up.
+                for (i, n) in names.iter().enumerate() {
+                    if i % 3 == 0 {
+                        e.guest_result(t(s), n, tcp.clone(), t(s), GuestAnswer::Failed("no answer in 3 s".into()));
+                    } else if unchecked {
+                        e.guest_unchecked(t(s), n, tcp.clone(), t(s));
+                    }
+                }
+                acted.extend(e.observe(t(s), &obs).actions);
+            }
+            (e, acted)
+        };
+        let (e, acted) = run(true);
+        assert!(acted.is_empty(), "{acted:?}");
+        assert!(e.alarm_stands(NET));
+        assert!(names.iter().all(|n| e.vm_state(n).unwrap().0 == VmState::Healthy));
+        let (_, acted) = run(false);
+        assert_eq!(acted.len(), 2, "the two that ran, taken for their guests' failures: {acted:?}");
     }
 }

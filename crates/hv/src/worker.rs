@@ -371,9 +371,20 @@ struct Waiter {
 
 impl Waiter {
     /// Whether the call started within `wait`; if not, it never will.
-    async fn started_within(self, wait: Duration) -> bool {
-        tokio::time::timeout(wait, self.started).await.is_ok()
-            || self.stage.compare_exchange(QUEUED, GIVEN_UP, Ordering::SeqCst, Ordering::SeqCst).is_err()
+    async fn started_within(mut self, wait: Duration) -> bool {
+        tokio::time::timeout(wait, &mut self.started).await.is_ok() || !self.give_up()
+    }
+
+    /// Give the call up unless it started: whether it was given up.
+    fn give_up(&self) -> bool {
+        self.stage.compare_exchange(QUEUED, GIVEN_UP, Ordering::SeqCst, Ordering::SeqCst).is_ok()
+    }
+}
+
+/// A caller that stops waiting (its task dropped) gives the call up too.
+impl Drop for Waiter {
+    fn drop(&mut self) {
+        self.give_up();
     }
 }
 

@@ -24,6 +24,16 @@ type Job = Box<dyn FnOnce(&mut dyn Hypervisor) + Send>;
 /// Operation threads per host (each with its own connection).
 pub const OPS_THREADS: usize = 2;
 
+/// TCP and HTTP guest checks running at once, in the whole process: they run on the runtime's
+/// blocking threads, which fence agents, witness checks and notifications need too; when 3RC's
+/// own network fails every such check hangs for its timeout, and they must not take them all.
+pub const NET_CHECKS: usize = 64;
+
+fn net_checks() -> Arc<tokio::sync::Semaphore> {
+    static PERMITS: std::sync::OnceLock<Arc<tokio::sync::Semaphore>> = std::sync::OnceLock::new();
+    PERMITS.get_or_init(|| Arc::new(tokio::sync::Semaphore::new(NET_CHECKS))).clone()
+}
+
 /// Guest agent threads per host (each with its own connection): one guest that does not
 /// answer holds one of them for its whole timeout, and the others' checks go on.
 pub const GUEST_THREADS: usize = 2;
@@ -173,11 +183,23 @@ impl HostHandle {
     ) -> Result<(), HvError> {
         let what = format!("{check} check of {vm}");
         let wait = timeout + Duration::from_secs(1);
+        let until = tokio::time::Instant::now() + wait;
+        let busy = |queue: &str| {
+            HvError::Busy(format!(
+                "{what} not started in {}: {queue} were busy with other checks",
+                threerc_core::time::human(wait)
+            ))
+        };
         let (claim, waiter) = claim();
         let (tx, rx) = oneshot::channel();
         let queue = match &self.route {
             Route::Thread { .. } if check != threerc_core::GuestCheck::Agent => {
+                let queue = format!("the {NET_CHECKS} threads for TCP and HTTP checks");
+                let Ok(Ok(permit)) = tokio::time::timeout_at(until, net_checks().acquire_owned()).await else {
+                    return Err(busy(&queue));
+                };
                 tokio::task::spawn_blocking(move || {
+                    let _permit = permit;
                     if claim.take() {
                         let _ = tx.send(match &check {
                             threerc_core::GuestCheck::Http(u) => crate::guestnet::http(u, timeout),
@@ -186,7 +208,7 @@ impl HostHandle {
                         });
                     }
                 });
-                "this machine's threads for TCP and HTTP checks".to_string()
+                queue
             }
             Route::Thread { guest, .. } => {
                 let job: Job = Box::new(move |hv| {
@@ -201,11 +223,8 @@ impl HostHandle {
                 return self.dispatch(Lane::Guest, wait, &what, move |hv| hv.guest_check(&vm, &check, timeout)).await;
             }
         };
-        if !waiter.started_within(wait).await {
-            return Err(HvError::Busy(format!(
-                "{what} not started in {}: {queue} were busy with other checks",
-                threerc_core::time::human(wait)
-            )));
+        if !waiter.started_within(until.saturating_duration_since(tokio::time::Instant::now())).await {
+            return Err(busy(&queue));
         }
         self.answer(rx, wait, &what).await
     }
@@ -575,13 +594,37 @@ mod tests {
                 let (h, url) = (h.clone(), url.clone());
                 many.push(queued(async move { h.guest_check(format!("web{i}"), Http(url), timeout).await }).await);
             }
-            let r = h.guest_check("db1".into(), Tcp(addr), Duration::from_millis(200)).await;
+            let r = h.guest_check("db1".into(), Tcp(addr.clone()), Duration::from_millis(200)).await;
             assert!(matches!(&r, Err(HvError::Busy(why)) if why.contains("busy with other checks")), "{r:?}");
             for m in many {
                 let r = m.await.unwrap();
                 assert!(matches!(r, Err(HvError::Timeout(_))), "{r:?}");
             }
             tokio::time::sleep(Duration::from_millis(300)).await;
+        });
+        assert!(port.accept().is_err(), "a check given up on connected later");
+
+        // With blocking threads to spare: at most NET_CHECKS such checks run at once, so that
+        // fence agents, witnesses and notifications always find a blocking thread. (One test
+        // with the above: the limit is the process's.)
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let connector: Arc<Connector> =
+            Arc::new(Box::new(|_: &HostSpec| Box::new(HeldUp::default()) as Box<dyn Hypervisor>));
+        rt.block_on(async {
+            let h = HostHandle::spawn(&spec, connector).unwrap();
+            let mut many = Vec::new();
+            for i in 0..NET_CHECKS {
+                let (h, url) = (h.clone(), url.clone());
+                let check = async move { h.guest_check(format!("web{i}"), Http(url), Duration::from_secs(2)).await };
+                many.push(queued(check).await);
+            }
+            let r = h.guest_check("db1".into(), Tcp(addr.clone()), Duration::from_millis(200)).await;
+            assert!(matches!(&r, Err(HvError::Busy(why)) if why.contains("the 64 threads for TCP")), "{r:?}");
+            assert_eq!(tokio::task::spawn_blocking(|| 7).await.unwrap(), 7, "a blocking thread for others");
+            for m in many {
+                let r = m.await.unwrap();
+                assert!(matches!(r, Err(HvError::Timeout(_))), "{r:?}");
+            }
         });
         assert!(port.accept().is_err(), "a check given up on connected later");
     }

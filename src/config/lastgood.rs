@@ -45,14 +45,9 @@ impl Fallback {
     /// what: a config error may quote the value it refuses, and a misplaced secret must not
     /// reach the journal, the log or a page; `3rc check` shows the whole error on a terminal.
     pub fn alarm(&self) -> String {
-        let e = &self.error;
         format!(
-            "{}:{}:{}: this config cannot be used (`3rc check --config {}` says why), so 3RC runs on the last good \
-             config it ran with ({}, kept {}); fix the file, then restart 3rc",
-            e.file,
-            e.line,
-            e.column,
-            e.file,
+            "{}, so 3RC runs on the last good config it ran with ({}, kept {}); fix the file, then restart 3rc",
+            self.where_wrong(),
             self.copy.display(),
             self.kept
         )
@@ -61,16 +56,16 @@ impl Fallback {
     /// What a command that reaches the supervisor through the file says (where, as the alarm:
     /// its output may be kept by a script).
     pub fn warning(&self) -> String {
+        let (copy, kept) = (self.copy.display(), &self.kept);
+        format!("{}; the last good config 3RC ran with stands in for it ({copy}, kept {kept})", self.where_wrong())
+    }
+
+    /// Where the file is wrong, and how to see what.
+    fn where_wrong(&self) -> String {
         let e = &self.error;
         format!(
-            "{}:{}:{}: this config cannot be used (`3rc check --config {}` says why); the last good config 3RC ran \
-             with stands in for it ({}, kept {})",
-            e.file,
-            e.line,
-            e.column,
-            e.file,
-            self.copy.display(),
-            self.kept
+            "{}:{}:{}: this config cannot be used (`3rc check --config {}` says why)",
+            e.file, e.line, e.column, e.file
         )
     }
 }

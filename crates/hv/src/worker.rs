@@ -167,14 +167,15 @@ impl HostHandle {
 
     /// Check a VM's guest (`Domains::guest_check`): the agent on the host's guest workers, so
     /// that a guest that does not answer never holds up a probe or an operation; TCP and HTTP
-    /// from this machine on blocking threads, all at once (the checks of one round answer
-    /// within one timeout of each other: `core::guest` compares them). The check bounds itself
-    /// by `timeout`; the wait here allows a second more, counted from when the check starts.
+    /// from this machine on blocking threads, up to [`NET_CHECKS`] at once (the checks of one
+    /// round answer within one timeout of each other: `core::guest` compares them). The check
+    /// bounds itself by `timeout`; the wait here allows a second more, counted from when the
+    /// check starts.
     ///
-    /// A check that waits behind other guests' (hung guests hold the guest workers, or this
-    /// machine's blocking threads, for their whole timeout) is not a failure of its guest: one
-    /// not started within `timeout` and a second is dropped unstarted and answers `Busy` (not
-    /// checked this time).
+    /// A check that waits behind other guests' (hung guests hold the guest workers, or the
+    /// permits for TCP and HTTP checks, for their whole timeout) is not a failure of its guest:
+    /// one not started within `timeout` and a second is dropped unstarted and answers `Busy`
+    /// (not checked this time).
     pub async fn guest_check(
         &self,
         vm: String,
